@@ -1,0 +1,92 @@
+/*
+ * mvcc: the in-memory ordered multi-version index.
+ *
+ * Maps each key to its recent versions, newest first: values and tombstones
+ * (a clear, or a clear-range that covered the key).  Reads at any version in
+ * the window [oldest, latest] see exactly the state after the last batch at
+ * or below that version.  Range reads return keys in byte order, with a
+ * limit, so callers can paginate.
+ *
+ * The window: once latest - window_versions moves past a version, it becomes
+ * unreadable ("version too old") and older entries are pruned as writes touch
+ * their keys and by mvcc_prune_step().  Memory target: at most twice the raw
+ * key and value bytes for small keys (see the storage benchmark).
+ *
+ * Not thread-safe: one loop owns it.  Allocation failure aborts the process
+ * with a message (a half-applied batch would be worse than a crash: the
+ * journal replays it on restart).
+ */
+#ifndef RS_MVCC_H
+#define RS_MVCC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "buf.h"
+
+struct mvcc;
+
+/* window_versions: how far below the latest version reads stay possible. */
+struct mvcc *mvcc_create(uint64_t window_versions);
+void mvcc_destroy(struct mvcc *m);
+
+/* Apply every mutation of b at b->version.  RS_EVERSION if b->version is not
+ * above mvcc_latest_version(); the index is unchanged then. */
+int mvcc_apply(struct mvcc *m, const struct batch *b);
+
+/*
+ * Read key at version.  RS_OK with *val/*val_len pointing into the index
+ * (valid until the next apply or prune); RS_ENOTFOUND if absent or deleted;
+ * RS_ETOOOLD below mvcc_oldest_version(); RS_EFUTURE above latest.
+ * *found_version, if non-NULL, is the version that wrote the value.
+ */
+int mvcc_get(const struct mvcc *m, const void *key, size_t key_len,
+	     uint64_t version, const uint8_t **val, uint32_t *val_len,
+	     uint64_t *found_version);
+
+/* Called for each live key in [begin, end) at the read version; return
+ * non-zero to stop early (mvcc_range then returns RS_OK). */
+typedef int (*mvcc_range_fn)(void *ctx, const uint8_t *key, uint32_t key_len,
+			     const uint8_t *val, uint32_t val_len,
+			     uint64_t found_version);
+
+/*
+ * Visit live keys in [begin, end) at version, in byte order, at most `limit`
+ * of them (0 = no limit).  end == NULL means "to the end of the key space".
+ * *more, if non-NULL, says whether live keys remain after the last visited
+ * (resume from that key + "\0").  Errors as mvcc_get.
+ */
+int mvcc_range(const struct mvcc *m, const void *begin, size_t begin_len,
+	       const void *end, size_t end_len, uint64_t version, size_t limit,
+	       mvcc_range_fn fn, void *ctx, bool *more);
+
+uint64_t mvcc_latest_version(const struct mvcc *m);
+uint64_t mvcc_oldest_version(const struct mvcc *m);
+
+/* Sweep up to `budget` keys from an internal cursor, dropping versions below
+ * the window and keys whose only remaining entry is an old tombstone.
+ * Returns the number of entries freed.  Call from an idle/timer handle so
+ * pruning is chunked. */
+size_t mvcc_prune_step(struct mvcc *m, size_t budget);
+
+/* Live keys at the latest version. */
+uint64_t mvcc_key_count(const struct mvcc *m);
+/* Bytes allocated by the index (keys, values, nodes, malloc overhead
+ * estimated from malloc_usable_size). */
+uint64_t mvcc_memory_bytes(const struct mvcc *m);
+
+/*
+ * Image: the full live state at `version`, the format checkpoints and Raft
+ * snapshots carry:  repeated { key_len u32 | key | val_len u32 | val } in
+ * key order.  mvcc_image_encode appends to out.  mvcc_image_load replaces
+ * the index content with the image as of `version` (the index must be empty
+ * or is cleared), validating structure, order and limits (RS_ECORRUPT).
+ */
+int mvcc_image_encode(const struct mvcc *m, uint64_t version,
+		      struct rs_buf *out);
+int mvcc_image_load(struct mvcc *m, uint64_t version, const uint8_t *image,
+		    size_t len, uint64_t *key_count, char *errmsg);
+
+#endif /* RS_MVCC_H */

@@ -1,0 +1,30 @@
+/*
+ * testutil: helpers shared by the Check unit tests.
+ *
+ * Temporary directories live under $TMPDIR (default /tmp) and are removed
+ * with their content by testutil_rmtree.  The random seed comes from
+ * $RS_TEST_SEED when set, else from the clock; tests print it on failure so
+ * a run can be repeated.
+ */
+#ifndef RS_TESTUTIL_H
+#define RS_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Create a fresh directory "<tmp>/rs-<tag>-XXXXXX"; returns a malloc'ed
+ * path.  Aborts the test on failure. */
+char *testutil_tmpdir(const char *tag);
+/* rm -rf path (only ever used on testutil_tmpdir results). */
+void testutil_rmtree(const char *path);
+/* Join a directory and a name into a malloc'ed path. */
+char *testutil_path(const char *dir, const char *name);
+/* The seed for randomized tests (prints "seed=N" to stderr once). */
+uint64_t testutil_seed(void);
+/* xorshift64* PRNG. */
+uint64_t testutil_rand(uint64_t *state);
+/* Read/write a whole file (aborts on failure). */
+uint8_t *testutil_read_file(const char *path, size_t *len);
+void testutil_write_file(const char *path, const void *data, size_t len);
+
+#endif /* RS_TESTUTIL_H */
