@@ -12,8 +12,10 @@
  *   offset 8   u32   format_version JOURNAL_FORMAT_VERSION (1)
  *   offset 12  u32   flags          0
  *   offset 16  u64   seq            segment sequence number (file name)
- *   offset 24  u64   prev_version   last version of the previous segment,
- *                                   0 for the first segment ever
+ *   offset 24  u64   prev_version   last version of the previous segment;
+ *                                   for the first segment of a new journal,
+ *                                   the from_version it was opened with
+ *                                   (0 for a fresh store)
  *   offset 32  u32   crc            CRC-32C of bytes [0, 32)
  *   offset 36  u32   reserved       0
  *
@@ -21,7 +23,12 @@
  * queue on the event loop; one thread-pool job writes every queued record
  * with one pwrite and, under JOURNAL_SYNC_FSYNC, one fsync, then completes
  * all of them in order.  Requests that arrive meanwhile form the next group.
- * Nothing on the loop thread blocks on the disk.
+ * Nothing on the loop thread blocks on the disk.  A group is never split:
+ * before a group that would push the active segment past segment_size_max,
+ * the worker makes it durable (fsync under JOURNAL_SYNC_NONE) and starts a
+ * new one (header, fsync, fsync of the directory), so a crash never keeps a
+ * segment without the end of the one before it, and a segment exceeds the
+ * limit by at most one group.
  *
  * Failure is fail-stop: after a write, fsync or rotation error the journal is
  * "failed"; the failing group and every later append complete with that
@@ -55,8 +62,10 @@ struct journal_options {
 	const char *dir;           /* the journal directory; created if absent */
 	uint64_t segment_size_max; /* rotate past this; 0 = default */
 	enum journal_sync sync;
-	bool recover;   /* truncate at the first bad record instead of failing */
-	bool read_only; /* never change a file: no truncation, no appends */
+	bool recover;   /* truncate at the first bad record instead of failing
+			   with RS_ECORRUPT (RS_EFORMAT, RS_EGAP still fail) */
+	bool read_only; /* never change a file: no truncation, no appends;
+			   torn/recovered are then reported as would-be */
 };
 
 /* What open found and did.  Filled even when open fails, as far as it got. */
@@ -67,7 +76,9 @@ struct journal_report {
 	uint64_t last_version;  /* 0 if empty */
 	uint64_t bytes;         /* total bytes of valid records and headers */
 	/* A torn tail: the last segment ended in a partial or zero-padded
-	 * record.  torn_offset is where valid data ends. */
+	 * record, or its header was short or all zero (the file is then
+	 * deleted; torn_offset 0).  torn_offset is where valid data ends.
+	 * File names here are names within opts->dir. */
 	bool torn;
 	char torn_file[256];
 	uint64_t torn_offset;
@@ -85,7 +96,8 @@ struct journal_report {
 
 /* Called for every valid batch with version > from_version, in order.  The
  * batch is only valid during the call.  A non-zero return stops the open
- * with that code. */
+ * with that code.  If the open fails, batches before the problem have
+ * already been replayed: the caller discards them. */
 typedef int (*journal_replay_fn)(void *ctx, const struct batch *b);
 
 struct journal;
@@ -97,8 +109,14 @@ struct journal;
  *   RS_EFORMAT   a segment header with an unknown format version;
  *   RS_EGAP      the segment chain is broken;
  *   RS_EIO/...   file system errors.
- * A torn tail is not an error: it is truncated (unless read_only) and
- * reported.  loop may be NULL for read-only use (no appends then).
+ * Torn tail (last segment only): a record cut short at EOF, or a bad record
+ * followed only by zeros, provided no valid record (version above the last
+ * good one) starts anywhere after it.  It is not an error: it is truncated
+ * (unless read_only) and reported.  Every record is decoded, not only those
+ * replayed.  A writable open fsyncs the active segment, so what was
+ * replayed is durable even if an earlier process ran under
+ * JOURNAL_SYNC_NONE.  loop may be NULL for read-only use (no appends then).
+ * On success errmsg is empty; *out is NULL on failure.
  */
 int journal_open(struct journal **out, uv_loop_t *loop,
 		 const struct journal_options *opts, uint64_t from_version,
@@ -128,13 +146,19 @@ struct journal_append_req {
 int journal_append(struct journal *j, struct journal_append_req *req,
 		   const struct batch *b, journal_append_cb cb);
 
-/* Last version accepted by journal_append (or found on open). */
+/* Last version accepted by journal_append (or found on open: the last
+ * record's, else the chain's base, the first segment's prev_version). */
 uint64_t journal_last_version(const struct journal *j);
+
+/* What made the journal fail ("" if it has not): the file, the operation
+ * and the system's message.  Owned by j. */
+const char *journal_errmsg(const struct journal *j);
 
 /*
  * Retention: delete segments whose records are all <= covered_version (a
  * checkpoint exists at or after it), keeping the newest `keep` of those.
- * The active segment is never deleted.  Runs synchronously: unlinks only.
+ * The active segment is never deleted.  Runs synchronously: unlinks only,
+ * oldest first, so an interrupted retention leaves an unbroken chain.
  */
 int journal_retain(struct journal *j, uint64_t covered_version, unsigned keep,
 		   char *errmsg);
@@ -147,7 +171,8 @@ unsigned journal_segment_count(const struct journal *j);
  * RS_ECLOSED. */
 void journal_close(struct journal *j, void (*cb)(void *arg), void *arg);
 
-/* Read-only journals (loop == NULL) close synchronously with this. */
+/* Read-only journals (loop == NULL) close synchronously with this.  Also
+ * valid for a writable journal with no append queued or in flight. */
 void journal_close_sync(struct journal *j);
 
 /* ---- reading without opening (rsctl log) ---- */
@@ -155,7 +180,7 @@ void journal_close_sync(struct journal *j);
 struct journal_segment_info {
 	char name[64];
 	uint64_t seq;
-	uint64_t prev_version;
+	uint64_t prev_version; /* 0 if the header is short or invalid */
 	uint64_t size;
 };
 

@@ -37,7 +37,7 @@ void mvcc_destroy(struct mvcc *m);
 int mvcc_apply(struct mvcc *m, const struct batch *b);
 
 /*
- * Read key at version.  RS_OK with *val/*val_len pointing into the index
+ * Read key at version.  RS_OK with *val and *val_len pointing into the index
  * (valid until the next apply or prune); RS_ENOTFOUND if absent or deleted;
  * RS_ETOOOLD below mvcc_oldest_version(); RS_EFUTURE above latest.
  * *found_version, if non-NULL, is the version that wrote the value.
@@ -88,5 +88,11 @@ int mvcc_image_encode(const struct mvcc *m, uint64_t version,
 		      struct rs_buf *out);
 int mvcc_image_load(struct mvcc *m, uint64_t version, const uint8_t *image,
 		    size_t len, uint64_t *key_count, char *errmsg);
+
+/* Verify every internal invariant: tree shape and order, version chains,
+ * the key count and the memory count.  O(n), no allocation; for tests and
+ * debugging.  RS_ECORRUPT with errmsg (if non-NULL) naming the first
+ * violation. */
+int mvcc_check(const struct mvcc *m, char *errmsg);
 
 #endif /* RS_MVCC_H */

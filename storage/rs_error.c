@@ -19,6 +19,21 @@ const char *rs_strerror(int code)
 	return rs_error_strings[code];
 }
 
+int rs_error_retryable(int code)
+{
+	switch (code) {
+	case RS_ECONFLICT:
+	case RS_ETOOOLD:
+	case RS_EUNAVAILABLE:
+	case RS_ENOTLEADER:
+	case RS_ERECOVERING:
+	case RS_ETIMEOUT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int rs_error_from_errno(int err)
 {
 	switch (err) {

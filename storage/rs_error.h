@@ -9,6 +9,9 @@
  *
  * libuv reports negative codes and libc uses errno: convert at the boundary
  * with rs_error_from_errno().
+ *
+ * The numeric values travel on the wire (docs/protocol.md), so the table is
+ * append-only: never reorder or remove an entry.
  */
 #ifndef RS_ERROR_H
 #define RS_ERROR_H
@@ -36,7 +39,15 @@
 	X(RS_EFAILED, "failed by an earlier error")                           \
 	X(RS_EVERSION, "version not increasing")                              \
 	X(RS_EGAP, "missing records")                                         \
-	X(RS_ESHUTDOWN, "shutting down")
+	X(RS_ESHUTDOWN, "shutting down")                                     \
+	X(RS_ECONFLICT, "transaction conflict")                              \
+	X(RS_EUNAVAILABLE, "cluster unavailable")                            \
+	X(RS_EUNKNOWN, "commit result unknown")                              \
+	X(RS_EPROTO, "protocol error")                                       \
+	X(RS_ENOTLEADER, "not the leader")                                   \
+	X(RS_ERECOVERING, "recovering")                                      \
+	X(RS_ECOMPACTED, "watch version compacted")                          \
+	X(RS_ETIMEOUT, "timed out")
 
 enum rs_error {
 #define RS__ENUM(name, str) name,
@@ -47,6 +58,11 @@ enum rs_error {
 
 /* The fixed string of a code ("data corrupt"); never NULL. */
 const char *rs_strerror(int code);
+
+/* Errors a client may retry (with backoff): conflict, too old, unavailable,
+ * not leader, recovering, timed out.  Not RS_EUNKNOWN: a commit whose
+ * outcome is unknown must not be blindly repeated. */
+int rs_error_retryable(int code);
 
 /* Map an errno value (positive, as in errno) to a code. */
 int rs_error_from_errno(int err);

@@ -42,6 +42,11 @@ struct store_options {
 	unsigned checkpoints_keep;  /* 0 = CHECKPOINT_KEEP_DEFAULT */
 	uint64_t window_versions;   /* MVCC read window; 0 = default 5,000,000 */
 	bool recover;               /* journal recover mode (journal.h) */
+	/* Apply to the index when a batch is accepted, not when the journal
+	 * completes.  For callers whose batches are already durable elsewhere
+	 * (the Raft log): reads see a batch at once, and a journal failure
+	 * still fails the store. */
+	bool apply_on_accept;
 };
 
 struct store_open_report {
@@ -73,14 +78,26 @@ struct store_apply_req {
 };
 
 /*
- * Apply batch b (the store takes ownership of b, which must be heap-owned by
- * the caller via batch_init; it is freed after the callback).  Synchronous
- * errors (the callback will not run): RS_EVERSION (not above the last
- * accepted version), RS_ECORRUPT/RS_ETOOLARGE (invalid batch), RS_EFAILED
- * (the store failed earlier).  The callback gets 0 or the journal's error.
+ * Apply batch b.  The journal encodes b at once, but the index applies it
+ * only when the journal completes, so b must stay valid (and unchanged)
+ * until the callback runs; the caller owns it and frees it afterwards.
+ * Synchronous errors (the callback will not run, errmsg of the store says
+ * why): RS_EVERSION (not above the last accepted version), RS_ECORRUPT /
+ * RS_ETOOLARGE (invalid batch), RS_EFAILED (the store failed earlier).  The
+ * callback gets 0 or the journal's error, which also fails the store.
  */
 int store_apply(struct store *s, struct store_apply_req *req,
 		struct batch *b, store_apply_cb cb);
+
+/*
+ * Replace the whole state with an mvcc image at `version` (a Raft snapshot
+ * install).  Writes it as a checkpoint first (crash-safe; this blocks on
+ * the disk, which only happens when a replica has fallen behind the log),
+ * then loads it into the index.  Only allowed when nothing is in flight and
+ * version is above the accepted version (RS_EVERSION otherwise).
+ */
+int store_restore(struct store *s, uint64_t version, uint64_t epoch,
+		  const uint8_t *image, size_t len, char *errmsg);
 
 /* Reads: as mvcc_get / mvcc_range. */
 int store_get(const struct store *s, const void *key, size_t key_len,
@@ -107,6 +124,8 @@ struct mvcc *store_index(struct store *s);
  */
 typedef void (*store_checkpoint_cb)(void *arg, int status, uint64_t version);
 int store_checkpoint(struct store *s, store_checkpoint_cb cb, void *arg);
+/* Why the last checkpoint failed (empty if it did not). */
+const char *store_checkpoint_errmsg(const struct store *s);
 
 /* Bytes of journal and checkpoint files, for status. */
 uint64_t store_disk_bytes(const struct store *s);

@@ -1,0 +1,34 @@
+/* raftstored: one raftstore node.  See coordinator/node.h and --help. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "node.h"
+#include "rs_error.h"
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	char errmsg[RS_ERRMSG_SIZE] = "";
+
+	signal(SIGPIPE, SIG_IGN);
+	config_defaults(&cfg);
+	if (config_parse(&cfg, argc, argv, errmsg) != RS_OK) {
+		fprintf(stderr, "raftstored: %s\nTry 'raftstored --help'.\n", errmsg);
+		return NODE_EXIT_USAGE;
+	}
+	if (cfg.help) {
+		config_usage(stdout);
+		return NODE_EXIT_OK;
+	}
+	if (cfg.version) {
+		printf("raftstored %s\n", PACKAGE_VERSION);
+		return NODE_EXIT_OK;
+	}
+	if (config_validate(&cfg, errmsg) != RS_OK) {
+		fprintf(stderr, "raftstored: %s\nTry 'raftstored --help'.\n", errmsg);
+		return NODE_EXIT_USAGE;
+	}
+	return node_run(&cfg);
+}

@@ -1,0 +1,651 @@
+/* node: see node.h. */
+#include "node.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "fileio.h"
+#include "fsm.h"
+#include "log.h"
+#include "proxy.h"
+#include "rs_error.h"
+#include "server.h"
+#include "service.h"
+#include "store.h"
+#include "watch.h"
+
+#define NODE_ROLE_POLL_MS 20u
+
+struct node {
+	uv_loop_t loop;
+	struct config cfg;
+	char store_dir[PATH_MAX + 16];
+	char raft_dir[PATH_MAX + 16];
+	struct config_peer peers[CONFIG_PEERS_MAX];
+	unsigned n_peers;
+	struct store *store;
+	struct fsm fsm;
+	struct raft_uv_transport transport;
+	struct raft_io io;
+	struct raft raft;
+	bool raft_started;
+	struct proxy *proxy;
+	struct watch_hub *hub;
+	struct service *service;
+	struct server *server;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t role_timer;
+	int role;
+	raft_id leader_id;
+	uint64_t leader_changes;
+	uint64_t start_ms;
+	bool coordinators_written;
+	bool stopping;
+	int exit_code;
+};
+
+static const char *node_role_name(int state)
+{
+	switch (state) {
+	case RAFT_LEADER: return "leader";
+	case RAFT_FOLLOWER: return "follower";
+	case RAFT_CANDIDATE: return "candidate";
+	default: return "unavailable";
+	}
+}
+
+static void node_fatal(void *ctx, const char *msg)
+{
+	char q[RS_ERRMSG_SIZE + 64];
+	(void)ctx;
+	log_error("node.fatal", "reason=%s action=exit",
+		  log_quote(q, sizeof q, msg));
+	_exit(NODE_EXIT_FAILURE);
+}
+
+static const struct config_peer *node_peer(const struct node *n, raft_id id)
+{
+	for (unsigned i = 0; i < n->n_peers; i++)
+		if (n->peers[i].id == id)
+			return &n->peers[i];
+	return NULL;
+}
+
+/* ---- callbacks from the transaction system ---- */
+
+static void node_applied(void *ctx, const struct batch *b)
+{
+	struct node *n = ctx;
+	service_applied(n->service, b);
+}
+
+static void node_restored(void *ctx, uint64_t version)
+{
+	struct node *n = ctx;
+	log_info("fsm.restored", "version=%" PRIu64, version);
+	service_restored(n->service, version);
+}
+
+static const char *node_leader_addr(void *ctx)
+{
+	struct node *n = ctx;
+	const struct config_peer *p;
+
+	if (n->leader_id == 0 || n->leader_id == n->cfg.id)
+		return NULL;
+	p = node_peer(n, n->leader_id);
+	return p ? p->client_addr : NULL;
+}
+
+static void node_coordinators_done(struct proxy_txn *t, int status,
+				   uint64_t version, const char *message)
+{
+	struct node *n = t->data;
+	if (status == RS_OK) {
+		log_info("node.coordinators_written", "version=%" PRIu64, version);
+	} else {
+		n->coordinators_written = false; /* the next leader retries */
+		log_warn("node.coordinators_failed", "error=\"%s\" detail=\"%s\"",
+			 rs_strerror(status), message ? message : "");
+	}
+	proxy_txn_free(t);
+	free(t);
+}
+
+/* The first leader of a new cluster records the members in the store, so
+ * later starts read them back from durable state. */
+static void node_leader_ready(void *ctx)
+{
+	struct node *n = ctx;
+	const uint8_t *val;
+	uint32_t len;
+	char list[1024];
+	struct proxy_txn *t;
+	int rv = store_get(n->store, NODE_KEY_COORDINATORS,
+			   strlen(NODE_KEY_COORDINATORS),
+			   store_applied_version(n->store), &val, &len, NULL);
+
+	if (rv == RS_OK || n->coordinators_written)
+		return;
+	config_format_cluster(n->peers, n->n_peers, list, sizeof list);
+	t = malloc(sizeof *t);
+	if (t == NULL)
+		abort();
+	proxy_txn_init(t);
+	t->data = n;
+	t->read_version = store_applied_version(n->store);
+	batch_set(&t->muts, NODE_KEY_COORDINATORS, strlen(NODE_KEY_COORDINATORS),
+		  list, strlen(list), NULL);
+	n->coordinators_written = true;
+	proxy_commit(n->proxy, t, node_coordinators_done);
+}
+
+/* ---- status ---- */
+
+/* Append printf output to a growing string. */
+static void node_appendf(struct rs_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void node_appendf(struct rs_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int need;
+
+	va_start(ap, fmt);
+	need = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (need < 0 || rs_buf_reserve(b, (size_t)need + 1) != RS_OK)
+		abort();
+	va_start(ap, fmt);
+	vsnprintf((char *)b->data + b->len, (size_t)need + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)need;
+}
+
+static void node_members_into(struct node *n, struct rs_buf *b)
+{
+	const struct raft_configuration *conf = &n->raft.configuration;
+
+	node_appendf(b, "[");
+	for (unsigned i = 0; i < conf->n; i++) {
+		const struct raft_server *sv = &conf->servers[i];
+		const struct config_peer *p = node_peer(n, sv->id);
+		node_appendf(b,
+			     "%s{\"id\":%llu,\"raft_addr\":\"%s\","
+			     "\"client_addr\":\"%s\",\"role\":\"%s\","
+			     "\"leader\":%s}",
+			     i ? "," : "", (unsigned long long)sv->id, sv->address,
+			     p ? p->client_addr : "",
+			     sv->role == RAFT_VOTER     ? "voter"
+			     : sv->role == RAFT_STANDBY ? "standby"
+							: "spare",
+			     sv->id == n->leader_id ? "true" : "false");
+	}
+	node_appendf(b, "]");
+}
+
+static char *node_status_json(void *ctx)
+{
+	struct node *n = ctx;
+	struct proxy_stats ps;
+	struct service_stats ss;
+	struct rs_buf b;
+	const char *leader_client = node_leader_addr(n);
+	const char *err = store_errmsg(n->store);
+
+	if (n->leader_id == n->cfg.id)
+		leader_client = n->cfg.client_addr;
+	proxy_get_stats(n->proxy, &ps);
+	service_get_stats(n->service, &ss);
+	rs_buf_init(&b);
+	node_appendf(&b,
+		     "{\"id\":%llu,\"raft_addr\":\"%s\",\"client_addr\":\"%s\","
+		     "\"role\":\"%s\",\"term\":%llu,\"leader_id\":%llu,"
+		     "\"leader_client_addr\":\"%s\",\"commit_index\":%llu,"
+		     "\"applied_index\":%llu,\"applied_version\":%" PRIu64 ","
+		     "\"storage_bytes\":%" PRIu64 ",\"keys\":%" PRIu64 ","
+		     "\"health\":\"%s\",\"proxy\":\"%s\",\"leader_changes\":%" PRIu64
+		     ",\"uptime_s\":%" PRIu64 ",\"commits\":%" PRIu64
+		     ",\"conflicts\":%" PRIu64 ",\"batches\":%" PRIu64
+		     ",\"connections\":%u,\"members\":",
+		     (unsigned long long)n->cfg.id, n->cfg.raft_addr,
+		     n->cfg.client_addr, node_role_name(raft_state(&n->raft)),
+		     (unsigned long long)n->raft.current_term,
+		     (unsigned long long)n->leader_id,
+		     leader_client ? leader_client : "",
+		     (unsigned long long)n->raft.commit_index,
+		     (unsigned long long)n->raft.last_applied,
+		     store_applied_version(n->store), store_disk_bytes(n->store),
+		     mvcc_key_count(store_index(n->store)),
+		     err[0] ? "failed" : "ok", ps.state, n->leader_changes,
+		     (uv_now(&n->loop) - n->start_ms) / 1000, ps.commits,
+		     ps.conflicts, ps.batches, server_connection_count(n->server));
+	node_members_into(n, &b);
+	node_appendf(&b, "}");
+	rs_buf_put_u8(&b, 0);
+	return (char *)b.data;
+}
+
+static char *node_members_json(void *ctx)
+{
+	struct node *n = ctx;
+	struct rs_buf b;
+
+	rs_buf_init(&b);
+	node_members_into(n, &b);
+	rs_buf_put_u8(&b, 0);
+	return (char *)b.data;
+}
+
+/* ---- Raft role ---- */
+
+static void node_role_tick(uv_timer_t *t)
+{
+	struct node *n = t->data;
+	int state = raft_state(&n->raft);
+	raft_id leader = 0;
+	const char *addr = NULL;
+
+	raft_leader(&n->raft, &leader, &addr);
+	if (leader != n->leader_id) {
+		log_info("raft.leader_changed", "leader=%llu previous=%llu term=%llu",
+			 (unsigned long long)leader,
+			 (unsigned long long)n->leader_id,
+			 (unsigned long long)n->raft.current_term);
+		n->leader_id = leader;
+		n->leader_changes++;
+		proxy_leader_moved(n->proxy);
+	}
+	if (state != n->role) {
+		log_info("raft.role", "role=%s previous=%s term=%llu",
+			 node_role_name(state), node_role_name(n->role),
+			 (unsigned long long)n->raft.current_term);
+		if (state == RAFT_LEADER)
+			log_info("raft.election_won", "term=%llu",
+				 (unsigned long long)n->raft.current_term);
+		else if (n->role == RAFT_LEADER)
+			log_info("raft.leadership_lost", "term=%llu",
+				 (unsigned long long)n->raft.current_term);
+		n->role = state;
+		proxy_set_leader(n->proxy, state == RAFT_LEADER);
+	}
+}
+
+/* ---- shutdown ---- */
+
+static void node_handle_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void node_store_closed(void *arg)
+{
+	struct node *n = arg;
+	log_info("node.stopped", "exit_code=%d", n->exit_code);
+	uv_close((uv_handle_t *)&n->sigterm, node_handle_closed);
+	uv_close((uv_handle_t *)&n->sigint, node_handle_closed);
+}
+
+static void node_proxy_closed(void *arg)
+{
+	struct node *n = arg;
+	service_destroy(n->service);
+	watch_hub_destroy(n->hub);
+	raft_uv_close(&n->io);
+	raft_uv_tcp_close(&n->transport);
+	store_close(n->store, node_store_closed, n);
+}
+
+static void node_raft_closed(struct raft *r)
+{
+	struct node *n = r->data;
+	proxy_close(n->proxy, node_proxy_closed, n);
+}
+
+static void node_server_stopped(void *arg)
+{
+	struct node *n = arg;
+	raft_close(&n->raft, node_raft_closed);
+}
+
+static void node_stop(struct node *n, const char *why)
+{
+	if (n->stopping)
+		return;
+	n->stopping = true;
+	log_info("node.stopping", "reason=%s", why);
+	uv_timer_stop(&n->role_timer);
+	uv_close((uv_handle_t *)&n->role_timer, node_handle_closed);
+	server_stop(n->server, node_server_stopped, n);
+}
+
+static void node_signal(uv_signal_t *h, int signum)
+{
+	struct node *n = h->data;
+	node_stop(n, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- start-up ---- */
+
+static bool node_raft_state_exists(const char *dir)
+{
+	char p[PATH_MAX + 16];
+	struct stat st;
+	snprintf(p, sizeof p, "%s/metadata1", dir);
+	if (stat(p, &st) == 0)
+		return true;
+	snprintf(p, sizeof p, "%s/metadata2", dir);
+	return stat(p, &st) == 0;
+}
+
+static bool node_same_cluster(const struct config_peer *a, unsigned na,
+			      const struct config_peer *b, unsigned nb)
+{
+	if (na != nb)
+		return false;
+	for (unsigned i = 0; i < na; i++) {
+		bool found = false;
+		for (unsigned j = 0; j < nb; j++)
+			if (a[i].id == b[j].id &&
+			    strcmp(a[i].raft_addr, b[j].raft_addr) == 0 &&
+			    strcmp(a[i].client_addr, b[j].client_addr) == 0)
+				found = true;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* Members: from storage if recorded there, checked against the flags. */
+static int node_members(struct node *n, char *errmsg)
+{
+	const uint8_t *val;
+	uint32_t len;
+	char list[2048];
+	struct config_peer stored[CONFIG_PEERS_MAX];
+	unsigned n_stored = 0;
+	int rv = store_get(n->store, NODE_KEY_COORDINATORS,
+			   strlen(NODE_KEY_COORDINATORS),
+			   store_applied_version(n->store), &val, &len, NULL);
+
+	if (rv != RS_OK) {
+		memcpy(n->peers, n->cfg.peers, sizeof n->peers);
+		n->n_peers = n->cfg.n_peers;
+		return RS_OK;
+	}
+	snprintf(list, sizeof list, "%.*s", (int)len, (const char *)val);
+	if (config_parse_cluster(list, stored, &n_stored, errmsg) != RS_OK) {
+		rs_errmsg_wrapf(errmsg, "stored key \\xff/system/coordinators "
+					"does not decode");
+		return NODE_EXIT_MISMATCH;
+	}
+	if (n->cfg.n_peers > 0 &&
+	    !node_same_cluster(stored, n_stored, n->cfg.peers, n->cfg.n_peers)) {
+		rs_errmsg_printf(errmsg,
+				 "--initial-cluster differs from the members stored in "
+				 "%s (\\xff/system/coordinators = %s); drop the flag or "
+				 "use the stored members",
+				 n->store_dir, list);
+		return NODE_EXIT_MISMATCH;
+	}
+	memcpy(n->peers, stored, sizeof n->peers);
+	n->n_peers = n_stored;
+	return RS_OK;
+}
+
+/* Check that this node is one of the members, with these addresses. */
+static int node_check_self(struct node *n, char *errmsg)
+{
+	const struct config_peer *me = node_peer(n, n->cfg.id);
+
+	if (me == NULL) {
+		rs_errmsg_printf(errmsg, "node id %llu is not a member of the cluster "
+					 "recorded in %s",
+				 (unsigned long long)n->cfg.id, n->cfg.data_dir);
+		return NODE_EXIT_MISMATCH;
+	}
+	if ((n->cfg.raft_addr[0] && strcmp(n->cfg.raft_addr, me->raft_addr)) ||
+	    (n->cfg.client_addr[0] && strcmp(n->cfg.client_addr, me->client_addr))) {
+		rs_errmsg_printf(errmsg, "addresses %s/%s differ from the recorded "
+					 "%s/%s for node %llu",
+				 n->cfg.raft_addr, n->cfg.client_addr, me->raft_addr,
+				 me->client_addr, (unsigned long long)n->cfg.id);
+		return NODE_EXIT_MISMATCH;
+	}
+	snprintf(n->cfg.raft_addr, sizeof n->cfg.raft_addr, "%s", me->raft_addr);
+	snprintf(n->cfg.client_addr, sizeof n->cfg.client_addr, "%s",
+		 me->client_addr);
+	return RS_OK;
+}
+
+static int node_open_store(struct node *n, char *errmsg)
+{
+	struct store_options so = {.dir = n->store_dir,
+				   .sync = JOURNAL_SYNC_NONE,
+				   .apply_on_accept = true};
+	struct store_open_report rep;
+	int rv;
+
+	rv = store_open(&n->store, &n->loop, &so, &rep, errmsg);
+	if (rv != RS_OK)
+		return rv;
+	if (rep.journal.torn)
+		log_warn("store.torn_tail", "file=%s offset=%" PRIu64
+			 " bytes_cut=%" PRIu64,
+			 rep.journal.torn_file, rep.journal.torn_offset,
+			 rep.journal.torn_bytes);
+	if (rep.checkpoint.skipped > 0)
+		log_warn("store.checkpoint_skipped", "count=%u reason=\"%s\"",
+			 rep.checkpoint.skipped, rep.checkpoint.skipped_error);
+	log_info("store.opened", "dir=%s applied_version=%" PRIu64
+		 " checkpoint=%" PRIu64 " replayed=%" PRIu64,
+		 n->store_dir, rep.applied_version, rep.checkpoint_version,
+		 rep.replayed);
+	return RS_OK;
+}
+
+static int node_bootstrap(struct node *n, char *errmsg)
+{
+	struct raft_configuration conf;
+	int rv;
+
+	raft_configuration_init(&conf);
+	for (unsigned i = 0; i < n->n_peers; i++) {
+		rv = raft_configuration_add(&conf, n->peers[i].id,
+					    n->peers[i].raft_addr, RAFT_VOTER);
+		if (rv != 0)
+			break;
+	}
+	if (rv == 0)
+		rv = raft_bootstrap(&n->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rv != 0) {
+		rs_errmsg_printf(errmsg, "bootstrap Raft in %s: %s", n->raft_dir,
+				 raft_strerror(rv));
+		return NODE_EXIT_FAILURE;
+	}
+	log_info("raft.bootstrapped", "members=%u", n->n_peers);
+	return RS_OK;
+}
+
+static int node_init_raft(struct node *n, bool cold, char *errmsg)
+{
+	const struct config *c = &n->cfg;
+	int rv;
+
+	rv = raft_uv_tcp_init(&n->transport, &n->loop);
+	if (rv == 0)
+		rv = raft_uv_init(&n->io, &n->loop, n->raft_dir, &n->transport);
+	if (rv != 0) {
+		rs_errmsg_printf(errmsg, "init Raft I/O in %s: %s", n->raft_dir,
+				 raft_strerror(rv));
+		return NODE_EXIT_FAILURE;
+	}
+	raft_uv_set_snapshot_compression(&n->io, true);
+	fsm_init(&n->fsm, n->store, node_applied, node_restored, node_fatal, n);
+	rv = raft_init(&n->raft, &n->io, &n->fsm.raft, c->id, c->raft_addr);
+	if (rv != 0) {
+		rs_errmsg_printf(errmsg, "init Raft: %s", raft_errmsg(&n->raft));
+		return NODE_EXIT_FAILURE;
+	}
+	n->raft.data = n;
+	raft_set_election_timeout(&n->raft, c->election_timeout_ms);
+	raft_set_heartbeat_timeout(&n->raft, c->heartbeat_timeout_ms);
+	raft_set_snapshot_threshold(&n->raft, c->snapshot_threshold);
+	raft_set_snapshot_trailing(&n->raft, c->snapshot_trailing);
+	raft_set_pre_vote(&n->raft, true);
+	/* c-raft 0.15 drops an InstallSnapshot that arrives while the follower
+	 * takes its own snapshot (RAFT_BUSY) and the leader only resends after
+	 * this timeout (30 s by default): keep it short. */
+	raft_set_install_snapshot_timeout(&n->raft,
+					  c->election_timeout_ms * 5 > 2000
+						  ? c->election_timeout_ms * 5
+						  : 2000);
+	return cold ? node_bootstrap(n, errmsg) : RS_OK;
+}
+
+static int node_decide(struct node *n, bool *cold, char *errmsg)
+{
+	bool raft_state = node_raft_state_exists(n->raft_dir);
+	uint64_t applied = store_applied_version(n->store);
+	int rv;
+
+	if (!raft_state && applied > 0) {
+		rs_errmsg_printf(errmsg,
+				 "%s holds data up to version %" PRIu64 " but %s has no "
+				 "Raft state; refusing to start a new cluster over it",
+				 n->store_dir, applied, n->raft_dir);
+		return NODE_EXIT_MISMATCH;
+	}
+	*cold = !raft_state;
+	rv = node_members(n, errmsg);
+	if (rv != RS_OK)
+		return rv;
+	if (n->n_peers == 0) {
+		rs_errmsg_printf(errmsg, *cold ? "--initial-cluster is required on a "
+						 "cold start (empty data dir)"
+					       : "the cluster members are not "
+						 "recorded in %s yet; pass "
+						 "--initial-cluster",
+				 n->store_dir);
+		return *cold ? NODE_EXIT_USAGE : NODE_EXIT_MISMATCH;
+	}
+	log_info("node.start_mode", "mode=%s applied_version=%" PRIu64,
+		 *cold ? "cold" : "warm", applied);
+	return node_check_self(n, errmsg);
+}
+
+/* After raft_start: the configuration c-raft loaded from disk must name the
+ * same servers (ids and Raft addresses) as the members we were given. */
+static int node_check_raft_config(struct node *n, char *errmsg)
+{
+	const struct raft_configuration *conf = &n->raft.configuration;
+	bool same = conf->n == n->n_peers;
+
+	for (unsigned i = 0; same && i < conf->n; i++) {
+		const struct config_peer *p = node_peer(n, conf->servers[i].id);
+		same = p != NULL && strcmp(p->raft_addr, conf->servers[i].address) == 0;
+	}
+	if (!same) {
+		char mine[1024];
+		config_format_cluster(n->peers, n->n_peers, mine, sizeof mine);
+		rs_errmsg_printf(errmsg,
+				 "the members %s differ from the Raft configuration "
+				 "stored in %s (%u servers, first id %llu at %s)",
+				 mine, n->raft_dir, conf->n,
+				 conf->n ? (unsigned long long)conf->servers[0].id : 0,
+				 conf->n ? conf->servers[0].address : "-");
+		return NODE_EXIT_MISMATCH;
+	}
+	return RS_OK;
+}
+
+static int node_setup(struct node *n, char *errmsg)
+{
+	struct proxy_options po = {.batch_count_max = n->cfg.batch_count_max,
+				   .batch_delay_us = n->cfg.batch_delay_us,
+				   .on_ready = node_leader_ready,
+				   .leader_addr = node_leader_addr,
+				   .ctx = n};
+	struct service_options so = {.status_json = node_status_json,
+				     .members_json = node_members_json,
+				     .ctx = n};
+	bool cold = false;
+	int rv;
+
+	snprintf(n->store_dir, sizeof n->store_dir, "%s/store", n->cfg.data_dir);
+	snprintf(n->raft_dir, sizeof n->raft_dir, "%s/raft", n->cfg.data_dir);
+	if (fileio_mkdir(n->cfg.data_dir, errmsg) != RS_OK ||
+	    fileio_mkdir(n->raft_dir, errmsg) != RS_OK)
+		return NODE_EXIT_FAILURE;
+	if (node_open_store(n, errmsg) != RS_OK)
+		return NODE_EXIT_FAILURE;
+	rv = node_decide(n, &cold, errmsg);
+	if (rv == RS_OK)
+		rv = node_init_raft(n, cold, errmsg);
+	if (rv != RS_OK)
+		return rv;
+	proxy_create(&n->proxy, &n->loop, &n->raft, n->store, &po);
+	n->hub = watch_hub_create(store_applied_version(n->store), 0);
+	n->service = service_create(&n->loop, n->store, n->proxy, n->hub, &so);
+	rv = raft_start(&n->raft);
+	if (rv != 0) {
+		rs_errmsg_printf(errmsg, "start Raft from %s: %s", n->raft_dir,
+				 raft_errmsg(&n->raft));
+		return NODE_EXIT_FAILURE;
+	}
+	n->raft_started = true;
+	rv = node_check_raft_config(n, errmsg);
+	if (rv != RS_OK)
+		return rv;
+	rv = server_start(&n->server, &n->loop, n->cfg.client_addr,
+			  service_handle, service_conn_closed, n->service, errmsg);
+	return rv == RS_OK ? RS_OK : NODE_EXIT_FAILURE;
+}
+
+int node_run(const struct config *cfg)
+{
+	static struct node node; /* one per process; big (struct raft) */
+	struct node *n = &node;
+	char errmsg[RS_ERRMSG_SIZE] = "";
+	int rv;
+
+	n->cfg = *cfg;
+	n->role = RAFT_UNAVAILABLE;
+	log_set_node(cfg->id);
+	log_set_level((enum log_level)log_level_parse(cfg->log_level));
+	uv_loop_init(&n->loop);
+	n->start_ms = uv_now(&n->loop);
+	rv = node_setup(n, errmsg);
+	if (rv != RS_OK) {
+		char q[RS_ERRMSG_SIZE + 64];
+		log_error("node.start_failed", "error=%s",
+			  log_quote(q, sizeof q, errmsg));
+		fprintf(stderr, "raftstored: %s\n", errmsg);
+		return rv; /* the process exits: no orderly teardown needed */
+	}
+	log_info("node.started", "raft_addr=%s client_addr=%s data_dir=%s",
+		 n->cfg.raft_addr, n->cfg.client_addr, n->cfg.data_dir);
+	uv_signal_init(&n->loop, &n->sigterm);
+	uv_signal_init(&n->loop, &n->sigint);
+	n->sigterm.data = n->sigint.data = n;
+	uv_signal_start(&n->sigterm, node_signal, SIGTERM);
+	uv_signal_start(&n->sigint, node_signal, SIGINT);
+	uv_timer_init(&n->loop, &n->role_timer);
+	n->role_timer.data = n;
+	uv_timer_start(&n->role_timer, node_role_tick, NODE_ROLE_POLL_MS,
+		       NODE_ROLE_POLL_MS);
+	uv_run(&n->loop, UV_RUN_DEFAULT);
+	rv = uv_loop_close(&n->loop);
+	if (rv != 0)
+		log_warn("node.loop_not_closed", "error=%s", uv_strerror(rv));
+	return n->exit_code;
+}

@@ -1,0 +1,227 @@
+/* fsm: see fsm.h. */
+#include "fsm.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc32c.h"
+#include "record.h"
+#include "rs_error.h"
+
+struct fsm_apply {
+	struct store_apply_req req;
+	struct batch batch;
+	struct fsm *fsm;
+};
+
+int fsm_entry_encode(const struct batch *b, struct raft_buffer *out)
+{
+	struct rs_buf buf;
+	int rv;
+
+	rs_buf_init(&buf);
+	rv = rs_buf_put_u8(&buf, FSM_ENTRY_FORMAT);
+	if (rv == RS_OK)
+		rv = rs_buf_put_u8(&buf, FSM_ENTRY_BATCH);
+	if (rv == RS_OK)
+		rv = record_encode_batch(b, &buf);
+	/* Pad to 8 bytes: c-raft 0.15's open-segment loader does not skip the
+	 * padding its writer adds, so an unaligned entry truncates the log on
+	 * the next start (docs/architecture.md, "c-raft 0.15 guards"). */
+	while (rv == RS_OK && buf.len % 8 != 0)
+		rv = rs_buf_put_u8(&buf, 0);
+	if (rv != RS_OK) {
+		rs_buf_free(&buf);
+		return rv;
+	}
+	out->base = raft_malloc(buf.len);
+	if (out->base == NULL) {
+		rs_buf_free(&buf);
+		return RS_ENOMEM;
+	}
+	memcpy(out->base, buf.data, buf.len);
+	out->len = buf.len;
+	rs_buf_free(&buf);
+	return RS_OK;
+}
+
+static bool fsm_padding_ok(const uint8_t *p, size_t n)
+{
+	if (n >= 8)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+int fsm_entry_decode(const struct raft_buffer *buf, struct batch *b,
+		     char *errmsg)
+{
+	const uint8_t *p = buf->base;
+	struct record_view v;
+	int rv;
+
+	if (buf->len < 2 || p[0] != FSM_ENTRY_FORMAT || p[1] != FSM_ENTRY_BATCH) {
+		rs_errmsg_printf(errmsg, "entry of %zu bytes has unknown format %u "
+					 "or kind %u",
+				 buf->len, buf->len ? p[0] : 0,
+				 buf->len > 1 ? p[1] : 0);
+		return RS_EFORMAT;
+	}
+	rv = record_parse(p + 2, buf->len - 2, &v, errmsg);
+	if (rv == RS_OK && !fsm_padding_ok(p + 2 + v.total_len,
+					   buf->len - 2 - v.total_len)) {
+		rs_errmsg_printf(errmsg, "%zu bytes after the record are not "
+					 "zero padding to 8 bytes",
+				 buf->len - 2 - v.total_len);
+		rv = RS_ECORRUPT;
+	}
+	if (rv == RS_ETORN) {
+		rs_errmsg_printf(errmsg, "entry record is cut short");
+		rv = RS_ECORRUPT;
+	}
+	if (rv == RS_OK)
+		rv = record_decode_batch(&v, b, errmsg);
+	return rv;
+}
+
+static void fsm_fatal(struct fsm *f, const char *fmt, int rv, const char *msg)
+{
+	char line[RS_ERRMSG_SIZE + 128];
+	snprintf(line, sizeof line, fmt, rs_strerror(rv), msg);
+	f->on_fatal(f->ctx, line);
+	abort(); /* on_fatal must not return */
+}
+
+static void fsm_applied_cb(struct store_apply_req *req, int status)
+{
+	struct fsm_apply *a = req->data;
+	struct fsm *f = a->fsm;
+
+	if (status != RS_OK)
+		fsm_fatal(f, "store write failed: %s: %s", status,
+			  store_errmsg(f->store));
+	batch_free(&a->batch);
+	free(a);
+}
+
+static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
+		     void **result)
+{
+	struct fsm *f = rf->data;
+	char errmsg[RS_ERRMSG_SIZE] = "";
+	struct fsm_apply *a = calloc(1, sizeof *a);
+	int rv;
+
+	*result = NULL;
+	if (a == NULL)
+		fsm_fatal(f, "apply: %s%s", RS_ENOMEM, "");
+	a->fsm = f;
+	batch_init(&a->batch);
+	rv = fsm_entry_decode(buf, &a->batch, errmsg);
+	if (rv != RS_OK)
+		fsm_fatal(f, "apply: undecodable entry: %s: %s", rv, errmsg);
+	if (a->batch.version <= store_accepted_version(f->store)) {
+		f->skipped_entries++;
+		batch_free(&a->batch);
+		free(a);
+		return 0;
+	}
+	a->req.data = a;
+	rv = store_apply(f->store, &a->req, &a->batch, fsm_applied_cb);
+	if (rv != RS_OK)
+		fsm_fatal(f, "apply: store refused batch: %s: %s", rv,
+			  store_errmsg(f->store));
+	f->applied_entries++;
+	if (f->on_applied != NULL)
+		f->on_applied(f->ctx, &a->batch);
+	return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[],
+			unsigned *n_bufs)
+{
+	struct fsm *f = rf->data;
+	struct rs_buf img;
+	uint8_t *base;
+	uint64_t version = store_accepted_version(f->store);
+	int rv;
+
+	rs_buf_init(&img);
+	rv = mvcc_image_encode(store_index(f->store), version, &img);
+	if (rv != RS_OK) {
+		rs_buf_free(&img);
+		return RAFT_NOMEM;
+	}
+	*bufs = raft_malloc(sizeof **bufs);
+	base = raft_malloc(FSM_SNAPSHOT_HEADER + img.len);
+	if (*bufs == NULL || base == NULL) {
+		raft_free(*bufs);
+		raft_free(base);
+		rs_buf_free(&img);
+		return RAFT_NOMEM;
+	}
+	memcpy(base, FSM_SNAPSHOT_MAGIC, 8);
+	rs_put_u32(base + 8, FSM_SNAPSHOT_FORMAT);
+	rs_put_u32(base + 12, crc32c(img.data, img.len));
+	rs_put_u64(base + 16, version);
+	rs_put_u64(base + 24, store_applied_epoch(f->store));
+	if (img.len > 0)
+		memcpy(base + FSM_SNAPSHOT_HEADER, img.data, img.len);
+	(*bufs)[0].base = base;
+	(*bufs)[0].len = FSM_SNAPSHOT_HEADER + img.len;
+	*n_bufs = 1;
+	rs_buf_free(&img);
+	f->snapshots++;
+	return 0;
+}
+
+static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
+{
+	struct fsm *f = rf->data;
+	const uint8_t *p = buf->base;
+	char errmsg[RS_ERRMSG_SIZE];
+	uint64_t version, epoch;
+	int rv;
+
+	if (buf->len < FSM_SNAPSHOT_HEADER ||
+	    memcmp(p, FSM_SNAPSHOT_MAGIC, 8) != 0 ||
+	    rs_get_u32(p + 8) != FSM_SNAPSHOT_FORMAT ||
+	    rs_get_u32(p + 12) != crc32c(p + FSM_SNAPSHOT_HEADER,
+					 buf->len - FSM_SNAPSHOT_HEADER))
+		return RAFT_MALFORMED;
+	version = rs_get_u64(p + 16);
+	epoch = rs_get_u64(p + 24);
+	if (version > store_accepted_version(f->store)) {
+		rv = store_restore(f->store, version, epoch,
+				   p + FSM_SNAPSHOT_HEADER,
+				   buf->len - FSM_SNAPSHOT_HEADER, errmsg);
+		if (rv != RS_OK)
+			fsm_fatal(f, "restore snapshot: %s: %s", rv, errmsg);
+		f->restores++;
+		if (f->on_restored != NULL)
+			f->on_restored(f->ctx, version);
+	}
+	raft_free(buf->base);
+	return 0;
+}
+
+void fsm_init(struct fsm *f, struct store *store, fsm_applied_fn applied,
+	      fsm_restored_fn restored, fsm_fatal_fn fatal, void *ctx)
+{
+	assert(store != NULL && fatal != NULL);
+	memset(f, 0, sizeof *f);
+	f->store = store;
+	f->on_applied = applied;
+	f->on_restored = restored;
+	f->on_fatal = fatal;
+	f->ctx = ctx;
+	f->raft.version = 1;
+	f->raft.data = f;
+	f->raft.apply = fsm_apply;
+	f->raft.snapshot = fsm_snapshot;
+	f->raft.restore = fsm_restore;
+}

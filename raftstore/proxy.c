@@ -1,0 +1,708 @@
+/* proxy: see proxy.h. */
+#include "proxy.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "fsm.h"
+#include "log.h"
+#include "resolver.h"
+#include "rs_error.h"
+
+enum proxy_state { PROXY_FOLLOWER, PROXY_STARTING, PROXY_READY };
+static const char *const proxy_state_names[] = {"follower", "starting",
+						"ready"};
+
+/* One proposed batch: its Raft request and the transactions in it. */
+struct proxy_flight {
+	struct raft_apply req;
+	struct proxy *proxy;
+	struct proxy_txn *txns;
+	uint64_t version;
+};
+
+struct proxy_barrier {
+	struct raft_barrier req;
+	struct proxy *proxy;
+	struct proxy_grv *waiters; /* NULL for the leadership barrier */
+	uint64_t generation;
+	bool startup;
+};
+
+struct proxy {
+	uv_loop_t *loop;
+	struct raft *raft;
+	struct store *store;
+	struct proxy_options o;
+	enum proxy_state state;
+	uint64_t generation; /* bumped on every role change */
+	struct resolver *resolver;
+	uint64_t last_version;
+	struct proxy_txn *q_head, *q_tail; /* leader: waiting to flush */
+	unsigned q_len;
+	uv_timer_t flush_timer;
+	bool flush_armed;
+	struct proxy_grv *grv_head, *grv_tail;
+	bool barrier_inflight;
+	uv_timer_t retry_timer; /* re-run a failed leadership barrier */
+	struct rs_client *fwd;
+	char fwd_addr[64];
+	/* completions run from a zero timer, never inside proxy_commit */
+	struct proxy_txn *done_head, *done_tail;
+	struct proxy_grv *gdone_head, *gdone_tail;
+	uv_timer_t done_timer;
+	bool closing;
+	unsigned handles_open;
+	unsigned flights;
+	void (*close_cb)(void *arg);
+	void *close_arg;
+	struct proxy_stats st;
+};
+
+/* ---- small helpers ---- */
+
+static uint64_t proxy_now_us(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+/* The sequencer. */
+static uint64_t proxy_next_version(struct proxy *p)
+{
+	uint64_t now = proxy_now_us();
+	uint64_t v = now > p->last_version ? now : p->last_version + 1;
+	assert(v > p->last_version);
+	p->last_version = v;
+	return v;
+}
+
+void proxy_txn_init(struct proxy_txn *t)
+{
+	memset(t, 0, sizeof *t);
+	rs_buf_init(&t->ranges);
+	batch_init(&t->muts);
+	rs_result_init(&t->op.result);
+}
+
+void proxy_txn_free(struct proxy_txn *t)
+{
+	rs_buf_free(&t->ranges);
+	batch_free(&t->muts);
+	rs_result_free(&t->op.result);
+	rs_buf_free(&t->op.request);
+	free(t->fwd_begins);
+	free(t->fwd_ends);
+	t->fwd_begins = t->fwd_ends = NULL;
+}
+
+int proxy_txn_add_range(struct proxy_txn *t, const uint8_t *begin,
+			uint32_t begin_len, const uint8_t *end,
+			uint32_t end_len)
+{
+	int rv = rs_buf_reserve(&t->ranges, 8 + (size_t)begin_len + end_len);
+	if (rv != RS_OK)
+		return rv;
+	rs_buf_put_u32(&t->ranges, begin_len);
+	rs_buf_append(&t->ranges, begin, begin_len);
+	rs_buf_put_u32(&t->ranges, end_len);
+	rs_buf_append(&t->ranges, end, end_len);
+	t->n_ranges++;
+	return RS_OK;
+}
+
+/* Decode the i-th..n ranges into arrays (for the resolver and forwarding). */
+static int proxy_txn_ranges(struct proxy_txn *t, const uint8_t **b,
+			    uint32_t *bl, const uint8_t **e, uint32_t *el)
+{
+	size_t pos = 0;
+	for (uint32_t i = 0; i < t->n_ranges; i++) {
+		bl[i] = rs_get_u32(t->ranges.data + pos);
+		b[i] = t->ranges.data + pos + 4;
+		pos += 4 + bl[i];
+		el[i] = rs_get_u32(t->ranges.data + pos);
+		e[i] = t->ranges.data + pos + 4;
+		pos += 4 + el[i];
+	}
+	assert(pos == t->ranges.len);
+	return RS_OK;
+}
+
+/* ---- deferred completion ---- */
+
+static void proxy_done_tick(uv_timer_t *timer)
+{
+	struct proxy *p = timer->data;
+
+	while (p->done_head != NULL) {
+		struct proxy_txn *t = p->done_head;
+		p->done_head = t->next;
+		if (p->done_head == NULL)
+			p->done_tail = NULL;
+		t->next = NULL;
+		t->cb(t, t->status, t->version, t->message);
+	}
+	while (p->gdone_head != NULL) {
+		struct proxy_grv *g = p->gdone_head;
+		p->gdone_head = g->next;
+		if (p->gdone_head == NULL)
+			p->gdone_tail = NULL;
+		g->next = NULL;
+		g->cb(g, g->status, g->version);
+	}
+}
+
+static void proxy_arm_done(struct proxy *p)
+{
+	if (!uv_is_active((uv_handle_t *)&p->done_timer))
+		uv_timer_start(&p->done_timer, proxy_done_tick, 0, 0);
+}
+
+static void proxy_txn_finish(struct proxy *p, struct proxy_txn *t, int status,
+			     uint64_t version, const char *message)
+{
+	t->status = status;
+	t->version = version;
+	t->message = message;
+	t->next = NULL;
+	if (p->done_tail != NULL)
+		p->done_tail->next = t;
+	else
+		p->done_head = t;
+	p->done_tail = t;
+	if (status == RS_OK)
+		p->st.commits++;
+	else if (status == RS_ECONFLICT)
+		p->st.conflicts++;
+	else if (status == RS_ETOOOLD)
+		p->st.too_old++;
+	else if (status == RS_EUNKNOWN)
+		p->st.unknown++;
+	proxy_arm_done(p);
+}
+
+static void proxy_grv_finish(struct proxy *p, struct proxy_grv *g, int status,
+			     uint64_t version)
+{
+	g->status = status;
+	g->version = version;
+	g->next = NULL;
+	if (p->gdone_tail != NULL)
+		p->gdone_tail->next = g;
+	else
+		p->gdone_head = g;
+	p->gdone_tail = g;
+	proxy_arm_done(p);
+}
+
+static void proxy_fail_queue(struct proxy *p, int status, const char *msg)
+{
+	while (p->q_head != NULL) {
+		struct proxy_txn *t = p->q_head;
+		p->q_head = t->next;
+		proxy_txn_finish(p, t, status, 0, msg);
+	}
+	p->q_tail = NULL;
+	p->q_len = 0;
+	while (p->grv_head != NULL) {
+		struct proxy_grv *g = p->grv_head;
+		p->grv_head = g->next;
+		proxy_grv_finish(p, g, status, 0);
+	}
+	p->grv_tail = NULL;
+}
+
+/* ---- leader: resolve, sequence, propose ---- */
+
+static int proxy_raft_status(int raft_status)
+{
+	switch (raft_status) {
+	case 0:
+		return RS_OK;
+	case RAFT_NOTLEADER:
+		return RS_ENOTLEADER;
+	default: /* leadership lost, shutdown, I/O: it may still commit */
+		return RS_EUNKNOWN;
+	}
+}
+
+static void proxy_flush(struct proxy *p);
+
+static void proxy_applied(struct raft_apply *req, int status, void *result)
+{
+	struct proxy_flight *fl = req->data;
+	struct proxy *p = fl->proxy;
+	int rs = proxy_raft_status(status);
+	const char *msg = rs == RS_OK ? NULL
+			  : rs == RS_EUNKNOWN
+				  ? "leadership was lost after the batch was proposed"
+				  : "not the leader";
+	(void)result;
+
+	while (fl->txns != NULL) {
+		struct proxy_txn *t = fl->txns;
+		fl->txns = t->next;
+		proxy_txn_finish(p, t, rs, rs == RS_OK ? fl->version : 0, msg);
+	}
+	assert(p->flights > 0);
+	p->flights--;
+	free(fl);
+	if (p->q_head != NULL && p->state == PROXY_READY && !p->closing)
+		proxy_flush(p);
+}
+
+/* Append t's mutations to b and record them in the resolver at version. */
+static int proxy_add_txn(struct proxy *p, struct batch *b, struct proxy_txn *t,
+			 uint64_t version)
+{
+	struct mutation m;
+	size_t pos = 0;
+	int rv = RS_OK;
+
+	if (batch_body_len(b) + batch_body_len(&t->muts) > RS_BATCH_SIZE_MAX)
+		return RS_ETOOLARGE;
+	while (rv == RS_OK && batch_next(&t->muts, &pos, &m)) {
+		if (m.type == MUT_SET) {
+			rv = batch_set(b, m.key, m.key_len, m.val, m.val_len, NULL);
+			resolver_record_key(p->resolver, version, m.key, m.key_len);
+		} else if (m.type == MUT_CLEAR) {
+			rv = batch_clear(b, m.key, m.key_len, NULL);
+			resolver_record_key(p->resolver, version, m.key, m.key_len);
+		} else {
+			rv = batch_clear_range(b, m.key, m.key_len, m.val, m.val_len,
+					       NULL);
+			resolver_record_range(p->resolver, version, m.key,
+					      m.key_len, m.val, m.val_len);
+		}
+	}
+	return rv;
+}
+
+static int proxy_resolve(struct proxy *p, struct proxy_txn *t)
+{
+	const uint8_t *b[64], *e[64];
+	uint32_t bl[64], el[64];
+	const uint8_t **bp = b, **ep = e;
+	uint32_t *blp = bl, *elp = el;
+	int rv;
+
+	if (t->n_ranges > 64) {
+		bp = malloc(t->n_ranges * sizeof *bp);
+		ep = malloc(t->n_ranges * sizeof *ep);
+		blp = malloc(t->n_ranges * sizeof *blp);
+		elp = malloc(t->n_ranges * sizeof *elp);
+		if (!bp || !ep || !blp || !elp)
+			abort();
+	}
+	proxy_txn_ranges(t, bp, blp, ep, elp);
+	rv = resolver_check(p->resolver, t->read_version, bp, blp, ep, elp,
+			    t->n_ranges);
+	if (bp != b) {
+		free(bp);
+		free(ep);
+		free(blp);
+		free(elp);
+	}
+	return rv;
+}
+
+/* Take up to batch_count_max queued txns into one flight. */
+static void proxy_flush(struct proxy *p)
+{
+	struct proxy_flight *fl;
+	struct proxy_txn **tail, *t;
+	struct raft_buffer buf = {NULL, 0};
+	struct batch b;
+	unsigned taken = 0;
+	int rv;
+
+	if (p->state != PROXY_READY || p->q_head == NULL)
+		return;
+	fl = calloc(1, sizeof *fl);
+	if (fl == NULL)
+		abort();
+	fl->proxy = p;
+	fl->version = proxy_next_version(p);
+	tail = &fl->txns;
+	batch_init(&b);
+	while ((t = p->q_head) != NULL && taken < p->o.batch_count_max) {
+		rv = proxy_resolve(p, t);
+		if (rv == RS_OK && batch_body_len(&b) + batch_body_len(&t->muts) >
+					   RS_BATCH_SIZE_MAX && taken > 0)
+			break; /* full: the rest goes in the next batch */
+		p->q_head = t->next;
+		p->q_len--;
+		taken++;
+		if (rv == RS_OK)
+			rv = proxy_add_txn(p, &b, t, fl->version);
+		if (rv != RS_OK) {
+			proxy_txn_finish(p, t, rv, 0,
+					 rv == RS_ECONFLICT ? "read keys changed since "
+							      "the read version"
+					 : rv == RS_ETOOOLD ? "transaction too old"
+							    : "transaction rejected");
+			continue;
+		}
+		t->next = NULL;
+		*tail = t;
+		tail = &t->next;
+	}
+	if (p->q_head == NULL)
+		p->q_tail = NULL;
+	resolver_prune(p->resolver);
+	if (fl->txns == NULL) {
+		batch_free(&b);
+		free(fl);
+		return;
+	}
+	b.version = fl->version;
+	b.epoch = 0;
+	rv = fsm_entry_encode(&b, &buf);
+	batch_free(&b);
+	fl->req.data = fl;
+	p->flights++;
+	p->st.batches++;
+	p->st.last_batch_txns = taken;
+	if (rv == RS_OK)
+		rv = raft_apply(p->raft, &fl->req, &buf, 1, proxy_applied);
+	if (rv != 0) {
+		raft_free(buf.base);
+		/* Never proposed: safe to retry elsewhere. */
+		proxy_applied(&fl->req, RAFT_NOTLEADER, NULL);
+	}
+	if (p->q_head != NULL)
+		proxy_flush(p);
+}
+
+static void proxy_flush_tick(uv_timer_t *timer)
+{
+	struct proxy *p = timer->data;
+	p->flush_armed = false;
+	proxy_flush(p);
+}
+
+static void proxy_enqueue(struct proxy *p, struct proxy_txn *t)
+{
+	t->next = NULL;
+	if (p->q_tail != NULL)
+		p->q_tail->next = t;
+	else
+		p->q_head = t;
+	p->q_tail = t;
+	p->q_len++;
+	if (p->state != PROXY_READY)
+		return; /* flushed when the leader is ready */
+	/* Adaptive batching: with nothing in flight waiting cannot help, so go
+	 * now; otherwise gather until a flight lands, the count is reached,
+	 * or the delay passes. */
+	if (p->q_len >= p->o.batch_count_max || p->flights == 0) {
+		proxy_flush(p);
+	} else if (!p->flush_armed) {
+		/* libuv timers are in milliseconds: round the delay up. */
+		uint64_t ms = (p->o.batch_delay_us + 999) / 1000;
+		p->flush_armed = true;
+		uv_timer_start(&p->flush_timer, proxy_flush_tick, ms, 0);
+	}
+}
+
+/* ---- read versions and leadership barriers ---- */
+
+static void proxy_start_barrier(struct proxy *p, bool startup);
+
+static void proxy_become_ready(struct proxy *p)
+{
+	uint64_t v = store_accepted_version(p->store);
+
+	p->state = PROXY_READY;
+	if (p->last_version < v)
+		p->last_version = v;
+	resolver_reset(p->resolver, v);
+	log_info("proxy.ready", "version=%llu queued=%u",
+		 (unsigned long long)v, p->q_len);
+	if (p->o.on_ready != NULL)
+		p->o.on_ready(p->o.ctx);
+	proxy_flush(p);
+}
+
+static void proxy_retry_tick(uv_timer_t *timer)
+{
+	struct proxy *p = timer->data;
+	if (p->state == PROXY_STARTING && !p->barrier_inflight)
+		proxy_start_barrier(p, true);
+}
+
+static void proxy_barrier_done(struct raft_barrier *req, int status)
+{
+	struct proxy_barrier *br = req->data;
+	struct proxy *p = br->proxy;
+	bool current = br->generation == p->generation && !p->closing;
+	uint64_t v = store_accepted_version(p->store);
+
+	p->barrier_inflight = false;
+	while (br->waiters != NULL) {
+		struct proxy_grv *g = br->waiters;
+		br->waiters = g->next;
+		proxy_grv_finish(p, g, status == 0 && current ? RS_OK : RS_ENOTLEADER,
+				 v);
+	}
+	if (current && br->startup) {
+		if (status == 0)
+			proxy_become_ready(p);
+		else /* still leader per the last role poll: try again soon */
+			uv_timer_start(&p->retry_timer, proxy_retry_tick, 50, 0);
+	}
+	free(br);
+	if (current && p->state == PROXY_READY && p->grv_head != NULL)
+		proxy_start_barrier(p, false);
+}
+
+static void proxy_start_barrier(struct proxy *p, bool startup)
+{
+	struct proxy_barrier *br = calloc(1, sizeof *br);
+	int rv;
+
+	if (br == NULL)
+		abort();
+	br->proxy = p;
+	br->generation = p->generation;
+	br->startup = startup;
+	if (!startup) { /* take every waiting request into this round */
+		br->waiters = p->grv_head;
+		p->grv_head = p->grv_tail = NULL;
+		p->st.grv_rounds++;
+	}
+	br->req.data = br;
+	p->barrier_inflight = true;
+	rv = raft_barrier(p->raft, &br->req, proxy_barrier_done);
+	if (rv != 0) {
+		log_warn("proxy.barrier_failed", "error=\"%s\"", raft_strerror(rv));
+		proxy_barrier_done(&br->req, rv);
+	}
+}
+
+void proxy_set_leader(struct proxy *p, bool leader)
+{
+	bool was = p->state != PROXY_FOLLOWER;
+
+	if (leader == was || p->closing)
+		return;
+	p->generation++;
+	if (leader) {
+		p->state = PROXY_STARTING;
+		proxy_start_barrier(p, true);
+		return;
+	}
+	p->state = PROXY_FOLLOWER;
+	uv_timer_stop(&p->flush_timer);
+	p->flush_armed = false;
+	/* Queued here but never proposed: the client may retry. */
+	proxy_fail_queue(p, RS_ENOTLEADER, "leadership moved before the "
+					   "transaction was proposed");
+}
+
+/* ---- follower: forwarding to the leader ---- */
+
+static struct rs_client *proxy_forwarder(struct proxy *p)
+{
+	const char *addr = p->o.leader_addr(p->o.ctx);
+	struct rs_client_options co = {.op_timeout_ms = 3000,
+				       .connections = 1,
+				       .no_leader_pref = true};
+	char errmsg[RS_ERRMSG_SIZE];
+
+	if (addr == NULL)
+		return NULL;
+	if (p->fwd != NULL && strcmp(addr, p->fwd_addr) == 0)
+		return p->fwd;
+	proxy_leader_moved(p);
+	co.endpoints = addr;
+	if (rs_client_create(&p->fwd, p->loop, &co, errmsg) != RS_OK) {
+		log_warn("proxy.forward_failed", "leader=%s error=\"%s\"", addr,
+			 errmsg);
+		p->fwd = NULL;
+		return NULL;
+	}
+	snprintf(p->fwd_addr, sizeof p->fwd_addr, "%s", addr);
+	return p->fwd;
+}
+
+void proxy_leader_moved(struct proxy *p)
+{
+	if (p->fwd == NULL)
+		return;
+	/* Outstanding forwarded ops complete with RS_ESHUTDOWN. */
+	rs_client_close(p->fwd, NULL, NULL);
+	p->fwd = NULL;
+	p->fwd_addr[0] = '\0';
+}
+
+/* A forwarded request that died with our own client: unknown if sent. */
+static int proxy_forward_status(const struct rs_op *op, int status)
+{
+	if (status == RS_ESHUTDOWN)
+		return op->written ? RS_EUNKNOWN : RS_ENOTLEADER;
+	return status;
+}
+
+static void proxy_forwarded_commit(struct rs_op *op)
+{
+	struct proxy_txn *t = op->data;
+	struct proxy *p = t->proxy;
+	int status = proxy_forward_status(op, op->result.status);
+
+	proxy_txn_finish(p, t, status, status == RS_OK ? op->result.version : 0,
+			 status == RS_OK ? NULL : "forwarded to the leader");
+}
+
+static void proxy_forward_commit(struct proxy *p, struct proxy_txn *t)
+{
+	struct rs_client *c = proxy_forwarder(p);
+	const uint8_t **b, **e;
+	uint32_t *bl, *el;
+	int rv;
+
+	if (c == NULL) {
+		proxy_txn_finish(p, t, RS_EUNAVAILABLE, 0, "no leader known");
+		return;
+	}
+	t->fwd_begins = calloc(t->n_ranges + 1, sizeof *t->fwd_begins);
+	t->fwd_ends = calloc(t->n_ranges + 1, sizeof *t->fwd_ends);
+	b = calloc(t->n_ranges + 1, sizeof *b);
+	e = calloc(t->n_ranges + 1, sizeof *e);
+	bl = calloc(t->n_ranges + 1, sizeof *bl);
+	el = calloc(t->n_ranges + 1, sizeof *el);
+	if (!t->fwd_begins || !t->fwd_ends || !b || !e || !bl || !el)
+		abort();
+	proxy_txn_ranges(t, b, bl, e, el);
+	for (uint32_t i = 0; i < t->n_ranges; i++) {
+		t->fwd_begins[i] = (struct wire_bytes){b[i], bl[i]};
+		t->fwd_ends[i] = (struct wire_bytes){e[i], el[i]};
+	}
+	free(b);
+	free(e);
+	free(bl);
+	free(el);
+	t->op.data = t;
+	p->st.forwarded++;
+	rv = rs_client_commit(c, &t->op, t->read_version, t->fwd_begins,
+			      t->fwd_ends, t->n_ranges, &t->muts,
+			      proxy_forwarded_commit);
+	if (rv != RS_OK)
+		proxy_txn_finish(p, t, rv, 0, "could not forward to the leader");
+}
+
+static void proxy_forwarded_grv(struct rs_op *op)
+{
+	struct proxy_grv *g = op->data;
+	int status = proxy_forward_status(op, op->result.status);
+	proxy_grv_finish(g->proxy, g, status, op->result.version);
+}
+
+/* ---- public entry points ---- */
+
+void proxy_commit(struct proxy *p, struct proxy_txn *t, proxy_txn_cb cb)
+{
+	assert(cb != NULL);
+	t->cb = cb;
+	t->proxy = p;
+	if (p->closing) {
+		proxy_txn_finish(p, t, RS_ESHUTDOWN, 0, "node shutting down");
+		return;
+	}
+	if (p->state == PROXY_FOLLOWER)
+		proxy_forward_commit(p, t);
+	else
+		proxy_enqueue(p, t);
+}
+
+void proxy_grv(struct proxy *p, struct proxy_grv *g, proxy_grv_cb cb)
+{
+	struct rs_client *c;
+
+	g->cb = cb;
+	g->proxy = p;
+	g->next = NULL;
+	p->st.grv_requests++;
+	if (p->closing) {
+		proxy_grv_finish(p, g, RS_ESHUTDOWN, 0);
+		return;
+	}
+	if (p->state == PROXY_FOLLOWER) {
+		c = proxy_forwarder(p);
+		g->op.data = g;
+		rs_result_init(&g->op.result);
+		if (c == NULL || rs_client_grv(c, &g->op, proxy_forwarded_grv) != 0)
+			proxy_grv_finish(p, g, RS_EUNAVAILABLE, 0);
+		return;
+	}
+	if (p->grv_tail != NULL)
+		p->grv_tail->next = g;
+	else
+		p->grv_head = g;
+	p->grv_tail = g;
+	if (p->state == PROXY_READY && !p->barrier_inflight)
+		proxy_start_barrier(p, false);
+}
+
+int proxy_create(struct proxy **out, uv_loop_t *loop, struct raft *raft,
+		 struct store *store, const struct proxy_options *o)
+{
+	struct proxy *p = calloc(1, sizeof *p);
+
+	if (p == NULL)
+		return RS_ENOMEM;
+	p->loop = loop;
+	p->raft = raft;
+	p->store = store;
+	p->o = *o;
+	if (p->o.batch_count_max == 0)
+		p->o.batch_count_max = 512;
+	if (p->o.resolver_window_versions == 0)
+		p->o.resolver_window_versions = 5000000;
+	p->resolver = resolver_create(p->o.resolver_window_versions);
+	uv_timer_init(loop, &p->flush_timer);
+	uv_timer_init(loop, &p->retry_timer);
+	uv_timer_init(loop, &p->done_timer);
+	p->flush_timer.data = p->retry_timer.data = p->done_timer.data = p;
+	*out = p;
+	return RS_OK;
+}
+
+static void proxy_handle_closed(uv_handle_t *h)
+{
+	struct proxy *p = h->data;
+	if (--p->handles_open > 0)
+		return;
+	resolver_destroy(p->resolver);
+	void (*cb)(void *) = p->close_cb;
+	void *arg = p->close_arg;
+	free(p);
+	if (cb != NULL)
+		cb(arg);
+}
+
+void proxy_close(struct proxy *p, void (*cb)(void *arg), void *arg)
+{
+	/* Raft is closed first, so every flight has had its callback. */
+	assert(p->flights == 0);
+	p->closing = true;
+	p->close_cb = cb;
+	p->close_arg = arg;
+	proxy_fail_queue(p, RS_ESHUTDOWN, "node shutting down");
+	proxy_leader_moved(p);
+	proxy_done_tick(&p->done_timer); /* answer everyone before closing */
+	p->handles_open = 3;
+	uv_close((uv_handle_t *)&p->flush_timer, proxy_handle_closed);
+	uv_close((uv_handle_t *)&p->retry_timer, proxy_handle_closed);
+	uv_close((uv_handle_t *)&p->done_timer, proxy_handle_closed);
+}
+
+void proxy_get_stats(const struct proxy *p, struct proxy_stats *st)
+{
+	*st = p->st;
+	st->state = proxy_state_names[p->state];
+}

@@ -1,0 +1,129 @@
+/*
+ * proxy: the commit proxy, and on the leader the sequencer and the
+ * read-version service.
+ *
+ * Every node runs a proxy.  Transactions and read-version requests arrive
+ * from the node's clients:
+ *  - on a follower they are forwarded to the leader's client port, pipelined
+ *    over one connection (the leader's proxy does the batching);
+ *  - on the leader they queue until batch_count_max transactions are waiting
+ *    or batch_delay_us has passed, then one flush resolves them in order
+ *    (resolver.h), gives the survivors one commit version from the
+ *    sequencer, and proposes their concatenated mutations as one Raft entry
+ *    (fsm.h).  Each transaction is answered with that version, or with its
+ *    conflict at once.
+ *
+ * The sequencer's versions are max(last + 1, wall clock in microseconds):
+ * strictly increasing, roughly a million per second (so the MVCC window of
+ * 5,000,000 versions is about five seconds), and a new leader starts above
+ * everything it has applied after its leadership barrier.
+ *
+ * Read versions (GRV): the leader answers after a c-raft barrier, which
+ * proves it was still the leader and that everything committed before the
+ * request is applied; all requests waiting while one barrier runs share the
+ * next one.  The answer is the store's accepted version then.
+ *
+ * Outcomes are never guessed.  A transaction the leader had proposed when
+ * it lost leadership (or whose forwarded frame was written before the
+ * connection to the leader failed) gets RS_EUNKNOWN.  One that was never
+ * proposed gets RS_ENOTLEADER or RS_EUNAVAILABLE, both retryable.
+ *
+ * Leadership states: FOLLOWER -> STARTING (barrier in flight; requests
+ * wait) -> READY -> FOLLOWER.  The node reports role changes with
+ * proxy_set_leader().
+ */
+#ifndef RS_PROXY_H
+#define RS_PROXY_H
+
+#include <raft.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "batch.h"
+#include "buf.h"
+#include "client.h"
+#include "store.h"
+
+struct proxy_options {
+	unsigned batch_count_max;
+	unsigned batch_delay_us;
+	uint64_t resolver_window_versions;
+	/* Called when the leader is READY (system writes may go in now). */
+	void (*on_ready)(void *ctx);
+	/* The leader's client address ("host:port"), or NULL if unknown or
+	 * this node. */
+	const char *(*leader_addr)(void *ctx);
+	void *ctx;
+};
+
+struct proxy_txn;
+typedef void (*proxy_txn_cb)(struct proxy_txn *t, int status,
+			     uint64_t version, const char *message);
+
+/* A transaction; the caller allocates it (proxy_txn_init) and frees it
+ * (proxy_txn_free) after the callback. */
+struct proxy_txn {
+	void *data;
+	uint64_t read_version;
+	uint32_t n_ranges;
+	struct rs_buf ranges; /* n_ranges x (u32 len, begin, u32 len, end) */
+	struct batch muts;
+	/* private */
+	proxy_txn_cb cb;
+	struct proxy *proxy;
+	struct proxy_txn *next;
+	struct rs_op op;
+	struct wire_bytes *fwd_begins, *fwd_ends;
+	int status;
+	uint64_t version;
+	const char *message;
+};
+
+void proxy_txn_init(struct proxy_txn *t);
+void proxy_txn_free(struct proxy_txn *t);
+/* Add a read-conflict range [begin, end). */
+int proxy_txn_add_range(struct proxy_txn *t, const uint8_t *begin,
+			uint32_t begin_len, const uint8_t *end,
+			uint32_t end_len);
+
+struct proxy_grv;
+typedef void (*proxy_grv_cb)(struct proxy_grv *g, int status,
+			     uint64_t version);
+struct proxy_grv {
+	void *data;
+	/* private */
+	proxy_grv_cb cb;
+	struct proxy *proxy;
+	struct proxy_grv *next;
+	struct rs_op op;
+	int status;
+	uint64_t version;
+};
+
+struct proxy;
+
+int proxy_create(struct proxy **out, uv_loop_t *loop, struct raft *raft,
+		 struct store *store, const struct proxy_options *o);
+/* Fail everything queued (RS_ESHUTDOWN / RS_EUNKNOWN as appropriate) and
+ * free; cb on the loop when done. */
+void proxy_close(struct proxy *p, void (*cb)(void *arg), void *arg);
+
+/* The callback always runs later, never from inside this call. */
+void proxy_commit(struct proxy *p, struct proxy_txn *t, proxy_txn_cb cb);
+void proxy_grv(struct proxy *p, struct proxy_grv *g, proxy_grv_cb cb);
+
+/* The node saw its Raft role change (true: it is now the leader). */
+void proxy_set_leader(struct proxy *p, bool leader);
+/* The leader changed while this node follows: reconnect forwarding. */
+void proxy_leader_moved(struct proxy *p);
+
+struct proxy_stats {
+	uint64_t commits, conflicts, too_old, unknown, batches, forwarded;
+	uint64_t grv_rounds, grv_requests;
+	uint64_t last_batch_txns;
+	const char *state; /* "follower", "starting", "ready" */
+};
+void proxy_get_stats(const struct proxy *p, struct proxy_stats *st);
+
+#endif /* RS_PROXY_H */

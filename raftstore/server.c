@@ -1,0 +1,411 @@
+/*
+ * server: see server.h.
+ *
+ * Output coalescing: replies are appended to conn->out; one uv_write per
+ * connection is in flight at a time, and whatever accumulates meanwhile
+ * goes out in the next write.  Connections are reference counted: the
+ * uv handle holds one reference until it is closed, and each server_req
+ * holds one.
+ */
+#include "server.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rs_error.h"
+
+#define SERVER_READ_CHUNK 65536u
+
+struct server_conn {
+	uv_tcp_t tcp;
+	struct server *server;
+	struct server_conn *prev, *next;
+	struct rs_buf in;
+	struct rs_buf out;      /* replies not yet handed to uv_write */
+	struct rs_buf inflight; /* the buffer uv_write is sending */
+	uv_write_t write_req;
+	bool writing;
+	bool closing;
+	bool close_after_flush;
+	unsigned refs;
+	void *data;
+	char peer[64];
+};
+
+struct server {
+	uv_loop_t *loop;
+	uv_tcp_t listener;
+	server_handle_fn handle;
+	server_closed_fn closed;
+	void *ctx;
+	struct server_conn *conns;
+	unsigned n_conns;
+	bool stopping;
+	unsigned closing_handles;
+	void (*stop_cb)(void *arg);
+	void *stop_arg;
+	struct rs_buf scratch; /* replies to dead connections land here */
+};
+
+static void server_maybe_stopped(struct server *s);
+
+static void server_conn_unref(struct server_conn *c)
+{
+	assert(c->refs > 0);
+	if (--c->refs > 0)
+		return;
+	rs_buf_free(&c->in);
+	rs_buf_free(&c->out);
+	rs_buf_free(&c->inflight);
+	free(c);
+}
+
+static void server_conn_closed(uv_handle_t *h)
+{
+	struct server_conn *c = h->data;
+	struct server *s = c->server;
+
+	assert(s->closing_handles > 0);
+	s->closing_handles--;
+	server_conn_unref(c);
+	server_maybe_stopped(s);
+}
+
+static void server_conn_shutdown(struct server_conn *c)
+{
+	struct server *s = c->server;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	s->n_conns--;
+	if (s->closed != NULL)
+		s->closed(s->ctx, c);
+	s->closing_handles++;
+	uv_close((uv_handle_t *)&c->tcp, server_conn_closed);
+}
+
+static void server_flush(struct server_conn *c);
+
+static void server_write_done(uv_write_t *w, int status)
+{
+	struct server_conn *c = w->data;
+
+	c->writing = false;
+	c->inflight.len = 0;
+	if (status != 0 && !c->closing) {
+		log_debug("client.write_failed", "peer=%s error=%s", c->peer,
+			  uv_strerror(status));
+		server_conn_shutdown(c);
+	} else if (!c->closing) {
+		server_flush(c);
+	}
+	server_conn_unref(c); /* the write's reference */
+}
+
+static void server_flush(struct server_conn *c)
+{
+	struct rs_buf tmp;
+	uv_buf_t b;
+	int rv;
+
+	if (c->writing || c->closing)
+		return;
+	if (c->out.len == 0) {
+		if (c->close_after_flush)
+			server_conn_shutdown(c);
+		return;
+	}
+	/* Swap buffers: out becomes the in-flight one, keeping allocations. */
+	tmp = c->inflight;
+	c->inflight = c->out;
+	c->out = tmp;
+	c->out.len = 0;
+	b = uv_buf_init((char *)c->inflight.data, (unsigned)c->inflight.len);
+	c->write_req.data = c;
+	rv = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1,
+		      server_write_done);
+	if (rv != 0) {
+		server_conn_shutdown(c);
+		return;
+	}
+	c->writing = true;
+	c->refs++;
+}
+
+struct rs_buf *server_reply_begin(struct server_conn *conn, uint64_t id,
+				  uint8_t type, uint16_t flags, size_t *start)
+{
+	struct rs_buf *out = conn->closing ? &conn->server->scratch : &conn->out;
+
+	if (conn->closing)
+		out->len = 0;
+	*start = wire_frame_begin(out, (uint8_t)(type | WIRE_RESPONSE), flags, id);
+	return out;
+}
+
+void server_reply_end(struct server_conn *conn, size_t start)
+{
+	struct rs_buf *out = conn->closing ? &conn->server->scratch : &conn->out;
+	int rv = wire_frame_end(out, start);
+
+	assert(rv == RS_OK);
+	(void)rv;
+	if (!conn->closing && !conn->writing)
+		server_flush(conn);
+}
+
+void server_reply_status(struct server_conn *conn, uint64_t id, uint8_t type,
+			 int status, const char *message)
+{
+	size_t start;
+	struct rs_buf *out = server_reply_begin(conn, id, type, 0, &start);
+	wire_put_status(out, status, message);
+	server_reply_end(conn, start);
+}
+
+static void server_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct server_conn *c = h->data;
+	(void)suggested;
+	if (rs_buf_reserve(&c->in, SERVER_READ_CHUNK) != RS_OK) {
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
+	*buf = uv_buf_init((char *)c->in.data + c->in.len, SERVER_READ_CHUNK);
+}
+
+/* Parse and dispatch every complete frame in c->in. */
+static void server_dispatch(struct server_conn *c)
+{
+	struct server *s = c->server;
+	char errmsg[RS_ERRMSG_SIZE];
+	struct wire_frame f;
+	size_t pos = 0;
+	int rv = RS_OK;
+
+	c->refs++; /* handlers may close the connection under us */
+	while (!c->closing && !c->close_after_flush) {
+		rv = wire_frame_parse(c->in.data + pos, c->in.len - pos, &f, errmsg);
+		if (rv != RS_OK)
+			break;
+		if (f.type & WIRE_RESPONSE) {
+			rs_errmsg_printf(errmsg, "a response frame (type 0x%02x) sent "
+						 "to the server", f.type);
+			rv = RS_EPROTO;
+			break;
+		}
+		s->handle(s->ctx, c, &f);
+		pos += f.total_len;
+	}
+	if (rv == RS_EPROTO && !c->closing) {
+		log_warn("client.protocol_error", "peer=%s error=\"%s\"", c->peer,
+			 errmsg);
+		/* Request id 0 and type STATUS: the frame could not be read,
+		 * so there is nothing of it to echo (docs/protocol.md). */
+		server_reply_status(c, 0, WIRE_STATUS, RS_EPROTO, errmsg);
+		server_conn_close(c);
+	}
+	if (pos > 0 && !c->closing) {
+		memmove(c->in.data, c->in.data + pos, c->in.len - pos);
+		c->in.len -= pos;
+	}
+	server_conn_unref(c);
+}
+
+static void server_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
+{
+	struct server_conn *c = stream->data;
+	(void)buf;
+
+	if (n < 0) {
+		if (n != UV_EOF)
+			log_debug("client.read_failed", "peer=%s error=%s", c->peer,
+				  uv_strerror((int)n));
+		server_conn_shutdown(c);
+		return;
+	}
+	if (n == 0)
+		return;
+	c->in.len += (size_t)n;
+	server_dispatch(c);
+}
+
+static void server_accept(uv_stream_t *listener, int status)
+{
+	struct server *s = listener->data;
+	struct server_conn *c;
+	struct sockaddr_storage sa;
+	int len = sizeof sa;
+
+	if (status != 0 || s->stopping)
+		return;
+	c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return;
+	c->server = s;
+	c->refs = 1;
+	uv_tcp_init(s->loop, &c->tcp);
+	c->tcp.data = c;
+	if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+		s->closing_handles++;
+		c->closing = true;
+		uv_close((uv_handle_t *)&c->tcp, server_conn_closed);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0 &&
+	    sa.ss_family == AF_INET) {
+		char ip[32];
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+		uv_ip4_name(in, ip, sizeof ip);
+		snprintf(c->peer, sizeof c->peer, "%s:%d", ip, ntohs(in->sin_port));
+	}
+	c->next = s->conns;
+	if (s->conns != NULL)
+		s->conns->prev = c;
+	s->conns = c;
+	s->n_conns++;
+	uv_read_start((uv_stream_t *)&c->tcp, server_alloc, server_read);
+}
+
+int server_start(struct server **out, uv_loop_t *loop, const char *addr,
+		 server_handle_fn handle, server_closed_fn closed, void *ctx,
+		 char *errmsg)
+{
+	struct sockaddr_in sa;
+	char host[64];
+	const char *colon = strrchr(addr, ':');
+	struct server *s;
+	int rv;
+
+	if (colon == NULL || (size_t)(colon - addr) >= sizeof host) {
+		rs_errmsg_printf(errmsg, "client address '%s' is not HOST:PORT", addr);
+		return RS_EINVAL;
+	}
+	snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof host, "127.0.0.1");
+	rv = uv_ip4_addr(host, atoi(colon + 1), &sa);
+	if (rv != 0) {
+		rs_errmsg_printf(errmsg, "client address '%s': %s", addr,
+				 uv_strerror(rv));
+		return RS_EINVAL;
+	}
+	s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return RS_ENOMEM;
+	s->loop = loop;
+	s->handle = handle;
+	s->closed = closed;
+	s->ctx = ctx;
+	uv_tcp_init(loop, &s->listener);
+	s->listener.data = s;
+	rv = uv_tcp_bind(&s->listener, (const struct sockaddr *)&sa, 0);
+	if (rv == 0)
+		rv = uv_listen((uv_stream_t *)&s->listener, 1024, server_accept);
+	if (rv != 0) {
+		rs_errmsg_printf(errmsg, "listen on %s: %s", addr, uv_strerror(rv));
+		s->stopping = true;
+		uv_close((uv_handle_t *)&s->listener, NULL);
+		uv_run(loop, UV_RUN_NOWAIT); /* let the close finish */
+		free(s);
+		return RS_EIO;
+	}
+	*out = s;
+	return RS_OK;
+}
+
+static void server_maybe_stopped(struct server *s)
+{
+	void (*cb)(void *);
+
+	if (!s->stopping || s->closing_handles > 0 || s->conns != NULL)
+		return;
+	cb = s->stop_cb;
+	void *arg = s->stop_arg;
+	rs_buf_free(&s->scratch);
+	free(s);
+	if (cb != NULL)
+		cb(arg);
+}
+
+static void server_listener_closed(uv_handle_t *h)
+{
+	struct server *s = h->data;
+	assert(s->closing_handles > 0);
+	s->closing_handles--;
+	server_maybe_stopped(s);
+}
+
+void server_stop(struct server *s, void (*cb)(void *arg), void *arg)
+{
+	assert(!s->stopping);
+	s->stopping = true;
+	s->stop_cb = cb;
+	s->stop_arg = arg;
+	s->closing_handles++;
+	uv_close((uv_handle_t *)&s->listener, server_listener_closed);
+	while (s->conns != NULL)
+		server_conn_shutdown(s->conns);
+}
+
+unsigned server_connection_count(const struct server *s)
+{
+	return s->n_conns;
+}
+
+struct server_req *server_req_new(struct server_conn *conn,
+				  const struct wire_frame *f)
+{
+	struct server_req *r = calloc(1, sizeof *r);
+	if (r == NULL)
+		return NULL;
+	r->conn = conn;
+	r->id = f->request_id;
+	r->type = f->type;
+	conn->refs++;
+	return r;
+}
+
+void server_req_done(struct server_req *r)
+{
+	server_conn_unref(r->conn);
+	free(r);
+}
+
+bool server_req_alive(const struct server_req *r)
+{
+	return !r->conn->closing;
+}
+
+void server_conn_close(struct server_conn *conn)
+{
+	conn->close_after_flush = true;
+	if (!conn->writing)
+		server_flush(conn);
+}
+
+bool server_conn_alive(const struct server_conn *conn)
+{
+	return !conn->closing && !conn->close_after_flush;
+}
+
+void **server_conn_data(struct server_conn *conn)
+{
+	return &conn->data;
+}
+
+size_t server_conn_pending(const struct server_conn *conn)
+{
+	return conn->out.len + conn->inflight.len;
+}

@@ -1,0 +1,76 @@
+/*
+ * server: the client listener.  Transport only: it accepts connections,
+ * cuts the byte stream into frames (wire.h), hands each request to a
+ * handler, and writes replies, coalescing the replies of one loop turn into
+ * one write per connection.
+ *
+ * A frame that does not parse gets one RS_EPROTO reply naming the problem,
+ * then the connection is closed; the process and the data are untouched.
+ *
+ * Requests outlive nothing: a handler that answers later holds a
+ * server_req, which keeps its connection's memory alive (reference count)
+ * even if the peer disconnects; replies to a closed connection are dropped.
+ */
+#ifndef RS_SERVER_H
+#define RS_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "wire.h"
+
+struct server;
+struct server_conn;
+
+/* One request in flight; owned by the handler until server_req_done. */
+struct server_req {
+	struct server_conn *conn;
+	uint64_t id;
+	uint8_t type;
+	void *data; /* for the handler */
+};
+
+/* Handle one frame.  The frame's memory is valid only during the call: the
+ * handler decodes (copying what it keeps) and either replies at once or
+ * keeps the server_req (from server_req_new) for later. */
+typedef void (*server_handle_fn)(void *ctx, struct server_conn *conn,
+				 const struct wire_frame *f);
+/* A connection went away: cancel its watches etc. */
+typedef void (*server_closed_fn)(void *ctx, struct server_conn *conn);
+
+int server_start(struct server **out, uv_loop_t *loop, const char *addr,
+		 server_handle_fn handle, server_closed_fn closed, void *ctx,
+		 char *errmsg);
+/* Stop listening and close every connection; cb runs when all is closed. */
+void server_stop(struct server *s, void (*cb)(void *arg), void *arg);
+
+unsigned server_connection_count(const struct server *s);
+
+/* Reserve a request for a later reply (adds a connection reference). */
+struct server_req *server_req_new(struct server_conn *conn,
+				  const struct wire_frame *f);
+/* Release a request (drops the reference). */
+void server_req_done(struct server_req *r);
+bool server_req_alive(const struct server_req *r);
+
+/* Reply building: begin a response frame for (conn, id, type) in the
+ * connection's output buffer and return it for wire_put_*; end seals it.
+ * Replies to dead connections go to a scratch buffer and are dropped. */
+struct rs_buf *server_reply_begin(struct server_conn *conn, uint64_t id,
+				  uint8_t type, uint16_t flags, size_t *start);
+void server_reply_end(struct server_conn *conn, size_t start);
+/* Shorthand: a reply with only a status and message. */
+void server_reply_status(struct server_conn *conn, uint64_t id, uint8_t type,
+			 int status, const char *message);
+
+/* Close a connection after flushing what is queued (protocol errors). */
+void server_conn_close(struct server_conn *conn);
+bool server_conn_alive(const struct server_conn *conn);
+/* Per-connection slot for the handler (watch lists). */
+void **server_conn_data(struct server_conn *conn);
+/* Pending output bytes, for back-pressure on watches. */
+size_t server_conn_pending(const struct server_conn *conn);
+
+#endif /* RS_SERVER_H */

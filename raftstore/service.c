@@ -1,0 +1,598 @@
+/* service: see service.h. */
+#include "service.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rs_error.h"
+
+#define SERVICE_SWEEP_MS 100u
+/* A range answer stops (with more = 1) past this many bytes. */
+#define SERVICE_RANGE_BYTES_MAX (8u * 1024u * 1024u)
+/* A watcher whose connection has this much unsent output is ended. */
+#define SERVICE_WATCH_BACKLOG_MAX (256u * 1024u * 1024u)
+
+struct service {
+	uv_loop_t *loop;
+	struct store *store;
+	struct proxy *proxy;
+	struct watch_hub *hub;
+	struct service_options o;
+	struct svc_read *waiting; /* sorted by version */
+	uv_timer_t sweep;
+	struct service_stats st;
+};
+
+struct svc_read {
+	struct service *svc;
+	struct server_req *req;
+	uint8_t mode;
+	uint64_t version;
+	uint64_t deadline_ms;
+	struct rs_buf key; /* GET key, or RANGE begin */
+	struct rs_buf end; /* RANGE end (empty: unbounded) */
+	uint32_t limit;
+	struct proxy_grv grv;
+	struct svc_read *next;
+};
+
+struct svc_commit {
+	struct server_req *req;
+	struct proxy_txn txn;
+};
+
+struct svc_grv {
+	struct server_req *req;
+	struct proxy_grv grv;
+};
+
+struct svc_watch {
+	struct watcher w;
+	struct service *svc;
+	struct server_conn *conn;
+	uint64_t id;
+	bool live; /* registered: history replay is over */
+	struct svc_watch *next; /* the connection's watches */
+};
+
+/* ---- reads ---- */
+
+static void svc_read_free(struct svc_read *r)
+{
+	server_req_done(r->req);
+	rs_buf_free(&r->key);
+	rs_buf_free(&r->end);
+	free(r);
+}
+
+static void svc_reply_error(struct server_req *req, int status,
+			    const char *msg)
+{
+	server_reply_status(req->conn, req->id, req->type, status,
+			    msg ? msg : rs_strerror(status));
+}
+
+static void svc_serve_get(struct service *s, struct svc_read *r)
+{
+	const uint8_t *val = NULL;
+	uint32_t len = 0;
+	uint64_t found_version = 0;
+	size_t start;
+	struct rs_buf *out;
+	int rv = store_get(s->store, r->key.data, r->key.len, r->version, &val,
+			   &len, &found_version);
+
+	if (rv != RS_OK && rv != RS_ENOTFOUND) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "read at version %llu: %s",
+			 (unsigned long long)r->version, rs_strerror(rv));
+		svc_reply_error(r->req, rv, msg);
+		return;
+	}
+	out = server_reply_begin(r->req->conn, r->req->id, WIRE_GET, 0, &start);
+	wire_put_status(out, RS_OK, NULL);
+	wire_put_u8(out, r->mode);
+	wire_put_u64(out, r->version);
+	wire_put_u8(out, rv == RS_OK);
+	wire_put_u64(out, found_version);
+	wire_put_bytes(out, val, rv == RS_OK ? len : 0);
+	server_reply_end(r->req->conn, start);
+}
+
+struct svc_range_ctx {
+	struct rs_buf *out;
+	uint32_t n;
+	size_t bytes;
+	bool cut; /* stopped for size */
+};
+
+static int svc_range_add(void *ctx, const uint8_t *key, uint32_t key_len,
+			 const uint8_t *val, uint32_t val_len,
+			 uint64_t found_version)
+{
+	struct svc_range_ctx *c = ctx;
+	if (c->n > 0 && c->bytes + key_len + val_len > SERVICE_RANGE_BYTES_MAX) {
+		c->cut = true;
+		return 1;
+	}
+	wire_put_bytes(c->out, key, key_len);
+	wire_put_bytes(c->out, val, val_len);
+	wire_put_u64(c->out, found_version);
+	c->n++;
+	c->bytes += key_len + val_len + 16;
+	return 0;
+}
+
+static void svc_serve_range(struct service *s, struct svc_read *r)
+{
+	struct rs_buf items;
+	struct svc_range_ctx ctx = {&items, 0, 0, false};
+	bool more = false;
+	size_t start;
+	struct rs_buf *out;
+	int rv;
+
+	rs_buf_init(&items);
+	rv = store_range(s->store, r->key.data, r->key.len,
+			 r->end.len ? r->end.data : NULL, r->end.len, r->version,
+			 r->limit, svc_range_add, &ctx, &more);
+	if (rv != RS_OK) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "range at version %llu: %s",
+			 (unsigned long long)r->version, rs_strerror(rv));
+		svc_reply_error(r->req, rv, msg);
+		rs_buf_free(&items);
+		return;
+	}
+	out = server_reply_begin(r->req->conn, r->req->id, WIRE_RANGE, 0, &start);
+	wire_put_status(out, RS_OK, NULL);
+	wire_put_u8(out, r->mode);
+	wire_put_u64(out, r->version);
+	wire_put_u8(out, more || ctx.cut);
+	wire_put_u32(out, ctx.n);
+	rs_buf_append(out, items.data, items.len);
+	server_reply_end(r->req->conn, start);
+	rs_buf_free(&items);
+}
+
+static void svc_serve(struct service *s, struct svc_read *r)
+{
+	if (r->req->type == WIRE_GET)
+		svc_serve_get(s, r);
+	else
+		svc_serve_range(s, r);
+	svc_read_free(r);
+}
+
+static void svc_wait_or_serve(struct service *s, struct svc_read *r)
+{
+	struct svc_read **pp = &s->waiting;
+
+	if (store_applied_version(s->store) >= r->version) {
+		svc_serve(s, r);
+		return;
+	}
+	r->deadline_ms = uv_now(s->loop) + s->o.read_timeout_ms;
+	while (*pp != NULL && (*pp)->version <= r->version)
+		pp = &(*pp)->next;
+	r->next = *pp;
+	*pp = r;
+	s->st.waiting_reads++;
+}
+
+static void svc_read_got_version(struct proxy_grv *g, int status,
+				 uint64_t version)
+{
+	struct svc_read *r = g->data;
+
+	if (status != RS_OK) {
+		svc_reply_error(r->req, status, "get a read version from the leader");
+		svc_read_free(r);
+		return;
+	}
+	r->version = version;
+	svc_wait_or_serve(r->svc, r);
+}
+
+static void svc_read_start(struct service *s, struct svc_read *r,
+			   uint64_t read_version)
+{
+	switch (r->mode) {
+	case WIRE_READ_SERIALIZABLE:
+		r->version = store_applied_version(s->store);
+		svc_serve(s, r);
+		break;
+	case WIRE_READ_AT_VERSION:
+		r->version = read_version;
+		svc_wait_or_serve(s, r);
+		break;
+	default:
+		r->grv.data = r;
+		proxy_grv(s->proxy, &r->grv, svc_read_got_version);
+	}
+}
+
+static struct svc_read *svc_read_new(struct service *s,
+				     struct server_conn *conn,
+				     const struct wire_frame *f, uint8_t mode)
+{
+	struct svc_read *r = calloc(1, sizeof *r);
+	if (r == NULL)
+		abort();
+	r->svc = s;
+	r->mode = mode;
+	r->req = server_req_new(conn, f);
+	if (r->req == NULL)
+		abort();
+	rs_buf_init(&r->key);
+	rs_buf_init(&r->end);
+	return r;
+}
+
+static void svc_get(struct service *s, struct server_conn *conn,
+		    const struct wire_frame *f, struct wire_get_req *m)
+{
+	struct svc_read *r = svc_read_new(s, conn, f, m->mode);
+	rs_buf_append(&r->key, m->key.p, m->key.len);
+	s->st.gets++;
+	svc_read_start(s, r, m->read_version);
+}
+
+static void svc_range(struct service *s, struct server_conn *conn,
+		      const struct wire_frame *f, struct wire_range_req *m)
+{
+	struct svc_read *r = svc_read_new(s, conn, f, m->mode);
+	rs_buf_append(&r->key, m->begin.p, m->begin.len);
+	rs_buf_append(&r->end, m->end.p, m->end.len);
+	r->limit = m->limit ? m->limit : WIRE_RANGE_LIMIT_DEFAULT;
+	s->st.ranges++;
+	svc_read_start(s, r, m->read_version);
+}
+
+/* ---- commits and read versions ---- */
+
+static void svc_committed(struct proxy_txn *t, int status, uint64_t version,
+			  const char *message)
+{
+	struct svc_commit *c = t->data;
+	size_t start;
+	struct rs_buf *out;
+
+	if (status != RS_OK) {
+		svc_reply_error(c->req, status, message);
+	} else {
+		out = server_reply_begin(c->req->conn, c->req->id, WIRE_COMMIT, 0,
+					 &start);
+		wire_put_status(out, RS_OK, NULL);
+		wire_put_u64(out, version);
+		server_reply_end(c->req->conn, start);
+	}
+	server_req_done(c->req);
+	proxy_txn_free(&c->txn);
+	free(c);
+}
+
+static void svc_commit(struct service *s, struct server_conn *conn,
+		       const struct wire_frame *f, struct wire_commit_req *m)
+{
+	struct svc_commit *c = calloc(1, sizeof *c);
+	struct wire_bytes b, e;
+	size_t pos = 0;
+
+	if (c == NULL)
+		abort();
+	c->req = server_req_new(conn, f);
+	proxy_txn_init(&c->txn);
+	c->txn.data = c;
+	c->txn.read_version = m->read_version;
+	while (wire_commit_next_range(m, &pos, &b, &e))
+		proxy_txn_add_range(&c->txn, b.p, b.len, e.p, e.len);
+	if (m->mutations.len > 0)
+		batch_load_body(&c->txn.muts, m->mutations.p, m->mutations.len);
+	s->st.commits++;
+	proxy_commit(s->proxy, &c->txn, svc_committed);
+}
+
+static void svc_grv_done(struct proxy_grv *g, int status, uint64_t version)
+{
+	struct svc_grv *q = g->data;
+	size_t start;
+	struct rs_buf *out;
+
+	if (status != RS_OK) {
+		svc_reply_error(q->req, status, "get a read version from the leader");
+	} else {
+		out = server_reply_begin(q->req->conn, q->req->id, WIRE_GRV, 0,
+					 &start);
+		wire_put_status(out, RS_OK, NULL);
+		wire_put_u64(out, version);
+		server_reply_end(q->req->conn, start);
+	}
+	server_req_done(q->req);
+	free(q);
+}
+
+static void svc_grv(struct service *s, struct server_conn *conn,
+		    const struct wire_frame *f)
+{
+	struct svc_grv *q = calloc(1, sizeof *q);
+	if (q == NULL)
+		abort();
+	q->req = server_req_new(conn, f);
+	q->grv.data = q;
+	s->st.grvs++;
+	proxy_grv(s->proxy, &q->grv, svc_grv_done);
+}
+
+/* ---- watches ---- */
+
+static void svc_watch_end(struct svc_watch *w, int status, const char *msg)
+{
+	struct svc_watch **pp = (struct svc_watch **)server_conn_data(w->conn);
+
+	while (*pp != NULL && *pp != w)
+		pp = &(*pp)->next;
+	if (*pp == w)
+		*pp = w->next;
+	if (status != RS_OK && server_conn_alive(w->conn))
+		server_reply_status(w->conn, w->id, WIRE_WATCH, status, msg);
+	watch_remove(w->svc->hub, &w->w);
+	free(w);
+}
+
+static void svc_watch_event(struct watcher *wt, const struct batch *b)
+{
+	struct svc_watch *w = wt->data;
+	size_t start;
+	struct rs_buf *out;
+
+	if (w->live && server_conn_pending(w->conn) > SERVICE_WATCH_BACKLOG_MAX) {
+		/* The hub saved its next pointer: ending w here is safe. */
+		svc_watch_end(w, RS_EUNAVAILABLE,
+			      "watcher too slow: over 256 MiB of events unsent");
+		return;
+	}
+	out = server_reply_begin(w->conn, w->id, WIRE_WATCH, WIRE_FLAG_MORE,
+				 &start);
+	wire_put_status(out, RS_OK, NULL);
+	wire_put_u64(out, b->version);
+	wire_put_bytes(out, b->body.data, b->body.len);
+	server_reply_end(w->conn, start);
+}
+
+static void svc_watch(struct service *s, struct server_conn *conn,
+		      const struct wire_frame *f, struct wire_watch_req *m)
+{
+	struct svc_watch *w, **head = (struct svc_watch **)server_conn_data(conn);
+	char msg[160];
+	int rv;
+
+	if (m->from_version != 0 && m->from_version < watch_hub_oldest(s->hub)) {
+		snprintf(msg, sizeof msg,
+			 "version %llu is older than the retained history (oldest "
+			 "%llu): re-read and watch from the read version",
+			 (unsigned long long)m->from_version,
+			 (unsigned long long)watch_hub_oldest(s->hub));
+		server_reply_status(conn, f->request_id, WIRE_WATCH, RS_ECOMPACTED,
+				    msg);
+		return;
+	}
+	w = calloc(1, sizeof *w);
+	if (w == NULL)
+		abort();
+	w->svc = s;
+	w->conn = conn;
+	w->id = f->request_id;
+	w->w.data = w;
+	server_reply_status(conn, f->request_id, WIRE_WATCH, RS_OK, NULL);
+	rv = watch_add(s->hub, &w->w, m->begin.p, m->begin.len, m->end.p,
+		       m->end.len, m->from_version, svc_watch_event);
+	assert(rv == RS_OK); /* compaction was checked above */
+	(void)rv;
+	w->live = true;
+	w->next = *head;
+	*head = w;
+	s->st.watches++;
+}
+
+void service_conn_closed(void *ctx, struct server_conn *conn)
+{
+	struct service *s = ctx;
+	struct svc_watch **head = (struct svc_watch **)server_conn_data(conn);
+	(void)s;
+	while (*head != NULL)
+		svc_watch_end(*head, RS_OK, NULL);
+}
+
+/* ---- dispatch ---- */
+
+static void svc_info(struct service *s, struct server_conn *conn,
+		     const struct wire_frame *f)
+{
+	char *json = f->type == WIRE_STATUS ? s->o.status_json(s->o.ctx)
+					    : s->o.members_json(s->o.ctx);
+	size_t start;
+	struct rs_buf *out;
+
+	if (json == NULL) {
+		server_reply_status(conn, f->request_id, f->type, RS_ENOMEM, NULL);
+		return;
+	}
+	out = server_reply_begin(conn, f->request_id, f->type, 0, &start);
+	wire_put_status(out, RS_OK, NULL);
+	wire_put_bytes(out, json, strlen(json));
+	server_reply_end(conn, start);
+	free(json);
+}
+
+/* A request that cannot be decoded.  Over-limit requests are answered and
+ * the connection kept; anything malformed closes it. */
+static void svc_bad_request(struct service *s, struct server_conn *conn,
+			    const struct wire_frame *f, int rv,
+			    const char *errmsg)
+{
+	s->st.errors++;
+	server_reply_status(conn, f->request_id, f->type, rv, errmsg);
+	if (rv != RS_ETOOLARGE) {
+		s->st.protocol_errors++;
+		log_warn("client.bad_request", "type=%u error=\"%s\"", f->type,
+			 errmsg);
+		server_conn_close(conn);
+	}
+}
+
+void service_handle(void *ctx, struct server_conn *conn,
+		    const struct wire_frame *f)
+{
+	struct service *s = ctx;
+	char errmsg[RS_ERRMSG_SIZE] = "";
+	union {
+		struct wire_get_req get;
+		struct wire_range_req range;
+		struct wire_commit_req commit;
+		struct wire_watch_req watch;
+	} m;
+	int rv;
+
+	switch (f->type) {
+	case WIRE_GET:
+		if ((rv = wire_decode_get(f, &m.get, errmsg)) == RS_OK)
+			svc_get(s, conn, f, &m.get);
+		break;
+	case WIRE_RANGE:
+		if ((rv = wire_decode_range(f, &m.range, errmsg)) == RS_OK)
+			svc_range(s, conn, f, &m.range);
+		break;
+	case WIRE_COMMIT:
+		if ((rv = wire_decode_commit(f, &m.commit, errmsg)) == RS_OK)
+			svc_commit(s, conn, f, &m.commit);
+		break;
+	case WIRE_WATCH:
+		if ((rv = wire_decode_watch(f, &m.watch, errmsg)) == RS_OK)
+			svc_watch(s, conn, f, &m.watch);
+		break;
+	case WIRE_GRV:
+	case WIRE_STATUS:
+	case WIRE_MEMBERS:
+		rv = wire_decode_empty(f, errmsg);
+		if (rv == RS_OK && f->type == WIRE_GRV)
+			svc_grv(s, conn, f);
+		else if (rv == RS_OK)
+			svc_info(s, conn, f);
+		break;
+	default:
+		rv = RS_EPROTO;
+		rs_errmsg_printf(errmsg, "request type %u is not served", f->type);
+	}
+	if (rv != RS_OK)
+		svc_bad_request(s, conn, f, rv, errmsg);
+}
+
+/* ---- applied versions, timeouts ---- */
+
+void service_applied(struct service *s, const struct batch *b)
+{
+	uint64_t applied = store_applied_version(s->store);
+
+	while (s->waiting != NULL && s->waiting->version <= applied) {
+		struct svc_read *r = s->waiting;
+		s->waiting = r->next;
+		s->st.waiting_reads--;
+		svc_serve(s, r);
+	}
+	watch_hub_applied(s->hub, b);
+}
+
+void service_restored(struct service *s, uint64_t version)
+{
+	struct svc_read *r;
+
+	/* History before the snapshot is gone: end every watch (the clients
+	 * re-read and resume), then serve the reads the snapshot satisfies. */
+	struct watcher *w;
+	char msg[160];
+
+	snprintf(msg, sizeof msg,
+		 "this node installed a snapshot at version %llu; re-read and "
+		 "watch again from the read version",
+		 (unsigned long long)version);
+	while ((w = watch_hub_first(s->hub)) != NULL)
+		svc_watch_end(w->data, RS_ECOMPACTED, msg);
+	watch_hub_reset(s->hub, store_applied_version(s->store));
+	while (s->waiting != NULL &&
+	       s->waiting->version <= store_applied_version(s->store)) {
+		r = s->waiting;
+		s->waiting = r->next;
+		s->st.waiting_reads--;
+		svc_serve(s, r);
+	}
+}
+
+static void svc_sweep(uv_timer_t *t)
+{
+	struct service *s = t->data;
+	struct svc_read **pp = &s->waiting, *r;
+	uint64_t now = uv_now(s->loop);
+	char msg[160];
+
+	while ((r = *pp) != NULL) {
+		if (r->deadline_ms > now) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		s->st.waiting_reads--;
+		snprintf(msg, sizeof msg,
+			 "this node has not applied version %llu within %u ms "
+			 "(applied %llu)",
+			 (unsigned long long)r->version, s->o.read_timeout_ms,
+			 (unsigned long long)store_applied_version(s->store));
+		svc_reply_error(r->req, RS_ETIMEOUT, msg);
+		svc_read_free(r);
+	}
+}
+
+struct service *service_create(uv_loop_t *loop, struct store *store,
+			       struct proxy *proxy, struct watch_hub *hub,
+			       const struct service_options *o)
+{
+	struct service *s = calloc(1, sizeof *s);
+
+	if (s == NULL)
+		abort();
+	s->loop = loop;
+	s->store = store;
+	s->proxy = proxy;
+	s->hub = hub;
+	s->o = *o;
+	if (s->o.read_timeout_ms == 0)
+		s->o.read_timeout_ms = 5000;
+	uv_timer_init(loop, &s->sweep);
+	s->sweep.data = s;
+	uv_timer_start(&s->sweep, svc_sweep, SERVICE_SWEEP_MS, SERVICE_SWEEP_MS);
+	return s;
+}
+
+static void svc_sweep_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void service_destroy(struct service *s)
+{
+	while (s->waiting != NULL) {
+		struct svc_read *r = s->waiting;
+		s->waiting = r->next;
+		svc_reply_error(r->req, RS_ESHUTDOWN, "node shutting down");
+		svc_read_free(r);
+	}
+	uv_close((uv_handle_t *)&s->sweep, svc_sweep_closed);
+}
+
+void service_get_stats(const struct service *s, struct service_stats *st)
+{
+	*st = s->st;
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite: install dependencies, build with warnings as errors,
+# run `make check`, run it again under AddressSanitizer and
+# UndefinedBehaviorSanitizer, and run `make distcheck`.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+"$top/scripts/deps.sh"
+
+status=0
+run_check() { # name, build dir, configure flags
+	echo "== $1: configure $3"
+	BUILD_DIR=$2 CONFIGURE_FLAGS=$3 "$top/scripts/build.sh"
+	if ! make -C "$2" -j"$(nproc)" check; then
+		echo "== $1: FAILED; logs:"
+		find "$2/tests" -name '*.log' -newer "$2/Makefile" -exec sh -c \
+			'grep -q "^FAIL\|^ERROR" "$1" 2>/dev/null && { echo "--- $1"; tail -n 60 "$1"; }' _ {} \;
+		status=1
+	fi
+}
+
+run_check "debug build" "$top/build" "--enable-debug"
+run_check "sanitizer build" "$top/build-sanitize" "--enable-debug --enable-sanitize"
+echo "== make distcheck"
+if ! make -C "$top/build" distcheck >"$top/build/distcheck.log" 2>&1; then
+	tail -n 80 "$top/build/distcheck.log"
+	echo "== distcheck: FAILED"
+	status=1
+fi
+if [ $status -eq 0 ]; then
+	echo "== all test stages passed"
+fi
+exit $status

@@ -1,0 +1,142 @@
+/*
+ * rsctl: command dispatcher.  `rsctl <command> [args]` looks the command up
+ * in rsctl_commands and hands it the rest of argv.  New command groups
+ * (get/put/del/range/txn/watch/status/members) add a row to the table and a
+ * rsctl_<group>.c file; nothing else here changes.
+ */
+#include "rsctl.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct rsctl_command rsctl_commands[] = {
+	{"log", "read, verify and dump a node's storage files (offline)",
+	 rsctl_log_run},
+	{"get", "read one key's value", rsctl_get_run},
+	{"put", "set one key to a value", rsctl_put_run},
+	{"del", "delete one key", rsctl_del_run},
+	{"range", "list the keys in a range or under a prefix",
+	 rsctl_range_run},
+	{"txn", "compare keys, then put and delete atomically", rsctl_txn_run},
+	{"watch", "print the changes to a key or a prefix as they commit",
+	 rsctl_watch_run},
+	{"status", "show every node's role, term, indexes and health",
+	 rsctl_status_run},
+	{"members", "list the cluster's members", rsctl_members_run},
+};
+
+#define RSCTL_COMMAND_COUNT \
+	(sizeof rsctl_commands / sizeof rsctl_commands[0])
+
+void rsctl_print_exit_codes(FILE *f)
+{
+	fprintf(f,
+		"Exit codes:\n"
+		"  %d  success\n"
+		"  %d  failure: not found, compare failed, or data corrupt\n"
+		"  %d  usage error: bad arguments, missing directory\n"
+		"  %d  unavailable: cluster or node unreachable\n",
+		RSCTL_EXIT_OK, RSCTL_EXIT_FAIL, RSCTL_EXIT_USAGE,
+		RSCTL_EXIT_UNAVAILABLE);
+}
+
+void rsctl_errorf(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("rsctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int rsctl_usage_errorf(const char *help_cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	assert(help_cmd != NULL);
+	fputs("rsctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help'.\n", help_cmd);
+	return RSCTL_EXIT_USAGE;
+}
+
+bool rsctl_is_help(const char *arg)
+{
+	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+bool rsctl_parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	/* strtoull accepts leading space and a minus sign; we do not. */
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = (uint64_t)v;
+	return true;
+}
+
+static void rsctl_help(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "Usage: rsctl <command> [arguments]\n"
+		   "       rsctl <command> --help\n\n"
+		   "Admin tool for raftstore.\n\n"
+		   "Commands:\n");
+	for (i = 0; i < RSCTL_COMMAND_COUNT; i++)
+		fprintf(f, "  %-8s %s\n", rsctl_commands[i].name,
+			rsctl_commands[i].summary);
+	fprintf(f, "\n");
+	rsctl_print_exit_codes(f);
+}
+
+static const struct rsctl_command *rsctl_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < RSCTL_COMMAND_COUNT; i++)
+		if (strcmp(rsctl_commands[i].name, name) == 0)
+			return &rsctl_commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const struct rsctl_command *cmd;
+	int rv;
+
+	if (argc < 2) {
+		rsctl_errorf("missing command");
+		rsctl_help(stderr);
+		return RSCTL_EXIT_USAGE;
+	}
+	if (rsctl_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+		rsctl_help(stdout);
+		return RSCTL_EXIT_OK;
+	}
+	cmd = rsctl_find(argv[1]);
+	if (cmd == NULL)
+		return rsctl_usage_errorf("rsctl", "unknown command '%s'",
+					  argv[1]);
+	rv = cmd->run(argc - 1, argv + 1);
+	assert(rv >= RSCTL_EXIT_OK && rv <= RSCTL_EXIT_UNAVAILABLE);
+	/* A full disk or closed pipe on stdout must not look like success. */
+	if (fflush(stdout) != 0 && rv == RSCTL_EXIT_OK) {
+		rsctl_errorf("write to stdout: %s", strerror(errno));
+		rv = RSCTL_EXIT_FAIL;
+	}
+	return rv;
+}

@@ -1,0 +1,129 @@
+/*
+ * rsctl: the raftstore admin tool, shared declarations.
+ *
+ * rsctl is a dispatcher (rsctl.c) over command groups, each in its own file
+ * (rsctl_log.c for `rsctl log ...`).  Every command returns one of the exit
+ * codes below, which are part of the tool's interface: scripts test them, so
+ * a code never changes meaning.  Commands write results to stdout and
+ * diagnostics to stderr, prefixed with "rsctl: ".
+ */
+#ifndef RS_RSCTL_H
+#define RS_RSCTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit codes: the contract with scripts. */
+enum rsctl_exit {
+	RSCTL_EXIT_OK = 0,          /* success */
+	RSCTL_EXIT_FAIL = 1,        /* not found, compare failed, corrupt */
+	RSCTL_EXIT_USAGE = 2,       /* bad arguments, missing directory */
+	RSCTL_EXIT_UNAVAILABLE = 3, /* cluster or node unreachable */
+};
+
+/* One command group: `rsctl <name> ...`.  run gets argv with argv[0] being
+ * the group name and returns an rsctl_exit code. */
+struct rsctl_command {
+	const char *name;
+	const char *summary; /* one line, for `rsctl --help` */
+	int (*run)(int argc, char **argv);
+};
+
+/* The text printed under "Exit codes:" by every help screen. */
+void rsctl_print_exit_codes(FILE *f);
+
+/* Print "rsctl: <formatted>\n" to stderr. */
+void rsctl_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A usage error: print "rsctl: <formatted>" and a hint naming `help_cmd`
+ * (e.g. "rsctl log dump --help") to stderr; returns RSCTL_EXIT_USAGE. */
+int rsctl_usage_errorf(const char *help_cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* True for "-h" and "--help". */
+bool rsctl_is_help(const char *arg);
+
+/* Parse a whole decimal u64 ("12"; not "", "-1", "1x", or out of range). */
+bool rsctl_parse_u64(const char *s, uint64_t *out);
+
+/* Command groups. */
+int rsctl_log_run(int argc, char **argv);
+
+/* ---- cluster commands ----
+ *
+ * They talk to a running cluster through the client library
+ * (raftstore/client.h): get, put, del, range, txn and watch live in
+ * rsctl_kv.c, status and members in rsctl_cluster.c, which also holds what
+ * they share below. */
+int rsctl_get_run(int argc, char **argv);
+int rsctl_put_run(int argc, char **argv);
+int rsctl_del_run(int argc, char **argv);
+int rsctl_range_run(int argc, char **argv);
+int rsctl_txn_run(int argc, char **argv);
+int rsctl_watch_run(int argc, char **argv);
+int rsctl_status_run(int argc, char **argv);
+int rsctl_members_run(int argc, char **argv);
+
+struct rs_client_options;
+struct rs_result;
+struct rs_sync;
+
+#define RSCTL_ENDPOINTS_ENV "RSCTL_ENDPOINTS"
+#define RSCTL_ENDPOINTS_DEFAULT "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103"
+#define RSCTL_TIMEOUT_MS_DEFAULT 10000u
+
+/* The options every cluster command takes. */
+struct rsctl_cluster_args {
+	const char *endpoints; /* --endpoints, $RSCTL_ENDPOINTS or default */
+	unsigned timeout_ms;   /* --timeout-ms: per operation, retries included */
+	bool json;             /* --json */
+};
+
+/* Defaults: endpoints from the environment if set and not empty. */
+void rsctl_cluster_args_init(struct rsctl_cluster_args *a);
+
+/* The value of "--name V" or "--name=V" at argv[*i], advancing *i past it;
+ * NULL if argv[*i] is not `name` (*i unchanged), or if the value is missing
+ * (then *missing is set). */
+const char *rsctl_opt_value(int argc, char **argv, int *i, const char *name,
+			    bool *missing);
+
+/* Parse one common option at argv[*i]: -1 if it is none of them, else an
+ * exit code (RSCTL_EXIT_USAGE after printing why). */
+int rsctl_cluster_parse_opt(int argc, char **argv, int *i,
+			    const char *help_cmd, struct rsctl_cluster_args *a);
+
+/* The "Options:" lines of the common options, for help screens. */
+void rsctl_cluster_help_opts(FILE *f);
+
+/* Client options for a; points into a, which must outlive their use. */
+void rsctl_cluster_client_options(const struct rsctl_cluster_args *a,
+				  struct rs_client_options *o);
+
+/* Open a blocking client (connects lazily, so this fails only for a bad
+ * endpoint list, reported as a usage error).  Returns an exit code. */
+int rsctl_cluster_open(const struct rsctl_cluster_args *a,
+		       const char *help_cmd, struct rs_sync **out);
+
+/* The exit code for an rs_error status: 3 for unavailable, timed out,
+ * unknown outcome, not leader, recovering, shutting down, or a connection
+ * that failed; 2 for a request refused as too large or invalid; else 1. */
+int rsctl_exit_for(int status);
+
+/* Print "rsctl: <what>: <message> (<error name>)" for a failed request and
+ * return rsctl_exit_for(res->status). */
+int rsctl_fail(const char *what, const struct rs_result *res);
+
+/* Bytes for display, unquoted: printable ASCII as is except '\\' (doubled),
+ * every other byte as \xNN.  Cut after max bytes with "..." (max 0: never
+ * cut). */
+void rsctl_put_text(FILE *f, const uint8_t *p, size_t len, size_t max);
+/* The same into out (size > 4), cut to fit; returns strlen(out). */
+size_t rsctl_text(char *out, size_t size, const uint8_t *p, size_t len,
+		  size_t max);
+/* A JSON string of bytes: byte N is code point U+00NN, as in `rsctl log dump
+ * --json` (Latin-1 gives the exact bytes back).  Never cut. */
+void rsctl_put_json(FILE *f, const uint8_t *p, size_t len);
+
+#endif /* RS_RSCTL_H */

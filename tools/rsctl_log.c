@@ -1,0 +1,1161 @@
+/*
+ * rsctl log: offline reading of a node's storage files.
+ *
+ *   rsctl log verify  DIR   check every journal record and every checkpoint
+ *   rsctl log inspect DIR   segments, checkpoints, and the latest state
+ *   rsctl log dump    DIR   one line per batch, as text or NDJSON
+ *
+ * DIR is a store directory (journal/ and checkpoints/ inside, store.h) or a
+ * journal directory (seg-*.rsj files).  All three are strictly read-only: the
+ * journal is opened with read_only set (a torn tail is reported, never
+ * truncated), checkpoints are only read, and nothing is created.  The test
+ * tests/integration/rsctl_log.sh checks that every file stays byte-identical.
+ *
+ * A torn tail fails `verify` (an operator asked whether the files are
+ * intact, and they are not), but only draws a note from `inspect` and
+ * `dump`: it is the normal trace of a crash, which opening the store repairs.
+ */
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "checkpoint.h"
+#include "journal.h"
+#include "mvcc.h"
+#include "rs_error.h"
+#include "rsctl.h"
+
+#define LOG_PATH_MAX 4096
+/* Text dump: bytes shown of a key or value before it is cut with "...". */
+#define LOG_TEXT_KEY_MAX 256u
+#define LOG_TEXT_VALUE_MAX 64u
+/* The index only ever serves reads at its latest version here, so the
+ * smallest window keeps memory at the size of the live state. */
+#define LOG_MVCC_WINDOW 1u
+
+/* ---- arguments ---- */
+
+enum {
+	LOG_OPT_RANGE = 1u << 0, /* --from V --to V */
+	LOG_OPT_JSON = 1u << 1,  /* --json */
+};
+
+struct log_args {
+	const char *dir;
+	bool help;
+	bool json;
+	uint64_t from; /* inclusive; 0 = from the start */
+	uint64_t to;   /* inclusive; UINT64_MAX = to the end */
+};
+
+/* Where DIR's files are. */
+struct log_dirs {
+	const char *arg; /* DIR as given */
+	bool store;      /* DIR is a store directory, not a journal directory */
+	bool have_journal;
+	bool have_checkpoints;
+	char journal[LOG_PATH_MAX];
+	char checkpoints[LOG_PATH_MAX];
+};
+
+struct log_subcommand {
+	const char *name;
+	const char *synopsis;
+	const char *summary;
+	const char *help;  /* details after the synopsis */
+	const char *exits; /* what exit codes 0 and 1 mean for it */
+	unsigned opts;     /* LOG_OPT_* accepted */
+	int (*run)(const struct log_args *a, const struct log_dirs *d);
+};
+
+/* The value of "--name V" or "--name=V" at argv[*i]; advances *i past it.
+ * NULL if the option is not `name` (then *i is unchanged). */
+static const char *log_opt_value(int argc, char **argv, int *i,
+				 const char *name, bool *missing)
+{
+	size_t n = strlen(name);
+	const char *arg = argv[*i];
+
+	assert(n > 2 && strncmp(name, "--", 2) == 0);
+	*missing = false;
+	if (strncmp(arg, name, n) != 0)
+		return NULL;
+	if (arg[n] == '=')
+		return arg + n + 1;
+	if (arg[n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	*i += 1;
+	return argv[*i];
+}
+
+/* Parse one "--from"/"--to" at argv[*i].  Returns -1 if argv[*i] is neither,
+ * else an exit code. */
+static int log_parse_range_opt(int argc, char **argv, int *i,
+			       const char *help_cmd, struct log_args *a)
+{
+	static const char *const names[] = {"--from", "--to"};
+	uint64_t *dst[] = {&a->from, &a->to};
+	bool missing;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		const char *v;
+
+		v = log_opt_value(argc, argv, i, names[k], &missing);
+		if (missing)
+			return rsctl_usage_errorf(help_cmd,
+						  "%s needs a version",
+						  names[k]);
+		if (v == NULL)
+			continue;
+		if (!rsctl_parse_u64(v, dst[k]))
+			return rsctl_usage_errorf(
+				help_cmd, "%s: '%s' is not a version number",
+				names[k], v);
+		return RSCTL_EXIT_OK;
+	}
+	return -1;
+}
+
+static int log_parse_args(int argc, char **argv, unsigned opts,
+			  const char *help_cmd, struct log_args *a)
+{
+	bool options_done = false;
+	int i, rv;
+
+	memset(a, 0, sizeof *a);
+	a->to = UINT64_MAX;
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (options_done || arg[0] != '-' || arg[1] == '\0') {
+			if (a->dir != NULL)
+				return rsctl_usage_errorf(
+					help_cmd, "unexpected argument '%s'",
+					arg);
+			a->dir = arg;
+		} else if (strcmp(arg, "--") == 0) {
+			options_done = true;
+		} else if (rsctl_is_help(arg)) {
+			a->help = true;
+			return RSCTL_EXIT_OK;
+		} else if ((opts & LOG_OPT_JSON) &&
+			   strcmp(arg, "--json") == 0) {
+			a->json = true;
+		} else if ((opts & LOG_OPT_RANGE) &&
+			   (rv = log_parse_range_opt(argc, argv, &i, help_cmd,
+						     a)) >= 0) {
+			if (rv != RSCTL_EXIT_OK)
+				return rv;
+		} else {
+			return rsctl_usage_errorf(help_cmd,
+						  "unknown option '%s'", arg);
+		}
+	}
+	if (a->dir == NULL)
+		return rsctl_usage_errorf(help_cmd, "missing DIR");
+	if (a->from > a->to)
+		return rsctl_usage_errorf(help_cmd,
+					  "--from %" PRIu64
+					  " is above --to %" PRIu64,
+					  a->from, a->to);
+	return RSCTL_EXIT_OK;
+}
+
+/* ---- finding the files ---- */
+
+static bool log_join(char *out, const char *dir, const char *name)
+{
+	int n = snprintf(out, LOG_PATH_MAX, "%s/%s", dir, name);
+	return n > 0 && n < LOG_PATH_MAX;
+}
+
+static bool log_is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool log_has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Whether dir holds a seg-*.rsj file.  Scans names only, so that a corrupt
+ * header is left for verify to report rather than hiding the directory. */
+static bool log_has_segments(const char *dir)
+{
+	struct dirent *e;
+	bool found = false;
+	DIR *dp = opendir(dir);
+
+	if (dp == NULL)
+		return false;
+	while (!found && (e = readdir(dp)) != NULL)
+		found = strncmp(e->d_name, "seg-", 4) == 0 &&
+			log_has_suffix(e->d_name, ".rsj");
+	closedir(dp);
+	return found;
+}
+
+static int log_resolve(const char *arg, const char *help_cmd,
+		       struct log_dirs *d)
+{
+	struct stat st;
+
+	memset(d, 0, sizeof *d);
+	d->arg = arg;
+	if (stat(arg, &st) != 0)
+		return rsctl_usage_errorf(help_cmd, "%s: %s", arg,
+					  strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return rsctl_usage_errorf(help_cmd, "%s: not a directory", arg);
+	if (!log_join(d->journal, arg, "journal") ||
+	    !log_join(d->checkpoints, arg, "checkpoints"))
+		return rsctl_usage_errorf(help_cmd, "%s: path too long", arg);
+	d->have_journal = log_is_dir(d->journal);
+	d->have_checkpoints = log_is_dir(d->checkpoints);
+	d->store = d->have_journal || d->have_checkpoints;
+	if (d->store)
+		return RSCTL_EXIT_OK;
+	if (!log_has_segments(arg))
+		return rsctl_usage_errorf(
+			help_cmd,
+			"%s: neither a store directory (no journal/ or "
+			"checkpoints/ inside) nor a journal directory (no "
+			"seg-*.rsj files)",
+			arg);
+	assert(strlen(arg) < LOG_PATH_MAX); /* log_join succeeded above */
+	strcpy(d->journal, arg);
+	d->checkpoints[0] = '\0';
+	d->have_journal = true;
+	return RSCTL_EXIT_OK;
+}
+
+/* The report names files by name or by path; always show a path. */
+static void log_file_path(char *out, const char *dir, const char *file)
+{
+	if (strchr(file, '/') != NULL || !log_join(out, dir, file))
+		snprintf(out, LOG_PATH_MAX, "%s", file);
+}
+
+/* ---- the journal ---- */
+
+/* Open the journal read-only, replaying every batch above `from` into fn,
+ * and close it again.  Blocks. */
+static int log_journal_replay(const struct log_dirs *d, uint64_t from,
+			      journal_replay_fn fn, void *ctx,
+			      struct journal_report *report, char *errmsg)
+{
+	struct journal_options opts;
+	struct journal *j = NULL;
+	int rv;
+
+	assert(d->have_journal);
+	memset(&opts, 0, sizeof opts);
+	opts.dir = d->journal;
+	opts.sync = JOURNAL_SYNC_NONE;
+	opts.read_only = true; /* the whole point: never truncate */
+	memset(report, 0, sizeof *report);
+	errmsg[0] = '\0';
+	rv = journal_open(&j, NULL, &opts, from, fn, ctx, report, errmsg);
+	if (rv == RS_OK) {
+		assert(j != NULL);
+		journal_close_sync(j);
+	}
+	return rv;
+}
+
+/* The first word of a problem line, by error code. */
+static const char *log_problem_label(int rv)
+{
+	switch (rv) {
+	case RS_ECORRUPT: return "CORRUPT";
+	case RS_ETORN: return "CORRUPT"; /* a cut checkpoint: never usable */
+	case RS_EGAP: return "GAP";
+	case RS_EFORMAT: return "FORMAT";
+	default: return "ERROR";
+	}
+}
+
+/* "s" or "", to say "1 segment" and "2 segments". */
+static const char *log_plural(uint64_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
+static void log_print_journal_error(FILE *f, const struct log_dirs *d,
+				    const struct journal_report *r, int rv,
+				    const char *errmsg)
+{
+	char path[LOG_PATH_MAX];
+
+	assert(rv != RS_OK);
+	if (r->bad_file[0] == '\0') {
+		fprintf(f, "ERROR    journal %s: %s (%s)\n", d->journal,
+			errmsg, rs_strerror(rv));
+		return;
+	}
+	log_file_path(path, d->journal, r->bad_file);
+	fprintf(f, "%-8s %s at offset %" PRIu64, log_problem_label(rv), path,
+		r->bad_offset);
+	if (r->bad_after_version > 0)
+		fprintf(f, " (last good record: version %" PRIu64 ")\n",
+			r->bad_after_version);
+	else
+		fprintf(f, " (no good record before it)\n");
+	fprintf(f, "         %s (%s)\n", errmsg, rs_strerror(rv));
+}
+
+static void log_print_torn(FILE *f, const struct log_dirs *d,
+			   const struct journal_report *r)
+{
+	char path[LOG_PATH_MAX];
+
+	assert(r->torn);
+	log_file_path(path, d->journal, r->torn_file);
+	/* A crash while creating a segment leaves a short or zeroed header;
+	 * the store then deletes the whole file (journal.h). */
+	if (r->torn_offset < JOURNAL_HEADER_SIZE) {
+		fprintf(f,
+			"TORN     %s at offset %" PRIu64
+			": torn tail, a partial segment header (%" PRIu64
+			" bytes) after the last good record (version %" PRIu64
+			"); opening the store deletes the file\n",
+			path, r->torn_offset, r->torn_bytes, r->last_version);
+		return;
+	}
+	fprintf(f,
+		"TORN     %s at offset %" PRIu64 ": torn tail, %" PRIu64
+		" bytes of a partial record after the last good record "
+		"(version %" PRIu64 "); opening the store truncates them\n",
+		path, r->torn_offset, r->torn_bytes, r->last_version);
+}
+
+/* What a replay saw, checked independently of the journal's own checks. */
+struct log_count {
+	uint64_t records;
+	uint64_t mutations;
+	uint64_t first_version;
+	uint64_t last_version;
+	uint64_t bad_version; /* first batch out of order or miscounted */
+	const char *bad_what;
+};
+
+static void log_count_batch(struct log_count *c, const struct batch *b)
+{
+	struct mutation m;
+	size_t pos = 0;
+	uint32_t n = 0;
+
+	while (batch_next(b, &pos, &m))
+		n++;
+	if (c->bad_what == NULL && c->records > 0 &&
+	    b->version <= c->last_version) {
+		c->bad_what = "version not above the previous record's";
+		c->bad_version = b->version;
+	}
+	if (c->bad_what == NULL && n != b->count) {
+		c->bad_what = "mutation count differs from the batch header";
+		c->bad_version = b->version;
+	}
+	if (c->records == 0)
+		c->first_version = b->version;
+	c->records++;
+	c->mutations += n;
+	c->last_version = b->version;
+}
+
+static int log_count_fn(void *ctx, const struct batch *b)
+{
+	log_count_batch(ctx, b);
+	return RS_OK;
+}
+
+/* ---- checkpoints ---- */
+
+static uint64_t log_file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Read and fully check one checkpoint as the store would load it:
+ * checksums (checkpoint_read), the header's version against the file name,
+ * then the image's structure and key count (mvcc_image_load).  errmsg names
+ * the file.  On success, if keep is non-NULL, *keep receives the loaded
+ * index (the caller destroys it). */
+static int log_checkpoint_check(const char *path,
+				const struct checkpoint_info *listed,
+				struct checkpoint_info *info,
+				struct mvcc **keep, char *errmsg)
+{
+	struct rs_buf image;
+	struct mvcc *m;
+	uint64_t keys = 0;
+	int rv;
+
+	rs_buf_init(&image);
+	rv = checkpoint_read(path, info, &image, errmsg);
+	if (rv != RS_OK)
+		goto err_image; /* errmsg already names the file */
+	if (info->version != listed->version) {
+		rs_errmsg_printf(errmsg, "header version %" PRIu64
+				 " does not match the name", info->version);
+		rv = RS_ECORRUPT;
+		goto err_wrap;
+	}
+	m = mvcc_create(LOG_MVCC_WINDOW);
+	rv = mvcc_image_load(m, info->version, image.data, image.len, &keys,
+			     errmsg);
+	if (rv == RS_OK && keys != info->key_count) {
+		rs_errmsg_printf(errmsg,
+				 "image holds %" PRIu64
+				 " keys, header says %" PRIu64,
+				 keys, info->key_count);
+		rv = RS_ECORRUPT;
+	}
+	if (rv != RS_OK || keep == NULL)
+		mvcc_destroy(m);
+	else
+		*keep = m;
+	assert(rv != RS_OK || info->version == listed->version);
+err_wrap:
+	if (rv != RS_OK)
+		rs_errmsg_wrapf(errmsg, "checkpoint %s", path);
+err_image:
+	rs_buf_free(&image);
+	return rv;
+}
+
+/* ---- verify ---- */
+
+struct log_verify {
+	unsigned problems;
+	bool journal_stopped; /* the journal's scan ended at a problem */
+	struct journal_report report;
+	struct log_count count;
+	struct journal_segment_info *segs;
+	unsigned nsegs;
+	unsigned checkpoints;
+	unsigned checkpoints_valid;
+	bool have_valid;
+	uint64_t newest_valid; /* version of the newest valid checkpoint */
+};
+
+static void log_verify_journal(const struct log_dirs *d, struct log_verify *v)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	int rv;
+
+	rv = journal_list_segments(d->journal, &v->segs, &v->nsegs, errmsg);
+	if (rv != RS_OK) {
+		fprintf(stdout, "ERROR    journal %s: %s (%s)\n", d->journal,
+			errmsg, rs_strerror(rv));
+		v->problems++;
+		v->segs = NULL;
+		v->nsegs = 0;
+	}
+	rv = log_journal_replay(d, 0, log_count_fn, &v->count, &v->report,
+				errmsg);
+	if (rv != RS_OK) {
+		log_print_journal_error(stdout, d, &v->report, rv, errmsg);
+		v->problems++;
+		v->journal_stopped = true;
+	}
+	if (v->report.torn) {
+		log_print_torn(stdout, d, &v->report);
+		v->problems++;
+	}
+	if (v->count.bad_what != NULL) {
+		fprintf(stdout, "CORRUPT  journal %s: batch at version %" PRIu64
+				": %s\n",
+			d->journal, v->count.bad_version, v->count.bad_what);
+		v->problems++;
+	}
+}
+
+static void log_verify_checkpoints(const struct log_dirs *d,
+				   struct log_verify *v)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	char path[LOG_PATH_MAX];
+	struct checkpoint_info *list = NULL, info;
+	unsigned n = 0, i;
+	int rv;
+
+	rv = checkpoint_list(d->checkpoints, &list, &n, errmsg);
+	if (rv != RS_OK) {
+		fprintf(stdout, "ERROR    checkpoints %s: %s (%s)\n",
+			d->checkpoints, errmsg, rs_strerror(rv));
+		v->problems++;
+		return;
+	}
+	v->checkpoints = n;
+	for (i = 0; i < n; i++) {
+		log_file_path(path, d->checkpoints, list[i].name);
+		memset(&info, 0, sizeof info);
+		rv = log_checkpoint_check(path, &list[i], &info, NULL, errmsg);
+		if (rv != RS_OK) {
+			fprintf(stdout, "%-8s %s (%s)\n", log_problem_label(rv),
+				errmsg, rs_strerror(rv));
+			v->problems++;
+			continue;
+		}
+		v->checkpoints_valid++;
+		if (!v->have_valid || info.version > v->newest_valid)
+			v->newest_valid = info.version;
+		v->have_valid = true;
+	}
+	free(list);
+}
+
+/* The store loads the newest valid checkpoint and replays the journal after
+ * it.  The first segment's prev_version says which versions went before it
+ * (in segments since deleted): if the checkpoint does not reach them, those
+ * batches are gone. */
+static void log_verify_coverage(const struct log_dirs *d, struct log_verify *v)
+{
+	uint64_t base = v->have_valid ? v->newest_valid : 0;
+	uint64_t prev;
+
+	if (v->nsegs == 0)
+		return;
+	prev = v->segs[0].prev_version;
+	if (prev <= base)
+		return;
+	fprintf(stdout,
+		"GAP      %s/%s starts after version %" PRIu64
+		", but the newest valid checkpoint is at version %" PRIu64
+		": the batches in between are in no file\n",
+		d->journal, v->segs[0].name, prev, base);
+	v->problems++;
+}
+
+static void log_verify_summary_journal(const struct log_dirs *d,
+				       const struct log_verify *v)
+{
+	const struct log_count *c = &v->count;
+
+	printf("journal      %s: %u segment%s, %" PRIu64 " record%s, %" PRIu64
+	       " mutation%s",
+	       d->journal, v->nsegs, log_plural(v->nsegs), c->records,
+	       log_plural(c->records), c->mutations, log_plural(c->mutations));
+	if (c->records > 0)
+		printf(", versions %" PRIu64 "..%" PRIu64, c->first_version,
+		       c->last_version);
+	printf("%s\n", v->journal_stopped ? " before the first problem" : "");
+}
+
+static void log_verify_summary(const struct log_dirs *d,
+			       const struct log_verify *v)
+{
+	if (d->have_journal)
+		log_verify_summary_journal(d, v);
+	else
+		printf("journal      %s: absent\n", d->journal);
+	if (!d->store)
+		printf("checkpoints  not checked "
+		       "(DIR is a journal directory)\n");
+	else if (!d->have_checkpoints)
+		printf("checkpoints  %s: absent\n", d->checkpoints);
+	else if (v->checkpoints == 0)
+		printf("checkpoints  %s: none\n", d->checkpoints);
+	else if (v->have_valid)
+		printf("checkpoints  %s: %u, %u valid, newest valid at "
+		       "version %" PRIu64 "\n",
+		       d->checkpoints, v->checkpoints, v->checkpoints_valid,
+		       v->newest_valid);
+	else
+		printf("checkpoints  %s: %u, none valid\n", d->checkpoints,
+		       v->checkpoints);
+	if (v->problems == 0)
+		printf("OK: every record and checkpoint verified\n");
+	else
+		printf("FAILED: %u problem%s found\n", v->problems,
+		       log_plural(v->problems));
+}
+
+static int log_verify_run(const struct log_args *a, const struct log_dirs *d)
+{
+	struct log_verify v;
+
+	assert(a->dir != NULL && d->arg == a->dir);
+	memset(&v, 0, sizeof v);
+	if (d->have_journal)
+		log_verify_journal(d, &v);
+	if (d->have_checkpoints)
+		log_verify_checkpoints(d, &v);
+	if (d->store)
+		log_verify_coverage(d, &v);
+	log_verify_summary(d, &v);
+	free(v.segs);
+	return v.problems == 0 ? RSCTL_EXIT_OK : RSCTL_EXIT_FAIL;
+}
+
+/* ---- inspect ---- */
+
+struct log_state {
+	struct log_count count;
+	struct mvcc *m;   /* NULL if the state cannot be rebuilt */
+	uint64_t base;    /* version of the checkpoint the index starts at */
+	uint64_t applied; /* journal batches applied on top */
+	int apply_rv;
+	uint64_t apply_version;
+};
+
+static int log_state_fn(void *ctx, const struct batch *b)
+{
+	struct log_state *s = ctx;
+
+	log_count_batch(&s->count, b);
+	if (s->m == NULL || b->version <= s->base)
+		return RS_OK;
+	s->apply_rv = mvcc_apply(s->m, b);
+	if (s->apply_rv != RS_OK) {
+		s->apply_version = b->version;
+		return s->apply_rv;
+	}
+	s->applied++;
+	assert(mvcc_latest_version(s->m) == b->version);
+	return RS_OK;
+}
+
+static int log_inspect_segments(const struct log_dirs *d,
+				uint64_t *first_prev, bool *any)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	struct journal_segment_info *segs = NULL;
+	unsigned n = 0, i;
+	int rv;
+
+	*any = false;
+	printf("journal %s\n", d->journal);
+	rv = journal_list_segments(d->journal, &segs, &n, errmsg);
+	if (rv != RS_OK) {
+		printf("  cannot list segments: %s (%s)\n", errmsg,
+		       rs_strerror(rv));
+		return rv;
+	}
+	printf("  %-28s %10s %20s %12s\n", "segment", "seq", "prev_version",
+	       "size");
+	for (i = 0; i < n; i++)
+		printf("  %-28s %10" PRIu64 " %20" PRIu64 " %12" PRIu64 "\n",
+		       segs[i].name, segs[i].seq, segs[i].prev_version,
+		       segs[i].size);
+	if (n > 0) {
+		*first_prev = segs[0].prev_version;
+		*any = true;
+	}
+	free(segs);
+	return RS_OK;
+}
+
+static void log_inspect_checkpoint_row(const char *path,
+				       const struct checkpoint_info *listed,
+				       struct log_state *s, unsigned *corrupt)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	struct checkpoint_info info;
+	struct mvcc **keep = s->m == NULL ? &s->m : NULL;
+	int rv;
+
+	memset(&info, 0, sizeof info);
+	rv = log_checkpoint_check(path, listed, &info, keep, errmsg);
+	if (rv != RS_OK) {
+		printf("  %-28s %20" PRIu64 " %8s %10s %12" PRIu64
+		       " corrupt: %s\n",
+		       listed->name, listed->version, "-", "-",
+		       log_file_size(path), errmsg);
+		(*corrupt)++;
+		return;
+	}
+	printf("  %-28s %20" PRIu64 " %8" PRIu64 " %10" PRIu64 " %12" PRIu64
+	       " valid%s\n",
+	       listed->name, info.version, info.epoch, info.key_count,
+	       log_file_size(path), keep != NULL ? " (newest valid)" : "");
+	if (keep != NULL) {
+		assert(s->m != NULL);
+		s->base = info.version;
+	}
+}
+
+/* List every checkpoint; the newest valid one is loaded into s->m. */
+static unsigned log_inspect_checkpoints(const struct log_dirs *d,
+					struct log_state *s)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	char path[LOG_PATH_MAX];
+	struct checkpoint_info *list = NULL;
+	unsigned n = 0, i, corrupt = 0;
+	int rv;
+
+	assert(s->m == NULL);
+	if (!d->store) {
+		printf("checkpoints: none (DIR is a journal directory)\n");
+		return 0;
+	}
+	printf("checkpoints %s\n", d->checkpoints);
+	rv = d->have_checkpoints
+		     ? checkpoint_list(d->checkpoints, &list, &n, errmsg)
+		     : RS_OK;
+	if (rv != RS_OK) {
+		printf("  cannot list: %s (%s)\n", errmsg, rs_strerror(rv));
+		return 1;
+	}
+	if (n == 0) {
+		printf("  none\n");
+		free(list);
+		return 0;
+	}
+	printf("  %-28s %20s %8s %10s %12s status\n", "checkpoint", "version",
+	       "epoch", "keys", "size");
+	for (i = 0; i < n; i++) {
+		log_file_path(path, d->checkpoints, list[i].name);
+		log_inspect_checkpoint_row(path, &list[i], s, &corrupt);
+	}
+	free(list);
+	return corrupt;
+}
+
+struct log_sum {
+	uint64_t keys;
+	uint64_t key_bytes;
+	uint64_t value_bytes;
+};
+
+static int log_sum_fn(void *ctx, const uint8_t *key, uint32_t key_len,
+		      const uint8_t *val, uint32_t val_len,
+		      uint64_t found_version)
+{
+	struct log_sum *sum = ctx;
+
+	sum->keys++;
+	sum->key_bytes += key_len;
+	sum->value_bytes += val_len;
+	return 0;
+}
+
+static int log_inspect_print_state(const struct log_state *s)
+{
+	struct log_sum sum = {0, 0, 0};
+	uint64_t latest = mvcc_latest_version(s->m);
+	int rv = RS_OK;
+
+	assert(s->m != NULL && latest >= s->base);
+	if (latest > 0)
+		rv = mvcc_range(s->m, "", 0, NULL, 0, latest, 0, log_sum_fn,
+				&sum, NULL);
+	if (rv != RS_OK) {
+		printf("  cannot read the state: %s\n", rs_strerror(rv));
+		return rv;
+	}
+	assert(sum.keys == mvcc_key_count(s->m));
+	printf("state at version %" PRIu64 " (checkpoint %" PRIu64
+	       " + %" PRIu64 " journal batches)\n",
+	       latest, s->base, s->applied);
+	printf("  live keys    %" PRIu64 "\n", sum.keys);
+	printf("  key bytes    %" PRIu64 "\n", sum.key_bytes);
+	printf("  value bytes  %" PRIu64 "\n", sum.value_bytes);
+	return RS_OK;
+}
+
+static unsigned log_inspect_journal(const struct log_dirs *d,
+				    struct log_state *s)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	struct journal_report r;
+	int rv;
+
+	rv = log_journal_replay(d, 0, log_state_fn, s, &r, errmsg);
+	printf("  records %" PRIu64 ", mutations %" PRIu64, s->count.records,
+	       s->count.mutations);
+	if (s->count.records > 0)
+		printf(", versions %" PRIu64 "..%" PRIu64,
+		       s->count.first_version, s->count.last_version);
+	printf(", %" PRIu64 " bytes%s\n", r.bytes,
+	       rv != RS_OK ? " (before the first problem)" : "");
+	if (r.torn)
+		log_print_torn(stdout, d, &r);
+	if (rv != RS_OK && s->apply_rv != RS_OK) {
+		printf("  cannot apply the batch at version %" PRIu64
+		       " to the checkpoint state: %s\n",
+		       s->apply_version, rs_strerror(s->apply_rv));
+		return 1;
+	}
+	if (rv != RS_OK) {
+		log_print_journal_error(stdout, d, &r, rv, errmsg);
+		return 1;
+	}
+	return 0;
+}
+
+static int log_inspect_run(const struct log_args *a, const struct log_dirs *d)
+{
+	struct log_state s;
+	uint64_t first_prev = 0;
+	bool any_seg = false, rebuilt;
+	unsigned problems = 0;
+
+	assert(a->dir != NULL);
+	memset(&s, 0, sizeof s);
+	printf("%s directory %s\n", d->store ? "store" : "journal", d->arg);
+	problems += log_inspect_checkpoints(d, &s);
+	if (s.m == NULL)
+		s.m = mvcc_create(LOG_MVCC_WINDOW); /* no checkpoint: empty */
+	rebuilt = true;
+	if (d->have_journal &&
+	    log_inspect_segments(d, &first_prev, &any_seg) != RS_OK)
+		rebuilt = false;
+	if (any_seg && first_prev > s.base) {
+		printf("  the journal starts after version %" PRIu64
+		       ", above the checkpoint it would follow "
+		       "(version %" PRIu64
+		       "): the batches in between are in no file\n",
+		       first_prev, s.base);
+		rebuilt = false;
+		mvcc_destroy(s.m); /* replay must not apply across the gap */
+		s.m = NULL;
+	}
+	if (d->have_journal && log_inspect_journal(d, &s) != 0)
+		rebuilt = false;
+	if (rebuilt && log_inspect_print_state(&s) != RS_OK)
+		rebuilt = false;
+	if (!rebuilt)
+		printf("latest state: cannot be rebuilt (see above)\n");
+	problems += rebuilt ? 0 : 1;
+	if (s.m != NULL)
+		mvcc_destroy(s.m);
+	return problems == 0 ? RSCTL_EXIT_OK : RSCTL_EXIT_FAIL;
+}
+
+/* ---- dump ---- */
+
+static const char log_hex[] = "0123456789abcdef";
+
+/* Text form: quoted; printable ASCII as is except '"' and '\', which are
+ * backslash-escaped; every other byte as \xNN.  Cut after `max` bytes with
+ * "...(N bytes)" so a 1 MiB value stays one short line. */
+static void log_put_text(FILE *f, const uint8_t *p, uint32_t len, uint32_t max)
+{
+	uint32_t n = len < max ? len : max, i;
+
+	fputc('"', f);
+	for (i = 0; i < n; i++) {
+		uint8_t c = p[i];
+		if (c == '"' || c == '\\') {
+			fputc('\\', f);
+			fputc(c, f);
+		} else if (c >= 0x20 && c < 0x7f) {
+			fputc(c, f);
+		} else {
+			fputs("\\x", f);
+			fputc(log_hex[c >> 4], f);
+			fputc(log_hex[c & 15], f);
+		}
+	}
+	fputc('"', f);
+	if (n < len)
+		fprintf(f, "...(%" PRIu32 " bytes)", len);
+}
+
+/* JSON string (RFC 8259).  Keys and values are bytes, not text, so each byte
+ * maps to the code point of the same number (U+0000..U+00FF): ASCII reads
+ * as itself and `s.encode("latin-1")` gives back the exact bytes.  Never
+ * truncated. */
+static void log_put_json(FILE *f, const uint8_t *p, uint32_t len)
+{
+	uint32_t i;
+
+	fputc('"', f);
+	for (i = 0; i < len; i++) {
+		uint8_t c = p[i];
+		switch (c) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\b': fputs("\\b", f); break;
+		case '\f': fputs("\\f", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (c >= 0x20 && c < 0x7f) {
+				fputc(c, f);
+			} else {
+				fputs("\\u00", f);
+				fputc(log_hex[c >> 4], f);
+				fputc(log_hex[c & 15], f);
+			}
+		}
+	}
+	fputc('"', f);
+}
+
+static void log_dump_text(FILE *f, const struct batch *b)
+{
+	struct mutation m;
+	size_t pos = 0;
+
+	fprintf(f, "version=%" PRIu64 " epoch=%" PRIu64 " count=%" PRIu32,
+		b->version, b->epoch, b->count);
+	while (batch_next(b, &pos, &m)) {
+		switch (m.type) {
+		case MUT_SET:
+			fputs(" set ", f);
+			log_put_text(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
+			fputc('=', f);
+			log_put_text(f, m.val, m.val_len, LOG_TEXT_VALUE_MAX);
+			break;
+		case MUT_CLEAR:
+			fputs(" clear ", f);
+			log_put_text(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
+			break;
+		case MUT_CLEAR_RANGE:
+			fputs(" clear_range [", f);
+			log_put_text(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
+			fputc(',', f);
+			log_put_text(f, m.val, m.val_len, LOG_TEXT_KEY_MAX);
+			fputc(')', f);
+			break;
+		}
+	}
+	fputc('\n', f);
+}
+
+static void log_dump_json(FILE *f, const struct batch *b)
+{
+	struct mutation m;
+	size_t pos = 0;
+	bool first = true;
+
+	fprintf(f,
+		"{\"version\":%" PRIu64 ",\"epoch\":%" PRIu64
+		",\"count\":%" PRIu32 ",\"mutations\":[",
+		b->version, b->epoch, b->count);
+	while (batch_next(b, &pos, &m)) {
+		fputs(first ? "{\"op\":" : ",{\"op\":", f);
+		first = false;
+		switch (m.type) {
+		case MUT_SET:
+			fputs("\"set\",\"key\":", f);
+			log_put_json(f, m.key, m.key_len);
+			fputs(",\"value\":", f);
+			log_put_json(f, m.val, m.val_len);
+			break;
+		case MUT_CLEAR:
+			fputs("\"clear\",\"key\":", f);
+			log_put_json(f, m.key, m.key_len);
+			break;
+		case MUT_CLEAR_RANGE:
+			fputs("\"clear_range\",\"begin\":", f);
+			log_put_json(f, m.key, m.key_len);
+			fputs(",\"end\":", f);
+			log_put_json(f, m.val, m.val_len);
+			break;
+		}
+		fputc('}', f);
+	}
+	fputs("]}\n", f);
+}
+
+struct log_dump {
+	const struct log_args *args;
+	uint64_t printed;
+	bool stopped; /* passed --to: the replay was cut short on purpose */
+};
+
+static int log_dump_fn(void *ctx, const struct batch *b)
+{
+	struct log_dump *dump = ctx;
+
+	/* journal_open replays only versions above from - 1. */
+	assert(b->version >= dump->args->from);
+	if (b->version > dump->args->to) {
+		dump->stopped = true;
+		return RS_ESHUTDOWN; /* stops journal_open; see log_dump_run */
+	}
+	if (dump->args->json)
+		log_dump_json(stdout, b);
+	else
+		log_dump_text(stdout, b);
+	dump->printed++;
+	return RS_OK;
+}
+
+static int log_dump_run(const struct log_args *a, const struct log_dirs *d)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	struct journal_report r;
+	struct log_dump dump;
+	int rv;
+
+	assert(a->from <= a->to);
+	if (!d->have_journal) {
+		rsctl_errorf("%s: no journal directory", d->arg);
+		return RSCTL_EXIT_FAIL;
+	}
+	memset(&dump, 0, sizeof dump);
+	dump.args = a;
+	rv = log_journal_replay(d, a->from > 0 ? a->from - 1 : 0, log_dump_fn,
+				&dump, &r, errmsg);
+	if (rv == RS_ESHUTDOWN && dump.stopped)
+		rv = RS_OK;
+	if (fflush(stdout) != 0) {
+		rsctl_errorf("write to stdout: %s", strerror(errno));
+		return RSCTL_EXIT_FAIL;
+	}
+	if (r.torn && rv == RS_OK && !dump.stopped)
+		log_print_torn(stderr, d, &r);
+	if (rv != RS_OK) {
+		log_print_journal_error(stderr, d, &r, rv, errmsg);
+		return RSCTL_EXIT_FAIL;
+	}
+	return RSCTL_EXIT_OK;
+}
+
+/* ---- the group ---- */
+
+static const struct log_subcommand log_subcommands[] = {
+	{"verify", "rsctl log verify DIR",
+	 "check every journal record and every checkpoint",
+	 "Reads every journal record (checksum, framing, version order) and\n"
+	 "every checkpoint (header, chunks, trailer, image structure), and\n"
+	 "checks that the newest valid checkpoint and the journal together\n"
+	 "cover every version.  Prints each problem with its file and byte\n"
+	 "offset and the version of the last good record, then a summary.\n"
+	 "A torn tail (a partial record at the end of the last segment, left\n"
+	 "by a crash) counts as a problem here.\n",
+	 "  0  every record and checkpoint is valid and they cover every "
+	 "version\n"
+	 "  1  a corrupt record or checkpoint, a torn tail, a gap, or a read "
+	 "error\n",
+	 0, log_verify_run},
+	{"inspect", "rsctl log inspect DIR",
+	 "describe segments, checkpoints and the latest state",
+	 "Lists segments (name, seq, prev_version, size) and checkpoints\n"
+	 "(version, epoch, keys, size, valid or corrupt), counts records and\n"
+	 "their version range, and rebuilds the latest state (newest valid\n"
+	 "checkpoint plus the journal after it) to report its live keys and\n"
+	 "key and value bytes.  A torn tail is shown but is not a failure.\n",
+	 "  0  everything read is valid (a torn tail is allowed)\n"
+	 "  1  something is corrupt, or the latest state cannot be rebuilt "
+	 "(the\n"
+	 "     rest is still printed)\n",
+	 0, log_inspect_run},
+	{"dump", "rsctl log dump DIR [--from V] [--to V] [--json]",
+	 "print the journal's batches, one per line",
+	 "One line per batch with version in [--from, --to] (inclusive):\n"
+	 "version, epoch, mutation count and the mutations.  Text form: keys\n"
+	 "and values in double quotes, printable ASCII as is, '\"' and '\\'\n"
+	 "backslash-escaped, other bytes as \\xNN; keys longer than 256 and\n"
+	 "values longer than 64 bytes are cut, followed by ...(N bytes).\n"
+	 "--json prints one JSON object per line (NDJSON), never cut:\n"
+	 "  {\"version\":V,\"epoch\":E,\"count\":N,\"mutations\":[\n"
+	 "    {\"op\":\"set\",\"key\":K,\"value\":V} |\n"
+	 "    {\"op\":\"clear\",\"key\":K} |\n"
+	 "    {\"op\":\"clear_range\",\"begin\":B,\"end\":E}]}\n"
+	 "where each byte of a key or value is the code point of the same\n"
+	 "number (U+0000..U+00FF), so encoding a string as Latin-1 gives back\n"
+	 "the exact bytes.  A torn tail is noted on stderr, not a failure.\n",
+	 "  0  every valid batch in range was printed (a torn tail is "
+	 "allowed)\n"
+	 "  1  a corrupt record or read error stopped the dump; the batches "
+	 "before\n"
+	 "     it were printed\n",
+	 LOG_OPT_RANGE | LOG_OPT_JSON, log_dump_run},
+};
+
+#define LOG_SUBCOMMAND_COUNT \
+	(sizeof log_subcommands / sizeof log_subcommands[0])
+
+static void log_help_dir(FILE *f)
+{
+	fprintf(f,
+		"DIR is a store directory (holding journal/ and "
+		"checkpoints/)\n"
+		"or a journal directory (holding seg-*.rsj files).  "
+		"Nothing is\n"
+		"ever written: a torn tail is reported, not truncated.\n\n");
+}
+
+/* The log commands never contact a node, so they never exit 3. */
+static void log_help_exits(FILE *f, const char *exits)
+{
+	assert(exits != NULL);
+	fprintf(f, "Exit codes:\n%s  %d  usage error: bad arguments, or DIR "
+		   "missing or not a store\n"
+		   "     or journal directory\n",
+		exits, RSCTL_EXIT_USAGE);
+}
+
+static void log_help(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "Usage: rsctl log <verify|inspect|dump> DIR [options]\n"
+		   "       rsctl log <verify|inspect|dump> --help\n\n"
+		   "Read a node's storage files offline.\n\n");
+	for (i = 0; i < LOG_SUBCOMMAND_COUNT; i++)
+		fprintf(f, "  %s\n      %s\n", log_subcommands[i].synopsis,
+			log_subcommands[i].summary);
+	fprintf(f, "\n");
+	log_help_dir(f);
+	log_help_exits(f, "  0  success\n"
+			  "  1  corrupt or unreadable data (verify: also a "
+			  "torn tail or a gap);\n"
+			  "     each command's --help says exactly\n");
+}
+
+static void log_subcommand_help(const struct log_subcommand *sc)
+{
+	printf("Usage: %s\n\n%s\n", sc->synopsis, sc->help);
+	log_help_dir(stdout);
+	log_help_exits(stdout, sc->exits);
+}
+
+int rsctl_log_run(int argc, char **argv)
+{
+	const struct log_subcommand *sc = NULL;
+	char help_cmd[64];
+	struct log_args a;
+	struct log_dirs d;
+	size_t i;
+	int rv;
+
+	assert(argc >= 1 && strcmp(argv[0], "log") == 0);
+	if (argc < 2)
+		return rsctl_usage_errorf("rsctl log",
+					  "missing subcommand "
+					  "(verify, inspect or dump)");
+	if (rsctl_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+		log_help(stdout);
+		return RSCTL_EXIT_OK;
+	}
+	for (i = 0; i < LOG_SUBCOMMAND_COUNT && sc == NULL; i++)
+		if (strcmp(argv[1], log_subcommands[i].name) == 0)
+			sc = &log_subcommands[i];
+	if (sc == NULL)
+		return rsctl_usage_errorf("rsctl log",
+					  "unknown log subcommand '%s'",
+					  argv[1]);
+	snprintf(help_cmd, sizeof help_cmd, "rsctl log %s", sc->name);
+	rv = log_parse_args(argc - 1, argv + 1, sc->opts, help_cmd, &a);
+	if (rv != RSCTL_EXIT_OK)
+		return rv;
+	if (a.help) {
+		log_subcommand_help(sc);
+		return RSCTL_EXIT_OK;
+	}
+	rv = log_resolve(a.dir, help_cmd, &d);
+	if (rv != RSCTL_EXIT_OK)
+		return rv;
+	return sc->run(&a, &d);
+}
