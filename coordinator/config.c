@@ -180,9 +180,6 @@ static int config_set(struct config *c, const char *name, const char *v,
 	if (strcmp(name, "client-addr") == 0)
 		return config_copy(name, v, c->client_addr, sizeof c->client_addr,
 				   errmsg);
-	if (strcmp(name, "metrics-addr") == 0)
-		return config_copy(name, v, c->metrics_addr, sizeof c->metrics_addr,
-				   errmsg);
 	if (strcmp(name, "initial-cluster") == 0)
 		return config_parse_cluster(v, c->peers, &c->n_peers, errmsg);
 	if (strcmp(name, "election-timeout-ms") == 0)
@@ -401,7 +398,6 @@ void config_usage(FILE *f)
 "                             refuses to start when the two differ.\n"
 "  --raft-addr HOST:PORT      Raft listen address (default: from the list)\n"
 "  --client-addr HOST:PORT    client listen address (default: from the list)\n"
-"  --metrics-addr HOST:PORT   HTTP /metrics and /status (default: off)\n"
 "  --election-timeout-ms N    Raft election timeout (default 1000)\n"
 "  --heartbeat-timeout-ms N   Raft heartbeat interval (default 100)\n"
 "  --snapshot-threshold N     Raft entries between snapshots (default 8192)\n"

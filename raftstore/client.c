@@ -1891,12 +1891,16 @@ struct rs_sync {
 /* One blocking call: the op and what its callback reports. */
 struct sync_call {
 	struct rs_op op;
+	uv_loop_t *loop;
 	bool done;
 	int status;
 	int (*fn)(void *ctx, const struct rs_result *ev);
 	void *ctx;
 };
 
+/* Every completion stops the loop: an op finished by its timer runs
+ * before the loop polls, and UV_RUN_ONCE would then block in the poll for
+ * as long as an idle connection stays quiet. */
 static void sync_op_done(struct rs_op *op)
 {
 	struct sync_call *call = op->data;
@@ -1904,14 +1908,16 @@ static void sync_op_done(struct rs_op *op)
 	assert(&call->op == op);
 	assert(!call->done);
 	call->done = true;
+	uv_stop(call->loop);
 }
 
 static void sync_closed(void *arg)
 {
-	bool *closed = arg;
+	struct rs_sync *s = arg;
 
-	assert(!*closed);
-	*closed = true;
+	assert(s->client != NULL);
+	s->client = NULL;
+	uv_stop(&s->loop);
 }
 
 static void sync_run(struct rs_sync *s, const bool *done)
@@ -1935,6 +1941,7 @@ static void sync_begin(struct rs_sync *s, struct sync_call *call)
 	assert(s != NULL && call != NULL);
 	memset(call, 0, sizeof *call);
 	call->op.data = call;
+	call->loop = &s->loop;
 	uv_run(&s->loop, UV_RUN_NOWAIT);
 	assert(!call->done);
 }
@@ -1988,13 +1995,13 @@ err_free:
 
 void rs_sync_close(struct rs_sync *s)
 {
-	bool closed = false;
 	int rv;
 
 	assert(s != NULL && s->client != NULL);
-	rs_client_close(s->client, sync_closed, &closed);
-	sync_run(s, &closed);
+	rs_client_close(s->client, sync_closed, s);
+	/* Every handle is closing, so the loop runs dry once they are. */
 	uv_run(&s->loop, UV_RUN_DEFAULT);
+	assert(s->client == NULL);
 	rv = uv_loop_close(&s->loop);
 	assert(rv == 0); /* every handle is closed */
 	(void)rv;
@@ -2081,10 +2088,12 @@ static void sync_watch_event(struct rs_op *op)
 	if (op->result.status != RS_OK) {
 		call->status = op->result.status;
 		call->done = true;
+		uv_stop(call->loop);
 	} else if (call->fn(call->ctx, &op->result) != 0) {
 		rs_client_watch_cancel(op->client, op);
 		call->status = RS_OK;
 		call->done = true;
+		uv_stop(call->loop);
 	}
 }
 

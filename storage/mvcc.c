@@ -18,10 +18,11 @@
  *
  * Why a B+tree and not a skip list: the first version of this file was a
  * skip list; for 1M keys inserted in hashed order it spent ~3.3 us per
- * insert in pointer chasing (one cache miss per node visited, ~30 visits).
- * The B+tree visits ~4 nodes whose slice arrays are contiguous, and keeps
- * ~1.4 words of structure per key instead of ~2.3.  The price is split and
- * merge code, kept local below.
+ * insert chasing pointers (a cache miss per node visited, ~30 visits per
+ * search), over the apply budget.  The B+tree visits ~4 nodes and searches
+ * each in a contiguous slice array, for about the same structure overhead
+ * per key (~25 bytes).  The price is split and merge code, kept local
+ * below.
  *
  * Version chains: each key's entries form a circular doubly linked list.
  * key->newest is the newest entry; newest->older walks back in time and
@@ -38,8 +39,9 @@
  *   - no two adjacent entries are both tombstones.
  *
  * Tree invariants: all leaves at depth m->depth; a leaf other than the root
- * is never empty; an inner root has at least 2 children; an underfull node
- * (below a quarter) is merged into a sibling whenever the two fit in one.
+ * is never empty; an inner root has at least 2 children.  A node that loses
+ * entries and drops below a quarter full is merged into a sibling if the
+ * two fit in one, so deletions cannot leave the tree sparse.
  *
  * The window: oldest = max(base, latest - window_versions), where base is 0
  * for a fresh index (version 0 is the empty state, so every version from 0
@@ -140,8 +142,10 @@ struct mvcc_path {
 
 static void *mvcc_alloc(struct mvcc *m, size_t size)
 {
-	void *p = malloc(size);
+	void *p;
 
+	assert(size > 0);
+	p = malloc(size);
 	if (p == NULL) {
 		/* See mvcc.h: a half-applied batch is worse than a crash. */
 		fprintf(stderr, "mvcc: out of memory allocating %zu bytes\n",
@@ -198,12 +202,22 @@ static void mvcc_probe_init(struct mvcc_probe *p, const void *key,
 	p->slice = mvcc_slice(p->key, len);
 }
 
-static int mvcc_probe_cmp(const struct mvcc_probe *p, uint64_t slice,
-			  const uint8_t *key, size_t len)
+/* Compare with a stored key or separator.  Their bytes are read only when
+ * the slices tie: each dereference is a likely cache miss. */
+static int mvcc_probe_cmp_key(const struct mvcc_probe *p, uint64_t slice,
+			      const struct mvcc_key *k)
 {
 	if (p->slice != slice)
 		return p->slice < slice ? -1 : 1;
-	return mvcc_key_cmp(p->key, p->len, key, len);
+	return mvcc_key_cmp(p->key, p->len, k->bytes, k->len);
+}
+
+static int mvcc_probe_cmp_sep(const struct mvcc_probe *p, uint64_t slice,
+			      const struct mvcc_sep *s)
+{
+	if (p->slice != slice)
+		return p->slice < slice ? -1 : 1;
+	return mvcc_key_cmp(p->key, p->len, s->bytes, s->len);
 }
 
 static struct mvcc_key *mvcc_key_new(struct mvcc *m,
@@ -250,8 +264,7 @@ static uint32_t mvcc_inner_find(const struct mvcc_inner *in,
 	assert(in->count >= 1 && in->count <= MVCC_INNER_MAX);
 	while (lo < hi) {
 		uint32_t mid = (lo + hi) / 2;
-		if (mvcc_probe_cmp(p, in->slices[mid], in->seps[mid]->bytes,
-				   in->seps[mid]->len) < 0)
+		if (mvcc_probe_cmp_sep(p, in->slices[mid], in->seps[mid]) < 0)
 			hi = mid;
 		else
 			lo = mid + 1;
@@ -269,8 +282,7 @@ static uint32_t mvcc_leaf_find(const struct mvcc_leaf *l,
 	assert(l->count <= MVCC_LEAF_MAX);
 	while (lo < hi) {
 		uint32_t mid = (lo + hi) / 2;
-		if (mvcc_probe_cmp(p, l->slices[mid], l->keys[mid]->bytes,
-				   l->keys[mid]->len) > 0)
+		if (mvcc_probe_cmp_key(p, l->slices[mid], l->keys[mid]) > 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -293,10 +305,9 @@ static void mvcc_seek(const struct mvcc *m, const struct mvcc_probe *p,
 	}
 	path->leaf = node;
 	path->pos = mvcc_leaf_find(path->leaf, p);
+	/* Slices only: a key dereference here would cost a miss per seek. */
 	assert(path->pos == path->leaf->count ||
-	       mvcc_probe_cmp(p, path->leaf->slices[path->pos],
-			      path->leaf->keys[path->pos]->bytes,
-			      path->leaf->keys[path->pos]->len) <= 0);
+	       p->slice <= path->leaf->slices[path->pos]);
 }
 
 /* The key at the path's slot if it equals the probe, else NULL. */
@@ -307,8 +318,7 @@ static struct mvcc_key *mvcc_path_match(const struct mvcc_path *path,
 
 	assert(path->pos <= l->count);
 	if (path->pos == l->count ||
-	    mvcc_probe_cmp(p, l->slices[path->pos], l->keys[path->pos]->bytes,
-			   l->keys[path->pos]->len) != 0)
+	    mvcc_probe_cmp_key(p, l->slices[path->pos], l->keys[path->pos]) != 0)
 		return NULL;
 	return l->keys[path->pos];
 }
@@ -375,6 +385,7 @@ static void mvcc_root_grow(struct mvcc *m, uint64_t slice,
 {
 	struct mvcc_inner *root = mvcc_inner_new(m);
 
+	assert(sep != NULL && right != NULL);
 	if (m->depth == MVCC_DEPTH_MAX) {
 		fprintf(stderr, "mvcc: tree deeper than %d levels\n",
 			MVCC_DEPTH_MAX);
@@ -599,6 +610,7 @@ static void mvcc_drop_child(struct mvcc *m, struct mvcc_path *path, int d,
 	bool leaf = d == m->depth - 1;
 	struct mvcc_sep *sep;
 
+	assert(c < p->count);
 	assert(mvcc_node_count(child, leaf) == 0);
 	if (leaf)
 		mvcc_leaf_unlink(child);
@@ -640,12 +652,14 @@ static void mvcc_merge(struct mvcc *m, struct mvcc_path *path, int d,
 static void mvcc_rebalance(struct mvcc *m, struct mvcc_path *path, int lvl)
 {
 	bool leaf = lvl == m->depth;
-	void *node = leaf ? (void *)path->leaf : (void *)path->inner[lvl];
-	uint32_t n = mvcc_node_count(node, leaf);
 	uint32_t max = leaf ? MVCC_LEAF_MAX : MVCC_INNER_MAX;
 	struct mvcc_inner *p;
-	uint32_t c;
+	void *node;
+	uint32_t n, c;
 
+	assert(lvl >= 0 && lvl <= m->depth);
+	node = leaf ? (void *)path->leaf : (void *)path->inner[lvl];
+	n = mvcc_node_count(node, leaf);
 	if (lvl == 0) {
 		mvcc_root_shrink(m); /* an empty root leaf stays */
 		return;
@@ -866,6 +880,7 @@ static const struct mvcc_key *mvcc_sweep(struct mvcc *m,
 	bool stop;
 
 	assert(sw->fn != NULL);
+	assert(sw->end == NULL || sw->end_len > 0);
 	for (;;) {
 		mvcc_seek(m, &p, &path);
 		next = mvcc_sweep_leaf(m, &path, sw, &stop);
@@ -1233,10 +1248,11 @@ int mvcc_image_encode(const struct mvcc *m, uint64_t version,
 	const struct mvcc_leaf *l;
 	const struct mvcc_entry *e;
 	const struct mvcc_key *k;
-	size_t start = out->len, size;
+	size_t start, size;
 	int rv;
 
 	assert(m != NULL && out != NULL);
+	start = out->len;
 	rv = mvcc_check_version(m, version);
 	if (rv != RS_OK)
 		return rv;

@@ -7,10 +7,14 @@
  * or below that version.  Range reads return keys in byte order, with a
  * limit, so callers can paginate.
  *
- * The window: once latest - window_versions moves past a version, it becomes
- * unreadable ("version too old") and older entries are pruned as writes touch
- * their keys and by mvcc_prune_step().  Memory target: at most twice the raw
- * key and value bytes for small keys (see the storage benchmark).
+ * The window: oldest = max(base, latest - window_versions), where base is 0
+ * for a new index (version 0 is the empty state, so every version from 0 is
+ * readable until the window slides past it) and the image version after
+ * mvcc_image_load (nothing below an image is known).  Below oldest a version
+ * is unreadable ("version too old"), and entries no readable version can see
+ * are pruned as writes touch their keys and by mvcc_prune_step().  Memory
+ * target: at most twice the raw key and value bytes for small keys (see the
+ * storage benchmark).
  *
  * Not thread-safe: one loop owns it.  Allocation failure aborts the process
  * with a message (a half-applied batch would be worse than a crash: the
@@ -28,12 +32,14 @@
 
 struct mvcc;
 
-/* window_versions: how far below the latest version reads stay possible. */
+/* window_versions: how far below the latest version reads stay possible.
+ * Never returns NULL (allocation failure aborts). */
 struct mvcc *mvcc_create(uint64_t window_versions);
 void mvcc_destroy(struct mvcc *m);
 
 /* Apply every mutation of b at b->version.  RS_EVERSION if b->version is not
- * above mvcc_latest_version(); the index is unchanged then. */
+ * above mvcc_latest_version(); the index is unchanged then.  b must be valid
+ * (built by the batch builders, or checked by batch_body_validate). */
 int mvcc_apply(struct mvcc *m, const struct batch *b);
 
 /*
@@ -47,7 +53,8 @@ int mvcc_get(const struct mvcc *m, const void *key, size_t key_len,
 	     uint64_t *found_version);
 
 /* Called for each live key in [begin, end) at the read version; return
- * non-zero to stop early (mvcc_range then returns RS_OK). */
+ * non-zero to stop early (mvcc_range then returns RS_OK).  It must not apply
+ * to or prune the index. */
 typedef int (*mvcc_range_fn)(void *ctx, const uint8_t *key, uint32_t key_len,
 			     const uint8_t *val, uint32_t val_len,
 			     uint64_t found_version);
@@ -68,7 +75,8 @@ uint64_t mvcc_oldest_version(const struct mvcc *m);
 /* Sweep up to `budget` keys from an internal cursor, dropping versions below
  * the window and keys whose only remaining entry is an old tombstone.
  * Returns the number of entries freed.  Call from an idle/timer handle so
- * pruning is chunked. */
+ * pruning is chunked.  A step stops at the end of the key space; the next
+ * one starts over from the beginning. */
 size_t mvcc_prune_step(struct mvcc *m, size_t budget);
 
 /* Live keys at the latest version. */
@@ -80,9 +88,18 @@ uint64_t mvcc_memory_bytes(const struct mvcc *m);
 /*
  * Image: the full live state at `version`, the format checkpoints and Raft
  * snapshots carry:  repeated { key_len u32 | key | val_len u32 | val } in
- * key order.  mvcc_image_encode appends to out.  mvcc_image_load replaces
- * the index content with the image as of `version` (the index must be empty
- * or is cleared), validating structure, order and limits (RS_ECORRUPT).
+ * key order (little-endian lengths; keys strictly increasing, 1 to
+ * RS_KEY_SIZE_MAX bytes; values up to RS_VALUE_SIZE_MAX).  The format has
+ * no count or terminator: an image cut between two entries is a valid
+ * shorter image, so its container must carry the length or a checksum.
+ *
+ * mvcc_image_encode appends to out (errors as mvcc_get, or RS_ENOMEM with
+ * out unchanged).  mvcc_image_load checks the whole image first (structure,
+ * order and limits: RS_ECORRUPT with errmsg, if non-NULL, naming the entry
+ * index and byte offset, and the index unchanged); then it replaces the
+ * index content with the image as of `version`, whatever the index held:
+ * latest = oldest = version, and reads report `version` as the version
+ * that wrote each value.  *key_count, if non-NULL, gets the number of keys.
  */
 int mvcc_image_encode(const struct mvcc *m, uint64_t version,
 		      struct rs_buf *out);

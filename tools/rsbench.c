@@ -9,6 +9,8 @@
  *   rsbench fill --dir D [--records N] [--segment-size BYTES]
  *       create a store holding N batches with a checkpoint half way, for
  *       tests and demos of `rsctl log`.
+ *   rsbench cluster --endpoints H:P,... [--op put|get|sget] ...
+ *       closed-loop load on a running cluster (tools/rsbench_cluster.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +24,7 @@
 #include <uv.h>
 
 #include "journal.h"
+#include "rsbench.h"
 #include "mvcc.h"
 #include "rs_error.h"
 #include "store.h"
@@ -422,6 +425,9 @@ static void usage(FILE *f)
 		"  storage [--dir DIR] [--quick]   storage engine figures\n"
 		"  fill --dir DIR [--records N] [--segment-size BYTES]\n"
 		"                                  create a store with test data\n"
+		"  cluster --endpoints H:P,... [--op put|get|sget] [--clients N]\n"
+		"          [--conns M] [--duration S] [--keys K] [--count N]\n"
+		"                                  closed-loop load on a cluster\n"
 		"exit codes: 0 ok, 1 failure, 2 usage error\n");
 }
 
@@ -439,6 +445,8 @@ int main(int argc, char **argv)
 		return cmd_storage(argc - 1, argv + 1);
 	if (strcmp(argv[1], "fill") == 0)
 		return cmd_fill(argc - 1, argv + 1);
+	if (strcmp(argv[1], "cluster") == 0)
+		return rsbench_cluster(argc - 1, argv + 1);
 	fprintf(stderr, "rsbench: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

@@ -591,8 +591,10 @@ struct cl_probe {
 
 struct cl_status {
 	uv_loop_t loop;
-	struct rs_client *client;
+	struct rs_client *client; /* freed once closed */
 	struct cl_probe probes[RS_CLIENT_ENDPOINTS_MAX];
+	/* The endpoints' names, kept past the client. */
+	char names[RS_CLIENT_ENDPOINTS_MAX][CL_CELL_SIZE];
 	unsigned n;
 	unsigned n_done;
 	bool closed;
@@ -604,6 +606,7 @@ static void cl_status_closed(void *arg)
 
 	assert(!st->closed && st->n_done == st->n);
 	st->closed = true;
+	st->client = NULL; /* freed */
 }
 
 static void cl_probe_done(struct cl_probe *p)
@@ -651,6 +654,8 @@ static int cl_status_collect(struct cl_status *st,
 	assert(st->n > 0 && st->n <= RS_CLIENT_ENDPOINTS_MAX);
 	for (i = 0; i < st->n; i++) {
 		struct cl_probe *p = &st->probes[i];
+		snprintf(st->names[i], sizeof st->names[i], "%s",
+			 rs_client_endpoint(st->client, i));
 		p->st = st;
 		p->op.data = p;
 		rv = rs_client_info(st->client, &p->op, WIRE_STATUS, (int)i,
@@ -725,7 +730,7 @@ static void cl_status_print_json(const struct cl_status *st)
 	printf("[");
 	for (i = 0; i < st->n; i++) {
 		const struct rs_result *res = &st->probes[i].op.result;
-		const char *ep = rs_client_endpoint(st->client, i);
+		const char *ep = st->names[i];
 		char role[32];
 
 		printf(i == 0 ? "\n  " : ",\n  ");
@@ -772,8 +777,7 @@ static int cl_status_run(const struct rsctl_cluster_args *a)
 			answered++;
 			leaders += strcmp(role, "leader") == 0;
 		}
-		cl_status_row(&cells[i * CL_STATUS_COLS],
-			      rs_client_endpoint(st->client, i), res);
+		cl_status_row(&cells[i * CL_STATUS_COLS], st->names[i], res);
 	}
 	if (a->json)
 		cl_status_print_json(st);

@@ -108,7 +108,8 @@ struct kv_command {
 	const char *synopsis;
 	const char *help;  /* details after the synopsis */
 	const char *opts_help; /* the command's own options, or "" */
-	const char *exits; /* exit codes 0, 1 and 3 as they apply */
+	const char *exits; /* exit codes 0 and 1 as they apply */
+	const char *unavailable; /* exit code 3, if not the usual text */
 	const char *pos_names[2];
 	unsigned min_pos;
 	unsigned max_pos;
@@ -794,6 +795,15 @@ static bool kv_unescape(const char *s, size_t len, uint8_t **out,
 	return true;
 }
 
+/* A decimal version from unescaped bytes (p has room for a NUL after). */
+static bool kv_parse_version(uint8_t *p, size_t len, uint64_t *out)
+{
+	if (memchr(p, 0, len) != NULL)
+		return false;
+	p[len] = 0;
+	return rsctl_parse_u64((const char *)p, out);
+}
+
 static size_t kv_blank_run(const char *s, size_t at, size_t len)
 {
 	while (at < len && (s[at] == ' ' || s[at] == '\t'))
@@ -844,10 +854,15 @@ static int kv_txn_line(struct kv_args *a, const char *help_cmd,
 					     "key", lineno, word);
 		goto out;
 	}
-	if (t == KV_IF_VERSION &&
-	    !rsctl_parse_u64((val[val_len] = 0, (char *)val), &version)) {
-		rsctl_usage_errorf(help_cmd, "stdin line %u: '%s' is not a "
-					     "version", lineno, (char *)val);
+	if (key_len == 0) {
+		rsctl_usage_errorf(help_cmd, "stdin line %u: %s needs a key",
+				   lineno, word);
+		goto out;
+	}
+	if (t == KV_IF_VERSION && !kv_parse_version(val, val_len, &version)) {
+		rsctl_usage_errorf(help_cmd, "stdin line %u: '%.*s' is not a "
+					     "version", lineno,
+				   (int)(len - rest), s + rest);
 		goto out;
 	}
 	rv = kv_check_key(help_cmd, word, key, key_len);
@@ -1214,6 +1229,7 @@ static void kv_watch_signal(uv_signal_t *h, int signum)
 
 	(void)signum;
 	rs_client_watch_cancel(w->client, &w->op);
+	rs_result_free(&w->op.result);
 	w->status = RS_OK; /* asked to stop: a clean end */
 	kv_watch_stop(w);
 }
@@ -1347,10 +1363,11 @@ static int kv_watch_start(struct kv_watch *w, const char *help_cmd)
 	rv = rs_client_create(&w->client, &w->loop, &o, errmsg);
 	if (rv != RS_OK) {
 		uv_loop_close(&w->loop);
-		return rv == RS_EINVAL
-			       ? rsctl_usage_errorf(help_cmd,
-						    "--endpoints: %s", errmsg)
-			       : RSCTL_EXIT_FAIL;
+		if (rv == RS_EINVAL)
+			return rsctl_usage_errorf(help_cmd, "--endpoints: %s",
+						  errmsg);
+		rsctl_errorf("watch: open client: %s", rs_strerror(rv));
+		return RSCTL_EXIT_FAIL;
 	}
 	uv_signal_init(&w->loop, &w->sigint);
 	uv_signal_init(&w->loop, &w->sigterm);
@@ -1373,6 +1390,7 @@ static int kv_watch_start(struct kv_watch *w, const char *help_cmd)
 static int kv_watch_result(const struct kv_watch *w)
 {
 	struct rs_result res;
+	int rv;
 
 	if (w->out_failed) {
 		rsctl_errorf("write to stdout: %s", strerror(errno));
@@ -1393,11 +1411,18 @@ static int kv_watch_result(const struct kv_watch *w)
 	rs_result_init(&res);
 	res.status = w->status;
 	memcpy(res.message, w->message, sizeof res.message);
+	/* The client's message may say "watch ended: why" already. */
+	if (strncmp(w->message, "watch", 5) == 0) {
+		rsctl_errorf("%s (%s)", w->message, rs_strerror(w->status));
+		rv = rsctl_exit_for(w->status);
+	} else {
+		rv = rsctl_fail("watch", &res);
+	}
 	if (w->last_version > 0)
 		rsctl_errorf("watch: the last event was version %" PRIu64
 			     "; resume with --from %" PRIu64,
 			     w->last_version, w->last_version + 1);
-	return rsctl_fail("watch", &res);
+	return rv;
 }
 
 static int kv_watch_run(struct kv_args *a, const char *help_cmd)
@@ -1459,6 +1484,7 @@ static const struct kv_command kv_get = {
 	"  0  the key was found and printed\n"
 	"  1  the key does not exist (\"rsctl: key 'K' not found\" on "
 	"stderr)\n",
+	NULL,
 	{"KEY", NULL}, 1, 1, KV_OPT_SERIALIZABLE, kv_get_run};
 
 static const struct kv_command kv_put = {
@@ -1472,6 +1498,7 @@ static const struct kv_command kv_put = {
 	"--json prints {\"key\":K,\"version\":N}.\n",
 	"",
 	"  0  committed\n",
+	NULL,
 	{"KEY", "VALUE"}, 2, 2, 0, kv_put_run};
 
 static const struct kv_command kv_del = {
@@ -1482,6 +1509,7 @@ static const struct kv_command kv_del = {
 	"{\"key\":K,\"version\":N}.\n",
 	"",
 	"  0  committed\n",
+	NULL,
 	{"KEY", NULL}, 1, 1, 0, kv_del_run};
 
 static const struct kv_command kv_range = {
@@ -1508,6 +1536,7 @@ static const struct kv_command kv_range = {
 	"  --limit N    stop after N keys (0, the default: all of them)\n",
 	"  0  listed (possibly nothing)\n"
 	"  1  the read failed, e.g. the snapshot grew too old while paging\n",
+	NULL,
 	{"BEGIN", "END"}, 1, 2, KV_OPT_PREFIX_FLAG | KV_OPT_LIMIT,
 	kv_range_run};
 
@@ -1553,7 +1582,7 @@ static const struct kv_command kv_txn = {
 	"  0  the compares held and the writes committed\n"
 	"  1  a compare failed (nothing was written), or the transaction "
 	"conflicted\n"
-	"     on every attempt\n"
+	"     on every attempt\n",
 	"  3  unavailable, or the commit result is unknown (it may or may "
 	"not have\n"
 	"     been applied: check before running it again)\n",
@@ -1588,7 +1617,7 @@ static const struct kv_command kv_watch = {
 	"  0  interrupted, or --count commits were printed\n"
 	"  1  the history since --from is compacted: re-read the keys and "
 	"watch\n"
-	"     again from the read version + 1\n"
+	"     again from the read version + 1\n",
 	"  3  the cluster is unavailable, or the watch's connection failed "
 	"(the\n"
 	"     message says which --from resumes without a gap)\n",
@@ -1600,13 +1629,16 @@ static void kv_help(const struct kv_command *cmd)
 	       cmd->opts_help);
 	rsctl_cluster_help_opts(stdout);
 	printf("\nExit codes:\n%s", cmd->exits);
-	if (strstr(cmd->exits, "  3  ") == NULL)
-		printf("  3  unavailable: no node answered within "
-		       "--timeout-ms\n");
 	printf("  %d  usage error: bad arguments or endpoints, or a key or "
 	       "value\n"
 	       "     over its size limit\n",
 	       RSCTL_EXIT_USAGE);
+	if (cmd->unavailable != NULL)
+		printf("%s", cmd->unavailable);
+	else
+		printf("  %d  unavailable: no node answered within "
+		       "--timeout-ms\n",
+		       RSCTL_EXIT_UNAVAILABLE);
 }
 
 static int kv_main(const struct kv_command *cmd, int argc, char **argv)

@@ -475,18 +475,30 @@ static void t_op_init(struct t_op *t)
 	t->op.data = t;
 }
 
-/* Run the loop until *counter reaches target. */
-static void t_wait(uv_loop_t *loop, const int *counter, int target)
-{
-	while (*counter < target)
-		ck_assert_msg(uv_run(loop, UV_RUN_ONCE) != 0 || *counter >= target,
-			      "loop ran dry");
-}
-
 static void t_flag(uv_timer_t *t)
 {
 	int *fired = t->data;
 	(*fired)++;
+}
+
+static void t_tick(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* Run the loop until *counter reaches target.  A ticking timer keeps
+ * UV_RUN_ONCE from blocking in the poll after the callback that reached
+ * the target ran in the timer phase. */
+static void t_wait(uv_loop_t *loop, const int *counter, int target)
+{
+	uv_timer_t tick;
+
+	uv_timer_init(loop, &tick);
+	uv_timer_start(&tick, t_tick, 5, 5);
+	while (*counter < target)
+		uv_run(loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
 }
 
 static void t_sleep(uv_loop_t *loop, unsigned ms)
@@ -1385,12 +1397,23 @@ static void fake_thread_stop(uv_async_t *a)
 	uv_close((uv_handle_t *)&ft->drop, NULL);
 }
 
+/* GET "hang" gets no answer. */
+static int h_sync(struct fake *fk, const struct wire_frame *f,
+		  struct rs_buf *out)
+{
+	if (f->type == WIRE_GET && f->body_len >= 4 &&
+	    memcmp(f->body + f->body_len - 4, "hang", 4) == 0)
+		return FAKE_REPLY;
+	return fake_answer(fk, f, out);
+}
+
 static void *fake_thread_main(void *arg)
 {
 	struct fake_thread *ft = arg;
 
 	uv_loop_init(&ft->loop);
 	fake_start(&ft->fk, &ft->loop);
+	ft->fk.handler = h_sync;
 	uv_async_init(&ft->loop, &ft->stop, fake_thread_stop);
 	ft->stop.data = ft;
 	uv_async_init(&ft->loop, &ft->drop, fake_thread_drop);
@@ -1414,7 +1437,7 @@ START_TEST(test_sync)
 	struct rs_client_options o = {.op_timeout_ms = 2000};
 	struct fake_thread ft;
 	struct rs_result r;
-	struct rs_sync *s;
+	struct rs_sync *s, *s2;
 	struct batch b;
 	char err[RS_ERRMSG_SIZE];
 	int seen = 0;
@@ -1459,6 +1482,16 @@ START_TEST(test_sync)
 	ck_assert_int_eq(rs_sync_watch(s, "", 0, "", 0, 1, t_sync_event, &seen),
 			 RS_OK);
 	ck_assert_int_eq(seen, 2);
+
+	/* An op that ends by its deadline, with an idle connection open,
+	 * must not leave the loop blocked in its poll. */
+	o.op_timeout_ms = 200;
+	ck_assert_int_eq(rs_sync_open(&s2, &o, err), RS_OK);
+	ck_assert_int_eq(rs_sync_grv(s2, &r), RS_OK);
+	rs_result_free(&r);
+	ck_assert_int_eq(rs_sync_get(s2, "hang", 4, 0, 0, &r), RS_ETIMEOUT);
+	rs_result_free(&r);
+	rs_sync_close(s2);
 
 	/* The server drops the idle connection between two calls: the
 	 * commit goes to a fresh connection, not into the dead one. */

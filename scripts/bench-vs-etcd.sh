@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Benchmark raftstore and etcd 3.4 side by side, in one run, on loopback.
+#
+#   scripts/bench-vs-etcd.sh [--duration S] [--quick] [--mem-keys N]
+#
+# Both systems run as fresh three-node clusters with fsync on, one after the
+# other, under the same closed-loop load: puts (16-byte distinct keys,
+# 256-byte values), linearizable gets and serializable gets, with 1 and 64
+# clients (64 clients share 8 connections).  raftstore is driven by
+# `rsbench cluster` (its client library), etcd by tools/etcdbench (its
+# native Go gRPC client).  Memory: server RSS of the three nodes summed
+# after loading N keys (default 1,000,000) into a fresh cluster.
+#
+# Prints every RESULT line, then a table of raftstore / etcd ratios.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+duration=10
+mem_keys=1000000
+quick=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--duration) duration="$2"; shift 2 ;;
+	--quick) quick=1; shift ;;
+	--mem-keys) mem_keys="$2"; shift 2 ;;
+	-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+	*) echo "bench-vs-etcd: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+if [ "$quick" = 1 ]; then
+	duration=3
+	[ "$mem_keys" = 1000000 ] && mem_keys=100000
+fi
+
+"$root/scripts/deps.sh"
+DEBIAN_FRONTEND=noninteractive
+for p in golang-go golang-etcd-server-dev etcd-server etcd-client; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need=1
+done
+if [ "${need:-0}" = 1 ]; then
+	apt-get update -qq && apt-get install -y -qq golang-go golang-etcd-server-dev \
+		etcd-server etcd-client >/dev/null
+fi
+# An optimized build of its own (the test build is -O0 for debugging).
+BUILD_DIR="$root/build-bench" CONFIGURE_FLAGS="--disable-debug" "$root/scripts/build.sh"
+bin="$root/build-bench"
+work=$(mktemp -d /tmp/bench-vs-etcd.XXXXXX)
+results="$work/results"
+pids=()
+cleanup() {
+	for p in ${pids[@]+"${pids[@]}"}; do kill -9 "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+free_ports() { python3 -c '
+import socket,sys
+s=[socket.socket() for _ in range(int(sys.argv[1]))]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(" ".join(str(x.getsockname()[1]) for x in s))' "$1"; }
+
+# start_raftstore DIR -> sets ENDPOINTS and pids
+start_raftstore() {
+	local dir=$1 ports ic i
+	read -r -a ports <<<"$(free_ports 6)"
+	ic="1=127.0.0.1:${ports[0]}/127.0.0.1:${ports[1]},2=127.0.0.1:${ports[2]}/127.0.0.1:${ports[3]},3=127.0.0.1:${ports[4]}/127.0.0.1:${ports[5]}"
+	ENDPOINTS="127.0.0.1:${ports[1]},127.0.0.1:${ports[3]},127.0.0.1:${ports[5]}"
+	RS_PIDS=()
+	for i in 1 2 3; do
+		"$bin/raftstored" --id $i --data-dir "$dir/n$i" --initial-cluster "$ic" \
+			--log-level warn >"$dir/n$i.log" 2>&1 &
+		pids+=($!)
+		RS_PIDS+=($!)
+	done
+	for _ in $(seq 100); do
+		"$bin/rsctl" status --endpoints "$ENDPOINTS" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "bench-vs-etcd: raftstore cluster did not start" >&2
+	exit 1
+}
+stop_raftstore() { kill -TERM "${RS_PIDS[@]}" 2>/dev/null || true; wait "${RS_PIDS[@]}" 2>/dev/null || true; }
+rss_kib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/VmRSS/{print $2}' /proc/$p/status))); done; echo $t; }
+
+echo "== raftstore: $(nproc) cores, ${duration}s per run" >&2
+mkdir -p "$work/rs"
+start_raftstore "$work/rs"
+for run in "put 1" "put 64" "get 1" "get 64" "sget 64"; do
+	set -- $run
+	"$bin/rsbench" cluster --endpoints "$ENDPOINTS" --op "$1" --clients "$2" \
+		--conns $(($2 < 8 ? $2 : 8)) --duration "$duration" | tee -a "$results"
+done
+stop_raftstore
+mkdir -p "$work/rsmem"
+start_raftstore "$work/rsmem"
+"$bin/rsbench" cluster --endpoints "$ENDPOINTS" --op put --clients 64 --conns 8 \
+	--count "$mem_keys" --prefix m >/dev/null
+sleep 1
+echo "RESULT system=raftstore op=mem keys=$mem_keys server_rss_kib=$(rss_kib "${RS_PIDS[@]}")" | tee -a "$results"
+stop_raftstore
+
+echo "== etcd" >&2
+"$here/bench-etcd.sh" --duration "$duration" --mem-keys "$mem_keys" | tee -a "$results"
+
+python3 - "$results" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    if not line.startswith("RESULT "):
+        continue
+    kv = dict(f.split("=", 1) for f in line.split()[1:])
+    key = (kv["op"], kv.get("clients", ""))
+    rows.setdefault(key, {})[kv["system"]] = kv
+print()
+print("%-6s %-7s | %-28s | %-28s | %s" % ("op", "clients", "raftstore ops/s (p50/p99 ms)",
+                                          "etcd ops/s (p50/p99 ms)", "ratio"))
+for key in [("put", "1"), ("put", "64"), ("get", "1"), ("get", "64"), ("sget", "64")]:
+    r = rows.get(key, {})
+    a, b = r.get("raftstore"), r.get("etcd")
+    fmt = lambda x: "%8.0f (%.2f/%.2f)" % (float(x["ops_per_s"]), float(x["p50_ms"]), float(x["p99_ms"])) if x else "-"
+    ratio = "%.2fx" % (float(a["ops_per_s"]) / float(b["ops_per_s"])) if a and b else "-"
+    print("%-6s %-7s | %-28s | %-28s | %s" % (key[0], key[1], fmt(a), fmt(b), ratio))
+m = rows.get(("mem", ""), {})
+if "raftstore" in m and "etcd" in m:
+    a, b = int(m["raftstore"]["server_rss_kib"]), int(m["etcd"]["server_rss_kib"])
+    print("memory after %s keys: raftstore %.0f MiB, etcd %.0f MiB (%.2fx)" % (
+        m["raftstore"]["keys"], a / 1024, b / 1024, a / b))
+PY

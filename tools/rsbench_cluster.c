@@ -1,0 +1,288 @@
+/*
+ * rsbench cluster: a closed-loop load generator on the client library.
+ *
+ * --clients closed loops share --conns connections (the client library
+ * spreads requests round-robin) on one libuv loop.  Each loop issues one
+ * request, waits for the reply, records its latency and issues the next.
+ * Output is one line, in the same format as tools/etcdbench, so the two
+ * can be printed side by side:
+ *
+ *   RESULT system=raftstore op=put clients=64 ops=... secs=... ops_per_s=...
+ *          p50_ms=... p99_ms=... p999_ms=... client_cpu_s=... errors=...
+ *
+ * Operations: put (16-byte distinct keys, 256-byte values), get
+ * (linearizable), sget (serializable) over --keys preloaded keys.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <uv.h>
+
+#include "client.h"
+#include "rsbench.h"
+
+#define BENCH_KEY_LEN 16
+#define BENCH_VALUE_LEN 256
+
+struct bench;
+
+struct bench_client {
+	struct rs_op op;
+	struct bench *b;
+	uint64_t started_ns;
+	uint64_t seq;
+	unsigned id;
+};
+
+struct bench {
+	uv_loop_t loop;
+	struct rs_client *client;
+	const char *op;
+	unsigned clients;
+	uint64_t keys;
+	uint64_t count_max; /* 0: run for duration */
+	uint64_t issued, done, errors;
+	uint64_t end_ns;
+	bool stopping;
+	double *lat_ms;
+	size_t n_lat, cap_lat;
+	struct batch batch;
+	uint8_t value[BENCH_VALUE_LEN];
+	uint64_t rng;
+	char prefix[8];
+	int last_error;
+	char last_message[256];
+};
+
+static uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double bench_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void bench_key(const struct bench *b, uint64_t i, char *key)
+{
+	char tmp[32];
+	snprintf(tmp, sizeof tmp, "%s%015" PRIu64, b->prefix, i);
+	/* Exactly 16 bytes: the prefix plus the low digits of i. */
+	size_t pl = strlen(b->prefix);
+	memcpy(key, b->prefix, pl);
+	memcpy(key + pl, tmp + strlen(tmp) - (BENCH_KEY_LEN - pl),
+	       BENCH_KEY_LEN - pl);
+}
+
+static void bench_issue(struct bench_client *c);
+
+static void bench_done(struct rs_op *op)
+{
+	struct bench_client *c = op->data;
+	struct bench *b = c->b;
+	int st = op->result.status;
+
+	b->done++;
+	if (st != RS_OK && !(st == RS_ENOTFOUND)) {
+		b->errors++;
+		b->last_error = st;
+		snprintf(b->last_message, sizeof b->last_message, "%s",
+			 op->result.message);
+	} else {
+		if (b->n_lat == b->cap_lat) {
+			b->cap_lat = b->cap_lat ? b->cap_lat * 2 : 1 << 16;
+			b->lat_ms = realloc(b->lat_ms, b->cap_lat * sizeof *b->lat_ms);
+			if (b->lat_ms == NULL)
+				abort();
+		}
+		b->lat_ms[b->n_lat++] =
+			(double)(bench_now_ns() - c->started_ns) / 1e6;
+	}
+	rs_result_free(&op->result);
+	rs_buf_free(&op->request);
+	bench_issue(c);
+}
+
+static void bench_issue(struct bench_client *c)
+{
+	struct bench *b = c->b;
+	char key[BENCH_KEY_LEN];
+	int rv;
+
+	if (b->stopping || (b->count_max && b->issued >= b->count_max) ||
+	    (!b->count_max && bench_now_ns() >= b->end_ns))
+		return;
+	b->issued++;
+	memset(&c->op, 0, sizeof c->op);
+	c->op.data = c;
+	rs_result_init(&c->op.result);
+	c->started_ns = bench_now_ns();
+	if (strcmp(b->op, "put") == 0) {
+		bench_key(b, b->issued, key);
+		memcpy(b->value, &b->issued, sizeof b->issued);
+		batch_reset(&b->batch);
+		batch_set(&b->batch, key, BENCH_KEY_LEN, b->value, BENCH_VALUE_LEN,
+			  NULL);
+		rv = rs_client_commit(b->client, &c->op, 0, NULL, NULL, 0,
+				      &b->batch, bench_done);
+	} else {
+		b->rng = b->rng * 6364136223846793005ull + 1442695040888963407ull;
+		bench_key(b, 1 + (b->rng >> 33) % b->keys, key);
+		rv = rs_client_get(b->client, &c->op, key, BENCH_KEY_LEN,
+				   strcmp(b->op, "sget") == 0 ? WIRE_READ_SERIALIZABLE
+							      : WIRE_READ_LINEARIZABLE,
+				   0, bench_done);
+	}
+	if (rv != RS_OK) {
+		fprintf(stderr, "rsbench: request failed to start: %s\n",
+			rs_strerror(rv));
+		exit(1);
+	}
+}
+
+static int bench_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double bench_pct(const struct bench *b, double p)
+{
+	size_t i;
+	if (b->n_lat == 0)
+		return 0;
+	i = (size_t)(p * (double)(b->n_lat - 1) + 0.5);
+	return b->lat_ms[i];
+}
+
+/* Run one phase to completion; returns elapsed seconds. */
+static double bench_run(struct bench *b, const char *op, double duration_s,
+			uint64_t count)
+{
+	struct bench_client *cs = calloc(b->clients, sizeof *cs);
+	uint64_t t0 = bench_now_ns();
+
+	if (cs == NULL)
+		abort();
+	b->op = op;
+	b->issued = b->done = b->errors = 0;
+	b->n_lat = 0;
+	b->count_max = count;
+	b->stopping = false;
+	b->end_ns = t0 + (uint64_t)(duration_s * 1e9);
+	for (unsigned i = 0; i < b->clients; i++) {
+		cs[i].b = b;
+		cs[i].id = i;
+		bench_issue(&cs[i]);
+	}
+	while (b->done < b->issued)
+		uv_run(&b->loop, UV_RUN_ONCE);
+	free(cs);
+	return (double)(bench_now_ns() - t0) / 1e9;
+}
+
+static void bench_closed(void *arg)
+{
+	(void)arg;
+}
+
+int rsbench_cluster(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"endpoints", required_argument, 0, 'e'},
+		{"op", required_argument, 0, 'o'},
+		{"clients", required_argument, 0, 'c'},
+		{"conns", required_argument, 0, 'n'},
+		{"duration", required_argument, 0, 'd'},
+		{"keys", required_argument, 0, 'k'},
+		{"count", required_argument, 0, 'C'},
+		{"prefix", required_argument, 0, 'p'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0}};
+	struct rs_client_options co = {.op_timeout_ms = 10000};
+	struct bench b;
+	const char *op = "put", *prefix = NULL;
+	double duration = 10, secs, cpu0;
+	uint64_t count = 0;
+	char errmsg[RS_ERRMSG_SIZE];
+	int c;
+
+	memset(&b, 0, sizeof b);
+	b.clients = 1;
+	b.keys = 10000;
+	b.rng = 0x853c49e6748fea9bull;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e': co.endpoints = optarg; break;
+		case 'o': op = optarg; break;
+		case 'c': b.clients = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'n': co.connections = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'd': duration = strtod(optarg, NULL); break;
+		case 'k': b.keys = strtoull(optarg, NULL, 10); break;
+		case 'C': count = strtoull(optarg, NULL, 10); break;
+		case 'p': prefix = optarg; break;
+		case 'h':
+			printf("usage: rsbench cluster --endpoints H:P,... [--op put|get|sget]\n"
+			       "  [--clients N] [--conns M] [--duration S] [--keys K]\n"
+			       "  [--count N] [--prefix P]\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (co.endpoints == NULL || b.clients == 0 || b.keys == 0 ||
+	    (strcmp(op, "put") && strcmp(op, "get") && strcmp(op, "sget"))) {
+		fprintf(stderr, "rsbench cluster: --endpoints is required; --op is "
+				"put, get or sget; counts must be positive\n");
+		return 2;
+	}
+	if (co.connections == 0)
+		co.connections = b.clients < 8 ? b.clients : 8;
+	snprintf(b.prefix, sizeof b.prefix, "%s",
+		 prefix ? prefix : strcmp(op, "put") == 0 ? "k" : "r");
+	memset(b.value, 'v', sizeof b.value);
+	batch_init(&b.batch);
+	uv_loop_init(&b.loop);
+	if (rs_client_create(&b.client, &b.loop, &co, errmsg) != RS_OK) {
+		fprintf(stderr, "rsbench cluster: %s\n", errmsg);
+		return 1;
+	}
+	if (strcmp(op, "put") != 0) { /* preload the keys that get reads */
+		bench_run(&b, "put", 0, b.keys);
+		if (b.errors > 0) {
+			fprintf(stderr, "rsbench cluster: preload failed: %s: %s\n",
+				rs_strerror(b.last_error), b.last_message);
+			return 1;
+		}
+	}
+	cpu0 = bench_cpu_s();
+	secs = bench_run(&b, op, duration, count);
+	double cpu = bench_cpu_s() - cpu0;
+	qsort(b.lat_ms, b.n_lat, sizeof *b.lat_ms, bench_cmp);
+	printf("RESULT system=raftstore op=%s clients=%u ops=%zu secs=%.2f "
+	       "ops_per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f "
+	       "client_cpu_s=%.2f errors=%" PRIu64 "\n",
+	       op, b.clients, b.n_lat, secs, (double)b.n_lat / secs,
+	       bench_pct(&b, 0.50), bench_pct(&b, 0.99), bench_pct(&b, 0.999),
+	       cpu, b.errors);
+	if (b.errors > 0)
+		fprintf(stderr, "rsbench cluster: %" PRIu64 " errors, last: %s: %s\n",
+			b.errors, rs_strerror(b.last_error), b.last_message);
+	rs_client_close(b.client, bench_closed, NULL);
+	uv_run(&b.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&b.loop);
+	batch_free(&b.batch);
+	free(b.lat_ms);
+	return b.n_lat == 0 ? 1 : 0;
+}
