@@ -1082,7 +1082,10 @@ static bool client_refusal_retryable(const struct rs_op *op, int status)
 	assert(op->type != WIRE_FORWARD);
 	if (status == RS_ESHUTDOWN)
 		return op->type != WIRE_COMMIT;
-	return status != RS_ECONFLICT && rs_error_retryable(status);
+	/* Conflict and too-old are the application's to retry (with a fresh
+	 * read version); resending the same request cannot succeed. */
+	return status != RS_ECONFLICT && status != RS_ETOOOLD &&
+	       rs_error_retryable(status);
 }
 
 static void client_op_refused(struct client_conn *conn, struct rs_op *op,

@@ -38,7 +38,7 @@ void rsctl_print_exit_codes(FILE *f)
 		"  %d  success\n"
 		"  %d  failure: not found, compare failed, or data corrupt\n"
 		"  %d  usage error: bad arguments, missing directory\n"
-		"  %d  unavailable: cluster or node unreachable\n",
+		"  %d  unavailable: cluster or node unreachable, or commit result unknown\n",
 		RSCTL_EXIT_OK, RSCTL_EXIT_FAIL, RSCTL_EXIT_USAGE,
 		RSCTL_EXIT_UNAVAILABLE);
 }

@@ -438,8 +438,9 @@ static char cj_hex4(const char *p)
 	unsigned v = 0, i;
 
 	for (i = 0; i < 4; i++) {
-		const char *d = strchr(cl_hex, p[i] | 0x20);
-		if (p[i] == '\0' || d == NULL)
+		char c = p[i] >= 'A' && p[i] <= 'F' ? (char)(p[i] + 32) : p[i];
+		const char *d = c != '\0' ? strchr(cl_hex, c) : NULL;
+		if (d == NULL)
 			return '?';
 		v = v << 4 | (unsigned)(d - cl_hex);
 	}
@@ -693,6 +694,22 @@ static bool cl_status_ok(const struct rs_result *res, char *role,
 	       cj_str(json, res->value.len, "role", role, size);
 }
 
+/* The ROLE shown for an endpoint without a usable answer. */
+static const char *cl_status_failure(const struct rs_result *res)
+{
+	if (res->status == RS_OK)
+		return "invalid"; /* answered, but not a status object */
+	if (rsctl_exit_for(res->status) == RSCTL_EXIT_UNAVAILABLE)
+		return "unreachable";
+	return "error";
+}
+
+static const char *cl_status_message(const struct rs_result *res)
+{
+	return res->status != RS_OK ? res->message
+				    : "the answer is not a status object";
+}
+
 static void cl_status_row(char (*row)[CL_CELL_SIZE], const char *endpoint,
 			  const struct rs_result *res)
 {
@@ -706,10 +723,8 @@ static void cl_status_row(char (*row)[CL_CELL_SIZE], const char *endpoint,
 		for (c = 0; c < CL_STATUS_COLS; c++)
 			if (c != 1)
 				snprintf(row[c], CL_CELL_SIZE, "-");
-		snprintf(row[2], CL_CELL_SIZE, "unreachable");
-		snprintf(row[9], CL_CELL_SIZE, "%s",
-			 res->status != RS_OK ? res->message
-					      : "malformed STATUS answer");
+		snprintf(row[2], CL_CELL_SIZE, "%s", cl_status_failure(res));
+		snprintf(row[9], CL_CELL_SIZE, "%s", cl_status_message(res));
 		return;
 	}
 	cl_cell_u64(row[0], json, len, "id");
@@ -742,12 +757,15 @@ static void cl_status_print_json(const struct cl_status *st)
 		}
 		printf("{\"endpoint\":");
 		rsctl_put_json(stdout, (const uint8_t *)ep, strlen(ep));
-		printf(",\"unreachable\":true,\"error\":");
+		printf(",\"unreachable\":%s,\"error\":",
+		       strcmp(cl_status_failure(res), "unreachable") == 0
+			       ? "true"
+			       : "false");
 		rsctl_put_json(stdout, (const uint8_t *)rs_strerror(res->status),
 			       strlen(rs_strerror(res->status)));
 		printf(",\"message\":");
-		rsctl_put_json(stdout, (const uint8_t *)res->message,
-			       strlen(res->message));
+		rsctl_put_json(stdout, (const uint8_t *)cl_status_message(res),
+			       strlen(cl_status_message(res)));
 		printf("}");
 	}
 	printf("\n]\n");
@@ -895,9 +913,12 @@ static const struct cl_command cl_status = {
 	"client_addr,\n"
 	"role, term, leader_id, commit_index, applied_index, "
 	"applied_version,\n"
-	"storage_bytes, health, ...), or for an unreachable endpoint\n"
-	"  {\"endpoint\":E,\"unreachable\":true,\"error\":NAME,"
-	"\"message\":TEXT}\n",
+	"storage_bytes, health, ...), or for an endpoint without one\n"
+	"  {\"endpoint\":E,\"unreachable\":B,\"error\":NAME,"
+	"\"message\":TEXT}\n"
+	"(unreachable is false for a node that answered with an error; its "
+	"row\n"
+	"then says \"error\" instead of \"unreachable\").\n",
 	"  0  a majority of the endpoints answered and one of them is the "
 	"leader\n"
 	"  3  fewer answered, or none of them is the leader (the table is "

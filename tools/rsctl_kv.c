@@ -295,13 +295,13 @@ static int kv_parse_watch_opt(int argc, char **argv, int *i,
 		return RSCTL_EXIT_OK;
 	}
 	v = rsctl_opt_value(argc, argv, i, "--from", &missing);
-	if (!missing && v != NULL)
-		return kv_u64_opt(help_cmd, "--from", v, &a->from);
-	if (!missing)
-		v = rsctl_opt_value(argc, argv, i, "--count", &missing);
 	if (missing)
-		return rsctl_usage_errorf(help_cmd, "%s needs a number",
-					  argv[*i]);
+		return rsctl_usage_errorf(help_cmd, "--from needs a version");
+	if (v != NULL)
+		return kv_u64_opt(help_cmd, "--from", v, &a->from);
+	v = rsctl_opt_value(argc, argv, i, "--count", &missing);
+	if (missing)
+		return rsctl_usage_errorf(help_cmd, "--count needs a number");
 	if (v == NULL)
 		return -1;
 	if (kv_u64_opt(help_cmd, "--count", v, &a->count) != RSCTL_EXIT_OK)
@@ -590,6 +590,7 @@ struct kv_range {
 	size_t begin_len;
 	uint8_t end[RS_KEY_SIZE_MAX]; /* empty: the end of the key space */
 	size_t end_len;
+	bool started;          /* the first page is in */
 	uint64_t read_version; /* the first page's; every page reads at it */
 	uint64_t printed;
 	bool more;             /* the last page said more rows follow */
@@ -652,7 +653,8 @@ static bool kv_range_page(struct kv_range *r, const struct rs_result *res)
 	size_t i;
 
 	assert(res->status == RS_OK);
-	if (r->printed == 0 && r->read_version == 0) {
+	if (!r->started) {
+		r->started = true;
 		r->read_version = res->version;
 		kv_range_head(r, res);
 	}
@@ -664,8 +666,10 @@ static bool kv_range_page(struct kv_range *r, const struct rs_result *res)
 	if (r->args->limit > 0 && r->printed >= r->args->limit)
 		return false;
 	last = &res->kvs[res->n_kvs - 1];
-	return kv_key_after(last->key, last->key_len, r->begin,
-			    &r->begin_len);
+	if (kv_key_after(last->key, last->key_len, r->begin, &r->begin_len))
+		return true;
+	r->more = false; /* that was the last possible key */
+	return false;
 }
 
 static void kv_range_tail(const struct kv_range *r)
@@ -693,7 +697,7 @@ static int kv_range_fetch(struct kv_range *r, struct rs_sync *s)
 		uint32_t rows = r->args->limit == 0 || left > KV_PAGE_ROWS
 					? KV_PAGE_ROWS
 					: (uint32_t)left;
-		bool first = r->read_version == 0;
+		bool first = !r->started;
 		assert(rows > 0);
 		if (rs_sync_range(s, r->begin, r->begin_len, r->end,
 				  r->end_len, rows,
@@ -761,35 +765,45 @@ static int kv_range_run(struct kv_args *a, const char *help_cmd)
 
 /* ---- txn ---- */
 
+static int kv_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* The decoded bytes of a --stdin field: \xNN is byte NN and \\ a
- * backslash; any other backslash is an error.  *out is malloc'd. */
+ * backslash; any other backslash is an error.  *out is malloc'd, with room
+ * for a NUL after the bytes. */
 static bool kv_unescape(const char *s, size_t len, uint8_t **out,
 			size_t *out_len)
 {
-	static const char hex[] = "0123456789abcdef";
 	uint8_t *p = malloc(len + 1);
 	size_t i, n = 0;
 
 	if (p == NULL)
 		return false;
 	for (i = 0; i < len; i++) {
-		const char *hi, *lo;
+		int hi = i + 3 < len ? kv_hex_digit(s[i + 2]) : -1;
+		int lo = i + 3 < len ? kv_hex_digit(s[i + 3]) : -1;
 		if (s[i] != '\\') {
 			p[n++] = (uint8_t)s[i];
 		} else if (i + 1 < len && s[i + 1] == '\\') {
 			p[n++] = '\\';
 			i++;
-		} else if (i + 3 < len && s[i + 1] == 'x' &&
-			   (hi = strchr(hex, s[i + 2] | 0x20)) != NULL &&
-			   (lo = strchr(hex, s[i + 3] | 0x20)) != NULL &&
-			   s[i + 2] != '\0' && s[i + 3] != '\0') {
-			p[n++] = (uint8_t)((hi - hex) << 4 | (lo - hex));
+		} else if (hi >= 0 && lo >= 0 && s[i + 1] == 'x') {
+			p[n++] = (uint8_t)(hi << 4 | lo);
 			i += 3;
 		} else {
 			free(p);
 			return false;
 		}
 	}
+	assert(n <= len);
 	*out = p;
 	*out_len = n;
 	return true;
@@ -925,7 +939,7 @@ struct kv_txn {
 	struct batch mutations;
 	struct wire_bytes *begins;
 	struct wire_bytes *ends;
-	uint8_t *ends_mem; /* n_ranges x RS_KEY_SIZE_MAX */
+	uint8_t *ends_mem; /* the ends, one after another */
 	uint32_t n_ranges;
 	struct kv_failure *failed; /* n_ranges slots */
 	unsigned n_failed;
@@ -937,21 +951,40 @@ static bool kv_is_compare(enum kv_op_type t)
 	return t == KV_IF_VALUE || t == KV_IF_VERSION || t == KV_IF_ABSENT;
 }
 
+static void kv_txn_add_range(struct kv_txn *t, const struct kv_op *op,
+			     const uint8_t *end, size_t end_len)
+{
+	struct wire_bytes *b = &t->begins[t->n_ranges];
+	struct wire_bytes *e = &t->ends[t->n_ranges];
+
+	assert(op->key_len <= RS_KEY_SIZE_MAX && end_len <= RS_KEY_SIZE_MAX);
+	b->p = op->key;
+	b->len = (uint32_t)op->key_len;
+	e->p = end;
+	e->len = (uint32_t)end_len;
+	t->n_ranges++;
+}
+
+/* Build the mutations and the read-conflict ranges once; every attempt
+ * sends the same. */
 static int kv_txn_prepare(struct kv_txn *t, const char *help_cmd)
 {
 	const struct kv_args *a = t->args;
 	char errmsg[RS_ERRMSG_SIZE];
-	size_t i, n = 0;
+	size_t i, n = 0, bytes = 0, at = 0;
 
-	for (i = 0; i < a->n_ops; i++)
+	for (i = 0; i < a->n_ops; i++) {
 		n += kv_is_compare(a->ops[i].type);
+		bytes += kv_is_compare(a->ops[i].type) ? a->ops[i].key_len + 1
+						       : 0;
+	}
 	if (n > WIRE_READ_RANGES_MAX)
 		return rsctl_usage_errorf(help_cmd,
 					  "%zu compares, over the limit of %u",
 					  n, WIRE_READ_RANGES_MAX);
 	t->begins = calloc(n + 1, sizeof *t->begins);
 	t->ends = calloc(n + 1, sizeof *t->ends);
-	t->ends_mem = malloc(n * RS_KEY_SIZE_MAX + 1);
+	t->ends_mem = malloc(bytes + 1);
 	t->failed = calloc(n + 1, sizeof *t->failed);
 	if (t->begins == NULL || t->ends == NULL || t->ends_mem == NULL ||
 	    t->failed == NULL) {
@@ -960,15 +993,16 @@ static int kv_txn_prepare(struct kv_txn *t, const char *help_cmd)
 	}
 	for (i = 0; i < a->n_ops; i++) {
 		const struct kv_op *op = &a->ops[i];
-		uint8_t *end = t->ends_mem + (size_t)t->n_ranges * RS_KEY_SIZE_MAX;
 		size_t end_len;
 		int rv = RS_OK;
 		if (kv_is_compare(op->type)) {
 			/* [key, key + "\0"): exactly the key; an empty end
 			 * (the last possible key) reaches the end. */
-			kv_key_after(op->key, op->key_len, end, &end_len);
-			t->begins[t->n_ranges] = (struct wire_bytes){op->key, (uint32_t)op->key_len};
-			t->ends[t->n_ranges++] = (struct wire_bytes){end, (uint32_t)end_len};
+			kv_key_after(op->key, op->key_len, t->ends_mem + at,
+				     &end_len);
+			assert(end_len <= op->key_len + 1);
+			kv_txn_add_range(t, op, t->ends_mem + at, end_len);
+			at += end_len;
 		} else if (op->type == KV_PUT) {
 			rv = batch_set(&t->mutations, op->key, op->key_len,
 				       op->val, op->val_len, errmsg);
@@ -979,7 +1013,7 @@ static int kv_txn_prepare(struct kv_txn *t, const char *help_cmd)
 		if (rv != RS_OK)
 			return rsctl_usage_errorf(help_cmd, "%s", errmsg);
 	}
-	assert(t->n_ranges == n);
+	assert(t->n_ranges == n && at <= bytes);
 	return RSCTL_EXIT_OK;
 }
 
@@ -1130,16 +1164,24 @@ static int kv_txn_attempt(struct kv_txn *t, struct rs_sync *s)
 		kv_txn_ok(t, read_version, false);
 		return RSCTL_EXIT_OK;
 	}
-	rv = rs_sync_commit(s, read_version, t->begins, t->ends, t->n_ranges,
-			    &t->mutations, &res);
-	if (rv == RS_OK)
+	switch (rs_sync_commit(s, read_version, t->begins, t->ends,
+			       t->n_ranges, &t->mutations, &res)) {
+	case RS_OK:
 		kv_txn_ok(t, res.version, true);
-	else if (rv == RS_ECONFLICT || rv == RS_ETOOOLD)
+		rv = RSCTL_EXIT_OK;
+		break;
+	case RS_ECONFLICT:
+	case RS_ETOOOLD:
 		rv = -1;
-	else
-		rv = rsctl_fail(rv == RS_EUNKNOWN ? "txn: commit result unknown"
-						  : "txn: commit",
-				&res);
+		break;
+	case RS_EUNKNOWN:
+		rv = rsctl_fail("txn: commit result unknown", &res);
+		assert(rv == RSCTL_EXIT_UNAVAILABLE);
+		break;
+	default:
+		rv = rsctl_fail("txn: commit", &res);
+		break;
+	}
 	rs_result_free(&res);
 	return rv;
 }
@@ -1464,6 +1506,12 @@ static int kv_watch_run(struct kv_args *a, const char *help_cmd)
 
 /* ---- the commands ---- */
 
+/* Exit code 3 of the commands that commit. */
+#define KV_EXIT_COMMIT_UNAVAILABLE                                           \
+	"  3  unavailable, or the commit result is unknown (it may or may "   \
+	"not have\n"                                                         \
+	"     been applied: check before running it again)\n"
+
 static const struct kv_command kv_get = {
 	"get", "rsctl get KEY [--serializable] [options]",
 	"Prints the value of KEY, raw (exactly its bytes), and a newline.  "
@@ -1498,7 +1546,7 @@ static const struct kv_command kv_put = {
 	"--json prints {\"key\":K,\"version\":N}.\n",
 	"",
 	"  0  committed\n",
-	NULL,
+	KV_EXIT_COMMIT_UNAVAILABLE,
 	{"KEY", "VALUE"}, 2, 2, 0, kv_put_run};
 
 static const struct kv_command kv_del = {
@@ -1509,7 +1557,7 @@ static const struct kv_command kv_del = {
 	"{\"key\":K,\"version\":N}.\n",
 	"",
 	"  0  committed\n",
-	NULL,
+	KV_EXIT_COMMIT_UNAVAILABLE,
 	{"KEY", NULL}, 1, 1, 0, kv_del_run};
 
 static const struct kv_command kv_range = {
@@ -1535,7 +1583,8 @@ static const struct kv_command kv_range = {
 	"  --prefix     list the keys that start with BEGIN (no END then)\n"
 	"  --limit N    stop after N keys (0, the default: all of them)\n",
 	"  0  listed (possibly nothing)\n"
-	"  1  the read failed, e.g. the snapshot grew too old while paging\n",
+	"  1  a read failed, e.g. a later page's read version is no longer "
+	"kept\n",
 	NULL,
 	{"BEGIN", "END"}, 1, 2, KV_OPT_PREFIX_FLAG | KV_OPT_LIMIT,
 	kv_range_run};
@@ -1583,9 +1632,7 @@ static const struct kv_command kv_txn = {
 	"  1  a compare failed (nothing was written), or the transaction "
 	"conflicted\n"
 	"     on every attempt\n",
-	"  3  unavailable, or the commit result is unknown (it may or may "
-	"not have\n"
-	"     been applied: check before running it again)\n",
+	KV_EXIT_COMMIT_UNAVAILABLE,
 	{NULL, NULL}, 0, 0, KV_OPT_TXN, kv_txn_run};
 
 static const struct kv_command kv_watch = {

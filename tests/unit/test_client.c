@@ -823,6 +823,12 @@ START_TEST(test_conflict_not_retried)
 	fk.fail_status = RS_EINVAL;
 	ck_assert_int_eq(t_get(&loop, c, "a", &t), RS_EINVAL);
 	ck_assert_int_eq(fk.n_req[WIRE_GET], 1);
+
+	/* Too old: only a fresh read version helps, so it is not resent. */
+	fk.fail_count = 1;
+	fk.fail_status = RS_ETOOOLD;
+	ck_assert_int_eq(t_get(&loop, c, "a", &t), RS_ETOOOLD);
+	ck_assert_int_eq(fk.n_req[WIRE_GET], 2);
 	rs_result_free(&t.op.result);
 	t_finish(&loop, c, &fk, 1);
 }
@@ -919,7 +925,7 @@ START_TEST(test_deadline_silent_server)
 
 	/* A server that keeps saying "retry": the last error is reported. */
 	fk.fail_count = 1000;
-	fk.fail_status = RS_ETOOOLD;
+	fk.fail_status = RS_ERECOVERING;
 	t_op_init(&g);
 	ck_assert_int_eq(rs_client_grv(c, &g.op, t_op_done), 0);
 	t_wait(&loop, &g.calls, 1);
