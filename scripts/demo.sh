@@ -35,9 +35,12 @@ run "$bin/rsctl" put config/after-failover yes
 run "$bin/rsctl" get config/db/host
 say "restart node $leader: it rejoins and catches up"
 "$root/scripts/cluster.sh" start "$dir" | tail -n 1
+sleep 1.5 # a heartbeat or two for node $leader to catch up
 run "$bin/rsctl" status
 say "rsctl log verify $dir/n1/store   # read-only check of a live node's files"
 "$bin/rsctl" log verify "$dir/n1/store" || true
-echo
-echo "The cluster is still running: RSCTL_ENDPOINTS=$RSCTL_ENDPOINTS $bin/rsctl --help"
-echo "Stop it with: scripts/cluster.sh stop"
+if [ "${1:-}" != --stop ]; then
+	echo
+	echo "The cluster is still running: RSCTL_ENDPOINTS=$RSCTL_ENDPOINTS $bin/rsctl --help"
+	echo "Stop it with: scripts/cluster.sh stop"
+fi

@@ -1,0 +1,238 @@
+/*
+ * audit: the node's append-only log of control-plane events (NDJSON).
+ *
+ * Each node appends one JSON object per line to files in <data-dir>/audit/:
+ *
+ *   audit-<file:08d>.ndjson   file numbers count up from 1 by one per
+ *                             rotation; the highest is being appended to
+ *
+ * A line (format version AUDIT_FORMAT_VERSION, 1) is, in this member order:
+ *
+ *   {"ts":"2026-11-22T05:00:00.123Z","node":1,"seq":42,"event":"election_won"
+ *    ,<extra members>}\n
+ *
+ *   ts     UTC wall-clock time of audit_event(), milliseconds, always 24
+ *          characters (YYYY-MM-DDTHH:MM:SS.mmmZ)
+ *   node   the node id given to audit_open
+ *   seq    1, 2, 3, ...: per node, strictly increasing by one across files
+ *          and restarts (open resumes after the last valid line)
+ *   event  [a-z0-9_]{1,64}; the catalogue is below and in docs/audit.md
+ *   extra  members chosen by the event; the names ts, node, seq, event and
+ *          v are reserved.  A later format would add "v":2; a reader meeting
+ *          a "v" other than 1 refuses the line.
+ *
+ * A line is at most AUDIT_LINE_MAX bytes, holds no NUL, CR or LF before its
+ * final LF, and is ASCII: audit_json_str writes bytes >= 0x80 as \u00NN.
+ * There is no checksum: validity is "one complete, well-formed JSON object
+ * with the fields above", so a flipped bit inside a string goes unseen.
+ *
+ * Guarantees:
+ *  - Append-only.  A written line is never changed; the only cuts are a torn
+ *    tail at open (below) and the deletion of whole old files (retention).
+ *  - Batched durability.  audit_event formats the line into memory; a timer
+ *    (fsync_delay_ms) hands everything queued to the libuv thread pool,
+ *    which writes it with one pwrite and one fsync.  The loop never blocks
+ *    on the disk.  audit_close writes and fsyncs whatever is queued.
+ *  - Rotation by size: before a batch that would take a non-empty file past
+ *    rotate_size_bytes, the worker starts the next file (created, directory
+ *    fsynced).  A batch is never split, so only a single batch larger than
+ *    the limit makes a file exceed it.  Every batch is fsynced, so a file
+ *    is complete before the next one exists.  Retention then deletes the
+ *    oldest files beyond keep_files.
+ *  - Recovery at open: the last line of the newest file, if it lacks its LF
+ *    or holds a NUL (pages of a write that never reached the disk), is a
+ *    torn write: it is truncated, reported (audit_open_report, the log
+ *    callback) and recorded as an "audit_tail_truncated" event.  A bad line
+ *    anywhere else is corruption: left as it is, warned about, and skipped
+ *    by readers.
+ *  - Fail-stop: after a write, fsync or rotation error the log is "failed":
+ *    the error is logged and counted, audit_failed() returns it, queued and
+ *    later events are dropped (counted) and audit_event returns the error.
+ *    The node treats this as fatal; reopening recovers.
+ *
+ * Thread model: one libuv loop; every function runs on its thread.  All
+ * file I/O goes through fileio (fault injection in tests).
+ */
+#ifndef RS_AUDIT_H
+#define RS_AUDIT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "rs_error.h"
+
+#define AUDIT_FORMAT_VERSION 1u
+#define AUDIT_DIR_NAME "audit"
+#define AUDIT_FSYNC_DELAY_MS_DEFAULT 50u
+#define AUDIT_ROTATE_SIZE_BYTES_DEFAULT (16u * 1024u * 1024u)
+#define AUDIT_KEEP_FILES_DEFAULT 8u
+#define AUDIT_LINE_MAX (64u * 1024u) /* LF included */
+/* Queued, not yet handed to a worker: past this the log fails (a disk that
+ * stopped answering must not grow the heap without bound). */
+#define AUDIT_PENDING_MAX (4u * 1024u * 1024u)
+#define AUDIT_TS_LEN 24u         /* "2026-11-22T05:00:00.123Z" */
+#define AUDIT_EVENT_NAME_MAX 64u
+#define AUDIT_FILE_NAME_MAX 64u
+
+/* ---- event catalogue (docs/audit.md lists their members) ----
+ * Only AUDIT_EV_TAIL_TRUNCATED is emitted by this module; the others are
+ * the names the coordinator and director use. */
+#define AUDIT_EV_NODE_START "node_start"
+#define AUDIT_EV_NODE_STOP "node_stop"
+#define AUDIT_EV_ELECTION_WON "election_won"
+#define AUDIT_EV_LEADER_LOST "leader_lost"
+#define AUDIT_EV_EPOCH_ALLOCATED "epoch_allocated"
+#define AUDIT_EV_RECOVERY_PHASE "recovery_phase"
+#define AUDIT_EV_RECOVERY_COMPLETE "recovery_complete"
+#define AUDIT_EV_LAYOUT_COMMITTED "layout_committed"
+#define AUDIT_EV_COMPONENT_FAILED "component_failed"
+#define AUDIT_EV_DIRECTOR_EXIT "director_exit"
+#define AUDIT_EV_FAIL_FAST "fail_fast"
+#define AUDIT_EV_TAIL_TRUNCATED "audit_tail_truncated"
+
+/* Where warnings and errors go: one line, no trailing newline.  Called on
+ * the loop thread. */
+typedef void (*audit_log_fn)(void *arg, const char *msg);
+
+struct audit_options {
+	unsigned fsync_delay_ms;    /* queue this long before a batch; 0 = the
+				       next loop iteration */
+	uint64_t rotate_size_bytes; /* 0 = never rotate */
+	unsigned keep_files;        /* files kept, the active one included;
+				       0 = never delete */
+	audit_log_fn log_fn;        /* NULL: "audit: <msg>" on stderr */
+	void *log_arg;
+};
+
+/* What open found and did. */
+struct audit_report {
+	unsigned files;          /* audit files found (before any created) */
+	uint64_t last_seq;       /* resumed after this; 0 for a new log */
+	bool torn;               /* a torn last line was truncated */
+	char torn_file[AUDIT_FILE_NAME_MAX];
+	uint64_t torn_offset;    /* where the valid data now ends */
+	uint64_t torn_bytes;     /* bytes cut */
+	uint64_t corrupt_lines;  /* bad lines left in place, in the files
+				    read (newest back to one with a valid
+				    line); not counting the torn one */
+};
+
+struct audit_stats {
+	uint64_t events;        /* accepted (given a seq) since open */
+	uint64_t dropped;       /* accepted or offered, never written: the
+				   log had failed */
+	uint64_t rejected;      /* refused as invalid or too large */
+	uint64_t batches;       /* pwrite+fsync jobs that succeeded */
+	uint64_t bytes_written;
+	uint64_t rotations;
+	uint64_t files_deleted; /* by retention */
+	uint64_t failures;      /* write/fsync/rotation errors (fail-stop: 0
+				   or 1) plus retention unlink errors */
+	uint64_t last_seq;      /* last given out */
+	uint64_t durable_seq;   /* last known written and fsynced */
+};
+
+struct audit;
+
+/* Defaults: 50 ms, 16 MiB, 8 files, stderr. */
+void audit_options_init(struct audit_options *o);
+
+/*
+ * Open (or create) the audit log of data directory `dir`: the files are in
+ * <dir>/audit, created if absent (dir itself must exist).  Blocks: reads
+ * the newest file, truncates a torn tail, creates the first file of a new
+ * log: call at start-up.  o == NULL means audit_options_init's defaults.
+ * Errors (errmsg, RS_ERRMSG_SIZE bytes, names the file):
+ *   RS_EINVAL   a valid line names another node (a foreign directory);
+ *   RS_EIO, RS_ENOSPC, ...  file system errors.
+ * Corrupt lines are warned about and do not fail the open.  On failure
+ * *out is NULL and nothing was left on the loop.
+ */
+int audit_open(struct audit **out, uv_loop_t *loop, const char *dir,
+	       uint64_t node_id, const struct audit_options *o, char *errmsg);
+
+/*
+ * Queue one event.  fmt_fields is a printf format for the extra members,
+ * without braces or a leading comma ("" for none), e.g.
+ *     audit_event(a, AUDIT_EV_ELECTION_WON, "\"term\":%llu", term);
+ * Strings must go through audit_json_str.  The whole line is checked
+ * before it is queued; nothing is queued and no seq is used when it fails:
+ *   RS_EINVAL     bad event name, extra members that are not valid JSON
+ *                 members, or a reserved member name;
+ *   RS_ETOOLARGE  the line would exceed AUDIT_LINE_MAX;
+ *   RS_ECLOSED    audit_close was called;
+ *   the failure code of a failed log (RS_EIO, RS_ENOSPC, ...).
+ * Never blocks.  Durable AUDIT fsync_delay_ms later (plus the disk's time),
+ * or at audit_close.
+ */
+int audit_event(struct audit *a, const char *event, const char *fmt_fields,
+		...) __attribute__((format(printf, 3, 4)));
+int audit_eventv(struct audit *a, const char *event, const char *fmt_fields,
+		 va_list ap) __attribute__((format(printf, 3, 0)));
+
+/*
+ * Write s as a quoted JSON string into out (size >= 3 bytes): '"' and '\\'
+ * escaped, control characters and bytes >= 0x80 as \u00NN (so byte N reads
+ * back as U+00NN, as in `rsctl log dump --json`).  If it does not fit it is
+ * cut between characters and still closed and NUL-terminated.  Returns
+ * the length the whole string needs, without the NUL: a result >= size
+ * means it was cut (as snprintf).
+ */
+size_t audit_json_str(char *out, size_t size, const char *s);
+
+typedef void (*audit_close_cb)(void *arg, int status);
+
+/*
+ * Write and fsync everything queued, close the file and free a.  cb (may be
+ * NULL) runs on the loop afterwards with RS_OK, or the error that failed
+ * the log; a is gone by then.  Events offered after this return RS_ECLOSED.
+ */
+void audit_close(struct audit *a, audit_close_cb cb, void *arg);
+
+/* 0, or the error that failed the log (fatal for the node). */
+int audit_failed(const struct audit *a);
+/* The failure's message ("" while not failed). */
+const char *audit_errmsg(const struct audit *a);
+uint64_t audit_last_seq(const struct audit *a);
+const struct audit_report *audit_open_report(const struct audit *a);
+void audit_stats(const struct audit *a, struct audit_stats *out);
+
+/* ---- reading (rsctl events, tests): no state, no I/O ---- */
+
+/* The fixed members of one line. */
+struct audit_line {
+	char ts[AUDIT_TS_LEN + 1];
+	int64_t ts_ms; /* ts as milliseconds since 1970-01-01T00:00:00Z */
+	uint64_t node;
+	uint64_t seq;
+	char event[AUDIT_EVENT_NAME_MAX + 1];
+};
+
+/* One extra member, as raw JSON text: key without its quotes (escapes
+ * kept), value as written (a string keeps its quotes). */
+typedef void (*audit_member_fn)(void *ctx, const char *key, size_t key_len,
+				const char *val, size_t val_len);
+
+/*
+ * Check one line (p, len: without its LF) and fill *out.  Valid: exactly
+ * one JSON object (RFC 8259; whitespace only space and tab; no NUL, CR or
+ * LF) with ts, node, seq (>= 1) and event as above, each once, in any
+ * order, and no "v" other than 1.  Bytes >= 0x80 inside strings are
+ * accepted as they are.  On success, fn (may be NULL) is then called for
+ * each other top-level member in order.  Returns RS_OK, RS_EFORMAT (a "v"
+ * this reader does not know) or RS_ECORRUPT; errmsg (may be NULL) says
+ * what is wrong and at which byte.
+ */
+int audit_line_parse(const char *p, size_t len, struct audit_line *out,
+		     audit_member_fn fn, void *ctx, char *errmsg);
+
+/* "audit-00000042.ndjson" for 42 (more digits past 99999999). */
+void audit_file_name(char *out, size_t size, uint64_t file_num);
+/* The number of a file name of that form (8 or more digits, no sign); false
+ * for any other name. */
+bool audit_file_name_parse(const char *name, uint64_t *file_num);
+
+#endif /* RS_AUDIT_H */
