@@ -156,7 +156,7 @@ int audit_open(struct audit **out, uv_loop_t *loop, const char *dir,
 
 /*
  * Queue one event.  fmt_fields is a printf format for the extra members,
- * without braces or a leading comma ("" for none), e.g.
+ * without braces or a leading comma (NULL for none), e.g.
  *     audit_event(a, AUDIT_EV_ELECTION_WON, "\"term\":%llu", term);
  * Strings must go through audit_json_str.  The whole line is checked
  * before it is queued; nothing is queued and no seq is used when it fails:
@@ -165,8 +165,8 @@ int audit_open(struct audit **out, uv_loop_t *loop, const char *dir,
  *   RS_ETOOLARGE  the line would exceed AUDIT_LINE_MAX;
  *   RS_ECLOSED    audit_close was called;
  *   the failure code of a failed log (RS_EIO, RS_ENOSPC, ...).
- * Never blocks.  Durable AUDIT fsync_delay_ms later (plus the disk's time),
- * or at audit_close.
+ * Never blocks.  Durable about fsync_delay_ms later (plus the disk's
+ * time; audit_stats' durable_seq tells), or at audit_close.
  */
 int audit_event(struct audit *a, const char *event, const char *fmt_fields,
 		...) __attribute__((format(printf, 3, 4)));

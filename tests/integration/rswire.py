@@ -177,3 +177,44 @@ class Conn:
     def status(self):
         import json
         return json.loads(self.call(STATUS, b"").bytes())
+
+
+def decode_mutations(body):
+    """A batch body -> list of ("set", k, v) | ("clear", k) | ("clear_range", b, e)."""
+    r = Reader(body)
+    out = []
+    for _ in range(r.u32()):
+        t, a, b = r.u8(), r.bytes(), r.bytes()
+        out.append(("set", a, b) if t == MUT_SET else
+                   ("clear", a) if t == MUT_CLEAR else ("clear_range", a, b))
+    return out
+
+
+class Watch:
+    """A WATCH stream on its own connection."""
+
+    def __init__(self, addr, begin, end=b"", from_version=0, timeout=10.0):
+        self.conn = Conn(addr, timeout)
+        self.rid = 77
+        self.conn.send_raw(frame(WATCH, self.rid, bytes_field(begin) +
+                                 bytes_field(end) + struct.pack("<Q", from_version)))
+        _, _, _, body = self.conn.recv_frame()
+        r = Reader(body)
+        status = r.u32()
+        message = r.bytes().decode("utf-8", "replace")
+        if status != 0:
+            self.conn.close()
+            raise Error(status, message)
+
+    def next(self):
+        """(version, mutations) of the next event."""
+        _, _, _, body = self.conn.recv_frame()
+        r = Reader(body)
+        status = r.u32()
+        message = r.bytes().decode("utf-8", "replace")
+        if status != 0:
+            raise Error(status, message)
+        return r.u64(), decode_mutations(r.bytes())
+
+    def close(self):
+        self.conn.close()
