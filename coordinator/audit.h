@@ -209,6 +209,7 @@ struct audit_line {
 	uint64_t node;
 	uint64_t seq;
 	char event[AUDIT_EVENT_NAME_MAX + 1];
+	bool has_version; /* a "v" member was there (and was 1) */
 };
 
 /* One extra member, as raw JSON text: key without its quotes (escapes

@@ -200,6 +200,15 @@ static int config_set(struct config *c, const char *name, const char *v,
 	if (strcmp(name, "batch-delay-us") == 0)
 		return config_parse_uint(name, v, 0, 1000000, &c->batch_delay_us,
 					 errmsg);
+	if (strcmp(name, "ignore-bad-layout") == 0) {
+		if (strcmp(v, "true") && strcmp(v, "false")) {
+			rs_errmsg_printf(errmsg, "--ignore-bad-layout: '%s' is not "
+						 "true or false", v);
+			return RS_EINVAL;
+		}
+		c->ignore_bad_layout = strcmp(v, "true") == 0;
+		return RS_OK;
+	}
 	if (strcmp(name, "log-level") == 0) {
 		if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") &&
 		    strcmp(v, "error")) {
@@ -405,6 +414,8 @@ void config_usage(FILE *f)
 "  --batch-count-max N        commit proxy: transactions per batch (default 512)\n"
 "  --batch-delay-us N         commit proxy: wait to fill a batch (default 500)\n"
 "  --log-level LEVEL          debug, info, warn or error (default info)\n"
+"  --ignore-bad-layout true   start even if the stored layout does not decode;\n"
+"                             the next recovery replaces it (default false)\n"
 "  --config FILE              read settings from FILE\n"
 "  --help, --version\n"
 "\n"

@@ -37,6 +37,7 @@ struct config {
 	unsigned batch_count_max;    /* commit proxy: txns per batch */
 	unsigned batch_delay_us;     /* commit proxy: max wait to fill one */
 	char log_level[16];
+	bool ignore_bad_layout; /* let recovery replace an undecodable layout */
 	bool help;    /* --help was given: print usage, exit 0 */
 	bool version; /* --version was given */
 };

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "director.h"
 #include "fileio.h"
 #include "fsm.h"
 #include "log.h"
@@ -21,6 +22,7 @@
 #include "server.h"
 #include "service.h"
 #include "store.h"
+#include "tsl.h"
 #include "watch.h"
 
 #define NODE_ROLE_POLL_MS 20u
@@ -48,7 +50,19 @@ struct node {
 	raft_id leader_id;
 	uint64_t leader_changes;
 	uint64_t start_ms;
-	bool coordinators_written;
+	/* control plane */
+	struct director_registry registry;
+	struct director *director;
+	uv_timer_t director_timer; /* restart after an exit, with backoff */
+	unsigned director_backoff_ms;
+	unsigned persist_faults;   /* RS_FAULT_PERSIST_FAILURES (tests) */
+	uint64_t director_starts;
+	struct rs_client *reg_client; /* heartbeats to the leader */
+	char reg_addr[64];
+	struct rs_op reg_op;
+	bool reg_inflight;
+	uint64_t last_heartbeat_ms;
+	char coordinators[1024];
 	bool stopping;
 	int exit_code;
 };
@@ -95,6 +109,13 @@ static void node_restored(void *ctx, uint64_t version)
 	service_restored(n->service, version);
 }
 
+static void node_fenced(void *ctx, const struct batch *b, uint64_t epoch)
+{
+	(void)ctx;
+	log_warn("fsm.fenced", "version=%" PRIu64 " batch_epoch=%" PRIu64
+		 " current_epoch=%" PRIu64, b->version, b->epoch, epoch);
+}
+
 static const char *node_leader_addr(void *ctx)
 {
 	struct node *n = ctx;
@@ -106,47 +127,79 @@ static const char *node_leader_addr(void *ctx)
 	return p ? p->client_addr : NULL;
 }
 
-static void node_coordinators_done(struct proxy_txn *t, int status,
-				   uint64_t version, const char *message)
+static void node_director_start(struct node *n);
+
+static void node_event(void *ctx, const char *name, const char *fields)
 {
-	struct node *n = t->data;
-	if (status == RS_OK) {
-		log_info("node.coordinators_written", "version=%" PRIu64, version);
-	} else {
-		n->coordinators_written = false; /* the next leader retries */
-		log_warn("node.coordinators_failed", "error=\"%s\" detail=\"%s\"",
-			 rs_strerror(status), message ? message : "");
-	}
-	proxy_txn_free(t);
-	free(t);
+	struct node *n = ctx;
+	(void)n;
+	log_info("audit", "name=%s fields={%s}", name, fields);
 }
 
-/* The first leader of a new cluster records the members in the store, so
- * later starts read them back from durable state. */
+static void node_director_tick(uv_timer_t *t)
+{
+	struct node *n = t->data;
+	if (n->director != NULL) {
+		director_stop(n->director);
+		n->director = NULL;
+	}
+	struct proxy_stats st;
+
+	proxy_get_stats(n->proxy, &st);
+	if (!n->stopping && n->role == RAFT_LEADER &&
+	    strcmp(st.state, "ready") == 0)
+		node_director_start(n);
+}
+
+/* The director failed fast: the next one (next epoch) starts after a
+ * bounded, doubling backoff. */
+static void node_director_exited(void *ctx, const char *reason)
+{
+	struct node *n = ctx;
+	n->director_backoff_ms = n->director_backoff_ms ? n->director_backoff_ms * 2
+							: 50;
+	if (n->director_backoff_ms > 2000)
+		n->director_backoff_ms = 2000;
+	log_info("node.director_restart", "in_ms=%u reason=\"%s\"",
+		 n->director_backoff_ms, reason);
+	uv_timer_start(&n->director_timer, node_director_tick,
+		       n->director_backoff_ms, 0);
+}
+
+static void node_director_start(struct node *n)
+{
+	struct director_env env = {
+		.loop = &n->loop,
+		.raft = &n->raft,
+		.store = n->store,
+		.proxy = n->proxy,
+		.registry = &n->registry,
+		.node_id = n->cfg.id,
+		.client_addr = n->cfg.client_addr,
+		.current_epoch = n->fsm.epoch,
+		.coordinators = n->coordinators,
+		.failure_ms = n->cfg.election_timeout_ms,
+		.recruit_wait_ms = n->cfg.election_timeout_ms,
+		.persist_timeout_ms = 5000,
+		.persist_failures = n->persist_faults,
+		.event = node_event,
+		.exited = node_director_exited,
+		.ctx = n,
+	};
+
+	assert(n->director == NULL);
+	if (n->persist_faults > 0)
+		n->persist_faults--;
+	n->director_starts++;
+	n->director = director_start(&env);
+}
+
+/* The leader's proxy is ready (leadership barrier done): recover. */
 static void node_leader_ready(void *ctx)
 {
 	struct node *n = ctx;
-	const uint8_t *val;
-	uint32_t len;
-	char list[1024];
-	struct proxy_txn *t;
-	int rv = store_get(n->store, NODE_KEY_COORDINATORS,
-			   strlen(NODE_KEY_COORDINATORS),
-			   store_applied_version(n->store), &val, &len, NULL);
-
-	if (rv == RS_OK || n->coordinators_written)
-		return;
-	config_format_cluster(n->peers, n->n_peers, list, sizeof list);
-	t = malloc(sizeof *t);
-	if (t == NULL)
-		abort();
-	proxy_txn_init(t);
-	t->data = n;
-	t->read_version = store_applied_version(n->store);
-	batch_set(&t->muts, NODE_KEY_COORDINATORS, strlen(NODE_KEY_COORDINATORS),
-		  list, strlen(list), NULL);
-	n->coordinators_written = true;
-	proxy_commit(n->proxy, t, node_coordinators_done);
+	if (n->director == NULL && !uv_is_active((uv_handle_t *)&n->director_timer))
+		node_director_start(n);
 }
 
 /* ---- status ---- */
@@ -229,6 +282,14 @@ static char *node_status_json(void *ctx)
 		     (uv_now(&n->loop) - n->start_ms) / 1000, ps.commits,
 		     ps.conflicts, ps.batches, server_connection_count(n->server));
 	node_members_into(n, &b);
+	node_appendf(&b, ",\"fenced\":%" PRIu64 ",\"accepting\":%s,",
+		     n->fsm.fenced_entries, ps.accepting ? "true" : "false");
+	if (n->director != NULL)
+		director_status_fields(n->director, &b);
+	else
+		node_appendf(&b, "\"epoch\":%" PRIu64 ",\"director_phase\":\"%s\"",
+			     n->fsm.epoch, n->role == RAFT_LEADER ? "restarting"
+								   : "none");
 	node_appendf(&b, "}");
 	rs_buf_put_u8(&b, 0);
 	return (char *)b.data;
@@ -243,6 +304,101 @@ static char *node_members_json(void *ctx)
 	node_members_into(n, &b);
 	rs_buf_put_u8(&b, 0);
 	return (char *)b.data;
+}
+
+/* ---- registration and heartbeats ---- */
+
+static void node_director_drop(struct node *n)
+{
+	uv_timer_stop(&n->director_timer);
+	n->director_backoff_ms = 0;
+	if (n->director != NULL) {
+		director_stop(n->director);
+		n->director = NULL;
+	}
+}
+
+static char *node_registration(void *ctx, const struct service_registration *r,
+			       int *status)
+{
+	struct node *n = ctx;
+	char raft_addr[64], client_addr[64];
+	char *json;
+
+	if (n->role != RAFT_LEADER) {
+		*status = RS_ENOTLEADER;
+		return NULL;
+	}
+	snprintf(raft_addr, sizeof raft_addr, "%.*s", (int)r->raft_addr.len,
+		 (const char *)r->raft_addr.p);
+	snprintf(client_addr, sizeof client_addr, "%.*s", (int)r->client_addr.len,
+		 (const char *)r->client_addr.p);
+	if (director_registry_update(&n->registry, r->node_id, raft_addr,
+				     client_addr, r->capabilities,
+				     r->applied_version,
+				     uv_now(&n->loop)) != RS_OK) {
+		*status = RS_ETOOLARGE;
+		return NULL;
+	}
+	json = malloc(96);
+	if (json == NULL)
+		abort();
+	snprintf(json, 96, "{\"epoch\":%llu,\"director\":%llu}",
+		 (unsigned long long)n->fsm.epoch, (unsigned long long)n->cfg.id);
+	return json;
+}
+
+static void node_heartbeat_done(struct rs_op *op)
+{
+	struct node *n = op->data;
+	n->reg_inflight = false;
+	rs_result_free(&op->result);
+	rs_buf_free(&op->request);
+}
+
+/* Every heartbeat interval: register with the director (the leader). The
+ * leader records itself directly. */
+static void node_heartbeat(struct node *n)
+{
+	const struct config_peer *leader;
+	struct rs_client_options co = {.op_timeout_ms = 1000,
+				       .no_leader_pref = true};
+	char errmsg[RS_ERRMSG_SIZE];
+	uint64_t now = uv_now(&n->loop);
+	struct rs_buf body;
+
+	director_registry_update(&n->registry, n->cfg.id, n->cfg.raft_addr,
+				 n->cfg.client_addr, TSL_CAP_ALL,
+				 store_applied_version(n->store), now);
+	if (n->role == RAFT_LEADER || n->leader_id == 0 || n->reg_inflight ||
+	    now - n->last_heartbeat_ms < n->cfg.heartbeat_timeout_ms)
+		return;
+	leader = node_peer(n, n->leader_id);
+	if (leader == NULL)
+		return;
+	if (n->reg_client != NULL && strcmp(n->reg_addr, leader->client_addr)) {
+		rs_client_close(n->reg_client, NULL, NULL);
+		n->reg_client = NULL;
+	}
+	co.endpoints = leader->client_addr;
+	if (n->reg_client == NULL &&
+	    rs_client_create(&n->reg_client, &n->loop, &co, errmsg) != RS_OK)
+		return;
+	snprintf(n->reg_addr, sizeof n->reg_addr, "%s", leader->client_addr);
+	rs_buf_init(&body);
+	rs_buf_put_u64(&body, n->cfg.id);
+	wire_put_bytes(&body, n->cfg.raft_addr, strlen(n->cfg.raft_addr));
+	wire_put_bytes(&body, n->cfg.client_addr, strlen(n->cfg.client_addr));
+	rs_buf_put_u32(&body, TSL_CAP_ALL);
+	rs_buf_put_u64(&body, store_applied_version(n->store));
+	memset(&n->reg_op, 0, sizeof n->reg_op);
+	n->reg_op.data = n;
+	if (rs_client_register(n->reg_client, &n->reg_op, &body,
+			       node_heartbeat_done) == RS_OK) {
+		n->reg_inflight = true;
+		n->last_heartbeat_ms = now;
+	}
+	rs_buf_free(&body);
 }
 
 /* ---- Raft role ---- */
@@ -276,7 +432,10 @@ static void node_role_tick(uv_timer_t *t)
 				 (unsigned long long)n->raft.current_term);
 		n->role = state;
 		proxy_set_leader(n->proxy, state == RAFT_LEADER);
+		if (state != RAFT_LEADER)
+			node_director_drop(n);
 	}
+	node_heartbeat(n);
 }
 
 /* ---- shutdown ---- */
@@ -324,6 +483,11 @@ static void node_stop(struct node *n, const char *why)
 	log_info("node.stopping", "reason=%s", why);
 	uv_timer_stop(&n->role_timer);
 	uv_close((uv_handle_t *)&n->role_timer, node_handle_closed);
+	node_director_drop(n);
+	uv_close((uv_handle_t *)&n->director_timer, node_handle_closed);
+	if (n->reg_client != NULL)
+		rs_client_close(n->reg_client, NULL, NULL);
+	n->reg_client = NULL;
 	server_stop(n->server, node_server_stopped, n);
 }
 
@@ -491,6 +655,7 @@ static int node_init_raft(struct node *n, bool cold, char *errmsg)
 	}
 	raft_uv_set_snapshot_compression(&n->io, true);
 	fsm_init(&n->fsm, n->store, node_applied, node_restored, node_fatal, n);
+	n->fsm.on_fenced = node_fenced;
 	rv = raft_init(&n->raft, &n->io, &n->fsm.raft, c->id, c->raft_addr);
 	if (rv != 0) {
 		rs_errmsg_printf(errmsg, "init Raft: %s", raft_errmsg(&n->raft));
@@ -568,6 +733,38 @@ static int node_check_raft_config(struct node *n, char *errmsg)
 	return RS_OK;
 }
 
+/* Warm start: the stored layout (the next director's input) must decode.
+ * A layout that does not is never silently replaced, unless the operator
+ * says so with --ignore-bad-layout. */
+static int node_check_layout(struct node *n, char *errmsg)
+{
+	const uint8_t *val;
+	uint32_t len;
+	uint64_t written = 0;
+	struct tsl t;
+	char inner[RS_ERRMSG_SIZE];
+	int rv = store_get(n->store, DIRECTOR_KEY_LAYOUT,
+			   strlen(DIRECTOR_KEY_LAYOUT),
+			   store_applied_version(n->store), &val, &len, &written);
+
+	if (rv != RS_OK)
+		return RS_OK; /* none yet */
+	rv = tsl_decode(val, len, &t, inner);
+	if (rv == RS_OK)
+		return RS_OK;
+	if (n->cfg.ignore_bad_layout) {
+		log_warn("node.bad_layout_ignored", "key=\"\\xff/system/layout\" "
+			 "version=%" PRIu64 " error=\"%s\"", written, inner);
+		return RS_OK;
+	}
+	rs_errmsg_printf(errmsg,
+			 "stored key \\xff/system/layout (written at version %" PRIu64
+			 ") does not decode: %s; refusing to start (pass "
+			 "--ignore-bad-layout to let the next recovery replace it)",
+			 written, inner);
+	return NODE_EXIT_MISMATCH;
+}
+
 static int node_setup(struct node *n, char *errmsg)
 {
 	struct proxy_options po = {.batch_count_max = n->cfg.batch_count_max,
@@ -577,6 +774,7 @@ static int node_setup(struct node *n, char *errmsg)
 				   .ctx = n};
 	struct service_options so = {.status_json = node_status_json,
 				     .members_json = node_members_json,
+				     .registration = node_registration,
 				     .ctx = n};
 	bool cold = false;
 	int rv;
@@ -589,6 +787,10 @@ static int node_setup(struct node *n, char *errmsg)
 	if (node_open_store(n, errmsg) != RS_OK)
 		return NODE_EXIT_FAILURE;
 	rv = node_decide(n, &cold, errmsg);
+	if (rv == RS_OK)
+		rv = node_check_layout(n, errmsg);
+	config_format_cluster(n->peers, n->n_peers, n->coordinators,
+			      sizeof n->coordinators);
 	if (rv == RS_OK)
 		rv = node_init_raft(n, cold, errmsg);
 	if (rv != RS_OK)
@@ -624,6 +826,11 @@ int node_run(const struct config *cfg)
 	log_set_level((enum log_level)log_level_parse(cfg->log_level));
 	uv_loop_init(&n->loop);
 	n->start_ms = uv_now(&n->loop);
+	uv_timer_init(&n->loop, &n->director_timer);
+	n->director_timer.data = n;
+	if (getenv("RS_FAULT_PERSIST_FAILURES") != NULL)
+		n->persist_faults =
+			(unsigned)strtoul(getenv("RS_FAULT_PERSIST_FAILURES"), NULL, 10);
 	rv = node_setup(n, errmsg);
 	if (rv != RS_OK) {
 		char q[RS_ERRMSG_SIZE + 64];

@@ -278,8 +278,9 @@ int tsl_to_json(const struct tsl *t, struct rs_buf *out);
  * "service"; NULL for a value outside the enum. */
 const char *tsl_kind_name(enum tsl_kind kind);
 
-/* Write the decomposed key of (kind, id) into key (TSL_KEY_SIZE_MAX bytes,
- * not NUL-terminated; it starts with byte 0xff) and return its length.
+/* Write the decomposed key of (kind, id) into key (TSL_KEY_SIZE_MAX bytes;
+ * it starts with byte 0xff, and a NUL follows it that is not part of it)
+ * and return its length.
  * The id is the component id, or the node_id for DIRECTOR and SERVICE. */
 size_t tsl_key_format(enum tsl_kind kind, uint64_t id, uint8_t *key);
 

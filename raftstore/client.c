@@ -1061,6 +1061,7 @@ static int client_decode(struct rs_op *op, struct wire_reader *r)
 		return wire_reader_done(r) ? RS_OK : RS_EPROTO;
 	case WIRE_STATUS:
 	case WIRE_MEMBERS:
+	case WIRE_REGISTER:
 		json = wire_get_bytes(r, UINT32_MAX);
 		if (!wire_reader_done(r))
 			return RS_EPROTO;
@@ -1578,7 +1579,8 @@ static int client_op_prepare(struct rs_client *c, struct rs_op *op,
 			     uint8_t type, rs_op_cb cb)
 {
 	assert(c != NULL && op != NULL);
-	assert(type >= WIRE_GET && type <= WIRE_MEMBERS);
+	assert((type >= WIRE_GET && type <= WIRE_MEMBERS) ||
+	       type == WIRE_REGISTER);
 	if (cb == NULL)
 		return RS_EINVAL;
 	if (c->closing)
@@ -1837,6 +1839,21 @@ int rs_client_info(struct rs_client *c, struct rs_op *op, uint8_t type,
 	op->target = endpoint_index < 0 ? -1 : endpoint_index;
 	return client_op_launch(op, wire_encode_simple(&op->request,
 							op->request_id, type));
+}
+
+int rs_client_register(struct rs_client *c, struct rs_op *op,
+		       const struct rs_buf *body, rs_op_cb cb)
+{
+	size_t start;
+	int rv = client_op_prepare(c, op, WIRE_REGISTER, cb);
+
+	if (rv != RS_OK)
+		return rv;
+	start = wire_frame_begin(&op->request, WIRE_REGISTER, 0, op->request_id);
+	if (start == WIRE_FRAME_NOMEM ||
+	    rs_buf_append(&op->request, body->data, body->len) != RS_OK)
+		return client_op_launch(op, RS_ENOMEM);
+	return client_op_launch(op, wire_frame_end(&op->request, start));
 }
 
 int rs_client_watch(struct rs_client *c, struct rs_op *op, const void *begin,

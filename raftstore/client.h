@@ -157,6 +157,10 @@ int rs_client_info(struct rs_client *c, struct rs_op *op, uint8_t type,
  * RS_ECOMPACTED), RS_EUNAVAILABLE if its connection fails once started
  * (resume from the last version seen + 1), or the deadline rules above if
  * it never started. */
+/* REGISTER (node -> director heartbeat); body is the request body of
+ * wire.h, copied.  The reply's JSON lands in result.value. */
+int rs_client_register(struct rs_client *c, struct rs_op *op,
+		       const struct rs_buf *body, rs_op_cb cb);
 int rs_client_watch(struct rs_client *c, struct rs_op *op, const void *begin,
 		    size_t begin_len, const void *end, size_t end_len,
 		    uint64_t from_version, rs_op_cb cb);

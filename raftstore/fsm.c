@@ -16,15 +16,24 @@ struct fsm_apply {
 	struct fsm *fsm;
 };
 
-int fsm_entry_encode(const struct batch *b, struct raft_buffer *out)
+static char fsm_fenced_marker;
+
+void *fsm_result_fenced(void)
+{
+	return &fsm_fenced_marker;
+}
+
+int fsm_entry_encode(const struct batch *b, uint8_t kind,
+		     struct raft_buffer *out)
 {
 	struct rs_buf buf;
 	int rv;
 
+	assert(kind == FSM_ENTRY_BATCH || kind == FSM_ENTRY_EPOCH);
 	rs_buf_init(&buf);
 	rv = rs_buf_put_u8(&buf, FSM_ENTRY_FORMAT);
 	if (rv == RS_OK)
-		rv = rs_buf_put_u8(&buf, FSM_ENTRY_BATCH);
+		rv = rs_buf_put_u8(&buf, kind);
 	if (rv == RS_OK)
 		rv = record_encode_batch(b, &buf);
 	/* Pad to 8 bytes: c-raft 0.15's open-segment loader does not skip the
@@ -58,13 +67,14 @@ static bool fsm_padding_ok(const uint8_t *p, size_t n)
 }
 
 int fsm_entry_decode(const struct raft_buffer *buf, struct batch *b,
-		     char *errmsg)
+		     uint8_t *kind, char *errmsg)
 {
 	const uint8_t *p = buf->base;
 	struct record_view v;
 	int rv;
 
-	if (buf->len < 2 || p[0] != FSM_ENTRY_FORMAT || p[1] != FSM_ENTRY_BATCH) {
+	if (buf->len < 2 || p[0] != FSM_ENTRY_FORMAT ||
+	    (p[1] != FSM_ENTRY_BATCH && p[1] != FSM_ENTRY_EPOCH)) {
 		rs_errmsg_printf(errmsg, "entry of %zu bytes has unknown format %u "
 					 "or kind %u",
 				 buf->len, buf->len ? p[0] : 0,
@@ -85,7 +95,21 @@ int fsm_entry_decode(const struct raft_buffer *buf, struct batch *b,
 	}
 	if (rv == RS_OK)
 		rv = record_decode_batch(&v, b, errmsg);
+	*kind = p[1];
 	return rv;
+}
+
+/* Whether fencing skips this entry; an epoch entry also advances it. */
+static bool fsm_fence(struct fsm *f, const struct batch *b, uint8_t kind)
+{
+	if (kind == FSM_ENTRY_EPOCH) {
+		if (b->epoch <= f->epoch)
+			return true; /* epochs only ever increase */
+		f->epoch = b->epoch;
+		return false;
+	}
+	/* A batch of an older epoch, or of one never allocated. */
+	return b->epoch != f->epoch;
 }
 
 static void fsm_fatal(struct fsm *f, const char *fmt, int rv, const char *msg)
@@ -114,6 +138,7 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
 	struct fsm *f = rf->data;
 	char errmsg[RS_ERRMSG_SIZE] = "";
 	struct fsm_apply *a = calloc(1, sizeof *a);
+	uint8_t kind = 0;
 	int rv;
 
 	*result = NULL;
@@ -121,11 +146,20 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
 		fsm_fatal(f, "apply: %s%s", RS_ENOMEM, "");
 	a->fsm = f;
 	batch_init(&a->batch);
-	rv = fsm_entry_decode(buf, &a->batch, errmsg);
+	rv = fsm_entry_decode(buf, &a->batch, &kind, errmsg);
 	if (rv != RS_OK)
 		fsm_fatal(f, "apply: undecodable entry: %s: %s", rv, errmsg);
 	if (a->batch.version <= store_accepted_version(f->store)) {
 		f->skipped_entries++;
+		batch_free(&a->batch);
+		free(a);
+		return 0;
+	}
+	if (fsm_fence(f, &a->batch, kind)) {
+		f->fenced_entries++;
+		if (f->on_fenced != NULL)
+			f->on_fenced(f->ctx, &a->batch, f->epoch);
+		*result = fsm_result_fenced();
 		batch_free(&a->batch);
 		free(a);
 		return 0;
@@ -202,6 +236,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 		if (rv != RS_OK)
 			fsm_fatal(f, "restore snapshot: %s: %s", rv, errmsg);
 		f->restores++;
+		f->epoch = epoch;
 		if (f->on_restored != NULL)
 			f->on_restored(f->ctx, version);
 	}
@@ -219,6 +254,9 @@ void fsm_init(struct fsm *f, struct store *store, fsm_applied_fn applied,
 	f->on_restored = restored;
 	f->on_fatal = fatal;
 	f->ctx = ctx;
+	/* The epoch as of the state the store holds; replaying the log from
+	 * there reproduces every fencing decision exactly. */
+	f->epoch = store_applied_epoch(store);
 	f->raft.version = 1;
 	f->raft.data = f;
 	f->raft.apply = fsm_apply;

@@ -12,6 +12,13 @@
  *
  * so an entry is checksummed end to end by the same code as the journal.
  *
+ * Fencing by epoch.  Every batch carries the epoch of the director that
+ * sequenced it.  An FSM_ENTRY_EPOCH entry allocates a new epoch and must
+ * carry a higher epoch than any before it.  From then on every batch of an
+ * older epoch is skipped on every replica, deterministically, so a deposed
+ * director can never write.  Skipped entries report FSM_RESULT_FENCED to
+ * the proposer.
+ *
  * Apply is idempotent by version: an entry whose version is at or below the
  * store's accepted version is skipped, so replaying the Raft log after a
  * restart (c-raft re-applies from its last snapshot) never applies twice.
@@ -45,6 +52,7 @@
 
 #define FSM_ENTRY_FORMAT 1u
 #define FSM_ENTRY_BATCH 1u
+#define FSM_ENTRY_EPOCH 2u /* a director's epoch allocation */
 #define FSM_SNAPSHOT_FORMAT 1u
 #define FSM_SNAPSHOT_MAGIC "RSSNAP\r\n"
 #define FSM_SNAPSHOT_HEADER 32u
@@ -53,6 +61,9 @@
 typedef void (*fsm_applied_fn)(void *ctx, const struct batch *b);
 /* Called when the state was replaced by a snapshot. */
 typedef void (*fsm_restored_fn)(void *ctx, uint64_t version);
+/* Called when an entry is fenced (skipped for its epoch). */
+typedef void (*fsm_fenced_fn)(void *ctx, const struct batch *b,
+			      uint64_t current_epoch);
 /* Called on a fatal state machine error; must not return. */
 typedef void (*fsm_fatal_fn)(void *ctx, const char *msg);
 
@@ -62,7 +73,10 @@ struct fsm {
 	fsm_applied_fn on_applied;
 	fsm_restored_fn on_restored;
 	fsm_fatal_fn on_fatal;
+	fsm_fenced_fn on_fenced; /* optional; set after fsm_init */
 	void *ctx;
+	uint64_t epoch; /* the highest epoch allocated (applied) */
+	uint64_t fenced_entries;
 	uint64_t applied_entries;
 	uint64_t skipped_entries;
 	uint64_t snapshots;
@@ -72,10 +86,15 @@ struct fsm {
 void fsm_init(struct fsm *f, struct store *store, fsm_applied_fn applied,
 	      fsm_restored_fn restored, fsm_fatal_fn fatal, void *ctx);
 
-/* Encode batch b as an entry payload into a raft_malloc'ed buffer. */
-int fsm_entry_encode(const struct batch *b, struct raft_buffer *out);
-/* Decode an entry payload (verifying the checksum) into b. */
+/* Encode batch b as an entry payload of `kind` into a raft_malloc'ed
+ * buffer. */
+int fsm_entry_encode(const struct batch *b, uint8_t kind,
+		     struct raft_buffer *out);
+/* Decode an entry payload (verifying the checksum) into b and *kind. */
 int fsm_entry_decode(const struct raft_buffer *buf, struct batch *b,
-		     char *errmsg);
+		     uint8_t *kind, char *errmsg);
+
+/* The raft_apply result of an entry that fencing skipped. */
+void *fsm_result_fenced(void);
 
 #endif /* RS_FSM_H */

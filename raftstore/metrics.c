@@ -160,8 +160,9 @@ static int metrics_put_str(struct rs_buf *out, const char *s)
 	return rs_buf_append(out, s, strlen(s));
 }
 
-/* Shortest "%g" that reads back as v.  The decimal point is forced to '.'
- * whatever LC_NUMERIC says, since the format is fixed. */
+/* Integers below 1e17 in full; other values in the shortest "%g" that
+ * reads back as v.  The decimal point is forced to '.' whatever
+ * LC_NUMERIC says, since the format is fixed. */
 static void metrics_format_double(char *s, size_t size, double v)
 {
 	assert(size >= 32);
@@ -171,6 +172,10 @@ static void metrics_format_double(char *s, size_t size, double v)
 	}
 	if (isinf(v)) {
 		snprintf(s, size, v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	if (v > -1e17 && v < 1e17 && (double)(int64_t)v == v) {
+		snprintf(s, size, "%.0f", v); /* "10", not "1e+01" */
 		return;
 	}
 	for (int prec = 1; prec <= 17; prec++) {

@@ -27,10 +27,11 @@
  *   <name>_count{<labels>} <count>
  *
  * "{...}" is left out when a series has no labels; the HELP line when help
- * is NULL.  Label values are escaped (\\, \", \n).  Numbers are written in
- * the shortest form that reads back to the same double ("0.0005", "2.5",
- * "1e+06"); NaN and infinities as NaN, +Inf, -Inf; counters and bucket
- * counts as unsigned integers.
+ * is NULL.  Label values are escaped (\\, \", \n).  Doubles are written
+ * as integers when integral and below 1e17 ("10", "-3"), otherwise in the
+ * shortest %g form that reads back to the same double ("0.0005", "2.5",
+ * "1e+21"); NaN and infinities as NaN, +Inf, -Inf.  Counters and bucket
+ * counts are unsigned integers.
  */
 #ifndef RS_METRICS_H
 #define RS_METRICS_H

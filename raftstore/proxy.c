@@ -22,6 +22,8 @@ struct proxy_flight {
 	struct proxy *proxy;
 	struct proxy_txn *txns;
 	uint64_t version;
+	proxy_epoch_cb epoch_cb; /* an epoch allocation, not transactions */
+	void *epoch_arg;
 };
 
 struct proxy_barrier {
@@ -41,6 +43,8 @@ struct proxy {
 	uint64_t generation; /* bumped on every role change */
 	struct resolver *resolver;
 	uint64_t last_version;
+	uint64_t epoch;
+	bool accepting;
 	struct proxy_txn *q_head, *q_tail; /* leader: waiting to flush */
 	unsigned q_len;
 	uv_timer_t flush_timer;
@@ -241,7 +245,19 @@ static void proxy_applied(struct raft_apply *req, int status, void *result)
 			  : rs == RS_EUNKNOWN
 				  ? "leadership was lost after the batch was proposed"
 				  : "not the leader";
-	(void)result;
+
+	if (rs == RS_OK && result == fsm_result_fenced()) {
+		rs = RS_ERECOVERING;
+		msg = "fenced: a newer epoch began before this batch applied";
+		p->st.fenced++;
+	}
+	if (fl->epoch_cb != NULL) {
+		fl->epoch_cb(fl->epoch_arg, rs, rs == RS_OK ? fl->version : 0);
+		assert(p->flights > 0);
+		p->flights--;
+		free(fl);
+		return;
+	}
 
 	while (fl->txns != NULL) {
 		struct proxy_txn *t = fl->txns;
@@ -360,8 +376,8 @@ static void proxy_flush(struct proxy *p)
 		return;
 	}
 	b.version = fl->version;
-	b.epoch = 0;
-	rv = fsm_entry_encode(&b, &buf);
+	b.epoch = p->epoch;
+	rv = fsm_entry_encode(&b, FSM_ENTRY_BATCH, &buf);
 	batch_free(&b);
 	fl->req.data = fl;
 	p->flights++;
@@ -491,6 +507,7 @@ void proxy_set_leader(struct proxy *p, bool leader)
 	if (leader == was || p->closing)
 		return;
 	p->generation++;
+	p->accepting = false; /* until this leader's director has recovered */
 	if (leader) {
 		p->state = PROXY_STARTING;
 		proxy_start_barrier(p, true);
@@ -613,10 +630,85 @@ void proxy_commit(struct proxy *p, struct proxy_txn *t, proxy_txn_cb cb)
 		proxy_txn_finish(p, t, RS_ESHUTDOWN, 0, "node shutting down");
 		return;
 	}
-	if (p->state == PROXY_FOLLOWER)
+	if (p->state == PROXY_FOLLOWER) {
 		proxy_forward_commit(p, t);
-	else
+	} else if (!p->accepting && !t->system) {
+		p->st.recovering++;
+		proxy_txn_finish(p, t, RS_ERECOVERING, 0,
+				 "the director is recovering the transaction system");
+	} else {
 		proxy_enqueue(p, t);
+	}
+}
+
+void proxy_set_epoch(struct proxy *p, uint64_t epoch)
+{
+	assert(epoch >= p->epoch);
+	p->epoch = epoch;
+}
+
+void proxy_set_accepting(struct proxy *p, bool accepting)
+{
+	p->accepting = accepting;
+	if (!accepting) {
+		/* Queued client transactions were never proposed. */
+		struct proxy_txn **pp = &p->q_head, *t;
+		p->q_tail = NULL;
+		while ((t = *pp) != NULL) {
+			if (t->system) {
+				p->q_tail = t;
+				pp = &t->next;
+				continue;
+			}
+			*pp = t->next;
+			p->q_len--;
+			proxy_txn_finish(p, t, RS_ERECOVERING,
+					 0, "the director is recovering the "
+					    "transaction system");
+		}
+	}
+}
+
+bool proxy_accepting(const struct proxy *p)
+{
+	return p->accepting;
+}
+
+int proxy_allocate_epoch(struct proxy *p, uint64_t epoch,
+			 const struct batch *muts, proxy_epoch_cb cb, void *arg)
+{
+	struct proxy_flight *fl;
+	struct raft_buffer buf = {NULL, 0};
+	struct batch b;
+	int rv;
+
+	if (p->state != PROXY_READY)
+		return RS_ENOTLEADER;
+	fl = calloc(1, sizeof *fl);
+	if (fl == NULL)
+		return RS_ENOMEM;
+	batch_init(&b);
+	if (muts->body.len > 0 &&
+	    batch_load_body(&b, muts->body.data, muts->body.len) != RS_OK)
+		abort();
+	fl->proxy = p;
+	fl->version = proxy_next_version(p);
+	fl->epoch_cb = cb;
+	fl->epoch_arg = arg;
+	fl->req.data = fl;
+	b.version = fl->version;
+	b.epoch = epoch;
+	rv = fsm_entry_encode(&b, FSM_ENTRY_EPOCH, &buf);
+	batch_free(&b);
+	if (rv == RS_OK)
+		rv = raft_apply(p->raft, &fl->req, &buf, 1, proxy_applied);
+	if (rv != 0) {
+		raft_free(buf.base);
+		free(fl);
+		return rv == RS_ENOMEM ? rv : RS_ENOTLEADER;
+	}
+	p->flights++;
+	return RS_OK;
 }
 
 void proxy_grv(struct proxy *p, struct proxy_grv *g, proxy_grv_cb cb)
@@ -705,4 +797,6 @@ void proxy_get_stats(const struct proxy *p, struct proxy_stats *st)
 {
 	*st = p->st;
 	st->state = proxy_state_names[p->state];
+	st->epoch = p->epoch;
+	st->accepting = p->accepting;
 }

@@ -75,6 +75,7 @@ struct proxy_txn {
 	struct proxy_txn *next;
 	struct rs_op op;
 	struct wire_bytes *fwd_begins, *fwd_ends;
+	bool system; /* the director's own: passes the recovering gate */
 	int status;
 	uint64_t version;
 	const char *message;
@@ -113,6 +114,25 @@ void proxy_close(struct proxy *p, void (*cb)(void *arg), void *arg);
 void proxy_commit(struct proxy *p, struct proxy_txn *t, proxy_txn_cb cb);
 void proxy_grv(struct proxy *p, struct proxy_grv *g, proxy_grv_cb cb);
 
+/*
+ * Epochs (set by the director).  Every batch the leader proposes carries
+ * the current epoch; until proxy_set_accepting(true), client commits get
+ * RS_ERECOVERING (system transactions pass).  A batch the state machine
+ * fences (a newer epoch began) completes with RS_ERECOVERING: it was not
+ * applied anywhere.
+ */
+void proxy_set_epoch(struct proxy *p, uint64_t epoch);
+void proxy_set_accepting(struct proxy *p, bool accepting);
+bool proxy_accepting(const struct proxy *p);
+
+/* Propose the entry that allocates `epoch` (FSM_ENTRY_EPOCH), carrying
+ * muts, with the next sequencer version.  cb gets 0 and the version once it
+ * is applied locally, RS_ERECOVERING if fenced, or a Raft failure. */
+typedef void (*proxy_epoch_cb)(void *arg, int status, uint64_t version);
+int proxy_allocate_epoch(struct proxy *p, uint64_t epoch,
+			 const struct batch *muts, proxy_epoch_cb cb,
+			 void *arg);
+
 /* The node saw its Raft role change (true: it is now the leader). */
 void proxy_set_leader(struct proxy *p, bool leader);
 /* The leader changed while this node follows: reconnect forwarding. */
@@ -120,7 +140,9 @@ void proxy_leader_moved(struct proxy *p);
 
 struct proxy_stats {
 	uint64_t commits, conflicts, too_old, unknown, batches, forwarded;
-	uint64_t grv_rounds, grv_requests;
+	uint64_t grv_rounds, grv_requests, fenced, recovering;
+	uint64_t epoch;
+	bool accepting;
 	uint64_t last_batch_txns;
 	const char *state; /* "follower", "starting", "ready" */
 };

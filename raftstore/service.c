@@ -428,6 +428,46 @@ static void svc_info(struct service *s, struct server_conn *conn,
 	free(json);
 }
 
+static int svc_decode_register(const struct wire_frame *f,
+			       struct service_registration *m, char *errmsg)
+{
+	struct wire_reader r;
+
+	wire_reader_init(&r, f->body, f->body_len);
+	m->node_id = wire_get_u64(&r);
+	m->raft_addr = wire_get_bytes(&r, 255);
+	m->client_addr = wire_get_bytes(&r, 255);
+	m->capabilities = wire_get_u32(&r);
+	m->applied_version = wire_get_u64(&r);
+	if (!wire_reader_done(&r) || m->node_id == 0) {
+		rs_errmsg_printf(errmsg, "REGISTER request: malformed body");
+		return RS_EPROTO;
+	}
+	return RS_OK;
+}
+
+static void svc_register(struct service *s, struct server_conn *conn,
+			 const struct wire_frame *f,
+			 const struct service_registration *m)
+{
+	int status = RS_ENOTLEADER;
+	char *json = s->o.registration ? s->o.registration(s->o.ctx, m, &status)
+				       : NULL;
+	size_t start;
+	struct rs_buf *out;
+
+	if (json == NULL) {
+		server_reply_status(conn, f->request_id, f->type, status,
+				    "no director runs on this node");
+		return;
+	}
+	out = server_reply_begin(conn, f->request_id, f->type, 0, &start);
+	wire_put_status(out, RS_OK, NULL);
+	wire_put_bytes(out, json, strlen(json));
+	server_reply_end(conn, start);
+	free(json);
+}
+
 /* A request that cannot be decoded.  Over-limit requests are answered and
  * the connection kept; anything malformed closes it. */
 static void svc_bad_request(struct service *s, struct server_conn *conn,
@@ -454,6 +494,7 @@ void service_handle(void *ctx, struct server_conn *conn,
 		struct wire_range_req range;
 		struct wire_commit_req commit;
 		struct wire_watch_req watch;
+		struct service_registration reg;
 	} m;
 	int rv;
 
@@ -473,6 +514,10 @@ void service_handle(void *ctx, struct server_conn *conn,
 	case WIRE_WATCH:
 		if ((rv = wire_decode_watch(f, &m.watch, errmsg)) == RS_OK)
 			svc_watch(s, conn, f, &m.watch);
+		break;
+	case WIRE_REGISTER:
+		if ((rv = svc_decode_register(f, &m.reg, errmsg)) == RS_OK)
+			svc_register(s, conn, f, &m.reg);
 		break;
 	case WIRE_GRV:
 	case WIRE_STATUS:

@@ -27,11 +27,24 @@
 #include "store.h"
 #include "watch.h"
 
+/* A node's registration heartbeat (WIRE_REGISTER). */
+struct service_registration {
+	uint64_t node_id;
+	struct wire_bytes raft_addr;
+	struct wire_bytes client_addr;
+	uint32_t capabilities;
+	uint64_t applied_version;
+};
+
 struct service_options {
 	unsigned read_timeout_ms; /* 0 = 5000 */
 	/* Return malloc'ed JSON; the service frees it. */
 	char *(*status_json)(void *ctx);
 	char *(*members_json)(void *ctx);
+	/* Registration: return malloc'ed JSON, or NULL with *status set (e.g.
+	 * RS_ENOTLEADER when no director runs here). */
+	char *(*registration)(void *ctx, const struct service_registration *r,
+			      int *status);
 	void *ctx;
 };
 

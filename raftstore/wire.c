@@ -18,14 +18,14 @@
 
 static const char *const wire_type_names[] = {
 	"?", "GET", "RANGE", "GRV", "COMMIT", "WATCH", "STATUS", "MEMBERS",
-	"FORWARD",
+	"FORWARD", "REGISTER",
 };
 
 const char *wire_type_name(uint8_t type)
 {
 	unsigned t = type & WIRE_TYPE_MASK;
 
-	if (t < WIRE_GET || t > WIRE_FORWARD)
+	if (t < WIRE_GET || t > WIRE_TYPE_LAST)
 		return wire_type_names[0];
 	return wire_type_names[t];
 }
@@ -42,7 +42,7 @@ static int wire_frame_fill(const uint8_t *p, uint32_t length,
 
 	assert(length >= WIRE_LENGTH_MIN && length <= WIRE_FRAME_MAX);
 	assert(p[8] == WIRE_VERSION);
-	if (t < WIRE_GET || t > WIRE_FORWARD) {
+	if (t < WIRE_GET || t > WIRE_TYPE_LAST) {
 		rs_errmsg_printf(errmsg, "unknown frame type 0x%02x", type);
 		return RS_EPROTO;
 	}
@@ -123,7 +123,7 @@ size_t wire_frame_begin(struct rs_buf *out, uint8_t type, uint16_t flags,
 	uint8_t *hdr;
 
 	assert((type & WIRE_TYPE_MASK) >= WIRE_GET &&
-	       (type & WIRE_TYPE_MASK) <= WIRE_FORWARD);
+	       (type & WIRE_TYPE_MASK) <= WIRE_TYPE_LAST);
 	assert((flags & ~WIRE_FLAGS_KNOWN) == 0);
 	if (rs_buf_reserve(out, WIRE_HEADER_SIZE) != RS_OK)
 		return WIRE_FRAME_NOMEM;

@@ -34,6 +34,9 @@
  *   STATUS    (empty)
  *   MEMBERS   (empty)
  *   FORWARD   n u32 | n x (txn_id u64 | COMMIT body as bytes)  node->leader
+ *   REGISTER  node_id u64 | raft_addr bytes | client_addr bytes |
+ *             capabilities u32 | applied_version u64     node->director,
+ *             sent every heartbeat interval; registers and heartbeats
  * Response bodies after status and message:
  *   GET       mode u8 | read_version u64 | found u8 | found_version u64 |
  *             value bytes
@@ -51,6 +54,8 @@
  *   STATUS    json bytes  (the node's status object, docs/protocol.md)
  *   MEMBERS   json bytes
  *   FORWARD   n u32 | n x (txn_id u64 | status u32 | commit_version u64)
+ *   REGISTER  json bytes  ({"epoch":E,"director":ID}; RS_ENOTLEADER when
+ *             this node runs no director)
  *
  * Read modes: WIRE_READ_LINEARIZABLE (the server gets a read version
  * confirmed by the leader), WIRE_READ_SERIALIZABLE (served at the node's
@@ -85,7 +90,9 @@ enum wire_type {
 	WIRE_STATUS = 6,
 	WIRE_MEMBERS = 7,
 	WIRE_FORWARD = 8,
+	WIRE_REGISTER = 9,
 };
+#define WIRE_TYPE_LAST WIRE_REGISTER
 
 enum wire_read_mode {
 	WIRE_READ_LINEARIZABLE = 0,

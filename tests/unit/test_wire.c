@@ -536,8 +536,8 @@ static const struct header_case header_cases[] = {
 	{8, 2, true, "version"},
 	{8, 2, false, "version"}, /* named before the crc it also breaks */
 	{9, 0, true, "type"},
-	{9, 9, true, "type"},
-	{9, 0x89, true, "type"},
+	{9, WIRE_TYPE_LAST + 1, true, "type"},            /* first unknown */
+	{9, WIRE_RESPONSE | (WIRE_TYPE_LAST + 1), true, "type"},
 	{9, 0x7f, true, "type"},
 	{10, 0x02, true, "flags"},
 	{11, 0x80, true, "flags"},

@@ -1,0 +1,698 @@
+/* director: see director.h. */
+#include "director.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rs_error.h"
+#include "tsl.h"
+
+#define DIRECTOR_TICK_MS 20u
+#define DIRECTOR_MONITOR_MS 100u
+/* A replica this many versions (about 5 s) behind has failed. */
+#define DIRECTOR_LAG_VERSIONS 5000000ull
+
+static const char *const director_phase_names[] = {
+	"idle", "epoch", "barrier", "locking", "recruiting", "layout",
+	"persisting", "accepting", "monitoring", "exited"};
+
+/* Allowed transitions: each phase to the next, and any to EXITED. */
+static bool director_allowed(enum director_phase from, enum director_phase to)
+{
+	if (to == DIRECTOR_EXITED)
+		return from != DIRECTOR_EXITED;
+	return to == from + 1 && to <= DIRECTOR_MONITORING;
+}
+
+struct director {
+	struct director_env env;
+	enum director_phase phase;
+	uint64_t epoch;
+	uint64_t recovery_version;
+	uint64_t persist_version;
+	uint64_t phase_start_ms;
+	uint64_t recovery_start_ms;
+	uint64_t recovery_ms;
+	uint64_t phase_ms[DIRECTOR__PHASES];
+	uint64_t wait_deadline_ms;
+	struct tsl layout;
+	uv_timer_t timer;
+	struct raft_barrier barrier;
+	struct proxy_txn txn;
+	unsigned pending; /* callbacks we still owe a visit */
+	bool stopped;
+	bool timer_open;
+	char reason[256];
+};
+
+const char *director_phase_name(enum director_phase p)
+{
+	return p < DIRECTOR__PHASES ? director_phase_names[p] : "?";
+}
+
+/* ---- registry ---- */
+
+const struct director_member *
+director_registry_find(const struct director_registry *r, uint64_t node_id)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->m[i].node_id == node_id)
+			return &r->m[i];
+	return NULL;
+}
+
+int director_registry_update(struct director_registry *r, uint64_t node_id,
+			     const char *raft_addr, const char *client_addr,
+			     uint32_t caps, uint64_t applied_version,
+			     uint64_t now_ms)
+{
+	struct director_member *m =
+		(struct director_member *)director_registry_find(r, node_id);
+
+	assert(node_id != 0);
+	if (m == NULL) {
+		if (r->n == DIRECTOR_REGISTRY_MAX)
+			return RS_ETOOLARGE;
+		m = &r->m[r->n++];
+		memset(m, 0, sizeof *m);
+		m->node_id = node_id;
+	}
+	snprintf(m->raft_addr, sizeof m->raft_addr, "%s", raft_addr);
+	snprintf(m->client_addr, sizeof m->client_addr, "%s", client_addr);
+	m->capabilities = caps;
+	m->applied_version = applied_version;
+	m->last_seen_ms = now_ms;
+	return RS_OK;
+}
+
+static bool director_live(const struct director *d,
+			  const struct director_member *m, uint64_t now)
+{
+	if (m->node_id == d->env.node_id)
+		return true;
+	return m->last_seen_ms != 0 && now - m->last_seen_ms < d->env.failure_ms;
+}
+
+/* ---- lifecycle ---- */
+
+static void director_event(struct director *d, const char *name,
+			   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void director_event(struct director *d, const char *name,
+			   const char *fmt, ...)
+{
+	char fields[768];
+	int n = snprintf(fields, sizeof fields, "\"epoch\":%" PRIu64, d->epoch);
+	va_list ap;
+
+	if (fmt != NULL && n > 0 && (size_t)n < sizeof fields - 2) {
+		fields[n++] = ',';
+		va_start(ap, fmt);
+		vsnprintf(fields + n, sizeof fields - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	if (d->env.event != NULL)
+		d->env.event(d->env.ctx, name, fields);
+}
+
+static void director_enter(struct director *d, enum director_phase next)
+{
+	uint64_t now = uv_now(d->env.loop);
+	uint64_t took = now - d->phase_start_ms;
+
+	assert(director_allowed(d->phase, next));
+	if (d->phase != DIRECTOR_IDLE) {
+		d->phase_ms[d->phase] = took;
+		log_info("director.phase_end", "epoch=%" PRIu64 " phase=%s "
+			 "duration_ms=%" PRIu64,
+			 d->epoch, director_phase_name(d->phase), took);
+		director_event(d, "phase_end",
+			       "\"phase\":\"%s\",\"duration_ms\":%" PRIu64,
+			       director_phase_name(d->phase), took);
+	}
+	d->phase = next;
+	d->phase_start_ms = now;
+	if (next != DIRECTOR_EXITED) {
+		log_info("director.phase_start", "epoch=%" PRIu64 " phase=%s",
+			 d->epoch, director_phase_name(next));
+		director_event(d, "phase_start", "\"phase\":\"%s\"",
+			       director_phase_name(next));
+	}
+}
+
+static void director_free_if_done(struct director *d)
+{
+	if (d->stopped && d->pending == 0 && !d->timer_open) {
+		proxy_txn_free(&d->txn);
+		free(d);
+	}
+}
+
+static void director_timer_closed(uv_handle_t *h)
+{
+	struct director *d = h->data;
+	d->timer_open = false;
+	director_free_if_done(d);
+}
+
+/* Fail fast: record the reason, stop accepting, tell the node. */
+static void director_fail(struct director *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void director_fail(struct director *d, const char *fmt, ...)
+{
+	char q[320];
+	va_list ap;
+
+	if (d->phase == DIRECTOR_EXITED || d->stopped)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(d->reason, sizeof d->reason, fmt, ap);
+	va_end(ap);
+	proxy_set_accepting(d->env.proxy, false);
+	uv_timer_stop(&d->timer);
+	log_warn("director.exit", "epoch=%" PRIu64 " phase=%s reason=%s",
+		 d->epoch, director_phase_name(d->phase),
+		 log_quote(q, sizeof q, d->reason));
+	director_event(d, "director_exit", "\"phase\":\"%s\",\"reason\":%s",
+		       director_phase_name(d->phase),
+		       log_quote(q, sizeof q, d->reason));
+	director_enter(d, DIRECTOR_EXITED);
+	d->env.exited(d->env.ctx, d->reason);
+}
+
+void director_stop(struct director *d)
+{
+	if (d->stopped)
+		return;
+	d->stopped = true;
+	if (d->phase != DIRECTOR_EXITED)
+		proxy_set_accepting(d->env.proxy, false);
+	if (d->timer_open)
+		uv_close((uv_handle_t *)&d->timer, director_timer_closed);
+	director_free_if_done(d);
+}
+
+enum director_phase director_phase(const struct director *d)
+{
+	return d->phase;
+}
+
+uint64_t director_epoch(const struct director *d)
+{
+	return d->epoch;
+}
+
+/* A callback we were owed arrived: false if the director is gone. */
+static bool director_back(struct director *d)
+{
+	assert(d->pending > 0);
+	d->pending--;
+	if (d->stopped) {
+		director_free_if_done(d);
+		return false;
+	}
+	return d->phase != DIRECTOR_EXITED;
+}
+
+static uint64_t director_config_u64(struct director *d, const char *param,
+				    uint64_t dflt)
+{
+	char key[128], buf[32];
+	const uint8_t *val;
+	uint32_t len;
+	int n = snprintf(key, sizeof key, "%s%s", DIRECTOR_CONFIG_PREFIX, param);
+	char *end;
+	unsigned long long v;
+
+	if (store_get(d->env.store, key, (size_t)n,
+		      store_applied_version(d->env.store), &val, &len,
+		      NULL) != RS_OK ||
+	    len == 0 || len >= sizeof buf)
+		return dflt;
+	memcpy(buf, val, len);
+	buf[len] = '\0';
+	v = strtoull(buf, &end, 10);
+	return *end == '\0' && v > 0 ? v : dflt;
+}
+
+/* ---- phases 1-3: epoch, barrier, locking ---- */
+
+static void director_recruit_tick(uv_timer_t *t);
+
+static void director_locking(struct director *d)
+{
+	const uint8_t *val;
+	uint32_t len;
+	struct tsl prev;
+	char errmsg[RS_ERRMSG_SIZE];
+
+	director_enter(d, DIRECTOR_LOCKING);
+	/* From here every batch carries the new epoch; the state machine
+	 * already fences the older ones, so the previous layout's sequencer
+	 * and proxies cannot write any more. */
+	proxy_set_epoch(d->env.proxy, d->epoch);
+	if (store_get(d->env.store, DIRECTOR_KEY_LAYOUT,
+		      strlen(DIRECTOR_KEY_LAYOUT),
+		      store_applied_version(d->env.store), &val, &len,
+		      NULL) == RS_OK) {
+		if (tsl_decode(val, len, &prev, errmsg) == RS_OK)
+			director_event(d, "previous_layout_fenced",
+				       "\"layout_id\":%" PRIu64
+				       ",\"previous_epoch\":%" PRIu64,
+				       prev.id, prev.epoch);
+		else
+			log_warn("director.previous_layout_unreadable",
+				 "error=\"%s\"", errmsg);
+	}
+	director_enter(d, DIRECTOR_RECRUITING);
+	d->wait_deadline_ms = uv_now(d->env.loop) + d->env.recruit_wait_ms;
+	uv_timer_start(&d->timer, director_recruit_tick, 0, DIRECTOR_TICK_MS);
+}
+
+static void director_barrier_done(struct raft_barrier *req, int status)
+{
+	struct director *d = req->data;
+
+	if (!director_back(d))
+		return;
+	if (status != 0) {
+		director_fail(d, "recovery barrier failed: %s", raft_strerror(status));
+		return;
+	}
+	d->recovery_version = store_accepted_version(d->env.store);
+	director_event(d, "recovery_version",
+		       "\"recovery_version\":%" PRIu64, d->recovery_version);
+	director_locking(d);
+}
+
+static void director_epoch_done(void *arg, int status, uint64_t version)
+{
+	struct director *d = arg;
+	int rv;
+
+	if (!director_back(d))
+		return;
+	if (status != RS_OK) {
+		director_fail(d, "epoch %" PRIu64 " allocation failed: %s", d->epoch,
+			      rs_strerror(status));
+		return;
+	}
+	log_info("director.epoch_allocated", "epoch=%" PRIu64 " version=%" PRIu64,
+		 d->epoch, version);
+	director_event(d, "epoch_allocated", "\"version\":%" PRIu64, version);
+	director_enter(d, DIRECTOR_BARRIER);
+	d->barrier.data = d;
+	rv = raft_barrier(d->env.raft, &d->barrier, director_barrier_done);
+	if (rv != 0) {
+		director_fail(d, "recovery barrier: %s", raft_strerror(rv));
+		return;
+	}
+	d->pending++;
+}
+
+struct director *director_start(const struct director_env *env)
+{
+	struct director *d = calloc(1, sizeof *d);
+	struct batch muts;
+	uint8_t epoch_le[8];
+	int rv;
+
+	if (d == NULL)
+		abort();
+	d->env = *env;
+	d->epoch = env->current_epoch + 1;
+	proxy_txn_init(&d->txn);
+	uv_timer_init(env->loop, &d->timer);
+	d->timer.data = d;
+	d->timer_open = true;
+	d->recovery_start_ms = d->phase_start_ms = uv_now(env->loop);
+	director_enter(d, DIRECTOR_EPOCH);
+	batch_init(&muts);
+	rs_put_u64(epoch_le, d->epoch);
+	batch_set(&muts, DIRECTOR_KEY_EPOCH, strlen(DIRECTOR_KEY_EPOCH), epoch_le,
+		  sizeof epoch_le, NULL);
+	rv = proxy_allocate_epoch(env->proxy, d->epoch, &muts,
+				  director_epoch_done, d);
+	batch_free(&muts);
+	if (rv != RS_OK)
+		director_fail(d, "propose epoch %" PRIu64 ": %s", d->epoch,
+			      rs_strerror(rv));
+	else
+		d->pending++;
+	return d;
+}
+
+/* ---- phases 4-5: recruitment and the layout ---- */
+
+static void director_add_component(struct tsl_component *arr, uint32_t *n,
+				   const struct director_member *m)
+{
+	assert(*n < TSL_COMPONENTS_MAX);
+	arr[*n].id = *n + 1;
+	arr[*n].node_id = m->node_id;
+	snprintf(arr[*n].addr, sizeof arr[*n].addr, "%s", m->client_addr);
+	(*n)++;
+}
+
+static bool director_is_voter(const struct director *d, uint64_t id)
+{
+	const struct raft_configuration *c = &d->env.raft->configuration;
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->servers[i].id == id && c->servers[i].role == RAFT_VOTER)
+			return true;
+	return false;
+}
+
+/* Resolver i of n owns first bytes [256 i / n, 256 (i + 1) / n). */
+static void director_resolver_range(struct tsl_range *r, unsigned i,
+				    unsigned n)
+{
+	memset(r, 0, sizeof *r);
+	if (i > 0) {
+		r->begin[0] = (uint8_t)(256 * i / n);
+		r->begin_len = 1;
+	}
+	if (i + 1 < n) {
+		r->end[0] = (uint8_t)(256 * (i + 1) / n);
+		r->end_len = 1;
+	}
+}
+
+static void director_build_layout(struct director *d, uint64_t now)
+{
+	struct tsl *t = &d->layout;
+	const struct director_registry *reg = d->env.registry;
+	const struct director_member *self =
+		director_registry_find(reg, d->env.node_id);
+	uint64_t proxies = director_config_u64(d, "commit_proxies", 3);
+	uint64_t resolvers = director_config_u64(d, "resolvers", 1);
+
+	assert(self != NULL);
+	tsl_init(t);
+	t->id = d->epoch;
+	t->epoch = d->epoch;
+	t->recovery_version = d->recovery_version;
+	t->director.node_id = d->env.node_id;
+	snprintf(t->director.addr, sizeof t->director.addr, "%s", self->client_addr);
+	t->sequencer.id = 1;
+	t->sequencer.node_id = d->env.node_id;
+	snprintf(t->sequencer.addr, sizeof t->sequencer.addr, "%s",
+		 self->client_addr);
+	if (resolvers > TSL_COMPONENTS_MAX)
+		resolvers = TSL_COMPONENTS_MAX;
+	for (unsigned i = 0; i < resolvers; i++) {
+		/* Resolution runs beside the sequencer, on this node. */
+		director_add_component(&t->resolvers[i].c, &t->resolver_count, self);
+		t->resolvers[i].c.id = i + 1;
+		director_resolver_range(&t->resolvers[i].range, i,
+					(unsigned)resolvers);
+	}
+	director_add_component(t->commit_proxies, &t->commit_proxy_count, self);
+	for (unsigned i = 0; i < reg->n; i++) {
+		const struct director_member *m = &reg->m[i];
+		bool live = director_live(d, m, now);
+		struct tsl_service *s = &t->services[t->service_count++];
+		s->node_id = m->node_id;
+		snprintf(s->addr, sizeof s->addr, "%s", m->client_addr);
+		s->capabilities = m->capabilities;
+		s->status = live ? TSL_STATUS_UP : TSL_STATUS_DOWN;
+		s->heartbeat_age_ms = m->last_seen_ms ? now - m->last_seen_ms : 0;
+		if (!live)
+			continue;
+		if (m != self && t->commit_proxy_count < proxies &&
+		    t->commit_proxy_count < TSL_COMPONENTS_MAX)
+			director_add_component(t->commit_proxies,
+					       &t->commit_proxy_count, m);
+		if (director_is_voter(d, m->node_id))
+			director_add_component(t->logs, &t->log_count, m);
+		director_add_component(t->storage, &t->storage_count, m);
+	}
+}
+
+static void director_persist(struct director *d);
+
+/* Recruit once every voter has registered, or when the wait runs out. */
+static void director_recruit_tick(uv_timer_t *timer)
+{
+	struct director *d = timer->data;
+	const struct raft_configuration *c = &d->env.raft->configuration;
+	uint64_t now = uv_now(d->env.loop);
+	char errmsg[RS_ERRMSG_SIZE];
+	unsigned live = 0;
+
+	for (unsigned i = 0; i < c->n; i++) {
+		const struct director_member *m =
+			director_registry_find(d->env.registry, c->servers[i].id);
+		live += m != NULL && director_live(d, m, now);
+	}
+	if (live < c->n && now < d->wait_deadline_ms)
+		return;
+	uv_timer_stop(timer);
+	director_enter(d, DIRECTOR_LAYOUT);
+	director_build_layout(d, now);
+	if (tsl_validate(&d->layout, errmsg) != RS_OK) {
+		director_fail(d, "layout does not validate: %s", errmsg);
+		return;
+	}
+	director_event(d, "layout_built",
+		       "\"layout_id\":%" PRIu64 ",\"storage\":%u,\"logs\":%u,"
+		       "\"commit_proxies\":%u,\"resolvers\":%u",
+		       d->layout.id, d->layout.storage_count, d->layout.log_count,
+		       d->layout.commit_proxy_count, d->layout.resolver_count);
+	director_persist(d);
+}
+
+/* ---- phases 6-8: persistence, accepting, monitoring ---- */
+
+static int director_put_kv(void *ctx, const uint8_t *key, size_t key_len,
+			   const uint8_t *val, size_t val_len)
+{
+	struct batch *b = ctx;
+	return batch_set(b, key, key_len, val, val_len, NULL);
+}
+
+static int director_put_str(struct batch *b, const char *key, const char *val)
+{
+	return batch_set(b, key, strlen(key), val, strlen(val), NULL);
+}
+
+/* The system transaction: every system key of this recovery at once. */
+static int director_build_txn(struct director *d, char *errmsg)
+{
+	struct batch *b = &d->txn.muts;
+	struct rs_buf enc;
+	uint8_t epoch_le[8];
+	char buf[512], key[128];
+	static const char *const params[] = {"commit_proxies", "resolvers"};
+	static const uint64_t dflt[] = {3, 1};
+	int rv;
+
+	rs_buf_init(&enc);
+	rv = tsl_encode(&d->layout, &enc, errmsg);
+	/* Decomposed keys of older layouts go: the range is rewritten whole. */
+	if (rv == RS_OK)
+		rv = batch_clear_range(b, "\xff/system/layout/", 17,
+				       "\xff/system/layout0", 17, errmsg);
+	if (rv == RS_OK)
+		rv = batch_set(b, DIRECTOR_KEY_LAYOUT, strlen(DIRECTOR_KEY_LAYOUT),
+			       enc.data, enc.len, errmsg);
+	if (rv == RS_OK)
+		rv = tsl_decompose(&d->layout, director_put_kv, b, errmsg);
+	rs_put_u64(epoch_le, d->epoch);
+	if (rv == RS_OK)
+		rv = batch_set(b, DIRECTOR_KEY_EPOCH, strlen(DIRECTOR_KEY_EPOCH),
+			       epoch_le, sizeof epoch_le, errmsg);
+	if (rv == RS_OK)
+		rv = director_put_str(b, DIRECTOR_KEY_COORDINATORS,
+				      d->env.coordinators);
+	for (unsigned i = 0; rv == RS_OK && i < 2; i++) {
+		snprintf(key, sizeof key, "%s%s", DIRECTOR_CONFIG_PREFIX, params[i]);
+		snprintf(buf, sizeof buf, "%" PRIu64,
+			 director_config_u64(d, params[i], dflt[i]));
+		rv = director_put_str(b, key, buf);
+	}
+	snprintf(buf, sizeof buf,
+		 "{\"epoch\":%" PRIu64 ",\"director\":%" PRIu64
+		 ",\"recovery_version\":%" PRIu64 ",\"layout_id\":%" PRIu64
+		 ",\"recruited_ms\":%" PRIu64 "}",
+		 d->epoch, d->env.node_id, d->recovery_version, d->layout.id,
+		 uv_now(d->env.loop) - d->recovery_start_ms);
+	if (rv == RS_OK)
+		rv = director_put_str(b, DIRECTOR_KEY_LAST_RECOVERY, buf);
+	rs_buf_free(&enc);
+	return rv;
+}
+
+static void director_monitor_tick(uv_timer_t *t);
+
+static void director_accept(struct director *d)
+{
+	director_enter(d, DIRECTOR_ACCEPTING);
+	proxy_set_accepting(d->env.proxy, true);
+	d->recovery_ms = uv_now(d->env.loop) - d->recovery_start_ms;
+	log_info("director.layout_persisted", "epoch=%" PRIu64 " layout_id=%" PRIu64
+		 " version=%" PRIu64 " recovery_ms=%" PRIu64,
+		 d->epoch, d->layout.id, d->persist_version, d->recovery_ms);
+	director_event(d, "layout_persisted",
+		       "\"layout_id\":%" PRIu64 ",\"version\":%" PRIu64
+		       ",\"recovery_ms\":%" PRIu64,
+		       d->layout.id, d->persist_version, d->recovery_ms);
+	director_enter(d, DIRECTOR_MONITORING);
+	uv_timer_start(&d->timer, director_monitor_tick, DIRECTOR_MONITOR_MS,
+		       DIRECTOR_MONITOR_MS);
+}
+
+/* Wait until every storage replica of the layout has applied it. */
+static void director_persist_tick(uv_timer_t *timer)
+{
+	struct director *d = timer->data;
+	uint64_t now = uv_now(d->env.loop);
+
+	for (unsigned i = 0; i < d->layout.storage_count; i++) {
+		const struct director_member *m = director_registry_find(
+			d->env.registry, d->layout.storage[i].node_id);
+		uint64_t applied = m->node_id == d->env.node_id
+					   ? store_applied_version(d->env.store)
+					   : m->applied_version;
+		if (applied >= d->persist_version)
+			continue;
+		if (now >= d->wait_deadline_ms)
+			director_fail(d, "system transaction at version %" PRIu64
+					 " not applied on node %" PRIu64
+					 " within %u ms (applied %" PRIu64 ")",
+				      d->persist_version, m->node_id,
+				      d->env.persist_timeout_ms, applied);
+		return;
+	}
+	uv_timer_stop(timer);
+	director_accept(d);
+}
+
+static void director_persisted(struct proxy_txn *t, int status,
+			       uint64_t version, const char *message)
+{
+	struct director *d = t->data;
+
+	if (!director_back(d))
+		return;
+	if (status == RS_OK && d->env.persist_failures > 0)
+		status = RS_EIO; /* test fault injection (--fault-persist) */
+	if (status != RS_OK) {
+		director_fail(d, "system transaction failed: %s%s%s",
+			      rs_strerror(status), message ? ": " : "",
+			      message ? message : "");
+		return;
+	}
+	d->persist_version = version;
+	d->wait_deadline_ms = uv_now(d->env.loop) + d->env.persist_timeout_ms;
+	uv_timer_start(&d->timer, director_persist_tick, 0, DIRECTOR_TICK_MS);
+}
+
+static void director_persist(struct director *d)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+
+	director_enter(d, DIRECTOR_PERSISTING);
+	if (director_build_txn(d, errmsg) != RS_OK) {
+		director_fail(d, "build the system transaction: %s", errmsg);
+		return;
+	}
+	d->txn.data = d;
+	d->txn.system = true;
+	d->txn.read_version = d->recovery_version;
+	d->pending++;
+	proxy_commit(d->env.proxy, &d->txn, director_persisted);
+}
+
+static bool director_in_storage(const struct director *d, uint64_t id)
+{
+	for (unsigned i = 0; i < d->layout.storage_count; i++)
+		if (d->layout.storage[i].node_id == id)
+			return true;
+	return false;
+}
+
+struct director_config_scan {
+	uint64_t after;
+	bool changed;
+};
+
+static int director_config_seen(void *ctx, const uint8_t *key,
+				uint32_t key_len, const uint8_t *val,
+				uint32_t val_len, uint64_t found_version)
+{
+	struct director_config_scan *s = ctx;
+	(void)key, (void)key_len, (void)val, (void)val_len;
+	if (found_version > s->after)
+		s->changed = true;
+	return s->changed;
+}
+
+/* Heartbeats and apply lag of every recruited node, returning nodes, and
+ * configuration changes.  The first finding ends this director. */
+static void director_monitor_tick(uv_timer_t *timer)
+{
+	struct director *d = timer->data;
+	const struct director_registry *reg = d->env.registry;
+	uint64_t now = uv_now(d->env.loop);
+	uint64_t applied = store_applied_version(d->env.store);
+	struct director_config_scan scan = {d->persist_version, false};
+
+	for (unsigned i = 0; i < reg->n; i++) {
+		const struct director_member *m = &reg->m[i];
+		bool live = director_live(d, m, now);
+		bool recruited = director_in_storage(d, m->node_id);
+
+		if (recruited && !live) {
+			director_event(d, "component_failure",
+				       "\"node\":%" PRIu64 ",\"cause\":\"heartbeat\","
+				       "\"age_ms\":%" PRIu64,
+				       m->node_id, now - m->last_seen_ms);
+			director_fail(d, "component failure: node %" PRIu64
+					 " sent no heartbeat for %" PRIu64 " ms",
+				      m->node_id, now - m->last_seen_ms);
+			return;
+		}
+		if (recruited && m->node_id != d->env.node_id &&
+		    m->applied_version + DIRECTOR_LAG_VERSIONS < applied) {
+			director_event(d, "component_failure",
+				       "\"node\":%" PRIu64 ",\"cause\":\"apply_lag\","
+				       "\"lag_versions\":%" PRIu64,
+				       m->node_id, applied - m->applied_version);
+			director_fail(d, "component failure: node %" PRIu64
+					 " is %" PRIu64 " versions behind",
+				      m->node_id, applied - m->applied_version);
+			return;
+		}
+		if (!recruited && live) {
+			director_fail(d, "node %" PRIu64 " is back: recovering to "
+					 "re-admit it", m->node_id);
+			return;
+		}
+	}
+	store_range(d->env.store, DIRECTOR_CONFIG_PREFIX,
+		    strlen(DIRECTOR_CONFIG_PREFIX), "\xff/system/config0", 17,
+		    applied, 0, director_config_seen, &scan, NULL);
+	if (scan.changed)
+		director_fail(d, "configuration changed under \\xff/system/config/");
+}
+
+void director_status_fields(const struct director *d, struct rs_buf *out)
+{
+	char buf[512];
+	char q[320];
+	int n = snprintf(buf, sizeof buf,
+			 "\"epoch\":%" PRIu64 ",\"director_phase\":\"%s\","
+			 "\"phase_ms\":%" PRIu64 ",\"recovery_ms\":%" PRIu64
+			 ",\"layout_id\":%" PRIu64 ",\"director_exit\":%s",
+			 d->epoch, director_phase_name(d->phase),
+			 uv_now(d->env.loop) - d->phase_start_ms, d->recovery_ms,
+			 d->layout.id, d->reason[0] ? log_quote(q, sizeof q, d->reason)
+						    : "\"\"");
+	if (n > 0)
+		rs_buf_append(out, buf, (size_t)n);
+}

@@ -1,0 +1,127 @@
+/*
+ * director: recovers the transaction system after every leadership change,
+ * then monitors it (design brief, "Control path").
+ *
+ * The node runs at most one director, on the Raft leader, started once the
+ * leader's proxy is ready.  A director is an explicit state machine; each
+ * phase is logged and audited with its duration:
+ *
+ *   IDLE -> EPOCH -> BARRIER -> LOCKING -> RECRUITING -> LAYOUT ->
+ *   PERSISTING -> ACCEPTING -> MONITORING          (any -> EXITED)
+ *
+ *   EPOCH       commit an FSM_ENTRY_EPOCH entry: epoch = previous + 1.  It
+ *               is a committed counter, not the Raft term.
+ *   BARRIER     raft_barrier; the recovery version is the applied version.
+ *   LOCKING     stamp the new epoch on every batch; the state machine now
+ *               fences batches of older epochs on every replica.
+ *   RECRUITING  wait briefly for the members to register, then place the
+ *               sequencer, resolvers, commit proxies, logs and storage on
+ *               live nodes, with desired counts from \xff/system/config/.
+ *   LAYOUT      build the TSL (director/tsl.h).
+ *   PERSISTING  commit one system transaction through the commit proxy,
+ *               resolver, log and storage, writing the layout (consolidated
+ *               and decomposed), epoch, coordinators, config and
+ *               last_recovery; then wait until every live storage replica
+ *               has applied it.
+ *   ACCEPTING   client commits are accepted from here on (before: the
+ *               retryable RS_ERECOVERING).
+ *   MONITORING  every 100 ms: heartbeats and apply lag of every recruited
+ *               node, a returning node (re-admission), config changes.
+ *
+ * Fail-fast: any failure, or a persistence timeout, makes the director
+ * exit with its reason.  It never repairs in place; the node starts the
+ * next director (next epoch) after a bounded backoff.
+ */
+#ifndef RS_DIRECTOR_H
+#define RS_DIRECTOR_H
+
+#include <raft.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "proxy.h"
+#include "store.h"
+
+#define DIRECTOR_KEY_EPOCH "\xff/system/epoch"
+#define DIRECTOR_KEY_LAYOUT "\xff/system/layout"
+#define DIRECTOR_KEY_COORDINATORS "\xff/system/coordinators"
+#define DIRECTOR_KEY_LAST_RECOVERY "\xff/system/last_recovery"
+#define DIRECTOR_CONFIG_PREFIX "\xff/system/config/"
+#define DIRECTOR_REGISTRY_MAX 16
+
+enum director_phase {
+	DIRECTOR_IDLE = 0,
+	DIRECTOR_EPOCH,
+	DIRECTOR_BARRIER,
+	DIRECTOR_LOCKING,
+	DIRECTOR_RECRUITING,
+	DIRECTOR_LAYOUT,
+	DIRECTOR_PERSISTING,
+	DIRECTOR_ACCEPTING,
+	DIRECTOR_MONITORING,
+	DIRECTOR_EXITED,
+	DIRECTOR__PHASES
+};
+
+const char *director_phase_name(enum director_phase p);
+
+/* What the node knows of each member: registration and heartbeats.  Owned
+ * by the node, so it outlives directors. */
+struct director_member {
+	uint64_t node_id;
+	char raft_addr[64];
+	char client_addr[64];
+	uint32_t capabilities;
+	uint64_t applied_version;
+	uint64_t last_seen_ms; /* loop time of the last heartbeat, 0 = never */
+};
+
+struct director_registry {
+	struct director_member m[DIRECTOR_REGISTRY_MAX];
+	unsigned n;
+};
+
+/* Record a heartbeat.  RS_ETOOLARGE if the registry is full. */
+int director_registry_update(struct director_registry *r, uint64_t node_id,
+			     const char *raft_addr, const char *client_addr,
+			     uint32_t caps, uint64_t applied_version,
+			     uint64_t now_ms);
+const struct director_member *
+director_registry_find(const struct director_registry *r, uint64_t node_id);
+
+struct director_env {
+	uv_loop_t *loop;
+	struct raft *raft;
+	struct store *store;
+	struct proxy *proxy;
+	struct director_registry *registry;
+	uint64_t node_id;
+	const char *client_addr;
+	uint64_t current_epoch;     /* the state machine's, at start */
+	const char *coordinators;   /* the member list, config syntax */
+	unsigned failure_ms;        /* heartbeat age that fails a node */
+	unsigned recruit_wait_ms;   /* wait for registrations */
+	unsigned persist_timeout_ms;
+	unsigned persist_failures;  /* test fault: fail the first N persists */
+	/* An audit/log event: name and JSON members (without braces). */
+	void (*event)(void *ctx, const char *name, const char *fields);
+	/* The director exited (reason is a sentence); the node restarts it. */
+	void (*exited)(void *ctx, const char *reason);
+	void *ctx;
+};
+
+struct director;
+
+struct director *director_start(const struct director_env *env);
+/* Stop without restart (leadership lost, shutdown).  Safe in any phase;
+ * frees the director once its callbacks have drained (cb may be NULL). */
+void director_stop(struct director *d);
+
+enum director_phase director_phase(const struct director *d);
+uint64_t director_epoch(const struct director *d);
+/* Status JSON members (no braces), for the node's STATUS. */
+void director_status_fields(const struct director *d, struct rs_buf *out);
+
+#endif /* RS_DIRECTOR_H */

@@ -1,0 +1,1321 @@
+/*
+ * Tests for the audit log: lines read back as valid JSON in the documented
+ * form, seq continuity across reopens, torn tails cut at every offset and
+ * zero-filled, corrupt lines left in place, rotation and retention, fsync
+ * batching, write/fsync/rotation/unlink faults, dropped unsynced writes,
+ * and the line parser that readers share.
+ *
+ * The lines are checked with a JSON scanner written here, independent of
+ * audit.c's, so that a shared mistake cannot hide.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "audit.h"
+#include "fileio.h"
+#include "rs_error.h"
+#include "testutil.h"
+
+#define NODE 7u
+#define LINES_MAX 4096
+#define LOG_MAX 8192
+
+static char *tdir;  /* the node data directory of the running test */
+static char *adir;  /* tdir/audit */
+static uv_loop_t tloop;
+static char logbuf[LOG_MAX]; /* what the log callback said */
+static unsigned log_calls;
+
+static void setup(void)
+{
+	fileio_fault_reset();
+	tdir = testutil_tmpdir("audit");
+	adir = testutil_path(tdir, "audit");
+	ck_assert_int_eq(uv_loop_init(&tloop), 0);
+	logbuf[0] = '\0';
+	log_calls = 0;
+}
+
+static void teardown(void)
+{
+	fileio_fault_reset();
+	/* Every test must leave nothing running on its loop. */
+	ck_assert_int_eq(uv_loop_close(&tloop), 0);
+	testutil_rmtree(tdir);
+	free(adir);
+	free(tdir);
+}
+
+static void log_cb(void *arg, const char *msg)
+{
+	size_t n = strlen(logbuf);
+
+	(void)arg;
+	log_calls++;
+	snprintf(logbuf + n, sizeof logbuf - n, "%s\n", msg);
+}
+
+static struct audit_options opts(unsigned delay_ms, uint64_t rotate,
+				 unsigned keep)
+{
+	struct audit_options o;
+
+	audit_options_init(&o);
+	o.fsync_delay_ms = delay_ms;
+	o.rotate_size_bytes = rotate;
+	o.keep_files = keep;
+	o.log_fn = log_cb;
+	return o;
+}
+
+static struct audit *open_log(const struct audit_options *o)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	struct audit *a = NULL;
+
+	ck_assert_msg(audit_open(&a, &tloop, tdir, NODE, o, errmsg) == RS_OK,
+		      "audit_open: %s", errmsg);
+	ck_assert_ptr_nonnull(a);
+	return a;
+}
+
+struct close_result {
+	bool called;
+	int status;
+};
+
+static void close_cb(void *arg, int status)
+{
+	struct close_result *r = arg;
+	r->called = true;
+	r->status = status;
+}
+
+/* Close and run the loop to the end; returns the close status. */
+static int close_log(struct audit *a)
+{
+	struct close_result r = {0};
+
+	audit_close(a, close_cb, &r);
+	uv_run(&tloop, UV_RUN_DEFAULT);
+	ck_assert(r.called);
+	return r.status;
+}
+
+/* Queue n events "ev_test" with i = first.. first+n-1. */
+static void emit(struct audit *a, unsigned first, unsigned n)
+{
+	for (unsigned i = first; i < first + n; i++)
+		ck_assert_int_eq(audit_event(a, "ev_test", "\"i\":%u", i),
+				 RS_OK);
+}
+
+static char *file_path(uint64_t num)
+{
+	char name[AUDIT_FILE_NAME_MAX];
+	audit_file_name(name, sizeof name, num);
+	return testutil_path(adir, name);
+}
+
+/* The audit file numbers in adir, ascending. */
+static unsigned list_files(uint64_t *nums, unsigned max)
+{
+	DIR *d = opendir(adir);
+	struct dirent *e;
+	unsigned n = 0;
+	uint64_t v;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL) {
+		if (!audit_file_name_parse(e->d_name, &v))
+			continue;
+		ck_assert_uint_lt(n, max);
+		nums[n++] = v;
+	}
+	closedir(d);
+	for (unsigned i = 1; i < n; i++) /* insertion sort */
+		for (unsigned j = i; j > 0 && nums[j - 1] > nums[j]; j--) {
+			v = nums[j];
+			nums[j] = nums[j - 1];
+			nums[j - 1] = v;
+		}
+	return n;
+}
+
+static size_t file_size(const char *path)
+{
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	return (size_t)st.st_size;
+}
+
+/* ---- an independent JSON checker ---- */
+
+struct tj {
+	const char *p, *end;
+};
+
+struct tj_member {
+	char key[64];
+	const char *val; /* raw */
+	size_t val_len;
+	char str[512]; /* the decoded value, if a string */
+};
+
+static void tj_ws(struct tj *t)
+{
+	while (t->p < t->end && (*t->p == ' ' || *t->p == '\t'))
+		t->p++;
+}
+
+static int tj_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* A string, decoded into out (code points above 0xff rejected: the writer
+ * only makes \u00NN). */
+static bool tj_str(struct tj *t, char *out, size_t size)
+{
+	size_t n = 0;
+
+	if (t->p >= t->end || *t->p++ != '"')
+		return false;
+	while (t->p < t->end) {
+		unsigned char c = (unsigned char)*t->p++;
+		int v = 0;
+		if (c == '"') {
+			if (out != NULL)
+				out[n < size ? n : size - 1] = '\0';
+			return true;
+		}
+		if (c < 0x20 || c >= 0x7f)
+			return false; /* the writer emits ASCII only */
+		if (c == '\\') {
+			if (t->p >= t->end)
+				return false;
+			c = (unsigned char)*t->p++;
+			switch (c) {
+			case '"': case '\\': case '/': break;
+			case 'b': c = '\b'; break;
+			case 'f': c = '\f'; break;
+			case 'n': c = '\n'; break;
+			case 'r': c = '\r'; break;
+			case 't': c = '\t'; break;
+			case 'u':
+				for (int i = 0; i < 4; i++) {
+					int h = t->p < t->end ? tj_hexval(*t->p) : -1;
+					if (h < 0)
+						return false;
+					v = v * 16 + h;
+					t->p++;
+				}
+				if (v > 0xff)
+					return false;
+				c = (unsigned char)v;
+				break;
+			default:
+				return false;
+			}
+		}
+		if (out != NULL && n + 1 < size)
+			out[n++] = (char)c;
+	}
+	return false;
+}
+
+static bool tj_val(struct tj *t, int depth);
+
+static bool tj_seq(struct tj *t, int depth, char close, bool keys)
+{
+	tj_ws(t);
+	if (t->p < t->end && *t->p == close) {
+		t->p++;
+		return true;
+	}
+	for (;;) {
+		tj_ws(t);
+		if (keys) {
+			if (!tj_str(t, NULL, 0))
+				return false;
+			tj_ws(t);
+			if (t->p >= t->end || *t->p++ != ':')
+				return false;
+		}
+		if (!tj_val(t, depth + 1))
+			return false;
+		tj_ws(t);
+		if (t->p >= t->end)
+			return false;
+		if (*t->p == close) {
+			t->p++;
+			return true;
+		}
+		if (*t->p++ != ',')
+			return false;
+	}
+}
+
+static bool tj_val(struct tj *t, int depth)
+{
+	const char *start = t->p;
+
+	tj_ws(t);
+	if (depth > 40 || t->p >= t->end)
+		return false;
+	switch (*t->p) {
+	case '"':
+		return tj_str(t, NULL, 0);
+	case '{':
+		t->p++;
+		return tj_seq(t, depth, '}', true);
+	case '[':
+		t->p++;
+		return tj_seq(t, depth, ']', false);
+	case 't':
+	case 'f':
+	case 'n':
+		for (const char *w = *t->p == 't' ? "true" : *t->p == 'f' ? "false" : "null";
+		     *w != '\0'; w++)
+			if (t->p >= t->end || *t->p++ != *w)
+				return false;
+		return true;
+	}
+	if (*t->p == '-')
+		t->p++;
+	while (t->p < t->end && ((*t->p >= '0' && *t->p <= '9') ||
+				 *t->p == '.' || *t->p == 'e' ||
+				 *t->p == 'E' || *t->p == '+' || *t->p == '-'))
+		t->p++;
+	/* strtod agrees on the span: a number, and all of it */
+	if (t->p == start)
+		return false;
+	{
+		char tmp[64], *endp;
+		size_t n = (size_t)(t->p - start);
+		if (n >= sizeof tmp)
+			return false;
+		memcpy(tmp, start, n);
+		tmp[n] = '\0';
+		strtod(tmp, &endp);
+		return *endp == '\0' && tmp[n - 1] >= '0' && tmp[n - 1] <= '9';
+	}
+}
+
+/* A whole line as one object; fills up to max members.  -1 if invalid. */
+static int tj_line(const char *line, size_t len, struct tj_member *m, int max)
+{
+	struct tj t = {line, line + len};
+	int n = 0;
+
+	if (memchr(line, '\n', len) || memchr(line, '\r', len) ||
+	    memchr(line, '\0', len))
+		return -1;
+	tj_ws(&t);
+	if (t.p >= t.end || *t.p++ != '{')
+		return -1;
+	tj_ws(&t);
+	if (t.p < t.end && *t.p == '}')
+		return t.p + 1 == t.end ? 0 : -1;
+	for (;;) {
+		struct tj v;
+		tj_ws(&t);
+		if (n >= max || !tj_str(&t, m[n].key, sizeof m[n].key))
+			return -1;
+		tj_ws(&t);
+		if (t.p >= t.end || *t.p++ != ':')
+			return -1;
+		tj_ws(&t);
+		v = t;
+		m[n].val = t.p;
+		if (!tj_val(&t, 1))
+			return -1;
+		m[n].val_len = (size_t)(t.p - m[n].val);
+		m[n].str[0] = '\0';
+		if (*m[n].val == '"' && !tj_str(&v, m[n].str, sizeof m[n].str))
+			return -1;
+		n++;
+		tj_ws(&t);
+		if (t.p >= t.end)
+			return -1;
+		if (*t.p == '}')
+			return t.p + 1 == t.end ? n : -1;
+		if (*t.p++ != ',')
+			return -1;
+	}
+}
+
+static const struct tj_member *tj_get(const struct tj_member *m, int n,
+				      const char *key)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(m[i].key, key) == 0)
+			return &m[i];
+	return NULL;
+}
+
+static uint64_t tj_u64(const struct tj_member *m)
+{
+	char tmp[32];
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_lt(m->val_len, sizeof tmp);
+	memcpy(tmp, m->val, m->val_len);
+	tmp[m->val_len] = '\0';
+	for (size_t i = 0; i < m->val_len; i++)
+		ck_assert_msg(tmp[i] >= '0' && tmp[i] <= '9', "not a u64: %s",
+			      tmp);
+	return strtoull(tmp, NULL, 10);
+}
+
+static bool ts_ok(const char *s)
+{
+	static const char pat[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	if (strlen(s) != sizeof pat - 1)
+		return false;
+	for (size_t i = 0; i < sizeof pat - 1; i++)
+		if (pat[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != pat[i])
+			return false;
+	return true;
+}
+
+/* ---- reading the whole log back ---- */
+
+struct line {
+	char text[1024];
+	uint64_t file;
+	uint64_t seq;
+	char event[AUDIT_EVENT_NAME_MAX + 1];
+	char first_extra[64]; /* key of the first extra member */
+	int64_t i;            /* its "i", or -1 */
+};
+
+static struct line lines[LINES_MAX];
+
+/*
+ * Every line of every file, checked: valid JSON by tj_line, the fixed
+ * members first and in order, node NODE, seq strictly increasing by one
+ * from first_seq (0: from the first line's), audit_line_parse agreeing.
+ * Returns the count.
+ */
+static unsigned read_log(uint64_t first_seq)
+{
+	uint64_t nums[256];
+	unsigned nfiles = list_files(nums, 256), count = 0;
+
+	for (unsigned f = 0; f < nfiles; f++) {
+		char *path = file_path(nums[f]);
+		size_t len, pos = 0;
+		char *data = (char *)testutil_read_file(path, &len);
+
+		ck_assert_msg(len == 0 || data[len - 1] == '\n',
+			      "%s: no final LF", path);
+		while (pos < len) {
+			char *nl = memchr(data + pos, '\n', len - pos);
+			size_t n = (size_t)(nl - (data + pos));
+			struct tj_member m[16];
+			struct audit_line l;
+			struct line *ln = &lines[count];
+			int k = tj_line(data + pos, n, m, 16);
+
+			ck_assert_msg(k >= 4, "%s: bad JSON: %.*s", path, (int)n,
+				      data + pos);
+			ck_assert_uint_lt(count, LINES_MAX);
+			ck_assert_str_eq(m[0].key, "ts");
+			ck_assert_str_eq(m[1].key, "node");
+			ck_assert_str_eq(m[2].key, "seq");
+			ck_assert_str_eq(m[3].key, "event");
+			ck_assert_msg(ts_ok(m[0].str), "ts %s", m[0].str);
+			ck_assert_uint_eq(tj_u64(&m[1]), NODE);
+			ln->seq = tj_u64(&m[2]);
+			if (first_seq == 0)
+				first_seq = ln->seq;
+			ck_assert_uint_eq(ln->seq, first_seq + count);
+			ck_assert_uint_le(strlen(m[3].str), AUDIT_EVENT_NAME_MAX);
+			memcpy(ln->event, m[3].str, strlen(m[3].str) + 1);
+			memcpy(ln->first_extra, k > 4 ? m[4].key : "",
+			       k > 4 ? strlen(m[4].key) + 1 : 1);
+			ln->i = tj_get(m, k, "i") ? (int64_t)tj_u64(tj_get(m, k, "i"))
+						  : -1;
+			ck_assert_uint_lt(n, sizeof ln->text);
+			memcpy(ln->text, data + pos, n);
+			ln->text[n] = '\0';
+			ln->file = nums[f];
+			ck_assert_int_eq(audit_line_parse(data + pos, n, &l, NULL,
+							  NULL, NULL),
+					 RS_OK);
+			ck_assert_uint_eq(l.seq, ln->seq);
+			ck_assert_str_eq(l.event, ln->event);
+			ck_assert_str_eq(l.ts, m[0].str);
+			count++;
+			pos += n + 1;
+		}
+		free(data);
+		free(path);
+	}
+	return count;
+}
+
+/* ---- basic ---- */
+
+START_TEST(test_new_log)
+{
+	struct audit *a = open_log(NULL);
+	const struct audit_report *r = audit_open_report(a);
+	char *path = file_path(1);
+
+	ck_assert_uint_eq(r->files, 0);
+	ck_assert_uint_eq(r->last_seq, 0);
+	ck_assert(!r->torn);
+	ck_assert_uint_eq(audit_last_seq(a), 0);
+	ck_assert_int_eq(audit_failed(a), RS_OK);
+	ck_assert_str_eq(audit_errmsg(a), "");
+	ck_assert_uint_eq(file_size(path), 0);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	ck_assert_uint_eq(read_log(1), 0);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_append_read_back)
+{
+	struct audit_options o = opts(5, 0, 0);
+	struct audit *a = open_log(&o);
+	static const char *const strs[] = {
+		"plain", "quote\" and \\ backslash", "line\nfeed\r\ttab",
+		"\x01\x1f ctl", "high \xc3\xa9\xff bytes", "", "/slash/"};
+	struct audit_stats st;
+	char js[256];
+	unsigned n = sizeof strs / sizeof strs[0];
+
+	for (unsigned i = 0; i < n; i++) {
+		audit_json_str(js, sizeof js, strs[i]);
+		ck_assert_int_eq(audit_event(a, AUDIT_EV_COMPONENT_FAILED,
+					     "\"s\":%s,\"i\":%u,\"ok\":%s,"
+					     "\"nested\":{\"a\":[1,2.5,-3e2,null]}",
+					     js, i, i % 2 ? "true" : "false"),
+				 RS_OK);
+	}
+	ck_assert_int_eq(audit_event(a, AUDIT_EV_ELECTION_WON,
+				     "\"term\":%llu", 3ull),
+			 RS_OK);
+	ck_assert_int_eq(audit_event(a, AUDIT_EV_NODE_STOP, NULL), RS_OK);
+	ck_assert_uint_eq(audit_last_seq(a), n + 2);
+	audit_stats(a, &st);
+	ck_assert_uint_eq(st.events, n + 2);
+	ck_assert_uint_eq(st.durable_seq, 0); /* nothing written yet */
+	uv_run(&tloop, UV_RUN_DEFAULT);       /* the batch timer fires */
+	audit_stats(a, &st);
+	ck_assert_uint_eq(st.durable_seq, n + 2);
+	ck_assert_uint_eq(st.batches, 1);
+	ck_assert_int_eq(close_log(a), RS_OK);
+
+	ck_assert_uint_eq(read_log(1), n + 2);
+	for (unsigned i = 0; i < n; i++) {
+		struct tj_member m[16];
+		int k = tj_line(lines[i].text, strlen(lines[i].text), m, 16);
+		ck_assert_int_eq(k, 8);
+		ck_assert_str_eq(lines[i].event, "component_failed");
+		ck_assert_str_eq(m[4].key, "s");
+		/* Bytes come back as U+00NN: the decoded string is the input. */
+		ck_assert_str_eq(m[4].str, strs[i]);
+		ck_assert_uint_eq(tj_u64(tj_get(m, k, "i")), i);
+	}
+	ck_assert_str_eq(lines[n].event, "election_won");
+	ck_assert(strstr(lines[n].text, ",\"event\":\"election_won\","
+					"\"term\":3}") != NULL);
+	ck_assert_str_eq(lines[n + 1].event, "node_stop");
+	ck_assert(strstr(lines[n + 1].text, "\"event\":\"node_stop\"}") != NULL);
+}
+END_TEST
+
+START_TEST(test_json_str)
+{
+	static const char *const strs[] = {"", "abc", "a\"b", "\\\\",
+					   "\n\t\x7f\x80", "mixed \"q\" \x01 z"};
+	char full[128], cut[128];
+	struct tj_member m[1];
+
+	for (size_t s = 0; s < sizeof strs / sizeof strs[0]; s++) {
+		size_t need = audit_json_str(full, sizeof full, strs[s]);
+		char line[300];
+		ck_assert_uint_eq(need, strlen(full));
+		snprintf(line, sizeof line, "{\"k\":%s}", full);
+		ck_assert_int_eq(tj_line(line, strlen(line), m, 1), 1);
+		ck_assert_str_eq(m[0].str, strs[s]);
+		/* Every smaller buffer: still one valid, closed string, a
+		 * prefix of the whole one, and the same answer. */
+		for (size_t size = 3; size <= need; size++) {
+			ck_assert_uint_eq(audit_json_str(cut, size, strs[s]),
+					  need);
+			ck_assert_uint_lt(strlen(cut), size);
+			snprintf(line, sizeof line, "{\"k\":%s}", cut);
+			ck_assert_msg(tj_line(line, strlen(line), m, 1) == 1,
+				      "size %zu: %s", size, cut);
+			ck_assert(strncmp(full, cut, strlen(cut) - 1) == 0);
+		}
+	}
+	ck_assert_uint_eq(audit_json_str(full, sizeof full, "\x01"), 8);
+	ck_assert_str_eq(full, "\"\\u0001\"");
+}
+END_TEST
+
+START_TEST(test_event_refused)
+{
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a = open_log(&o);
+	char big[AUDIT_LINE_MAX];
+	struct audit_stats st;
+
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	ck_assert_int_eq(audit_event(a, "Bad", NULL), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "with space", NULL), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "", NULL), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "ok", "\"a\":"), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "ok", "\"a\":1,"), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "ok", "a:1"), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "ok", "\"a\":1},{\"b\":2"), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "ok", "\"a\":\"raw\nlf\""), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "ok", "\"a\":\n1"), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "ok", "\"seq\":9"), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "ok", "\"node\":1"), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "ok", "\"ts\":\"x\""), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "ok", "\"event\":\"x\""), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "ok", "\"v\":1"), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "ok", "\"s\":\"%s\"", big),
+			 RS_ETOOLARGE);
+	ck_assert_uint_eq(audit_last_seq(a), 0);
+	audit_stats(a, &st);
+	ck_assert_uint_eq(st.rejected, 15);
+	ck_assert_uint_eq(st.events, 0);
+	/* Refusals use no seq: the next event is 1. */
+	ck_assert_int_eq(audit_event(a, "ok", "\"a\":[]"), RS_OK);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	ck_assert_uint_eq(read_log(1), 1);
+	ck_assert_str_eq(lines[0].event, "ok");
+}
+END_TEST
+
+START_TEST(test_seq_after_reopen)
+{
+	struct audit_options o = opts(0, 0, 0);
+	unsigned total = 0;
+
+	for (unsigned round = 0; round < 4; round++) {
+		struct audit *a = open_log(&o);
+		ck_assert_uint_eq(audit_open_report(a)->last_seq, total);
+		ck_assert_uint_eq(audit_last_seq(a), total);
+		emit(a, total, round + 3);
+		total += round + 3;
+		if (round % 2 == 1)
+			uv_run(&tloop, UV_RUN_DEFAULT); /* flushed before close */
+		ck_assert_int_eq(close_log(a), RS_OK);
+	}
+	ck_assert_uint_eq(read_log(1), total);
+	for (unsigned i = 0; i < total; i++)
+		ck_assert_int_eq(lines[i].i, (int64_t)i);
+}
+END_TEST
+
+START_TEST(test_close_flushes_all)
+{
+	/* A delay far beyond the test: only close can write the batch. */
+	struct audit_options o = opts(600000, 0, 0);
+	struct audit *a;
+	uint64_t dropped;
+
+	fileio_track_start();
+	a = open_log(&o);
+	emit(a, 0, 50);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	/* Everything was fsynced, file and directory entries too. */
+	dropped = fileio_crash_simulate();
+	ck_assert_uint_eq(dropped, 0);
+	ck_assert_uint_eq(read_log(1), 50);
+}
+END_TEST
+
+START_TEST(test_events_during_flush)
+{
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a = open_log(&o);
+	struct audit_stats st;
+
+	emit(a, 0, 10);
+	/* The timer (0 ms) fires and the batch goes to the thread pool... */
+	uv_run(&tloop, UV_RUN_NOWAIT);
+	/* ...while these queue behind it, in order. */
+	emit(a, 10, 10);
+	uv_run(&tloop, UV_RUN_DEFAULT);
+	audit_stats(a, &st);
+	ck_assert_uint_eq(st.durable_seq, 20);
+	ck_assert_uint_ge(st.batches, 1);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	ck_assert_uint_eq(read_log(1), 20);
+	for (unsigned i = 0; i < 20; i++)
+		ck_assert_int_eq(lines[i].i, (int64_t)i);
+}
+END_TEST
+
+START_TEST(test_line_parse)
+{
+	static const char *const bad[] = {
+		"",
+		"[]",
+		"{}",
+		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1}",
+		"{\"ts\":\"2026-11-22T05:00:00Z\",\"node\":1,\"seq\":1,\"event\":\"e\"}",
+		"{\"ts\":\"2026-13-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"event\":\"e\"}",
+		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":-1,\"seq\":1,\"event\":\"e\"}",
+		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":0,\"event\":\"e\"}",
+		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":01,\"event\":\"e\"}",
+		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1.5,\"event\":\"e\"}",
+		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"event\":\"E\"}",
+		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"seq\":2,\"event\":\"e\"}",
+		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"event\":\"e\",}",
+		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"event\":\"e\"} x",
+		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"event\":\"e\",\"x\":tru}",
+		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"event\":\"e\",\"x\":\"\\q\"}",
+		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":18446744073709551616,\"event\":\"e\"}",
+	};
+	const char *good =
+		" {\"event\":\"e_1\", \"x\":{\"y\":[true,false,null,\"s\"]},"
+		"\"seq\":18446744073709551615,\"node\":0,\t"
+		"\"ts\":\"1970-01-01T00:00:01.002Z\",\"z\":\"\\u00e9\"} ";
+	const char *v2 = "{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,"
+			 "\"seq\":1,\"event\":\"e\",\"v\":2}";
+	struct audit_line l;
+	char errmsg[RS_ERRMSG_SIZE];
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(audit_line_parse(bad[i], strlen(bad[i]), &l, NULL,
+					       NULL, errmsg) == RS_ECORRUPT,
+			      "accepted: %s", bad[i]);
+	ck_assert_int_eq(audit_line_parse(good, strlen(good), &l, NULL, NULL,
+					  errmsg),
+			 RS_OK);
+	ck_assert_uint_eq(l.seq, UINT64_MAX);
+	ck_assert_uint_eq(l.node, 0);
+	ck_assert_int_eq(l.ts_ms, 1002);
+	ck_assert_str_eq(l.event, "e_1");
+	ck_assert(!l.has_version);
+	ck_assert_int_eq(audit_line_parse(v2, strlen(v2), &l, NULL, NULL,
+					  errmsg),
+			 RS_EFORMAT);
+	/* A known instant: 2026-11-22T05:00:00.123Z. */
+	ck_assert_int_eq(audit_line_parse(bad[3], strlen(bad[3]) - 1, &l,
+					  NULL, NULL, errmsg),
+			 RS_ECORRUPT);
+}
+END_TEST
+
+struct members {
+	char keys[256];
+	char vals[256];
+};
+
+static void member_cb(void *ctx, const char *key, size_t key_len,
+		      const char *val, size_t val_len)
+{
+	struct members *m = ctx;
+	size_t k = strlen(m->keys), v = strlen(m->vals);
+	snprintf(m->keys + k, sizeof m->keys - k, "%.*s;", (int)key_len, key);
+	snprintf(m->vals + v, sizeof m->vals - v, "%.*s;", (int)val_len, val);
+}
+
+START_TEST(test_line_parse_members)
+{
+	const char *line =
+		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":5,"
+		"\"event\":\"election_won\",\"term\":3,\"who\":\"a\\\"b\","
+		"\"l\":[1, 2]}";
+	struct members m = {{0}, {0}};
+	struct audit_line l;
+
+	ck_assert_int_eq(audit_line_parse(line, strlen(line), &l, member_cb,
+					  &m, NULL),
+			 RS_OK);
+	ck_assert_str_eq(m.keys, "term;who;l;");
+	ck_assert_str_eq(m.vals, "3;\"a\\\"b\";[1, 2];");
+	/* 2026-11-22 is day 20779 since 1970-01-01. */
+	ck_assert_int_eq(l.ts_ms, ((int64_t)20779 * 86400 + 5 * 3600) * 1000 +
+					  123);
+}
+END_TEST
+
+/* ---- torn tails and corruption ---- */
+
+/* Five events in one file; *start is where the last line begins. */
+static char *build_five(size_t *len, size_t *start)
+{
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a = open_log(&o);
+	char *path = file_path(1), *data;
+
+	emit(a, 0, 5);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	data = (char *)testutil_read_file(path, len);
+	ck_assert(*len > 0 && data[*len - 1] == '\n');
+	*start = *len - 1;
+	while (*start > 0 && data[*start - 1] != '\n')
+		(*start)--;
+	free(path);
+	return data;
+}
+
+/* Reopen after damage: the log resumes after seq `last`, and every line in
+ * the file is then valid. */
+static void reopen_expect(uint64_t last, bool torn, size_t torn_at)
+{
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a = open_log(&o);
+	const struct audit_report *r = audit_open_report(a);
+
+	ck_assert_uint_eq(r->last_seq, last);
+	ck_assert_int_eq(r->torn, torn);
+	if (torn) {
+		char *path = file_path(1);
+		ck_assert_uint_eq(r->torn_offset, torn_at);
+		ck_assert_str_eq(r->torn_file, "audit-00000001.ndjson");
+		ck_assert_uint_eq(file_size(path), torn_at);
+		ck_assert(strstr(logbuf, "torn last line") != NULL);
+		free(path);
+	}
+	emit(a, 100, 1);
+	ck_assert_int_eq(close_log(a), RS_OK);
+}
+
+#define CUT_SWEEP 160 /* at least the length of the last line */
+
+START_TEST(test_torn_every_cut)
+{
+	size_t len, start, cut;
+	char *data = build_five(&len, &start);
+	char *path = file_path(1);
+	unsigned n;
+
+	ck_assert_uint_le(len - start, CUT_SWEEP);
+	cut = start + (size_t)_i;
+	if (cut >= len) { /* past the end of the sweep for this line */
+		free(data);
+		free(path);
+		return;
+	}
+	testutil_write_file(path, data, cut);
+	reopen_expect(cut == start ? 5 - 1 : 4, cut != start, start);
+	n = read_log(1);
+	if (cut != start) {
+		/* seq 5 was torn; the truncation is itself recorded */
+		ck_assert_uint_eq(n, 6);
+		ck_assert_str_eq(lines[4].event, "audit_tail_truncated");
+		ck_assert(strstr(lines[4].text,
+				 "\"file\":\"audit-00000001.ndjson\"") != NULL);
+		ck_assert_int_eq(lines[5].i, 100);
+	} else {
+		ck_assert_uint_eq(n, 5);
+		ck_assert_int_eq(lines[4].i, 100);
+	}
+	free(data);
+	free(path);
+}
+END_TEST
+
+enum { ZERO_TAIL, ZERO_LINE, ZERO_PARTIAL, ZERO__COUNT };
+
+START_TEST(test_torn_zero_fill)
+{
+	size_t len, start;
+	char *data = build_five(&len, &start);
+	char *path = file_path(1);
+	char buf[8192];
+	size_t n = len;
+
+	memcpy(buf, data, len);
+	if (_i == ZERO_TAIL) { /* the size grew, the data never came */
+		memset(buf + n, 0, 4096);
+		n += 4096;
+	} else if (_i == ZERO_LINE) { /* a later page came, not the first */
+		memset(buf + start, 0, 20);
+		n = len;
+	} else { /* a partial line, then zeros */
+		memcpy(buf + n, "{\"ts\":\"20", 9);
+		memset(buf + n + 9, 0, 100);
+		n += 109;
+	}
+	testutil_write_file(path, buf, n);
+	if (_i == ZERO_LINE)
+		reopen_expect(4, true, start);
+	else
+		reopen_expect(5, true, len);
+	free(data);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_corrupt_middle_kept)
+{
+	size_t len, start, first_nl;
+	char *data = build_five(&len, &start);
+	char *path = file_path(1), *after;
+	size_t after_len;
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a;
+
+	/* Break line 2's closing brace: a complete line, not JSON. */
+	first_nl = (size_t)((char *)memchr(data, '\n', len) - data);
+	{
+		char *nl2 = memchr(data + first_nl + 1, '\n', len - first_nl - 1);
+		ck_assert(nl2[-1] == '}');
+		nl2[-1] = ']';
+	}
+	testutil_write_file(path, data, len);
+	a = open_log(&o);
+	ck_assert_uint_eq(audit_open_report(a)->corrupt_lines, 1);
+	ck_assert(!audit_open_report(a)->torn);
+	ck_assert_uint_eq(audit_last_seq(a), 5);
+	ck_assert(strstr(logbuf, "line 2") != NULL);
+	ck_assert(strstr(logbuf, "corrupt line left in place") != NULL);
+	emit(a, 5, 1);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	/* Append-only: every old byte is still there, corrupt one too. */
+	after = (char *)testutil_read_file(path, &after_len);
+	ck_assert_uint_gt(after_len, len);
+	ck_assert(memcmp(after, data, len) == 0);
+	free(after);
+	free(data);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_corrupt_last_complete_line)
+{
+	size_t len, start;
+	char *data = build_five(&len, &start);
+	char *path = file_path(1);
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a;
+
+	/* A complete last line that is not valid: corruption, not a tear. */
+	data[start] = 'X';
+	testutil_write_file(path, data, len);
+	a = open_log(&o);
+	ck_assert(!audit_open_report(a)->torn);
+	ck_assert_uint_eq(audit_open_report(a)->corrupt_lines, 1);
+	ck_assert_uint_eq(audit_last_seq(a), 4);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	ck_assert_uint_eq(file_size(path), len);
+	free(data);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_empty_newest_file)
+{
+	size_t len, start;
+	char *data = build_five(&len, &start);
+	char *p2 = file_path(2);
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a;
+	uint64_t nums[4];
+
+	/* A crash right after a rotation created file 2. */
+	testutil_write_file(p2, "", 0);
+	a = open_log(&o);
+	ck_assert_uint_eq(audit_open_report(a)->files, 2);
+	ck_assert_uint_eq(audit_last_seq(a), 5);
+	emit(a, 5, 2);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	ck_assert_uint_eq(list_files(nums, 4), 2);
+	ck_assert_uint_gt(file_size(p2), 0);
+	ck_assert_uint_eq(read_log(1), 7);
+	ck_assert_uint_eq(lines[5].file, 2);
+	free(data);
+	free(p2);
+}
+END_TEST
+
+START_TEST(test_foreign_node)
+{
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a = open_log(&o);
+	char errmsg[RS_ERRMSG_SIZE];
+
+	emit(a, 0, 2);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	a = (struct audit *)1;
+	ck_assert_int_eq(audit_open(&a, &tloop, tdir, NODE + 1, &o, errmsg),
+			 RS_EINVAL);
+	ck_assert_ptr_null(a);
+	ck_assert_msg(strstr(errmsg, "is node 7's, not node 8's") != NULL,
+		      "%s", errmsg);
+}
+END_TEST
+
+START_TEST(test_strangers_ignored)
+{
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a;
+	char *odd = testutil_path(adir, "audit-1.ndjson");
+	char *notes = testutil_path(adir, "notes.txt");
+
+	ck_assert_int_eq(mkdir(adir, 0755), 0);
+	testutil_write_file(odd, "garbage", 7);
+	testutil_write_file(notes, "hello", 5);
+	a = open_log(&o);
+	ck_assert_uint_eq(audit_open_report(a)->files, 0);
+	emit(a, 0, 1);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	ck_assert_uint_eq(file_size(odd), 7);
+	ck_assert_uint_eq(file_size(notes), 5);
+	ck_assert_uint_eq(read_log(1), 1);
+	free(odd);
+	free(notes);
+}
+END_TEST
+
+START_TEST(test_missing_data_dir)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	struct audit *a;
+	char *nowhere = testutil_path(tdir, "no/such");
+
+	ck_assert_int_ne(audit_open(&a, &tloop, nowhere, NODE, NULL, errmsg),
+			 RS_OK);
+	ck_assert_ptr_null(a);
+	ck_assert(strstr(errmsg, "no/such/audit") != NULL);
+	free(nowhere);
+}
+END_TEST
+
+/* ---- rotation and retention ---- */
+
+/* rounds of 4 events, each round its own batch. */
+static void emit_rounds(struct audit *a, unsigned rounds, unsigned *next)
+{
+	for (unsigned r = 0; r < rounds; r++) {
+		emit(a, *next, 4);
+		*next += 4;
+		uv_run(&tloop, UV_RUN_DEFAULT);
+	}
+}
+
+START_TEST(test_rotation_retention)
+{
+	struct audit_options o = opts(0, 1024, 3);
+	struct audit *a = open_log(&o);
+	struct audit_stats st;
+	uint64_t nums[64];
+	unsigned next = 0, n, count;
+
+	emit_rounds(a, 60, &next);
+	audit_stats(a, &st);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	n = list_files(nums, 64);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_gt(st.rotations, 5);
+	ck_assert_uint_eq(nums[2], st.rotations + 1);
+	ck_assert_uint_eq(st.files_deleted, st.rotations + 1 - 3);
+	for (unsigned i = 0; i < n; i++) {
+		char *p = file_path(nums[i]);
+		ck_assert_uint_eq(nums[i], nums[0] + i); /* consecutive */
+		ck_assert_uint_le(file_size(p), 1024);   /* batches fit */
+		free(p);
+	}
+	/* The files kept hold the newest events, seq without gaps. */
+	count = read_log(0);
+	ck_assert_uint_gt(count, 4);
+	ck_assert_uint_gt(lines[0].seq, 1);
+	ck_assert_uint_eq(lines[count - 1].seq, next);
+	ck_assert_int_eq(lines[count - 1].i, (int64_t)next - 1);
+	ck_assert_uint_eq(lines[0].file, nums[0]);
+	/* Reopen: the seq goes on in the newest file. */
+	a = open_log(&o);
+	ck_assert_uint_eq(audit_last_seq(a), next);
+	ck_assert_uint_eq(audit_open_report(a)->files, 3);
+	emit(a, next, 1);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	count = read_log(0); /* it may have rotated once more */
+	ck_assert_uint_eq(lines[count - 1].seq, next + 1);
+	ck_assert_uint_ge(lines[count - 1].file, nums[2]);
+	ck_assert_uint_eq(list_files(nums, 64), 3);
+}
+END_TEST
+
+START_TEST(test_keep_all_and_no_rotation)
+{
+	struct audit_options o = opts(0, _i == 0 ? 600 : 0, 0);
+	struct audit *a = open_log(&o);
+	uint64_t nums[64];
+	unsigned next = 0, n;
+
+	emit_rounds(a, 20, &next);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	n = list_files(nums, 64);
+	if (_i == 0)
+		ck_assert_uint_gt(n, 5); /* rotating, none deleted */
+	else
+		ck_assert_uint_eq(n, 1); /* never rotating */
+	ck_assert_uint_eq(nums[0], 1);
+	ck_assert_uint_eq(read_log(1), 80);
+}
+END_TEST
+
+START_TEST(test_big_batch_not_split)
+{
+	struct audit_options o = opts(0, 512, 0);
+	struct audit *a = open_log(&o);
+	uint64_t nums[8];
+	unsigned next = 0;
+	char *p2 = file_path(2);
+
+	emit_rounds(a, 1, &next); /* file 1: one small batch */
+	emit(a, next, 40);        /* one batch far over 512 bytes */
+	next += 40;
+	ck_assert_int_eq(close_log(a), RS_OK);
+	ck_assert_uint_eq(list_files(nums, 8), 2);
+	ck_assert_uint_gt(file_size(p2), 512); /* whole, in the new file */
+	ck_assert_uint_eq(read_log(1), next);
+	free(p2);
+}
+END_TEST
+
+/* ---- batching and faults ---- */
+
+START_TEST(test_fsync_batching)
+{
+	struct audit_options o = opts(50, 0, 0);
+	struct audit *a = open_log(&o);
+	unsigned long fsyncs = fileio_op_count(FIO_OP_FSYNC);
+	unsigned long writes = fileio_op_count(FIO_OP_WRITE);
+	struct audit_stats st;
+
+	emit(a, 0, 1000); /* one loop turn */
+	uv_run(&tloop, UV_RUN_DEFAULT);
+	audit_stats(a, &st);
+	ck_assert_uint_eq(st.batches, 1);
+	ck_assert_uint_eq(st.durable_seq, 1000);
+	ck_assert_uint_eq(fileio_op_count(FIO_OP_FSYNC) - fsyncs, 1);
+	ck_assert_uint_eq(fileio_op_count(FIO_OP_WRITE) - writes, 1);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	ck_assert_uint_le(fileio_op_count(FIO_OP_FSYNC) - fsyncs, 2);
+	ck_assert_uint_eq(read_log(1), 1000);
+}
+END_TEST
+
+static const struct {
+	enum fileio_op op;
+	int err;
+	int code;
+} faults[] = {
+	{FIO_OP_WRITE, ENOSPC, RS_ENOSPC},
+	{FIO_OP_WRITE, EIO, RS_EIO},
+	{FIO_OP_FSYNC, EIO, RS_EIO},
+};
+
+START_TEST(test_write_fault)
+{
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a = open_log(&o);
+	struct audit_stats st;
+	int code = faults[_i].code;
+
+	emit(a, 0, 3);
+	uv_run(&tloop, UV_RUN_DEFAULT); /* seq 1..3 durable */
+	fileio_fault_set(faults[_i].op, 1, faults[_i].err);
+	emit(a, 3, 10);
+	uv_run(&tloop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(audit_failed(a), code);
+	ck_assert_msg(strstr(audit_errmsg(a),
+			     "append to audit-00000001.ndjson") != NULL,
+		      "%s", audit_errmsg(a));
+	ck_assert(strstr(logbuf, "audit log failed") != NULL);
+	audit_stats(a, &st);
+	ck_assert_uint_eq(st.failures, 1);
+	ck_assert_uint_eq(st.dropped, 10);
+	ck_assert_uint_eq(st.durable_seq, 3);
+	/* Fail-stop: later events are refused with the same error. */
+	ck_assert_int_eq(audit_event(a, "ev_test", NULL), code);
+	audit_stats(a, &st);
+	ck_assert_uint_eq(st.dropped, 11);
+	ck_assert_int_eq(close_log(a), code);
+	/* Reopen recovers: after 3, or after 13 if the unsynced write did
+	 * land (fsync fault). */
+	reopen_expect(faults[_i].op == FIO_OP_FSYNC ? 13 : 3, false, 0);
+}
+END_TEST
+
+START_TEST(test_crash_drops_unsynced)
+{
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a;
+	uint64_t dropped;
+
+	fileio_track_start();
+	a = open_log(&o);
+	emit(a, 0, 4);
+	uv_run(&tloop, UV_RUN_DEFAULT); /* durable */
+	fileio_fault_set(FIO_OP_FSYNC, 1, EIO);
+	emit(a, 4, 4); /* written, never fsynced */
+	uv_run(&tloop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(audit_failed(a), RS_EIO);
+	ck_assert_int_eq(close_log(a), RS_EIO);
+	dropped = fileio_crash_simulate();
+	ck_assert_uint_gt(dropped, 0);
+	fileio_fault_reset();
+	reopen_expect(4, false, 0);
+	ck_assert_uint_eq(read_log(1), 5);
+}
+END_TEST
+
+START_TEST(test_rotation_fault)
+{
+	struct audit_options o = opts(0, 256, 0);
+	struct audit *a = open_log(&o);
+	unsigned next = 0;
+	uint64_t nums[8];
+
+	emit_rounds(a, 1, &next);
+	/* The next batch rotates: its create fails. */
+	fileio_fault_set(FIO_OP_OPEN, 1, EMFILE);
+	emit(a, next, 4);
+	uv_run(&tloop, UV_RUN_DEFAULT);
+	ck_assert_int_ne(audit_failed(a), RS_OK);
+	ck_assert(strstr(audit_errmsg(a), "rotate") != NULL);
+	ck_assert_int_ne(close_log(a), RS_OK);
+	ck_assert_uint_eq(list_files(nums, 8), 1);
+	reopen_expect(next, false, 0);
+}
+END_TEST
+
+START_TEST(test_unlink_fault_is_a_warning)
+{
+	struct audit_options o = opts(0, 300, 2);
+	struct audit *a = open_log(&o);
+	struct audit_stats st;
+	unsigned next = 0;
+	uint64_t nums[16];
+
+	emit_rounds(a, 2, &next); /* fill file 1, rotate to 2 */
+	fileio_fault_set(FIO_OP_UNLINK, 1, EACCES);
+	emit_rounds(a, 2, &next); /* rotation to 3 cannot delete 1 */
+	ck_assert_int_eq(audit_failed(a), RS_OK);
+	audit_stats(a, &st);
+	ck_assert_uint_ge(st.failures, 1);
+	ck_assert(strstr(logbuf, "retention") != NULL);
+	emit_rounds(a, 6, &next); /* the next rotations catch up */
+	ck_assert_int_eq(close_log(a), RS_OK);
+	ck_assert_uint_eq(list_files(nums, 16), 2);
+}
+END_TEST
+
+START_TEST(test_pending_overflow_fails)
+{
+	struct audit_options o = opts(600000, 0, 0);
+	struct audit *a = open_log(&o);
+	static char big[48 * 1024];
+	int rv = RS_OK;
+	unsigned i;
+
+	memset(big, 'y', sizeof big - 1);
+	/* A disk that never answers: the queue must not grow forever. */
+	for (i = 0; i < 200 && rv == RS_OK; i++)
+		rv = audit_event(a, "big", "\"s\":\"%s\"", big);
+	ck_assert_int_eq(rv, RS_ETOOLARGE);
+	ck_assert_uint_lt(i, 200);
+	ck_assert_int_eq(audit_failed(a), RS_ETOOLARGE);
+	ck_assert_int_eq(close_log(a), RS_ETOOLARGE);
+	ck_assert_uint_eq(read_log(1), 0);
+}
+END_TEST
+
+START_TEST(test_closed_refuses)
+{
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a = open_log(&o);
+	struct close_result r = {0};
+
+	emit(a, 0, 1);
+	audit_close(a, close_cb, &r);
+	ck_assert_int_eq(audit_event(a, "late", NULL), RS_ECLOSED);
+	uv_run(&tloop, UV_RUN_DEFAULT);
+	ck_assert(r.called);
+	ck_assert_int_eq(r.status, RS_OK);
+	ck_assert_uint_eq(read_log(1), 1);
+}
+END_TEST
+
+static TCase *tcase(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+static Suite *audit_suite(void)
+{
+	Suite *s = suite_create("audit");
+	TCase *tc = tcase(s, "basic");
+
+	tcase_add_test(tc, test_new_log);
+	tcase_add_test(tc, test_append_read_back);
+	tcase_add_test(tc, test_json_str);
+	tcase_add_test(tc, test_event_refused);
+	tcase_add_test(tc, test_seq_after_reopen);
+	tcase_add_test(tc, test_close_flushes_all);
+	tcase_add_test(tc, test_events_during_flush);
+	tcase_add_test(tc, test_closed_refuses);
+	tcase_add_test(tc, test_line_parse);
+	tcase_add_test(tc, test_line_parse_members);
+	tc = tcase(s, "recovery");
+	tcase_add_loop_test(tc, test_torn_every_cut, 0, CUT_SWEEP);
+	tcase_add_loop_test(tc, test_torn_zero_fill, 0, ZERO__COUNT);
+	tcase_add_test(tc, test_corrupt_middle_kept);
+	tcase_add_test(tc, test_corrupt_last_complete_line);
+	tcase_add_test(tc, test_empty_newest_file);
+	tcase_add_test(tc, test_foreign_node);
+	tcase_add_test(tc, test_strangers_ignored);
+	tcase_add_test(tc, test_missing_data_dir);
+	tc = tcase(s, "files");
+	tcase_add_test(tc, test_rotation_retention);
+	tcase_add_loop_test(tc, test_keep_all_and_no_rotation, 0, 2);
+	tcase_add_test(tc, test_big_batch_not_split);
+	tc = tcase(s, "faults");
+	tcase_add_test(tc, test_fsync_batching);
+	tcase_add_loop_test(tc, test_write_fault, 0,
+			    (int)(sizeof faults / sizeof faults[0]));
+	tcase_add_test(tc, test_crash_drops_unsynced);
+	tcase_add_test(tc, test_rotation_fault);
+	tcase_add_test(tc, test_unlink_fault_is_a_warning);
+	tcase_add_test(tc, test_pending_overflow_fails);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(audit_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
