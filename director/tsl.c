@@ -192,41 +192,41 @@ static int tsl_check_count(uint32_t count, uint32_t max, const char *name,
 
 /* An array of components: each valid, ids unique, and (for per-node roles)
  * node_ids unique. */
-static int tsl_check_array(const struct tsl_component *a, size_t stride,
-			   uint32_t n, const char *name, bool one_per_node,
-			   char *errmsg)
+static int tsl_check_array(const struct tsl_component *a, uint32_t n,
+			   const char *name, bool one_per_node, char *errmsg)
 {
 	char where[TSL_WHERE_SIZE];
 	uint32_t i, j;
 
-#define TSL_AT(k) ((const struct tsl_component *)((const char *)a + (k) * stride))
+	assert(n <= TSL_SERVICES_MAX);
 	for (i = 0; i < n; i++) {
 		snprintf(where, sizeof where, "%s[%u]", name, i);
-		if (tsl_check_component(TSL_AT(i), where, errmsg) != RS_OK)
+		if (tsl_check_component(&a[i], where, errmsg) != RS_OK)
 			return RS_EINVAL;
 		for (j = 0; j < i; j++) {
-			if (TSL_AT(j)->id == TSL_AT(i)->id) {
+			if (a[j].id == a[i].id) {
 				rs_errmsg_printf(errmsg, "%s.id: %" PRIu64 " duplicates %s[%u]",
-						 where, TSL_AT(i)->id, name, j);
+						 where, a[i].id, name, j);
 				return RS_EINVAL;
 			}
-			if (one_per_node && TSL_AT(j)->node_id == TSL_AT(i)->node_id) {
+			if (one_per_node && a[j].node_id == a[i].node_id) {
 				rs_errmsg_printf(errmsg, "%s.node_id: node %" PRIu64 " already runs %s[%u]",
-						 where, TSL_AT(i)->node_id, name, j);
+						 where, a[i].node_id, name, j);
 				return RS_EINVAL;
 			}
 		}
 	}
-#undef TSL_AT
 	return RS_OK;
 }
 
 /* Resolver ranges, in order, cover the key space exactly once. */
 static int tsl_check_resolvers(const struct tsl *t, char *errmsg)
 {
+	struct tsl_component comps[TSL_COMPONENTS_MAX];
 	char where[TSL_WHERE_SIZE];
 	uint32_t i;
 
+	assert(t->resolver_count <= TSL_COMPONENTS_MAX); /* tsl_check_counts */
 	for (i = 0; i < t->resolver_count; i++) {
 		const struct tsl_range *r = &t->resolvers[i].range;
 		const struct tsl_range *prev = i > 0 ? &t->resolvers[i - 1].range : NULL;
@@ -247,9 +247,9 @@ static int tsl_check_resolvers(const struct tsl *t, char *errmsg)
 			rs_errmsg_printf(errmsg, "%s.range: end is not empty (the last resolver ends the key space)", where);
 			return RS_EINVAL;
 		}
+		comps[i] = t->resolvers[i].c;
 	}
-	return tsl_check_array(&t->resolvers[0].c, sizeof t->resolvers[0],
-			       t->resolver_count, "resolvers", false, errmsg);
+	return tsl_check_array(comps, t->resolver_count, "resolvers", false, errmsg);
 }
 
 static int tsl_check_services(const struct tsl *t, char *errmsg)
@@ -347,16 +347,15 @@ int tsl_validate(const struct tsl *t, char *errmsg)
 	if (rv == RS_OK)
 		rv = tsl_check_component(&t->sequencer, "sequencer", errmsg);
 	if (rv == RS_OK)
-		rv = tsl_check_array(t->commit_proxies, sizeof t->commit_proxies[0],
-				     t->commit_proxy_count, "commit_proxies", false, errmsg);
+		rv = tsl_check_array(t->commit_proxies, t->commit_proxy_count,
+				     "commit_proxies", false, errmsg);
 	if (rv == RS_OK)
 		rv = tsl_check_resolvers(t, errmsg);
 	if (rv == RS_OK)
-		rv = tsl_check_array(t->logs, sizeof t->logs[0], t->log_count,
-				     "logs", true, errmsg);
+		rv = tsl_check_array(t->logs, t->log_count, "logs", true, errmsg);
 	if (rv == RS_OK)
-		rv = tsl_check_array(t->storage, sizeof t->storage[0],
-				     t->storage_count, "storage", true, errmsg);
+		rv = tsl_check_array(t->storage, t->storage_count, "storage", true,
+				     errmsg);
 	if (rv == RS_OK)
 		rv = tsl_check_services(t, errmsg);
 	if (rv == RS_OK)
@@ -952,20 +951,20 @@ static void jw_raw(struct tsl_jw *w, const char *s)
 static void jw_str(struct tsl_jw *w, const uint8_t *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	char e[7];
+	char e[7] = "\\u00";
 
 	jw_raw(w, "\"");
 	for (size_t i = 0; i < n && w->rv == RS_OK; i++) {
 		uint8_t c = p[i];
 		if (c == '"' || c == '\\') {
-			e[0] = '\\', e[1] = (char)c, e[2] = '\0';
+			jw_raw(w, c == '"' ? "\\\"" : "\\\\");
 		} else if (c >= 0x20 && c < 0x7f) {
-			e[0] = (char)c, e[1] = '\0';
+			w->rv = rs_buf_put_u8(w->b, c);
 		} else {
-			memcpy(e, "\\u00", 4);
-			e[4] = hex[c >> 4], e[5] = hex[c & 15], e[6] = '\0';
+			e[4] = hex[c >> 4];
+			e[5] = hex[c & 15];
+			jw_raw(w, e);
 		}
-		jw_raw(w, e);
 	}
 	jw_raw(w, "\"");
 }
@@ -1314,7 +1313,7 @@ static int tsl_read_entry(struct tsl_rd *r, enum tsl_kind kind, uint64_t id,
 			  struct tsl_entry *e)
 {
 	const char *name = tsl_kind_name(kind);
-	uint8_t k;
+	uint8_t k = 0;
 	int rv = rd_u64(r, "", "layout_id", &e->layout_id);
 
 	if (rv == RS_OK)
@@ -1444,6 +1443,7 @@ static int tsl_value_mismatch(const struct tsl_kv *want,
 	struct tsl_entry we, ge;
 	char text[TSL_KEY_TEXT_SIZE];
 	char detail[RS_ERRMSG_SIZE];
+	bool ok;
 
 	tsl_key_text(got->key, got->key_len, text, sizeof text);
 	if (tsl_entry_decode(got->key, got->key_len, got->val, got->val_len, &ge,
@@ -1451,9 +1451,10 @@ static int tsl_value_mismatch(const struct tsl_kv *want,
 		rs_errmsg_wrapf(errmsg, "key %s", text);
 		return RS_ECORRUPT;
 	}
-	if (tsl_entry_decode(want->key, want->key_len, want->val, want->val_len,
-			     &we, detail) != RS_OK)
-		assert(!"an entry tsl_decompose wrote does not decode");
+	ok = tsl_entry_decode(want->key, want->key_len, want->val, want->val_len,
+			      &we, detail) == RS_OK;
+	assert(ok); /* tsl_decompose wrote it */
+	(void)ok;
 	tsl_entry_diff(&we, &ge, detail, sizeof detail);
 	rs_errmsg_printf(errmsg, "key %s: %s", text, detail);
 	return RS_ECORRUPT;

@@ -666,7 +666,7 @@ START_TEST(test_events_during_flush)
 	uv_run(&tloop, UV_RUN_DEFAULT);
 	audit_stats(a, &st);
 	ck_assert_uint_eq(st.durable_seq, 20);
-	ck_assert_uint_ge(st.batches, 1);
+	ck_assert_uint_eq(st.batches, 2);
 	ck_assert_int_eq(close_log(a), RS_OK);
 	ck_assert_uint_eq(read_log(1), 20);
 	for (unsigned i = 0; i < 20; i++)
@@ -719,10 +719,6 @@ START_TEST(test_line_parse)
 	ck_assert_int_eq(audit_line_parse(v2, strlen(v2), &l, NULL, NULL,
 					  errmsg),
 			 RS_EFORMAT);
-	/* A known instant: 2026-11-22T05:00:00.123Z. */
-	ck_assert_int_eq(audit_line_parse(bad[3], strlen(bad[3]) - 1, &l,
-					  NULL, NULL, errmsg),
-			 RS_ECORRUPT);
 }
 END_TEST
 
@@ -819,7 +815,7 @@ START_TEST(test_torn_every_cut)
 		return;
 	}
 	testutil_write_file(path, data, cut);
-	reopen_expect(cut == start ? 5 - 1 : 4, cut != start, start);
+	reopen_expect(4, cut != start, start);
 	n = read_log(1);
 	if (cut != start) {
 		/* seq 5 was torn; the truncation is itself recorded */
