@@ -27,6 +27,7 @@
 
 #include <assert.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,14 +320,15 @@ static void http_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
 static void http_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	struct http_conn *c = handle->data;
-	size_t room = HTTP_HEAD_SIZE_MAX + 1 - c->in.len;
+	size_t room;
 	(void)suggested;
 
 	if (c->state != HTTP_CONN_READING) {
 		*buf = uv_buf_init(c->http->drain, sizeof c->http->drain);
 		return;
 	}
-	assert(c->in.len <= HTTP_HEAD_SIZE_MAX);
+	assert(c->in.len <= HTTP_HEAD_SIZE_MAX); /* else parsed as too large */
+	room = HTTP_HEAD_SIZE_MAX + 1 - c->in.len;
 	if (room > HTTP_READ_CHUNK)
 		room = HTTP_READ_CHUNK;
 	if (rs_buf_reserve(&c->in, room) != RS_OK) {
@@ -409,7 +411,7 @@ static void http_respond(struct http_conn *c, int status,
 	}
 	if (rv == RS_OK)
 		rv = http_head_build(c, status, content_type, status == 405);
-	if (rv != RS_OK) {
+	if (rv != RS_OK || c->body.len > UINT32_MAX) { /* uv_buf_t length */
 		http_conn_close(c);
 		return;
 	}

@@ -1,4 +1,7 @@
 /* tsl: see tsl.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strnlen */
+#endif
 #include "tsl.h"
 
 #include <assert.h>
@@ -78,7 +81,7 @@ static void tsl_key_text(const uint8_t *key, size_t len, char *out,
 static bool tsl_addr_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || strchr(".-_:[]%", c) != NULL;
+	       (c >= '0' && c <= '9') || (c != '\0' && strchr(".-_:[]%", c) != NULL);
 }
 
 static int tsl_check_addr(const char *addr, const char *where, char *errmsg)

@@ -724,10 +724,11 @@ static int metrics_render_family(struct rs_buf *out,
 
 int metrics_render_prometheus(const struct metrics *ms, struct rs_buf *out)
 {
-	size_t start = out->len;
+	size_t start;
 	int rv = RS_OK;
 
 	assert(ms != NULL && out != NULL);
+	start = out->len;
 	for (size_t i = 0; i < ms->n_families && rv == RS_OK; i++)
 		rv = metrics_render_family(out, ms->families[i]);
 	if (rv != RS_OK)

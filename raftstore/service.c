@@ -275,13 +275,59 @@ static void svc_committed(struct proxy_txn *t, int status, uint64_t version,
 	free(c);
 }
 
+#define SVC_SYSTEM_PREFIX "\xff"
+#define SVC_CONFIG_PREFIX "\xff/system/config/"
+
+static bool svc_in_config(const uint8_t *k, uint32_t len)
+{
+	size_t n = strlen(SVC_CONFIG_PREFIX);
+	return len > n && memcmp(k, SVC_CONFIG_PREFIX, n) == 0;
+}
+
+/* Client transactions may not write the system key space (\xff...), which
+ * the director owns, except the configuration parameters under
+ * \xff/system/config/ (rsctl config set). */
+static bool svc_system_write(const uint8_t *body, uint32_t len, char *errmsg)
+{
+	struct batch b;
+	struct mutation m;
+	size_t pos = 0;
+	bool bad = false;
+
+	batch_init(&b);
+	if (len == 0 || batch_load_body(&b, body, len) != RS_OK)
+		return false;
+	while (!bad && batch_next(&b, &pos, &m)) {
+		bool sys = m.key_len > 0 && m.key[0] == 0xff;
+		/* A range reaches the system space iff its (exclusive) end is
+		 * above "\xff". */
+		if (m.type == MUT_CLEAR_RANGE)
+			sys = sys || (m.val_len > 1 && m.val[0] == 0xff);
+		bad = sys && (m.type == MUT_CLEAR_RANGE ||
+			      !svc_in_config(m.key, m.key_len));
+	}
+	batch_free(&b);
+	if (bad)
+		rs_errmsg_printf(errmsg, "keys starting with \\xff are reserved for "
+					 "the system (only \\xff/system/config/<param> "
+					 "may be set)");
+	return bad;
+}
+
 static void svc_commit(struct service *s, struct server_conn *conn,
 		       const struct wire_frame *f, struct wire_commit_req *m)
 {
-	struct svc_commit *c = calloc(1, sizeof *c);
+	char errmsg[RS_ERRMSG_SIZE];
+	struct svc_commit *c;
 	struct wire_bytes b, e;
 	size_t pos = 0;
 
+	if (svc_system_write(m->mutations.p, m->mutations.len, errmsg)) {
+		server_reply_status(conn, f->request_id, WIRE_COMMIT, RS_EINVAL,
+				    errmsg);
+		return;
+	}
+	c = calloc(1, sizeof *c);
 	if (c == NULL)
 		abort();
 	c->req = server_req_new(conn, f);

@@ -26,6 +26,8 @@ static const struct rsctl_command rsctl_commands[] = {
 	{"status", "show every node's role, term, indexes and health",
 	 rsctl_status_run},
 	{"members", "list the cluster's members", rsctl_members_run},
+	{"events", "print nodes' audit events merged by time (offline)",
+	 rsctl_events_run},
 };
 
 #define RSCTL_COMMAND_COUNT \

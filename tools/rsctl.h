@@ -49,6 +49,7 @@ bool rsctl_parse_u64(const char *s, uint64_t *out);
 
 /* Command groups. */
 int rsctl_log_run(int argc, char **argv);
+int rsctl_events_run(int argc, char **argv); /* rsctl_events.c */
 
 /* ---- cluster commands ----
  *

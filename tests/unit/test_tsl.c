@@ -7,6 +7,9 @@
  * malformed layouts tsl_encode refuses to write, sealed with a correct crc
  * so that the decoder's field checks (not just the crc) are exercised.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem, strndup, asprintf */
+#endif
 #include <check.h>
 #include <stdarg.h>
 #include <stdio.h>
