@@ -32,7 +32,7 @@
 #include "buf.h"
 #include "fileio.h"
 
-/* Warnings about corrupt lines, per file, before "... and N more". */
+/* Corrupt lines warned about one by one, per file, at open. */
 #define AUDIT_WARN_LINES_MAX 10u
 /* JSON nesting a reader accepts inside one line. */
 #define AUDIT_JSON_DEPTH_MAX 32

@@ -37,6 +37,8 @@
 
 #define EV_HELP_CMD "rsctl events"
 #define EV_PATH_MAX 4096
+/* A directory, '/', a file name. */
+#define EV_FILE_PATH_MAX (EV_PATH_MAX + AUDIT_FILE_NAME_MAX + 1)
 #define EV_FILTER_MAX 16
 #define EV_POLL_MS 200
 /* Unreadable lines warned about per stream, then only counted. */
@@ -256,19 +258,20 @@ static void ev_file_path(char *out, const struct ev_stream *s)
 {
 	char name[AUDIT_FILE_NAME_MAX];
 	audit_file_name(name, sizeof name, s->file);
-	snprintf(out, EV_PATH_MAX, "%s/%s", s->dir, name);
+	snprintf(out, EV_FILE_PATH_MAX, "%s/%s", s->dir, name);
 }
 
 /* Read the current file from where parsing stopped to its end: *grew is
  * how many bytes are new.  RS_ENOTFOUND if the file is gone. */
 static int ev_read(struct ev_stream *s, size_t *grew, char *errmsg)
 {
-	char path[EV_PATH_MAX];
+	char path[EV_FILE_PATH_MAX];
 	uint64_t from = s->off + s->pos;
 	size_t had = s->len - s->pos, got = 0, want;
 	off_t size;
 	int fd, rv;
 
+	assert(s->file != 0 && s->pos <= s->len);
 	*grew = 0;
 	ev_file_path(path, s);
 	rv = fileio_open(path, O_RDONLY, &fd, errmsg);
@@ -299,6 +302,7 @@ static int ev_read(struct ev_stream *s, size_t *grew, char *errmsg)
 	fileio_close(fd);
 	if (rv != RS_OK)
 		return rv;
+	assert(got <= want);
 	s->off = from;
 	s->pos = 0;
 	s->len = got;
@@ -322,12 +326,13 @@ static void ev_warn_line(struct ev_stream *s, struct ev_run *r,
 					      : "");
 }
 
-/* Take the complete lines in buf until one is an event to print. */
+/* Take the complete lines in buf until one is a valid event. */
 static bool ev_take(struct ev_stream *s, struct ev_run *r)
 {
 	char why[RS_ERRMSG_SIZE];
 	struct audit_line l;
 
+	assert(s->pos <= s->len && !s->have_head);
 	while (s->pos < s->len) {
 		char *p = s->buf + s->pos;
 		char *nl = memchr(p, '\n', s->len - s->pos);
@@ -349,11 +354,10 @@ static bool ev_take(struct ev_stream *s, struct ev_run *r)
 				     "out of order)",
 				     s->arg, l.node, l.seq, s->last_seq);
 		s->last_seq = l.seq;
-		if (!ev_match(r->args, &l))
-			continue;
 		s->head = l;
 		s->head_text = p;
 		s->head_len = n;
+		assert(s->pos <= s->len && p[n] == '\n');
 		return true;
 	}
 	return false;
@@ -364,7 +368,7 @@ static bool ev_take(struct ev_stream *s, struct ev_run *r)
 static void ev_leave_file(struct ev_stream *s, struct ev_run *r, int read_rv,
 			  const char *errmsg)
 {
-	char path[EV_PATH_MAX];
+	char path[EV_FILE_PATH_MAX];
 
 	ev_file_path(path, s);
 	if (read_rv == RS_ENOTFOUND) {
@@ -397,6 +401,7 @@ static bool ev_advance(struct ev_stream *s, struct ev_run *r)
 		rsctl_errorf("%s", errmsg);
 		return false;
 	}
+	assert(next == 0 || next > s->file);
 	if (s->file == 0) {
 		if (next != 0)
 			ev_switch(s, next);
@@ -493,7 +498,10 @@ static void ev_drain(struct ev_stream *ss, int n, struct ev_run *r)
 				best = i;
 		if (best < 0)
 			return;
-		ev_print(r, &ss[best]);
+		/* Filter after merging, so that a filtered listing is always
+		 * a subsequence of the full one. */
+		if (ev_match(r->args, &ss[best].head))
+			ev_print(r, &ss[best]);
 		ev_stream_next(&ss[best], r);
 	}
 }
@@ -502,7 +510,7 @@ static void ev_drain(struct ev_stream *ss, int n, struct ev_run *r)
  * being written, or torn by a crash.  Not a failure. */
 static void ev_note_partial(const struct ev_stream *s)
 {
-	char path[EV_PATH_MAX];
+	char path[EV_FILE_PATH_MAX];
 
 	if (s->file == 0 || s->pos >= s->len)
 		return;
@@ -607,7 +615,9 @@ static void ev_help(FILE *f)
 		"the file, line and offset.  An incomplete last line in a "
 		"node's\n"
 		"newest file (being written, or left by a crash) is only "
-		"noted.\n\n",
+		"noted, and\n"
+		"so is a jump in a node's seq (events missing or out of "
+		"order).\n\n",
 		EV_POLL_MS);
 	fprintf(f,
 		"Exit codes:\n"
