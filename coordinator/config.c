@@ -180,6 +180,9 @@ static int config_set(struct config *c, const char *name, const char *v,
 	if (strcmp(name, "client-addr") == 0)
 		return config_copy(name, v, c->client_addr, sizeof c->client_addr,
 				   errmsg);
+	if (strcmp(name, "metrics-addr") == 0)
+		return config_copy(name, v, c->metrics_addr, sizeof c->metrics_addr,
+				   errmsg);
 	if (strcmp(name, "initial-cluster") == 0)
 		return config_parse_cluster(v, c->peers, &c->n_peers, errmsg);
 	if (strcmp(name, "election-timeout-ms") == 0)
@@ -407,6 +410,8 @@ void config_usage(FILE *f)
 "                             refuses to start when the two differ.\n"
 "  --raft-addr HOST:PORT      Raft listen address (default: from the list)\n"
 "  --client-addr HOST:PORT    client listen address (default: from the list)\n"
+"  --metrics-addr HOST:PORT   serve HTTP GET /metrics (Prometheus text) and\n"
+"                             /status (JSON) there (default: off)\n"
 "  --election-timeout-ms N    Raft election timeout (default 1000)\n"
 "  --heartbeat-timeout-ms N   Raft heartbeat interval (default 100)\n"
 "  --snapshot-threshold N     Raft entries between snapshots (default 8192)\n"
@@ -420,7 +425,9 @@ void config_usage(FILE *f)
 "  --help, --version\n"
 "\n"
 "Addresses are used exactly as given: use 127.0.0.1 (the examples' choice) to\n"
-"stay on loopback.  Logs go to stderr, one logfmt line per event.\n"
+"stay on loopback.  Logs go to stderr, one logfmt line per event; control-\n"
+"plane events (elections, epochs, recovery phases, failures) are also\n"
+"appended to DIR/audit/*.ndjson (read them with `rsctl events DIR`).\n"
 "SIGTERM or SIGINT shuts the node down cleanly.\n"
 "\n"
 "exit codes: 0 clean shutdown, 1 runtime failure (storage, Raft, a fatal\n"

@@ -28,6 +28,7 @@ struct config {
 	char data_dir[PATH_MAX];
 	char raft_addr[CONFIG_ADDR_MAX];
 	char client_addr[CONFIG_ADDR_MAX];
+	char metrics_addr[CONFIG_ADDR_MAX]; /* empty: no HTTP endpoint */
 	struct config_peer peers[CONFIG_PEERS_MAX];
 	unsigned n_peers; /* 0: not given (warm start reads storage) */
 	unsigned election_timeout_ms;

@@ -13,7 +13,10 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "audit.h"
 #include "director.h"
+#include "http.h"
+#include "metrics.h"
 #include "fileio.h"
 #include "fsm.h"
 #include "log.h"
@@ -63,6 +66,13 @@ struct node {
 	bool reg_inflight;
 	uint64_t last_heartbeat_ms;
 	char coordinators[1024];
+	/* observability */
+	struct audit *audit;
+	struct http *http;
+	struct metrics *metrics;
+	struct metric *m_has_leader, *m_leader_changes, *m_epoch, *m_recoveries,
+		*m_recovery_seconds, *m_commits, *m_conflicts, *m_batches,
+		*m_batch_txns, *m_apply_lag, *m_storage_bytes, *m_fenced;
 	bool stopping;
 	int exit_code;
 };
@@ -81,6 +91,8 @@ static void node_fatal(void *ctx, const char *msg)
 {
 	char q[RS_ERRMSG_SIZE + 64];
 	(void)ctx;
+	/* The audit log's batched writer cannot be waited for here: the
+	 * process exits now.  This log line is the record of it. */
 	log_error("node.fatal", "reason=%s action=exit",
 		  log_quote(q, sizeof q, msg));
 	_exit(NODE_EXIT_FAILURE);
@@ -132,8 +144,16 @@ static void node_director_start(struct node *n);
 static void node_event(void *ctx, const char *name, const char *fields)
 {
 	struct node *n = ctx;
-	(void)n;
-	log_info("audit", "name=%s fields={%s}", name, fields);
+	int rv = n->audit ? audit_event(n->audit, name, "%s", fields) : RS_OK;
+
+	if (rv != RS_OK)
+		log_warn("audit.event_refused", "name=%s error=%s", name,
+			 rs_strerror(rv));
+	if (strcmp(name, "layout_persisted") == 0 && n->director != NULL) {
+		metrics_inc(n->m_recoveries);
+		metrics_observe(n->m_recovery_seconds,
+				(double)director_recovery_ms(n->director) / 1000.0);
+	}
 }
 
 static void node_director_tick(uv_timer_t *t)
@@ -424,18 +444,25 @@ static void node_role_tick(uv_timer_t *t)
 		log_info("raft.role", "role=%s previous=%s term=%llu",
 			 node_role_name(state), node_role_name(n->role),
 			 (unsigned long long)n->raft.current_term);
-		if (state == RAFT_LEADER)
+		if (state == RAFT_LEADER) {
 			log_info("raft.election_won", "term=%llu",
 				 (unsigned long long)n->raft.current_term);
-		else if (n->role == RAFT_LEADER)
+			audit_event(n->audit, AUDIT_EV_ELECTION_WON, "\"term\":%llu",
+				    (unsigned long long)n->raft.current_term);
+		} else if (n->role == RAFT_LEADER) {
 			log_info("raft.leadership_lost", "term=%llu",
 				 (unsigned long long)n->raft.current_term);
+			audit_event(n->audit, AUDIT_EV_LEADER_LOST, "\"term\":%llu",
+				    (unsigned long long)n->raft.current_term);
+		}
 		n->role = state;
 		proxy_set_leader(n->proxy, state == RAFT_LEADER);
 		if (state != RAFT_LEADER)
 			node_director_drop(n);
 	}
 	node_heartbeat(n);
+	if (audit_failed(n->audit))
+		node_fatal(n, audit_errmsg(n->audit));
 }
 
 /* ---- shutdown ---- */
@@ -445,12 +472,23 @@ static void node_handle_closed(uv_handle_t *h)
 	(void)h;
 }
 
-static void node_store_closed(void *arg)
+static void node_audit_closed(void *arg, int status)
 {
 	struct node *n = arg;
+	if (status != RS_OK)
+		n->exit_code = NODE_EXIT_FAILURE;
+	metrics_free(n->metrics);
 	log_info("node.stopped", "exit_code=%d", n->exit_code);
 	uv_close((uv_handle_t *)&n->sigterm, node_handle_closed);
 	uv_close((uv_handle_t *)&n->sigint, node_handle_closed);
+}
+
+static void node_store_closed(void *arg)
+{
+	struct node *n = arg;
+	audit_event(n->audit, AUDIT_EV_NODE_STOP, "\"exit_code\":%d",
+		    n->exit_code);
+	audit_close(n->audit, node_audit_closed, n);
 }
 
 static void node_proxy_closed(void *arg)
@@ -488,6 +526,9 @@ static void node_stop(struct node *n, const char *why)
 	if (n->reg_client != NULL)
 		rs_client_close(n->reg_client, NULL, NULL);
 	n->reg_client = NULL;
+	if (n->http != NULL)
+		http_stop(n->http, NULL, NULL);
+	n->http = NULL;
 	server_stop(n->server, node_server_stopped, n);
 }
 
@@ -733,6 +774,92 @@ static int node_check_raft_config(struct node *n, char *errmsg)
 	return RS_OK;
 }
 
+static void node_metrics_create(struct node *n)
+{
+	struct metrics *m;
+
+	if (metrics_new(&n->metrics) != RS_OK)
+		abort();
+	m = n->metrics;
+	n->m_has_leader = metrics_gauge(m, "raftstore_has_leader",
+					"1 if this node knows a Raft leader");
+	n->m_leader_changes = metrics_counter(m, "raftstore_leader_changes_total",
+					      "Leader changes seen by this node");
+	n->m_epoch = metrics_gauge(m, "raftstore_epoch",
+				   "Highest epoch allocated (state machine)");
+	n->m_recoveries = metrics_counter(m, "raftstore_recoveries_total",
+					  "Recoveries completed by directors here");
+	n->m_recovery_seconds = metrics_histogram(
+		m, "raftstore_recovery_duration_seconds",
+		"Director start to accepting commits", metrics_buckets_seconds,
+		METRICS_BUCKETS_SECONDS_COUNT);
+	n->m_commits = metrics_counter(m, "raftstore_commits_total",
+				       "Transactions committed by this leader");
+	n->m_conflicts = metrics_counter(m, "raftstore_conflicts_total",
+					 "Transactions aborted by the resolver");
+	n->m_batches = metrics_counter(m, "raftstore_batches_total",
+				       "Batches proposed to Raft by this leader");
+	n->m_batch_txns = metrics_gauge(m, "raftstore_last_batch_transactions",
+					"Transactions in the last batch proposed");
+	n->m_apply_lag = metrics_gauge(m, "raftstore_apply_lag_entries",
+				       "Raft commit index minus applied index");
+	n->m_storage_bytes = metrics_gauge(m, "raftstore_storage_bytes",
+					   "Journal and checkpoint bytes on disk");
+	n->m_fenced = metrics_counter(m, "raftstore_fenced_entries_total",
+				      "Entries skipped for an older epoch");
+}
+
+/* Counters mirror totals kept elsewhere: add the difference. */
+static void node_counter_set(struct metric *c, uint64_t total)
+{
+	uint64_t cur = metrics_counter_get(c);
+	if (total > cur)
+		metrics_add(c, total - cur);
+}
+
+static int node_metrics_body(void *ctx, struct rs_buf *body)
+{
+	struct node *n = ctx;
+	struct proxy_stats ps;
+
+	proxy_get_stats(n->proxy, &ps);
+	metrics_gauge_set(n->m_has_leader, n->leader_id != 0);
+	node_counter_set(n->m_leader_changes, n->leader_changes);
+	metrics_gauge_set(n->m_epoch, (double)n->fsm.epoch);
+	node_counter_set(n->m_commits, ps.commits);
+	node_counter_set(n->m_conflicts, ps.conflicts);
+	node_counter_set(n->m_batches, ps.batches);
+	metrics_gauge_set(n->m_batch_txns, (double)ps.last_batch_txns);
+	metrics_gauge_set(n->m_apply_lag,
+			  (double)(n->raft.commit_index - n->raft.last_applied));
+	metrics_gauge_set(n->m_storage_bytes, (double)store_disk_bytes(n->store));
+	node_counter_set(n->m_fenced, n->fsm.fenced_entries);
+	return metrics_render_prometheus(n->metrics, body);
+}
+
+static char *node_status_json(void *ctx);
+
+static int node_status_body(void *ctx, struct rs_buf *body)
+{
+	char *json = node_status_json(ctx);
+	int rv = rs_buf_append(body, json, strlen(json));
+	free(json);
+	return rv;
+}
+
+static int node_start_http(struct node *n, char *errmsg)
+{
+	static const struct http_route routes[] = {
+		{"/metrics", HTTP_CONTENT_TYPE_PROMETHEUS, node_metrics_body},
+		{"/status", HTTP_CONTENT_TYPE_JSON, node_status_body},
+	};
+	struct http_config hc = {.routes = routes, .n_routes = 2, .ctx = n};
+
+	if (n->cfg.metrics_addr[0] == '\0')
+		return RS_OK;
+	return http_start(&n->http, &n->loop, n->cfg.metrics_addr, &hc, errmsg);
+}
+
 /* Warm start: the stored layout (the next director's input) must decode.
  * A layout that does not is never silently replaced, unless the operator
  * says so with --ignore-bad-layout. */
@@ -784,6 +911,11 @@ static int node_setup(struct node *n, char *errmsg)
 	if (fileio_mkdir(n->cfg.data_dir, errmsg) != RS_OK ||
 	    fileio_mkdir(n->raft_dir, errmsg) != RS_OK)
 		return NODE_EXIT_FAILURE;
+	if (audit_open(&n->audit, &n->loop, n->cfg.data_dir, n->cfg.id, NULL,
+		       errmsg) != RS_OK)
+		return NODE_EXIT_FAILURE;
+	audit_event(n->audit, AUDIT_EV_NODE_START, "\"pid\":%ld", (long)getpid());
+	node_metrics_create(n);
 	if (node_open_store(n, errmsg) != RS_OK)
 		return NODE_EXIT_FAILURE;
 	rv = node_decide(n, &cold, errmsg);
@@ -810,6 +942,8 @@ static int node_setup(struct node *n, char *errmsg)
 		return rv;
 	rv = server_start(&n->server, &n->loop, n->cfg.client_addr,
 			  service_handle, service_conn_closed, n->service, errmsg);
+	if (rv == RS_OK)
+		rv = node_start_http(n, errmsg);
 	return rv == RS_OK ? RS_OK : NODE_EXIT_FAILURE;
 }
 

@@ -206,6 +206,11 @@ uint64_t director_epoch(const struct director *d)
 	return d->epoch;
 }
 
+uint64_t director_recovery_ms(const struct director *d)
+{
+	return d->recovery_ms;
+}
+
 /* A callback we were owed arrived: false if the director is gone. */
 static bool director_back(struct director *d)
 {

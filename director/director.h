@@ -121,6 +121,8 @@ void director_stop(struct director *d);
 
 enum director_phase director_phase(const struct director *d);
 uint64_t director_epoch(const struct director *d);
+/* Start to accepting of the last completed recovery, in ms (0 if none). */
+uint64_t director_recovery_ms(const struct director *d);
 /* Status JSON members (no braces), for the node's STATUS. */
 void director_status_fields(const struct director *d, struct rs_buf *out);
 
