@@ -154,9 +154,10 @@ bool audit_file_name_parse(const char *name, uint64_t *file_num)
 			return false;
 		v = v * 10 + (uint64_t)(*p - '0');
 	}
-	/* Only the name the writer gives: "audit-000000001.ndjson" is not 1. */
+	/* Only the names the writer gives: numbers from 1, and
+	 * "audit-000000001.ndjson" is not file 1. */
 	audit_file_name(canonical, sizeof canonical, v);
-	if (strcmp(canonical, name) != 0)
+	if (v == 0 || strcmp(canonical, name) != 0)
 		return false;
 	*file_num = v;
 	return true;

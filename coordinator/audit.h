@@ -232,8 +232,8 @@ int audit_line_parse(const char *p, size_t len, struct audit_line *out,
 
 /* "audit-00000042.ndjson" for 42 (more digits past 99999999). */
 void audit_file_name(char *out, size_t size, uint64_t file_num);
-/* The number of a file name of that form (8 or more digits, no sign); false
- * for any other name. */
+/* The number of a file name of that form (8 or more digits, no sign, not
+ * 0, no extra leading zeros); false for any other name. */
 bool audit_file_name_parse(const char *name, uint64_t *file_num);
 
 #endif /* RS_AUDIT_H */

@@ -28,6 +28,10 @@ static const struct rsctl_command rsctl_commands[] = {
 	{"members", "list the cluster's members", rsctl_members_run},
 	{"events", "print nodes' audit events merged by time (offline)",
 	 rsctl_events_run},
+	{"layout", "show the transaction system layout the director persisted",
+	 rsctl_layout_run},
+	{"config", "get, set or list configuration parameters (set: recovery)",
+	 rsctl_config_run},
 };
 
 #define RSCTL_COMMAND_COUNT \

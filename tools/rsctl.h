@@ -50,6 +50,10 @@ bool rsctl_parse_u64(const char *s, uint64_t *out);
 /* Command groups. */
 int rsctl_log_run(int argc, char **argv);
 int rsctl_events_run(int argc, char **argv); /* rsctl_events.c */
+/* rsctl_layout.c: `rsctl layout` and `rsctl config`, the director's
+ * system keys on a running cluster. */
+int rsctl_layout_run(int argc, char **argv);
+int rsctl_config_run(int argc, char **argv);
 
 /* ---- cluster commands ----
  *

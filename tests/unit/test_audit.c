@@ -576,6 +576,29 @@ START_TEST(test_json_str)
 }
 END_TEST
 
+START_TEST(test_file_names)
+{
+	static const char *const bad[] = {
+		"audit-1.ndjson", "audit-00000000.ndjson",
+		"audit-000000001.ndjson", "audit-0000000x.ndjson",
+		"audit-00000001.ndjson.tmp", "audit-00000001.json",
+		"audit--0000001.ndjson", "audit-99999999999999999999.ndjson"};
+	char name[AUDIT_FILE_NAME_MAX];
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(!audit_file_name_parse(bad[i], &v), "%s", bad[i]);
+	audit_file_name(name, sizeof name, 42);
+	ck_assert_str_eq(name, "audit-00000042.ndjson");
+	ck_assert(audit_file_name_parse(name, &v));
+	ck_assert_uint_eq(v, 42);
+	audit_file_name(name, sizeof name, 123456789012ull);
+	ck_assert_str_eq(name, "audit-123456789012.ndjson");
+	ck_assert(audit_file_name_parse(name, &v));
+	ck_assert_uint_eq(v, 123456789012ull);
+}
+END_TEST
+
 START_TEST(test_event_refused)
 {
 	struct audit_options o = opts(0, 0, 0);
@@ -1274,6 +1297,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_new_log);
 	tcase_add_test(tc, test_append_read_back);
 	tcase_add_test(tc, test_json_str);
+	tcase_add_test(tc, test_file_names);
 	tcase_add_test(tc, test_event_refused);
 	tcase_add_test(tc, test_seq_after_reopen);
 	tcase_add_test(tc, test_close_flushes_all);

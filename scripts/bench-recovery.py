@@ -1,0 +1,934 @@
+#!/usr/bin/env python3
+"""Recovery-time benchmark: raftstore against etcd 3.4, on loopback.
+
+    scripts/bench-recovery.py [--rounds N] [--build-dir DIR] [--only S,...]
+
+Usually run through scripts/bench-recovery.sh, which builds first.  One run
+measures, N rounds each (default 10), with default election settings
+(raftstore --election-timeout-ms 1000 --heartbeat-timeout-ms 100, etcd 3.4
+defaults: election 1000 ms, heartbeat 100 ms):
+
+  leader    raftstore: SIGKILL of the Raft leader -> first client commit
+            accepted.  One client thread per surviving node does puts with
+            a short per-request timeout (--request-timeout-ms, 200); the
+            time is kill -> the first success on any of them.  Nothing can
+            commit between the kill and the new director's ACCEPTING phase,
+            so the first success is in the new epoch; the new leader's epoch
+            is checked afterwards.  Also reported: kill -> a survivor
+            reports role "leader", and the new director's recovery_ms.
+  start     raftstore: three fresh processes started at once -> the
+            leader's director_phase is "monitoring" and a put succeeds.
+  follower  raftstore: SIGKILL of a follower -> the leader's layout_id and
+            epoch change and director_phase is "monitoring" again (a new
+            layout persisted).  Client threads on the leader and the other
+            follower keep doing puts throughout; the longest gap between
+            two successful puts is reported as the commit outage.
+  etcd      etcd 3.4 (scripts/etcd-cluster.sh): SIGKILL of the leader ->
+            first successful put on a survivor.  Two clients at once: the
+            JSON gRPC gateway (POST /v3/kv/put over HTTP/1.1, no process
+            spawn, so no correction), and `etcdctl put --command-timeout`
+            in a loop, from whose result the median duration of a healthy
+            etcdctl put (measured before the first round) is subtracted.
+
+Between kill rounds the killed process is restarted and the run waits until
+the cluster is whole again (raftstore: 3 live nodes, all agreeing on the
+leader, leader in "monitoring" with a layout of 3 storage replicas; etcd: 3
+members agreeing on a leader, a put through each).
+
+Statistics: median, p90 (nearest rank) and max over the rounds.  Target
+(from the issue): commits resume within 1.5 x the election timeout (1.5 s).
+
+Every process this script starts is killed by PID on exit, also on errors
+and on SIGINT/SIGTERM.  Ports are picked free.  Any wait that runs past
+--timeout seconds aborts the run with a message and the nodes' log tails,
+and the script exits 1.
+"""
+import argparse
+import base64
+import http.client
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+now = time.monotonic
+
+
+class BenchError(Exception):
+    """A wait ran out or the cluster misbehaved: the run is aborted."""
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# statistics and the report
+# ---------------------------------------------------------------------------
+
+def p90(xs):
+    s = sorted(xs)
+    return s[max(0, math.ceil(0.9 * len(s)) - 1)]
+
+
+def fmt_s(x):
+    return "-" if x is None else "%.3f" % x
+
+
+class Results:
+    def __init__(self):
+        self.rows = []  # (system, scenario, values, target or None)
+
+    def add(self, system, scenario, values, target=None):
+        self.rows.append((system, scenario, list(values), target))
+
+    def get(self, system, scenario):
+        for r in self.rows:
+            if r[0] == system and r[1] == scenario:
+                return r
+        return None
+
+    def table(self):
+        head = ("system", "scenario", "n", "median s", "p90 s", "max s",
+                "target s", "within")
+        lines = []
+        for sysname, scen, vals, target in self.rows:
+            if not vals:
+                continue
+            within = "-"
+            if target is not None:
+                within = "%d/%d" % (sum(v <= target for v in vals), len(vals))
+            lines.append((sysname, scen, str(len(vals)),
+                          fmt_s(statistics.median(vals)), fmt_s(p90(vals)),
+                          fmt_s(max(vals)), fmt_s(target), within))
+        widths = [max(len(head[i]), *(len(l[i]) for l in lines)) if lines
+                  else len(head[i]) for i in range(len(head))]
+        out = []
+        sep = "  "
+        out.append(sep.join(h.ljust(widths[i]) if i < 2 else h.rjust(widths[i])
+                            for i, h in enumerate(head)))
+        out.append(sep.join("-" * w for w in widths))
+        for l in lines:
+            out.append(sep.join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i])
+                                for i, c in enumerate(l)))
+        return "\n".join(out)
+
+
+def verdict_line(system, label, vals, target):
+    med, q, mx = statistics.median(vals), p90(vals), max(vals)
+    if mx <= target:
+        v = "MET in every round"
+    elif med <= target:
+        v = "met by the median only (%d/%d rounds within)" % (
+            sum(x <= target for x in vals), len(vals))
+    else:
+        v = "NOT MET (%d/%d rounds within)" % (
+            sum(x <= target for x in vals), len(vals))
+    return ("%s: %s median %.3f s, p90 %.3f s, max %.3f s; target <= %.3f s: %s"
+            % (system, label, med, q, mx, target, v))
+
+
+# ---------------------------------------------------------------------------
+# client loops (threads): first success, or every success
+# ---------------------------------------------------------------------------
+
+class Race:
+    """Shared by the client threads of one round."""
+
+    def __init__(self, record_all=False):
+        self.lock = threading.Lock()
+        self.go = threading.Event()
+        self.stop = threading.Event()
+        self.first = None        # (t, who)
+        self.done = threading.Event()
+        self.record_all = record_all
+        self.successes = []      # (t, who) when record_all
+        self.errors = {}
+
+    def success(self, t, who):
+        with self.lock:
+            if self.first is None:
+                self.first = (t, who)
+                self.done.set()
+            if self.record_all:
+                self.successes.append((t, who))
+            else:
+                self.stop.set()
+
+    def error(self, name):
+        with self.lock:
+            self.errors[name] = self.errors.get(name, 0) + 1
+
+    def error_summary(self):
+        return ", ".join("%s x%d" % kv for kv in
+                         sorted(self.errors.items(), key=lambda kv: -kv[1])) or "none"
+
+
+def rs_put_loop(rswire, addr, race, timeout, tag):
+    """raftstore puts against one node until race.stop."""
+    conn = None
+    i = 0
+    race.go.wait()
+    while not race.stop.is_set():
+        ok = False
+        try:
+            if conn is None:
+                conn = rswire.Conn(addr, timeout)
+            conn.put(b"bench/%s/%d" % (tag.encode(), i), b"v")
+            i += 1
+            ok = True
+        except rswire.Error as e:
+            race.error(rswire.error_name(e.code))
+        except socket.timeout:
+            race.error("timeout")
+            conn = _close(conn)
+        except (OSError, ConnectionError, ValueError) as e:
+            race.error(type(e).__name__)
+            conn = _close(conn)
+        if ok:
+            race.success(now(), addr)
+        else:
+            time.sleep(0.005)
+    _close(conn)
+
+
+def _close(c):
+    if c is not None:
+        try:
+            c.close()
+        except Exception:
+            pass
+    return None
+
+
+def etcd_http_put(conn, key, timeout):
+    """One put through the etcd JSON gateway on a kept-alive connection."""
+    body = json.dumps({"key": base64.b64encode(key).decode(),
+                       "value": base64.b64encode(b"v").decode()})
+    conn.request("POST", "/v3/kv/put", body, {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = r.read()
+    if r.status != 200:
+        raise RuntimeError("http %d: %s" % (r.status, data[:200]))
+    d = json.loads(data)
+    if "error" in d or "header" not in d:
+        raise RuntimeError("etcd: %s" % data[:200])
+
+
+def etcd_http_loop(port, race, timeout, tag):
+    conn = None
+    i = 0
+    race.go.wait()
+    while not race.stop.is_set():
+        ok = False
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            etcd_http_put(conn, b"bench/%s/%d" % (tag.encode(), i), timeout)
+            i += 1
+            ok = True
+        except socket.timeout:
+            race.error("timeout")
+            conn = _close(conn)
+        except Exception as e:  # gateway errors, resets, refused
+            race.error(type(e).__name__)
+            conn = _close(conn)
+        if ok:
+            race.success(now(), "http:%d" % port)
+        else:
+            time.sleep(0.005)
+    _close(conn)
+
+
+def etcdctl_put(etcdctl, endpoint, key, timeout_ms):
+    env = dict(os.environ, ETCDCTL_API="3")
+    r = subprocess.run([etcdctl, "--endpoints=" + endpoint,
+                        "--command-timeout=%dms" % timeout_ms, "put", key, "v"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       env=env, timeout=10)
+    return r.returncode == 0, r.stderr.decode("utf-8", "replace").strip()
+
+
+def etcdctl_loop(etcdctl, endpoint, race, timeout_ms, tag):
+    i = 0
+    race.go.wait()
+    while not race.stop.is_set():
+        try:
+            ok, err = etcdctl_put(etcdctl, endpoint, "bench/%s/%d" % (tag, i), timeout_ms)
+        except subprocess.TimeoutExpired:
+            ok, err = False, "etcdctl hung"
+        i += 1
+        if ok:
+            race.success(now(), "etcdctl:" + endpoint)
+        else:
+            race.error("etcdctl: " + (err.splitlines()[-1][:60] if err else "failed"))
+            time.sleep(0.005)
+
+
+def run_threads(targets):
+    ts = [threading.Thread(target=f, args=a, daemon=True) for f, a in targets]
+    for t in ts:
+        t.start()
+    return ts
+
+
+def join_threads(race, ts):
+    race.stop.set()
+    race.go.set()
+    for t in ts:
+        t.join(15)
+        if t.is_alive():
+            raise BenchError("a client thread did not stop within 15 s")
+
+
+# ---------------------------------------------------------------------------
+# raftstore
+# ---------------------------------------------------------------------------
+
+class RaftstoreBench:
+    def __init__(self, args, results):
+        self.args = args
+        self.results = results
+        os.environ["top_builddir"] = args.build_dir
+        sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+        import harness  # noqa: E402  (reads top_builddir at import)
+        import rswire  # noqa: E402
+        self.harness, self.rswire = harness, rswire
+        if not os.access(harness.RAFTSTORED, os.X_OK):
+            raise BenchError("no raftstored at %s (build first: "
+                             "scripts/bench-recovery.sh)" % harness.RAFTSTORED)
+        self.req_timeout = args.request_timeout_ms / 1000.0
+
+    def cluster(self):
+        return self.harness.Cluster(3, election_ms=self.args.election_timeout_ms,
+                                    heartbeat_ms=self.args.heartbeat_timeout_ms)
+
+    def status(self, node, timeout=0.5):
+        c = self.rswire.Conn(node.client_addr, timeout)
+        try:
+            return c.status()
+        finally:
+            c.close()
+
+    def storage_replicas(self, node):
+        c = self.rswire.Conn(node.client_addr, 1.0)
+        try:
+            items, _, _ = c.range(b"\xff/system/layout/storage/",
+                                  b"\xff/system/layout/storage0",
+                                  mode=self.rswire.SERIALIZABLE)
+            return len(items)
+        finally:
+            c.close()
+
+    def check_alive(self, c, expect):
+        for nid in expect:
+            n = c.nodes[nid]
+            if not n.alive():
+                raise BenchError("raftstore node %d exited (code %s)\n%s" % (
+                    nid, n.proc.returncode if n.proc else None, c.logs()))
+
+    def wait_healthy(self, c, what, settle_ms=200):
+        """3 live nodes agreeing on a leader in "monitoring" whose layout has
+        3 storage replicas.  Returns (leader node, its status)."""
+        deadline = now() + self.args.timeout
+        last = "no status yet"
+        while now() < deadline:
+            self.check_alive(c, c.nodes)
+            try:
+                sts = {nid: self.status(n) for nid, n in c.nodes.items()}
+                lids = {st["leader_id"] for st in sts.values()}
+                if len(lids) != 1 or 0 in lids:
+                    last = "leader ids %s" % sorted(lids)
+                else:
+                    lid = lids.pop()
+                    st = sts[lid]
+                    if st["role"] != "leader" or st["proxy"] != "ready":
+                        last = "node %d: role %s proxy %s" % (lid, st["role"], st["proxy"])
+                    elif st.get("director_phase") != "monitoring":
+                        last = "leader %d director_phase %s" % (lid, st.get("director_phase"))
+                    elif st.get("layout_id") != st.get("epoch"):
+                        last = "leader %d layout_id %s epoch %s" % (
+                            lid, st.get("layout_id"), st.get("epoch"))
+                    elif st.get("phase_ms", 0) < settle_ms:
+                        last = "leader %d in monitoring for %s ms only" % (lid, st.get("phase_ms"))
+                    else:
+                        reps = self.storage_replicas(c.nodes[lid])
+                        if reps == 3:
+                            return c.nodes[lid], st
+                        last = "leader %d layout has %d storage replicas" % (lid, reps)
+            except (OSError, ConnectionError, self.rswire.Error, KeyError) as e:
+                last = "%s: %s" % (type(e).__name__, e)
+            time.sleep(0.05)
+        raise BenchError("raftstore: %s: cluster not back to 3 live nodes in "
+                         "monitoring within %.0f s (last: %s)\n%s" % (
+                             what, self.args.timeout, last, c.logs()))
+
+    # -- scenario 1: leader SIGKILL -> first commit ------------------------
+
+    def leader_kill_round(self, c, r):
+        leader, st = self.wait_healthy(c, "before leader-kill round %d" % r)
+        epoch0 = st["epoch"]
+        survivors = [n for n in c.nodes.values() if n.id != leader.id]
+        race = Race()
+        ts = run_threads([(rs_put_loop, (self.rswire, n.client_addr, race,
+                                         self.req_timeout, "l%d-%d" % (r, n.id)))
+                          for n in survivors])
+        elected = {}
+
+        def poll_leader():
+            race.go.wait()
+            conns = {}
+            while not race.stop.is_set() and not elected:
+                for n in survivors:
+                    try:
+                        if n.id not in conns:
+                            conns[n.id] = self.rswire.Conn(n.client_addr, 0.2)
+                        s = conns[n.id].status()
+                        if s["role"] == "leader" and "t" not in elected:
+                            elected.update(t=now(), id=n.id)
+                    except Exception:
+                        conns.pop(n.id, None)
+                time.sleep(0.01)
+            for cn in conns.values():
+                _close(cn)
+
+        ts += run_threads([(poll_leader, ())])
+        time.sleep(0.05)  # threads parked on race.go
+        t0 = now()
+        os.kill(leader.proc.pid, signal.SIGKILL)
+        race.go.set()
+        leader.proc.wait(10)
+        if not race.done.wait(self.args.timeout):
+            join_threads(race, ts)
+            raise BenchError("raftstore leader-kill round %d: no commit accepted "
+                             "within %.0f s of SIGKILL (errors: %s)\n%s" % (
+                                 r, self.args.timeout, race.error_summary(), c.logs()))
+        t1, who = race.first
+        join_threads(race, ts)
+        # The node that accepted it; its leader's status shows the new epoch.
+        new_leader = None
+        for n in survivors:
+            try:
+                s = self.status(n, 1.0)
+            except Exception:
+                continue
+            if s["role"] == "leader":
+                new_leader, nst = n, s
+        if new_leader is None:
+            raise BenchError("raftstore leader-kill round %d: a put succeeded but "
+                             "no survivor reports role leader\n%s" % (r, c.logs()))
+        if nst["epoch"] <= epoch0:
+            raise BenchError("raftstore leader-kill round %d: new leader %d "
+                             "reports epoch %d, not above %d" % (
+                                 r, new_leader.id, nst["epoch"], epoch0))
+        res = {"commit": t1 - t0,
+               "elected": elected["t"] - t0 if "t" in elected else None,
+               "recovery_ms": nst.get("recovery_ms"),
+               "epoch": (epoch0, nst["epoch"])}
+        log("  round %d: killed leader %d; commit after %.3f s via %s "
+            "(new leader %d elected after %s s, director recovery_ms %s, "
+            "epoch %d -> %d; errors before: %s)" % (
+                r, leader.id, res["commit"], who, new_leader.id,
+                fmt_s(res["elected"]), res["recovery_ms"], epoch0, nst["epoch"],
+                race.error_summary()))
+        leader.start()
+        return res
+
+    # -- scenario 3: follower SIGKILL -> new layout -------------------------
+
+    def follower_kill_round(self, c, r):
+        leader, st = self.wait_healthy(c, "before follower-kill round %d" % r)
+        epoch0, layout0 = st["epoch"], st["layout_id"]
+        followers = sorted(n.id for n in c.nodes.values() if n.id != leader.id)
+        victim = c.nodes[followers[r % 2]]
+        other = [n for n in c.nodes.values() if n.id not in (victim.id,)]
+        race = Race(record_all=True)
+        ts = run_threads([(rs_put_loop, (self.rswire, n.client_addr, race,
+                                         self.req_timeout, "f%d-%d" % (r, n.id)))
+                          for n in other])
+        race.go.set()
+        time.sleep(0.3)
+        conn = self.rswire.Conn(leader.client_addr, 1.0)
+        t0 = now()
+        os.kill(victim.proc.pid, signal.SIGKILL)
+        victim.proc.wait(10)
+        deadline = t0 + self.args.timeout
+        t1 = None
+        last = None
+        try:
+            while now() < deadline:
+                try:
+                    s = conn.status()
+                except (OSError, ConnectionError) as e:
+                    conn = _close(conn) or self.rswire.Conn(leader.client_addr, 1.0)
+                    last = e
+                    continue
+                last = s
+                if s["role"] != "leader":
+                    raise BenchError("raftstore follower-kill round %d: node %d "
+                                     "lost leadership\n%s" % (r, leader.id, c.logs()))
+                if (s.get("director_phase") == "monitoring" and
+                        s.get("layout_id") != layout0 and s["epoch"] > epoch0):
+                    t1 = now()
+                    break
+                time.sleep(0.01)
+        finally:
+            _close(conn)
+        if t1 is None:
+            join_threads(race, ts)
+            raise BenchError("raftstore follower-kill round %d: no new layout "
+                             "within %.0f s of SIGKILL (last status: %s)\n%s" % (
+                                 r, self.args.timeout, last, c.logs()))
+        time.sleep(0.3)
+        join_threads(race, ts)
+        succ = sorted(t for t, _ in race.successes if t >= t0 - 0.3)
+        gap = max((b - a for a, b in zip(succ, succ[1:])), default=None)
+        if gap is None:
+            raise BenchError("raftstore follower-kill round %d: fewer than two "
+                             "successful puts around the kill" % r)
+        res = {"layout": t1 - t0, "gap": gap, "recovery_ms": s.get("recovery_ms"),
+               "epoch": (epoch0, s["epoch"])}
+        log("  round %d: killed follower %d; new layout %s after %.3f s "
+            "(epoch %d -> %d, director recovery_ms %s); longest commit gap "
+            "%.3f s (%d puts; errors: %s)" % (
+                r, victim.id, s.get("layout_id"), res["layout"], epoch0, s["epoch"],
+                res["recovery_ms"], gap, len(race.successes), race.error_summary()))
+        victim.start()
+        return res
+
+    # -- scenario 2: start -> ready -----------------------------------------
+
+    def start_round(self, r):
+        c = self.cluster()
+        try:
+            t0 = now()
+            c.start_all()
+            deadline = t0 + self.args.timeout
+            t_leader = None
+            while now() < deadline:
+                self.check_alive(c, c.nodes)
+                for n in c.nodes.values():
+                    try:
+                        conn = self.rswire.Conn(n.client_addr, 0.2)
+                    except OSError:
+                        continue
+                    try:
+                        s = conn.status()
+                        if s["role"] == "leader" and t_leader is None:
+                            t_leader = now()
+                        if s["role"] == "leader" and s.get("director_phase") == "monitoring":
+                            conn.put(b"bench/start/%d" % r, b"v")
+                            t1 = now()
+                            log("  round %d: ready after %.3f s (leader %d after "
+                                "%.3f s, director recovery_ms %s)" % (
+                                    r, t1 - t0, n.id, t_leader - t0,
+                                    s.get("recovery_ms")))
+                            return {"ready": t1 - t0, "leader": t_leader - t0,
+                                    "recovery_ms": s.get("recovery_ms")}
+                    except (OSError, ConnectionError, self.rswire.Error):
+                        pass
+                    finally:
+                        conn.close()
+                time.sleep(0.01)
+            raise BenchError("raftstore start round %d: not ready within %.0f s\n%s"
+                             % (r, self.args.timeout, c.logs()))
+        finally:
+            c.cleanup()
+
+    def run(self, only):
+        a = self.args
+        if "leader" in only or "follower" in only:
+            c = self.cluster()
+            try:
+                c.start_all()
+                if "leader" in only:
+                    log("raftstore: leader SIGKILL -> first commit accepted (%d rounds)"
+                        % a.rounds)
+                    rs = [self.leader_kill_round(c, r + 1) for r in range(a.rounds)]
+                    self.results.add("raftstore", "leader SIGKILL -> first commit",
+                                     [x["commit"] for x in rs], a.target)
+                    el = [x["elected"] for x in rs if x["elected"] is not None]
+                    self.results.add("raftstore", "  of which: -> new leader elected", el)
+                    self.results.add("raftstore", "  director recovery_ms (server)",
+                                     [x["recovery_ms"] / 1000.0 for x in rs
+                                      if x["recovery_ms"] is not None])
+                if "follower" in only:
+                    log("raftstore: follower SIGKILL -> new layout persisted (%d rounds)"
+                        % a.rounds)
+                    rs = [self.follower_kill_round(c, r + 1) for r in range(a.rounds)]
+                    self.results.add("raftstore", "follower SIGKILL -> new layout",
+                                     [x["layout"] for x in rs])
+                    self.results.add("raftstore", "follower SIGKILL: commit gap",
+                                     [x["gap"] for x in rs], a.target)
+                self.wait_healthy(c, "at the end")
+            finally:
+                c.cleanup()
+        if "start" in only:
+            log("raftstore: start -> ready (%d rounds, fresh cluster each)" % a.rounds)
+            rs = [self.start_round(r + 1) for r in range(a.rounds)]
+            self.results.add("raftstore", "start -> ready (monitoring + put)",
+                             [x["ready"] for x in rs])
+            self.results.add("raftstore", "  of which: -> leader elected",
+                             [x["leader"] for x in rs])
+
+
+# ---------------------------------------------------------------------------
+# etcd
+# ---------------------------------------------------------------------------
+
+def ports_free(ports):
+    socks = []
+    try:
+        for p in ports:
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", p))
+            socks.append(s)
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+
+
+def proc_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read().rsplit(")", 1)[1].split()[0]
+        return st != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def proc_cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return [a.decode() for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+class EtcdBench:
+    SCRIPT = os.path.join(ROOT, "scripts", "etcd-cluster.sh")
+
+    def __init__(self, args, results):
+        self.args, self.results = args, results
+        self.etcdctl = shutil.which("etcdctl")
+        if shutil.which("etcd") is None or self.etcdctl is None:
+            raise BenchError("etcd/etcdctl not found (apt-get install etcd-server etcd-client)")
+        self.dir = tempfile.mkdtemp(prefix="bench-recovery-etcd-")
+        self.pids = {}       # member n -> pid (ours or the script's)
+        self.children = []   # Popen of members we restarted
+        self.base = None
+        self.req_timeout = args.request_timeout_ms / 1000.0
+
+    def port(self, n):
+        return self.base + n - 1
+
+    def start(self):
+        for attempt in range(10):
+            base = random.randrange(20000, 60000)
+            if not ports_free([base, base + 1, base + 2,
+                               base + 10, base + 11, base + 12]):
+                continue
+            r = subprocess.run([self.SCRIPT, "start", self.dir, str(base)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=self.args.timeout + 30)
+            self.read_pids()
+            if r.returncode == 0:
+                self.base = base
+                return
+            err = r.stderr.decode("utf-8", "replace")
+            if "already in use" not in err:
+                raise BenchError("etcd-cluster.sh start failed:\n" + err)
+        raise BenchError("etcd: no free port range found in 10 tries")
+
+    def read_pids(self):
+        for n in (1, 2, 3):
+            try:
+                with open(os.path.join(self.dir, "etcd%d.pid" % n)) as f:
+                    self.pids[n] = int(f.read().strip())
+            except (OSError, ValueError):
+                pass
+
+    def ours(self, pid):
+        return ("--data-dir" in (cl := proc_cmdline(pid)) and
+                cl[cl.index("--data-dir") + 1].startswith(self.dir))
+
+    def cleanup(self):
+        for n, pid in list(self.pids.items()):
+            if proc_alive(pid) and self.ours(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        for p in self.children:
+            if p.poll() is None:
+                p.kill()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        deadline = now() + 10
+        while now() < deadline and any(proc_alive(p) for p in self.pids.values()):
+            time.sleep(0.05)
+        for n in (1, 2, 3):
+            try:
+                os.unlink(os.path.join(self.dir, "etcd%d.pid" % n))
+            except OSError:
+                pass
+        if self.args.keep:
+            log("kept " + self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def logs(self):
+        out = []
+        for n in (1, 2, 3):
+            try:
+                with open(os.path.join(self.dir, "etcd%d.log" % n), "rb") as f:
+                    tail = f.readlines()[-8:]
+                out.append("--- etcd%d\n%s" % (n, b"".join(tail).decode("utf-8", "replace")))
+            except OSError:
+                pass
+        return "\n".join(out)
+
+    def status(self, n, timeout=0.5):
+        c = http.client.HTTPConnection("127.0.0.1", self.port(n), timeout=timeout)
+        try:
+            c.request("POST", "/v3/maintenance/status", "{}",
+                      {"Content-Type": "application/json"})
+            r = c.getresponse()
+            d = json.loads(r.read())
+            if r.status != 200:
+                raise RuntimeError("status %d: %s" % (r.status, d))
+            return d
+        finally:
+            c.close()
+
+    def check_alive(self):
+        for n, pid in self.pids.items():
+            if not proc_alive(pid):
+                raise BenchError("etcd member %d (pid %d) is not running\n%s" % (
+                    n, pid, self.logs()))
+
+    def wait_healthy(self, what):
+        """3 members agreeing on one leader, applied up to date, and a put
+        through each.  Returns the leader's member number."""
+        deadline = now() + self.args.timeout
+        last = None
+        while now() < deadline:
+            self.check_alive()
+            try:
+                sts = {n: self.status(n) for n in (1, 2, 3)}
+                ids = {n: st["header"]["member_id"] for n, st in sts.items()}
+                leaders = {st.get("leader") for st in sts.values()}
+                index = max(int(st.get("raftIndex", 0)) for st in sts.values())
+                lagging = [n for n, st in sts.items()
+                           if int(st.get("raftAppliedIndex", 0)) + 5 < index]
+                if len(leaders) != 1 or list(leaders)[0] in (None, "0"):
+                    last = "leaders %s" % leaders
+                elif lagging:
+                    last = "members %s lag behind index %d" % (lagging, index)
+                else:
+                    lid = list(leaders)[0]
+                    lnum = [n for n, i in ids.items() if i == lid]
+                    if not lnum:
+                        last = "leader %s is not one of ours" % lid
+                    else:
+                        for n in (1, 2, 3):
+                            c = http.client.HTTPConnection("127.0.0.1", self.port(n),
+                                                           timeout=1.0)
+                            try:
+                                etcd_http_put(c, b"bench/health/%d" % n, 1.0)
+                            finally:
+                                c.close()
+                        return lnum[0]
+            except Exception as e:
+                last = "%s: %s" % (type(e).__name__, e)
+            time.sleep(0.1)
+        raise BenchError("etcd: %s: cluster not healthy within %.0f s (last: %s)\n%s"
+                         % (what, self.args.timeout, last, self.logs()))
+
+    def endpoint(self, n):
+        return "127.0.0.1:%d" % self.port(n)
+
+    def etcdctl_baseline(self):
+        ds = []
+        for i in range(10):
+            for n in (1, 2, 3):
+                t = now()
+                ok, err = etcdctl_put(self.etcdctl, self.endpoint(n),
+                                      "bench/baseline/%d" % i, self.args.request_timeout_ms)
+                if not ok:
+                    raise BenchError("etcd: healthy etcdctl put failed: " + err)
+                ds.append(now() - t)
+        return statistics.median(ds), max(ds)
+
+    def restart(self, n, cmdline):
+        logf = open(os.path.join(self.dir, "etcd%d.log" % n), "ab")
+        p = subprocess.Popen(cmdline, stdout=logf, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        logf.close()
+        self.children.append(p)
+        self.pids[n] = p.pid
+        with open(os.path.join(self.dir, "etcd%d.pid" % n), "w") as f:
+            f.write("%d\n" % p.pid)
+
+    def leader_kill_round(self, r, baseline):
+        lnum = self.wait_healthy("before leader-kill round %d" % r)
+        pid = self.pids[lnum]
+        cmdline = proc_cmdline(pid)
+        if not cmdline or not self.ours(pid):
+            raise BenchError("etcd: cannot read the command line of member %d (pid %d)"
+                             % (lnum, pid))
+        survivors = [n for n in (1, 2, 3) if n != lnum]
+        http_race, ctl_race = Race(), Race()
+        ts = run_threads(
+            [(etcd_http_loop, (self.port(n), http_race, self.req_timeout,
+                               "h%d-%d" % (r, n))) for n in survivors] +
+            [(etcdctl_loop, (self.etcdctl, self.endpoint(n), ctl_race,
+                             self.args.request_timeout_ms, "c%d-%d" % (r, n)))
+             for n in survivors])
+        time.sleep(0.05)
+        t0 = now()
+        os.kill(pid, signal.SIGKILL)
+        http_race.go.set()
+        ctl_race.go.set()
+        ok = http_race.done.wait(self.args.timeout) and \
+            ctl_race.done.wait(max(1.0, self.args.timeout - (now() - t0)))
+        join_threads(http_race, ts[:len(survivors)])
+        join_threads(ctl_race, ts[len(survivors):])
+        for p in self.children:
+            if p.pid == pid:
+                p.wait(10)
+        deadline = now() + 10
+        while proc_alive(pid) and now() < deadline:
+            time.sleep(0.01)
+        if not ok:
+            raise BenchError("etcd leader-kill round %d: no successful put within "
+                             "%.0f s (http errors: %s; etcdctl errors: %s)\n%s" % (
+                                 r, self.args.timeout, http_race.error_summary(),
+                                 ctl_race.error_summary(), self.logs()))
+        th = http_race.first[0] - t0
+        tc_raw = ctl_race.first[0] - t0
+        tc = max(0.0, tc_raw - baseline)
+        log("  round %d: killed leader etcd%d; first put after %.3f s (HTTP gateway), "
+            "%.3f s (etcdctl: %.3f s raw - %.3f s baseline); errors before: http %s"
+            % (r, lnum, th, tc, tc_raw, baseline, http_race.error_summary()))
+        self.restart(lnum, cmdline)
+        return {"http": th, "etcdctl": tc}
+
+    def run(self):
+        a = self.args
+        log("etcd 3.4: leader SIGKILL -> first successful put (%d rounds)" % a.rounds)
+        try:
+            self.start()
+            log("  cluster in %s, client ports %d-%d" % (self.dir, self.base, self.base + 2))
+            self.wait_healthy("after start")
+            base_med, base_max = self.etcdctl_baseline()
+            log("  healthy etcdctl put (spawn + RPC): median %.3f s, max %.3f s "
+                "(subtracted below)" % (base_med, base_max))
+            rs = [self.leader_kill_round(r + 1, base_med) for r in range(a.rounds)]
+            self.wait_healthy("at the end")
+        finally:
+            self.cleanup()
+        self.results.add("etcd", "leader SIGKILL -> first put (HTTP)",
+                         [x["http"] for x in rs], a.target)
+        self.results.add("etcd", "leader SIGKILL -> first put (etcdctl)",
+                         [x["etcdctl"] for x in rs], a.target)
+
+
+# ---------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="Recovery times of raftstore and etcd 3.4 on loopback "
+                    "(see the module docstring).")
+    ap.add_argument("--rounds", type=int, default=10, help="rounds per scenario (10)")
+    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"),
+                    help="where raftstored is (build-bench/)")
+    ap.add_argument("--only", default="leader,start,follower,etcd",
+                    help="comma-separated subset of leader,start,follower,etcd")
+    ap.add_argument("--request-timeout-ms", type=int, default=200,
+                    help="client per-request timeout while waiting (200)")
+    ap.add_argument("--timeout", type=float, default=30.0,
+                    help="seconds any single wait may take before the run fails (30)")
+    ap.add_argument("--target", type=float, default=None,
+                    help="commit-resume target in s (default 1.5 x election timeout)")
+    ap.add_argument("--election-timeout-ms", type=int, default=1000,
+                    help=argparse.SUPPRESS)  # raftstore default; kept for experiments
+    ap.add_argument("--heartbeat-timeout-ms", type=int, default=100,
+                    help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--keep", action="store_true", help="keep the etcd data dir")
+    args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    bad = only - {"leader", "start", "follower", "etcd"}
+    if bad:
+        ap.error("unknown scenario(s): %s" % ", ".join(sorted(bad)))
+    if args.target is None:
+        args.target = 1.5 * args.election_timeout_ms / 1000.0
+    args.build_dir = os.path.abspath(args.build_dir)
+    seed = args.seed if args.seed is not None else int(time.time())
+    random.seed(seed)
+
+    # SIGTERM/SIGHUP end the run like Ctrl-C, so every finally runs.
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    log("bench-recovery: %d rounds, seed %d, request timeout %d ms, "
+        "raftstore --election-timeout-ms %d --heartbeat-timeout-ms %d, "
+        "etcd defaults (election 1000 ms, heartbeat 100 ms), build %s"
+        % (args.rounds, seed, args.request_timeout_ms, args.election_timeout_ms,
+           args.heartbeat_timeout_ms, args.build_dir))
+    results = Results()
+    t_start = now()
+    try:
+        if only & {"leader", "start", "follower"}:
+            RaftstoreBench(args, results).run(only)
+        if "etcd" in only:
+            EtcdBench(args, results).run()
+    except BenchError as e:
+        print("bench-recovery: FAILED: %s" % e, file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("bench-recovery: interrupted; processes killed", file=sys.stderr)
+        return 130
+
+    log("")
+    log("Results (%d rounds each, %.0f s total; p90 = nearest rank; "
+        "target = 1.5 x election timeout):" % (args.rounds, now() - t_start))
+    log(results.table())
+    log("")
+    r = results.get("raftstore", "leader SIGKILL -> first commit")
+    if r:
+        log(verdict_line("raftstore", "commits resume after leader SIGKILL:", r[2], r[3]))
+    r = results.get("raftstore", "follower SIGKILL: commit gap")
+    if r:
+        log(verdict_line("raftstore", "commit outage on follower SIGKILL:", r[2], r[3]))
+    r = results.get("etcd", "leader SIGKILL -> first put (HTTP)")
+    if r:
+        log(verdict_line("etcd 3.4", "puts resume after leader SIGKILL:", r[2], r[3]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

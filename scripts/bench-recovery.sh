@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Recovery-time benchmark, raftstore against etcd 3.4, on loopback.
+# Builds the optimized binaries in build-bench/, then runs
+# scripts/bench-recovery.py (see its header for what is measured).
+#
+#   scripts/bench-recovery.sh [--rounds N] [--only leader,start,follower,etcd] ...
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build="$root/build-bench"
+if ! BUILD_DIR="$build" CONFIGURE_FLAGS=--disable-debug "$root/scripts/build.sh"; then
+	# Only raftstored is needed here; do not let an unrelated target stop the run.
+	echo "bench-recovery: the full build failed; building raftstored alone" >&2
+	make -C "$build" -j"$(nproc)" raftstored >/dev/null
+fi
+exec python3 "$root/scripts/bench-recovery.py" --build-dir "$build" "$@"
