@@ -8,6 +8,10 @@
  * loop, and only while no batch is in flight).  libuv's work queue orders
  * the hand-over both ways, so there is no lock.
  *
+ * One exception, for the fail-fast path: audit_flush_sync waits on the loop
+ * thread for the worker's flight_done flag (release/acquire), which
+ * publishes the batch's results early; see there.
+ *
  * Lines are checked twice: audit_event parses the line it formatted before
  * queueing it, and open parses every line it reads back.  The parser is the
  * one readers use (audit_line_parse), so the writer cannot queue a line
@@ -24,6 +28,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +41,8 @@
 #define AUDIT_WARN_LINES_MAX 10u
 /* JSON nesting a reader accepts inside one line. */
 #define AUDIT_JSON_DEPTH_MAX 32
+/* audit_flush_sync: how long to wait for a batch in flight, in 1 ms naps. */
+#define AUDIT_SYNC_WAIT_MS 5000
 
 /* ---- the object and its state machine ---- */
 
@@ -84,6 +91,7 @@ struct audit {
 	struct audit_options opts;
 	enum audit_state state;
 	bool close_requested;
+	bool sealed; /* audit_flush_sync ran: nothing more is written */
 	audit_close_cb close_cb;
 	void *close_arg;
 	int failed;
@@ -95,6 +103,7 @@ struct audit {
 	uint64_t size; /* of the active file */
 	struct audit_batch pending;
 	struct audit_batch flight;
+	atomic_bool flight_done; /* the worker finished with the flight */
 	uv_timer_t timer;
 	uv_work_t work;
 	struct audit_report report;
@@ -1082,6 +1091,7 @@ static void audit_flush_start(struct audit *a)
 	if (b->rotate && keep > 0 && a->nfiles + 1 > keep)
 		b->unlink_count = a->nfiles + 1 - keep;
 	audit_set_state(a, AUDIT_FLUSHING);
+	atomic_store_explicit(&a->flight_done, false, memory_order_relaxed);
 	a->work.data = a;
 	rv = uv_queue_work(a->loop, &a->work, audit_work_cb,
 			   audit_after_work_cb);
@@ -1193,6 +1203,7 @@ static void audit_work_cb(uv_work_t *w)
 	} else if (b->unlink_count > 0) {
 		audit_retain(a, b);
 	}
+	atomic_store_explicit(&a->flight_done, true, memory_order_release);
 }
 
 /* Loop: take in what the worker did to the files. */
@@ -1214,8 +1225,10 @@ static void audit_batch_account(struct audit *a, struct audit_batch *b)
 	a->size += b->buf.len;
 	a->stats.batches++;
 	a->stats.bytes_written += b->buf.len;
-	assert(b->last_seq > a->stats.durable_seq);
-	a->stats.durable_seq = b->last_seq;
+	/* A sealing audit_flush_sync may have written later lines already. */
+	assert(a->sealed || b->last_seq > a->stats.durable_seq);
+	if (b->last_seq > a->stats.durable_seq)
+		a->stats.durable_seq = b->last_seq;
 	if (b->unlinked > 0) {
 		assert(b->unlinked < a->nfiles);
 		memmove(a->files, a->files + b->unlinked,
@@ -1312,6 +1325,10 @@ int audit_eventv(struct audit *a, const char *event, const char *fmt_fields,
 	assert(a->state != AUDIT_CLOSED);
 	if (a->close_requested)
 		return RS_ECLOSED;
+	if (a->sealed) {
+		a->stats.dropped++;
+		return RS_ESHUTDOWN;
+	}
 	if (a->failed != RS_OK) {
 		a->stats.dropped++;
 		return a->failed;
@@ -1352,6 +1369,81 @@ int audit_event(struct audit *a, const char *event, const char *fmt_fields,
 	rv = audit_eventv(a, event, fmt_fields, ap);
 	va_end(ap);
 	return rv;
+}
+
+/* ---- the fail-fast path ---- */
+
+/* Wait for the worker to be done with the flight; its results are then
+ * ours to read (the after-work callback will still run, on the loop). */
+static int audit_wait_flight(struct audit *a)
+{
+	struct timespec nap = {0, 1000000L};
+
+	for (int i = 0; i < AUDIT_SYNC_WAIT_MS; i++) {
+		if (atomic_load_explicit(&a->flight_done, memory_order_acquire))
+			return RS_OK;
+		nanosleep(&nap, NULL);
+	}
+	return RS_ETIMEOUT;
+}
+
+/* Where the queued lines go: after the flight if there is one. */
+static int audit_sync_target(struct audit *a, int *fd, uint64_t *off)
+{
+	const struct audit_batch *b = &a->flight;
+	int rv;
+
+	*fd = a->fd;
+	*off = a->size;
+	if (a->state != AUDIT_FLUSHING)
+		return RS_OK;
+	rv = audit_wait_flight(a);
+	if (rv != RS_OK)
+		return rv;
+	if (b->status != RS_OK)
+		return b->status;
+	*fd = b->new_fd >= 0 ? b->new_fd : a->fd;
+	*off = (b->new_fd >= 0 ? 0 : b->offset) + b->buf.len;
+	return RS_OK;
+}
+
+int audit_flush_sync(struct audit *a)
+{
+	struct audit_batch *q = &a->pending;
+	char errmsg[RS_ERRMSG_SIZE];
+	uint64_t off;
+	int fd, rv;
+
+	assert(a != NULL && a->state != AUDIT_CLOSED);
+	assert(!a->close_requested && !a->sealed);
+	a->sealed = true;
+	if (a->failed != RS_OK)
+		return a->failed;
+	if (a->state == AUDIT_ARMED) {
+		uv_timer_stop(&a->timer);
+		audit_set_state(a, AUDIT_IDLE);
+	}
+	rv = audit_sync_target(a, &fd, &off);
+	if (rv == RS_OK && q->buf.len > 0) {
+		rv = fileio_pwrite(fd, q->buf.data, q->buf.len, (off_t)off,
+				   errmsg);
+		if (rv == RS_OK)
+			rv = fileio_fsync(fd, errmsg);
+	}
+	if (rv == RS_ETIMEOUT)
+		snprintf(errmsg, sizeof errmsg, "a batch in flight did not "
+						"finish");
+	if (rv != RS_OK) {
+		rs_errmsg_wrapf(errmsg, "audit %s: flush", a->dir);
+		audit_fail(a, rv, errmsg);
+		return rv;
+	}
+	if (q->events > 0)
+		a->stats.durable_seq = q->last_seq;
+	a->stats.bytes_written += q->buf.len;
+	audit_batch_reset(q, q->buf);
+	assert(a->stats.durable_seq == a->stats.last_seq);
+	return RS_OK;
 }
 
 /* ---- close ---- */

@@ -183,6 +183,20 @@ int audit_eventv(struct audit *a, const char *event, const char *fmt_fields,
  */
 size_t audit_json_str(char *out, size_t size, const char *s);
 
+/*
+ * Last words, for a process about to exit on a fatal error: write and fsync
+ * every queued line now, from the loop thread, blocking (waiting up to 5 s
+ * for a batch already in flight to finish first).  Never rotates.  The log
+ * is then sealed: later events return RS_ESHUTDOWN (counted as dropped);
+ * only audit_close or the exit may follow.  Returns RS_OK when every
+ * accepted event is durable, else the log's failure, the write or fsync
+ * error, or RS_ETIMEOUT (the log is then failed).
+ *     audit_event(a, AUDIT_EV_FAIL_FAST, "\"reason\":%s", why_json);
+ *     audit_flush_sync(a);
+ *     _exit(1);
+ */
+int audit_flush_sync(struct audit *a);
+
 typedef void (*audit_close_cb)(void *arg, int status);
 
 /*

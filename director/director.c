@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "plan.h"
 #include "rs_error.h"
 #include "tsl.h"
 
@@ -21,12 +22,10 @@ static const char *const director_phase_names[] = {
 	"idle", "epoch", "barrier", "locking", "recruiting", "layout",
 	"persisting", "accepting", "monitoring", "exited"};
 
-/* Allowed transitions: each phase to the next, and any to EXITED. */
 static bool director_allowed(enum director_phase from, enum director_phase to)
 {
-	if (to == DIRECTOR_EXITED)
-		return from != DIRECTOR_EXITED;
-	return to == from + 1 && to <= DIRECTOR_MONITORING;
+	return plan_transition_allowed((enum plan_phase)from,
+				       (enum plan_phase)to);
 }
 
 struct director {
@@ -49,6 +48,29 @@ struct director {
 	bool timer_open;
 	char reason[256];
 };
+
+/* The transition table and the other decisions live in plan.c, which
+ * cannot include director.h (it pulls in libuv and raft); its copies of
+ * the phases and limits must match. */
+_Static_assert(PLAN_IDLE == (int)DIRECTOR_IDLE &&
+		       PLAN_EPOCH == (int)DIRECTOR_EPOCH &&
+		       PLAN_BARRIER == (int)DIRECTOR_BARRIER &&
+		       PLAN_LOCKING == (int)DIRECTOR_LOCKING &&
+		       PLAN_RECRUITING == (int)DIRECTOR_RECRUITING &&
+		       PLAN_LAYOUT == (int)DIRECTOR_LAYOUT &&
+		       PLAN_PERSISTING == (int)DIRECTOR_PERSISTING &&
+		       PLAN_ACCEPTING == (int)DIRECTOR_ACCEPTING &&
+		       PLAN_MONITORING == (int)DIRECTOR_MONITORING &&
+		       PLAN_EXITED == (int)DIRECTOR_EXITED &&
+		       PLAN__PHASES == (int)DIRECTOR__PHASES,
+	       "plan_phase mirrors director_phase");
+_Static_assert(PLAN_MEMBERS_MAX == DIRECTOR_REGISTRY_MAX,
+	       "plan holds the whole registry");
+_Static_assert(PLAN_ADDR_SIZE ==
+		       sizeof(((struct director_member *)0)->client_addr),
+	       "member addresses copy whole");
+_Static_assert(PLAN_REASON_SIZE == sizeof(((struct director *)0)->reason),
+	       "a plan reason fits the director's");
 
 const char *director_phase_name(enum director_phase p)
 {
@@ -90,12 +112,41 @@ int director_registry_update(struct director_registry *r, uint64_t node_id,
 	return RS_OK;
 }
 
-static bool director_live(const struct director *d,
-			  const struct director_member *m, uint64_t now)
+/* The registry as plan.c sees it, at this instant.  The node's own
+ * applied version is the store's: fresher than its last heartbeat. */
+static unsigned director_snapshot(const struct director *d,
+				  struct plan_member *out)
 {
-	if (m->node_id == d->env.node_id)
-		return true;
-	return m->last_seen_ms != 0 && now - m->last_seen_ms < d->env.failure_ms;
+	const struct director_registry *reg = d->env.registry;
+
+	assert(reg->n <= PLAN_MEMBERS_MAX);
+	for (unsigned i = 0; i < reg->n; i++) {
+		const struct director_member *m = &reg->m[i];
+		struct plan_member *p = &out[i];
+
+		p->node_id = m->node_id;
+		memcpy(p->client_addr, m->client_addr, sizeof p->client_addr);
+		p->capabilities = m->capabilities;
+		p->applied_version = m->node_id == d->env.node_id
+					     ? store_applied_version(d->env.store)
+					     : m->applied_version;
+		p->last_seen_ms = m->last_seen_ms;
+	}
+	return reg->n;
+}
+
+/* The ids of the Raft configuration: all of them, or only the voters. */
+static unsigned director_servers(const struct director *d, uint64_t *ids,
+				 bool voters_only)
+{
+	const struct raft_configuration *c = &d->env.raft->configuration;
+	unsigned n = 0;
+
+	assert(c->n <= PLAN_SERVERS_MAX);
+	for (unsigned i = 0; i < c->n; i++)
+		if (!voters_only || c->servers[i].role == RAFT_VOTER)
+			ids[n++] = c->servers[i].id;
+	return n;
 }
 
 /* ---- lifecycle ---- */
@@ -353,89 +404,26 @@ struct director *director_start(const struct director_env *env)
 
 /* ---- phases 4-5: recruitment and the layout ---- */
 
-static void director_add_component(struct tsl_component *arr, uint32_t *n,
-				   const struct director_member *m)
-{
-	assert(*n < TSL_COMPONENTS_MAX);
-	arr[*n].id = *n + 1;
-	arr[*n].node_id = m->node_id;
-	snprintf(arr[*n].addr, sizeof arr[*n].addr, "%s", m->client_addr);
-	(*n)++;
-}
-
-static bool director_is_voter(const struct director *d, uint64_t id)
-{
-	const struct raft_configuration *c = &d->env.raft->configuration;
-	for (unsigned i = 0; i < c->n; i++)
-		if (c->servers[i].id == id && c->servers[i].role == RAFT_VOTER)
-			return true;
-	return false;
-}
-
-/* Resolver i of n owns first bytes [256 i / n, 256 (i + 1) / n). */
-static void director_resolver_range(struct tsl_range *r, unsigned i,
-				    unsigned n)
-{
-	memset(r, 0, sizeof *r);
-	if (i > 0) {
-		r->begin[0] = (uint8_t)(256 * i / n);
-		r->begin_len = 1;
-	}
-	if (i + 1 < n) {
-		r->end[0] = (uint8_t)(256 * (i + 1) / n);
-		r->end_len = 1;
-	}
-}
-
+/* The desired counts are read now, from the applied state. */
 static void director_build_layout(struct director *d, uint64_t now)
 {
-	struct tsl *t = &d->layout;
-	const struct director_registry *reg = d->env.registry;
-	const struct director_member *self =
-		director_registry_find(reg, d->env.node_id);
-	uint64_t proxies = director_config_u64(d, "commit_proxies", 3);
-	uint64_t resolvers = director_config_u64(d, "resolvers", 1);
+	struct plan_member members[PLAN_MEMBERS_MAX];
+	uint64_t voters[PLAN_SERVERS_MAX];
+	struct plan_input in = {
+		.epoch = d->epoch,
+		.recovery_version = d->recovery_version,
+		.self_id = d->env.node_id,
+		.members = members,
+		.n_members = director_snapshot(d, members),
+		.voters = voters,
+		.n_voters = director_servers(d, voters, true),
+		.commit_proxies = director_config_u64(d, "commit_proxies", 3),
+		.resolvers = director_config_u64(d, "resolvers", 1),
+		.now_ms = now,
+		.failure_ms = d->env.failure_ms,
+	};
 
-	assert(self != NULL);
-	tsl_init(t);
-	t->id = d->epoch;
-	t->epoch = d->epoch;
-	t->recovery_version = d->recovery_version;
-	t->director.node_id = d->env.node_id;
-	snprintf(t->director.addr, sizeof t->director.addr, "%s", self->client_addr);
-	t->sequencer.id = 1;
-	t->sequencer.node_id = d->env.node_id;
-	snprintf(t->sequencer.addr, sizeof t->sequencer.addr, "%s",
-		 self->client_addr);
-	if (resolvers > TSL_COMPONENTS_MAX)
-		resolvers = TSL_COMPONENTS_MAX;
-	for (unsigned i = 0; i < resolvers; i++) {
-		/* Resolution runs beside the sequencer, on this node. */
-		director_add_component(&t->resolvers[i].c, &t->resolver_count, self);
-		t->resolvers[i].c.id = i + 1;
-		director_resolver_range(&t->resolvers[i].range, i,
-					(unsigned)resolvers);
-	}
-	director_add_component(t->commit_proxies, &t->commit_proxy_count, self);
-	for (unsigned i = 0; i < reg->n; i++) {
-		const struct director_member *m = &reg->m[i];
-		bool live = director_live(d, m, now);
-		struct tsl_service *s = &t->services[t->service_count++];
-		s->node_id = m->node_id;
-		snprintf(s->addr, sizeof s->addr, "%s", m->client_addr);
-		s->capabilities = m->capabilities;
-		s->status = live ? TSL_STATUS_UP : TSL_STATUS_DOWN;
-		s->heartbeat_age_ms = m->last_seen_ms ? now - m->last_seen_ms : 0;
-		if (!live)
-			continue;
-		if (m != self && t->commit_proxy_count < proxies &&
-		    t->commit_proxy_count < TSL_COMPONENTS_MAX)
-			director_add_component(t->commit_proxies,
-					       &t->commit_proxy_count, m);
-		if (director_is_voter(d, m->node_id))
-			director_add_component(t->logs, &t->log_count, m);
-		director_add_component(t->storage, &t->storage_count, m);
-	}
+	plan_build_layout(&d->layout, &in);
 }
 
 static void director_persist(struct director *d);
@@ -444,17 +432,16 @@ static void director_persist(struct director *d);
 static void director_recruit_tick(uv_timer_t *timer)
 {
 	struct director *d = timer->data;
-	const struct raft_configuration *c = &d->env.raft->configuration;
 	uint64_t now = uv_now(d->env.loop);
 	char errmsg[RS_ERRMSG_SIZE];
-	unsigned live = 0;
+	struct plan_member members[PLAN_MEMBERS_MAX];
+	unsigned n = director_snapshot(d, members);
+	uint64_t servers[PLAN_SERVERS_MAX];
+	unsigned n_servers = director_servers(d, servers, false);
 
-	for (unsigned i = 0; i < c->n; i++) {
-		const struct director_member *m =
-			director_registry_find(d->env.registry, c->servers[i].id);
-		live += m != NULL && director_live(d, m, now);
-	}
-	if (live < c->n && now < d->wait_deadline_ms)
+	if (plan_recruit_ready(members, n, servers, n_servers, now,
+			       d->env.failure_ms, d->wait_deadline_ms,
+			       d->env.node_id) == PLAN_RECRUIT_WAIT)
 		return;
 	uv_timer_stop(timer);
 	director_enter(d, DIRECTOR_LAYOUT);
@@ -555,23 +542,26 @@ static void director_accept(struct director *d)
 static void director_persist_tick(uv_timer_t *timer)
 {
 	struct director *d = timer->data;
-	uint64_t now = uv_now(d->env.loop);
+	struct plan_member members[PLAN_MEMBERS_MAX];
+	struct plan_persist_input in = {
+		.layout = &d->layout,
+		.members = members,
+		.n_members = director_snapshot(d, members),
+		.persist_version = d->persist_version,
+		.now_ms = uv_now(d->env.loop),
+		.deadline_ms = d->wait_deadline_ms,
+		.timeout_ms = d->env.persist_timeout_ms,
+	};
+	char reason[PLAN_REASON_SIZE];
 
-	for (unsigned i = 0; i < d->layout.storage_count; i++) {
-		const struct director_member *m = director_registry_find(
-			d->env.registry, d->layout.storage[i].node_id);
-		uint64_t applied = m->node_id == d->env.node_id
-					   ? store_applied_version(d->env.store)
-					   : m->applied_version;
-		if (applied >= d->persist_version)
-			continue;
-		if (now >= d->wait_deadline_ms)
-			director_fail(d, "system transaction at version %" PRIu64
-					 " not applied on node %" PRIu64
-					 " within %u ms (applied %" PRIu64 ")",
-				      d->persist_version, m->node_id,
-				      d->env.persist_timeout_ms, applied);
+	switch (plan_persisted(&in, reason)) {
+	case PLAN_PERSIST_WAIT:
 		return;
+	case PLAN_PERSIST_FAIL:
+		director_fail(d, "%s", reason);
+		return;
+	case PLAN_PERSIST_DONE:
+		break;
 	}
 	uv_timer_stop(timer);
 	director_accept(d);
@@ -613,14 +603,6 @@ static void director_persist(struct director *d)
 	proxy_commit(d->env.proxy, &d->txn, director_persisted);
 }
 
-static bool director_in_storage(const struct director *d, uint64_t id)
-{
-	for (unsigned i = 0; i < d->layout.storage_count; i++)
-		if (d->layout.storage[i].node_id == id)
-			return true;
-	return false;
-}
-
 struct director_config_scan {
 	uint64_t after;
 	bool changed;
@@ -637,53 +619,56 @@ static int director_config_seen(void *ctx, const uint8_t *key,
 	return s->changed;
 }
 
+/* Has anything under DIRECTOR_CONFIG_PREFIX been written since the
+ * layout was persisted? */
+static bool director_config_changed(struct director *d, uint64_t applied)
+{
+	struct director_config_scan scan = {d->persist_version, false};
+
+	store_range(d->env.store, DIRECTOR_CONFIG_PREFIX,
+		    strlen(DIRECTOR_CONFIG_PREFIX), "\xff/system/config0", 17,
+		    applied, 0, director_config_seen, &scan, NULL);
+	return scan.changed;
+}
+
 /* Heartbeats and apply lag of every recruited node, returning nodes, and
  * configuration changes.  The first finding ends this director. */
 static void director_monitor_tick(uv_timer_t *timer)
 {
 	struct director *d = timer->data;
-	const struct director_registry *reg = d->env.registry;
-	uint64_t now = uv_now(d->env.loop);
+	struct plan_member members[PLAN_MEMBERS_MAX];
 	uint64_t applied = store_applied_version(d->env.store);
-	struct director_config_scan scan = {d->persist_version, false};
+	struct plan_monitor_input in = {
+		.members = members,
+		.n_members = director_snapshot(d, members),
+		.layout = &d->layout,
+		.self_id = d->env.node_id,
+		.applied_version = applied,
+		.now_ms = uv_now(d->env.loop),
+		.failure_ms = d->env.failure_ms,
+		.lag_versions = DIRECTOR_LAG_VERSIONS,
+		.config_changed = director_config_changed(d, applied),
+	};
+	struct plan_finding f;
 
-	for (unsigned i = 0; i < reg->n; i++) {
-		const struct director_member *m = &reg->m[i];
-		bool live = director_live(d, m, now);
-		bool recruited = director_in_storage(d, m->node_id);
-
-		if (recruited && !live) {
-			director_event(d, "component_failure",
-				       "\"node\":%" PRIu64 ",\"cause\":\"heartbeat\","
-				       "\"age_ms\":%" PRIu64,
-				       m->node_id, now - m->last_seen_ms);
-			director_fail(d, "component failure: node %" PRIu64
-					 " sent no heartbeat for %" PRIu64 " ms",
-				      m->node_id, now - m->last_seen_ms);
-			return;
-		}
-		if (recruited && m->node_id != d->env.node_id &&
-		    m->applied_version + DIRECTOR_LAG_VERSIONS < applied) {
-			director_event(d, "component_failure",
-				       "\"node\":%" PRIu64 ",\"cause\":\"apply_lag\","
-				       "\"lag_versions\":%" PRIu64,
-				       m->node_id, applied - m->applied_version);
-			director_fail(d, "component failure: node %" PRIu64
-					 " is %" PRIu64 " versions behind",
-				      m->node_id, applied - m->applied_version);
-			return;
-		}
-		if (!recruited && live) {
-			director_fail(d, "node %" PRIu64 " is back: recovering to "
-					 "re-admit it", m->node_id);
-			return;
-		}
+	switch (plan_monitor(&in, &f)) {
+	case PLAN_HEALTHY:
+		return;
+	case PLAN_HEARTBEAT_LOST:
+		director_event(d, "component_failure",
+			       "\"node\":%" PRIu64 ",\"cause\":\"heartbeat\","
+			       "\"age_ms\":%" PRIu64, f.node_id, f.amount);
+		break;
+	case PLAN_APPLY_LAG:
+		director_event(d, "component_failure",
+			       "\"node\":%" PRIu64 ",\"cause\":\"apply_lag\","
+			       "\"lag_versions\":%" PRIu64, f.node_id, f.amount);
+		break;
+	case PLAN_NODE_BACK:
+	case PLAN_CONFIG_CHANGED:
+		break;
 	}
-	store_range(d->env.store, DIRECTOR_CONFIG_PREFIX,
-		    strlen(DIRECTOR_CONFIG_PREFIX), "\xff/system/config0", 17,
-		    applied, 0, director_config_seen, &scan, NULL);
-	if (scan.changed)
-		director_fail(d, "configuration changed under \\xff/system/config/");
+	director_fail(d, "%s", f.reason);
 }
 
 void director_status_fields(const struct director *d, struct rs_buf *out)

@@ -32,7 +32,7 @@
 #define CL_TIMEOUT_MS_MAX 86400000u
 /* A table cell: room for a whole rs_result message. */
 #define CL_CELL_SIZE 272u
-#define CL_STATUS_COLS 10u
+#define CL_STATUS_COLS 12u
 #define CL_MEMBERS_COLS 5u
 /* Nesting the JSON reader follows before calling the input malformed. */
 #define CJ_DEPTH_MAX 16u
@@ -681,8 +681,9 @@ static int cl_status_collect(struct cl_status *st,
 /* ---- status ---- */
 
 static const char *const cl_status_head[CL_STATUS_COLS] = {
-	"ID", "ADDRESS", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED",
-	"VERSION", "STORAGE", "HEALTH"};
+	"ID", "ADDRESS", "ROLE", "TERM", "LEADER", "EPOCH", "PHASE", "COMMIT",
+	"APPLIED", "VERSION", "STORAGE", "HEALTH"};
+#define CL_STATUS_HEALTH (CL_STATUS_COLS - 1u) /* last: a long message fits */
 
 /* A usable answer: an object that names its role. */
 static bool cl_status_ok(const struct rs_result *res, char *role,
@@ -724,18 +725,23 @@ static void cl_status_row(char (*row)[CL_CELL_SIZE], const char *endpoint,
 			if (c != 1)
 				snprintf(row[c], CL_CELL_SIZE, "-");
 		snprintf(row[2], CL_CELL_SIZE, "%s", cl_status_failure(res));
-		snprintf(row[9], CL_CELL_SIZE, "%s", cl_status_message(res));
+		snprintf(row[CL_STATUS_HEALTH], CL_CELL_SIZE, "%s",
+			 cl_status_message(res));
 		return;
 	}
 	cl_cell_u64(row[0], json, len, "id");
 	snprintf(row[2], CL_CELL_SIZE, "%s", role);
 	cl_cell_u64(row[3], json, len, "term");
 	cl_cell_u64(row[4], json, len, "leader_id");
-	cl_cell_u64(row[5], json, len, "commit_index");
-	cl_cell_u64(row[6], json, len, "applied_index");
-	cl_cell_u64(row[7], json, len, "applied_version");
-	cl_cell_bytes(row[8], json, len, "storage_bytes");
-	cl_cell_str(row[9], json, len, "health");
+	/* The state machine's epoch on every node; the director's phase on
+	 * the leader ("none" elsewhere). */
+	cl_cell_u64(row[5], json, len, "epoch");
+	cl_cell_str(row[6], json, len, "director_phase");
+	cl_cell_u64(row[7], json, len, "commit_index");
+	cl_cell_u64(row[8], json, len, "applied_index");
+	cl_cell_u64(row[9], json, len, "applied_version");
+	cl_cell_bytes(row[10], json, len, "storage_bytes");
+	cl_cell_str(row[CL_STATUS_HEALTH], json, len, "health");
 }
 
 static void cl_status_print_json(const struct cl_status *st)
@@ -900,13 +906,16 @@ static const struct cl_command cl_status = {
 	"per\n"
 	"endpoint: node id, the address asked, Raft role and term, the "
 	"leader it\n"
-	"knows, its commit and applied Raft indexes, the highest applied "
-	"store\n"
-	"version, bytes on disk, and storage health.  An endpoint that does "
-	"not\n"
-	"answer within --timeout-ms gets the role \"unreachable\" and the "
-	"error\n"
-	"in the HEALTH column.\n\n"
+	"knows, the epoch its state machine is in and the director's phase "
+	"(on\n"
+	"the leader: monitoring once recovered; \"none\" on followers), its "
+	"commit\n"
+	"and applied Raft indexes, the highest applied store version, bytes "
+	"on\n"
+	"disk, and storage health.  An endpoint that does not answer within\n"
+	"--timeout-ms gets the role \"unreachable\" and the error in the "
+	"HEALTH\n"
+	"column.\n\n"
 	"--json prints an array with one element per endpoint, in order: the "
 	"node's\n"
 	"status object as it sent it (docs/protocol.md section 9: id, "

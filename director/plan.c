@@ -1,0 +1,274 @@
+/* plan: see plan.h. */
+#include "plan.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- the transition table ---- */
+
+#define PLAN_TO(p) (1u << (p))
+
+/* plan_next[from]: the phases `from` may go to, one bit each.  Recovery
+ * only moves forward, one phase at a time; any phase may fail fast. */
+static const unsigned plan_next[PLAN__PHASES] = {
+	[PLAN_IDLE] = PLAN_TO(PLAN_EPOCH) | PLAN_TO(PLAN_EXITED),
+	[PLAN_EPOCH] = PLAN_TO(PLAN_BARRIER) | PLAN_TO(PLAN_EXITED),
+	[PLAN_BARRIER] = PLAN_TO(PLAN_LOCKING) | PLAN_TO(PLAN_EXITED),
+	[PLAN_LOCKING] = PLAN_TO(PLAN_RECRUITING) | PLAN_TO(PLAN_EXITED),
+	[PLAN_RECRUITING] = PLAN_TO(PLAN_LAYOUT) | PLAN_TO(PLAN_EXITED),
+	[PLAN_LAYOUT] = PLAN_TO(PLAN_PERSISTING) | PLAN_TO(PLAN_EXITED),
+	[PLAN_PERSISTING] = PLAN_TO(PLAN_ACCEPTING) | PLAN_TO(PLAN_EXITED),
+	[PLAN_ACCEPTING] = PLAN_TO(PLAN_MONITORING) | PLAN_TO(PLAN_EXITED),
+	[PLAN_MONITORING] = PLAN_TO(PLAN_EXITED),
+	[PLAN_EXITED] = 0,
+};
+
+bool plan_transition_allowed(enum plan_phase from, enum plan_phase to)
+{
+	if ((unsigned)from >= PLAN__PHASES || (unsigned)to >= PLAN__PHASES)
+		return false;
+	return (plan_next[from] & PLAN_TO(to)) != 0;
+}
+
+/* ---- members ---- */
+
+bool plan_member_live(const struct plan_member *m, uint64_t self_id,
+		      uint64_t now_ms, unsigned failure_ms)
+{
+	if (m->node_id == self_id)
+		return true;
+	return m->last_seen_ms != 0 && now_ms - m->last_seen_ms < failure_ms;
+}
+
+const struct plan_member *plan_member_find(const struct plan_member *members,
+					   unsigned n, uint64_t node_id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (members[i].node_id == node_id)
+			return &members[i];
+	return NULL;
+}
+
+static bool plan_has_id(const uint64_t *ids, unsigned n, uint64_t id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* ---- recruitment ---- */
+
+enum plan_recruit plan_recruit_ready(const struct plan_member *members,
+				     unsigned n, const uint64_t *servers,
+				     unsigned n_servers, uint64_t now_ms,
+				     unsigned failure_ms, uint64_t deadline_ms,
+				     uint64_t self_id)
+{
+	unsigned live = 0;
+
+	assert(n <= PLAN_MEMBERS_MAX);
+	assert(servers != NULL || n_servers == 0);
+	for (unsigned i = 0; i < n_servers; i++) {
+		const struct plan_member *m =
+			plan_member_find(members, n, servers[i]);
+		live += m != NULL &&
+			plan_member_live(m, self_id, now_ms, failure_ms);
+	}
+	assert(live <= n_servers);
+	if (live < n_servers && now_ms < deadline_ms)
+		return PLAN_RECRUIT_WAIT;
+	return PLAN_RECRUIT_PROCEED;
+}
+
+/* ---- the layout ---- */
+
+static void plan_add_component(struct tsl_component *arr, uint32_t *n,
+			       const struct plan_member *m)
+{
+	assert(*n < TSL_COMPONENTS_MAX);
+	arr[*n].id = *n + 1;
+	arr[*n].node_id = m->node_id;
+	snprintf(arr[*n].addr, sizeof arr[*n].addr, "%s", m->client_addr);
+	(*n)++;
+}
+
+/* Resolver i of n owns first bytes [256 i / n, 256 (i + 1) / n). */
+static void plan_resolver_range(struct tsl_range *r, unsigned i, unsigned n)
+{
+	assert(i < n && n <= 256);
+	memset(r, 0, sizeof *r);
+	if (i > 0) {
+		r->begin[0] = (uint8_t)(256 * i / n);
+		r->begin_len = 1;
+	}
+	if (i + 1 < n) {
+		r->end[0] = (uint8_t)(256 * (i + 1) / n);
+		r->end_len = 1;
+	}
+}
+
+/* What runs on the node itself: director, sequencer, the resolvers (they
+ * run beside the sequencer) and the first commit proxy. */
+static void plan_layout_self(struct tsl *t, const struct plan_input *in,
+			     const struct plan_member *self)
+{
+	uint64_t resolvers = in->resolvers;
+
+	t->id = in->epoch;
+	t->epoch = in->epoch;
+	t->recovery_version = in->recovery_version;
+	t->director.node_id = in->self_id;
+	snprintf(t->director.addr, sizeof t->director.addr, "%s",
+		 self->client_addr);
+	t->sequencer.id = 1;
+	t->sequencer.node_id = in->self_id;
+	snprintf(t->sequencer.addr, sizeof t->sequencer.addr, "%s",
+		 self->client_addr);
+	if (resolvers > TSL_COMPONENTS_MAX)
+		resolvers = TSL_COMPONENTS_MAX;
+	for (unsigned i = 0; i < resolvers; i++) {
+		plan_add_component(&t->resolvers[i].c, &t->resolver_count, self);
+		t->resolvers[i].c.id = i + 1;
+		plan_resolver_range(&t->resolvers[i].range, i,
+				    (unsigned)resolvers);
+	}
+	plan_add_component(t->commit_proxies, &t->commit_proxy_count, self);
+}
+
+/* One member: its service entry, and its components if it is live. */
+static void plan_layout_member(struct tsl *t, const struct plan_input *in,
+			       const struct plan_member *m,
+			       const struct plan_member *self)
+{
+	bool live = plan_member_live(m, in->self_id, in->now_ms, in->failure_ms);
+	struct tsl_service *s = &t->services[t->service_count++];
+
+	assert(t->service_count <= TSL_SERVICES_MAX);
+	s->node_id = m->node_id;
+	snprintf(s->addr, sizeof s->addr, "%s", m->client_addr);
+	s->capabilities = m->capabilities;
+	s->status = live ? TSL_STATUS_UP : TSL_STATUS_DOWN;
+	s->heartbeat_age_ms = m->last_seen_ms ? in->now_ms - m->last_seen_ms : 0;
+	if (!live)
+		return;
+	if (m != self && t->commit_proxy_count < in->commit_proxies &&
+	    t->commit_proxy_count < TSL_COMPONENTS_MAX)
+		plan_add_component(t->commit_proxies, &t->commit_proxy_count, m);
+	if (plan_has_id(in->voters, in->n_voters, m->node_id))
+		plan_add_component(t->logs, &t->log_count, m);
+	plan_add_component(t->storage, &t->storage_count, m);
+}
+
+void plan_build_layout(struct tsl *out, const struct plan_input *in)
+{
+	const struct plan_member *self =
+		plan_member_find(in->members, in->n_members, in->self_id);
+
+	assert(self != NULL);
+	assert(in->n_members <= PLAN_MEMBERS_MAX);
+	tsl_init(out);
+	plan_layout_self(out, in, self);
+	for (unsigned i = 0; i < in->n_members; i++)
+		plan_layout_member(out, in, &in->members[i], self);
+	assert(out->service_count == in->n_members);
+	assert(out->storage_count >= 1 && out->commit_proxy_count >= 1);
+}
+
+/* ---- persistence ---- */
+
+enum plan_persist plan_persisted(const struct plan_persist_input *in,
+				 char *reason)
+{
+	const struct tsl *t = in->layout;
+
+	reason[0] = '\0';
+	for (unsigned i = 0; i < t->storage_count; i++) {
+		const struct plan_member *m = plan_member_find(
+			in->members, in->n_members, t->storage[i].node_id);
+
+		assert(m != NULL); /* storage is recruited from the members */
+		if (m->applied_version >= in->persist_version)
+			continue;
+		if (in->now_ms < in->deadline_ms)
+			return PLAN_PERSIST_WAIT;
+		snprintf(reason, PLAN_REASON_SIZE,
+			 "system transaction at version %" PRIu64
+			 " not applied on node %" PRIu64 " within %u ms"
+			 " (applied %" PRIu64 ")",
+			 in->persist_version, m->node_id, in->timeout_ms,
+			 m->applied_version);
+		return PLAN_PERSIST_FAIL;
+	}
+	return PLAN_PERSIST_DONE;
+}
+
+/* ---- monitoring ---- */
+
+static bool plan_in_storage(const struct tsl *t, uint64_t id)
+{
+	for (unsigned i = 0; i < t->storage_count; i++)
+		if (t->storage[i].node_id == id)
+			return true;
+	return false;
+}
+
+/* Record a finding with the director's wording for it. */
+static enum plan_verdict plan_found(struct plan_finding *out,
+				    enum plan_verdict v, uint64_t node_id,
+				    uint64_t amount)
+{
+	char *r = out->reason;
+
+	out->verdict = v;
+	out->node_id = node_id;
+	out->amount = amount;
+	r[0] = '\0';
+	if (v == PLAN_HEARTBEAT_LOST)
+		snprintf(r, PLAN_REASON_SIZE, "component failure: node %" PRIu64
+			 " sent no heartbeat for %" PRIu64 " ms", node_id, amount);
+	else if (v == PLAN_APPLY_LAG)
+		snprintf(r, PLAN_REASON_SIZE, "component failure: node %" PRIu64
+			 " is %" PRIu64 " versions behind", node_id, amount);
+	else if (v == PLAN_NODE_BACK)
+		snprintf(r, PLAN_REASON_SIZE, "node %" PRIu64 " is back: "
+			 "recovering to re-admit it", node_id);
+	else if (v == PLAN_CONFIG_CHANGED)
+		snprintf(r, PLAN_REASON_SIZE,
+			 "configuration changed under \\xff/system/config/");
+	return v;
+}
+
+static enum plan_verdict plan_check_member(const struct plan_monitor_input *in,
+					   const struct plan_member *m,
+					   struct plan_finding *out)
+{
+	bool live = plan_member_live(m, in->self_id, in->now_ms, in->failure_ms);
+	bool recruited = plan_in_storage(in->layout, m->node_id);
+
+	if (recruited && !live)
+		return plan_found(out, PLAN_HEARTBEAT_LOST, m->node_id,
+				  in->now_ms - m->last_seen_ms);
+	if (recruited && m->node_id != in->self_id &&
+	    m->applied_version + in->lag_versions < in->applied_version)
+		return plan_found(out, PLAN_APPLY_LAG, m->node_id,
+				  in->applied_version - m->applied_version);
+	if (!recruited && live)
+		return plan_found(out, PLAN_NODE_BACK, m->node_id, 0);
+	return PLAN_HEALTHY;
+}
+
+enum plan_verdict plan_monitor(const struct plan_monitor_input *in,
+			       struct plan_finding *out)
+{
+	assert(in->n_members <= PLAN_MEMBERS_MAX);
+	assert(in->layout != NULL);
+	for (unsigned i = 0; i < in->n_members; i++)
+		if (plan_check_member(in, &in->members[i], out) != PLAN_HEALTHY)
+			return out->verdict;
+	if (in->config_changed)
+		return plan_found(out, PLAN_CONFIG_CHANGED, 0, 0);
+	return plan_found(out, PLAN_HEALTHY, 0, 0);
+}
