@@ -3,7 +3,7 @@
  * form, seq continuity across reopens, torn tails cut at every offset and
  * zero-filled, corrupt lines left in place, rotation and retention, fsync
  * batching, write/fsync/rotation/unlink faults, dropped unsynced writes,
- * and the line parser that readers share.
+ * the fail-fast flush, and the line parser that readers share.
  *
  * The lines are checked with a JSON scanner written here, independent of
  * audit.c's, so that a shared mistake cannot hide.
@@ -1280,6 +1280,79 @@ START_TEST(test_closed_refuses)
 }
 END_TEST
 
+/* ---- the fail-fast path ---- */
+
+START_TEST(test_flush_sync_queued)
+{
+	struct audit_options o = opts(600000, 0, 0); /* the timer never fires */
+	struct audit *a;
+	unsigned long fsyncs;
+	struct audit_stats st;
+	char js[64];
+
+	fileio_track_start();
+	a = open_log(&o);
+	emit(a, 0, 5);
+	audit_json_str(js, sizeof js, "journal: fsync: I/O error");
+	ck_assert_int_eq(audit_event(a, AUDIT_EV_FAIL_FAST, "\"reason\":%s", js),
+			 RS_OK);
+	fsyncs = fileio_op_count(FIO_OP_FSYNC);
+	ck_assert_int_eq(audit_flush_sync(a), RS_OK);
+	ck_assert_uint_eq(fileio_op_count(FIO_OP_FSYNC) - fsyncs, 1);
+	audit_stats(a, &st);
+	ck_assert_uint_eq(st.durable_seq, 6);
+	/* Sealed: nothing more is taken. */
+	ck_assert_int_eq(audit_event(a, "late", NULL), RS_ESHUTDOWN);
+	ck_assert_int_eq(audit_failed(a), RS_OK);
+	/* On disk before the loop ran at all. */
+	ck_assert_uint_eq(read_log(1), 6);
+	ck_assert_str_eq(lines[5].event, "fail_fast");
+	ck_assert_int_eq(close_log(a), RS_OK);
+	ck_assert_uint_eq(fileio_crash_simulate(), 0);
+	ck_assert_uint_eq(read_log(1), 6);
+}
+END_TEST
+
+/* _i = 1: the batch in flight also rotates. */
+START_TEST(test_flush_sync_in_flight)
+{
+	struct audit_options o = opts(0, _i ? 300 : 0, 0);
+	struct audit *a = open_log(&o);
+	unsigned next = 0;
+	uint64_t nums[4];
+
+	emit_rounds(a, 1, &next);
+	emit(a, next, 4); /* the next batch... */
+	next += 4;
+	uv_run(&tloop, UV_RUN_NOWAIT); /* ...goes to the thread pool */
+	emit(a, next, 3);
+	next += 3;
+	ck_assert_int_eq(audit_flush_sync(a), RS_OK);
+	/* Everything, in order, without running the loop again. */
+	ck_assert_uint_eq(read_log(1), next);
+	ck_assert_uint_eq(list_files(nums, 4), _i ? 2 : 1);
+	ck_assert_uint_eq(lines[next - 1].file, _i ? 2 : 1);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	ck_assert_uint_eq(read_log(1), next);
+	reopen_expect(next, false, 0);
+}
+END_TEST
+
+START_TEST(test_flush_sync_failed)
+{
+	struct audit_options o = opts(600000, 0, 0);
+	struct audit *a = open_log(&o);
+
+	emit(a, 0, 2);
+	fileio_fault_set(FIO_OP_WRITE, 1, ENOSPC);
+	ck_assert_int_eq(audit_flush_sync(a), RS_ENOSPC);
+	ck_assert_int_eq(audit_failed(a), RS_ENOSPC);
+	ck_assert(strstr(audit_errmsg(a), "flush") != NULL);
+	ck_assert_int_eq(close_log(a), RS_ENOSPC);
+	ck_assert_uint_eq(read_log(1), 0);
+}
+END_TEST
+
 static TCase *tcase(Suite *s, const char *name)
 {
 	TCase *tc = tcase_create(name);
@@ -1326,6 +1399,10 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_rotation_fault);
 	tcase_add_test(tc, test_unlink_fault_is_a_warning);
 	tcase_add_test(tc, test_pending_overflow_fails);
+	tc = tcase(s, "fail-fast");
+	tcase_add_test(tc, test_flush_sync_queued);
+	tcase_add_loop_test(tc, test_flush_sync_in_flight, 0, 2);
+	tcase_add_test(tc, test_flush_sync_failed);
 	return s;
 }
 
