@@ -89,12 +89,18 @@ static const char *node_role_name(int state)
 
 static void node_fatal(void *ctx, const char *msg)
 {
+	struct node *n = ctx;
 	char q[RS_ERRMSG_SIZE + 64];
-	(void)ctx;
-	/* The audit log's batched writer cannot be waited for here: the
-	 * process exits now.  This log line is the record of it. */
+
 	log_error("node.fatal", "reason=%s action=exit",
 		  log_quote(q, sizeof q, msg));
+	/* Record the exit durably before going: a synchronous flush on the
+	 * loop thread, the one place where blocking is the right call. */
+	if (n != NULL && n->audit != NULL && !audit_failed(n->audit)) {
+		audit_json_str(q, sizeof q, msg);
+		audit_event(n->audit, AUDIT_EV_FAIL_FAST, "\"reason\":%s", q);
+		audit_flush_sync(n->audit);
+	}
 	_exit(NODE_EXIT_FAILURE);
 }
 
@@ -150,6 +156,7 @@ static void node_event(void *ctx, const char *name, const char *fields)
 		log_warn("audit.event_refused", "name=%s error=%s", name,
 			 rs_strerror(rv));
 	if (strcmp(name, "layout_persisted") == 0 && n->director != NULL) {
+		n->director_backoff_ms = 0; /* a success resets the backoff */
 		metrics_inc(n->m_recoveries);
 		metrics_observe(n->m_recovery_seconds,
 				(double)director_recovery_ms(n->director) / 1000.0);
@@ -199,7 +206,9 @@ static void node_director_start(struct node *n)
 		.current_epoch = n->fsm.epoch,
 		.coordinators = n->coordinators,
 		.failure_ms = n->cfg.election_timeout_ms,
-		.recruit_wait_ms = n->cfg.election_timeout_ms,
+		/* Live members re-register within two heartbeats of a new
+		 * leader; a dead one never will, so do not wait longer. */
+		.recruit_wait_ms = 3 * n->cfg.heartbeat_timeout_ms,
 		.persist_timeout_ms = 5000,
 		.persist_failures = n->persist_faults,
 		.event = node_event,
@@ -391,7 +400,7 @@ static void node_heartbeat(struct node *n)
 				 n->cfg.client_addr, TSL_CAP_ALL,
 				 store_applied_version(n->store), now);
 	if (n->role == RAFT_LEADER || n->leader_id == 0 || n->reg_inflight ||
-	    now - n->last_heartbeat_ms < n->cfg.heartbeat_timeout_ms)
+	    now - n->last_heartbeat_ms < n->cfg.heartbeat_timeout_ms / 2)
 		return;
 	leader = node_peer(n, n->leader_id);
 	if (leader == NULL)

@@ -567,6 +567,13 @@ static void director_persist_tick(uv_timer_t *timer)
 	director_accept(d);
 }
 
+static void director_nudge_done(struct raft_barrier *req, int status)
+{
+	struct director *d = req->data;
+	(void)status; /* only a hint; the persist wait decides */
+	director_back(d);
+}
+
 static void director_persisted(struct proxy_txn *t, int status,
 			       uint64_t version, const char *message)
 {
@@ -583,6 +590,11 @@ static void director_persisted(struct proxy_txn *t, int status,
 		return;
 	}
 	d->persist_version = version;
+	/* Followers learn a commit index with the next AppendEntries; a
+	 * barrier entry sends one now instead of at the next heartbeat. */
+	d->barrier.data = d;
+	if (raft_barrier(d->env.raft, &d->barrier, director_nudge_done) == 0)
+		d->pending++;
 	d->wait_deadline_ms = uv_now(d->env.loop) + d->env.persist_timeout_ms;
 	uv_timer_start(&d->timer, director_persist_tick, 0, DIRECTOR_TICK_MS);
 }

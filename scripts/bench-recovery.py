@@ -9,9 +9,11 @@ measures, N rounds each (default 10), with default election settings
 defaults: election 1000 ms, heartbeat 100 ms):
 
   leader    raftstore: SIGKILL of the Raft leader -> first client commit
-            accepted.  One client thread per surviving node does puts with
-            a short per-request timeout (--request-timeout-ms, 200); the
-            time is kill -> the first success on any of them.  Nothing can
+            accepted.  --clients threads (4) per surviving node do puts
+            with a short per-request timeout (--request-timeout-ms, 200),
+            their starts staggered over one timeout so a request stuck until
+            its timeout costs at most 50 ms of resolution; the time is
+            kill -> the first success on any of them.  Nothing can
             commit between the kill and the new director's ACCEPTING phase,
             so the first success is in the new epoch; the new leader's epoch
             is checked afterwards.  Also reported: kill -> a survivor
@@ -26,9 +28,11 @@ defaults: election 1000 ms, heartbeat 100 ms):
   etcd      etcd 3.4 (scripts/etcd-cluster.sh): SIGKILL of the leader ->
             first successful put on a survivor.  Two clients at once: the
             JSON gRPC gateway (POST /v3/kv/put over HTTP/1.1, no process
-            spawn, so no correction), and `etcdctl put --command-timeout`
-            in a loop, from whose result the median duration of a healthy
-            etcdctl put (measured before the first round) is subtracted.
+            spawn, so no correction; --clients staggered threads per
+            survivor as above), and `etcdctl put --command-timeout` in a
+            loop (one per survivor), from whose result the median duration
+            of a healthy etcdctl put (measured before the first round) is
+            subtracted.
 
 Between kill rounds the killed process is restarted and the run waits until
 the cluster is whole again (raftstore: 3 live nodes, all agreeing on the
@@ -176,11 +180,18 @@ class Race:
                          sorted(self.errors.items(), key=lambda kv: -kv[1])) or "none"
 
 
-def rs_put_loop(rswire, addr, race, timeout, tag):
+def start_gate(race, offset):
+    """Wait for the go signal, then for this client's stagger offset."""
+    race.go.wait()
+    if offset > 0:
+        race.stop.wait(offset)
+
+
+def rs_put_loop(rswire, addr, race, timeout, tag, offset=0.0):
     """raftstore puts against one node until race.stop."""
     conn = None
     i = 0
-    race.go.wait()
+    start_gate(race, offset)
     while not race.stop.is_set():
         ok = False
         try:
@@ -227,10 +238,10 @@ def etcd_http_put(conn, key, timeout):
         raise RuntimeError("etcd: %s" % data[:200])
 
 
-def etcd_http_loop(port, race, timeout, tag):
+def etcd_http_loop(port, race, timeout, tag, offset=0.0):
     conn = None
     i = 0
-    race.go.wait()
+    start_gate(race, offset)
     while not race.stop.is_set():
         ok = False
         try:
@@ -311,6 +322,9 @@ class RaftstoreBench:
                              "scripts/bench-recovery.sh)" % harness.RAFTSTORED)
         self.req_timeout = args.request_timeout_ms / 1000.0
 
+    def stagger(self, k):
+        return k * self.req_timeout / self.args.clients
+
     def cluster(self):
         return self.harness.Cluster(3, election_ms=self.args.election_timeout_ms,
                                     heartbeat_ms=self.args.heartbeat_timeout_ms)
@@ -383,8 +397,9 @@ class RaftstoreBench:
         survivors = [n for n in c.nodes.values() if n.id != leader.id]
         race = Race()
         ts = run_threads([(rs_put_loop, (self.rswire, n.client_addr, race,
-                                         self.req_timeout, "l%d-%d" % (r, n.id)))
-                          for n in survivors])
+                                         self.req_timeout, "l%d-%d-%d" % (r, n.id, k),
+                                         self.stagger(k)))
+                          for n in survivors for k in range(self.args.clients)])
         elected = {}
 
         def poll_leader():
@@ -456,8 +471,9 @@ class RaftstoreBench:
         other = [n for n in c.nodes.values() if n.id not in (victim.id,)]
         race = Race(record_all=True)
         ts = run_threads([(rs_put_loop, (self.rswire, n.client_addr, race,
-                                         self.req_timeout, "f%d-%d" % (r, n.id)))
-                          for n in other])
+                                         self.req_timeout, "f%d-%d-%d" % (r, n.id, k),
+                                         self.stagger(k)))
+                          for n in other for k in range(self.args.clients)])
         race.go.set()
         time.sleep(0.3)
         conn = self.rswire.Conn(leader.client_addr, 1.0)
@@ -797,9 +813,11 @@ class EtcdBench:
                              % (lnum, pid))
         survivors = [n for n in (1, 2, 3) if n != lnum]
         http_race, ctl_race = Race(), Race()
+        k_http = self.args.clients
         ts = run_threads(
             [(etcd_http_loop, (self.port(n), http_race, self.req_timeout,
-                               "h%d-%d" % (r, n))) for n in survivors] +
+                               "h%d-%d-%d" % (r, n, k), k * self.req_timeout / k_http))
+             for n in survivors for k in range(k_http)] +
             [(etcdctl_loop, (self.etcdctl, self.endpoint(n), ctl_race,
                              self.args.request_timeout_ms, "c%d-%d" % (r, n)))
              for n in survivors])
@@ -810,8 +828,8 @@ class EtcdBench:
         ctl_race.go.set()
         ok = http_race.done.wait(self.args.timeout) and \
             ctl_race.done.wait(max(1.0, self.args.timeout - (now() - t0)))
-        join_threads(http_race, ts[:len(survivors)])
-        join_threads(ctl_race, ts[len(survivors):])
+        join_threads(http_race, ts[:len(survivors) * k_http])
+        join_threads(ctl_race, ts[len(survivors) * k_http:])
         for p in self.children:
             if p.pid == pid:
                 p.wait(10)
@@ -865,6 +883,11 @@ def main():
                     help="comma-separated subset of leader,start,follower,etcd")
     ap.add_argument("--request-timeout-ms", type=int, default=200,
                     help="client per-request timeout while waiting (200)")
+    ap.add_argument("--clients", type=int, default=4,
+                    help="client threads per surviving node, their starts "
+                         "staggered over one request timeout, so a request "
+                         "stuck until its timeout costs at most "
+                         "timeout/clients of resolution (4; etcdctl: 1)")
     ap.add_argument("--timeout", type=float, default=30.0,
                     help="seconds any single wait may take before the run fails (30)")
     ap.add_argument("--target", type=float, default=None,
@@ -878,6 +901,8 @@ def main():
     args = ap.parse_args()
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
+    if args.clients < 1:
+        ap.error("--clients must be at least 1")
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     bad = only - {"leader", "start", "follower", "etcd"}
     if bad:
@@ -894,10 +919,10 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
 
-    log("bench-recovery: %d rounds, seed %d, request timeout %d ms, "
+    log("bench-recovery: %d rounds, seed %d, request timeout %d ms, %d clients per node, "
         "raftstore --election-timeout-ms %d --heartbeat-timeout-ms %d, "
         "etcd defaults (election 1000 ms, heartbeat 100 ms), build %s"
-        % (args.rounds, seed, args.request_timeout_ms, args.election_timeout_ms,
+        % (args.rounds, seed, args.request_timeout_ms, args.clients, args.election_timeout_ms,
            args.heartbeat_timeout_ms, args.build_dir))
     results = Results()
     t_start = now()
