@@ -85,13 +85,20 @@ enum plan_recruit plan_recruit_ready(const struct plan_member *members,
 
 /* ---- the layout ---- */
 
+static void plan_component_set(struct tsl_component *c, uint64_t id,
+			       const struct plan_member *m)
+{
+	c->id = id;
+	c->node_id = m->node_id;
+	snprintf(c->addr, sizeof c->addr, "%s", m->client_addr);
+}
+
+/* Append to an array of components; ids are 1, 2, ... */
 static void plan_add_component(struct tsl_component *arr, uint32_t *n,
 			       const struct plan_member *m)
 {
 	assert(*n < TSL_COMPONENTS_MAX);
-	arr[*n].id = *n + 1;
-	arr[*n].node_id = m->node_id;
-	snprintf(arr[*n].addr, sizeof arr[*n].addr, "%s", m->client_addr);
+	plan_component_set(&arr[*n], *n + 1, m);
 	(*n)++;
 }
 
@@ -129,12 +136,14 @@ static void plan_layout_self(struct tsl *t, const struct plan_input *in,
 		 self->client_addr);
 	if (resolvers > TSL_COMPONENTS_MAX)
 		resolvers = TSL_COMPONENTS_MAX;
+	/* Not plan_add_component: each resolver's component is a single
+	 * struct inside its tsl_resolver, not an array to append to. */
 	for (unsigned i = 0; i < resolvers; i++) {
-		plan_add_component(&t->resolvers[i].c, &t->resolver_count, self);
-		t->resolvers[i].c.id = i + 1;
+		plan_component_set(&t->resolvers[i].c, i + 1, self);
 		plan_resolver_range(&t->resolvers[i].range, i,
 				    (unsigned)resolvers);
 	}
+	t->resolver_count = (uint32_t)resolvers;
 	plan_add_component(t->commit_proxies, &t->commit_proxy_count, self);
 }
 
