@@ -479,8 +479,10 @@ static int director_build_txn(struct director *d, char *errmsg)
 	struct rs_buf enc;
 	uint8_t epoch_le[8];
 	char buf[512], key[128];
-	static const char *const params[] = {"commit_proxies", "resolvers"};
-	static const uint64_t dflt[] = {3, 1};
+	static const char *const params[] = {"commit_proxies", "resolvers",
+					     "batch_count_max", "batch_delay_us"};
+	unsigned bcount, bdelay;
+	uint64_t dflt[4] = {3, 1, 0, 0};
 	int rv;
 
 	rs_buf_init(&enc);
@@ -501,7 +503,12 @@ static int director_build_txn(struct director *d, char *errmsg)
 	if (rv == RS_OK)
 		rv = director_put_str(b, DIRECTOR_KEY_COORDINATORS,
 				      d->env.coordinators);
-	for (unsigned i = 0; rv == RS_OK && i < 2; i++) {
+	/* The batching defaults are this node's flags; the stored values,
+	 * once set, win (applied in director_accept). */
+	proxy_get_batching(d->env.proxy, &bcount, &bdelay);
+	dflt[2] = bcount;
+	dflt[3] = bdelay;
+	for (unsigned i = 0; rv == RS_OK && i < 4; i++) {
 		snprintf(key, sizeof key, "%s%s", DIRECTOR_CONFIG_PREFIX, params[i]);
 		snprintf(buf, sizeof buf, "%" PRIu64,
 			 director_config_u64(d, params[i], dflt[i]));
@@ -523,7 +530,13 @@ static void director_monitor_tick(uv_timer_t *t);
 
 static void director_accept(struct director *d)
 {
+	unsigned count, delay;
+
 	director_enter(d, DIRECTOR_ACCEPTING);
+	proxy_get_batching(d->env.proxy, &count, &delay);
+	proxy_set_batching(d->env.proxy,
+			   (unsigned)director_config_u64(d, "batch_count_max", count),
+			   (unsigned)director_config_u64(d, "batch_delay_us", delay));
 	proxy_set_accepting(d->env.proxy, true);
 	d->recovery_ms = uv_now(d->env.loop) - d->recovery_start_ms;
 	log_info("director.layout_persisted", "epoch=%" PRIu64 " layout_id=%" PRIu64

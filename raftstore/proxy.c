@@ -674,6 +674,20 @@ bool proxy_accepting(const struct proxy *p)
 	return p->accepting;
 }
 
+void proxy_set_batching(struct proxy *p, unsigned count_max, unsigned delay_us)
+{
+	assert(count_max > 0);
+	p->o.batch_count_max = count_max;
+	p->o.batch_delay_us = delay_us;
+}
+
+void proxy_get_batching(const struct proxy *p, unsigned *count_max,
+			unsigned *delay_us)
+{
+	*count_max = p->o.batch_count_max;
+	*delay_us = p->o.batch_delay_us;
+}
+
 int proxy_allocate_epoch(struct proxy *p, uint64_t epoch,
 			 const struct batch *muts, proxy_epoch_cb cb, void *arg)
 {

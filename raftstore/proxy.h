@@ -124,6 +124,11 @@ void proxy_grv(struct proxy *p, struct proxy_grv *g, proxy_grv_cb cb);
 void proxy_set_epoch(struct proxy *p, uint64_t epoch);
 void proxy_set_accepting(struct proxy *p, bool accepting);
 bool proxy_accepting(const struct proxy *p);
+/* Batching parameters (the director applies \xff/system/config/). */
+void proxy_set_batching(struct proxy *p, unsigned count_max,
+			unsigned delay_us);
+void proxy_get_batching(const struct proxy *p, unsigned *count_max,
+			unsigned *delay_us);
 
 /* Propose the entry that allocates `epoch` (FSM_ENTRY_EPOCH), carrying
  * muts, with the next sequencer version.  cb gets 0 and the version once it
