@@ -595,7 +595,7 @@ static void director_persisted(struct proxy_txn *t, int status,
 	if (!director_back(d))
 		return;
 	if (status == RS_OK && d->env.persist_failures > 0)
-		status = RS_EIO; /* test fault injection (--fault-persist) */
+		status = RS_EIO; /* test fault: RS_FAULT_PERSIST_FAILURES */
 	if (status != RS_OK) {
 		director_fail(d, "system transaction failed: %s%s%s",
 			      rs_strerror(status), message ? ": " : "",

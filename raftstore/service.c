@@ -314,6 +314,22 @@ static bool svc_system_write(const uint8_t *body, uint32_t len, char *errmsg)
 	return bad;
 }
 
+/* Only configuration parameters: such a transaction may pass while the
+ * director is recovering, so a setting that breaks recovery can always be
+ * set back. */
+static bool svc_config_only(const struct batch *b)
+{
+	struct mutation m;
+	size_t pos = 0;
+
+	if (b->count == 0)
+		return false;
+	while (batch_next(b, &pos, &m))
+		if (m.type == MUT_CLEAR_RANGE || !svc_in_config(m.key, m.key_len))
+			return false;
+	return true;
+}
+
 static void svc_commit(struct service *s, struct server_conn *conn,
 		       const struct wire_frame *f, struct wire_commit_req *m)
 {
@@ -338,6 +354,7 @@ static void svc_commit(struct service *s, struct server_conn *conn,
 		proxy_txn_add_range(&c->txn, b.p, b.len, e.p, e.len);
 	if (m->mutations.len > 0)
 		batch_load_body(&c->txn.muts, m->mutations.p, m->mutations.len);
+	c->txn.system = svc_config_only(&c->txn.muts);
 	s->st.commits++;
 	proxy_commit(s->proxy, &c->txn, svc_committed);
 }

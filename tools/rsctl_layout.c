@@ -459,8 +459,10 @@ static const struct cf_param cf_params[] = {
 	 "commit proxies the director recruits (default 3)"},
 	{"resolvers", TSL_COMPONENTS_MAX,
 	 "resolvers, each owning a key range (default 1)"},
-	{"batch_count_max", 100000, "commit proxy: transactions per batch"},
-	{"batch_delay_us", 1000000, "commit proxy: wait to fill a batch"},
+	{"batch_count_max", 100000,
+	 "transactions per proxy batch (default 512)"},
+	{"batch_delay_us", 1000000,
+	 "wait to fill a batch, in us (default 500)"},
 };
 
 #define CF_PARAM_COUNT (sizeof cf_params / sizeof cf_params[0])
@@ -498,17 +500,21 @@ static void cf_help(void)
 	for (size_t i = 0; i < CF_PARAM_COUNT; i++)
 		printf("  %-16s 1..%-8" PRIu64 " %s\n", cf_params[i].name,
 		       cf_params[i].max, cf_params[i].what);
-	printf("The director reads commit_proxies and resolvers in every "
-	       "recovery and\n"
-	       "writes their values back in its system transaction (so after "
-	       "the first\n"
-	       "recovery they are stored even if never set).\n\n"
+	printf("Every recovery reads them, applies them, and writes their "
+	       "values back in\n"
+	       "its system transaction, so after the first recovery all four "
+	       "are stored\n"
+	       "even if never set.  The batching defaults are the leader's "
+	       "raftstored\n"
+	       "--batch-count-max and --batch-delay-us; a stored value wins.\n\n"
 	       "--json: get prints {\"param\":P,\"value\":V|null,\"version\":N}"
-	       ", set prints\n"
-	       "{\"param\":P,\"value\":V,\"version\":N}, list prints "
-	       "{\"read_version\":N,\n"
-	       "\"params\":[{\"param\":P,\"value\":V|null,\"version\":N},"
-	       "...]}.\n\nOptions:\n");
+	       " (version 0\n"
+	       "when not stored), set prints {\"param\":P,\"value\":V,"
+	       "\"version\":N}, list prints\n"
+	       "{\"read_version\":N,\"params\":[{\"param\":P,\"value\":V|null}"
+	       ",...]}, where a\n"
+	       "key under the prefix that names no parameter above has "
+	       "\"unknown\":true.\n\nOptions:\n");
 	rsctl_cluster_help_opts(stdout);
 	printf("\nExit codes:\n"
 	       "  0  success\n"

@@ -194,7 +194,7 @@ expect 2 "status takes no argument" "${R[@]}" status now
 expect 0 "status" "${R[@]}" status
 py_check "status: a row per node, one leader" '
 rows = [l.split() for l in lines[1:]]
-assert lines[0].split() == ["ID", "ADDRESS", "ROLE", "TERM", "LEADER",
+assert lines[0].split() == ["ID", "ADDRESS", "ROLE", "TERM", "LEADER", "EPOCH", "PHASE",
     "COMMIT", "APPLIED", "VERSION", "STORAGE", "HEALTH"], lines[0]
 assert sorted(r[0] for r in rows) == ["1", "2", "3"], rows
 assert [r[2] for r in rows].count("leader") == 1, rows
