@@ -72,7 +72,7 @@ struct node {
 	struct metrics *metrics;
 	struct metric *m_has_leader, *m_leader_changes, *m_epoch, *m_recoveries,
 		*m_recovery_seconds, *m_commits, *m_conflicts, *m_batches,
-		*m_batch_txns, *m_apply_lag, *m_storage_bytes, *m_fenced;
+		*m_batch_txns, *m_batch_size, *m_batch_bytes, *m_apply_lag, *m_storage_bytes, *m_fenced;
 	bool stopping;
 	int exit_code;
 };
@@ -146,6 +146,13 @@ static const char *node_leader_addr(void *ctx)
 }
 
 static void node_director_start(struct node *n);
+
+static void node_batch(void *ctx, unsigned txns, size_t bytes)
+{
+	struct node *n = ctx;
+	metrics_observe(n->m_batch_size, txns);
+	metrics_observe(n->m_batch_bytes, (double)bytes);
+}
 
 static void node_event(void *ctx, const char *name, const char *fields)
 {
@@ -810,6 +817,14 @@ static void node_metrics_create(struct node *n)
 				       "Batches proposed to Raft by this leader");
 	n->m_batch_txns = metrics_gauge(m, "raftstore_last_batch_transactions",
 					"Transactions in the last batch proposed");
+	static const double txns_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+	n->m_batch_size = metrics_histogram(m, "raftstore_batch_transactions",
+					    "Transactions per batch proposed",
+					    txns_bounds, 10);
+	n->m_batch_bytes = metrics_histogram(m, "raftstore_batch_bytes",
+					     "Raft entry bytes per batch",
+					     metrics_buckets_bytes,
+					     METRICS_BUCKETS_BYTES_COUNT);
 	n->m_apply_lag = metrics_gauge(m, "raftstore_apply_lag_entries",
 				       "Raft commit index minus applied index");
 	n->m_storage_bytes = metrics_gauge(m, "raftstore_storage_bytes",
@@ -907,6 +922,7 @@ static int node_setup(struct node *n, char *errmsg)
 				   .batch_delay_us = n->cfg.batch_delay_us,
 				   .on_ready = node_leader_ready,
 				   .leader_addr = node_leader_addr,
+				   .on_batch = node_batch,
 				   .ctx = n};
 	struct service_options so = {.status_json = node_status_json,
 				     .members_json = node_members_json,

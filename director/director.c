@@ -17,6 +17,8 @@
 #define DIRECTOR_MONITOR_MS 100u
 /* A replica this many versions (about 5 s) behind has failed. */
 #define DIRECTOR_LAG_VERSIONS 5000000ull
+/* A log this many entries behind the leader has failed. */
+#define DIRECTOR_LOG_LAG_ENTRIES 10000u
 
 static const char *const director_phase_names[] = {
 	"idle", "epoch", "barrier", "locking", "recruiting", "layout",
@@ -658,6 +660,41 @@ static bool director_config_changed(struct director *d, uint64_t applied)
 
 /* Heartbeats and apply lag of every recruited node, returning nodes, and
  * configuration changes.  The first finding ends this director. */
+/* Each log's Raft progress: a voter of the layout whose replicated log
+ * (c-raft's match index) is DIRECTOR_LOG_LAG_ENTRIES behind the leader's
+ * last index has failed as a log.  Returns true if it failed the director. */
+static bool director_check_logs(struct director *d)
+{
+	struct raft *r = d->env.raft;
+	raft_index last;
+
+	/* A re-admitted node may still be catching up (a snapshot): judge
+	 * log progress only after a grace period in this layout. */
+	if (raft_state(r) != RAFT_LEADER ||
+	    uv_now(d->env.loop) - d->phase_start_ms < 5ull * d->env.failure_ms)
+		return false;
+	last = raft_last_index(r);
+	for (unsigned i = 0; i < r->configuration.n; i++) {
+		raft_id id = r->configuration.servers[i].id;
+		raft_index match = r->leader_state.progress[i].match_index;
+		bool recruited = false;
+		for (unsigned j = 0; j < d->layout.log_count; j++)
+			recruited |= d->layout.logs[j].node_id == id;
+		if (!recruited || id == d->env.node_id ||
+		    match + DIRECTOR_LOG_LAG_ENTRIES >= last)
+			continue;
+		director_event(d, "component_failure",
+			       "\"node\":%" PRIu64 ",\"cause\":\"log_lag\","
+			       "\"lag_entries\":%" PRIu64,
+			       (uint64_t)id, (uint64_t)(last - match));
+		director_fail(d, "component failure: the log on node %" PRIu64
+				 " is %" PRIu64 " entries behind the leader",
+			      (uint64_t)id, (uint64_t)(last - match));
+		return true;
+	}
+	return false;
+}
+
 static void director_monitor_tick(uv_timer_t *timer)
 {
 	struct director *d = timer->data;
@@ -676,6 +713,8 @@ static void director_monitor_tick(uv_timer_t *timer)
 	};
 	struct plan_finding f;
 
+	if (director_check_logs(d))
+		return;
 	switch (plan_monitor(&in, &f)) {
 	case PLAN_HEALTHY:
 		return;

@@ -383,6 +383,8 @@ static void proxy_flush(struct proxy *p)
 	p->flights++;
 	p->st.batches++;
 	p->st.last_batch_txns = taken;
+	if (p->o.on_batch != NULL)
+		p->o.on_batch(p->o.ctx, taken, buf.len);
 	if (rv == RS_OK)
 		rv = raft_apply(p->raft, &fl->req, &buf, 1, proxy_applied);
 	if (rv != 0) {

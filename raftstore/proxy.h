@@ -54,6 +54,8 @@ struct proxy_options {
 	/* The leader's client address ("host:port"), or NULL if unknown or
 	 * this node. */
 	const char *(*leader_addr)(void *ctx);
+	/* Each batch proposed: transactions in it and body bytes. */
+	void (*on_batch)(void *ctx, unsigned txns, size_t bytes);
 	void *ctx;
 };
 
