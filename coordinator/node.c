@@ -59,6 +59,8 @@ struct node {
 	uv_timer_t director_timer; /* restart after an exit, with backoff */
 	unsigned director_backoff_ms;
 	unsigned persist_faults;   /* RS_FAULT_PERSIST_FAILURES (tests) */
+	enum director_phase hold_phase; /* RS_FAULT_HOLD_PHASE=phase:ms */
+	unsigned hold_ms;
 	uint64_t director_starts;
 	struct rs_client *reg_client; /* heartbeats to the leader */
 	char reg_addr[64];
@@ -218,6 +220,8 @@ static void node_director_start(struct node *n)
 		.recruit_wait_ms = 3 * n->cfg.heartbeat_timeout_ms,
 		.persist_timeout_ms = 5000,
 		.persist_failures = n->persist_faults,
+		.hold_phase = n->hold_phase,
+		.hold_ms = n->hold_ms,
 		.event = node_event,
 		.exited = node_director_exited,
 		.ctx = n,
@@ -972,6 +976,23 @@ static int node_setup(struct node *n, char *errmsg)
 	return rv == RS_OK ? RS_OK : NODE_EXIT_FAILURE;
 }
 
+/* RS_FAULT_HOLD_PHASE=<phase>:<ms> (tests): every director pauses at the
+ * start of that phase, so a test can kill the leader inside it. */
+static void node_parse_hold(struct node *n, const char *v)
+{
+	char name[32];
+	unsigned ms;
+
+	if (v == NULL || sscanf(v, "%31[a-z]:%u", name, &ms) != 2)
+		return;
+	for (int p = DIRECTOR_EPOCH; p < DIRECTOR_EXITED; p++)
+		if (strcmp(name, director_phase_name((enum director_phase)p)) == 0) {
+			n->hold_phase = (enum director_phase)p;
+			n->hold_ms = ms;
+			log_warn("node.fault_hold_phase", "phase=%s ms=%u", name, ms);
+		}
+}
+
 int node_run(const struct config *cfg)
 {
 	static struct node node; /* one per process; big (struct raft) */
@@ -987,6 +1008,7 @@ int node_run(const struct config *cfg)
 	n->start_ms = uv_now(&n->loop);
 	uv_timer_init(&n->loop, &n->director_timer);
 	n->director_timer.data = n;
+	node_parse_hold(n, getenv("RS_FAULT_HOLD_PHASE"));
 	if (getenv("RS_FAULT_PERSIST_FAILURES") != NULL)
 		n->persist_faults =
 			(unsigned)strtoul(getenv("RS_FAULT_PERSIST_FAILURES"), NULL, 10);

@@ -48,6 +48,7 @@ struct director {
 	unsigned pending; /* callbacks we still owe a visit */
 	bool stopped;
 	bool timer_open;
+	void (*held)(struct director *d); /* RS_FAULT_HOLD_PHASE */
 	char reason[256];
 };
 
@@ -276,6 +277,30 @@ static bool director_back(struct director *d)
 	return d->phase != DIRECTOR_EXITED;
 }
 
+/* Test hook (RS_FAULT_HOLD_PHASE): pause at the start of the env's hold
+ * phase for hold_ms, on the timer, so a test can kill the leader while the
+ * director is in that phase.  The loop keeps running meanwhile. */
+static void director_held_tick(uv_timer_t *t)
+{
+	struct director *d = t->data;
+	void (*fn)(struct director *) = d->held;
+
+	d->held = NULL;
+	if (fn != NULL && d->phase != DIRECTOR_EXITED && !d->stopped)
+		fn(d);
+}
+
+static bool director_hold(struct director *d, void (*fn)(struct director *))
+{
+	if (d->env.hold_ms == 0 || d->env.hold_phase != d->phase)
+		return false;
+	log_info("director.hold", "epoch=%" PRIu64 " phase=%s hold_ms=%u",
+		 d->epoch, director_phase_name(d->phase), d->env.hold_ms);
+	d->held = fn;
+	uv_timer_start(&d->timer, director_held_tick, d->env.hold_ms, 0);
+	return true;
+}
+
 static uint64_t director_config_u64(struct director *d, const char *param,
 				    uint64_t dflt)
 {
@@ -301,14 +326,23 @@ static uint64_t director_config_u64(struct director *d, const char *param,
 
 static void director_recruit_tick(uv_timer_t *t);
 
+static void director_lock(struct director *d);
+
 static void director_locking(struct director *d)
+{
+	director_enter(d, DIRECTOR_LOCKING);
+	if (!director_hold(d, director_lock))
+		director_lock(d);
+}
+
+static void director_lock(struct director *d)
 {
 	const uint8_t *val;
 	uint32_t len;
 	struct tsl prev;
 	char errmsg[RS_ERRMSG_SIZE];
+	unsigned first;
 
-	director_enter(d, DIRECTOR_LOCKING);
 	/* From here every batch carries the new epoch; the state machine
 	 * already fences the older ones, so the previous layout's sequencer
 	 * and proxies cannot write any more. */
@@ -327,8 +361,12 @@ static void director_locking(struct director *d)
 				 "error=\"%s\"", errmsg);
 	}
 	director_enter(d, DIRECTOR_RECRUITING);
-	d->wait_deadline_ms = uv_now(d->env.loop) + d->env.recruit_wait_ms;
-	uv_timer_start(&d->timer, director_recruit_tick, 0, DIRECTOR_TICK_MS);
+	first = d->env.hold_phase == DIRECTOR_RECRUITING ? d->env.hold_ms : 0;
+	if (first > 0)
+		log_info("director.hold", "epoch=%" PRIu64 " phase=recruiting "
+			 "hold_ms=%u", d->epoch, first);
+	d->wait_deadline_ms = uv_now(d->env.loop) + first + d->env.recruit_wait_ms;
+	uv_timer_start(&d->timer, director_recruit_tick, first, DIRECTOR_TICK_MS);
 }
 
 static void director_barrier_done(struct raft_barrier *req, int status)
@@ -347,10 +385,22 @@ static void director_barrier_done(struct raft_barrier *req, int status)
 	director_locking(d);
 }
 
+static void director_start_barrier(struct director *d)
+{
+	int rv;
+
+	d->barrier.data = d;
+	rv = raft_barrier(d->env.raft, &d->barrier, director_barrier_done);
+	if (rv != 0) {
+		director_fail(d, "recovery barrier: %s", raft_strerror(rv));
+		return;
+	}
+	d->pending++;
+}
+
 static void director_epoch_done(void *arg, int status, uint64_t version)
 {
 	struct director *d = arg;
-	int rv;
 
 	if (!director_back(d))
 		return;
@@ -363,21 +413,33 @@ static void director_epoch_done(void *arg, int status, uint64_t version)
 		 d->epoch, version);
 	director_event(d, "epoch_allocated", "\"version\":%" PRIu64, version);
 	director_enter(d, DIRECTOR_BARRIER);
-	d->barrier.data = d;
-	rv = raft_barrier(d->env.raft, &d->barrier, director_barrier_done);
-	if (rv != 0) {
-		director_fail(d, "recovery barrier: %s", raft_strerror(rv));
-		return;
-	}
-	d->pending++;
+	if (!director_hold(d, director_start_barrier))
+		director_start_barrier(d);
+}
+
+static void director_propose_epoch(struct director *d)
+{
+	struct batch muts;
+	uint8_t epoch_le[8];
+	int rv;
+
+	batch_init(&muts);
+	rs_put_u64(epoch_le, d->epoch);
+	batch_set(&muts, DIRECTOR_KEY_EPOCH, strlen(DIRECTOR_KEY_EPOCH), epoch_le,
+		  sizeof epoch_le, NULL);
+	rv = proxy_allocate_epoch(d->env.proxy, d->epoch, &muts,
+				  director_epoch_done, d);
+	batch_free(&muts);
+	if (rv != RS_OK)
+		director_fail(d, "propose epoch %" PRIu64 ": %s", d->epoch,
+			      rs_strerror(rv));
+	else
+		d->pending++;
 }
 
 struct director *director_start(const struct director_env *env)
 {
 	struct director *d = calloc(1, sizeof *d);
-	struct batch muts;
-	uint8_t epoch_le[8];
-	int rv;
 
 	if (d == NULL)
 		abort();
@@ -389,18 +451,8 @@ struct director *director_start(const struct director_env *env)
 	d->timer_open = true;
 	d->recovery_start_ms = d->phase_start_ms = uv_now(env->loop);
 	director_enter(d, DIRECTOR_EPOCH);
-	batch_init(&muts);
-	rs_put_u64(epoch_le, d->epoch);
-	batch_set(&muts, DIRECTOR_KEY_EPOCH, strlen(DIRECTOR_KEY_EPOCH), epoch_le,
-		  sizeof epoch_le, NULL);
-	rv = proxy_allocate_epoch(env->proxy, d->epoch, &muts,
-				  director_epoch_done, d);
-	batch_free(&muts);
-	if (rv != RS_OK)
-		director_fail(d, "propose epoch %" PRIu64 ": %s", d->epoch,
-			      rs_strerror(rv));
-	else
-		d->pending++;
+	if (!director_hold(d, director_propose_epoch))
+		director_propose_epoch(d);
 	return d;
 }
 
@@ -431,11 +483,12 @@ static void director_build_layout(struct director *d, uint64_t now)
 static void director_persist(struct director *d);
 
 /* Recruit once every voter has registered, or when the wait runs out. */
+static void director_make_layout(struct director *d);
+
 static void director_recruit_tick(uv_timer_t *timer)
 {
 	struct director *d = timer->data;
 	uint64_t now = uv_now(d->env.loop);
-	char errmsg[RS_ERRMSG_SIZE];
 	struct plan_member members[PLAN_MEMBERS_MAX];
 	unsigned n = director_snapshot(d, members);
 	uint64_t servers[PLAN_SERVERS_MAX];
@@ -447,7 +500,15 @@ static void director_recruit_tick(uv_timer_t *timer)
 		return;
 	uv_timer_stop(timer);
 	director_enter(d, DIRECTOR_LAYOUT);
-	director_build_layout(d, now);
+	if (!director_hold(d, director_make_layout))
+		director_make_layout(d);
+}
+
+static void director_make_layout(struct director *d)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+
+	director_build_layout(d, uv_now(d->env.loop));
 	if (tsl_validate(&d->layout, errmsg) != RS_OK) {
 		director_fail(d, "layout does not validate: %s", errmsg);
 		return;
@@ -614,11 +675,19 @@ static void director_persisted(struct proxy_txn *t, int status,
 	uv_timer_start(&d->timer, director_persist_tick, 0, DIRECTOR_TICK_MS);
 }
 
+static void director_persist_commit(struct director *d);
+
 static void director_persist(struct director *d)
+{
+	director_enter(d, DIRECTOR_PERSISTING);
+	if (!director_hold(d, director_persist_commit))
+		director_persist_commit(d);
+}
+
+static void director_persist_commit(struct director *d)
 {
 	char errmsg[RS_ERRMSG_SIZE];
 
-	director_enter(d, DIRECTOR_PERSISTING);
 	if (director_build_txn(d, errmsg) != RS_OK) {
 		director_fail(d, "build the system transaction: %s", errmsg);
 		return;

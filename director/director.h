@@ -105,6 +105,8 @@ struct director_env {
 	unsigned recruit_wait_ms;   /* wait for registrations */
 	unsigned persist_timeout_ms;
 	unsigned persist_failures;  /* test fault: fail the first N persists */
+	enum director_phase hold_phase; /* test fault: pause at this phase's */
+	unsigned hold_ms;               /* start for hold_ms (0 = never) */
 	/* An audit/log event: name and JSON members (without braces). */
 	void (*event)(void *ctx, const char *name, const char *fields);
 	/* The director exited (reason is a sentence); the node restarts it. */
