@@ -867,38 +867,6 @@ static void log_put_text(FILE *f, const uint8_t *p, uint32_t len, uint32_t max)
 		fprintf(f, "...(%" PRIu32 " bytes)", len);
 }
 
-/* JSON string (RFC 8259).  Keys and values are bytes, not text, so each byte
- * maps to the code point of the same number (U+0000..U+00FF): ASCII reads
- * as itself and `s.encode("latin-1")` gives back the exact bytes.  Never
- * truncated. */
-static void log_put_json(FILE *f, const uint8_t *p, uint32_t len)
-{
-	uint32_t i;
-
-	fputc('"', f);
-	for (i = 0; i < len; i++) {
-		uint8_t c = p[i];
-		switch (c) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\b': fputs("\\b", f); break;
-		case '\f': fputs("\\f", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\t': fputs("\\t", f); break;
-		default:
-			if (c >= 0x20 && c < 0x7f) {
-				fputc(c, f);
-			} else {
-				fputs("\\u00", f);
-				fputc(log_hex[c >> 4], f);
-				fputc(log_hex[c & 15], f);
-			}
-		}
-	}
-	fputc('"', f);
-}
-
 static void log_dump_text(FILE *f, const struct batch *b)
 {
 	struct mutation m;
@@ -946,19 +914,19 @@ static void log_dump_json(FILE *f, const struct batch *b)
 		switch (m.type) {
 		case MUT_SET:
 			fputs("\"set\",\"key\":", f);
-			log_put_json(f, m.key, m.key_len);
+			rsctl_put_json(f, m.key, m.key_len);
 			fputs(",\"value\":", f);
-			log_put_json(f, m.val, m.val_len);
+			rsctl_put_json(f, m.val, m.val_len);
 			break;
 		case MUT_CLEAR:
 			fputs("\"clear\",\"key\":", f);
-			log_put_json(f, m.key, m.key_len);
+			rsctl_put_json(f, m.key, m.key_len);
 			break;
 		case MUT_CLEAR_RANGE:
 			fputs("\"clear_range\",\"begin\":", f);
-			log_put_json(f, m.key, m.key_len);
+			rsctl_put_json(f, m.key, m.key_len);
 			fputs(",\"end\":", f);
-			log_put_json(f, m.val, m.val_len);
+			rsctl_put_json(f, m.val, m.val_len);
 			break;
 		}
 		fputc('}', f);
