@@ -1525,8 +1525,6 @@ int main(void)
 {
 	Suite *s = suite_create("client");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_endpoints);
@@ -1549,9 +1547,5 @@ int main(void)
 	tcase_add_test(tc, test_close_with_ops_outstanding);
 	tcase_add_test(tc, test_sync);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return testutil_run_suite(s);
 }

@@ -63,9 +63,5 @@ int main(void)
 	tcase_add_test(tc, test_rfc3720);
 	tcase_add_test(tc, test_incremental_and_paths_agree);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return testutil_run_suite(s);
 }

@@ -1071,9 +1071,5 @@ int main(void)
 	tcase_add_test(tm, test_monitor_full_registry);
 	suite_add_tcase(s, tm);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return testutil_run_suite(s);
 }

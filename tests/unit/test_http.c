@@ -1070,8 +1070,6 @@ int main(void)
 	Suite *s = suite_create("http");
 	TCase *wire = tcase_create("wire");
 	TCase *parse = tcase_create("parse");
-	SRunner *sr;
-	int failed;
 
 	signal(SIGPIPE, SIG_IGN);
 	tcase_set_timeout(wire, 60);
@@ -1104,9 +1102,5 @@ int main(void)
 	tcase_add_test(parse, test_parse_limit);
 	suite_add_tcase(s, parse);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return testutil_run_suite(s);
 }

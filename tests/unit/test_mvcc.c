@@ -1410,8 +1410,6 @@ int main(void)
 {
 	Suite *s = suite_create("mvcc");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_versions);
@@ -1438,9 +1436,5 @@ int main(void)
 			    (int)(sizeof rm_windows / sizeof rm_windows[0]));
 	tcase_add_test(tc, test_random_large);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return testutil_run_suite(s);
 }

@@ -446,9 +446,5 @@ int main(void)
 	tcase_add_test(tc, test_range_and_clear);
 	tcase_add_test(tc, test_random_against_model);
 	suite_add_tcase(su, tc);
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return testutil_run_suite(su);
 }

@@ -1380,9 +1380,5 @@ int main(void)
 	tcase_add_test(td, test_entry_bad_fields);
 	tcase_add_test(td, test_decompose_stops);
 	suite_add_tcase(s, td);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return testutil_run_suite(s);
 }

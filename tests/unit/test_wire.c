@@ -1245,8 +1245,6 @@ int main(void)
 	TCase *tc = tcase_create("codec");
 	TCase *sweep = tcase_create("sweep");
 	TCase *fuzz = tcase_create("fuzz");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, samples_setup, samples_teardown);
 	tcase_add_loop_test(tc, test_roundtrip_get, 0, 3);
@@ -1283,9 +1281,5 @@ int main(void)
 	tcase_add_loop_test(fuzz, test_fuzz_bodies, 0, 2);
 	suite_add_tcase(s, fuzz);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return testutil_run_suite(s);
 }

@@ -9,6 +9,7 @@
 #ifndef RS_TESTUTIL_H
 #define RS_TESTUTIL_H
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,11 @@ char *testutil_path(const char *dir, const char *name);
 uint64_t testutil_seed(void);
 /* xorshift64* PRNG. */
 uint64_t testutil_rand(uint64_t *state);
+/* Run every test of s (forking per test, as Check does by default; CK_FORK
+ * in the environment still applies), free the runner, and return the
+ * process exit status: EXIT_SUCCESS only if every test passed. */
+int testutil_run_suite(Suite *s);
+
 /* Read/write a whole file (aborts on failure). */
 uint8_t *testutil_read_file(const char *path, size_t *len);
 void testutil_write_file(const char *path, const void *data, size_t len);
