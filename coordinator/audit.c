@@ -31,6 +31,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <time.h>
 
@@ -80,6 +81,7 @@ struct audit_batch {
 	int status;
 	int new_fd;
 	unsigned unlinked;
+	uint64_t fsync_ns; /* how long the batch's fsync took */
 	char errmsg[RS_ERRMSG_SIZE];
 	char warnmsg[RS_ERRMSG_SIZE]; /* a retention failure: not fatal */
 };
@@ -1194,8 +1196,14 @@ static void audit_work_cb(uv_work_t *w)
 	if (b->status == RS_OK)
 		b->status = fileio_pwrite(fd, b->buf.data, b->buf.len,
 					  (off_t)off, b->errmsg);
-	if (b->status == RS_OK)
+	if (b->status == RS_OK) {
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		b->status = fileio_fsync(fd, b->errmsg);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		b->fsync_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+			      (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
+	}
 	if (b->status != RS_OK) {
 		audit_file_name(name, sizeof name, num);
 		rs_errmsg_wrapf(b->errmsg, "audit %s: append to %s", a->dir,
@@ -1252,6 +1260,8 @@ static void audit_after_work_cb(uv_work_t *w, int status)
 	assert(status == 0); /* the log never cancels its work */
 	assert(a->state == AUDIT_FLUSHING);
 	(void)status;
+	if (b->status == RS_OK && a->opts.on_fsync != NULL)
+		a->opts.on_fsync(a->opts.fsync_arg, (double)b->fsync_ns / 1e9);
 	audit_batch_account(a, b);
 	audit_batch_reset(b, b->buf);
 	audit_set_state(a, AUDIT_IDLE);

@@ -105,6 +105,9 @@ struct audit_options {
 				       0 = never delete */
 	audit_log_fn log_fn;        /* NULL: "audit: <msg>" on stderr */
 	void *log_arg;
+	/* Each successful batch fsync's duration, on the loop (metrics). */
+	void (*on_fsync)(void *arg, double seconds);
+	void *fsync_arg;
 };
 
 /* What open found and did. */
