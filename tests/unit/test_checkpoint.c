@@ -879,11 +879,7 @@ static void sweep_build(void)
 
 static TCase *tcase(Suite *s, const char *name)
 {
-	TCase *tc = tcase_create(name);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return tc;
+	return testutil_tcase(s, name, setup, teardown, 60);
 }
 
 static Suite *checkpoint_suite(void)

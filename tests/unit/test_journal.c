@@ -1299,11 +1299,7 @@ END_TEST
 
 static TCase *tcase(Suite *s, const char *name)
 {
-	TCase *tc = tcase_create(name);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	return tc;
+	return testutil_tcase(s, name, setup, teardown, 60);
 }
 
 static Suite *journal_suite(void)

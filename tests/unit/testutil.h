@@ -29,6 +29,11 @@ uint64_t testutil_rand(uint64_t *state);
  * process exit status: EXIT_SUCCESS only if every test passed. */
 int testutil_run_suite(Suite *s);
 
+/* A test case added to s with the checked fixture (setup, teardown) and a
+ * timeout in seconds. */
+TCase *testutil_tcase(Suite *s, const char *name, void (*setup)(void),
+		      void (*teardown)(void), double timeout_s);
+
 /* Read/write a whole file (aborts on failure). */
 uint8_t *testutil_read_file(const char *path, size_t *len);
 void testutil_write_file(const char *path, const void *data, size_t len);
