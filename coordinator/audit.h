@@ -78,18 +78,13 @@
 #define AUDIT_FILE_NAME_MAX 64u
 
 /* ---- event catalogue (docs/audit.md lists their members) ----
- * Only AUDIT_EV_TAIL_TRUNCATED is emitted by this module; the others are
- * the names the coordinator and director use. */
+ * AUDIT_EV_TAIL_TRUNCATED is emitted by this module, the others by the
+ * coordinator; the director's own names are DIRECTOR_EV_* in
+ * director/director.h. */
 #define AUDIT_EV_NODE_START "node_start"
 #define AUDIT_EV_NODE_STOP "node_stop"
 #define AUDIT_EV_ELECTION_WON "election_won"
 #define AUDIT_EV_LEADER_LOST "leader_lost"
-#define AUDIT_EV_EPOCH_ALLOCATED "epoch_allocated"
-#define AUDIT_EV_RECOVERY_PHASE "recovery_phase"
-#define AUDIT_EV_RECOVERY_COMPLETE "recovery_complete"
-#define AUDIT_EV_LAYOUT_COMMITTED "layout_committed"
-#define AUDIT_EV_COMPONENT_FAILED "component_failed"
-#define AUDIT_EV_DIRECTOR_EXIT "director_exit"
 #define AUDIT_EV_FAIL_FAST "fail_fast"
 #define AUDIT_EV_TAIL_TRUNCATED "audit_tail_truncated"
 

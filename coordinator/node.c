@@ -21,6 +21,7 @@
 #include "fsm.h"
 #include "log.h"
 #include "proxy.h"
+#include "raftcall.h"
 #include "rs_error.h"
 #include "server.h"
 #include "service.h"
@@ -165,7 +166,7 @@ static void node_event(void *ctx, const char *name, const char *fields)
 	if (rv != RS_OK)
 		log_warn("audit.event_refused", "name=%s error=%s", name,
 			 rs_strerror(rv));
-	if (strcmp(name, "layout_persisted") == 0 && n->director != NULL) {
+	if (strcmp(name, DIRECTOR_EV_LAYOUT_PERSISTED) == 0 && n->director != NULL) {
 		n->director_backoff_ms = 0; /* a success resets the backoff */
 		metrics_inc(n->m_recoveries);
 		metrics_observe(n->m_recovery_seconds,
@@ -525,7 +526,9 @@ static void node_proxy_closed(void *arg)
 static void node_raft_closed(struct raft *r)
 {
 	struct node *n = r->data;
+	raftcall_cb_enter("raft close callback");
 	proxy_close(n->proxy, node_proxy_closed, n);
+	raftcall_cb_leave();
 }
 
 static void node_server_stopped(void *arg)

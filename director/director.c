@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "plan.h"
+#include "raftcall.h"
 #include "rs_error.h"
 #include "tsl.h"
 
@@ -184,7 +185,7 @@ static void director_enter(struct director *d, enum director_phase next)
 		log_info("director.phase_end", "epoch=%" PRIu64 " phase=%s "
 			 "duration_ms=%" PRIu64,
 			 d->epoch, director_phase_name(d->phase), took);
-		director_event(d, "phase_end",
+		director_event(d, DIRECTOR_EV_PHASE_END,
 			       "\"phase\":\"%s\",\"duration_ms\":%" PRIu64,
 			       director_phase_name(d->phase), took);
 	}
@@ -193,7 +194,7 @@ static void director_enter(struct director *d, enum director_phase next)
 	if (next != DIRECTOR_EXITED) {
 		log_info("director.phase_start", "epoch=%" PRIu64 " phase=%s",
 			 d->epoch, director_phase_name(next));
-		director_event(d, "phase_start", "\"phase\":\"%s\"",
+		director_event(d, DIRECTOR_EV_PHASE_START, "\"phase\":\"%s\"",
 			       director_phase_name(next));
 	}
 }
@@ -231,7 +232,7 @@ static void director_fail(struct director *d, const char *fmt, ...)
 	log_warn("director.exit", "epoch=%" PRIu64 " phase=%s reason=%s",
 		 d->epoch, director_phase_name(d->phase),
 		 log_quote(q, sizeof q, d->reason));
-	director_event(d, "director_exit", "\"phase\":\"%s\",\"reason\":%s",
+	director_event(d, DIRECTOR_EV_DIRECTOR_EXIT, "\"phase\":\"%s\",\"reason\":%s",
 		       director_phase_name(d->phase),
 		       log_quote(q, sizeof q, d->reason));
 	director_enter(d, DIRECTOR_EXITED);
@@ -352,7 +353,7 @@ static void director_lock(struct director *d)
 		      store_applied_version(d->env.store), &val, &len,
 		      NULL) == RS_OK) {
 		if (tsl_decode(val, len, &prev, errmsg) == RS_OK)
-			director_event(d, "previous_layout_fenced",
+			director_event(d, DIRECTOR_EV_PREVIOUS_LAYOUT_FENCED,
 				       "\"layout_id\":%" PRIu64
 				       ",\"previous_epoch\":%" PRIu64,
 				       prev.id, prev.epoch);
@@ -369,20 +370,27 @@ static void director_lock(struct director *d)
 	uv_timer_start(&d->timer, director_recruit_tick, first, DIRECTOR_TICK_MS);
 }
 
+/* c-raft's callback: the work after it makes no c-raft request
+ * (raftcall.h guards that). */
 static void director_barrier_done(struct raft_barrier *req, int status)
 {
 	struct director *d = req->data;
 
-	if (!director_back(d))
-		return;
-	if (status != 0) {
-		director_fail(d, "recovery barrier failed: %s", raft_strerror(status));
+	raftcall_cb_enter("director recovery barrier callback");
+	if (!director_back(d)) {
+		raftcall_cb_leave();
 		return;
 	}
-	d->recovery_version = store_accepted_version(d->env.store);
-	director_event(d, "recovery_version",
-		       "\"recovery_version\":%" PRIu64, d->recovery_version);
-	director_locking(d);
+	if (status != 0) {
+		director_fail(d, "recovery barrier failed: %s", raft_strerror(status));
+	} else {
+		d->recovery_version = store_accepted_version(d->env.store);
+		director_event(d, DIRECTOR_EV_RECOVERY_VERSION,
+			       "\"recovery_version\":%" PRIu64,
+			       d->recovery_version);
+		director_locking(d);
+	}
+	raftcall_cb_leave();
 }
 
 static void director_start_barrier(struct director *d)
@@ -390,7 +398,7 @@ static void director_start_barrier(struct director *d)
 	int rv;
 
 	d->barrier.data = d;
-	rv = raft_barrier(d->env.raft, &d->barrier, director_barrier_done);
+	rv = raftcall_barrier(d->env.raft, &d->barrier, director_barrier_done);
 	if (rv != 0) {
 		director_fail(d, "recovery barrier: %s", raft_strerror(rv));
 		return;
@@ -411,7 +419,7 @@ static void director_epoch_done(void *arg, int status, uint64_t version)
 	}
 	log_info("director.epoch_allocated", "epoch=%" PRIu64 " version=%" PRIu64,
 		 d->epoch, version);
-	director_event(d, "epoch_allocated", "\"version\":%" PRIu64, version);
+	director_event(d, DIRECTOR_EV_EPOCH_ALLOCATED, "\"version\":%" PRIu64, version);
 	director_enter(d, DIRECTOR_BARRIER);
 	if (!director_hold(d, director_start_barrier))
 		director_start_barrier(d);
@@ -513,7 +521,7 @@ static void director_make_layout(struct director *d)
 		director_fail(d, "layout does not validate: %s", errmsg);
 		return;
 	}
-	director_event(d, "layout_built",
+	director_event(d, DIRECTOR_EV_LAYOUT_BUILT,
 		       "\"layout_id\":%" PRIu64 ",\"storage\":%u,\"logs\":%u,"
 		       "\"commit_proxies\":%u,\"resolvers\":%u",
 		       d->layout.id, d->layout.storage_count, d->layout.log_count,
@@ -605,7 +613,7 @@ static void director_accept(struct director *d)
 	log_info("director.layout_persisted", "epoch=%" PRIu64 " layout_id=%" PRIu64
 		 " version=%" PRIu64 " recovery_ms=%" PRIu64,
 		 d->epoch, d->layout.id, d->persist_version, d->recovery_ms);
-	director_event(d, "layout_persisted",
+	director_event(d, DIRECTOR_EV_LAYOUT_PERSISTED,
 		       "\"layout_id\":%" PRIu64 ",\"version\":%" PRIu64
 		       ",\"recovery_ms\":%" PRIu64,
 		       d->layout.id, d->persist_version, d->recovery_ms);
@@ -647,7 +655,9 @@ static void director_nudge_done(struct raft_barrier *req, int status)
 {
 	struct director *d = req->data;
 	(void)status; /* only a hint; the persist wait decides */
+	raftcall_cb_enter("director nudge barrier callback");
 	director_back(d);
+	raftcall_cb_leave();
 }
 
 static void director_persisted(struct proxy_txn *t, int status,
@@ -669,7 +679,7 @@ static void director_persisted(struct proxy_txn *t, int status,
 	/* Followers learn a commit index with the next AppendEntries; a
 	 * barrier entry sends one now instead of at the next heartbeat. */
 	d->barrier.data = d;
-	if (raft_barrier(d->env.raft, &d->barrier, director_nudge_done) == 0)
+	if (raftcall_barrier(d->env.raft, &d->barrier, director_nudge_done) == 0)
 		d->pending++;
 	d->wait_deadline_ms = uv_now(d->env.loop) + d->env.persist_timeout_ms;
 	uv_timer_start(&d->timer, director_persist_tick, 0, DIRECTOR_TICK_MS);
@@ -752,8 +762,8 @@ static bool director_check_logs(struct director *d)
 		if (!recruited || id == d->env.node_id ||
 		    match + DIRECTOR_LOG_LAG_ENTRIES >= last)
 			continue;
-		director_event(d, "component_failure",
-			       "\"node\":%" PRIu64 ",\"cause\":\"log_lag\","
+		director_event(d, DIRECTOR_EV_COMPONENT_FAILURE,
+			       "\"component_node\":%" PRIu64 ",\"cause\":\"log_lag\","
 			       "\"lag_entries\":%" PRIu64,
 			       (uint64_t)id, (uint64_t)(last - match));
 		director_fail(d, "component failure: the log on node %" PRIu64
@@ -788,13 +798,13 @@ static void director_monitor_tick(uv_timer_t *timer)
 	case PLAN_HEALTHY:
 		return;
 	case PLAN_HEARTBEAT_LOST:
-		director_event(d, "component_failure",
-			       "\"node\":%" PRIu64 ",\"cause\":\"heartbeat\","
+		director_event(d, DIRECTOR_EV_COMPONENT_FAILURE,
+			       "\"component_node\":%" PRIu64 ",\"cause\":\"heartbeat\","
 			       "\"age_ms\":%" PRIu64, f.node_id, f.amount);
 		break;
 	case PLAN_APPLY_LAG:
-		director_event(d, "component_failure",
-			       "\"node\":%" PRIu64 ",\"cause\":\"apply_lag\","
+		director_event(d, DIRECTOR_EV_COMPONENT_FAILURE,
+			       "\"component_node\":%" PRIu64 ",\"cause\":\"apply_lag\","
 			       "\"lag_versions\":%" PRIu64, f.node_id, f.amount);
 		break;
 	case PLAN_NODE_BACK:

@@ -107,12 +107,26 @@ struct director_env {
 	unsigned persist_failures;  /* test fault: fail the first N persists */
 	enum director_phase hold_phase; /* test fault: pause at this phase's */
 	unsigned hold_ms;               /* start for hold_ms (0 = never) */
-	/* An audit/log event: name and JSON members (without braces). */
+	/* An audit/log event: name (DIRECTOR_EV_*) and JSON members, without
+	 * braces, always starting with "epoch".  The audit log reserves
+	 * "ts", "node", "seq" and "event": a member naming another node is
+	 * called "component_node". */
 	void (*event)(void *ctx, const char *name, const char *fields);
 	/* The director exited (reason is a sentence); the node restarts it. */
 	void (*exited)(void *ctx, const char *reason);
 	void *ctx;
 };
+
+/* The events the director emits (docs/audit.md lists their members). */
+#define DIRECTOR_EV_PHASE_START "phase_start"
+#define DIRECTOR_EV_PHASE_END "phase_end"
+#define DIRECTOR_EV_EPOCH_ALLOCATED "epoch_allocated"
+#define DIRECTOR_EV_RECOVERY_VERSION "recovery_version"
+#define DIRECTOR_EV_PREVIOUS_LAYOUT_FENCED "previous_layout_fenced"
+#define DIRECTOR_EV_LAYOUT_BUILT "layout_built"
+#define DIRECTOR_EV_LAYOUT_PERSISTED "layout_persisted"
+#define DIRECTOR_EV_COMPONENT_FAILURE "component_failure"
+#define DIRECTOR_EV_DIRECTOR_EXIT "director_exit"
 
 struct director;
 

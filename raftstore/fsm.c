@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "raftcall.h"
 #include "record.h"
 #include "rs_error.h"
 
@@ -132,8 +133,8 @@ static void fsm_applied_cb(struct store_apply_req *req, int status)
 	free(a);
 }
 
-static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
-		     void **result)
+static int fsm_apply_body(struct raft_fsm *rf, const struct raft_buffer *buf,
+			  void **result)
 {
 	struct fsm *f = rf->data;
 	char errmsg[RS_ERRMSG_SIZE] = "";
@@ -175,8 +176,8 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
 	return 0;
 }
 
-static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[],
-			unsigned *n_bufs)
+static int fsm_snapshot_body(struct raft_fsm *rf, struct raft_buffer *bufs[],
+			     unsigned *n_bufs)
 {
 	struct fsm *f = rf->data;
 	struct rs_buf img;
@@ -213,7 +214,7 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[],
 	return 0;
 }
 
-static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
+static int fsm_restore_body(struct raft_fsm *rf, struct raft_buffer *buf)
 {
 	struct fsm *f = rf->data;
 	const uint8_t *p = buf->base;
@@ -242,6 +243,40 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 	}
 	raft_free(buf->base);
 	return 0;
+}
+
+/* The hooks c-raft calls, inside its own state changes: guarded, so that
+ * nothing they trigger can make a c-raft request (raftcall.h). */
+static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
+		     void **result)
+{
+	int rv;
+
+	raftcall_cb_enter("fsm apply");
+	rv = fsm_apply_body(rf, buf, result);
+	raftcall_cb_leave();
+	return rv;
+}
+
+static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[],
+			unsigned *n_bufs)
+{
+	int rv;
+
+	raftcall_cb_enter("fsm snapshot");
+	rv = fsm_snapshot_body(rf, bufs, n_bufs);
+	raftcall_cb_leave();
+	return rv;
+}
+
+static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
+{
+	int rv;
+
+	raftcall_cb_enter("fsm restore");
+	rv = fsm_restore_body(rf, buf);
+	raftcall_cb_leave();
+	return rv;
 }
 
 void fsm_init(struct fsm *f, struct store *store, fsm_applied_fn applied,

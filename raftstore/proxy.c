@@ -9,6 +9,7 @@
 
 #include "fsm.h"
 #include "log.h"
+#include "raftcall.h"
 #include "resolver.h"
 #include "rs_error.h"
 
@@ -24,6 +25,10 @@ struct proxy_flight {
 	uint64_t version;
 	proxy_epoch_cb epoch_cb; /* an epoch allocation, not transactions */
 	void *epoch_arg;
+	/* c-raft's answer, recorded in its callback, acted on from the loop */
+	int status;
+	bool fenced;
+	struct proxy_flight *landed_next;
 };
 
 struct proxy_barrier {
@@ -32,6 +37,8 @@ struct proxy_barrier {
 	struct proxy_grv *waiters; /* NULL for the leadership barrier */
 	uint64_t generation;
 	bool startup;
+	int status; /* c-raft's answer, acted on from the loop */
+	struct proxy_barrier *landed_next;
 };
 
 struct proxy {
@@ -54,6 +61,9 @@ struct proxy {
 	uv_timer_t retry_timer; /* re-run a failed leadership barrier */
 	struct rs_client *fwd;
 	char fwd_addr[64];
+	/* c-raft's answers, queued by its callbacks: never act inside them */
+	struct proxy_flight *landed_head, *landed_tail;
+	struct proxy_barrier *blanded_head, *blanded_tail;
 	/* completions run from a zero timer, never inside proxy_commit */
 	struct proxy_txn *done_head, *done_tail;
 	struct proxy_grv *gdone_head, *gdone_tail;
@@ -138,10 +148,15 @@ static int proxy_txn_ranges(struct proxy_txn *t, const uint8_t **b,
 
 /* ---- deferred completion ---- */
 
+static void proxy_process_landed(struct proxy *p);
+
+/* Runs from the loop: first what c-raft answered (which may propose again),
+ * then the completions owed to callers. */
 static void proxy_done_tick(uv_timer_t *timer)
 {
 	struct proxy *p = timer->data;
 
+	proxy_process_landed(p);
 	while (p->done_head != NULL) {
 		struct proxy_txn *t = p->done_head;
 		p->done_head = t->next;
@@ -236,17 +251,16 @@ static int proxy_raft_status(int raft_status)
 
 static void proxy_flush(struct proxy *p);
 
-static void proxy_applied(struct raft_apply *req, int status, void *result)
+/* What c-raft answered for one flight, acted on from the loop. */
+static void proxy_flight_landed(struct proxy *p, struct proxy_flight *fl)
 {
-	struct proxy_flight *fl = req->data;
-	struct proxy *p = fl->proxy;
-	int rs = proxy_raft_status(status);
+	int rs = proxy_raft_status(fl->status);
 	const char *msg = rs == RS_OK ? NULL
 			  : rs == RS_EUNKNOWN
 				  ? "leadership was lost after the batch was proposed"
 				  : "not the leader";
 
-	if (rs == RS_OK && result == fsm_result_fenced()) {
+	if (rs == RS_OK && fl->fenced) {
 		rs = RS_ERECOVERING;
 		msg = "fenced: a newer epoch began before this batch applied";
 		p->st.fenced++;
@@ -269,6 +283,26 @@ static void proxy_applied(struct raft_apply *req, int status, void *result)
 	free(fl);
 	if (p->q_head != NULL && p->state == PROXY_READY && !p->closing)
 		proxy_flush(p);
+}
+
+/* c-raft's apply callback: record the answer and queue the flight; the
+ * work (answers, the next proposal) runs from the loop (raftcall.h). */
+static void proxy_applied(struct raft_apply *req, int status, void *result)
+{
+	struct proxy_flight *fl = req->data;
+	struct proxy *p = fl->proxy;
+
+	raftcall_cb_enter("proxy apply callback");
+	fl->status = status;
+	fl->fenced = status == 0 && result == fsm_result_fenced();
+	fl->landed_next = NULL;
+	if (p->landed_tail != NULL)
+		p->landed_tail->landed_next = fl;
+	else
+		p->landed_head = fl;
+	p->landed_tail = fl;
+	proxy_arm_done(p);
+	raftcall_cb_leave();
 }
 
 /* Append t's mutations to b and record them in the resolver at version. */
@@ -386,11 +420,12 @@ static void proxy_flush(struct proxy *p)
 	if (p->o.on_batch != NULL)
 		p->o.on_batch(p->o.ctx, taken, buf.len);
 	if (rv == RS_OK)
-		rv = raft_apply(p->raft, &fl->req, &buf, 1, proxy_applied);
+		rv = raftcall_apply(p->raft, &fl->req, &buf, 1, proxy_applied);
 	if (rv != 0) {
 		raft_free(buf.base);
 		/* Never proposed: safe to retry elsewhere. */
-		proxy_applied(&fl->req, RAFT_NOTLEADER, NULL);
+		fl->status = RAFT_NOTLEADER;
+		proxy_flight_landed(p, fl);
 	}
 	if (p->q_head != NULL)
 		proxy_flush(p);
@@ -453,12 +488,12 @@ static void proxy_retry_tick(uv_timer_t *timer)
 		proxy_start_barrier(p, true);
 }
 
-static void proxy_barrier_done(struct raft_barrier *req, int status)
+/* What c-raft answered for one barrier, acted on from the loop. */
+static void proxy_barrier_landed(struct proxy *p, struct proxy_barrier *br)
 {
-	struct proxy_barrier *br = req->data;
-	struct proxy *p = br->proxy;
 	bool current = br->generation == p->generation && !p->closing;
 	uint64_t v = store_accepted_version(p->store);
+	int status = br->status;
 
 	p->barrier_inflight = false;
 	while (br->waiters != NULL) {
@@ -478,6 +513,42 @@ static void proxy_barrier_done(struct raft_barrier *req, int status)
 		proxy_start_barrier(p, false);
 }
 
+/* c-raft's barrier callback: record and queue, nothing more (raftcall.h). */
+static void proxy_barrier_done(struct raft_barrier *req, int status)
+{
+	struct proxy_barrier *br = req->data;
+	struct proxy *p = br->proxy;
+
+	raftcall_cb_enter("proxy barrier callback");
+	br->status = status;
+	br->landed_next = NULL;
+	if (p->blanded_tail != NULL)
+		p->blanded_tail->landed_next = br;
+	else
+		p->blanded_head = br;
+	p->blanded_tail = br;
+	proxy_arm_done(p);
+	raftcall_cb_leave();
+}
+
+static void proxy_process_landed(struct proxy *p)
+{
+	while (p->landed_head != NULL) {
+		struct proxy_flight *fl = p->landed_head;
+		p->landed_head = fl->landed_next;
+		if (p->landed_head == NULL)
+			p->landed_tail = NULL;
+		proxy_flight_landed(p, fl);
+	}
+	while (p->blanded_head != NULL) {
+		struct proxy_barrier *br = p->blanded_head;
+		p->blanded_head = br->landed_next;
+		if (p->blanded_head == NULL)
+			p->blanded_tail = NULL;
+		proxy_barrier_landed(p, br);
+	}
+}
+
 static void proxy_start_barrier(struct proxy *p, bool startup)
 {
 	struct proxy_barrier *br = calloc(1, sizeof *br);
@@ -495,10 +566,11 @@ static void proxy_start_barrier(struct proxy *p, bool startup)
 	}
 	br->req.data = br;
 	p->barrier_inflight = true;
-	rv = raft_barrier(p->raft, &br->req, proxy_barrier_done);
+	rv = raftcall_barrier(p->raft, &br->req, proxy_barrier_done);
 	if (rv != 0) {
 		log_warn("proxy.barrier_failed", "error=\"%s\"", raft_strerror(rv));
-		proxy_barrier_done(&br->req, rv);
+		br->status = rv;
+		proxy_barrier_landed(p, br);
 	}
 }
 
@@ -717,7 +789,7 @@ int proxy_allocate_epoch(struct proxy *p, uint64_t epoch,
 	rv = fsm_entry_encode(&b, FSM_ENTRY_EPOCH, &buf);
 	batch_free(&b);
 	if (rv == RS_OK)
-		rv = raft_apply(p->raft, &fl->req, &buf, 1, proxy_applied);
+		rv = raftcall_apply(p->raft, &fl->req, &buf, 1, proxy_applied);
 	if (rv != 0) {
 		raft_free(buf.base);
 		free(fl);
@@ -795,9 +867,11 @@ static void proxy_handle_closed(uv_handle_t *h)
 
 void proxy_close(struct proxy *p, void (*cb)(void *arg), void *arg)
 {
-	/* Raft is closed first, so every flight has had its callback. */
-	assert(p->flights == 0);
+	/* Raft is closed first, so every flight has had its callback; act on
+	 * the answers still queued. */
 	p->closing = true;
+	proxy_process_landed(p);
+	assert(p->flights == 0);
 	p->close_cb = cb;
 	p->close_arg = arg;
 	proxy_fail_queue(p, RS_ESHUTDOWN, "node shutting down");

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(build-essential autoconf automake libtool pkg-config
-	libraft-dev libuv1-dev liblz4-dev check python3 procps valgrind curl)
+	libraft-dev libuv1-dev liblz4-dev libjansson-dev check python3 procps valgrind curl iproute2)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

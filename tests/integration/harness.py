@@ -162,6 +162,22 @@ class Cluster:
         return "\n".join("--- node %d (alive=%s)\n%s" % (n.id, n.alive(), n.tail())
                          for n in self.nodes.values())
 
+    def lost_events(self):
+        """Log lines of audit events a node's writer refused: each is an
+        event lost, which fails the test that caused it."""
+        found = []
+        for n in self.nodes.values():
+            try:
+                with open(n.log, "rb") as f:
+                    for line in f:
+                        if b"event=audit.event_refused" in line or \
+                                line.startswith(b"audit: event "):
+                            found.append("node %d: %s" % (
+                                n.id, line.decode("utf-8", "replace").strip()))
+            except OSError:
+                pass
+        return found
+
     def cleanup(self):
         for n in self.nodes.values():
             if n.proc is not None and n.proc.poll() is None:
@@ -207,6 +223,8 @@ def run_tests(tests):
         t0 = time.time()
         try:
             t()
+            lost = [line for c in _live for line in c.lost_events()]
+            assert not lost, "audit events refused:\n" + "\n".join(lost)
             passed += 1
             print("PASS %s (%.1fs)" % (t.__name__, time.time() - t0), flush=True)
         except Exception:
