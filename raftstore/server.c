@@ -5,7 +5,11 @@
  * connection is in flight at a time, and whatever accumulates meanwhile
  * goes out in the next write.  Connections are reference counted: the
  * uv handle holds one reference until it is closed, and each server_req
- * holds one.
+ * holds one.  The server is reference counted too: it holds one reference
+ * of its own until its stop is reported, and every connection struct not
+ * yet freed holds one.  A request still owned by the proxy when the server
+ * stops (a commit that Raft fails at close) therefore replies into a live
+ * server's scratch buffer, never into freed memory.
  */
 #include "server.h"
 
@@ -48,12 +52,26 @@ struct server {
 	void (*stop_cb)(void *arg);
 	void *stop_arg;
 	struct rs_buf scratch; /* replies to dead connections land here */
+	unsigned refs;         /* its own until stop is reported + conn structs */
+	bool stop_reported;
 };
 
 static void server_maybe_stopped(struct server *s);
 
+static void server_unref(struct server *s)
+{
+	assert(s->refs > 0);
+	if (--s->refs > 0)
+		return;
+	assert(s->stop_reported && s->conns == NULL);
+	rs_buf_free(&s->scratch);
+	free(s);
+}
+
 static void server_conn_unref(struct server_conn *c)
 {
+	struct server *s = c->server;
+
 	assert(c->refs > 0);
 	if (--c->refs > 0)
 		return;
@@ -61,6 +79,7 @@ static void server_conn_unref(struct server_conn *c)
 	rs_buf_free(&c->out);
 	rs_buf_free(&c->inflight);
 	free(c);
+	server_unref(s);
 }
 
 static void server_conn_closed(uv_handle_t *h)
@@ -254,6 +273,7 @@ static void server_accept(uv_stream_t *listener, int status)
 		return;
 	c->server = s;
 	c->refs = 1;
+	s->refs++;
 	uv_tcp_init(s->loop, &c->tcp);
 	c->tcp.data = c;
 	if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
@@ -305,6 +325,7 @@ int server_start(struct server **out, uv_loop_t *loop, const char *addr,
 	if (s == NULL)
 		return RS_ENOMEM;
 	s->loop = loop;
+	s->refs = 1;
 	s->handle = handle;
 	s->closed = closed;
 	s->ctx = ctx;
@@ -325,18 +346,17 @@ int server_start(struct server **out, uv_loop_t *loop, const char *addr,
 	return RS_OK;
 }
 
+/* Every handle is closed: report the stop, then drop the server's own
+ * reference.  Requests still in flight keep the struct alive. */
 static void server_maybe_stopped(struct server *s)
 {
-	void (*cb)(void *);
-
-	if (!s->stopping || s->closing_handles > 0 || s->conns != NULL)
+	if (!s->stopping || s->stop_reported || s->closing_handles > 0 ||
+	    s->conns != NULL)
 		return;
-	cb = s->stop_cb;
-	void *arg = s->stop_arg;
-	rs_buf_free(&s->scratch);
-	free(s);
-	if (cb != NULL)
-		cb(arg);
+	s->stop_reported = true;
+	if (s->stop_cb != NULL)
+		s->stop_cb(s->stop_arg);
+	server_unref(s);
 }
 
 static void server_listener_closed(uv_handle_t *h)

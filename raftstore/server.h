@@ -43,7 +43,10 @@ typedef void (*server_closed_fn)(void *ctx, struct server_conn *conn);
 int server_start(struct server **out, uv_loop_t *loop, const char *addr,
 		 server_handle_fn handle, server_closed_fn closed, void *ctx,
 		 char *errmsg);
-/* Stop listening and close every connection; cb runs when all is closed. */
+/* Stop listening and close every connection; cb runs when all is closed.
+ * Requests still held (server_req) stay valid after cb: replies to them
+ * are discarded, and the server's memory is freed with the last of them
+ * (server_req_done). */
 void server_stop(struct server *s, void (*cb)(void *arg), void *arg);
 
 unsigned server_connection_count(const struct server *s);
