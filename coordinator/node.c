@@ -22,6 +22,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "raftcall.h"
+#include "raftio.h"
 #include "rs_error.h"
 #include "server.h"
 #include "service.h"
@@ -542,6 +543,7 @@ static void node_stop(struct node *n, const char *why)
 	if (n->stopping)
 		return;
 	n->stopping = true;
+	raftio_guard_quiet();
 	log_info("node.stopping", "reason=%s", why);
 	uv_timer_stop(&n->role_timer);
 	uv_close((uv_handle_t *)&n->role_timer, node_handle_closed);
@@ -719,6 +721,8 @@ static int node_init_raft(struct node *n, bool cold, char *errmsg)
 		return NODE_EXIT_FAILURE;
 	}
 	raft_uv_set_snapshot_compression(&n->io, true);
+	/* c-raft does not stop on a failed log write (#321): we do. */
+	raftio_guard_install(&n->io, n->raft_dir, node_fatal, n);
 	fsm_init(&n->fsm, n->store, node_applied, node_restored, node_fatal, n);
 	n->fsm.on_fenced = node_fenced;
 	rv = raft_init(&n->raft, &n->io, &n->fsm.raft, c->id, c->raft_addr);
