@@ -23,6 +23,7 @@
 #include "proxy.h"
 #include "raftcall.h"
 #include "raftio.h"
+#include "raftseg.h"
 #include "rs_error.h"
 #include "server.h"
 #include "service.h"
@@ -707,6 +708,42 @@ static int node_bootstrap(struct node *n, char *errmsg)
 	return RS_OK;
 }
 
+/* Log what raftseg found wrong in one segment (and what it cut). */
+static void node_log_raft_segment(const struct raftseg_info *s)
+{
+	char q[RAFTSEG_WHY_SIZE + 64];
+
+	log_quote(q, sizeof q, s->why);
+	if (s->repaired)
+		log_warn("raft.torn_tail", "file=%s offset=%" PRIu64
+			 " bytes_cut=%" PRIu64 " entries_kept=%" PRIu64
+			 " first_lost_index=%" PRIu64 " reason=%s", s->name,
+			 s->size_bytes, s->cut_bytes, s->entries, s->bad_index, q);
+	else if (s->verdict == RAFTSEG_CORRUPT)
+		log_error("raft.segment_corrupt", "file=%s offset=%" PRIu64
+			  " index=%" PRIu64 " batch=%" PRIu32 " entries_valid=%"
+			  PRIu64 " reason=%s", s->name, s->bad_offset,
+			  s->bad_index, s->bad_batch, s->entries, q);
+}
+
+/* c-raft 0.15 aborts on a cut open segment and silently drops damaged
+ * ones (docs/storage-format.md, "c-raft's segments, as raftstore checks
+ * them"): check the segments before raft_start, cut a torn tail, refuse
+ * anything else. */
+static int node_check_raft_segments(struct node *n, char *errmsg)
+{
+	struct raftseg_report rep;
+	int rv = raftseg_check_dir(n->raft_dir, &rep, errmsg);
+
+	if (rv == RS_ETORN)
+		rv = raftseg_repair(n->raft_dir, &rep, errmsg);
+	if (rv == RS_OK || rv == RS_ECORRUPT)
+		for (size_t i = 0; i < rep.n; i++)
+			node_log_raft_segment(&rep.segs[i]);
+	raftseg_report_free(&rep);
+	return rv == RS_OK ? RS_OK : NODE_EXIT_FAILURE;
+}
+
 static int node_init_raft(struct node *n, bool cold, char *errmsg)
 {
 	const struct config *c = &n->cfg;
@@ -721,6 +758,8 @@ static int node_init_raft(struct node *n, bool cold, char *errmsg)
 		return NODE_EXIT_FAILURE;
 	}
 	raft_uv_set_snapshot_compression(&n->io, true);
+	/* never rename damaged segments away silently: raftseg refuses them */
+	raft_uv_set_auto_recovery(&n->io, false);
 	/* c-raft does not stop on a failed log write (#321): we do. */
 	raftio_guard_install(&n->io, n->raft_dir, node_fatal, n);
 	fsm_init(&n->fsm, n->store, node_applied, node_restored, node_fatal, n);
@@ -976,6 +1015,8 @@ static int node_setup(struct node *n, char *errmsg)
 		rv = node_check_layout(n, errmsg);
 	config_format_cluster(n->peers, n->n_peers, n->coordinators,
 			      sizeof n->coordinators);
+	if (rv == RS_OK && !cold)
+		rv = node_check_raft_segments(n, errmsg);
 	if (rv == RS_OK)
 		rv = node_init_raft(n, cold, errmsg);
 	if (rv != RS_OK)
