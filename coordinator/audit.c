@@ -20,7 +20,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf */
 #endif
-#include "audit.h"
+#include "coordinator/audit.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -35,8 +35,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "fileio.h"
+#include "raftstore/lib/buf.h"
+#include "storage/fileio.h"
 
 /* Corrupt lines warned about one by one, per file, at open. */
 #define AUDIT_WARN_LINES_MAX 10u

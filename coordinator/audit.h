@@ -62,7 +62,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "rs_error.h"
+#include "raftstore/lib/rs_error.h"
 
 #define AUDIT_FORMAT_VERSION 1u
 #define AUDIT_DIR_NAME "audit"

@@ -1,5 +1,5 @@
 /* config: see config.h. */
-#include "config.h"
+#include "coordinator/config.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rs_error.h"
+#include "raftstore/lib/rs_error.h"
 
 void config_defaults(struct config *c)
 {

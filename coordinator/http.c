@@ -23,7 +23,7 @@
  * One timer per connection bounds READING + WRITING (request timeout) and
  * then LINGERING.
  */
-#include "http.h"
+#include "coordinator/http.h"
 
 #include <assert.h>
 #include <stdbool.h>
@@ -33,7 +33,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "rs_error.h"
+#include "raftstore/lib/rs_error.h"
 
 #define HTTP_READ_CHUNK 4096u
 #define HTTP_LINGER_BYTES_MAX 65536u

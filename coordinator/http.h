@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "buf.h"
+#include "raftstore/lib/buf.h"
 
 #define HTTP_HEAD_SIZE_MAX 8192u  /* request line + headers + blank line */
 #define HTTP_CONN_MAX 64u         /* more are accepted and closed at once */

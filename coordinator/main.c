@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
-#include "node.h"
-#include "rs_error.h"
+#include "coordinator/config.h"
+#include "coordinator/node.h"
+#include "raftstore/lib/rs_error.h"
 
 int main(int argc, char **argv)
 {

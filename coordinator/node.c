@@ -1,5 +1,5 @@
 /* node: see node.h. */
-#include "node.h"
+#include "coordinator/node.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -13,23 +13,23 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "audit.h"
-#include "director.h"
-#include "http.h"
-#include "metrics.h"
-#include "fileio.h"
-#include "fsm.h"
-#include "log.h"
-#include "proxy.h"
-#include "raftcall.h"
-#include "raftio.h"
-#include "raftseg.h"
-#include "rs_error.h"
-#include "server.h"
-#include "service.h"
-#include "store.h"
-#include "tsl.h"
-#include "watch.h"
+#include "coordinator/audit.h"
+#include "coordinator/http.h"
+#include "director/director.h"
+#include "director/tsl.h"
+#include "raftstore/fsm.h"
+#include "raftstore/lib/log.h"
+#include "raftstore/lib/metrics.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/proxy.h"
+#include "raftstore/raftcall.h"
+#include "raftstore/raftio.h"
+#include "raftstore/raftseg.h"
+#include "raftstore/server.h"
+#include "raftstore/service.h"
+#include "raftstore/watch.h"
+#include "storage/fileio.h"
+#include "storage/store.h"
 
 #define NODE_ROLE_POLL_MS 20u
 

@@ -19,7 +19,7 @@
 #ifndef RS_NODE_H
 #define RS_NODE_H
 
-#include "config.h"
+#include "coordinator/config.h"
 
 #define NODE_EXIT_OK 0
 #define NODE_EXIT_FAILURE 1

@@ -1,5 +1,5 @@
 /* director: see director.h. */
-#include "director.h"
+#include "director/director.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "plan.h"
-#include "raftcall.h"
-#include "rs_error.h"
-#include "tsl.h"
+#include "director/plan.h"
+#include "director/tsl.h"
+#include "raftstore/lib/log.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/raftcall.h"
 
 #define DIRECTOR_TICK_MS 20u
 #define DIRECTOR_MONITOR_MS 100u

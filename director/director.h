@@ -40,9 +40,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "buf.h"
-#include "proxy.h"
-#include "store.h"
+#include "raftstore/lib/buf.h"
+#include "raftstore/proxy.h"
+#include "storage/store.h"
 
 #define DIRECTOR_KEY_EPOCH "\xff/system/epoch"
 #define DIRECTOR_KEY_LAYOUT "\xff/system/layout"

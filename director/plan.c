@@ -1,5 +1,5 @@
 /* plan: see plan.h. */
-#include "plan.h"
+#include "director/plan.h"
 
 #include <assert.h>
 #include <inttypes.h>

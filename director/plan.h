@@ -26,7 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tsl.h"
+#include "director/tsl.h"
 
 #define PLAN_MEMBERS_MAX 16u   /* = DIRECTOR_REGISTRY_MAX */
 #define PLAN_SERVERS_MAX 64u   /* Raft configuration servers passed in */

@@ -2,7 +2,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strnlen */
 #endif
-#include "tsl.h"
+#include "director/tsl.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crc32c.h"
+#include "raftstore/lib/crc32c.h"
 
 /* Room for a field path such as "commit_proxies[15]". */
 #define TSL_WHERE_SIZE 48

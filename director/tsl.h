@@ -71,8 +71,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "rs_error.h"
+#include "raftstore/lib/buf.h"
+#include "raftstore/lib/rs_error.h"
 
 #define TSL_FORMAT_VERSION 1u
 #define TSL_ENTRY_FORMAT_VERSION 1u

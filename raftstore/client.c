@@ -28,7 +28,7 @@
  * is trusted without asking the leader again, so two nodes naming each
  * other cannot bounce the client forever.
  */
-#include "client.h"
+#include "raftstore/client.h"
 
 #include <assert.h>
 #include <inttypes.h>

@@ -33,10 +33,10 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "batch.h"
-#include "buf.h"
-#include "rs_error.h"
-#include "wire.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/buf.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/wire.h"
 
 #define RS_CLIENT_ENDPOINTS_MAX 16
 

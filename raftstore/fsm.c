@@ -1,15 +1,15 @@
 /* fsm: see fsm.h. */
-#include "fsm.h"
+#include "raftstore/fsm.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "crc32c.h"
-#include "raftcall.h"
-#include "record.h"
-#include "rs_error.h"
+#include "raftstore/lib/crc32c.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/raftcall.h"
+#include "storage/record.h"
 
 struct fsm_apply {
 	struct store_apply_req req;

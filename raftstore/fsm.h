@@ -46,9 +46,9 @@
 #include <raft.h>
 #include <stdint.h>
 
-#include "batch.h"
-#include "buf.h"
-#include "store.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/buf.h"
+#include "storage/store.h"
 
 #define FSM_ENTRY_FORMAT 1u
 #define FSM_ENTRY_BATCH 1u

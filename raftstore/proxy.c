@@ -1,5 +1,5 @@
 /* proxy: see proxy.h. */
-#include "proxy.h"
+#include "raftstore/proxy.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -7,11 +7,11 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "fsm.h"
-#include "log.h"
-#include "raftcall.h"
-#include "resolver.h"
-#include "rs_error.h"
+#include "raftstore/fsm.h"
+#include "raftstore/lib/log.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/raftcall.h"
+#include "raftstore/resolver.h"
 
 enum proxy_state { PROXY_FOLLOWER, PROXY_STARTING, PROXY_READY };
 static const char *const proxy_state_names[] = {"follower", "starting",

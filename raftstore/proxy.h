@@ -40,10 +40,10 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "batch.h"
-#include "buf.h"
-#include "client.h"
-#include "store.h"
+#include "raftstore/client.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/buf.h"
+#include "storage/store.h"
 
 struct proxy_options {
 	unsigned batch_count_max;

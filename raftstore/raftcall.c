@@ -1,10 +1,10 @@
 /* raftcall: see raftcall.h. */
-#include "raftcall.h"
+#include "raftstore/raftcall.h"
 
 #include <assert.h>
 #include <stdlib.h>
 
-#include "log.h"
+#include "raftstore/lib/log.h"
 
 static unsigned raftcall_depth;
 static const char *raftcall_where; /* the outermost callback running */

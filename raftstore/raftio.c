@@ -1,12 +1,12 @@
 /* raftio: see raftio.h. */
-#include "raftio.h"
+#include "raftstore/raftio.h"
 
 #include <assert.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "log.h"
+#include "raftstore/lib/log.h"
 
 /* The wrapped request: c-raft's own stays untouched, the backend sees ours. */
 struct raftio_append {

@@ -11,7 +11,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* dirent, strnlen */
 #endif
-#include "raftseg.h"
+#include "raftstore/raftseg.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -24,9 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "fileio.h"
-#include "rs_error.h"
+#include "raftstore/lib/buf.h"
+#include "raftstore/lib/rs_error.h"
+#include "storage/fileio.h"
 
 _Static_assert(RAFTSEG_ENTRIES_MAX == 262144, "c-raft 0.15's bound on n");
 _Static_assert(RAFTSEG_PREAMBLE_SIZE == 2 * 4 + 8, "two checksums and n");

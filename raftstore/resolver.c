@@ -27,14 +27,14 @@
  * Key order is byte-wise with a shorter prefix first.  An empty end key
  * means "to the end of the key space" (see resolver.h).
  */
-#include "resolver.h"
+#include "raftstore/resolver.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "rs_error.h"
+#include "raftstore/lib/rs_error.h"
 
 #define RESOLVER_RING_MIN 64u
 #define RESOLVER_HASH_MIN 64u

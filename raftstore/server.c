@@ -11,15 +11,15 @@
  * stops (a commit that Raft fails at close) therefore replies into a live
  * server's scratch buffer, never into freed memory.
  */
-#include "server.h"
+#include "raftstore/server.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "rs_error.h"
+#include "raftstore/lib/log.h"
+#include "raftstore/lib/rs_error.h"
 
 #define SERVER_READ_CHUNK 65536u
 

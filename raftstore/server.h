@@ -18,8 +18,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "buf.h"
-#include "wire.h"
+#include "raftstore/lib/buf.h"
+#include "raftstore/wire.h"
 
 struct server;
 struct server_conn;

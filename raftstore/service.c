@@ -1,13 +1,13 @@
 /* service: see service.h. */
-#include "service.h"
+#include "raftstore/service.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "rs_error.h"
+#include "raftstore/lib/log.h"
+#include "raftstore/lib/rs_error.h"
 
 #define SERVICE_SWEEP_MS 100u
 /* A range answer stops (with more = 1) past this many bytes. */

@@ -22,10 +22,10 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "proxy.h"
-#include "server.h"
-#include "store.h"
-#include "watch.h"
+#include "raftstore/proxy.h"
+#include "raftstore/server.h"
+#include "raftstore/watch.h"
+#include "storage/store.h"
 
 /* A node's registration heartbeat (WIRE_REGISTER). */
 struct service_registration {

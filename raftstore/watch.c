@@ -1,11 +1,11 @@
 /* watch: see watch.h.  History is a FIFO of batch copies. */
-#include "watch.h"
+#include "raftstore/watch.h"
 
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "rs_error.h"
+#include "raftstore/lib/rs_error.h"
 
 #define WATCH_HISTORY_DEFAULT (64u * 1024u * 1024u)
 

@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "batch.h"
-#include "buf.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/buf.h"
 
 struct watcher;
 /* One change: the filtered mutations of the batch at b->version. */

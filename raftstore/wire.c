@@ -1,5 +1,5 @@
 /* wire: see wire.h. */
-#include "wire.h"
+#include "raftstore/wire.h"
 
 #include <assert.h>
 #include <limits.h>
@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "crc32c.h"
-#include "rs_error.h"
+#include "raftstore/lib/crc32c.h"
+#include "raftstore/lib/rs_error.h"
 
 /* The length field counts everything after itself, so the smallest legal
  * value is the rest of the header with an empty body. */

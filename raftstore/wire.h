@@ -69,8 +69,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "batch.h"
-#include "buf.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/buf.h"
 
 #define WIRE_VERSION 1u
 #define WIRE_HEADER_SIZE 20u

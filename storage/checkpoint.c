@@ -6,7 +6,7 @@
  * holds more than one chunk besides the image itself.  Both keep a running
  * CRC-32C of every byte they pass, which is what the trailer checks.
  */
-#include "checkpoint.h"
+#include "storage/checkpoint.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crc32c.h"
-#include "fileio.h"
+#include "raftstore/lib/crc32c.h"
+#include "storage/fileio.h"
 
 #define CKPT_CHUNK_HEADER_SIZE 12u /* raw_len | comp_len | crc */
 #define CKPT_TRAILER_SIZE 8u       /* magic | file crc */

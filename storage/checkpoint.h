@@ -42,8 +42,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "rs_error.h"
+#include "raftstore/lib/buf.h"
+#include "raftstore/lib/rs_error.h"
 
 #define CHECKPOINT_FORMAT_VERSION 1u
 #define CHECKPOINT_HEADER_SIZE 48u

@@ -8,7 +8,7 @@
  * modelled: an overwrite inside the durable prefix is not undone, which is
  * all the journal and checkpoints need (they never overwrite).
  */
-#include "fileio.h"
+#include "storage/fileio.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rs_error.h"
+#include "raftstore/lib/rs_error.h"
 
 #define FILEIO_TRACK_MAX 256
 #define FILEIO_FD_MAX 4096

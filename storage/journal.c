@@ -12,7 +12,7 @@
  * bad record).  Files are changed last and newest first, so that a crash in
  * the middle of an open leaves a journal the next open repairs the same way.
  */
-#include "journal.h"
+#include "storage/journal.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -25,10 +25,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "buf.h"
-#include "crc32c.h"
-#include "fileio.h"
-#include "record.h"
+#include "raftstore/lib/buf.h"
+#include "raftstore/lib/crc32c.h"
+#include "storage/fileio.h"
+#include "storage/record.h"
 
 _Static_assert(JOURNAL_HEADER_SIZE == 40, "the header drawn in journal.h");
 _Static_assert(sizeof(JOURNAL_MAGIC) - 1 == 8, "8-byte magic");

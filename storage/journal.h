@@ -44,8 +44,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "batch.h"
-#include "rs_error.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/rs_error.h"
 
 #define JOURNAL_FORMAT_VERSION 1u
 #define JOURNAL_HEADER_SIZE 40u

@@ -52,7 +52,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* malloc_usable_size */
 #endif
-#include "mvcc.h"
+#include "storage/mvcc.h"
 
 #include <assert.h>
 #include <malloc.h>
@@ -60,7 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rs_error.h"
+#include "raftstore/lib/rs_error.h"
 
 /* 32 slots of 16 bytes: a leaf is one 544-byte malloc chunk. */
 #define MVCC_LEAF_MAX 32u

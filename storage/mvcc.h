@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "batch.h"
-#include "buf.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/buf.h"
 
 struct mvcc;
 

@@ -1,12 +1,12 @@
 /* record: see record.h. */
-#include "record.h"
+#include "storage/record.h"
 
 #include <assert.h>
 #include <lz4.h>
 #include <stdlib.h>
 
-#include "crc32c.h"
-#include "rs_error.h"
+#include "raftstore/lib/crc32c.h"
+#include "raftstore/lib/rs_error.h"
 
 #define RECORD_MASK_DELTA 0xa282ead8u
 /* version + epoch */

@@ -25,8 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "batch.h"
-#include "buf.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/buf.h"
 
 #define RECORD_HEADER_SIZE 9u
 #define RECORD_BATCH 1u

@@ -6,7 +6,7 @@
  * pinned checkpoint version (the MVCC window keeps it readable meanwhile),
  * then compressed and written on the thread pool.
  */
-#include "store.h"
+#include "storage/store.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fileio.h"
+#include "storage/fileio.h"
 
 #define STORE_WINDOW_DEFAULT 5000000ull
 #define STORE_SEGMENTS_KEEP_DEFAULT 2u

@@ -28,11 +28,11 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "batch.h"
-#include "checkpoint.h"
-#include "journal.h"
-#include "mvcc.h"
-#include "rs_error.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/rs_error.h"
+#include "storage/checkpoint.h"
+#include "storage/journal.h"
+#include "storage/mvcc.h"
 
 struct store_options {
 	const char *dir;

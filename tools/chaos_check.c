@@ -17,11 +17,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "chaos.h"
-#include "chaos_check.h"
-#include "chaos_history.h"
-#include "chaos_lin.h"
-#include "rs_error.h"
+#include "raftstore/lib/rs_error.h"
+#include "tools/chaos.h"
+#include "tools/chaos_check.h"
+#include "tools/chaos_history.h"
+#include "tools/chaos_lin.h"
 
 void chaos_check_options_init(struct chaos_check_options *o)
 {

@@ -26,8 +26,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "chaos_history.h"
-#include "chaos_lin.h"
+#include "tools/chaos_history.h"
+#include "tools/chaos_lin.h"
 
 enum chaos_check_violation_type {
 	CHAOS_CHECK_V_LINEARIZABILITY, /* key not linearizable */

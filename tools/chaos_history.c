@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chaos_history.h"
-#include "crc32c.h"
-#include "rs_error.h"
+#include "raftstore/lib/crc32c.h"
+#include "raftstore/lib/rs_error.h"
+#include "tools/chaos_history.h"
 
 static const char *const ch_f_names[CHAOS_HISTORY_F_COUNT] = {
 	"read", "write", "cas", "unique"};

@@ -24,9 +24,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "chaos_history.h"
-#include "chaos_lin.h"
-#include "rs_error.h"
+#include "raftstore/lib/rs_error.h"
+#include "tools/chaos_history.h"
+#include "tools/chaos_lin.h"
 
 void chaos_lin_limits_init(struct chaos_lin_limits *l)
 {

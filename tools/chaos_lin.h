@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chaos_history.h"
+#include "tools/chaos_history.h"
 
 enum chaos_lin_verdict {
 	CHAOS_LIN_LINEARIZABLE,

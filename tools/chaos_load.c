@@ -55,10 +55,10 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "chaos.h"
-#include "client.h"
-#include "crc32c.h"
-#include "rs_error.h"
+#include "raftstore/client.h"
+#include "raftstore/lib/crc32c.h"
+#include "raftstore/lib/rs_error.h"
+#include "tools/chaos.h"
 
 #define HIST_FORMAT 1
 

@@ -23,11 +23,11 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "journal.h"
-#include "rsbench.h"
-#include "mvcc.h"
-#include "rs_error.h"
-#include "store.h"
+#include "raftstore/lib/rs_error.h"
+#include "storage/journal.h"
+#include "storage/mvcc.h"
+#include "storage/store.h"
+#include "tools/rsbench.h"
 
 #define EXIT_USAGE 2
 

@@ -22,8 +22,8 @@
 #include <time.h>
 #include <uv.h>
 
-#include "client.h"
-#include "rsbench.h"
+#include "raftstore/client.h"
+#include "tools/rsbench.h"
 
 #define BENCH_KEY_LEN 16
 #define BENCH_VALUE_LEN 256

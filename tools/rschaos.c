@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "chaos.h"
+#include "tools/chaos.h"
 
 static const struct {
 	const char *name;

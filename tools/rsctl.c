@@ -4,7 +4,7 @@
  * (get/put/del/range/txn/watch/status/members) add a row to the table and a
  * rsctl_<group>.c file; nothing else here changes.
  */
-#include "rsctl.h"
+#include "tools/rsctl.h"
 
 #include <assert.h>
 #include <errno.h>

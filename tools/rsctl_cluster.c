@@ -24,9 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
-#include "rs_error.h"
-#include "rsctl.h"
+#include "raftstore/client.h"
+#include "raftstore/lib/rs_error.h"
+#include "tools/rsctl.h"
 
 /* --timeout-ms: a day is already far past any sensible wait. */
 #define CL_TIMEOUT_MS_MAX 86400000u

@@ -30,10 +30,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "audit.h"
-#include "fileio.h"
-#include "rs_error.h"
-#include "rsctl.h"
+#include "coordinator/audit.h"
+#include "raftstore/lib/rs_error.h"
+#include "storage/fileio.h"
+#include "tools/rsctl.h"
 
 #define EV_HELP_CMD "rsctl events"
 #define EV_PATH_MAX 4096

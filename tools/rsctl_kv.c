@@ -35,9 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
-#include "rs_error.h"
-#include "rsctl.h"
+#include "raftstore/client.h"
+#include "raftstore/lib/rs_error.h"
+#include "tools/rsctl.h"
 
 /* Rows asked for per RANGE request (the server's default page). */
 #define KV_PAGE_ROWS WIRE_RANGE_LIMIT_DEFAULT

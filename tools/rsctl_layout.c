@@ -25,12 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
-#include "client.h"
-#include "director.h"
-#include "rs_error.h"
-#include "rsctl.h"
-#include "tsl.h"
+#include "director/director.h"
+#include "director/tsl.h"
+#include "raftstore/client.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/rs_error.h"
+#include "tools/rsctl.h"
 
 /* Keys read under TSL_KEY_PREFIX before giving up: far above the
  * TSL_ENTRIES_MAX a layout can have, so leftovers still get reported. */

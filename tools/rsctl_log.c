@@ -23,11 +23,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "checkpoint.h"
-#include "journal.h"
-#include "mvcc.h"
-#include "rs_error.h"
-#include "rsctl.h"
+#include "raftstore/lib/rs_error.h"
+#include "storage/checkpoint.h"
+#include "storage/journal.h"
+#include "storage/mvcc.h"
+#include "tools/rsctl.h"
 
 #define LOG_PATH_MAX 4096
 /* Text dump: bytes shown of a key or value before it is cut with "...". */

@@ -13,7 +13,7 @@ GET, RANGE, GRV, COMMIT, WATCH, STATUS, MEMBERS = 1, 2, 3, 4, 5, 6, 7
 LINEARIZABLE, SERIALIZABLE, AT_VERSION = 0, 1, 2
 MUT_SET, MUT_CLEAR, MUT_CLEAR_RANGE = 1, 2, 3
 
-# rs_error codes (storage/rs_error.h: index in RS_ERROR_TABLE)
+# rs_error codes (raftstore/lib/rs_error.h: index in RS_ERROR_TABLE)
 _ERRORS = ["ok", "ENOMEM", "EIO", "ENOSPC", "ECORRUPT", "ETORN", "EFORMAT",
            "ETOOLARGE", "ETOOOLD", "EFUTURE", "ENOTFOUND", "EINVAL",
            "EEXIST", "ECLOSED", "EFAILED", "EVERSION", "EGAP", "ESHUTDOWN",

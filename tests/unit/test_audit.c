@@ -22,11 +22,11 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "audit.h"
-#include "director.h"
-#include "fileio.h"
-#include "rs_error.h"
-#include "testutil.h"
+#include "coordinator/audit.h"
+#include "director/director.h"
+#include "raftstore/lib/rs_error.h"
+#include "storage/fileio.h"
+#include "tests/unit/testutil.h"
 
 #define NODE 7u
 #define LINES_MAX 4096

@@ -24,13 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chaos.h"
-#include "chaos_check.h"
-#include "chaos_history.h"
-#include "chaos_lin.h"
-#include "crc32c.h"
-#include "rs_error.h"
-#include "testutil.h"
+#include "raftstore/lib/crc32c.h"
+#include "raftstore/lib/rs_error.h"
+#include "tests/unit/testutil.h"
+#include "tools/chaos.h"
+#include "tools/chaos_check.h"
+#include "tools/chaos_history.h"
+#include "tools/chaos_lin.h"
 
 /* ------------------------------------------------------------------ */
 /* Building histories of one key                                        */

@@ -18,11 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "checkpoint.h"
-#include "crc32c.h"
-#include "fileio.h"
-#include "testutil.h"
+#include "raftstore/lib/buf.h"
+#include "raftstore/lib/crc32c.h"
+#include "storage/checkpoint.h"
+#include "storage/fileio.h"
+#include "tests/unit/testutil.h"
 
 #define MIB (1024u * 1024u)
 

@@ -11,10 +11,10 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "batch.h"
-#include "client.h"
-#include "testutil.h"
-#include "wire.h"
+#include "raftstore/client.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/wire.h"
+#include "tests/unit/testutil.h"
 
 /* ---- the fake server ---- */
 

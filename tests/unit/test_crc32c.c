@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crc32c.h"
-#include "testutil.h"
+#include "raftstore/lib/crc32c.h"
+#include "tests/unit/testutil.h"
 
 START_TEST(test_check_value)
 {

@@ -17,11 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "plan.h"
-#include "rs_error.h"
-#include "testutil.h"
-#include "tsl.h"
+#include "director/plan.h"
+#include "director/tsl.h"
+#include "raftstore/lib/buf.h"
+#include "raftstore/lib/rs_error.h"
+#include "tests/unit/testutil.h"
 
 #define NOW 1000000u
 #define FAILURE_MS 1000u

@@ -21,10 +21,10 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "http.h"
-#include "metrics.h"
-#include "rs_error.h"
-#include "testutil.h"
+#include "coordinator/http.h"
+#include "raftstore/lib/metrics.h"
+#include "raftstore/lib/rs_error.h"
+#include "tests/unit/testutil.h"
 
 #define T_MAX_RESP 16
 #define T_BIG_BYTES (32u << 20)

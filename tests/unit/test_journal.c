@@ -17,14 +17,14 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "batch.h"
-#include "buf.h"
-#include "crc32c.h"
-#include "fileio.h"
-#include "journal.h"
-#include "record.h"
-#include "rs_error.h"
-#include "testutil.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/buf.h"
+#include "raftstore/lib/crc32c.h"
+#include "raftstore/lib/rs_error.h"
+#include "storage/fileio.h"
+#include "storage/journal.h"
+#include "storage/record.h"
+#include "tests/unit/testutil.h"
 
 #define REF_RECORDS 5
 #define COLLECT_MAX 512

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
-#include "rs_error.h"
-#include "testutil.h"
+#include "raftstore/lib/metrics.h"
+#include "raftstore/lib/rs_error.h"
+#include "tests/unit/testutil.h"
 
 static struct metrics *ms;
 static struct rs_buf out;

@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
-#include "mvcc.h"
-#include "rs_error.h"
-#include "testutil.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/rs_error.h"
+#include "storage/mvcc.h"
+#include "tests/unit/testutil.h"
 
 /* ---- helpers ---- */
 

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raftcall.h"
-#include "testutil.h"
+#include "raftstore/raftcall.h"
+#include "tests/unit/testutil.h"
 
 START_TEST(test_callback_depth_nests)
 {

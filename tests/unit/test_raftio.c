@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raftio.h"
-#include "testutil.h"
+#include "raftstore/raftio.h"
+#include "tests/unit/testutil.h"
 
 #define FATAL_EXIT 42
 

@@ -46,10 +46,10 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "fileio.h"
-#include "raftseg.h"
-#include "rs_error.h"
-#include "testutil.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/raftseg.h"
+#include "storage/fileio.h"
+#include "tests/unit/testutil.h"
 
 #define IMG_ENTRIES 300
 #define IMG_SEGMENT_SIZE (64 * 1024)

@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
-#include "record.h"
-#include "rs_error.h"
-#include "testutil.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/rs_error.h"
+#include "storage/record.h"
+#include "tests/unit/testutil.h"
 
 static void build_sample(struct batch *b, size_t value_len)
 {

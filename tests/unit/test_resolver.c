@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "resolver.h"
-#include "rs_error.h"
-#include "testutil.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/resolver.h"
+#include "tests/unit/testutil.h"
 
 /* ---- helpers: keys as C strings (no NULs) unless a length is given ---- */
 

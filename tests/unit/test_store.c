@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "store.h"
-#include "testutil.h"
+#include "storage/fileio.h"
+#include "storage/store.h"
+#include "tests/unit/testutil.h"
 
 static char *dir;
 static uv_loop_t loop;

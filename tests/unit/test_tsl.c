@@ -17,11 +17,11 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "buf.h"
-#include "crc32c.h"
-#include "rs_error.h"
-#include "testutil.h"
-#include "tsl.h"
+#include "director/tsl.h"
+#include "raftstore/lib/buf.h"
+#include "raftstore/lib/crc32c.h"
+#include "raftstore/lib/rs_error.h"
+#include "tests/unit/testutil.h"
 
 static const uint8_t doc_magic[8] = {0x52, 0x53, 0x54, 0x53, 0x4c, 0x0d, 0x0a, 0x00};
 static const uint8_t doc_entry_magic[8] = {0x52, 0x53, 0x54, 0x53, 0x43, 0x0d, 0x0a, 0x00};

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
-#include "crc32c.h"
-#include "rs_error.h"
-#include "testutil.h"
-#include "wire.h"
+#include "raftstore/lib/batch.h"
+#include "raftstore/lib/crc32c.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/wire.h"
+#include "tests/unit/testutil.h"
 
 /* ---- helpers ---- */
 

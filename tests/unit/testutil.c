@@ -2,7 +2,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "testutil.h"
+#include "tests/unit/testutil.h"
 
 #include <check.h>
 #include <dirent.h>

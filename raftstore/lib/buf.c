@@ -1,10 +1,10 @@
 /* buf: see buf.h. */
-#include "buf.h"
+#include "raftstore/lib/buf.h"
 
 #include <assert.h>
 #include <stdlib.h>
 
-#include "rs_error.h"
+#include "raftstore/lib/rs_error.h"
 
 void rs_buf_init(struct rs_buf *b)
 {

@@ -8,7 +8,7 @@
  * metrics_observe to one increment.  Registration searches linearly: it
  * happens a few dozen times per process, and updates never search.
  */
-#include "metrics.h"
+#include "raftstore/lib/metrics.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rs_error.h"
+#include "raftstore/lib/rs_error.h"
 
 const double metrics_buckets_seconds[METRICS_BUCKETS_SECONDS_COUNT] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,

@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "raftstore/lib/buf.h"
 
 struct metrics;
 struct metric;

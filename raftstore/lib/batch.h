@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "raftstore/lib/buf.h"
 
 #define RS_KEY_SIZE_MAX (10u * 1024u)
 #define RS_VALUE_SIZE_MAX (1024u * 1024u)

@@ -1,10 +1,10 @@
 /* batch: see batch.h. */
-#include "batch.h"
+#include "raftstore/lib/batch.h"
 
 #include <assert.h>
 #include <stdio.h>
 
-#include "rs_error.h"
+#include "raftstore/lib/rs_error.h"
 
 /* Size of one encoded mutation. */
 static size_t batch_mut_size(size_t a_len, size_t b_len)

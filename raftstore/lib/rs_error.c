@@ -1,5 +1,5 @@
 /* rs_error: see rs_error.h. */
-#include "rs_error.h"
+#include "raftstore/lib/rs_error.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -5,7 +5,7 @@
  * hardware path uses the SSE4.2 crc32 instruction, 8 bytes at a time.  Both
  * compute the same reflected CRC with pre- and post-inversion.
  */
-#include "crc32c.h"
+#include "raftstore/lib/crc32c.h"
 
 #include <assert.h>
 #include <pthread.h>
