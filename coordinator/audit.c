@@ -36,6 +36,7 @@
 #include <time.h>
 
 #include "raftstore/lib/buf.h"
+#include "raftstore/lib/bytes.h"
 #include "storage/fileio.h"
 
 /* Corrupt lines warned about one by one, per file, at open. */
@@ -188,8 +189,6 @@ static void audit_file_path(char *out, const struct audit *a,
 
 /* ---- JSON: strings out, lines in ---- */
 
-static const char audit_hex[] = "0123456789abcdef";
-
 /* The JSON form of one byte; returns its length (1, 2 or 6). */
 static size_t audit_json_escape(char *out, unsigned char c)
 {
@@ -208,8 +207,7 @@ static size_t audit_json_escape(char *out, unsigned char c)
 		return 1;
 	}
 	memcpy(out, "\\u00", 4);
-	out[4] = audit_hex[c >> 4];
-	out[5] = audit_hex[c & 15];
+	bytes_hex_encode(&c, 1, out + 4);
 	return 6;
 }
 
@@ -273,8 +271,7 @@ static bool js_hex4(struct jscan *s)
 {
 	for (int i = 0; i < 4; i++, s->pos++) {
 		char c = s->pos < s->len ? s->p[s->pos] : '\0';
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-		      (c >= 'A' && c <= 'F')))
+		if (bytes_hex_digit_value(c) < 0)
 			return js_fail(s, "bad \\u escape");
 	}
 	return true;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/crc32c.h"
 
 /* Room for a field path such as "commit_proxies[15]". */
@@ -34,18 +35,6 @@ const char *tsl_kind_name(enum tsl_kind kind)
 void tsl_init(struct tsl *t)
 {
 	memset(t, 0, sizeof *t);
-}
-
-/* Byte-wise, a shorter prefix first (the project's key order). */
-static int tsl_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
-		       size_t blen)
-{
-	size_t n = alen < blen ? alen : blen;
-	int c = n > 0 ? memcmp(a, b, n) : 0;
-
-	if (c != 0)
-		return c;
-	return alen < blen ? -1 : alen > blen;
 }
 
 static bool tsl_bytes_eq(const uint8_t *a, size_t alen, const uint8_t *b,
@@ -150,7 +139,7 @@ static int tsl_check_range(const struct tsl_range *r, const char *where,
 	}
 	if (r->end_len == 0)
 		return RS_OK;
-	int c = tsl_key_cmp(r->end, r->end_len, r->begin, r->begin_len);
+	int c = bytes_compare(r->end, r->end_len, r->begin, r->begin_len);
 	if (c < 0) {
 		rs_errmsg_printf(errmsg, "%s.range: end before begin", where);
 		return RS_EINVAL;
@@ -953,7 +942,6 @@ static void jw_raw(struct tsl_jw *w, const char *s)
 
 static void jw_str(struct tsl_jw *w, const uint8_t *p, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	char e[7] = "\\u00";
 
 	jw_raw(w, "\"");
@@ -964,8 +952,7 @@ static void jw_str(struct tsl_jw *w, const uint8_t *p, size_t n)
 		} else if (c >= 0x20 && c < 0x7f) {
 			w->rv = rs_buf_put_u8(w->b, c);
 		} else {
-			e[4] = hex[c >> 4];
-			e[5] = hex[c & 15];
+			bytes_hex_encode(&c, 1, e + 4);
 			jw_raw(w, e);
 		}
 	}
@@ -1137,7 +1124,7 @@ int tsl_key_parse(const uint8_t *key, size_t len, enum tsl_kind *kind,
 {
 	char text[TSL_KEY_TEXT_SIZE];
 	const uint8_t *rest;
-	size_t rest_len, name_len, i;
+	size_t rest_len, name_len;
 	uint64_t v = 0;
 
 	assert(key != NULL || len == 0);
@@ -1153,15 +1140,9 @@ int tsl_key_parse(const uint8_t *key, size_t len, enum tsl_kind *kind,
 	name_len = rest_len - TSL_KEY_ID_DIGITS - 1;
 	if (tsl_kind_from_name(rest, name_len, kind) != RS_OK)
 		goto err_shape;
-	for (i = name_len + 1; i < rest_len; i++) {
-		uint8_t c = rest[i];
-		if (c >= '0' && c <= '9')
-			v = v << 4 | (uint64_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v << 4 | (uint64_t)(c - 'a' + 10);
-		else
-			goto err_shape;
-	}
+	if (!bytes_hex_parse_u64((const char *)rest + name_len + 1,
+				 TSL_KEY_ID_DIGITS, &v))
+		goto err_shape;
 	*id = v;
 	return RS_OK;
 err_shape:
@@ -1406,7 +1387,7 @@ static int tsl_kv_cmp(const void *a, const void *b)
 {
 	const struct tsl_kv *x = a, *y = b;
 
-	return tsl_key_cmp(x->key, x->key_len, y->key, y->key_len);
+	return bytes_compare(x->key, x->key_len, y->key, y->key_len);
 }
 
 /* What differs between two decoded entries of one key. */

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
 
 #define RESOLVER_RING_MIN 64u
@@ -92,22 +93,11 @@ static void *resolver_alloc(size_t size)
 
 /* ---- keys ---- */
 
-static int resolver_cmp(const uint8_t *a, uint32_t a_len, const uint8_t *b,
-			uint32_t b_len)
-{
-	uint32_t n = a_len < b_len ? a_len : b_len;
-	int c = n > 0 ? memcmp(a, b, n) : 0;
-
-	if (c != 0)
-		return c;
-	return (a_len > b_len) - (a_len < b_len);
-}
-
 /* key < end, where an empty end is past every key. */
 static bool resolver_below_end(const uint8_t *key, uint32_t key_len,
 			       const uint8_t *end, uint32_t end_len)
 {
-	return end_len == 0 || resolver_cmp(key, key_len, end, end_len) < 0;
+	return end_len == 0 || bytes_compare(key, key_len, end, end_len) < 0;
 }
 
 /* [begin, end) is exactly one key: end == begin + "\0". */
@@ -473,7 +463,7 @@ static bool resolver_point_conflicts(const struct resolver *r, uint64_t rv,
 		assert(w->is_range);
 		if (w->version <= rv)
 			break;
-		if (resolver_cmp(w->bytes, w->begin_len, key, key_len) <= 0 &&
+		if (bytes_compare(w->bytes, w->begin_len, key, key_len) <= 0 &&
 		    resolver_below_end(key, key_len, w->bytes + w->begin_len,
 				       w->end_len))
 			return true;
@@ -489,7 +479,7 @@ static bool resolver_overlaps(const struct resolver_write *w,
 	const uint8_t *wb = w->bytes;
 
 	if (!w->is_range)
-		return resolver_cmp(b, b_len, wb, w->begin_len) <= 0 &&
+		return bytes_compare(b, b_len, wb, w->begin_len) <= 0 &&
 		       resolver_below_end(wb, w->begin_len, e, e_len);
 	assert(resolver_below_end(wb, w->begin_len, wb + w->begin_len,
 				  w->end_len));

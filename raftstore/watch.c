@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
 
 #define WATCH_HISTORY_DEFAULT (64u * 1024u * 1024u)
@@ -62,21 +63,12 @@ void watch_hub_reset(struct watch_hub *h, uint64_t version)
 	h->oldest = h->latest = version;
 }
 
-static int watch_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-	size_t n = al < bl ? al : bl;
-	int c = n ? memcmp(a, b, n) : 0;
-	if (c != 0)
-		return c;
-	return al < bl ? -1 : al > bl;
-}
-
 /* key in [begin, end)?  end_len 0 means unbounded. */
 static bool watch_in(const uint8_t *k, size_t kl, const uint8_t *b, size_t bl,
 		     const uint8_t *e, size_t el)
 {
-	return watch_cmp(k, kl, b, bl) >= 0 &&
-	       (el == 0 || watch_cmp(k, kl, e, el) < 0);
+	return bytes_compare(k, kl, b, bl) >= 0 &&
+	       (el == 0 || bytes_compare(k, kl, e, el) < 0);
 }
 
 bool watch_filter(const struct batch *b, const uint8_t *begin,
@@ -102,11 +94,11 @@ bool watch_filter(const struct batch *b, const uint8_t *begin,
 		/* Clip [m.key, m.val) to [begin, end). */
 		const uint8_t *lo = m.key, *hi = m.val;
 		uint32_t lol = m.key_len, hil = m.val_len;
-		if (watch_cmp(lo, lol, begin, begin_len) < 0)
+		if (bytes_compare(lo, lol, begin, begin_len) < 0)
 			lo = begin, lol = begin_len;
-		if (end_len > 0 && watch_cmp(hi, hil, end, end_len) > 0)
+		if (end_len > 0 && bytes_compare(hi, hil, end, end_len) > 0)
 			hi = end, hil = end_len;
-		if (watch_cmp(lo, lol, hi, hil) < 0)
+		if (bytes_compare(lo, lol, hi, hil) < 0)
 			batch_clear_range(out, lo, lol, hi, hil, NULL);
 	}
 	return out->count > 0;

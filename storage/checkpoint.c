@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/crc32c.h"
 #include "storage/fileio.h"
 
@@ -83,17 +84,8 @@ static bool ckpt_parse_name(const char *name, bool tmp, uint64_t *version)
 	if (tmp && strcmp(hex + CKPT_NAME_HEX + sizeof CKPT_NAME_SUFFIX - 1,
 			  CKPT_TMP_SUFFIX) != 0)
 		return false;
-	for (unsigned i = 0; i < CKPT_NAME_HEX; i++) {
-		char c = hex[i];
-		unsigned d;
-		if (c >= '0' && c <= '9')
-			d = (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			d = (unsigned)(c - 'a' + 10);
-		else
-			return false;
-		v = v << 4 | d;
-	}
+	if (!bytes_hex_parse_u64(hex, CKPT_NAME_HEX, &v))
+		return false;
 	*version = v;
 	/* The writer's spelling of v must give back this very name. */
 	snprintf(check, sizeof check, CKPT_NAME_PREFIX "%016" PRIx64

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "raftstore/lib/buf.h"
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/crc32c.h"
 #include "storage/fileio.h"
 #include "storage/record.h"
@@ -295,15 +296,8 @@ static bool journal_name_parse(const char *name, uint64_t *seq)
 	if (strlen(name) != JOURNAL_NAME_LEN || strncmp(name, "seg-", 4) != 0 ||
 	    strcmp(name + 20, ".rsj") != 0)
 		return false;
-	for (int i = 4; i < 20; i++) {
-		char c = name[i];
-		if (c >= '0' && c <= '9')
-			v = v << 4 | (uint64_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v << 4 | (uint64_t)(c - 'a' + 10);
-		else
-			return false;
-	}
+	if (!bytes_hex_parse_u64(name + 4, 16, &v))
+		return false;
 	*seq = v;
 	return v > 0;
 }

@@ -60,6 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
 
 /* 32 slots of 16 bytes: a leaf is one 544-byte malloc chunk. */
@@ -170,18 +171,6 @@ static void mvcc_free(struct mvcc *m, void *p)
 
 /* ---- keys ---- */
 
-/* Byte order: memcmp on the common prefix, then the shorter key first. */
-static int mvcc_key_cmp(const uint8_t *a, size_t a_len, const uint8_t *b,
-			size_t b_len)
-{
-	size_t n = a_len < b_len ? a_len : b_len;
-	int c = n > 0 ? memcmp(a, b, n) : 0;
-
-	if (c != 0)
-		return c;
-	return a_len < b_len ? -1 : a_len > b_len;
-}
-
 /* The first 8 bytes, zero-padded, big-endian: slice(a) < slice(b) implies
  * a < b, and equal slices say nothing. */
 static uint64_t mvcc_slice(const uint8_t *key, size_t len)
@@ -209,7 +198,7 @@ static int mvcc_probe_cmp_key(const struct mvcc_probe *p, uint64_t slice,
 {
 	if (p->slice != slice)
 		return p->slice < slice ? -1 : 1;
-	return mvcc_key_cmp(p->key, p->len, k->bytes, k->len);
+	return bytes_compare(p->key, p->len, k->bytes, k->len);
 }
 
 static int mvcc_probe_cmp_sep(const struct mvcc_probe *p, uint64_t slice,
@@ -217,7 +206,7 @@ static int mvcc_probe_cmp_sep(const struct mvcc_probe *p, uint64_t slice,
 {
 	if (p->slice != slice)
 		return p->slice < slice ? -1 : 1;
-	return mvcc_key_cmp(p->key, p->len, s->bytes, s->len);
+	return bytes_compare(p->key, p->len, s->bytes, s->len);
 }
 
 static struct mvcc_key *mvcc_key_new(struct mvcc *m,
@@ -242,7 +231,7 @@ static struct mvcc_sep *mvcc_sep_new(struct mvcc *m, const struct mvcc_key *left
 	size_t lcp = 0;
 	struct mvcc_sep *s;
 
-	assert(mvcc_key_cmp(left->bytes, left->len, right, right_len) < 0);
+	assert(bytes_compare(left->bytes, left->len, right, right_len) < 0);
 	while (lcp < left->len && lcp < right_len &&
 	       left->bytes[lcp] == right[lcp])
 		lcp++;
@@ -853,8 +842,8 @@ static const struct mvcc_key *mvcc_sweep_leaf(struct mvcc *m,
 	while (pos < l->count && !*stop) {
 		const struct mvcc_key *k = l->keys[pos];
 		if (sw->budget == 0 ||
-		    (sw->end != NULL && mvcc_key_cmp(k->bytes, k->len, sw->end,
-						     sw->end_len) >= 0)) {
+		    (sw->end != NULL && bytes_compare(k->bytes, k->len, sw->end,
+						      sw->end_len) >= 0)) {
 			next = k;
 			*stop = true;
 		} else {
@@ -1134,7 +1123,7 @@ int mvcc_range(const struct mvcc *m, const void *begin, size_t begin_len,
 		for (; pos < l->count; pos++) {
 			k = l->keys[pos];
 			if (end != NULL &&
-			    mvcc_key_cmp(k->bytes, k->len, end, end_len) >= 0)
+			    bytes_compare(k->bytes, k->len, end, end_len) >= 0)
 				return RS_OK;
 			e = mvcc_live_at(k, version);
 			if (e == NULL)
@@ -1305,8 +1294,8 @@ static int mvcc_image_next(const uint8_t *image, size_t len, size_t *off,
 		why = "bad key length";
 	else if (len - p - 4 < (size_t)ent->key_len + 4)
 		why = "truncated key";
-	else if (prev != NULL && mvcc_key_cmp(prev->key, prev->key_len,
-					      ent->key, ent->key_len) >= 0)
+	else if (prev != NULL && bytes_compare(prev->key, prev->key_len,
+					       ent->key, ent->key_len) >= 0)
 		why = "key not after the previous key";
 	if (why != NULL)
 		goto corrupt;
@@ -1451,8 +1440,9 @@ struct mvcc_bounds {
 static bool mvcc_in_bounds(const struct mvcc_bounds *b, const uint8_t *key,
 			   size_t len)
 {
-	return (b->lo == NULL || mvcc_key_cmp(b->lo, b->lo_len, key, len) <= 0) &&
-	       (b->hi == NULL || mvcc_key_cmp(key, len, b->hi, b->hi_len) < 0);
+	return (b->lo == NULL ||
+		bytes_compare(b->lo, b->lo_len, key, len) <= 0) &&
+	       (b->hi == NULL || bytes_compare(key, len, b->hi, b->hi_len) < 0);
 }
 
 static int mvcc_check_leaf(struct mvcc_check_ctx *ctx,
@@ -1477,8 +1467,9 @@ static int mvcc_check_leaf(struct mvcc_check_ctx *ctx,
 			   "stale key slice");
 		MVCC_CHECK(ctx, mvcc_in_bounds(b, k->bytes, k->len),
 			   "key outside its separators");
-		MVCC_CHECK(ctx, prev == NULL || mvcc_key_cmp(prev->bytes, prev->len,
-							     k->bytes, k->len) < 0,
+		MVCC_CHECK(ctx, prev == NULL ||
+				bytes_compare(prev->bytes, prev->len,
+					      k->bytes, k->len) < 0,
 			   "keys out of order in a leaf");
 		rv = mvcc_check_chain(ctx, k);
 		if (rv != RS_OK)

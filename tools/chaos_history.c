@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/crc32c.h"
 #include "raftstore/lib/rs_error.h"
 #include "tools/chaos_history.h"
@@ -422,20 +423,12 @@ static int ch_parse_final(struct ch_parser *p, json_t *o)
 
 static bool ch_parse_hex32(const char *s, uint32_t *out)
 {
-	uint32_t v = 0;
+	uint64_t v;
 
-	if (s == NULL || strlen(s) != 8)
+	if (s == NULL || strlen(s) != 8 || !bytes_hex_parse_u64(s, 8, &v))
 		return false;
-	for (int i = 0; i < 8; i++) {
-		char c = s[i];
-		if (c >= '0' && c <= '9')
-			v = v << 4 | (uint32_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v << 4 | (uint32_t)(c - 'a' + 10);
-		else
-			return false;
-	}
-	*out = v;
+	assert(v <= UINT32_MAX);
+	*out = (uint32_t)v;
 	return true;
 }
 

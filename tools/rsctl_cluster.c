@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "raftstore/client.h"
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
 #include "tools/rsctl.h"
 
@@ -199,8 +200,6 @@ int rsctl_fail(const char *what, const struct rs_result *res)
 
 /* ---- printing bytes ---- */
 
-static const char cl_hex[] = "0123456789abcdef";
-
 /* One byte as display text into out (at least 5 bytes); returns its
  * length. */
 static size_t cl_text_byte(char *out, uint8_t c)
@@ -215,8 +214,7 @@ static size_t cl_text_byte(char *out, uint8_t c)
 	}
 	out[0] = '\\';
 	out[1] = 'x';
-	out[2] = cl_hex[c >> 4];
-	out[3] = cl_hex[c & 15];
+	bytes_hex_encode(&c, 1, out + 2);
 	return 4;
 }
 
@@ -276,9 +274,9 @@ void rsctl_put_json(FILE *f, const uint8_t *p, size_t len)
 			if (c >= 0x20 && c < 0x7f) {
 				fputc(c, f);
 			} else {
-				fputs("\\u00", f);
-				fputc(cl_hex[c >> 4], f);
-				fputc(cl_hex[c & 15], f);
+				char e[6] = "\\u00";
+				bytes_hex_encode(&c, 1, e + 4);
+				fwrite(e, 1, sizeof e, f);
 			}
 		}
 	}
@@ -438,11 +436,10 @@ static char cj_hex4(const char *p)
 	unsigned v = 0, i;
 
 	for (i = 0; i < 4; i++) {
-		char c = p[i] >= 'A' && p[i] <= 'F' ? (char)(p[i] + 32) : p[i];
-		const char *d = c != '\0' ? strchr(cl_hex, c) : NULL;
-		if (d == NULL)
+		int d = bytes_hex_digit_value(p[i]);
+		if (d < 0)
 			return '?';
-		v = v << 4 | (unsigned)(d - cl_hex);
+		v = v << 4 | (unsigned)d;
 	}
 	return v > 0 && v < 0x80 ? (char)v : '?';
 }

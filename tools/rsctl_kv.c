@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "raftstore/client.h"
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
 #include "tools/rsctl.h"
 
@@ -417,16 +418,6 @@ static bool kv_key_after(const uint8_t *k, size_t len, uint8_t *out,
 	return true;
 }
 
-static int kv_key_cmp(const uint8_t *a, size_t a_len, const uint8_t *b,
-		      size_t b_len)
-{
-	int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
-
-	if (c != 0)
-		return c;
-	return a_len < b_len ? -1 : a_len > b_len ? 1 : 0;
-}
-
 /* ---- get, put, del ---- */
 
 static int kv_get_run(struct kv_args *a, const char *help_cmd)
@@ -747,7 +738,7 @@ static int kv_range_run(struct kv_args *a, const char *help_cmd)
 	}
 	rv = RSCTL_EXIT_OK;
 	if (r->end_len > 0 &&
-	    kv_key_cmp(r->begin, r->begin_len, r->end, r->end_len) >= 0)
+	    bytes_compare(r->begin, r->begin_len, r->end, r->end_len) >= 0)
 		rv = rsctl_usage_errorf(help_cmd,
 					"END must sort after BEGIN (an empty "
 					"END means the end of the key space)");
@@ -765,17 +756,6 @@ static int kv_range_run(struct kv_args *a, const char *help_cmd)
 
 /* ---- txn ---- */
 
-static int kv_hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The decoded bytes of a --stdin field: \xNN is byte NN and \\ a
  * backslash; any other backslash is an error.  *out is malloc'd, with room
  * for a NUL after the bytes. */
@@ -788,8 +768,8 @@ static bool kv_unescape(const char *s, size_t len, uint8_t **out,
 	if (p == NULL)
 		return false;
 	for (i = 0; i < len; i++) {
-		int hi = i + 3 < len ? kv_hex_digit(s[i + 2]) : -1;
-		int lo = i + 3 < len ? kv_hex_digit(s[i + 3]) : -1;
+		int hi = i + 3 < len ? bytes_hex_digit_value(s[i + 2]) : -1;
+		int lo = i + 3 < len ? bytes_hex_digit_value(s[i + 3]) : -1;
 		if (s[i] != '\\') {
 			p[n++] = (uint8_t)s[i];
 		} else if (i + 1 < len && s[i + 1] == '\\') {

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
 #include "storage/checkpoint.h"
 #include "storage/journal.h"
@@ -839,8 +840,6 @@ static int log_inspect_run(const struct log_args *a, const struct log_dirs *d)
 
 /* ---- dump ---- */
 
-static const char log_hex[] = "0123456789abcdef";
-
 /* Text form: quoted; printable ASCII as is except '"' and '\', which are
  * backslash-escaped; every other byte as \xNN.  Cut after `max` bytes with
  * "...(N bytes)" so a 1 MiB value stays one short line. */
@@ -857,9 +856,9 @@ static void log_put_text(FILE *f, const uint8_t *p, uint32_t len, uint32_t max)
 		} else if (c >= 0x20 && c < 0x7f) {
 			fputc(c, f);
 		} else {
-			fputs("\\x", f);
-			fputc(log_hex[c >> 4], f);
-			fputc(log_hex[c & 15], f);
+			char e[4] = "\\x";
+			bytes_hex_encode(&c, 1, e + 2);
+			fwrite(e, 1, sizeof e, f);
 		}
 	}
 	fputc('"', f);

@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <stdio.h>
 
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
 
 /* Size of one encoded mutation. */
@@ -118,16 +119,6 @@ int batch_clear(struct batch *b, const void *key, size_t key_len, char *errmsg)
 	return batch_push(b, MUT_CLEAR, key, key_len, NULL, 0, errmsg);
 }
 
-static int batch_key_cmp(const uint8_t *a, size_t a_len, const uint8_t *b,
-			 size_t b_len)
-{
-	size_t n = a_len < b_len ? a_len : b_len;
-	int c = n ? memcmp(a, b, n) : 0;
-	if (c != 0)
-		return c;
-	return a_len < b_len ? -1 : a_len > b_len;
-}
-
 int batch_clear_range(struct batch *b, const void *begin, size_t begin_len,
 		      const void *end, size_t end_len, char *errmsg)
 {
@@ -136,7 +127,7 @@ int batch_clear_range(struct batch *b, const void *begin, size_t begin_len,
 		rv = batch_check_key("range end", end_len, false, errmsg);
 	if (rv != RS_OK)
 		return rv;
-	if (batch_key_cmp(begin, begin_len, end, end_len) >= 0) {
+	if (bytes_compare(begin, begin_len, end, end_len) >= 0) {
 		if (errmsg != NULL)
 			rs_errmsg_printf(errmsg, "range end is not after begin");
 		return RS_EINVAL;
@@ -183,7 +174,7 @@ static int batch_validate_one(const uint8_t *body, size_t len, size_t *pos,
 	if (len - p < b_len)
 		BATCH_BAD("truncated value");
 	if (type == MUT_CLEAR_RANGE &&
-	    batch_key_cmp(body + *pos + 5, a_len, body + p, b_len) >= 0)
+	    bytes_compare(body + *pos + 5, a_len, body + p, b_len) >= 0)
 		BATCH_BAD("range end is not after begin");
 #undef BATCH_BAD
 	*pos = p + b_len;

@@ -24,6 +24,7 @@
 
 #include "coordinator/audit.h"
 #include "director/director.h"
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
 #include "storage/fileio.h"
 #include "tests/unit/testutil.h"
@@ -180,17 +181,6 @@ static void tj_ws(struct tj *t)
 		t->p++;
 }
 
-static int tj_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A string, decoded into out (code points above 0xff rejected: the writer
  * only makes \u00NN). */
 static bool tj_str(struct tj *t, char *out, size_t size)
@@ -222,7 +212,7 @@ static bool tj_str(struct tj *t, char *out, size_t size)
 			case 't': c = '\t'; break;
 			case 'u':
 				for (int i = 0; i < 4; i++) {
-					int h = t->p < t->end ? tj_hexval(*t->p) : -1;
+					int h = t->p < t->end ? bytes_hex_digit_value(*t->p) : -1;
 					if (h < 0)
 						return false;
 					v = v * 16 + h;

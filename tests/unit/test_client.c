@@ -13,6 +13,7 @@
 
 #include "raftstore/client.h"
 #include "raftstore/lib/batch.h"
+#include "raftstore/lib/bytes.h"
 #include "raftstore/wire.h"
 #include "tests/unit/testutil.h"
 
@@ -123,15 +124,10 @@ static void fake_write(struct fake_conn *fc, struct rs_buf *buf)
 				  fake_write_done), 0);
 }
 
-/* Byte order, shorter first on a tie: the store's key order. */
+/* The store's key order, for a NUL-terminated key and a wire one. */
 static int fake_cmp(const char *key, struct wire_bytes b)
 {
-	size_t n = strlen(key), m = n < b.len ? n : b.len;
-	int r = m ? memcmp(key, b.p, m) : 0;
-
-	if (r != 0)
-		return r;
-	return n < b.len ? -1 : n > b.len;
+	return bytes_compare(key, strlen(key), b.p, b.len);
 }
 
 static struct fake_kv *fake_find(struct fake *fk, const uint8_t *k,

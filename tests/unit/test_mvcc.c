@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "raftstore/lib/batch.h"
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
 #include "storage/mvcc.h"
 #include "tests/unit/testutil.h"
@@ -1021,17 +1022,11 @@ struct rm_model {
 	int order[RM_KEYS]; /* key indexes in byte order */
 };
 
-static int rm_cmp(const void *a, size_t a_len, const void *b, size_t b_len)
-{
-	size_t n = a_len < b_len ? a_len : b_len;
-	int c = n ? memcmp(a, b, n) : 0;
-	return c ? c : (a_len < b_len ? -1 : a_len > b_len);
-}
-
 static int rm_order_cmp(const void *a, const void *b)
 {
 	int i = *(const int *)a, j = *(const int *)b;
-	return rm_cmp(rm_keys[i].s, rm_keys[i].len, rm_keys[j].s, rm_keys[j].len);
+	return bytes_compare(rm_keys[i].s, rm_keys[i].len, rm_keys[j].s,
+			     rm_keys[j].len);
 }
 
 /* Value id -> bytes: varied lengths, some empty. */
@@ -1092,14 +1087,17 @@ static void rm_mutate(struct rm_run *r, struct batch *b, int32_t *w,
 		w[k] = -1;
 	} else {
 		size_t lo_len = rm_bound(&r->rng, lo), hi_len = rm_bound(&r->rng, hi);
-		if (rm_cmp(lo, lo_len, hi, hi_len) >= 0)
+		if (bytes_compare(lo, lo_len, hi, hi_len) >= 0)
 			return; /* not a valid range: skip this mutation */
 		ck_assert_int_eq(batch_clear_range(b, lo, lo_len, hi, hi_len, NULL),
 				 RS_OK);
-		for (int i = 0; i < RM_KEYS; i++)
-			if (rm_cmp(rm_keys[i].s, rm_keys[i].len, lo, lo_len) >= 0 &&
-			    rm_cmp(rm_keys[i].s, rm_keys[i].len, hi, hi_len) < 0)
+		for (int i = 0; i < RM_KEYS; i++) {
+			const char *s = rm_keys[i].s;
+			size_t n = rm_keys[i].len;
+			if (bytes_compare(s, n, lo, lo_len) >= 0 &&
+			    bytes_compare(s, n, hi, hi_len) < 0)
 				w[i] = -1;
+		}
 	}
 }
 
@@ -1192,8 +1190,10 @@ static void rm_check_range(struct rm_run *r, struct tm_list *l)
 		      rs_strerror(rv));
 	for (int j = 0; rv == RS_OK && j < RM_KEYS; j++) {
 		int k = r->md->order[j];
-		if (rm_cmp(rm_keys[k].s, rm_keys[k].len, lo, lo_len) < 0 ||
-		    (!open && rm_cmp(rm_keys[k].s, rm_keys[k].len, hi, hi_len) >= 0) ||
+		const char *key = rm_keys[k].s;
+		size_t key_len = rm_keys[k].len;
+		if (bytes_compare(key, key_len, lo, lo_len) < 0 ||
+		    (!open && bytes_compare(key, key_len, hi, hi_len) >= 0) ||
 		    r->md->val[v][k] < 0)
 			continue;
 		if (limit > 0 && n == limit) {
