@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1320,8 +1321,13 @@ static int audit_line_append(struct audit *a, struct rs_buf *buf,
 	return RS_OK;
 }
 
-int audit_eventv(struct audit *a, const char *event, const char *fmt_fields,
-		 va_list ap)
+/* audit_event with a va_list; the same contract (audit.h). */
+static int audit_eventv(struct audit *a, const char *event,
+			const char *fmt_fields, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static int audit_eventv(struct audit *a, const char *event,
+			const char *fmt_fields, va_list ap)
 {
 	struct audit_batch *q = &a->pending;
 	size_t before = q->buf.len;

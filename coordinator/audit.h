@@ -56,7 +56,6 @@
 #ifndef RS_AUDIT_H
 #define RS_AUDIT_H
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -168,8 +167,6 @@ int audit_open(struct audit **out, uv_loop_t *loop, const char *dir,
  */
 int audit_event(struct audit *a, const char *event, const char *fmt_fields,
 		...) __attribute__((format(printf, 3, 4)));
-int audit_eventv(struct audit *a, const char *event, const char *fmt_fields,
-		 va_list ap) __attribute__((format(printf, 3, 0)));
 
 /*
  * Write s as a quoted JSON string into out (size >= 3 bytes): '"' and '\\'

@@ -21,8 +21,9 @@ void config_defaults(struct config *c)
 	snprintf(c->log_level, sizeof c->log_level, "info");
 }
 
-int config_split_addr(const char *addr, char *host, size_t host_size,
-		      int *port, char *errmsg)
+/* Split "host:port"; RS_EINVAL names the address. */
+static int config_split_addr(const char *addr, char *host, size_t host_size,
+			     int *port, char *errmsg)
 {
 	const char *colon = strrchr(addr, ':');
 	char *end;

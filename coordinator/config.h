@@ -60,10 +60,6 @@ void config_format_cluster(const struct config_peer *peers, unsigned n,
  * filled from (and consistent with) the cluster list, timeouts sane. */
 int config_validate(struct config *c, char *errmsg);
 
-/* Split "host:port"; RS_EINVAL names the address. */
-int config_split_addr(const char *addr, char *host, size_t host_size,
-		      int *port, char *errmsg);
-
 void config_usage(FILE *f);
 
 #endif /* RS_CONFIG_H */

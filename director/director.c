@@ -83,7 +83,8 @@ const char *director_phase_name(enum director_phase p)
 
 /* ---- registry ---- */
 
-const struct director_member *
+/* The member with that id, or NULL. */
+static const struct director_member *
 director_registry_find(const struct director_registry *r, uint64_t node_id)
 {
 	for (unsigned i = 0; i < r->n; i++)
@@ -249,16 +250,6 @@ void director_stop(struct director *d)
 	if (d->timer_open)
 		uv_close((uv_handle_t *)&d->timer, director_timer_closed);
 	director_free_if_done(d);
-}
-
-enum director_phase director_phase(const struct director *d)
-{
-	return d->phase;
-}
-
-uint64_t director_epoch(const struct director *d)
-{
-	return d->epoch;
 }
 
 uint64_t director_recovery_ms(const struct director *d)

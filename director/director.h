@@ -88,8 +88,6 @@ int director_registry_update(struct director_registry *r, uint64_t node_id,
 			     const char *raft_addr, const char *client_addr,
 			     uint32_t caps, uint64_t applied_version,
 			     uint64_t now_ms);
-const struct director_member *
-director_registry_find(const struct director_registry *r, uint64_t node_id);
 
 struct director_env {
 	uv_loop_t *loop;
@@ -135,8 +133,6 @@ struct director *director_start(const struct director_env *env);
  * frees the director once its callbacks have drained (cb may be NULL). */
 void director_stop(struct director *d);
 
-enum director_phase director_phase(const struct director *d);
-uint64_t director_epoch(const struct director *d);
 /* Start to accepting of the last completed recovery, in ms (0 if none). */
 uint64_t director_recovery_ms(const struct director *d);
 /* Status JSON members (no braces), for the node's STATUS. */

@@ -42,8 +42,10 @@ bool plan_member_live(const struct plan_member *m, uint64_t self_id,
 	return m->last_seen_ms != 0 && now_ms - m->last_seen_ms < failure_ms;
 }
 
-const struct plan_member *plan_member_find(const struct plan_member *members,
-					   unsigned n, uint64_t node_id)
+/* The member with that id, or NULL. */
+static const struct plan_member *
+plan_member_find(const struct plan_member *members, unsigned n,
+		 uint64_t node_id)
 {
 	for (unsigned i = 0; i < n; i++)
 		if (members[i].node_id == node_id)

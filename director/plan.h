@@ -67,10 +67,6 @@ struct plan_member {
 bool plan_member_live(const struct plan_member *m, uint64_t self_id,
 		      uint64_t now_ms, unsigned failure_ms);
 
-/* The member with that id, or NULL. */
-const struct plan_member *plan_member_find(const struct plan_member *members,
-					   unsigned n, uint64_t node_id);
-
 enum plan_recruit { PLAN_RECRUIT_WAIT = 0, PLAN_RECRUIT_PROCEED };
 
 /*

@@ -1080,7 +1080,8 @@ static int client_decode(struct rs_op *op, struct wire_reader *r)
 static bool client_refusal_retryable(const struct rs_op *op, int status)
 {
 	assert(status != RS_OK);
-	assert(op->type != WIRE_FORWARD);
+	assert((op->type >= WIRE_GET && op->type <= WIRE_MEMBERS) ||
+	       op->type == WIRE_REGISTER);
 	if (status == RS_ESHUTDOWN)
 		return op->type != WIRE_COMMIT;
 	/* Conflict and too-old are the application's to retry (with a fresh

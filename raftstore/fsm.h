@@ -90,9 +90,6 @@ void fsm_init(struct fsm *f, struct store *store, fsm_applied_fn applied,
  * buffer. */
 int fsm_entry_encode(const struct batch *b, uint8_t kind,
 		     struct raft_buffer *out);
-/* Decode an entry payload (verifying the checksum) into b and *kind. */
-int fsm_entry_decode(const struct raft_buffer *buf, struct batch *b,
-		     uint8_t *kind, char *errmsg);
 
 /* The raft_apply result of an entry that fencing skipped. */
 void *fsm_result_fenced(void);

@@ -743,11 +743,6 @@ void proxy_set_accepting(struct proxy *p, bool accepting)
 	}
 }
 
-bool proxy_accepting(const struct proxy *p)
-{
-	return p->accepting;
-}
-
 void proxy_set_batching(struct proxy *p, unsigned count_max, unsigned delay_us)
 {
 	assert(count_max > 0);

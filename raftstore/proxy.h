@@ -125,7 +125,6 @@ void proxy_grv(struct proxy *p, struct proxy_grv *g, proxy_grv_cb cb);
  */
 void proxy_set_epoch(struct proxy *p, uint64_t epoch);
 void proxy_set_accepting(struct proxy *p, bool accepting);
-bool proxy_accepting(const struct proxy *p);
 /* Batching parameters (the director applies \xff/system/config/). */
 void proxy_set_batching(struct proxy *p, unsigned count_max,
 			unsigned delay_us);

@@ -512,7 +512,11 @@ const char *raftseg_verdict_name(enum raftseg_verdict v)
 	return "?";
 }
 
-void raftseg_describe(const struct raftseg_info *s, char *buf, size_t size)
+/* One line about a segment, e.g. "open-2: torn tail at byte 27215 (entry
+ * 300, batch 91): batch cut short by the end of the file; 90 valid batches,
+ * 299 entries, valid up to byte 26824". Always NUL-terminated. */
+static void raftseg_describe(const struct raftseg_info *s, char *buf,
+			     size_t size)
 {
 	const char *what = s->verdict == RAFTSEG_TORN	   ? "torn tail"
 			   : s->verdict == RAFTSEG_CORRUPT ? "corrupt"

@@ -194,12 +194,6 @@ enum raftseg_verdict raftseg_scan(const uint8_t *data, size_t len,
 /* "clean", "torn" or "corrupt". */
 const char *raftseg_verdict_name(enum raftseg_verdict v);
 
-/* One line about a segment, e.g. "open-2: torn tail at byte 27215 (entry
- * 300, batch 91): batch cut short by the end of the file; 90 valid batches,
- * 299 entries, valid up to byte 26824". Always NUL-terminated. */
-void raftseg_describe(const struct raftseg_info *info, char *buf,
-		      size_t size);
-
 /* c-raft 0.15's segment checksum (see above), continuing from crc. */
 uint32_t raftseg_crc32(uint32_t crc, const void *p, size_t n);
 

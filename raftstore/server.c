@@ -403,11 +403,6 @@ void server_req_done(struct server_req *r)
 	free(r);
 }
 
-bool server_req_alive(const struct server_req *r)
-{
-	return !r->conn->closing;
-}
-
 void server_conn_close(struct server_conn *conn)
 {
 	conn->close_after_flush = true;

@@ -56,7 +56,6 @@ struct server_req *server_req_new(struct server_conn *conn,
 				  const struct wire_frame *f);
 /* Release a request (drops the reference). */
 void server_req_done(struct server_req *r);
-bool server_req_alive(const struct server_req *r);
 
 /* Reply building: begin a response frame for (conn, id, type) in the
  * connection's output buffer and return it for wire_put_*; end seals it.

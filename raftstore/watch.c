@@ -22,7 +22,6 @@ struct watch_hub {
 	uint64_t oldest; /* history covers versions > oldest */
 	uint64_t latest;
 	struct watcher *watchers;
-	unsigned n_watchers;
 };
 
 struct watch_hub *watch_hub_create(uint64_t start_version, size_t max_bytes)
@@ -71,9 +70,10 @@ static bool watch_in(const uint8_t *k, size_t kl, const uint8_t *b, size_t bl,
 	       (el == 0 || bytes_compare(k, kl, e, el) < 0);
 }
 
-bool watch_filter(const struct batch *b, const uint8_t *begin,
-		  uint32_t begin_len, const uint8_t *end, uint32_t end_len,
-		  struct batch *out)
+/* Fill out with the mutations of b inside [begin, end); true if any. */
+static bool watch_filter(const struct batch *b, const uint8_t *begin,
+			 uint32_t begin_len, const uint8_t *end,
+			 uint32_t end_len, struct batch *out)
 {
 	struct mutation m;
 	size_t pos = 0;
@@ -169,7 +169,6 @@ int watch_add(struct watch_hub *h, struct watcher *w, const uint8_t *begin,
 	if (h->watchers != NULL)
 		h->watchers->prev = w;
 	h->watchers = w;
-	h->n_watchers++;
 	return RS_OK;
 }
 
@@ -182,7 +181,6 @@ void watch_remove(struct watch_hub *h, struct watcher *w)
 	if (w->next != NULL)
 		w->next->prev = w->prev;
 	w->prev = w->next = NULL;
-	h->n_watchers--;
 	rs_buf_free(&w->begin);
 	rs_buf_free(&w->end);
 }
@@ -190,11 +188,6 @@ void watch_remove(struct watch_hub *h, struct watcher *w)
 uint64_t watch_hub_oldest(const struct watch_hub *h)
 {
 	return h->oldest + 1;
-}
-
-unsigned watch_hub_watchers(const struct watch_hub *h)
-{
-	return h->n_watchers;
 }
 
 struct watcher *watch_hub_first(const struct watch_hub *h)

@@ -64,13 +64,7 @@ void watch_remove(struct watch_hub *h, struct watcher *w);
 /* The first live watcher (iterate with ->next), to end them all. */
 struct watcher *watch_hub_first(const struct watch_hub *h);
 
-/* Oldest from_version still servable, and counts for status. */
+/* Oldest from_version still servable. */
 uint64_t watch_hub_oldest(const struct watch_hub *h);
-unsigned watch_hub_watchers(const struct watch_hub *h);
-
-/* Fill out with the mutations of b inside [begin, end); true if any. */
-bool watch_filter(const struct batch *b, const uint8_t *begin,
-		  uint32_t begin_len, const uint8_t *end, uint32_t end_len,
-		  struct batch *out);
 
 #endif /* RS_WATCH_H */

@@ -18,7 +18,7 @@
 
 static const char *const wire_type_names[] = {
 	"?", "GET", "RANGE", "GRV", "COMMIT", "WATCH", "STATUS", "MEMBERS",
-	"FORWARD", "REGISTER",
+	"?" /* 8: reserved */, "REGISTER",
 };
 
 const char *wire_type_name(uint8_t type)

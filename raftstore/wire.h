@@ -33,7 +33,6 @@
  *   WATCH     begin bytes | end bytes | from_version u64
  *   STATUS    (empty)
  *   MEMBERS   (empty)
- *   FORWARD   n u32 | n x (txn_id u64 | COMMIT body as bytes)  node->leader
  *   REGISTER  node_id u64 | raft_addr bytes | client_addr bytes |
  *             capabilities u32 | applied_version u64     node->director,
  *             sent every heartbeat interval; registers and heartbeats
@@ -53,9 +52,13 @@
  *             status (e.g. RS_ECOMPACTED) ends the watch.
  *   STATUS    json bytes  (the node's status object, docs/protocol.md)
  *   MEMBERS   json bytes
- *   FORWARD   n u32 | n x (txn_id u64 | status u32 | commit_version u64)
  *   REGISTER  json bytes  ({"epoch":E,"director":ID}; RS_ENOTLEADER when
  *             this node runs no director)
+ *
+ * Type 8 is reserved and never reused: it named a FORWARD frame (a batch
+ * of transactions, node->leader) that was never built.  It passes
+ * wire_frame_parse, and a node answers it as a type it does not serve
+ * (RS_EPROTO).
  *
  * Read modes: WIRE_READ_LINEARIZABLE (the server gets a read version
  * confirmed by the leader), WIRE_READ_SERIALIZABLE (served at the node's
@@ -89,7 +92,7 @@ enum wire_type {
 	WIRE_WATCH = 5,
 	WIRE_STATUS = 6,
 	WIRE_MEMBERS = 7,
-	WIRE_FORWARD = 8,
+	/* 8 is reserved (the unbuilt FORWARD frame): never reuse it. */
 	WIRE_REGISTER = 9,
 };
 #define WIRE_TYPE_LAST WIRE_REGISTER

@@ -12,12 +12,13 @@
 /* version + epoch */
 #define RECORD_FIXED 16u
 
-uint32_t record_crc_mask(uint32_t crc)
+/* The masking of the stored crc (record.h) and its inverse. */
+static uint32_t record_crc_mask(uint32_t crc)
 {
 	return ((crc >> 15) | (crc << 17)) + RECORD_MASK_DELTA;
 }
 
-uint32_t record_crc_unmask(uint32_t masked)
+static uint32_t record_crc_unmask(uint32_t masked)
 {
 	uint32_t rot = masked - RECORD_MASK_DELTA;
 	return (rot >> 17) | (rot << 15);

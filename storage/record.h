@@ -66,7 +66,4 @@ int record_parse(const uint8_t *p, size_t avail, struct record_view *v,
 int record_decode_batch(const struct record_view *v, struct batch *b,
 			char *errmsg);
 
-uint32_t record_crc_mask(uint32_t crc);
-uint32_t record_crc_unmask(uint32_t masked);
-
 #endif /* RS_RECORD_H */

@@ -3,6 +3,9 @@
  * in rsctl_commands and hands it the rest of argv.  New command groups
  * (get/put/del/range/txn/watch/status/members) add a row to the table and a
  * rsctl_<group>.c file; nothing else here changes.
+ *
+ * Also the helpers every group shares (rsctl.h): diagnostics, the option
+ * scanner and number parsing.
  */
 #include "tools/rsctl.h"
 
@@ -37,7 +40,8 @@ static const struct rsctl_command rsctl_commands[] = {
 #define RSCTL_COMMAND_COUNT \
 	(sizeof rsctl_commands / sizeof rsctl_commands[0])
 
-void rsctl_print_exit_codes(FILE *f)
+/* The exit codes, for `rsctl --help`. */
+static void rsctl_print_exit_codes(FILE *f)
 {
 	fprintf(f,
 		"Exit codes:\n"
@@ -92,6 +96,30 @@ bool rsctl_parse_u64(const char *s, uint64_t *out)
 		return false;
 	*out = (uint64_t)v;
 	return true;
+}
+
+const char *rsctl_opt_value(int argc, char **argv, int *i, const char *name,
+			    bool *missing)
+{
+	size_t n = strlen(name);
+	const char *arg;
+
+	assert(n > 2 && strncmp(name, "--", 2) == 0);
+	assert(*i >= 0 && *i < argc);
+	arg = argv[*i];
+	*missing = false;
+	if (strncmp(arg, name, n) != 0)
+		return NULL;
+	if (arg[n] == '=')
+		return arg + n + 1;
+	if (arg[n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	*i += 1;
+	return argv[*i];
 }
 
 static void rsctl_help(FILE *f)

@@ -30,9 +30,6 @@ struct rsctl_command {
 	int (*run)(int argc, char **argv);
 };
 
-/* The text printed under "Exit codes:" by every help screen. */
-void rsctl_print_exit_codes(FILE *f);
-
 /* Print "rsctl: <formatted>\n" to stderr. */
 void rsctl_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -43,6 +40,14 @@ int rsctl_usage_errorf(const char *help_cmd, const char *fmt, ...)
 
 /* True for "-h" and "--help". */
 bool rsctl_is_help(const char *arg);
+
+/* The option scanner of every command.  The value of "--name V" or
+ * "--name=V" at argv[*i] (name starts with "--"), advancing *i past a
+ * separate V; the result points into argv.  NULL if argv[*i] is not `name`
+ * (*i unchanged), or if V is missing because argv[*i] is the last argument
+ * (then *missing is set).  "--name=" gives "": the caller judges V. */
+const char *rsctl_opt_value(int argc, char **argv, int *i, const char *name,
+			    bool *missing);
 
 /* Parse a whole decimal u64 ("12"; not "", "-1", "1x", or out of range). */
 bool rsctl_parse_u64(const char *s, uint64_t *out);
@@ -87,12 +92,6 @@ struct rsctl_cluster_args {
 
 /* Defaults: endpoints from the environment if set and not empty. */
 void rsctl_cluster_args_init(struct rsctl_cluster_args *a);
-
-/* The value of "--name V" or "--name=V" at argv[*i], advancing *i past it;
- * NULL if argv[*i] is not `name` (*i unchanged), or if the value is missing
- * (then *missing is set). */
-const char *rsctl_opt_value(int argc, char **argv, int *i, const char *name,
-			    bool *missing);
 
 /* Parse one common option at argv[*i]: -1 if it is none of them, else an
  * exit code (RSCTL_EXIT_USAGE after printing why). */

@@ -51,28 +51,6 @@ void rsctl_cluster_args_init(struct rsctl_cluster_args *a)
 	a->json = false;
 }
 
-const char *rsctl_opt_value(int argc, char **argv, int *i, const char *name,
-			    bool *missing)
-{
-	size_t n = strlen(name);
-	const char *arg = argv[*i];
-
-	assert(n > 2 && strncmp(name, "--", 2) == 0);
-	*missing = false;
-	if (strncmp(arg, name, n) != 0)
-		return NULL;
-	if (arg[n] == '=')
-		return arg + n + 1;
-	if (arg[n] != '\0')
-		return NULL;
-	if (*i + 1 >= argc) {
-		*missing = true;
-		return NULL;
-	}
-	*i += 1;
-	return argv[*i];
-}
-
 int rsctl_cluster_parse_opt(int argc, char **argv, int *i,
 			    const char *help_cmd, struct rsctl_cluster_args *a)
 {

@@ -73,30 +73,6 @@ struct log_subcommand {
 	int (*run)(const struct log_args *a, const struct log_dirs *d);
 };
 
-/* The value of "--name V" or "--name=V" at argv[*i]; advances *i past it.
- * NULL if the option is not `name` (then *i is unchanged). */
-static const char *log_opt_value(int argc, char **argv, int *i,
-				 const char *name, bool *missing)
-{
-	size_t n = strlen(name);
-	const char *arg = argv[*i];
-
-	assert(n > 2 && strncmp(name, "--", 2) == 0);
-	*missing = false;
-	if (strncmp(arg, name, n) != 0)
-		return NULL;
-	if (arg[n] == '=')
-		return arg + n + 1;
-	if (arg[n] != '\0')
-		return NULL;
-	if (*i + 1 >= argc) {
-		*missing = true;
-		return NULL;
-	}
-	*i += 1;
-	return argv[*i];
-}
-
 /* Parse one "--from"/"--to" at argv[*i].  Returns -1 if argv[*i] is neither,
  * else an exit code. */
 static int log_parse_range_opt(int argc, char **argv, int *i,
@@ -110,7 +86,7 @@ static int log_parse_range_opt(int argc, char **argv, int *i,
 	for (k = 0; k < 2; k++) {
 		const char *v;
 
-		v = log_opt_value(argc, argv, i, names[k], &missing);
+		v = rsctl_opt_value(argc, argv, i, names[k], &missing);
 		if (missing)
 			return rsctl_usage_errorf(help_cmd,
 						  "%s needs a version",

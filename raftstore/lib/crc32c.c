@@ -115,9 +115,3 @@ uint32_t crc32c_extend(uint32_t crc, const void *p, size_t n)
 		return ~crc32c_hw(~crc, p, n);
 	return ~crc32c_sw(~crc, p, n);
 }
-
-int crc32c_hardware(void)
-{
-	pthread_once(&crc32c_once, crc32c_init);
-	return crc32c_have_hw;
-}

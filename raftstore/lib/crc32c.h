@@ -21,9 +21,6 @@ static inline uint32_t crc32c(const void *p, size_t n)
 	return crc32c_extend(0, p, n);
 }
 
-/* 1 if the hardware path is in use, 0 for the table fallback. */
-int crc32c_hardware(void);
-
 /* Force the portable fallback (for tests that compare both paths). */
 uint32_t crc32c_extend_portable(uint32_t crc, const void *p, size_t n);
 

@@ -83,7 +83,7 @@ static int decode_any(const struct wire_frame *f, char *errmsg)
 	case WIRE_MEMBERS:
 		return wire_decode_empty(f, errmsg);
 	default:
-		return RS_OK; /* responses and FORWARD: no request decoder */
+		return RS_OK; /* responses, REGISTER, reserved 8: no decoder */
 	}
 }
 
