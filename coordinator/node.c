@@ -60,6 +60,8 @@ struct node {
 	struct director_registry registry;
 	struct director *director;
 	uv_timer_t director_timer; /* restart after an exit, with backoff */
+	uv_timer_t quiesce_timer;  /* shutdown: wait for c-raft to answer */
+	uint64_t quiesce_deadline_ms;
 	unsigned director_backoff_ms;
 	unsigned persist_faults;   /* RS_FAULT_PERSIST_FAILURES (tests) */
 	enum director_phase hold_phase; /* RS_FAULT_HOLD_PHASE=phase:ms */
@@ -533,10 +535,33 @@ static void node_raft_closed(struct raft *r)
 	raftcall_cb_leave();
 }
 
+/* Longest wait for c-raft to answer what we asked before closing it. */
+#define NODE_QUIESCE_MS 2000u
+
+static void node_quiesce_tick(uv_timer_t *t)
+{
+	struct node *n = t->data;
+
+	if (!proxy_idle(n->proxy) &&
+	    uv_now(&n->loop) < n->quiesce_deadline_ms)
+		return;
+	if (!proxy_idle(n->proxy))
+		log_warn("node.quiesce_timeout", "waited_ms=%u", NODE_QUIESCE_MS);
+	uv_timer_stop(t);
+	uv_close((uv_handle_t *)t, node_handle_closed);
+	raft_close(&n->raft, node_raft_closed);
+}
+
+/* The client port is closed: let the batches and barriers already in
+ * c-raft finish (bounded) before closing it.  c-raft 0.15 crashed, rarely,
+ * when a leader under load was closed with requests in flight; with the
+ * port closed no new ones come, so the wait is short. */
 static void node_server_stopped(void *arg)
 {
 	struct node *n = arg;
-	raft_close(&n->raft, node_raft_closed);
+
+	n->quiesce_deadline_ms = uv_now(&n->loop) + NODE_QUIESCE_MS;
+	uv_timer_start(&n->quiesce_timer, node_quiesce_tick, 0, 5);
 }
 
 static void node_stop(struct node *n, const char *why)
@@ -1073,6 +1098,8 @@ int node_run(const struct config *cfg)
 	n->start_ms = uv_now(&n->loop);
 	uv_timer_init(&n->loop, &n->director_timer);
 	n->director_timer.data = n;
+	uv_timer_init(&n->loop, &n->quiesce_timer);
+	n->quiesce_timer.data = n;
 	node_parse_hold(n, getenv("RS_FAULT_HOLD_PHASE"));
 	if (getenv("RS_FAULT_PERSIST_FAILURES") != NULL)
 		n->persist_faults =

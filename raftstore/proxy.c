@@ -860,6 +860,12 @@ static void proxy_handle_closed(uv_handle_t *h)
 		cb(arg);
 }
 
+bool proxy_idle(const struct proxy *p)
+{
+	return p->flights == 0 && !p->barrier_inflight &&
+	       p->landed_head == NULL && p->blanded_head == NULL;
+}
+
 void proxy_close(struct proxy *p, void (*cb)(void *arg), void *arg)
 {
 	/* Raft is closed first, so every flight has had its callback; act on

@@ -110,6 +110,11 @@ int proxy_create(struct proxy **out, uv_loop_t *loop, struct raft *raft,
 		 struct store *store, const struct proxy_options *o);
 /* Fail everything queued (RS_ESHUTDOWN / RS_EUNKNOWN as appropriate) and
  * free; cb on the loop when done. */
+/* True when nothing of ours is outstanding in c-raft: no proposed batch,
+ * no barrier, no answer waiting to be acted on.  The node waits for this
+ * (bounded) before raft_close, so that c-raft closes with no request of
+ * ours in flight. */
+bool proxy_idle(const struct proxy *p);
 void proxy_close(struct proxy *p, void (*cb)(void *arg), void *arg);
 
 /* The callback always runs later, never from inside this call. */

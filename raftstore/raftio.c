@@ -75,8 +75,12 @@ static int raftio_append(struct raft_io *io, struct raft_io_append *req,
 	w->cb = cb;
 	req->cb = cb;
 	rv = raftio_guard.append(io, &w->inner, entries, n, raftio_append_done);
+	/* raft_uv 0.15 may fail after it queued the request, whose callback
+	 * then still fires: w cannot be freed, and c-raft's own error path
+	 * frees the request that callback would reach.  A log write that
+	 * cannot start is a disk failure: stop here. */
 	if (rv != 0)
-		free(w); /* refused at once: c-raft handles the return code */
+		raftio_failed("log append", rv);
 	return rv;
 }
 
@@ -110,7 +114,7 @@ static int raftio_snapshot_put(struct raft_io *io, unsigned trailing,
 	rv = raftio_guard.snapshot_put(io, trailing, &w->inner, snapshot,
 				       raftio_snapshot_put_done);
 	if (rv != 0)
-		free(w);
+		raftio_failed("snapshot write", rv); /* as for an append */
 	return rv;
 }
 

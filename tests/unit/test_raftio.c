@@ -21,11 +21,15 @@ static raft_io_snapshot_put_cb held_put_cb;
 static int outer_calls, outer_status;
 static char fatal_msg[512];
 
+static int fake_append_rv; /* what the next append returns */
+
 static int fake_append(struct raft_io *io, struct raft_io_append *req,
 		       const struct raft_entry entries[], unsigned n,
 		       raft_io_append_cb cb)
 {
 	(void)io, (void)entries, (void)n;
+	if (fake_append_rv != 0)
+		return fake_append_rv; /* as raft_uv may, after queueing req */
 	req->cb = cb;
 	held_append = req;
 	held_append_cb = cb;
@@ -79,6 +83,7 @@ static void setup(void)
 	fake.snapshot_put = fake_snapshot_put;
 	outer_calls = 0;
 	outer_status = -1;
+	fake_append_rv = 0;
 	raftio_guard_install(&fake, "/data/n1/raft", test_fatal, &fake);
 }
 
@@ -140,6 +145,20 @@ START_TEST(test_failed_snapshot_put_is_fatal)
 }
 END_TEST
 
+/* raft_uv can refuse an append after queueing it: the guard cannot tell
+ * whether the callback will still fire, so it stops the node. */
+START_TEST(test_append_refused_at_once_is_fatal)
+{
+	struct raft_io_append req;
+	struct raft_entry e = {.term = 1, .type = RAFT_COMMAND};
+
+	fake_append_rv = RAFT_IOERR;
+	snprintf(fake.errmsg, sizeof fake.errmsg, "write segment: no space left");
+	fake.append(&fake, &req, &e, 1, outer_append_cb);
+	ck_abort_msg("returned after a refused append");
+}
+END_TEST
+
 START_TEST(test_quiet_after_shutdown)
 {
 	struct raft_io_append req;
@@ -160,6 +179,7 @@ int main(void)
 	tcase_add_test(tc, test_canceled_passes_through);
 	tcase_add_exit_test(tc, test_failed_append_is_fatal, FATAL_EXIT);
 	tcase_add_exit_test(tc, test_failed_snapshot_put_is_fatal, FATAL_EXIT);
+	tcase_add_exit_test(tc, test_append_refused_at_once_is_fatal, FATAL_EXIT);
 	tcase_add_test(tc, test_quiet_after_shutdown);
 	return testutil_run_suite(s);
 }
