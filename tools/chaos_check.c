@@ -19,6 +19,7 @@
 
 #include "raftstore/lib/rs_error.h"
 #include "tools/chaos.h"
+#include "tools/cliopt.h"
 #include "tools/chaos_check.h"
 #include "tools/chaos_history.h"
 #include "tools/chaos_lin.h"
@@ -27,23 +28,6 @@ void chaos_check_options_init(struct chaos_check_options *o)
 {
 	chaos_lin_limits_init(&o->limits);
 	o->shrink_ms_max = CHAOS_CHECK_SHRINK_MS_DEFAULT;
-}
-
-static uint64_t cc_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* now + ms, saturating (a huge budget means no deadline). */
-static uint64_t cc_deadline_us(uint64_t ms)
-{
-	uint64_t now = cc_now_us();
-
-	if (ms > (UINT64_MAX - now) / 1000)
-		return UINT64_MAX;
-	return now + ms * 1000;
 }
 
 /* ------------------------------------------------------------------ */
@@ -178,12 +162,12 @@ static int cc_shrink_all(const struct chaos_history *h,
 			 struct chaos_check_report *r,
 			 struct chaos_history_op *tmp)
 {
-	uint64_t deadline_us = cc_deadline_us(o->shrink_ms_max);
+	uint64_t deadline_us = chaos_lin_deadline_us(o->shrink_ms_max);
 	size_t left = cc_violations_of(r, CHAOS_CHECK_V_LINEARIZABILITY);
 
 	for (size_t i = 0; i < r->violation_count && left > 0; i++) {
 		struct chaos_check_violation *v = &r->violations[i];
-		uint64_t now = cc_now_us();
+		uint64_t now = chaos_lin_now_us();
 		uint64_t ms = now < deadline_us ? (deadline_us - now) / 1000 / left
 						: 0;
 		size_t *keep, *all, kept = 0;
@@ -354,7 +338,7 @@ int chaos_check_run(const struct chaos_history *h,
 		    const struct chaos_check_options *o,
 		    struct chaos_check_report *r)
 {
-	uint64_t start_us = cc_now_us();
+	uint64_t start_us = chaos_lin_now_us();
 	int rv;
 
 	assert(h != NULL && o != NULL && r != NULL);
@@ -376,7 +360,7 @@ int chaos_check_run(const struct chaos_history *h,
 					    : CHAOS_CHECK_OUTCOME_PASS;
 	assert(r->keys == r->keys_linearizable + r->budget_count +
 				  cc_violations_of(r, CHAOS_CHECK_V_LINEARIZABILITY));
-	r->check_us = cc_now_us() - start_us;
+	r->check_us = chaos_lin_now_us() - start_us;
 	return RS_OK;
 }
 
@@ -689,21 +673,6 @@ struct cc_args {
 	struct chaos_check_options opt;
 };
 
-static bool cc_parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
-}
-
 static int cc_usage_error(const char *fmt, const char *arg)
 {
 	fputs("rschaos check: ", stderr);
@@ -728,7 +697,7 @@ static int cc_opt_u64(int argc, char **argv, int *i, const char *name,
 		v = argv[++*i];
 	else
 		return cc_usage_error("%s needs a number", name);
-	if (!cc_parse_u64(v, out) || *out < min)
+	if (!cliopt_parse_u64(v, out) || *out < min)
 		return cc_usage_error("bad number for %s", name);
 	return 1;
 }
@@ -789,7 +758,7 @@ int chaos_check_main(int argc, char **argv)
 	struct chaos_check_report r;
 	struct cc_args a;
 	char errmsg[RS_ERRMSG_SIZE];
-	uint64_t start_us = cc_now_us();
+	uint64_t start_us = chaos_lin_now_us();
 	int rv;
 
 	if ((rv = cc_args_parse(argc, argv, &a)) != CHAOS_EXIT_OK || a.help) {
@@ -810,7 +779,7 @@ int chaos_check_main(int argc, char **argv)
 		chaos_history_free(&h);
 		return CHAOS_EXIT_USAGE;
 	}
-	r.parse_us = r.check_us > 0 ? cc_now_us() - start_us - r.check_us : 0;
+	r.parse_us = r.check_us > 0 ? chaos_lin_now_us() - start_us - r.check_us : 0;
 	rv = chaos_check_report_print(stdout, &h, &r, a.json);
 	if (rv == RS_OK)
 		rv = chaos_check_exit_code(&r);

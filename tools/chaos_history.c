@@ -39,15 +39,6 @@ const char *chaos_history_result_name(enum chaos_history_result r)
 	return ch_result_names[r];
 }
 
-static uint64_t ch_str_hash(const char *s, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-	return h;
-}
-
 /* ------------------------------------------------------------------ */
 /* The history's strings                                               */
 /* ------------------------------------------------------------------ */
@@ -78,7 +69,7 @@ static int ch_pool_grow(struct chaos_history_pool *p)
 		size_t j;
 		if (p->slots[i] == NULL)
 			continue;
-		j = ch_str_hash(p->slots[i], strlen(p->slots[i])) & (cap - 1);
+		j = bytes_hash(p->slots[i], strlen(p->slots[i])) & (cap - 1);
 		while (slots[j] != NULL)
 			j = (j + 1) & (cap - 1);
 		slots[j] = p->slots[i];
@@ -98,7 +89,7 @@ static const char *ch_pool_intern(struct chaos_history_pool *p, const char *s,
 
 	if ((p->count + 1) * 2 > p->cap && ch_pool_grow(p) != RS_OK)
 		return NULL;
-	for (i = ch_str_hash(s, n) & (p->cap - 1); p->slots[i] != NULL;
+	for (i = bytes_hash(s, n) & (p->cap - 1); p->slots[i] != NULL;
 	     i = (i + 1) & (p->cap - 1))
 		if (strncmp(p->slots[i], s, n) == 0 && p->slots[i][n] == '\0')
 			return p->slots[i];

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
 #include "tools/chaos_history.h"
 #include "tools/chaos_lin.h"
@@ -34,17 +35,16 @@ void chaos_lin_limits_init(struct chaos_lin_limits *l)
 	l->memory_bytes_max = CHAOS_LIN_MEMORY_BYTES_MAX_DEFAULT;
 }
 
-static uint64_t cl_now_us(void)
+uint64_t chaos_lin_now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* now + ms, saturating (a huge budget means no deadline). */
-static uint64_t cl_deadline_us(uint64_t ms)
+uint64_t chaos_lin_deadline_us(uint64_t ms)
 {
-	uint64_t now = cl_now_us();
+	uint64_t now = chaos_lin_now_us();
 
 	if (ms > (UINT64_MAX - now) / 1000)
 		return UINT64_MAX;
@@ -58,15 +58,6 @@ static uint64_t cl_mix64(uint64_t x)
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
 	return x ^ (x >> 31);
-}
-
-static uint64_t cl_str_hash(const char *s, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-	return h;
 }
 
 /* ------------------------------------------------------------------ */
@@ -109,7 +100,7 @@ static int32_t cl_vmap_id(struct cl_vmap *m, const char *s)
 
 	if (s == NULL)
 		return 0;
-	i = (size_t)cl_str_hash(s, strlen(s)) & (m->cap - 1);
+	i = (size_t)bytes_hash(s, strlen(s)) & (m->cap - 1);
 	while (m->strs[i] != NULL) {
 		if (strcmp(m->strs[i], s) == 0)
 			return m->ids[i];
@@ -934,7 +925,7 @@ struct cl_shrink {
 
 static bool cl_shrink_done(const struct cl_shrink *sh)
 {
-	return sh->err != RS_OK || cl_now_us() > sh->deadline_us;
+	return sh->err != RS_OK || chaos_lin_now_us() > sh->deadline_us;
 }
 
 /* The value op observes (NULL if none), and whether op writes one. */
@@ -1198,7 +1189,7 @@ int chaos_lin_shrink(const struct chaos_history_op *ops, size_t n,
 			       .cur_n = n};
 	size_t m = n ? n : 1;
 
-	sh.deadline_us = cl_deadline_us(time_ms_max);
+	sh.deadline_us = chaos_lin_deadline_us(time_ms_max);
 	sh.tmp = malloc(m * sizeof *sh.tmp);
 	sh.trial = malloc(m * sizeof *sh.trial);
 	sh.dep_start = calloc(m + 1, sizeof *sh.dep_start);

@@ -85,4 +85,9 @@ int chaos_lin_shrink(const struct chaos_history_op *ops, size_t n,
 int chaos_lin_invoke_cmp(const struct chaos_history_op *x,
 			 const struct chaos_history_op *y);
 
+/* CLOCK_MONOTONIC in microseconds, and now + ms saturating (a huge budget
+ * means no deadline): the time budgets of the search and the shrinker. */
+uint64_t chaos_lin_now_us(void);
+uint64_t chaos_lin_deadline_us(uint64_t ms);
+
 #endif /* RS_CHAOS_LIN_H */

@@ -59,6 +59,7 @@
 #include "raftstore/lib/crc32c.h"
 #include "raftstore/lib/rs_error.h"
 #include "tools/chaos.h"
+#include "tools/cliopt.h"
 
 #define HIST_FORMAT 1
 
@@ -237,26 +238,6 @@ static int hist_close(struct hist *h)
 /* The value of "--name V" or "--name=V" at argv[*i] (advancing *i past a
  * separate value); NULL if argv[*i] is another option.  A missing value
  * sets *missing. */
-static const char *load_opt(int argc, char **argv, int *i, const char *name,
-			    bool *missing)
-{
-	size_t n = strlen(name);
-	const char *a = argv[*i];
-
-	*missing = false;
-	if (strncmp(a, name, n) != 0)
-		return NULL;
-	if (a[n] == '=')
-		return a + n + 1;
-	if (a[n] != '\0')
-		return NULL;
-	if (*i + 1 >= argc) {
-		*missing = true;
-		return NULL;
-	}
-	return argv[++*i];
-}
-
 static int load_usage_errorf(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -272,30 +253,16 @@ static int load_usage_errorf(const char *cmd, const char *fmt, ...)
 	return CHAOS_EXIT_USAGE;
 }
 
-/* A whole decimal number in [min, max]. */
-static bool load_parse_u64(const char *s, uint64_t min, uint64_t max,
-			   uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 static int load_num_opt(const char *cmd, const char *flag, const char *v,
 			uint64_t min, uint64_t max, uint64_t *out)
 {
-	if (!load_parse_u64(v, min, max, out))
+	uint64_t n = 0;
+
+	if (!cliopt_parse_u64(v, &n) || n < min || n > max)
 		return load_usage_errorf(cmd, "%s: '%s' is not a whole number "
 					 "from %" PRIu64 " to %" PRIu64,
 					 flag, v, min, max);
+	*out = n;
 	return CHAOS_EXIT_OK;
 }
 
@@ -388,7 +355,7 @@ static int load_str_opt(const char *cmd, int argc, char **argv, int *i,
 			const char *flag, const char **out)
 {
 	bool missing;
-	const char *v = load_opt(argc, argv, i, flag, &missing);
+	const char *v = cliopt_value(argc, argv, i, flag, &missing);
 
 	if (missing || (v != NULL && v[0] == '\0'))
 		return load_usage_errorf(cmd, "%s needs a value", flag);
@@ -412,7 +379,7 @@ static int load_parse_opt(int argc, char **argv, int *i, struct load_args *a)
 		{"--op-timeout-ms", 1, LOAD_OP_TIMEOUT_MS_MAX,
 		 offsetof(struct load_args, op_timeout_ms)},
 	};
-	const char *v;
+	const char *v = NULL;
 	int rv;
 
 	for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
@@ -1384,7 +1351,7 @@ static void final_help(FILE *f)
 
 static int final_parse(int argc, char **argv, struct final_args *a)
 {
-	const char *v;
+	const char *v = NULL;
 	int rv;
 
 	memset(a, 0, sizeof *a);

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "tools/cliopt.h"
+
 /* Exit codes: the contract with scripts. */
 enum rsctl_exit {
 	RSCTL_EXIT_OK = 0,          /* success */
@@ -41,16 +43,7 @@ int rsctl_usage_errorf(const char *help_cmd, const char *fmt, ...)
 /* True for "-h" and "--help". */
 bool rsctl_is_help(const char *arg);
 
-/* The option scanner of every command.  The value of "--name V" or
- * "--name=V" at argv[*i] (name starts with "--"), advancing *i past a
- * separate V; the result points into argv.  NULL if argv[*i] is not `name`
- * (*i unchanged), or if V is missing because argv[*i] is the last argument
- * (then *missing is set).  "--name=" gives "": the caller judges V. */
-const char *rsctl_opt_value(int argc, char **argv, int *i, const char *name,
-			    bool *missing);
-
-/* Parse a whole decimal u64 ("12"; not "", "-1", "1x", or out of range). */
-bool rsctl_parse_u64(const char *s, uint64_t *out);
+/* Options and numbers: cliopt_value and cliopt_parse_u64 (tools/cliopt.h). */
 
 /* Command groups. */
 int rsctl_log_run(int argc, char **argv);

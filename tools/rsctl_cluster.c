@@ -63,7 +63,7 @@ int rsctl_cluster_parse_opt(int argc, char **argv, int *i,
 		a->json = true;
 		return RSCTL_EXIT_OK;
 	}
-	v = rsctl_opt_value(argc, argv, i, "--endpoints", &missing);
+	v = cliopt_value(argc, argv, i, "--endpoints", &missing);
 	if (missing)
 		return rsctl_usage_errorf(help_cmd,
 					  "--endpoints needs HOST:PORT,...");
@@ -74,13 +74,13 @@ int rsctl_cluster_parse_opt(int argc, char **argv, int *i,
 		a->endpoints = v;
 		return RSCTL_EXIT_OK;
 	}
-	v = rsctl_opt_value(argc, argv, i, "--timeout-ms", &missing);
+	v = cliopt_value(argc, argv, i, "--timeout-ms", &missing);
 	if (missing)
 		return rsctl_usage_errorf(help_cmd,
 					  "--timeout-ms needs a number");
 	if (v == NULL)
 		return -1;
-	if (!rsctl_parse_u64(v, &ms) || ms == 0 || ms > CL_TIMEOUT_MS_MAX)
+	if (!cliopt_parse_u64(v, &ms) || ms == 0 || ms > CL_TIMEOUT_MS_MAX)
 		return rsctl_usage_errorf(help_cmd,
 					  "--timeout-ms: '%s' is not a number "
 					  "of milliseconds in 1..%u",
@@ -390,7 +390,7 @@ static bool cj_u64(const char *s, size_t len, const char *key, uint64_t *out)
 		return false;
 	memcpy(digits, v.p, v.len);
 	digits[v.len] = '\0';
-	return rsctl_parse_u64(digits, out);
+	return cliopt_parse_u64(digits, out);
 }
 
 static bool cj_bool(const char *s, size_t len, const char *key, bool *out)

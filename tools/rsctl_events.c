@@ -90,7 +90,7 @@ static volatile sig_atomic_t ev_stop;
 
 static int ev_parse_u64_opt(const char *name, const char *v, uint64_t *out)
 {
-	if (!rsctl_parse_u64(v, out))
+	if (!cliopt_parse_u64(v, out))
 		return rsctl_usage_errorf(EV_HELP_CMD,
 					  "%s: '%s' is not a number", name, v);
 	return RSCTL_EXIT_OK;
@@ -105,7 +105,7 @@ static int ev_parse_value_opt(int argc, char **argv, int *i,
 	bool missing;
 
 	for (int k = 0; k < 3; k++) {
-		const char *v = rsctl_opt_value(argc, argv, i, names[k],
+		const char *v = cliopt_value(argc, argv, i, names[k],
 						&missing);
 		if (missing)
 			return rsctl_usage_errorf(EV_HELP_CMD, "%s needs a value",

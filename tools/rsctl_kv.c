@@ -224,7 +224,7 @@ static int kv_txn_flag(struct kv_args *a, enum kv_op_type type,
 		rv = kv_check_value(help_cmd, strlen(val));
 	if (rv != RSCTL_EXIT_OK)
 		return rv;
-	if (type == KV_IF_VERSION && !rsctl_parse_u64(val, &version))
+	if (type == KV_IF_VERSION && !cliopt_parse_u64(val, &version))
 		return rsctl_usage_errorf(help_cmd,
 					  "%s '%s': '%s' is not a version",
 					  flag, v, val);
@@ -242,7 +242,7 @@ static int kv_txn_flag(struct kv_args *a, enum kv_op_type type,
 static int kv_u64_opt(const char *help_cmd, const char *flag, const char *v,
 		      uint64_t *out)
 {
-	if (!rsctl_parse_u64(v, out))
+	if (!cliopt_parse_u64(v, out))
 		return rsctl_usage_errorf(help_cmd,
 					  "%s: '%s' is not a whole number",
 					  flag, v);
@@ -269,7 +269,7 @@ static int kv_parse_txn_opt(int argc, char **argv, int *i,
 		return RSCTL_EXIT_OK;
 	}
 	for (k = 0; k < sizeof flags / sizeof flags[0]; k++) {
-		const char *v = rsctl_opt_value(argc, argv, i, flags[k].flag,
+		const char *v = cliopt_value(argc, argv, i, flags[k].flag,
 						&missing);
 		if (missing)
 			return rsctl_usage_errorf(help_cmd, "%s needs a value",
@@ -288,19 +288,19 @@ static int kv_parse_watch_opt(int argc, char **argv, int *i,
 	const char *v;
 	bool missing;
 
-	v = rsctl_opt_value(argc, argv, i, "--prefix", &missing);
+	v = cliopt_value(argc, argv, i, "--prefix", &missing);
 	if (missing)
 		return rsctl_usage_errorf(help_cmd, "--prefix needs a prefix");
 	if (v != NULL) {
 		a->watch_prefix = v;
 		return RSCTL_EXIT_OK;
 	}
-	v = rsctl_opt_value(argc, argv, i, "--from", &missing);
+	v = cliopt_value(argc, argv, i, "--from", &missing);
 	if (missing)
 		return rsctl_usage_errorf(help_cmd, "--from needs a version");
 	if (v != NULL)
 		return kv_u64_opt(help_cmd, "--from", v, &a->from);
-	v = rsctl_opt_value(argc, argv, i, "--count", &missing);
+	v = cliopt_value(argc, argv, i, "--count", &missing);
 	if (missing)
 		return rsctl_usage_errorf(help_cmd, "--count needs a number");
 	if (v == NULL)
@@ -329,7 +329,7 @@ static int kv_parse_opt(const struct kv_command *cmd, int argc, char **argv,
 		return RSCTL_EXIT_OK;
 	}
 	if (cmd->opts & KV_OPT_LIMIT) {
-		v = rsctl_opt_value(argc, argv, i, "--limit", &missing);
+		v = cliopt_value(argc, argv, i, "--limit", &missing);
 		if (missing)
 			return rsctl_usage_errorf(help_cmd,
 						  "--limit needs a number");
@@ -795,7 +795,7 @@ static bool kv_parse_version(uint8_t *p, size_t len, uint64_t *out)
 	if (memchr(p, 0, len) != NULL)
 		return false;
 	p[len] = 0;
-	return rsctl_parse_u64((const char *)p, out);
+	return cliopt_parse_u64((const char *)p, out);
 }
 
 static size_t kv_blank_run(const char *s, size_t at, size_t len)

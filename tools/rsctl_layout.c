@@ -587,7 +587,7 @@ static int cf_set(const struct ly_args *a, const struct cf_param *p,
 	struct batch b;
 	uint64_t v;
 
-	if (!rsctl_parse_u64(value, &v) || v == 0 || v > p->max)
+	if (!cliopt_parse_u64(value, &v) || v == 0 || v > p->max)
 		return rsctl_usage_errorf("rsctl config",
 					  "%s: '%s' is not a whole number in "
 					  "1..%" PRIu64,

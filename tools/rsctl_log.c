@@ -86,14 +86,14 @@ static int log_parse_range_opt(int argc, char **argv, int *i,
 	for (k = 0; k < 2; k++) {
 		const char *v;
 
-		v = rsctl_opt_value(argc, argv, i, names[k], &missing);
+		v = cliopt_value(argc, argv, i, names[k], &missing);
 		if (missing)
 			return rsctl_usage_errorf(help_cmd,
 						  "%s needs a version",
 						  names[k]);
 		if (v == NULL)
 			continue;
-		if (!rsctl_parse_u64(v, dst[k]))
+		if (!cliopt_parse_u64(v, dst[k]))
 			return rsctl_usage_errorf(
 				help_cmd, "%s: '%s' is not a version number",
 				names[k], v);

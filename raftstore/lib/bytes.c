@@ -43,3 +43,13 @@ bool bytes_hex_parse_u64(const char *s, size_t n, uint64_t *out)
 	*out = v;
 	return true;
 }
+
+uint64_t bytes_hash(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}

@@ -47,4 +47,8 @@ int bytes_hex_digit_value(int c);
  * canonical spelling). */
 bool bytes_hex_parse_u64(const char *s, size_t n, uint64_t *out);
 
+/* FNV-1a over n bytes: a fast, well-spread hash for in-memory tables
+ * (not a checksum, not for anything an adversary chooses). */
+uint64_t bytes_hash(const void *p, size_t n);
+
 #endif /* RS_BYTES_H */
