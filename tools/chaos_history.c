@@ -19,6 +19,7 @@
 
 #include "raftstore/lib/bytes.h"
 #include "raftstore/lib/crc32c.h"
+#include "raftstore/lib/json.h"
 #include "raftstore/lib/rs_error.h"
 #include "tools/chaos_history.h"
 
@@ -181,17 +182,12 @@ static int ch_nomem(struct ch_parser *p)
 static int ch_field_u64(struct ch_parser *p, json_t *o, const char *name,
 			unsigned flags, uint64_t *out)
 {
-	json_t *v = json_object_get(o, name);
+	char msg[RS_ERRMSG_SIZE];
+	int rv = rs_json_get_u64(o, name, out, msg);
 
-	if (v == NULL)
-		return (flags & CH_REQUIRED)
-			       ? ch_fail(p, "missing field \"%s\"", name)
-			       : RS_OK;
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return ch_fail(p, "field \"%s\" is not a non-negative integer",
-			       name);
-	*out = (uint64_t)json_integer_value(v);
-	return RS_OK;
+	if (rv == RS_ENOTFOUND && !(flags & CH_REQUIRED))
+		return RS_OK;
+	return rv == RS_OK ? RS_OK : ch_fail(p, "%s", msg);
 }
 
 /* *out is the pool's copy, or NULL for JSON null or an absent field;
@@ -200,23 +196,23 @@ static int ch_field_str(struct ch_parser *p, json_t *o, const char *name,
 			unsigned flags, const char **out, bool *present)
 {
 	json_t *v = json_object_get(o, name);
+	char msg[RS_ERRMSG_SIZE];
 	const char *s;
+	int rv;
 
 	*out = NULL;
 	if (present != NULL)
 		*present = v != NULL;
-	if (v == NULL)
-		return (flags & CH_REQUIRED)
-			       ? ch_fail(p, "missing field \"%s\"", name)
-			       : RS_OK;
+	if (v == NULL && !(flags & CH_REQUIRED))
+		return RS_OK;
 	if (json_is_null(v) && (flags & CH_NULLABLE))
 		return RS_OK;
-	if (!json_is_string(v))
-		return ch_fail(p, "field \"%s\" is not a string%s", name,
-			       (flags & CH_NULLABLE) ? " or null" : "");
-	s = json_string_value(v);
-	if (strlen(s) != json_string_length(v))
-		return ch_fail(p, "field \"%s\" holds a NUL character", name);
+	rv = rs_json_get_str(o, name, &s, NULL, msg);
+	if (rv != RS_OK)
+		return ch_fail(p, "%s%s", msg,
+			       rv == RS_EPROTO && (flags & CH_NULLABLE)
+				       ? " or null"
+				       : "");
 	*out = ch_pool_intern(p->h->pool, s, strlen(s));
 	return *out == NULL ? ch_nomem(p) : RS_OK;
 }
@@ -226,19 +222,17 @@ static int ch_field_enum(struct ch_parser *p, json_t *o, const char *name,
 			 const char *const *names, unsigned count,
 			 unsigned *out)
 {
-	json_t *v = json_object_get(o, name);
+	char msg[RS_ERRMSG_SIZE];
+	const char *s;
 
-	if (v == NULL)
-		return ch_fail(p, "missing field \"%s\"", name);
-	if (!json_is_string(v))
-		return ch_fail(p, "field \"%s\" is not a string", name);
+	if (rs_json_get_str(o, name, &s, NULL, msg) != RS_OK)
+		return ch_fail(p, "%s", msg);
 	for (unsigned i = 0; i < count; i++)
-		if (strcmp(json_string_value(v), names[i]) == 0) {
+		if (strcmp(s, names[i]) == 0) {
 			*out = i;
 			return RS_OK;
 		}
-	return ch_fail(p, "field \"%s\" has unknown value \"%s\"", name,
-		       json_string_value(v));
+	return ch_fail(p, "member \"%s\" has unknown value \"%s\"", name, s);
 }
 
 static int ch_parse_meta(struct ch_parser *p, json_t *o)
@@ -343,7 +337,7 @@ static int ch_parse_op(struct ch_parser *p, json_t *o)
 	if ((rv = ch_parse_op_values(p, o, &op)))
 		return rv;
 	if (op.key[0] == '\0')
-		return ch_fail(p, "field \"key\" is empty");
+		return ch_fail(p, "member \"key\" is empty");
 	if (op.complete_us < op.invoke_us)
 		return ch_fail(p, "complete_us %" PRIu64
 				  " is before invoke_us %" PRIu64,
@@ -389,6 +383,7 @@ static int ch_parse_final_keys(struct ch_parser *p, json_t *keys)
 
 static int ch_parse_final(struct ch_parser *p, json_t *o)
 {
+	char msg[RS_ERRMSG_SIZE];
 	uint64_t unused = 0;
 	json_t *keys;
 	int rv;
@@ -402,11 +397,8 @@ static int ch_parse_final(struct ch_parser *p, json_t *o)
 			       &p->h->final_prefix, NULL)) ||
 	    (rv = ch_field_u64(p, o, "read_unix_us", 0, &unused)))
 		return rv;
-	keys = json_object_get(o, "keys");
-	if (keys == NULL)
-		return ch_fail(p, "missing field \"keys\"");
-	if (!json_is_object(keys))
-		return ch_fail(p, "field \"keys\" is not an object");
+	if (rs_json_get_object(o, "keys", &keys, msg) != RS_OK)
+		return ch_fail(p, "%s", msg);
 	p->seen_final = true;
 	p->h->has_final = true;
 	return ch_parse_final_keys(p, keys);
@@ -434,7 +426,7 @@ static int ch_parse_end(struct ch_parser *p, json_t *o)
 	    (rv = ch_field_str(p, o, "crc32c", CH_REQUIRED, &hex, NULL)))
 		return rv;
 	if (!ch_parse_hex32(hex, &crc))
-		return ch_fail(p, "field \"crc32c\" is not 8 lowercase hex "
+		return ch_fail(p, "member \"crc32c\" is not 8 lowercase hex "
 				  "digits");
 	if (lines != p->line - 1)
 		return ch_corrupt(p, "the end line counts %" PRIu64
@@ -482,13 +474,12 @@ static int ch_parse_object(struct ch_parser *p, json_t *o)
 
 static int ch_parse_line(struct ch_parser *p, const char *s, size_t n)
 {
-	json_error_t je;
-	json_t *o = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);
+	char msg[RS_ERRMSG_SIZE];
+	json_t *o;
 	int rv;
 
-	if (o == NULL)
-		return ch_fail(p, "malformed JSON: %s (column %d)", je.text,
-			       je.column);
+	if (rs_json_parse(s, n, &o, msg) != RS_OK)
+		return ch_fail(p, "malformed JSON: %s", msg);
 	if (!json_is_object(o))
 		rv = ch_fail(p, "not a JSON object");
 	else

@@ -57,6 +57,7 @@
 
 #include "raftstore/client.h"
 #include "raftstore/lib/crc32c.h"
+#include "raftstore/lib/json.h"
 #include "raftstore/lib/rs_error.h"
 #include "tools/chaos.h"
 #include "tools/cliopt.h"
@@ -161,12 +162,6 @@ static void load_text(char *out, size_t size, const void *p, size_t len)
 	assert(at < size);
 }
 
-static json_t *load_json_u64(uint64_t v)
-{
-	assert(v <= (uint64_t)INT64_MAX);
-	return json_integer((json_int_t)v);
-}
-
 /* ---- the history file ---- */
 
 /* A history being written: every byte goes through hist_line, which keeps
@@ -188,7 +183,7 @@ static void hist_line(struct hist *h, json_t *obj)
 
 	assert(h->f != NULL && obj != NULL);
 	assert(json_is_string(json_object_get(obj, "kind")));
-	s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	s = rs_json_dump(obj, RS_JSON_COMPACT);
 	json_decref(obj);
 	if (s == NULL) {
 		h->err = h->err ? h->err : ENOMEM;
@@ -219,7 +214,7 @@ static int hist_close(struct hist *h)
 
 	snprintf(crc, sizeof crc, "%08" PRIx32, h->crc);
 	end = json_pack("{s:s, s:o, s:s}", "kind", "end", "lines",
-			load_json_u64(h->lines), "crc32c", crc);
+			rs_json_u64(h->lines), "crc32c", crc);
 	if (end == NULL)
 		h->err = h->err ? h->err : ENOMEM;
 	else
@@ -658,7 +653,7 @@ static json_t *load_rec_json(const struct load_rec *r, unsigned client)
 	if (o == NULL)
 		return NULL;
 	json_object_set_new(o, "kind", json_string("op"));
-	json_object_set_new(o, "id", load_json_u64(r->id));
+	json_object_set_new(o, "id", rs_json_u64(r->id));
 	json_object_set_new(o, "client", json_integer(client));
 	json_object_set_new(o, "f", json_string(load_f_names[r->f]));
 	json_object_set_new(o, "key", json_string(r->key));
@@ -667,13 +662,13 @@ static json_t *load_rec_json(const struct load_rec *r, unsigned client)
 		json_object_set_new(o, "expect", load_val_json(&r->expect));
 	if (r->has_observed)
 		json_object_set_new(o, "observed", load_val_json(&r->observed));
-	json_object_set_new(o, "invoke_us", load_json_u64(r->invoke_us));
-	json_object_set_new(o, "complete_us", load_json_u64(r->complete_us));
+	json_object_set_new(o, "invoke_us", rs_json_u64(r->invoke_us));
+	json_object_set_new(o, "complete_us", rs_json_u64(r->complete_us));
 	json_object_set_new(o, "result",
 			    json_string(load_result_names[r->result]));
 	if (r->result != LOAD_OK)
 		json_object_set_new(o, "error", json_string(r->error));
-	json_object_set_new(o, "version", load_json_u64(r->version));
+	json_object_set_new(o, "version", rs_json_u64(r->version));
 	return o;
 }
 
@@ -1154,10 +1149,10 @@ static int load_open_hist(struct load *l)
 	setvbuf(l->hist.f, NULL, _IOFBF, LOAD_STDIO_BUF);
 	meta = json_pack("{s:s, s:i, s:o, s:o, s:o, s:s, s:o, s:s}", "kind",
 			 "meta", "format", HIST_FORMAT, "seed",
-			 load_json_u64(l->a.seed), "clients",
-			 load_json_u64(l->a.clients), "keys",
-			 load_json_u64(l->a.keys), "prefix", l->prefix,
-			 "start_unix_us", load_json_u64(l->start_unix_us),
+			 rs_json_u64(l->a.seed), "clients",
+			 rs_json_u64(l->a.clients), "keys",
+			 rs_json_u64(l->a.keys), "prefix", l->prefix,
+			 "start_unix_us", rs_json_u64(l->start_unix_us),
 			 "endpoints", l->a.endpoints);
 	if (meta == NULL) {
 		fprintf(stderr, "rschaos load: out of memory\n");
@@ -1623,7 +1618,7 @@ static int final_append(const char *path, struct final_hist *h,
 		return CHAOS_EXIT_USAGE;
 	}
 	line = json_pack("{s:s, s:s, s:o, s:o}", "kind", "final", "prefix",
-			 prefix_u, "read_unix_us", load_json_u64(read_unix_us),
+			 prefix_u, "read_unix_us", rs_json_u64(read_unix_us),
 			 "keys", keys);
 	if (line == NULL)
 		out.err = ENOMEM;

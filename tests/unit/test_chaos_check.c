@@ -1247,33 +1247,33 @@ static const struct {
 	{2, "", 0, NULL}, /* (fine: a line removed) */
 	{2, "[1,2]", 3, "not a JSON object"},
 	{2, "{\"kind\":\"nope\"}", 3, "unknown value \"nope\""},
-	{2, "{\"id\":2}", 3, "missing field \"kind\""},
+	{2, "{\"id\":2}", 3, "missing member \"kind\""},
 	{2, "{\"kind\":\"op\",\"id\":2,\"client\":1,\"f\":\"read\",\"value\":"
 	    "null,\"invoke_us\":20,\"complete_us\":30,\"result\":\"ok\"}",
-	 3, "missing field \"key\""},
+	 3, "missing member \"key\""},
 	{2, "{\"kind\":\"op\",\"id\":2,\"client\":\"1\",\"f\":\"read\",\"key\":"
 	    "\"k\",\"value\":null,\"invoke_us\":20,\"complete_us\":30,"
 	    "\"result\":\"ok\"}",
-	 3, "field \"client\" is not a non-negative integer"},
+	 3, "member \"client\": expected an unsigned integer"},
 	{2, "{\"kind\":\"op\",\"id\":-2,\"client\":1,\"f\":\"read\",\"key\":"
 	    "\"k\",\"value\":null,\"invoke_us\":20,\"complete_us\":30,"
 	    "\"result\":\"ok\"}",
-	 3, "field \"id\" is not a non-negative integer"},
+	 3, "member \"id\": expected an unsigned integer"},
 	{2, "{\"kind\":\"op\",\"id\":2,\"client\":1,\"f\":\"delete\",\"key\":"
 	    "\"k\",\"value\":null,\"invoke_us\":20,\"complete_us\":30,"
 	    "\"result\":\"ok\"}",
-	 3, "field \"f\" has unknown value \"delete\""},
+	 3, "member \"f\" has unknown value \"delete\""},
 	{2, "{\"kind\":\"op\",\"id\":2,\"client\":1,\"f\":\"read\",\"key\":"
 	    "\"k\",\"value\":null,\"invoke_us\":20,\"complete_us\":30,"
 	    "\"result\":\"maybe\"}",
-	 3, "field \"result\" has unknown value \"maybe\""},
+	 3, "member \"result\" has unknown value \"maybe\""},
 	{2, "{\"kind\":\"op\",\"id\":2,\"client\":1,\"f\":\"read\",\"key\":"
 	    "\"k\",\"invoke_us\":20,\"complete_us\":30,\"result\":\"ok\"}",
-	 3, "missing field \"value\""},
+	 3, "missing member \"value\""},
 	{2, "{\"kind\":\"op\",\"id\":2,\"client\":1,\"f\":\"write\",\"key\":"
 	    "\"k\",\"value\":null,\"invoke_us\":20,\"complete_us\":30,"
 	    "\"result\":\"ok\"}",
-	 3, "field \"value\" is not a string"},
+	 3, "member \"value\": expected a string"},
 	{2, "{\"kind\":\"op\",\"id\":2,\"client\":1,\"f\":\"write\",\"key\":"
 	    "\"k\",\"value\":\"a\\u0000b\",\"invoke_us\":20,\"complete_us\":30,"
 	    "\"result\":\"ok\"}",
@@ -1281,11 +1281,11 @@ static const struct {
 	{2, "{\"kind\":\"op\",\"id\":2,\"client\":1,\"f\":\"cas\",\"key\":"
 	    "\"k\",\"value\":\"x\",\"invoke_us\":20,\"complete_us\":30,"
 	    "\"result\":\"ok\"}",
-	 3, "missing field \"expect\""},
+	 3, "missing member \"expect\""},
 	{2, "{\"kind\":\"op\",\"id\":2,\"client\":1,\"f\":\"cas\",\"key\":"
 	    "\"k\",\"expect\":1,\"value\":\"x\",\"invoke_us\":20,"
 	    "\"complete_us\":30,\"result\":\"ok\"}",
-	 3, "field \"expect\" is not a string or null"},
+	 3, "member \"expect\": expected a string or null"},
 	{2, "{\"kind\":\"op\",\"id\":2,\"client\":1,\"f\":\"cas\",\"key\":"
 	    "\"k\",\"expect\":null,\"value\":\"x\",\"observed\":\"y\","
 	    "\"invoke_us\":20,\"complete_us\":30,\"result\":\"ok\"}",
@@ -1297,15 +1297,15 @@ static const struct {
 	{2, "{\"kind\":\"op\",\"id\":2,\"client\":1,\"f\":\"read\",\"key\":"
 	    "\"\",\"value\":null,\"invoke_us\":20,\"complete_us\":30,"
 	    "\"result\":\"ok\"}",
-	 3, "field \"key\" is empty"},
+	 3, "member \"key\" is empty"},
 	{2, "{\"kind\":\"op\",\"id\":2,\"client\":1,\"f\":\"read\",\"key\":"
 	    "\"k\",\"value\":null,\"invoke_us\":20,\"complete_us\":30,"
 	    "\"result\":\"ok\",\"version\":\"x\"}",
-	 3, "field \"version\" is not a non-negative integer"},
+	 3, "member \"version\": expected an unsigned integer"},
 	{2, "{\"kind\":\"op\",\"id\":2,\"client\":1,\"f\":\"read\",\"key\":"
 	    "\"k\",\"key\":\"k\",\"value\":null,\"invoke_us\":20,"
 	    "\"complete_us\":30,\"result\":\"ok\"}",
-	 3, "malformed JSON: duplicate object key"},
+	 3, "malformed JSON: line 1 column 57: duplicate object key"},
 	{2, "{\"kind\":\"op\",\"id\":6,\"client\":1,\"f\":\"read\",\"key\":"
 	    "\"k\",\"value\":null,\"invoke_us\":20,\"complete_us\":30,"
 	    "\"result\":\"ok\"}",
@@ -1314,14 +1314,14 @@ static const struct {
 	 "a meta line after the first line"},
 	{0, "{\"kind\":\"meta\",\"format\":2,\"prefix\":\"P\"}", 1,
 	 "history format 2 is not the one this checker reads (1)"},
-	{0, "{\"kind\":\"meta\",\"format\":1}", 1, "missing field \"prefix\""},
+	{0, "{\"kind\":\"meta\",\"format\":1}", 1, "missing member \"prefix\""},
 	{0, "", 1, "the first line is not the meta line"},
 	{2, "{\"kind\":\"end\",\"lines\":2,\"crc32c\":\"ABCDEF01\"}", 3,
-	 "field \"crc32c\" is not 8 lowercase hex digits"},
+	 "member \"crc32c\" is not 8 lowercase hex digits"},
 	{9, "{\"kind\":\"final\",\"prefix\":\"P/u/\",\"keys\":{\"P/u/1\":1}}",
 	 10, "final key \"P/u/1\": value is not a string"},
 	{9, "{\"kind\":\"final\",\"prefix\":\"P/u/\",\"keys\":[]}", 10,
-	 "field \"keys\" is not an object"},
+	 "member \"keys\": expected an object"},
 	{9, "{\"kind\":\"op\",\"id\":9,\"client\":1,\"f\":\"read\",\"key\":"
 	    "\"k\",\"value\":null,\"invoke_us\":20,\"complete_us\":30,"
 	    "\"result\":\"ok\"}",
