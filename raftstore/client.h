@@ -98,7 +98,7 @@ struct rs_op {
 	struct rs_client *client;
 	struct rs_buf request; /* the encoded frame, kept for retries */
 	uint8_t type;
-	uint8_t state;         /* enum client_op_state (client.c) */
+	uint8_t state;         /* enum client_op_state (client_internal.h) */
 	int target;            /* endpoint index for rs_client_info, or -1 */
 	uint64_t request_id;   /* kept across retries */
 	uint64_t deadline_ms;  /* loop time */

@@ -14,6 +14,7 @@
 #include "raftstore/client.h"
 #include "raftstore/lib/batch.h"
 #include "raftstore/lib/bytes.h"
+#include "raftstore/lib/json.h"
 #include "raftstore/wire.h"
 #include "tests/unit/testutil.h"
 
@@ -51,6 +52,7 @@ struct fake {
 	int n_eof; /* connections the client closed */
 	int n_req[16]; /* by request type */
 	char leader[32]; /* STATUS leader_client_addr */
+	char status_doc[256]; /* else STATUS answers this text as it is */
 	bool reverse;    /* answer the frames of one read in reverse order */
 	int fail_count;  /* answer this many requests with fail_status */
 	int fail_status;
@@ -254,6 +256,29 @@ static void fake_json(const struct wire_frame *f, const char *json,
 	ck_assert_int_eq(wire_frame_end(out, st), RS_OK);
 }
 
+/* The node status: this node and the leader it names. */
+static void fake_status(struct fake *fk, const struct wire_frame *f,
+			struct rs_buf *out)
+{
+	json_t *doc;
+	char *text;
+
+	if (fk->status_doc[0] != '\0') {
+		fake_json(f, fk->status_doc, out);
+		return;
+	}
+	doc = json_object();
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_int_eq(rs_json_set_str(doc, "node", fk->addr), RS_OK);
+	ck_assert_int_eq(rs_json_set_str(doc, "leader_client_addr", fk->leader),
+			 RS_OK);
+	text = rs_json_dump(doc, RS_JSON_COMPACT);
+	ck_assert_ptr_nonnull(text);
+	fake_json(f, text, out);
+	free(text);
+	json_decref(doc);
+}
+
 static void fake_event(const struct wire_frame *f, int status, uint64_t v,
 		       const char *val, struct rs_buf *out)
 {
@@ -291,7 +316,6 @@ static void fake_watch(struct fake *fk, const struct wire_frame *f,
 static int fake_answer(struct fake *fk, const struct wire_frame *f,
 		       struct rs_buf *out)
 {
-	char json[128];
 	size_t st;
 
 	if (fk->fail_count > 0 && f->type != WIRE_STATUS &&
@@ -316,12 +340,7 @@ static int fake_answer(struct fake *fk, const struct wire_frame *f,
 		wire_put_u64(out, fk->version);
 		ck_assert_int_eq(wire_frame_end(out, st), RS_OK);
 		break;
-	case WIRE_STATUS:
-		snprintf(json, sizeof json,
-			 "{\"node\": \"%s\", \"leader_client_addr\": \"%s\"}",
-			 fk->addr, fk->leader);
-		fake_json(f, json, out);
-		break;
+	case WIRE_STATUS: fake_status(fk, f, out); break;
 	case WIRE_MEMBERS: fake_json(f, "[{\"id\": 1}]", out); break;
 	default: ck_abort_msg("unexpected request type %u", f->type);
 	}
@@ -1127,6 +1146,81 @@ START_TEST(test_no_leader_pref)
 }
 END_TEST
 
+/* The leader check reads leader_client_addr from the STATUS document.
+ * The documents are text (%s: the second node's address) because some are
+ * malformed on purpose.  A case either redirects the GET to the second
+ * node, keeps it on the first, or ends it with a protocol error whose
+ * message holds `error`. */
+struct t_status_case {
+	const char *doc;
+	bool redirect;
+	const char *error;
+};
+
+static const struct t_status_case t_status_cases[] = {
+	/* valid, with nested members the way a node writes them */
+	{"{\"id\":1,\"role\":\"follower\",\"leader_id\":2,"
+	 "\"leader_client_addr\":\"%s\",\"members\":[{\"id\":2,"
+	 "\"client_addr\":\"%s\",\"leader\":true}],\"accepting\":false}",
+	 true, NULL},
+	/* the member missing: no leader named, stay */
+	{"{\"id\":1,\"role\":\"follower\",\"members\":[]}", false, NULL},
+	/* the wrong type */
+	{"{\"id\":1,\"leader_client_addr\":2}", false,
+	 "STATUS document: member \"leader_client_addr\": expected a string"},
+	/* truncated */
+	{"{\"id\":1,\"leader_client_addr\":\"%s", false,
+	 "STATUS document: line 1 column"},
+	/* not an object */
+	{"[\"leader_client_addr\",\"%s\"]", false,
+	 "STATUS document: expected a JSON object"},
+	/* the name as a string value before the member: a scan for the
+	 * quoted name stops at the value and misses the member */
+	{"{\"role\":\"leader_client_addr\",\"leader_client_addr\":\"%s\"}",
+	 true, NULL},
+	/* a nested object's member first: a scan would take its value */
+	{"{\"members\":[{\"leader_client_addr\":\"127.0.0.1:1\"}],"
+	 "\"leader_client_addr\":\"%s\"}",
+	 true, NULL},
+};
+
+START_TEST(test_status_leader_doc)
+{
+	const struct t_status_case *tc = &t_status_cases[_i];
+	struct rs_client *c;
+	struct fake fk[2];
+	struct t_op t = {0};
+	uv_loop_t loop;
+	int rv;
+
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	fake_start(&fk[0], &loop);
+	fake_start(&fk[1], &loop);
+	snprintf(fk[0].status_doc, sizeof fk[0].status_doc, tc->doc,
+		 fk[1].addr, fk[1].addr);
+	c = t_client(&loop, fk[0].addr, tc->error != NULL ? 300 : 0, 0,
+		     false);
+	rv = t_get(&loop, c, "a", &t);
+	if (tc->error != NULL) {
+		ck_assert_int_eq(rv, RS_ETIMEOUT);
+		ck_assert_msg(strstr(t.op.result.message, "protocol error") &&
+			      strstr(t.op.result.message, tc->error) &&
+			      strstr(t.op.result.message, fk[0].addr),
+			      "%s", t.op.result.message);
+		ck_assert_int_eq(fk[0].n_req[WIRE_GET], 0);
+	} else {
+		ck_assert_msg(rv == RS_OK, "%s", t.op.result.message);
+		ck_assert_str_eq(t.op.result.endpoint,
+				 fk[tc->redirect ? 1 : 0].addr);
+		ck_assert_int_eq(fk[tc->redirect ? 1 : 0].n_req[WIRE_GET], 1);
+	}
+	ck_assert_int_eq(fk[tc->redirect ? 0 : 1].n_req[WIRE_GET], 0);
+	ck_assert_uint_eq(rs_client_endpoint_count(c), tc->redirect ? 2 : 1);
+	rs_result_free(&t.op.result);
+	t_finish(&loop, c, fk, 2);
+}
+END_TEST
+
 #define T_PIPELINE 64
 
 START_TEST(test_pipelining)
@@ -1535,6 +1629,8 @@ int main(void)
 	tcase_add_test(tc, test_malformed_frame);
 	tcase_add_test(tc, test_leader_redirect);
 	tcase_add_test(tc, test_no_leader_pref);
+	tcase_add_loop_test(tc, test_status_leader_doc, 0,
+			    (int)(sizeof t_status_cases / sizeof t_status_cases[0]));
 	tcase_add_test(tc, test_pipelining);
 	tcase_add_test(tc, test_watch);
 	tcase_add_test(tc, test_commit_deadline_write_pending);

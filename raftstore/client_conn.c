@@ -1,0 +1,424 @@
+/*
+ * client_conn: the client's TCP connections to the cluster's endpoints.
+ *
+ * A connection connects, optionally asks the leader STATUS first (pooled
+ * connections: client_endpoint.c), writes its ops' frames in order and
+ * routes each frame it reads to the op with that request id.  `connections`
+ * pooled connections go to the current endpoint (c->cur) and take ops
+ * round-robin.  Watches and STATUS/MEMBERS of a named endpoint get a
+ * connection of their own that closes once its op is gone; closing it is
+ * also how a watch is cancelled, as the protocol has no cancel frame.
+ *
+ * Failure.  Anything wrong with a connection (connect, write or read
+ * error, the server closing it, a malformed frame) closes it, and its ops
+ * are dealt with in the close callback: by then libuv has run every write
+ * callback on it, so an op's `written` is final and the COMMIT rule (sent
+ * means unknown) is exact.  A late answer for an op no longer on the
+ * connection (timed out, cancelled) is dropped.
+ */
+#include "raftstore/client_internal.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Room offered to each read; a larger frame grows the buffer as it comes. */
+#define CLIENT_READ_CHUNK (64u * 1024u)
+/* A read buffer a large frame grew past this is freed once it is empty. */
+#define CLIENT_RBUF_KEEP (1024u * 1024u)
+
+static const bool client_conn_transitions[CLIENT_CONN__COUNT]
+					 [CLIENT_CONN__COUNT] = {
+	[CLIENT_CONN_CONNECTING] = {[CLIENT_CONN_CHECKING] = true,
+				    [CLIENT_CONN_READY] = true,
+				    [CLIENT_CONN_CLOSING] = true},
+	[CLIENT_CONN_CHECKING] = {[CLIENT_CONN_READY] = true,
+				  [CLIENT_CONN_CLOSING] = true},
+	/* READY -> CHECKING: asking again after the asker failed. */
+	[CLIENT_CONN_READY] = {[CLIENT_CONN_CHECKING] = true,
+			       [CLIENT_CONN_CLOSING] = true},
+};
+
+static void client_conn_closed(uv_handle_t *h);
+static void client_conn_read(uv_stream_t *s, ssize_t nread,
+			     const uv_buf_t *buf);
+
+void client_conn_set_state(struct client_conn *conn,
+			   enum client_conn_state to)
+{
+	assert(to < CLIENT_CONN__COUNT);
+	assert(client_conn_transitions[conn->state][to]);
+	(void)client_conn_transitions; /* for NDEBUG builds */
+	conn->state = to;
+}
+
+struct client_conn *client_conn_new(struct rs_client *c,
+				    unsigned endpoint)
+{
+	struct client_conn *conn;
+
+	assert(!c->closing);
+	assert(endpoint < c->n_eps);
+	conn = calloc(1, sizeof *conn);
+	if (conn == NULL)
+		return NULL;
+	if (uv_tcp_init(c->loop, &conn->tcp) != 0) {
+		free(conn);
+		return NULL;
+	}
+	c->n_handles++;
+	conn->client = c;
+	conn->endpoint = endpoint;
+	conn->state = CLIENT_CONN_CONNECTING;
+	conn->tcp.data = conn;
+	rs_buf_init(&conn->rbuf);
+	conn->next = c->conns;
+	if (c->conns != NULL)
+		c->conns->prev = conn;
+	c->conns = conn;
+	return conn;
+}
+
+void client_conn_close(struct client_conn *conn)
+{
+	struct rs_client *c = conn->client;
+
+	assert(conn->state != CLIENT_CONN_CLOSING);
+	if (conn->pooled) {
+		assert(c->pool[conn->slot] == conn);
+		c->pool[conn->slot] = NULL;
+		conn->pooled = false;
+	}
+	client_conn_set_state(conn, CLIENT_CONN_CLOSING);
+	uv_close((uv_handle_t *)&conn->tcp, client_conn_closed);
+}
+
+void client_conn_maybe_close(struct client_conn *conn)
+{
+	assert(conn->state < CLIENT_CONN__COUNT);
+	assert(!conn->retired || !conn->pooled);
+	if (conn->retired && conn->state != CLIENT_CONN_CLOSING &&
+	    conn->ops.n == 0 && conn->status_id == 0)
+		client_conn_close(conn);
+}
+
+void client_conn_fail(struct client_conn *conn, int status,
+		      const char *fmt, ...)
+{
+	struct rs_client *c = conn->client;
+	char why[RS_ERRMSG_SIZE];
+	bool busy, checking;
+	va_list ap;
+
+	assert(status != RS_OK);
+	if (conn->state == CLIENT_CONN_CLOSING)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	snprintf(conn->fail_msg, sizeof conn->fail_msg, "%s: %s",
+		 c->eps[conn->endpoint].name, why);
+	conn->fail_status = status;
+	busy = conn->state == CLIENT_CONN_CONNECTING || conn->ops.n > 0 ||
+	       conn->status_id != 0;
+	checking = conn->status_id != 0 && conn->pooled &&
+		   conn->endpoint == c->cur;
+	if (checking)
+		c->leader_checking = false;
+	client_conn_close(conn);
+	if (busy && !conn->targeted)
+		client_rotate(c, conn->endpoint);
+	if (checking)
+		client_leader_recheck(c);
+	assert(conn->state == CLIENT_CONN_CLOSING);
+}
+
+static void client_conn_closed(uv_handle_t *h)
+{
+	struct client_conn *conn = h->data;
+	struct rs_client *c = conn->client;
+	struct rs_op *op;
+
+	assert(conn->state == CLIENT_CONN_CLOSING);
+	assert(!conn->pooled);
+	if (conn->prev != NULL)
+		conn->prev->next = conn->next;
+	else
+		c->conns = conn->next;
+	if (conn->next != NULL)
+		conn->next->prev = conn->prev;
+	while ((op = conn->ops.head) != NULL) {
+		client_list_remove(&conn->ops, op);
+		op->conn = NULL;
+		client_op_conn_lost(op, conn);
+	}
+	rs_buf_free(&conn->rbuf);
+	free(conn);
+	client_handle_gone(c);
+}
+
+static void client_write_done(uv_write_t *req, int status)
+{
+	struct client_write *w = (struct client_write *)req;
+	struct client_conn *conn = w->conn;
+
+	assert(req->handle == (uv_stream_t *)&conn->tcp);
+	if (w->op != NULL) {
+		assert(w->op->write == w);
+		w->op->write = NULL;
+		if (status == 0)
+			w->op->written = true;
+	}
+	rs_buf_free(&w->frame);
+	free(w);
+	if (status < 0 && status != UV_ECANCELED)
+		client_conn_fail(conn, RS_EUNAVAILABLE, "write: %s",
+				 uv_strerror(status));
+}
+
+int client_write_start(struct client_conn *conn, struct client_write *w,
+		       const struct rs_buf *frame)
+{
+	uv_buf_t buf = uv_buf_init((char *)frame->data, (unsigned)frame->len);
+	int rv;
+
+	assert(conn->state == CLIENT_CONN_READY ||
+	       conn->state == CLIENT_CONN_CHECKING);
+	assert(frame->len >= WIRE_HEADER_SIZE);
+	w->conn = conn;
+	rv = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &buf, 1,
+		      client_write_done);
+	if (rv != 0) {
+		rs_buf_free(&w->frame);
+		free(w);
+		client_conn_fail(conn, RS_EUNAVAILABLE, "write: %s",
+				 uv_strerror(rv));
+	}
+	return rv;
+}
+
+void client_conn_send(struct client_conn *conn, struct rs_op *op)
+{
+	struct client_write *w;
+
+	assert(op->state == CLIENT_OP_QUEUED && op->conn == conn);
+	assert(op->write == NULL && op->request.len >= WIRE_HEADER_SIZE);
+	w = calloc(1, sizeof *w);
+	if (w == NULL) {
+		client_conn_fail(conn, RS_ENOMEM, "write: out of memory");
+		return;
+	}
+	rs_buf_init(&w->frame);
+	w->op = op;
+	op->written = false;
+	if (client_write_start(conn, w, &op->request) != 0)
+		return;
+	op->write = w;
+	client_op_set_state(op, CLIENT_OP_SENT);
+}
+
+bool client_conn_may_send(const struct client_conn *conn)
+{
+	assert(conn->state < CLIENT_CONN__COUNT);
+	return conn->state == CLIENT_CONN_READY &&
+	       (!conn->pooled || conn->client->leader_checked);
+}
+
+void client_conn_flush(struct client_conn *conn)
+{
+	struct rs_op *op, *next;
+
+	assert(conn->client != NULL);
+	for (op = conn->ops.head; op != NULL && client_conn_may_send(conn);
+	     op = next) {
+		next = op->next;
+		if (op->state == CLIENT_OP_QUEUED)
+			client_conn_send(conn, op);
+	}
+	assert(conn->state != CLIENT_CONN_READY || !client_conn_may_send(conn) ||
+	       conn->ops.head == NULL || conn->ops.tail->state != CLIENT_OP_QUEUED);
+}
+
+static void client_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct client_conn *conn = h->data;
+
+	(void)suggested;
+	assert(conn->state != CLIENT_CONN_CLOSING);
+	if (rs_buf_reserve(&conn->rbuf, CLIENT_READ_CHUNK) != RS_OK) {
+		*buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
+		return;
+	}
+	*buf = uv_buf_init((char *)conn->rbuf.data + conn->rbuf.len,
+			   (unsigned)(conn->rbuf.cap - conn->rbuf.len));
+	assert(buf->len >= CLIENT_READ_CHUNK);
+}
+
+static void client_conn_start(struct client_conn *conn)
+{
+	struct rs_client *c = conn->client;
+	int rv;
+
+	assert(conn->state == CLIENT_CONN_CONNECTING);
+	assert(conn->ops.n > 0 || !conn->retired);
+	/* Requests are small and latency-bound: Nagle would hold the second
+	 * of two pipelined frames until the first is acknowledged. */
+	rv = uv_tcp_nodelay(&conn->tcp, 1);
+	if (rv == 0)
+		rv = uv_read_start((uv_stream_t *)&conn->tcp, client_conn_alloc,
+				   client_conn_read);
+	if (rv != 0) {
+		client_conn_fail(conn, RS_EUNAVAILABLE, "start reading: %s",
+				 uv_strerror(rv));
+		return;
+	}
+	if (conn->pooled && !c->leader_checked && !c->leader_checking) {
+		client_leader_check(conn);
+		return;
+	}
+	client_conn_set_state(conn, CLIENT_CONN_READY);
+	client_conn_flush(conn);
+}
+
+static void client_conn_connected(uv_connect_t *req, int status)
+{
+	struct client_conn *conn = req->handle->data;
+
+	assert(req == &conn->connect_req);
+	if (conn->state == CLIENT_CONN_CLOSING)
+		return; /* closed meanwhile (UV_ECANCELED) */
+	assert(conn->state == CLIENT_CONN_CONNECTING);
+	if (status < 0) {
+		client_conn_fail(conn, RS_EUNAVAILABLE, "connect: %s",
+				 uv_strerror(status));
+		return;
+	}
+	client_conn_start(conn);
+}
+
+void client_conn_connect(struct client_conn *conn)
+{
+	const struct client_endpoint *ep = &conn->client->eps[conn->endpoint];
+	int rv;
+
+	assert(conn->state == CLIENT_CONN_CONNECTING);
+	assert(ep->addr.sin_family == AF_INET);
+	rv = uv_tcp_connect(&conn->connect_req, &conn->tcp,
+			    (const struct sockaddr *)&ep->addr,
+			    client_conn_connected);
+	if (rv != 0)
+		client_conn_fail(conn, RS_EUNAVAILABLE, "connect: %s",
+				 uv_strerror(rv));
+}
+
+/* A frame with request id 0 is the server refusing our stream. */
+static void client_conn_refused(struct client_conn *conn,
+				const struct wire_frame *f)
+{
+	char text[RS_ERRMSG_SIZE];
+	struct wire_reader r;
+	struct wire_bytes msg;
+	int status;
+
+	assert(f->request_id == 0);
+	if (wire_decode_response_head(f, &r, &status, &msg) != RS_OK) {
+		client_conn_fail(conn, RS_EPROTO,
+				 "protocol error: malformed frame for request 0");
+		return;
+	}
+	client_msg_text(msg, status, text, sizeof text);
+	client_conn_fail(conn, RS_EPROTO, "the server refused the stream: %s",
+			 text);
+	assert(conn->state == CLIENT_CONN_CLOSING);
+}
+
+static void client_conn_frame(struct client_conn *conn,
+			      const struct wire_frame *f)
+{
+	struct rs_op *op;
+
+	assert(conn->state != CLIENT_CONN_CLOSING);
+	assert(f->total_len >= WIRE_HEADER_SIZE);
+	if (conn->status_id != 0 && f->request_id == conn->status_id) {
+		client_leader_reply(conn, f);
+		return;
+	}
+	for (op = conn->ops.head; op != NULL; op = op->next)
+		if (op->request_id == f->request_id)
+			break;
+	if (op == NULL) {
+		/* Else a late answer to an op that timed out or was cancelled. */
+		if (f->request_id == 0)
+			client_conn_refused(conn, f);
+		return;
+	}
+	if (f->type != (op->type | WIRE_RESPONSE) ||
+	    op->state == CLIENT_OP_QUEUED) {
+		client_conn_fail(conn, RS_EPROTO,
+				 "protocol error: frame type 0x%02x answers %s request %" PRIu64,
+				 f->type, wire_type_name(op->type), op->request_id);
+		return;
+	}
+	if (op->type == WIRE_WATCH)
+		client_watch_frame(conn, op, f);
+	else
+		client_op_response(conn, op, f);
+}
+
+static void client_conn_parse(struct client_conn *conn)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	struct wire_frame f;
+	size_t off = 0;
+	int rv;
+
+	assert(conn->rbuf.len > 0);
+	while (conn->state != CLIENT_CONN_CLOSING) {
+		rv = wire_frame_parse(conn->rbuf.data + off, conn->rbuf.len - off,
+				      &f, errmsg);
+		if (rv == RS_ETORN)
+			break;
+		if (rv != RS_OK) {
+			client_conn_fail(conn, RS_EPROTO, "protocol error: %s",
+					 errmsg);
+			return;
+		}
+		off += f.total_len;
+		client_conn_frame(conn, &f);
+	}
+	if (conn->state == CLIENT_CONN_CLOSING)
+		return; /* the buffer goes with the connection */
+	assert(off <= conn->rbuf.len);
+	memmove(conn->rbuf.data, conn->rbuf.data + off, conn->rbuf.len - off);
+	conn->rbuf.len -= off;
+	if (conn->rbuf.len == 0 && conn->rbuf.cap > CLIENT_RBUF_KEEP)
+		rs_buf_free(&conn->rbuf);
+}
+
+static void client_conn_read(uv_stream_t *s, ssize_t nread,
+			     const uv_buf_t *buf)
+{
+	struct client_conn *conn = s->data;
+
+	(void)buf;
+	assert(conn->state != CLIENT_CONN_CLOSING);
+	if (nread == 0)
+		return;
+	if (nread == UV_EOF) {
+		client_conn_fail(conn, RS_EUNAVAILABLE,
+				 "connection closed by the server");
+		return;
+	}
+	if (nread < 0) {
+		client_conn_fail(conn, nread == UV_ENOBUFS ? RS_ENOMEM :
+				 RS_EUNAVAILABLE, "read: %s",
+				 uv_strerror((int)nread));
+		return;
+	}
+	assert((size_t)nread <= conn->rbuf.cap - conn->rbuf.len);
+	conn->rbuf.len += (size_t)nread;
+	client_conn_parse(conn);
+}
