@@ -145,7 +145,7 @@ void rs_client_close(struct rs_client *c, void (*cb)(void *arg), void *arg)
 		while (conn->ops.head != NULL)
 			client_op_shutdown(conn->ops.head);
 	for (conn = c->conns; conn != NULL; conn = conn->next)
-		if (conn->state != CLIENT_CONN_CLOSING)
+		if (sm_state(&conn->sm) != CLIENT_CONN_CLOSING)
 			client_conn_close(conn);
 	client_timers_close(c);
 	uv_close((uv_handle_t *)&c->anchor, client_anchor_closed);

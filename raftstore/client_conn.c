@@ -30,30 +30,23 @@
 /* A read buffer a large frame grew past this is freed once it is empty. */
 #define CLIENT_RBUF_KEEP (1024u * 1024u)
 
-static const bool client_conn_transitions[CLIENT_CONN__COUNT]
-					 [CLIENT_CONN__COUNT] = {
-	[CLIENT_CONN_CONNECTING] = {[CLIENT_CONN_CHECKING] = true,
-				    [CLIENT_CONN_READY] = true,
-				    [CLIENT_CONN_CLOSING] = true},
-	[CLIENT_CONN_CHECKING] = {[CLIENT_CONN_READY] = true,
-				  [CLIENT_CONN_CLOSING] = true},
+static const struct sm_state client_conn_states[CLIENT_CONN__COUNT] = {
+	[CLIENT_CONN_CONNECTING] = {"connecting", SM_TO(CLIENT_CONN_CHECKING) |
+							  SM_TO(CLIENT_CONN_READY) |
+							  SM_TO(CLIENT_CONN_CLOSING)},
+	[CLIENT_CONN_CHECKING] = {"checking", SM_TO(CLIENT_CONN_READY) |
+						      SM_TO(CLIENT_CONN_CLOSING)},
 	/* READY -> CHECKING: asking again after the asker failed. */
-	[CLIENT_CONN_READY] = {[CLIENT_CONN_CHECKING] = true,
-			       [CLIENT_CONN_CLOSING] = true},
+	[CLIENT_CONN_READY] = {"ready", SM_TO(CLIENT_CONN_CHECKING) |
+						SM_TO(CLIENT_CONN_CLOSING)},
+	[CLIENT_CONN_CLOSING] = {"closing", 0},
 };
+static const struct sm_def client_conn_sm =
+	SM_DEF("client_conn", client_conn_states);
 
 static void client_conn_closed(uv_handle_t *h);
 static void client_conn_read(uv_stream_t *s, ssize_t nread,
 			     const uv_buf_t *buf);
-
-void client_conn_set_state(struct client_conn *conn,
-			   enum client_conn_state to)
-{
-	assert(to < CLIENT_CONN__COUNT);
-	assert(client_conn_transitions[conn->state][to]);
-	(void)client_conn_transitions; /* for NDEBUG builds */
-	conn->state = to;
-}
 
 struct client_conn *client_conn_new(struct rs_client *c,
 				    unsigned endpoint)
@@ -72,7 +65,7 @@ struct client_conn *client_conn_new(struct rs_client *c,
 	c->n_handles++;
 	conn->client = c;
 	conn->endpoint = endpoint;
-	conn->state = CLIENT_CONN_CONNECTING;
+	sm_init(&conn->sm, &client_conn_sm, CLIENT_CONN_CONNECTING);
 	conn->tcp.data = conn;
 	rs_buf_init(&conn->rbuf);
 	conn->next = c->conns;
@@ -86,21 +79,21 @@ void client_conn_close(struct client_conn *conn)
 {
 	struct rs_client *c = conn->client;
 
-	assert(conn->state != CLIENT_CONN_CLOSING);
+	assert(sm_state(&conn->sm) != CLIENT_CONN_CLOSING);
 	if (conn->pooled) {
 		assert(c->pool[conn->slot] == conn);
 		c->pool[conn->slot] = NULL;
 		conn->pooled = false;
 	}
-	client_conn_set_state(conn, CLIENT_CONN_CLOSING);
+	sm_move(&conn->sm, CLIENT_CONN_CLOSING);
 	uv_close((uv_handle_t *)&conn->tcp, client_conn_closed);
 }
 
 void client_conn_maybe_close(struct client_conn *conn)
 {
-	assert(conn->state < CLIENT_CONN__COUNT);
+	assert(sm_state(&conn->sm) < CLIENT_CONN__COUNT);
 	assert(!conn->retired || !conn->pooled);
-	if (conn->retired && conn->state != CLIENT_CONN_CLOSING &&
+	if (conn->retired && sm_state(&conn->sm) != CLIENT_CONN_CLOSING &&
 	    conn->ops.n == 0 && conn->status_id == 0)
 		client_conn_close(conn);
 }
@@ -114,7 +107,7 @@ void client_conn_fail(struct client_conn *conn, int status,
 	va_list ap;
 
 	assert(status != RS_OK);
-	if (conn->state == CLIENT_CONN_CLOSING)
+	if (sm_state(&conn->sm) == CLIENT_CONN_CLOSING)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
@@ -122,7 +115,7 @@ void client_conn_fail(struct client_conn *conn, int status,
 	snprintf(conn->fail_msg, sizeof conn->fail_msg, "%s: %s",
 		 c->eps[conn->endpoint].name, why);
 	conn->fail_status = status;
-	busy = conn->state == CLIENT_CONN_CONNECTING || conn->ops.n > 0 ||
+	busy = sm_state(&conn->sm) == CLIENT_CONN_CONNECTING || conn->ops.n > 0 ||
 	       conn->status_id != 0;
 	checking = conn->status_id != 0 && conn->pooled &&
 		   conn->endpoint == c->cur;
@@ -133,7 +126,7 @@ void client_conn_fail(struct client_conn *conn, int status,
 		client_rotate(c, conn->endpoint);
 	if (checking)
 		client_leader_recheck(c);
-	assert(conn->state == CLIENT_CONN_CLOSING);
+	assert(sm_state(&conn->sm) == CLIENT_CONN_CLOSING);
 }
 
 static void client_conn_closed(uv_handle_t *h)
@@ -142,7 +135,7 @@ static void client_conn_closed(uv_handle_t *h)
 	struct rs_client *c = conn->client;
 	struct rs_op *op;
 
-	assert(conn->state == CLIENT_CONN_CLOSING);
+	assert(sm_state(&conn->sm) == CLIENT_CONN_CLOSING);
 	assert(!conn->pooled);
 	if (conn->prev != NULL)
 		conn->prev->next = conn->next;
@@ -185,8 +178,8 @@ int client_write_start(struct client_conn *conn, struct client_write *w,
 	uv_buf_t buf = uv_buf_init((char *)frame->data, (unsigned)frame->len);
 	int rv;
 
-	assert(conn->state == CLIENT_CONN_READY ||
-	       conn->state == CLIENT_CONN_CHECKING);
+	assert(sm_state(&conn->sm) == CLIENT_CONN_READY ||
+	       sm_state(&conn->sm) == CLIENT_CONN_CHECKING);
 	assert(frame->len >= WIRE_HEADER_SIZE);
 	w->conn = conn;
 	rv = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &buf, 1,
@@ -222,8 +215,8 @@ void client_conn_send(struct client_conn *conn, struct rs_op *op)
 
 bool client_conn_may_send(const struct client_conn *conn)
 {
-	assert(conn->state < CLIENT_CONN__COUNT);
-	return conn->state == CLIENT_CONN_READY &&
+	assert(sm_state(&conn->sm) < CLIENT_CONN__COUNT);
+	return sm_state(&conn->sm) == CLIENT_CONN_READY &&
 	       (!conn->pooled || conn->client->leader_checked);
 }
 
@@ -238,7 +231,7 @@ void client_conn_flush(struct client_conn *conn)
 		if (op->state == CLIENT_OP_QUEUED)
 			client_conn_send(conn, op);
 	}
-	assert(conn->state != CLIENT_CONN_READY || !client_conn_may_send(conn) ||
+	assert(sm_state(&conn->sm) != CLIENT_CONN_READY || !client_conn_may_send(conn) ||
 	       conn->ops.head == NULL || conn->ops.tail->state != CLIENT_OP_QUEUED);
 }
 
@@ -247,7 +240,7 @@ static void client_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct client_conn *conn = h->data;
 
 	(void)suggested;
-	assert(conn->state != CLIENT_CONN_CLOSING);
+	assert(sm_state(&conn->sm) != CLIENT_CONN_CLOSING);
 	if (rs_buf_reserve(&conn->rbuf, CLIENT_READ_CHUNK) != RS_OK) {
 		*buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
 		return;
@@ -262,7 +255,7 @@ static void client_conn_start(struct client_conn *conn)
 	struct rs_client *c = conn->client;
 	int rv;
 
-	assert(conn->state == CLIENT_CONN_CONNECTING);
+	assert(sm_state(&conn->sm) == CLIENT_CONN_CONNECTING);
 	assert(conn->ops.n > 0 || !conn->retired);
 	/* Requests are small and latency-bound: Nagle would hold the second
 	 * of two pipelined frames until the first is acknowledged. */
@@ -279,7 +272,7 @@ static void client_conn_start(struct client_conn *conn)
 		client_leader_check(conn);
 		return;
 	}
-	client_conn_set_state(conn, CLIENT_CONN_READY);
+	sm_move(&conn->sm, CLIENT_CONN_READY);
 	client_conn_flush(conn);
 }
 
@@ -288,9 +281,9 @@ static void client_conn_connected(uv_connect_t *req, int status)
 	struct client_conn *conn = req->handle->data;
 
 	assert(req == &conn->connect_req);
-	if (conn->state == CLIENT_CONN_CLOSING)
+	if (sm_state(&conn->sm) == CLIENT_CONN_CLOSING)
 		return; /* closed meanwhile (UV_ECANCELED) */
-	assert(conn->state == CLIENT_CONN_CONNECTING);
+	assert(sm_state(&conn->sm) == CLIENT_CONN_CONNECTING);
 	if (status < 0) {
 		client_conn_fail(conn, RS_EUNAVAILABLE, "connect: %s",
 				 uv_strerror(status));
@@ -304,7 +297,7 @@ void client_conn_connect(struct client_conn *conn)
 	const struct client_endpoint *ep = &conn->client->eps[conn->endpoint];
 	int rv;
 
-	assert(conn->state == CLIENT_CONN_CONNECTING);
+	assert(sm_state(&conn->sm) == CLIENT_CONN_CONNECTING);
 	assert(ep->addr.sin_family == AF_INET);
 	rv = uv_tcp_connect(&conn->connect_req, &conn->tcp,
 			    (const struct sockaddr *)&ep->addr,
@@ -332,7 +325,7 @@ static void client_conn_refused(struct client_conn *conn,
 	client_msg_text(msg, status, text, sizeof text);
 	client_conn_fail(conn, RS_EPROTO, "the server refused the stream: %s",
 			 text);
-	assert(conn->state == CLIENT_CONN_CLOSING);
+	assert(sm_state(&conn->sm) == CLIENT_CONN_CLOSING);
 }
 
 static void client_conn_frame(struct client_conn *conn,
@@ -340,7 +333,7 @@ static void client_conn_frame(struct client_conn *conn,
 {
 	struct rs_op *op;
 
-	assert(conn->state != CLIENT_CONN_CLOSING);
+	assert(sm_state(&conn->sm) != CLIENT_CONN_CLOSING);
 	assert(f->total_len >= WIRE_HEADER_SIZE);
 	if (conn->status_id != 0 && f->request_id == conn->status_id) {
 		client_leader_reply(conn, f);
@@ -376,7 +369,7 @@ static void client_conn_parse(struct client_conn *conn)
 	int rv;
 
 	assert(conn->rbuf.len > 0);
-	while (conn->state != CLIENT_CONN_CLOSING) {
+	while (sm_state(&conn->sm) != CLIENT_CONN_CLOSING) {
 		rv = wire_frame_parse(conn->rbuf.data + off, conn->rbuf.len - off,
 				      &f, errmsg);
 		if (rv == RS_ETORN)
@@ -389,7 +382,7 @@ static void client_conn_parse(struct client_conn *conn)
 		off += f.total_len;
 		client_conn_frame(conn, &f);
 	}
-	if (conn->state == CLIENT_CONN_CLOSING)
+	if (sm_state(&conn->sm) == CLIENT_CONN_CLOSING)
 		return; /* the buffer goes with the connection */
 	assert(off <= conn->rbuf.len);
 	memmove(conn->rbuf.data, conn->rbuf.data + off, conn->rbuf.len - off);
@@ -404,7 +397,7 @@ static void client_conn_read(uv_stream_t *s, ssize_t nread,
 	struct client_conn *conn = s->data;
 
 	(void)buf;
-	assert(conn->state != CLIENT_CONN_CLOSING);
+	assert(sm_state(&conn->sm) != CLIENT_CONN_CLOSING);
 	if (nread == 0)
 		return;
 	if (nread == UV_EOF) {

@@ -156,7 +156,7 @@ void client_leader_recheck(struct rs_client *c)
 		return;
 	for (unsigned i = 0; i < c->n_pool; i++) {
 		struct client_conn *conn = c->pool[i];
-		if (conn != NULL && conn->state == CLIENT_CONN_READY) {
+		if (conn != NULL && sm_state(&conn->sm) == CLIENT_CONN_READY) {
 			client_leader_check(conn);
 			return;
 		}
@@ -193,7 +193,7 @@ void client_leader_check(struct client_conn *conn)
 	}
 	conn->status_id = c->next_id++;
 	c->leader_checking = true;
-	client_conn_set_state(conn, CLIENT_CONN_CHECKING);
+	sm_move(&conn->sm, CLIENT_CONN_CHECKING);
 	client_write_start(conn, w, &w->frame);
 }
 
@@ -325,14 +325,14 @@ void client_leader_reply(struct client_conn *conn,
 	char addr[CLIENT_NAME_MAX], errmsg[RS_ERRMSG_SIZE];
 	int leader = -1;
 
-	assert(conn->state == CLIENT_CONN_CHECKING);
+	assert(sm_state(&conn->sm) == CLIENT_CONN_CHECKING);
 	assert(f->request_id == conn->status_id);
 	if (client_status_leader(f, addr, sizeof addr, errmsg) != RS_OK) {
 		client_conn_fail(conn, RS_EPROTO, "protocol error: %s", errmsg);
 		return;
 	}
 	conn->status_id = 0;
-	client_conn_set_state(conn, CLIENT_CONN_READY);
+	sm_move(&conn->sm, CLIENT_CONN_READY);
 	if (current) {
 		c->leader_checking = false;
 		leader = client_leader_index(c, addr);

@@ -20,9 +20,10 @@
  * its timer and then, as the very last step, runs its callback, which may
  * free or reuse the op, submit more, or close the client.
  *
- * Connections and ops are explicit state machines; every change goes
- * through client_conn_set_state or client_op_set_state, which assert that
- * the transition is allowed.
+ * Connections and ops are explicit state machines (raftstore/lib/sm.h):
+ * a connection moves with sm_move on its struct sm, an op with
+ * client_op_set_state; both abort on a transition their table does not
+ * allow (client_conn.c, client_op.c).
  */
 #ifndef RS_CLIENT_INTERNAL_H
 #define RS_CLIENT_INTERNAL_H
@@ -36,6 +37,7 @@
 #include "raftstore/client.h"
 #include "raftstore/lib/buf.h"
 #include "raftstore/lib/rs_error.h"
+#include "raftstore/lib/sm.h"
 #include "raftstore/wire.h"
 
 /* "255.255.255.255:65535" and "localhost:65535" fit with room to spare. */
@@ -76,7 +78,7 @@ struct client_conn {
 	struct rs_client *client;
 	uv_tcp_t tcp;
 	uv_connect_t connect_req;
-	enum client_conn_state state;
+	struct sm sm; /* enum client_conn_state; table in client_conn.c */
 	unsigned endpoint;
 	unsigned slot;      /* index in c->pool while pooled */
 	bool pooled;        /* in c->pool, to c->cur */
@@ -174,8 +176,7 @@ void client_op_finish(struct rs_op *op, int status);
 
 /* ---- client_conn.c ---- */
 
-void client_conn_set_state(struct client_conn *conn,
-			   enum client_conn_state to);
+
 /* A connection to endpoint, not connecting yet; NULL when out of memory. */
 struct client_conn *client_conn_new(struct rs_client *c, unsigned endpoint);
 void client_conn_connect(struct client_conn *conn);

@@ -30,28 +30,29 @@
 #define CLIENT_BACKOFF_MIN_MS 10u
 #define CLIENT_BACKOFF_MAX_MS 500u
 
-static const bool client_op_transitions[CLIENT_OP__COUNT][CLIENT_OP__COUNT] = {
-	[CLIENT_OP_IDLE] = {[CLIENT_OP_QUEUED] = true},
+static const struct sm_state client_op_states[CLIENT_OP__COUNT] = {
+	[CLIENT_OP_IDLE] = {"idle", SM_TO(CLIENT_OP_QUEUED)},
 	/* QUEUED -> QUEUED: moved to the leader before it was written. */
-	[CLIENT_OP_QUEUED] = {[CLIENT_OP_QUEUED] = true,
-			      [CLIENT_OP_SENT] = true,
-			      [CLIENT_OP_BACKOFF] = true,
-			      [CLIENT_OP_DONE] = true},
-	[CLIENT_OP_SENT] = {[CLIENT_OP_WATCHING] = true,
-			    [CLIENT_OP_BACKOFF] = true,
-			    [CLIENT_OP_DONE] = true},
-	[CLIENT_OP_WATCHING] = {[CLIENT_OP_DONE] = true},
-	[CLIENT_OP_BACKOFF] = {[CLIENT_OP_QUEUED] = true,
-			       [CLIENT_OP_DONE] = true},
+	[CLIENT_OP_QUEUED] = {"queued", SM_TO(CLIENT_OP_QUEUED) |
+						SM_TO(CLIENT_OP_SENT) |
+						SM_TO(CLIENT_OP_BACKOFF) |
+						SM_TO(CLIENT_OP_DONE)},
+	[CLIENT_OP_SENT] = {"sent", SM_TO(CLIENT_OP_WATCHING) |
+					    SM_TO(CLIENT_OP_BACKOFF) |
+					    SM_TO(CLIENT_OP_DONE)},
+	[CLIENT_OP_WATCHING] = {"watching", SM_TO(CLIENT_OP_DONE)},
+	[CLIENT_OP_BACKOFF] = {"backoff", SM_TO(CLIENT_OP_QUEUED) |
+						  SM_TO(CLIENT_OP_DONE)},
+	[CLIENT_OP_DONE] = {"done", 0},
 };
+static const struct sm_def client_op_sm = SM_DEF("client_op", client_op_states);
 
 static void client_op_timer(uv_timer_t *timer);
 
 void client_op_set_state(struct rs_op *op, enum client_op_state to)
 {
-	assert(to < CLIENT_OP__COUNT);
-	assert(client_op_transitions[op->state][to]);
-	(void)client_op_transitions;
+	/* The state is a byte of the public struct rs_op, not a struct sm. */
+	sm_check_move(&client_op_sm, op->state, to);
 	op->state = (uint8_t)to;
 }
 
@@ -329,7 +330,7 @@ void client_op_retry(struct rs_op *op, int status)
 void client_op_conn_lost(struct rs_op *op, struct client_conn *conn)
 {
 	assert(op->conn == NULL && op->write == NULL);
-	assert(conn->state == CLIENT_CONN_CLOSING && conn->fail_status != RS_OK);
+	assert(sm_state(&conn->sm) == CLIENT_CONN_CLOSING && conn->fail_status != RS_OK);
 	op->result.endpoint = conn->client->eps[conn->endpoint].name;
 	if (op->type == WIRE_COMMIT && op->written) {
 		client_op_msgf(op, "commit sent, then %s; its outcome is unknown",

@@ -18,22 +18,15 @@
 #include "storage/fileio.h"
 #include "storage/journal_internal.h"
 
-__attribute__((unused)) /* only read by assert() */
-static const bool journal_transitions[JOURNAL_STATE__COUNT]
-				     [JOURNAL_STATE__COUNT] = {
-	[JOURNAL_IDLE] = {[JOURNAL_WRITING] = true,
-			  [JOURNAL_CLOSING] = true,
-			  [JOURNAL_CLOSED] = true},
-	[JOURNAL_WRITING] = {[JOURNAL_IDLE] = true},
-	[JOURNAL_CLOSING] = {[JOURNAL_CLOSED] = true},
+static const struct sm_state journal_states[JOURNAL_STATE__COUNT] = {
+	[JOURNAL_IDLE] = {"idle", SM_TO(JOURNAL_WRITING) |
+					  SM_TO(JOURNAL_CLOSING) |
+					  SM_TO(JOURNAL_CLOSED)},
+	[JOURNAL_WRITING] = {"writing", SM_TO(JOURNAL_IDLE)},
+	[JOURNAL_CLOSING] = {"closing", SM_TO(JOURNAL_CLOSED)},
+	[JOURNAL_CLOSED] = {"closed", 0},
 };
-
-void journal_set_state(struct journal *j, enum journal_state to)
-{
-	assert(to < JOURNAL_STATE__COUNT);
-	assert(journal_transitions[j->state][to]);
-	j->state = to;
-}
+static const struct sm_def journal_sm = SM_DEF("journal", journal_states);
 
 int journal_segs_reserve(struct journal *j)
 {
@@ -73,7 +66,7 @@ int journal_alloc(struct journal **out, uv_loop_t *loop,
 				      JOURNAL_SEGMENT_SIZE_DEFAULT;
 	j->sync = opts->sync;
 	j->read_only = opts->read_only;
-	j->state = JOURNAL_IDLE;
+	sm_init(&j->sm, &journal_sm, JOURNAL_IDLE);
 	j->fd = -1;
 	journal_group_reset(&j->pending, j->pending.buf);
 	journal_group_reset(&j->flight, j->flight.buf);
@@ -112,7 +105,7 @@ int journal_retain(struct journal *j, uint64_t covered_version, unsigned keep,
 	int rv = RS_OK;
 
 	assert(j != NULL && j->nsegs > 0);
-	assert(j->state != JOURNAL_CLOSED);
+	assert(sm_state(&j->sm) != JOURNAL_CLOSED);
 	if (errmsg == NULL)
 		errmsg = scratch;
 	if (j->read_only)
@@ -154,7 +147,7 @@ static void journal_close_work_cb(uv_work_t *w)
 {
 	struct journal *j = w->data;
 
-	assert(j->state == JOURNAL_CLOSING);
+	assert(sm_state(&j->sm) == JOURNAL_CLOSING);
 	if (j->fd >= 0)
 		fileio_close(j->fd);
 	j->fd = -1;
@@ -169,7 +162,7 @@ static void journal_close_after_cb(uv_work_t *w, int status)
 	assert(status == 0);
 	assert(j->fd == -1);
 	(void)status;
-	journal_set_state(j, JOURNAL_CLOSED);
+	sm_move(&j->sm, JOURNAL_CLOSED);
 	journal_free(j);
 	if (cb != NULL)
 		cb(arg);
@@ -179,12 +172,12 @@ void journal_close_start(struct journal *j)
 {
 	int rv;
 
-	assert(j->state == JOURNAL_IDLE);
+	assert(sm_state(&j->sm) == JOURNAL_IDLE);
 	assert(j->close_requested);
 	/* close_requested is set, so appends from these callbacks are
 	 * refused synchronously and the pending group stays empty. */
 	journal_group_complete(&j->pending, RS_ECLOSED);
-	journal_set_state(j, JOURNAL_CLOSING);
+	sm_move(&j->sm, JOURNAL_CLOSING);
 	j->work.data = j;
 	rv = uv_queue_work(j->loop, &j->work, journal_close_work_cb,
 			   journal_close_after_cb);
@@ -200,7 +193,7 @@ void journal_close(struct journal *j, void (*cb)(void *arg), void *arg)
 	j->close_cb = cb;
 	j->close_arg = arg;
 	/* Otherwise the group in flight continues the close when done. */
-	if (j->state == JOURNAL_IDLE)
+	if (sm_state(&j->sm) == JOURNAL_IDLE)
 		journal_close_start(j);
 }
 
@@ -208,9 +201,9 @@ void journal_close_sync(struct journal *j)
 {
 	if (j == NULL)
 		return;
-	assert(j->state == JOURNAL_IDLE && !j->close_requested);
+	assert(sm_state(&j->sm) == JOURNAL_IDLE && !j->close_requested);
 	assert(j->pending.head == NULL);
-	journal_set_state(j, JOURNAL_CLOSED);
+	sm_move(&j->sm, JOURNAL_CLOSED);
 	if (j->fd >= 0)
 		fileio_close(j->fd);
 	journal_free(j);

@@ -82,7 +82,7 @@ static void journal_group_start(struct journal *j)
 	struct rs_buf spare = g->buf;
 	int rv;
 
-	assert(j->state == JOURNAL_IDLE && !j->close_requested);
+	assert(sm_state(&j->sm) == JOURNAL_IDLE && !j->close_requested);
 	assert(j->pending.head != NULL && j->nsegs > 0);
 	*g = j->pending;
 	journal_group_reset(&j->pending, spare);
@@ -94,7 +94,7 @@ static void journal_group_start(struct journal *j)
 	g->new_fd = -1;
 	g->errmsg[0] = '\0';
 	g->rotate = journal_should_rotate(j, g);
-	journal_set_state(j, JOURNAL_WRITING);
+	sm_move(&j->sm, JOURNAL_WRITING);
 	j->work.data = j;
 	rv = uv_queue_work(j->loop, &j->work, journal_work_cb,
 			   journal_after_work_cb);
@@ -193,14 +193,14 @@ static void journal_after_work_cb(uv_work_t *w, int status)
 	struct journal_group *g = &j->flight;
 
 	assert(status == 0); /* the journal never cancels its work */
-	assert(j->state == JOURNAL_WRITING);
+	assert(sm_state(&j->sm) == JOURNAL_WRITING);
 	(void)status;
 	journal_group_account(j, g);
 	/* Still WRITING during the callbacks, so that their appends queue
 	 * behind the ones already pending instead of jumping ahead. */
 	journal_group_complete(g, g->status);
 	journal_group_reset(g, g->buf);
-	journal_set_state(j, JOURNAL_IDLE);
+	sm_move(&j->sm, JOURNAL_IDLE);
 	if (j->close_requested)
 		journal_close_start(j);
 	else if (j->pending.head != NULL)
@@ -227,7 +227,7 @@ int journal_append(struct journal *j, struct journal_append_req *req,
 	int rv;
 
 	assert(req != NULL && b != NULL && cb != NULL);
-	assert(j->state != JOURNAL_CLOSED);
+	assert(sm_state(&j->sm) != JOURNAL_CLOSED);
 	if (j->read_only || j->loop == NULL)
 		return RS_EINVAL;
 	if (j->close_requested)
@@ -254,7 +254,7 @@ int journal_append(struct journal *j, struct journal_append_req *req,
 	g->tail = req;
 	g->last_version = b->version;
 	j->last_version = b->version;
-	if (j->state == JOURNAL_IDLE)
+	if (sm_state(&j->sm) == JOURNAL_IDLE)
 		journal_group_start(j);
 	return RS_OK;
 }

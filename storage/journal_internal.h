@@ -25,6 +25,7 @@
 
 #include "raftstore/lib/buf.h"
 #include "raftstore/lib/rs_error.h"
+#include "raftstore/lib/sm.h"
 #include "storage/journal.h"
 
 #define JOURNAL_NAME_LEN 24 /* "seg-" + 16 hex digits + ".rsj" */
@@ -82,7 +83,7 @@ struct journal {
 	uint64_t segment_size_max;
 	enum journal_sync sync;
 	bool read_only;
-	enum journal_state state;
+	struct sm sm; /* enum journal_state; the table is in journal.c */
 	bool close_requested;
 	void (*close_cb)(void *arg);
 	void *close_arg;
@@ -98,9 +99,6 @@ struct journal {
 	uv_work_t work;
 };
 
-/* Every change of j->state goes through here, checked against the table of
- * allowed transitions in journal.c. */
-void journal_set_state(struct journal *j, enum journal_state to);
 /* Room for one more entry in j->segs: RS_OK or RS_ENOMEM. */
 int journal_segs_reserve(struct journal *j);
 /* A journal object for opts, with no segment yet (journal_open fills it). */

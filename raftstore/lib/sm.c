@@ -47,13 +47,18 @@ const char *sm_state_name(const struct sm_def *def, unsigned state)
 	return state < def->count ? def->states[state].name : "?";
 }
 
+void sm_check_move(const struct sm_def *def, unsigned from, unsigned to)
+{
+	if (sm_can_move(def, from, to))
+		return;
+	log_error("sm.bad_transition", "machine=%s from=%s to=%s",
+		  def->machine, sm_state_name(def, from),
+		  sm_state_name(def, to));
+	abort();
+}
+
 void sm_move(struct sm *m, unsigned to)
 {
-	if (!sm_can_move(m->def, m->state, to)) {
-		log_error("sm.bad_transition", "machine=%s from=%s to=%s",
-			  m->def->machine, sm_state_name(m->def, m->state),
-			  sm_state_name(m->def, to));
-		abort();
-	}
+	sm_check_move(m->def, m->state, to);
 	m->state = to;
 }

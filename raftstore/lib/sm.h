@@ -56,6 +56,10 @@ void sm_init(struct sm *m, const struct sm_def *def, unsigned initial);
 /* Move m to `to`, which m's table must allow from its current state. */
 void sm_move(struct sm *m, unsigned to);
 
+/* For a state kept outside a struct sm (a packed field of a public
+ * struct): abort exactly as sm_move would unless def allows from -> to. */
+void sm_check_move(const struct sm_def *def, unsigned from, unsigned to);
+
 /* Whether def allows from -> to (false for states out of range). */
 bool sm_can_move(const struct sm_def *def, unsigned from, unsigned to);
 

@@ -63,6 +63,13 @@ START_TEST(test_self_move_aborts_unless_declared)
 }
 END_TEST
 
+START_TEST(test_check_move_outside_an_sm)
+{
+	sm_check_move(&door_sm, DOOR_LOCKED, DOOR_CLOSED); /* allowed */
+	sm_check_move(&door_sm, DOOR_LOCKED, DOOR_OPEN);
+}
+END_TEST
+
 START_TEST(test_bad_initial_state_aborts)
 {
 	struct sm m;
@@ -94,6 +101,7 @@ int main(void)
 	tcase_add_test_raise_signal(tc, test_bad_move_aborts, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_self_move_aborts_unless_declared,
 				    SIGABRT);
+	tcase_add_test_raise_signal(tc, test_check_move_outside_an_sm, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_bad_initial_state_aborts, SIGABRT);
 	tcase_add_test_raise_signal(tc, test_table_to_nowhere_aborts, SIGABRT);
 	suite_add_tcase(s, tc);
