@@ -283,8 +283,9 @@ static int audit_line_version(const json_t *obj, struct audit_line *out,
 		return RS_ECORRUPT;
 	out->has_version = true;
 	if (v != AUDIT_FORMAT_VERSION) {
-		rs_errmsg_printf(errmsg, "unknown format version (\"v\":%" PRIu64
-					 ")", v);
+		rs_errmsg_printf(errmsg,
+				 "unknown format version (\"v\":%" PRIu64 ")",
+				 v);
 		return RS_EFORMAT;
 	}
 	return RS_OK;

@@ -347,8 +347,9 @@ int audit_open(struct audit **out, uv_loop_t *loop, const char *dir,
 		errmsg = scratch;
 	errmsg[0] = '\0';
 	if (node_id > (uint64_t)INT64_MAX) {
-		rs_errmsg_printf(errmsg, "open audit log in %s: node id %" PRIu64
-					 " is above 2^63-1, the largest a line holds",
+		rs_errmsg_printf(errmsg,
+				 "open audit log in %s: node id %" PRIu64
+				 " is above 2^63-1, the largest a line holds",
 				 dir, node_id);
 		return RS_EINVAL;
 	}
