@@ -25,9 +25,10 @@
  * node and seq are JSON integers, so at most 2^63-1 (jansson's range;
  * audit_open refuses a larger node id).  A line is at most AUDIT_LINE_MAX
  * bytes, holds no NUL, CR or LF before its final LF, and is ASCII: it is
- * written by jansson (raftstore/lib/json.h), compact, with control
- * characters and every code point >= 0x80 escaped (\u00E9), so a byte
- * string member (rs_json_set_bytes: byte N is U+00NN) reads back exactly.
+ * written by jansson (raftstore/lib/json.h), compact, with the control
+ * characters below 0x20 and every code point >= 0x80 escaped (\u00E9),
+ * so a byte string member (rs_json_set_bytes: byte N is U+00NN) reads
+ * back exactly.
  * There is no checksum: validity is "one complete, well-formed JSON object
  * with the fields above", so a flipped bit inside a string goes unseen.
  *
@@ -61,10 +62,10 @@
 #ifndef RS_AUDIT_H
 #define RS_AUDIT_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
 #include <uv.h>
 
 #include "raftstore/lib/rs_error.h"
