@@ -17,19 +17,25 @@
  *   seq    1, 2, 3, ...: per node, strictly increasing by one across files
  *          and restarts (open resumes after the last valid line)
  *   event  [a-z0-9_]{1,64}; the catalogue is below and in docs/audit.md
- *   extra  members chosen by the event; the names ts, node, seq, event and
- *          v are reserved.  A later format would add "v":2; a reader meeting
- *          a "v" other than 1 refuses the line.
+ *   extra  members chosen by the event, in the order it set them; the
+ *          names ts, node, seq, event and v are reserved.  A later format
+ *          would add "v":2; a reader meeting a "v" other than 1 refuses
+ *          the line.
  *
- * A line is at most AUDIT_LINE_MAX bytes, holds no NUL, CR or LF before its
- * final LF, and is ASCII: audit_json_str writes bytes >= 0x80 as \u00NN.
+ * node and seq are JSON integers, so at most 2^63-1 (jansson's range;
+ * audit_open refuses a larger node id).  A line is at most AUDIT_LINE_MAX
+ * bytes, holds no NUL, CR or LF before its final LF, and is ASCII: it is
+ * written by jansson (raftstore/lib/json.h), compact, with the control
+ * characters below 0x20 and every code point >= 0x80 escaped (\u00E9),
+ * so a byte string member (rs_json_set_bytes: byte N is U+00NN) reads
+ * back exactly.
  * There is no checksum: validity is "one complete, well-formed JSON object
  * with the fields above", so a flipped bit inside a string goes unseen.
  *
  * Guarantees:
  *  - Append-only.  A written line is never changed; the only cuts are a torn
  *    tail at open (below) and the deletion of whole old files (retention).
- *  - Batched durability.  audit_event formats the line into memory; a timer
+ *  - Batched durability.  audit_event writes the line into memory; a timer
  *    (fsync_delay_ms) hands everything queued to the libuv thread pool,
  *    which writes it with one pwrite and one fsync.  The loop never blocks
  *    on the disk.  audit_close writes and fsyncs whatever is queued.
@@ -56,6 +62,7 @@
 #ifndef RS_AUDIT_H
 #define RS_AUDIT_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -143,7 +150,8 @@ void audit_options_init(struct audit_options *o);
  * the newest file, truncates a torn tail, creates the first file of a new
  * log: call at start-up.  o == NULL means audit_options_init's defaults.
  * Errors (errmsg, RS_ERRMSG_SIZE bytes, names the file):
- *   RS_EINVAL   a valid line names another node (a foreign directory);
+ *   RS_EINVAL   a valid line names another node (a foreign directory), or
+ *               node_id is above 2^63-1;
  *   RS_EIO, RS_ENOSPC, ...  file system errors.
  * Corrupt lines are warned about and do not fail the open.  On failure
  * *out is NULL and nothing was left on the loop.
@@ -152,31 +160,28 @@ int audit_open(struct audit **out, uv_loop_t *loop, const char *dir,
 	       uint64_t node_id, const struct audit_options *o, char *errmsg);
 
 /*
- * Queue one event.  fmt_fields is a printf format for the extra members,
- * without braces or a leading comma (NULL for none), e.g.
- *     audit_event(a, AUDIT_EV_ELECTION_WON, "\"term\":%llu", term);
- * Strings must go through audit_json_str.  The whole line is checked
- * before it is queued; nothing is queued and no seq is used when it fails:
- *   RS_EINVAL     bad event name, extra members that are not valid JSON
- *                 members, or a reserved member name;
+ * Queue one event.  extra holds the event's own members (NULL: none); the
+ * call takes it over (steals the reference), whatever it returns.  Build
+ * it with json_object() and the rs_json_set_* of raftstore/lib/json.h,
+ * e.g.
+ *     json_t *extra = json_object();
+ *     rs_json_set_u64(extra, "term", term);
+ *     audit_event(a, AUDIT_EV_ELECTION_WON, extra);
+ * (out of memory there leaves a member, or all of them, out).  Byte
+ * strings go in with rs_json_set_bytes or rs_json_set_str.  The whole line
+ * is written and parsed back before it is queued; nothing is queued and no
+ * seq is used when that fails:
+ *   RS_EINVAL     bad event name, extra not an object, or a member of it
+ *                 with a reserved name (ts, node, seq, event, v);
  *   RS_ETOOLARGE  the line would exceed AUDIT_LINE_MAX;
+ *   RS_ENOMEM     out of memory;
  *   RS_ECLOSED    audit_close was called;
  *   the failure code of a failed log (RS_EIO, RS_ENOSPC, ...).
- * Never blocks.  Durable about fsync_delay_ms later (plus the disk's
- * time; audit_stats' durable_seq tells), or at audit_close.
+ * A refusal is logged (log_fn) with its reason.  Never blocks.  Durable
+ * about fsync_delay_ms later (plus the disk's time; audit_stats'
+ * durable_seq tells), or at audit_close.
  */
-int audit_event(struct audit *a, const char *event, const char *fmt_fields,
-		...) __attribute__((format(printf, 3, 4)));
-
-/*
- * Write s as a quoted JSON string into out (size >= 3 bytes): '"' and '\\'
- * escaped, control characters and bytes >= 0x80 as \u00NN (so byte N reads
- * back as U+00NN, as in `rsctl log dump --json`).  If it does not fit it is
- * cut between characters and still closed and NUL-terminated.  Returns
- * the length the whole string needs, without the NUL: a result >= size
- * means it was cut (as snprintf).
- */
-size_t audit_json_str(char *out, size_t size, const char *s);
+int audit_event(struct audit *a, const char *event, json_t *extra);
 
 /*
  * Last words, for a process about to exit on a fatal error: write and fsync
@@ -186,7 +191,7 @@ size_t audit_json_str(char *out, size_t size, const char *s);
  * only audit_close or the exit may follow.  Returns RS_OK when every
  * accepted event is durable, else the log's failure, the write or fsync
  * error, or RS_ETIMEOUT (the log is then failed).
- *     audit_event(a, AUDIT_EV_FAIL_FAST, "\"reason\":%s", why_json);
+ *     audit_event(a, AUDIT_EV_FAIL_FAST, extra_with_reason);
  *     audit_flush_sync(a);
  *     _exit(1);
  */
@@ -221,20 +226,23 @@ struct audit_line {
 	bool has_version; /* a "v" member was there (and was 1) */
 };
 
-/* One extra member, as raw JSON text: key without its quotes (escapes
- * kept), value as written (a string keeps its quotes). */
-typedef void (*audit_member_fn)(void *ctx, const char *key, size_t key_len,
-				const char *val, size_t val_len);
+/* One extra member: its name as jansson decoded it (UTF-8, no NUL) and
+ * its value, both valid only during the call.  A string value holding a
+ * byte string is read back with rs_json_bytes_value. */
+typedef void (*audit_member_fn)(void *ctx, const char *key,
+				const json_t *value);
 
 /*
  * Check one line (p, len: without its LF) and fill *out.  Valid: exactly
- * one JSON object (RFC 8259; whitespace only space and tab; no NUL, CR or
- * LF) with ts, node, seq (>= 1) and event as above, each once, in any
- * order, and no "v" other than 1.  Bytes >= 0x80 inside strings are
- * accepted as they are.  On success, fn (may be NULL) is then called for
- * each other top-level member in order.  Returns RS_OK, RS_EFORMAT (a "v"
- * this reader does not know) or RS_ECORRUPT; errmsg (may be NULL) says
- * what is wrong and at which byte.
+ * one JSON object (RFC 8259, read by jansson; no member name twice at any
+ * depth; whitespace only space and tab, as no NUL, CR or LF is allowed)
+ * with ts, node, seq (>= 1) and event as above, in any order, node and
+ * seq at most 2^63-1, and no "v" other than 1.  Bytes >= 0x80 inside
+ * strings are accepted as they are (byte N read as U+00NN).  On success,
+ * fn (may be NULL) is then called for each other top-level member in
+ * order.  Returns RS_OK, RS_EFORMAT (a "v" this reader does not know),
+ * RS_ECORRUPT or RS_ENOMEM; errmsg (may be NULL) says what is wrong: the
+ * byte, the column or the member.
  */
 int audit_line_parse(const char *p, size_t len, struct audit_line *out,
 		     audit_member_fn fn, void *ctx, char *errmsg);

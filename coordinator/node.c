@@ -18,6 +18,7 @@
 #include "director/director.h"
 #include "director/tsl.h"
 #include "raftstore/fsm.h"
+#include "raftstore/lib/json.h"
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/metrics.h"
 #include "raftstore/lib/rs_error.h"
@@ -105,8 +106,9 @@ static void node_fatal(void *ctx, const char *msg)
 	/* Record the exit durably before going: a synchronous flush on the
 	 * loop thread, the one place where blocking is the right call. */
 	if (n != NULL && n->audit != NULL && !audit_failed(n->audit)) {
-		audit_json_str(q, sizeof q, msg);
-		audit_event(n->audit, AUDIT_EV_FAIL_FAST, "\"reason\":%s", q);
+		json_t *extra = json_object();
+		rs_json_set_str(extra, "reason", msg);
+		audit_event(n->audit, AUDIT_EV_FAIL_FAST, extra);
 		audit_flush_sync(n->audit);
 	}
 	_exit(NODE_EXIT_FAILURE);
@@ -162,10 +164,25 @@ static void node_batch(void *ctx, unsigned txns, size_t bytes)
 	metrics_observe(n->m_batch_bytes, (double)bytes);
 }
 
-static void node_event(void *ctx, const char *name, const char *fields)
+/* One event with one integer member (out of memory leaves it out). */
+static void node_audit_int(struct node *n, const char *name, const char *key,
+			   int64_t v)
+{
+	json_t *extra = json_object();
+
+	rs_json_set_i64(extra, key, v);
+	audit_event(n->audit, name, extra);
+}
+
+static void node_event(void *ctx, const char *name, json_t *members)
 {
 	struct node *n = ctx;
-	int rv = n->audit ? audit_event(n->audit, name, "%s", fields) : RS_OK;
+	int rv = RS_OK;
+
+	if (n->audit != NULL)
+		rv = audit_event(n->audit, name, members);
+	else
+		json_decref(members);
 
 	if (rv != RS_OK)
 		log_warn("audit.event_refused", "name=%s error=%s", name,
@@ -473,13 +490,13 @@ static void node_role_tick(uv_timer_t *t)
 		if (state == RAFT_LEADER) {
 			log_info("raft.election_won", "term=%llu",
 				 (unsigned long long)n->raft.current_term);
-			audit_event(n->audit, AUDIT_EV_ELECTION_WON, "\"term\":%llu",
-				    (unsigned long long)n->raft.current_term);
+			node_audit_int(n, AUDIT_EV_ELECTION_WON, "term",
+				       (int64_t)n->raft.current_term);
 		} else if (n->role == RAFT_LEADER) {
 			log_info("raft.leadership_lost", "term=%llu",
 				 (unsigned long long)n->raft.current_term);
-			audit_event(n->audit, AUDIT_EV_LEADER_LOST, "\"term\":%llu",
-				    (unsigned long long)n->raft.current_term);
+			node_audit_int(n, AUDIT_EV_LEADER_LOST, "term",
+				       (int64_t)n->raft.current_term);
 		}
 		n->role = state;
 		proxy_set_leader(n->proxy, state == RAFT_LEADER);
@@ -512,8 +529,7 @@ static void node_audit_closed(void *arg, int status)
 static void node_store_closed(void *arg)
 {
 	struct node *n = arg;
-	audit_event(n->audit, AUDIT_EV_NODE_STOP, "\"exit_code\":%d",
-		    n->exit_code);
+	node_audit_int(n, AUDIT_EV_NODE_STOP, "exit_code", n->exit_code);
 	audit_close(n->audit, node_audit_closed, n);
 }
 
@@ -1032,7 +1048,7 @@ static int node_setup(struct node *n, char *errmsg)
 	if (audit_open(&n->audit, &n->loop, n->cfg.data_dir, n->cfg.id, &ao,
 		       errmsg) != RS_OK)
 		return NODE_EXIT_FAILURE;
-	audit_event(n->audit, AUDIT_EV_NODE_START, "\"pid\":%ld", (long)getpid());
+	node_audit_int(n, AUDIT_EV_NODE_START, "pid", (int64_t)getpid());
 	if (node_open_store(n, errmsg) != RS_OK)
 		return NODE_EXIT_FAILURE;
 	rv = node_decide(n, &cold, errmsg);

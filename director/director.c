@@ -10,6 +10,7 @@
 
 #include "director/plan.h"
 #include "director/tsl.h"
+#include "raftstore/lib/json.h"
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/raftcall.h"
@@ -156,29 +157,51 @@ static unsigned director_servers(const struct director *d, uint64_t *ids,
 
 /* ---- lifecycle ---- */
 
+/* Hand an event to the node: "epoch", then members (taken over; NULL for
+ * none).  Out of memory leaves members out; the event still goes. */
 static void director_event(struct director *d, const char *name,
-			   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void director_event(struct director *d, const char *name,
-			   const char *fmt, ...)
+			   json_t *members)
 {
-	char fields[768];
-	int n = snprintf(fields, sizeof fields, "\"epoch\":%" PRIu64, d->epoch);
-	va_list ap;
+	json_t *all = json_object();
 
-	if (fmt != NULL && n > 0 && (size_t)n < sizeof fields - 2) {
-		fields[n++] = ',';
-		va_start(ap, fmt);
-		vsnprintf(fields + n, sizeof fields - (size_t)n, fmt, ap);
-		va_end(ap);
-	}
+	assert(json_object_get(members, "epoch") == NULL);
+	if (rs_json_set_u64(all, "epoch", d->epoch) == RS_OK &&
+	    members != NULL && json_object_update(all, members) != 0)
+		log_warn("director.event_incomplete", "name=%s", name);
+	json_decref(members);
 	if (d->env.event != NULL)
-		d->env.event(d->env.ctx, name, fields);
+		d->env.event(d->env.ctx, name, all);
+	else
+		json_decref(all);
+}
+
+/* The members of a component_failure event after "epoch".  The failed
+ * node is "component_node": "node" is the audit line's own. */
+static json_t *director_failure_members(uint64_t node_id, const char *cause,
+					const char *amount_key, uint64_t amount)
+{
+	json_t *m = json_object();
+
+	rs_json_set_u64(m, "component_node", node_id);
+	rs_json_set_str(m, "cause", cause);
+	rs_json_set_u64(m, amount_key, amount);
+	return m;
+}
+
+/* The members of a phase event. */
+static json_t *director_phase_members(enum director_phase phase)
+{
+	json_t *m = json_object();
+
+	rs_json_set_str(m, "phase", director_phase_name(phase));
+	return m;
 }
 
 static void director_enter(struct director *d, enum director_phase next)
 {
 	uint64_t now = uv_now(d->env.loop);
 	uint64_t took = now - d->phase_start_ms;
+	json_t *ev;
 
 	assert(director_allowed(d->phase, next));
 	if (d->phase != DIRECTOR_IDLE) {
@@ -186,17 +209,17 @@ static void director_enter(struct director *d, enum director_phase next)
 		log_info("director.phase_end", "epoch=%" PRIu64 " phase=%s "
 			 "duration_ms=%" PRIu64,
 			 d->epoch, director_phase_name(d->phase), took);
-		director_event(d, DIRECTOR_EV_PHASE_END,
-			       "\"phase\":\"%s\",\"duration_ms\":%" PRIu64,
-			       director_phase_name(d->phase), took);
+		ev = director_phase_members(d->phase);
+		rs_json_set_u64(ev, "duration_ms", took);
+		director_event(d, DIRECTOR_EV_PHASE_END, ev);
 	}
 	d->phase = next;
 	d->phase_start_ms = now;
 	if (next != DIRECTOR_EXITED) {
 		log_info("director.phase_start", "epoch=%" PRIu64 " phase=%s",
 			 d->epoch, director_phase_name(next));
-		director_event(d, DIRECTOR_EV_PHASE_START, "\"phase\":\"%s\"",
-			       director_phase_name(next));
+		director_event(d, DIRECTOR_EV_PHASE_START,
+			       director_phase_members(next));
 	}
 }
 
@@ -221,6 +244,7 @@ static void director_fail(struct director *d, const char *fmt, ...)
 static void director_fail(struct director *d, const char *fmt, ...)
 {
 	char q[320];
+	json_t *ev;
 	va_list ap;
 
 	if (d->phase == DIRECTOR_EXITED || d->stopped)
@@ -233,9 +257,9 @@ static void director_fail(struct director *d, const char *fmt, ...)
 	log_warn("director.exit", "epoch=%" PRIu64 " phase=%s reason=%s",
 		 d->epoch, director_phase_name(d->phase),
 		 log_quote(q, sizeof q, d->reason));
-	director_event(d, DIRECTOR_EV_DIRECTOR_EXIT, "\"phase\":\"%s\",\"reason\":%s",
-		       director_phase_name(d->phase),
-		       log_quote(q, sizeof q, d->reason));
+	ev = director_phase_members(d->phase);
+	rs_json_set_str(ev, "reason", d->reason);
+	director_event(d, DIRECTOR_EV_DIRECTOR_EXIT, ev);
 	director_enter(d, DIRECTOR_EXITED);
 	d->env.exited(d->env.ctx, d->reason);
 }
@@ -334,6 +358,7 @@ static void director_lock(struct director *d)
 	struct tsl prev;
 	char errmsg[RS_ERRMSG_SIZE];
 	unsigned first;
+	json_t *ev;
 
 	/* From here every batch carries the new epoch; the state machine
 	 * already fences the older ones, so the previous layout's sequencer
@@ -343,14 +368,16 @@ static void director_lock(struct director *d)
 		      strlen(DIRECTOR_KEY_LAYOUT),
 		      store_applied_version(d->env.store), &val, &len,
 		      NULL) == RS_OK) {
-		if (tsl_decode(val, len, &prev, errmsg) == RS_OK)
+		if (tsl_decode(val, len, &prev, errmsg) == RS_OK) {
+			ev = json_object();
+			rs_json_set_u64(ev, "layout_id", prev.id);
+			rs_json_set_u64(ev, "previous_epoch", prev.epoch);
 			director_event(d, DIRECTOR_EV_PREVIOUS_LAYOUT_FENCED,
-				       "\"layout_id\":%" PRIu64
-				       ",\"previous_epoch\":%" PRIu64,
-				       prev.id, prev.epoch);
-		else
+				       ev);
+		} else {
 			log_warn("director.previous_layout_unreadable",
 				 "error=\"%s\"", errmsg);
+		}
 	}
 	director_enter(d, DIRECTOR_RECRUITING);
 	first = d->env.hold_phase == DIRECTOR_RECRUITING ? d->env.hold_ms : 0;
@@ -375,10 +402,12 @@ static void director_barrier_done(struct raft_barrier *req, int status)
 	if (status != 0) {
 		director_fail(d, "recovery barrier failed: %s", raft_strerror(status));
 	} else {
+		json_t *ev = json_object();
+
 		d->recovery_version = store_accepted_version(d->env.store);
-		director_event(d, DIRECTOR_EV_RECOVERY_VERSION,
-			       "\"recovery_version\":%" PRIu64,
-			       d->recovery_version);
+		rs_json_set_u64(ev, "recovery_version",
+				d->recovery_version);
+		director_event(d, DIRECTOR_EV_RECOVERY_VERSION, ev);
 		director_locking(d);
 	}
 	raftcall_cb_leave();
@@ -400,6 +429,7 @@ static void director_start_barrier(struct director *d)
 static void director_epoch_done(void *arg, int status, uint64_t version)
 {
 	struct director *d = arg;
+	json_t *ev;
 
 	if (!director_back(d))
 		return;
@@ -410,7 +440,9 @@ static void director_epoch_done(void *arg, int status, uint64_t version)
 	}
 	log_info("director.epoch_allocated", "epoch=%" PRIu64 " version=%" PRIu64,
 		 d->epoch, version);
-	director_event(d, DIRECTOR_EV_EPOCH_ALLOCATED, "\"version\":%" PRIu64, version);
+	ev = json_object();
+	rs_json_set_u64(ev, "version", version);
+	director_event(d, DIRECTOR_EV_EPOCH_ALLOCATED, ev);
 	director_enter(d, DIRECTOR_BARRIER);
 	if (!director_hold(d, director_start_barrier))
 		director_start_barrier(d);
@@ -506,17 +538,20 @@ static void director_recruit_tick(uv_timer_t *timer)
 static void director_make_layout(struct director *d)
 {
 	char errmsg[RS_ERRMSG_SIZE];
+	json_t *ev;
 
 	director_build_layout(d, uv_now(d->env.loop));
 	if (tsl_validate(&d->layout, errmsg) != RS_OK) {
 		director_fail(d, "layout does not validate: %s", errmsg);
 		return;
 	}
-	director_event(d, DIRECTOR_EV_LAYOUT_BUILT,
-		       "\"layout_id\":%" PRIu64 ",\"storage\":%u,\"logs\":%u,"
-		       "\"commit_proxies\":%u,\"resolvers\":%u",
-		       d->layout.id, d->layout.storage_count, d->layout.log_count,
-		       d->layout.commit_proxy_count, d->layout.resolver_count);
+	ev = json_object();
+	rs_json_set_u64(ev, "layout_id", d->layout.id);
+	rs_json_set_u64(ev, "storage", d->layout.storage_count);
+	rs_json_set_u64(ev, "logs", d->layout.log_count);
+	rs_json_set_u64(ev, "commit_proxies", d->layout.commit_proxy_count);
+	rs_json_set_u64(ev, "resolvers", d->layout.resolver_count);
+	director_event(d, DIRECTOR_EV_LAYOUT_BUILT, ev);
 	director_persist(d);
 }
 
@@ -593,6 +628,7 @@ static void director_monitor_tick(uv_timer_t *t);
 static void director_accept(struct director *d)
 {
 	unsigned count, delay;
+	json_t *ev;
 
 	director_enter(d, DIRECTOR_ACCEPTING);
 	proxy_get_batching(d->env.proxy, &count, &delay);
@@ -604,10 +640,11 @@ static void director_accept(struct director *d)
 	log_info("director.layout_persisted", "epoch=%" PRIu64 " layout_id=%" PRIu64
 		 " version=%" PRIu64 " recovery_ms=%" PRIu64,
 		 d->epoch, d->layout.id, d->persist_version, d->recovery_ms);
-	director_event(d, DIRECTOR_EV_LAYOUT_PERSISTED,
-		       "\"layout_id\":%" PRIu64 ",\"version\":%" PRIu64
-		       ",\"recovery_ms\":%" PRIu64,
-		       d->layout.id, d->persist_version, d->recovery_ms);
+	ev = json_object();
+	rs_json_set_u64(ev, "layout_id", d->layout.id);
+	rs_json_set_u64(ev, "version", d->persist_version);
+	rs_json_set_u64(ev, "recovery_ms", d->recovery_ms);
+	director_event(d, DIRECTOR_EV_LAYOUT_PERSISTED, ev);
 	director_enter(d, DIRECTOR_MONITORING);
 	uv_timer_start(&d->timer, director_monitor_tick, DIRECTOR_MONITOR_MS,
 		       DIRECTOR_MONITOR_MS);
@@ -754,9 +791,9 @@ static bool director_check_logs(struct director *d)
 		    match + DIRECTOR_LOG_LAG_ENTRIES >= last)
 			continue;
 		director_event(d, DIRECTOR_EV_COMPONENT_FAILURE,
-			       "\"component_node\":%" PRIu64 ",\"cause\":\"log_lag\","
-			       "\"lag_entries\":%" PRIu64,
-			       (uint64_t)id, (uint64_t)(last - match));
+			       director_failure_members(id, "log_lag",
+							"lag_entries",
+							last - match));
 		director_fail(d, "component failure: the log on node %" PRIu64
 				 " is %" PRIu64 " entries behind the leader",
 			      (uint64_t)id, (uint64_t)(last - match));
@@ -790,13 +827,14 @@ static void director_monitor_tick(uv_timer_t *timer)
 		return;
 	case PLAN_HEARTBEAT_LOST:
 		director_event(d, DIRECTOR_EV_COMPONENT_FAILURE,
-			       "\"component_node\":%" PRIu64 ",\"cause\":\"heartbeat\","
-			       "\"age_ms\":%" PRIu64, f.node_id, f.amount);
+			       director_failure_members(f.node_id, "heartbeat",
+							"age_ms", f.amount));
 		break;
 	case PLAN_APPLY_LAG:
 		director_event(d, DIRECTOR_EV_COMPONENT_FAILURE,
-			       "\"component_node\":%" PRIu64 ",\"cause\":\"apply_lag\","
-			       "\"lag_versions\":%" PRIu64, f.node_id, f.amount);
+			       director_failure_members(f.node_id, "apply_lag",
+							"lag_versions",
+							f.amount));
 		break;
 	case PLAN_NODE_BACK:
 	case PLAN_CONFIG_CHANGED:

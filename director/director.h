@@ -35,6 +35,7 @@
 #ifndef RS_DIRECTOR_H
 #define RS_DIRECTOR_H
 
+#include <jansson.h>
 #include <raft.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -105,11 +106,12 @@ struct director_env {
 	unsigned persist_failures;  /* test fault: fail the first N persists */
 	enum director_phase hold_phase; /* test fault: pause at this phase's */
 	unsigned hold_ms;               /* start for hold_ms (0 = never) */
-	/* An audit/log event: name (DIRECTOR_EV_*) and JSON members, without
-	 * braces, always starting with "epoch".  The audit log reserves
-	 * "ts", "node", "seq" and "event": a member naming another node is
-	 * called "component_node". */
-	void (*event)(void *ctx, const char *name, const char *fields);
+	/* An audit/log event: name (DIRECTOR_EV_*) and its members, a JSON
+	 * object always starting with "epoch", which the callee takes over
+	 * (steals; it may be NULL when out of memory).  The audit log
+	 * reserves "ts", "node", "seq", "event" and "v": a member naming
+	 * another node is called "component_node". */
+	void (*event)(void *ctx, const char *name, json_t *members);
 	/* The director exited (reason is a sentence); the node restarts it. */
 	void (*exited)(void *ctx, const char *reason);
 	void *ctx;

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "coordinator/audit.h"
+#include "raftstore/lib/json.h"
 #include "raftstore/lib/rs_error.h"
 #include "storage/fileio.h"
 #include "tools/rsctl.h"
@@ -436,14 +437,41 @@ static bool ev_stream_next(struct ev_stream *s, struct ev_run *r)
 
 /* ---- printing ---- */
 
-static void ev_member_print(void *ctx, const char *key, size_t key_len,
-			    const char *val, size_t val_len)
+/* A key printed bare when it is plain printable ASCII without '=' or a
+ * space, else as its JSON string (a crafted file cannot put control
+ * characters on the terminal). */
+static bool ev_key_plain(const char *key)
+{
+	for (const char *p = key; *p != '\0'; p++)
+		if (*p <= ' ' || *p >= 0x7f || *p == '=')
+			return false;
+	return *key != '\0';
+}
+
+/* A value as compact ASCII JSON text, as the writer stores it (malloc'd;
+ * NULL when out of memory).  rs_json_dump writes whole documents (an
+ * object or array) only, so a member's value goes through jansson's
+ * writer with the layer's flags and JSON_ENCODE_ANY. */
+static char *ev_value_text(const json_t *value)
+{
+	return json_dumps(value, JSON_COMPACT | JSON_ENSURE_ASCII |
+					 JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+}
+
+/* One member as key=JSON. */
+static void ev_member_print(void *ctx, const char *key, const json_t *value)
 {
 	bool *first = ctx;
+	json_t *quoted = ev_key_plain(key) ? NULL : json_string(key);
+	char *k = quoted != NULL ? ev_value_text(quoted) : NULL;
+	char *v = ev_value_text(value);
 
-	printf("%s%.*s=%.*s", *first ? "" : " ", (int)key_len, key,
-	       (int)val_len, val);
+	printf("%s%s=%s", *first ? "" : " ", k != NULL ? k : key,
+	       v != NULL ? v : "(out of memory)");
 	*first = false;
+	free(v);
+	free(k);
+	json_decref(quoted);
 }
 
 static void ev_print(struct ev_run *r, const struct ev_stream *s)

@@ -5,8 +5,9 @@
  * batching, write/fsync/rotation/unlink faults, dropped unsynced writes,
  * the fail-fast flush, and the line parser that readers share.
  *
- * The lines are checked with a JSON scanner written here, independent of
- * audit.c's, so that a shared mistake cannot hide.
+ * The lines are read back here with jansson and checked member by member
+ * (order, types, ASCII only), apart from audit_line_parse's checks, so
+ * that a mistake shared by the writer and the reader cannot hide.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -24,7 +25,7 @@
 
 #include "coordinator/audit.h"
 #include "director/director.h"
-#include "raftstore/lib/bytes.h"
+#include "raftstore/lib/json.h"
 #include "raftstore/lib/rs_error.h"
 #include "storage/fileio.h"
 #include "tests/unit/testutil.h"
@@ -115,11 +116,29 @@ static int close_log(struct audit *a)
 	return r.status;
 }
 
+/* {key: v}, to give to audit_event. */
+static json_t *members_u64(const char *key, uint64_t v)
+{
+	json_t *o = json_object();
+
+	ck_assert_int_eq(rs_json_set_u64(o, key, v), RS_OK);
+	return o;
+}
+
+/* {key: s}, s a byte string of n bytes. */
+static json_t *members_bytes(const char *key, const char *s, size_t n)
+{
+	json_t *o = json_object();
+
+	ck_assert_int_eq(rs_json_set_bytes(o, key, s, n), RS_OK);
+	return o;
+}
+
 /* Queue n events "ev_test" with i = first.. first+n-1. */
 static void emit(struct audit *a, unsigned first, unsigned n)
 {
 	for (unsigned i = first; i < first + n; i++)
-		ck_assert_int_eq(audit_event(a, "ev_test", "\"i\":%u", i),
+		ck_assert_int_eq(audit_event(a, "ev_test", members_u64("i", i)),
 				 RS_OK);
 }
 
@@ -162,195 +181,64 @@ static size_t file_size(const char *path)
 	return (size_t)st.st_size;
 }
 
-/* ---- an independent JSON checker ---- */
-
-struct tj {
-	const char *p, *end;
-};
+/* ---- reading a line back, apart from audit_line_parse ---- */
 
 struct tj_member {
 	char key[64];
-	const char *val; /* raw */
-	size_t val_len;
-	char str[512]; /* the decoded value, if a string */
+	bool is_u64;   /* an integer >= 0 */
+	uint64_t u64;  /* its value */
+	bool is_str;
+	char str[512]; /* the decoded bytes (U+00NN is byte NN), if a string */
 };
 
-static void tj_ws(struct tj *t)
+/* One member; false if it does not fit or is a string that is not bytes. */
+static bool tj_member(struct tj_member *m, const char *key, const json_t *v)
 {
-	while (t->p < t->end && (*t->p == ' ' || *t->p == '\t'))
-		t->p++;
-}
+	struct rs_buf b;
+	bool ok = true;
 
-/* A string, decoded into out (code points above 0xff rejected: the writer
- * only makes \u00NN). */
-static bool tj_str(struct tj *t, char *out, size_t size)
-{
-	size_t n = 0;
-
-	if (t->p >= t->end || *t->p++ != '"')
+	memset(m, 0, sizeof *m);
+	if (strlen(key) >= sizeof m->key)
 		return false;
-	while (t->p < t->end) {
-		unsigned char c = (unsigned char)*t->p++;
-		int v = 0;
-		if (c == '"') {
-			if (out != NULL)
-				out[n < size ? n : size - 1] = '\0';
-			return true;
-		}
-		if (c < 0x20 || c >= 0x7f)
-			return false; /* the writer emits ASCII only */
-		if (c == '\\') {
-			if (t->p >= t->end)
-				return false;
-			c = (unsigned char)*t->p++;
-			switch (c) {
-			case '"': case '\\': case '/': break;
-			case 'b': c = '\b'; break;
-			case 'f': c = '\f'; break;
-			case 'n': c = '\n'; break;
-			case 'r': c = '\r'; break;
-			case 't': c = '\t'; break;
-			case 'u':
-				for (int i = 0; i < 4; i++) {
-					int h = t->p < t->end ? bytes_hex_digit_value(*t->p) : -1;
-					if (h < 0)
-						return false;
-					v = v * 16 + h;
-					t->p++;
-				}
-				if (v > 0xff)
-					return false;
-				c = (unsigned char)v;
-				break;
-			default:
-				return false;
-			}
-		}
-		if (out != NULL && n + 1 < size)
-			out[n++] = (char)c;
-	}
-	return false;
-}
-
-static bool tj_val(struct tj *t, int depth);
-
-static bool tj_seq(struct tj *t, int depth, char close, bool keys)
-{
-	tj_ws(t);
-	if (t->p < t->end && *t->p == close) {
-		t->p++;
+	strcpy(m->key, key);
+	m->is_u64 = json_is_integer(v) && json_integer_value(v) >= 0;
+	m->u64 = m->is_u64 ? (uint64_t)json_integer_value(v) : 0;
+	m->is_str = json_is_string(v);
+	if (!m->is_str)
 		return true;
-	}
-	for (;;) {
-		tj_ws(t);
-		if (keys) {
-			if (!tj_str(t, NULL, 0))
-				return false;
-			tj_ws(t);
-			if (t->p >= t->end || *t->p++ != ':')
-				return false;
-		}
-		if (!tj_val(t, depth + 1))
-			return false;
-		tj_ws(t);
-		if (t->p >= t->end)
-			return false;
-		if (*t->p == close) {
-			t->p++;
-			return true;
-		}
-		if (*t->p++ != ',')
-			return false;
-	}
+	rs_buf_init(&b);
+	ok = rs_json_bytes_value(v, &b, NULL) == RS_OK && b.len < sizeof m->str;
+	if (ok)
+		memcpy(m->str, b.data, b.len);
+	rs_buf_free(&b);
+	return ok;
 }
 
-static bool tj_val(struct tj *t, int depth)
-{
-	const char *start = t->p;
-
-	tj_ws(t);
-	if (depth > 40 || t->p >= t->end)
-		return false;
-	switch (*t->p) {
-	case '"':
-		return tj_str(t, NULL, 0);
-	case '{':
-		t->p++;
-		return tj_seq(t, depth, '}', true);
-	case '[':
-		t->p++;
-		return tj_seq(t, depth, ']', false);
-	case 't':
-	case 'f':
-	case 'n':
-		for (const char *w = *t->p == 't' ? "true" : *t->p == 'f' ? "false" : "null";
-		     *w != '\0'; w++)
-			if (t->p >= t->end || *t->p++ != *w)
-				return false;
-		return true;
-	}
-	if (*t->p == '-')
-		t->p++;
-	while (t->p < t->end && ((*t->p >= '0' && *t->p <= '9') ||
-				 *t->p == '.' || *t->p == 'e' ||
-				 *t->p == 'E' || *t->p == '+' || *t->p == '-'))
-		t->p++;
-	/* strtod agrees on the span: a number, and all of it */
-	if (t->p == start)
-		return false;
-	{
-		char tmp[64], *endp;
-		size_t n = (size_t)(t->p - start);
-		if (n >= sizeof tmp)
-			return false;
-		memcpy(tmp, start, n);
-		tmp[n] = '\0';
-		strtod(tmp, &endp);
-		return *endp == '\0' && tmp[n - 1] >= '0' && tmp[n - 1] <= '9';
-	}
-}
-
-/* A whole line as one object; fills up to max members.  -1 if invalid. */
+/*
+ * A whole line as one object, read with jansson but checked here, apart
+ * from audit_line_parse: ASCII only, no control character but DEL (so no
+ * CR, LF or NUL), and up to max members in their order.  -1 if invalid.
+ */
 static int tj_line(const char *line, size_t len, struct tj_member *m, int max)
 {
-	struct tj t = {line, line + len};
+	const char *key;
+	json_t *obj, *v;
 	int n = 0;
 
-	if (memchr(line, '\n', len) || memchr(line, '\r', len) ||
-	    memchr(line, '\0', len))
+	for (size_t i = 0; i < len; i++)
+		if (line[i] < 0x20 || (unsigned char)line[i] >= 0x80)
+			return -1;
+	if (rs_json_parse_object(line, len, &obj, NULL) != RS_OK)
 		return -1;
-	tj_ws(&t);
-	if (t.p >= t.end || *t.p++ != '{')
-		return -1;
-	tj_ws(&t);
-	if (t.p < t.end && *t.p == '}')
-		return t.p + 1 == t.end ? 0 : -1;
-	for (;;) {
-		struct tj v;
-		tj_ws(&t);
-		if (n >= max || !tj_str(&t, m[n].key, sizeof m[n].key))
-			return -1;
-		tj_ws(&t);
-		if (t.p >= t.end || *t.p++ != ':')
-			return -1;
-		tj_ws(&t);
-		v = t;
-		m[n].val = t.p;
-		if (!tj_val(&t, 1))
-			return -1;
-		m[n].val_len = (size_t)(t.p - m[n].val);
-		m[n].str[0] = '\0';
-		if (*m[n].val == '"' && !tj_str(&v, m[n].str, sizeof m[n].str))
-			return -1;
+	json_object_foreach(obj, key, v) {
+		if (n >= max || !tj_member(&m[n], key, v)) {
+			n = -1;
+			break;
+		}
 		n++;
-		tj_ws(&t);
-		if (t.p >= t.end)
-			return -1;
-		if (*t.p == '}')
-			return t.p + 1 == t.end ? n : -1;
-		if (*t.p++ != ',')
-			return -1;
 	}
+	json_decref(obj);
+	return n;
 }
 
 static const struct tj_member *tj_get(const struct tj_member *m, int n,
@@ -364,15 +252,9 @@ static const struct tj_member *tj_get(const struct tj_member *m, int n,
 
 static uint64_t tj_u64(const struct tj_member *m)
 {
-	char tmp[32];
 	ck_assert_ptr_nonnull(m);
-	ck_assert_uint_lt(m->val_len, sizeof tmp);
-	memcpy(tmp, m->val, m->val_len);
-	tmp[m->val_len] = '\0';
-	for (size_t i = 0; i < m->val_len; i++)
-		ck_assert_msg(tmp[i] >= '0' && tmp[i] <= '9', "not a u64: %s",
-			      tmp);
-	return strtoull(tmp, NULL, 10);
+	ck_assert_msg(m->is_u64, "member %s: not a u64", m->key);
+	return m->u64;
 }
 
 static bool ts_ok(const char *s)
@@ -484,6 +366,23 @@ START_TEST(test_new_log)
 }
 END_TEST
 
+/* The members of an "escapes" event: s, i, ok and a nested object. */
+static json_t *escapes_members(const char *str, unsigned i)
+{
+	json_t *o = members_bytes("s", str, strlen(str));
+	json_t *nested = json_object(), *arr = json_array();
+
+	ck_assert_int_eq(rs_json_set_u64(o, "i", i), RS_OK);
+	ck_assert_int_eq(rs_json_set_bool(o, "ok", i % 2), RS_OK);
+	ck_assert_int_eq(rs_json_push(arr, json_integer(1)), RS_OK);
+	ck_assert_int_eq(rs_json_push(arr, json_real(2.5)), RS_OK);
+	ck_assert_int_eq(rs_json_push(arr, json_real(-3e2)), RS_OK);
+	ck_assert_int_eq(rs_json_push(arr, json_null()), RS_OK);
+	ck_assert_int_eq(rs_json_set(nested, "a", arr), RS_OK);
+	ck_assert_int_eq(rs_json_set(o, "nested", nested), RS_OK);
+	return o;
+}
+
 START_TEST(test_append_read_back)
 {
 	struct audit_options o = opts(5, 0, 0);
@@ -492,19 +391,14 @@ START_TEST(test_append_read_back)
 		"plain", "quote\" and \\ backslash", "line\nfeed\r\ttab",
 		"\x01\x1f ctl", "high \xc3\xa9\xff bytes", "", "/slash/"};
 	struct audit_stats st;
-	char js[256];
 	unsigned n = sizeof strs / sizeof strs[0];
 
-	for (unsigned i = 0; i < n; i++) {
-		audit_json_str(js, sizeof js, strs[i]);
+	for (unsigned i = 0; i < n; i++)
 		ck_assert_int_eq(audit_event(a, "escapes",
-					     "\"s\":%s,\"i\":%u,\"ok\":%s,"
-					     "\"nested\":{\"a\":[1,2.5,-3e2,null]}",
-					     js, i, i % 2 ? "true" : "false"),
+					     escapes_members(strs[i], i)),
 				 RS_OK);
-	}
 	ck_assert_int_eq(audit_event(a, AUDIT_EV_ELECTION_WON,
-				     "\"term\":%llu", 3ull),
+				     members_u64("term", 3)),
 			 RS_OK);
 	ck_assert_int_eq(audit_event(a, AUDIT_EV_NODE_STOP, NULL), RS_OK);
 	ck_assert_uint_eq(audit_last_seq(a), n + 2);
@@ -527,7 +421,11 @@ START_TEST(test_append_read_back)
 		/* Bytes come back as U+00NN: the decoded string is the input. */
 		ck_assert_str_eq(m[4].str, strs[i]);
 		ck_assert_uint_eq(tj_u64(tj_get(m, k, "i")), i);
+		ck_assert_str_eq(m[6].key, "ok");
+		ck_assert_str_eq(m[7].key, "nested");
 	}
+	ck_assert(strstr(lines[0].text, ",\"nested\":{\"a\":[1,2.5,-300.0,"
+					"null]}}") != NULL);
 	ck_assert_str_eq(lines[n].event, "election_won");
 	ck_assert(strstr(lines[n].text, ",\"event\":\"election_won\","
 					"\"term\":3}") != NULL);
@@ -536,34 +434,90 @@ START_TEST(test_append_read_back)
 }
 END_TEST
 
-START_TEST(test_json_str)
+/* Collects the extra members audit_line_parse hands on. */
+static void collect_cb(void *ctx, const char *key, const json_t *value)
 {
-	static const char *const strs[] = {"", "abc", "a\"b", "\\\\",
-					   "\n\t\x7f\x80", "mixed \"q\" \x01 z"};
-	char full[128], cut[128];
-	struct tj_member m[1];
+	ck_assert_int_eq(rs_json_set(ctx, key, json_deep_copy(value)), RS_OK);
+}
 
-	for (size_t s = 0; s < sizeof strs / sizeof strs[0]; s++) {
-		size_t need = audit_json_str(full, sizeof full, strs[s]);
-		char line[300];
-		ck_assert_uint_eq(need, strlen(full));
-		snprintf(line, sizeof line, "{\"k\":%s}", full);
-		ck_assert_int_eq(tj_line(line, strlen(line), m, 1), 1);
-		ck_assert_str_eq(m[0].str, strs[s]);
-		/* Every smaller buffer: still one valid, closed string, a
-		 * prefix of the whole one, and the same answer. */
-		for (size_t size = 3; size <= need; size++) {
-			ck_assert_uint_eq(audit_json_str(cut, size, strs[s]),
-					  need);
-			ck_assert_uint_lt(strlen(cut), size);
-			snprintf(line, sizeof line, "{\"k\":%s}", cut);
-			ck_assert_msg(tj_line(line, strlen(line), m, 1) == 1,
-				      "size %zu: %s", size, cut);
-			ck_assert(strncmp(full, cut, strlen(cut) - 1) == 0);
-		}
-	}
-	ck_assert_uint_eq(audit_json_str(full, sizeof full, "\x01"), 8);
-	ck_assert_str_eq(full, "\"\\u0001\"");
+/* Members nested three deep, with every kind of escape in keys and
+ * values, come back equal through the file and audit_line_parse. */
+START_TEST(test_members_round_trip)
+{
+	static const char *const doc =
+		"{\"who\":\"q\\\"b\\\\s/\\n\\t\\u0001\\u007f\",\"n\":-12,"
+		"\"f\":0.125,\"t\":true,\"z\":null,\"e\":{},"
+		"\"list\":[[],[{\"k\\\"ey\":[1,\"\\u00e9\",{\"deep\":false}]}]],"
+		"\"key with \\u001f\":\"v\"}";
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a = open_log(&o);
+	json_t *extra, *back = json_object();
+	struct audit_line l;
+	char errmsg[RS_ERRMSG_SIZE];
+
+	ck_assert_msg(rs_json_parse_object(doc, strlen(doc), &extra, errmsg) ==
+			      RS_OK,
+		      "%s", errmsg);
+	json_incref(extra); /* audit_event takes one reference */
+	ck_assert_int_eq(audit_event(a, "round_trip", extra), RS_OK);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	ck_assert_uint_eq(read_log(1), 1);
+	ck_assert_msg(audit_line_parse(lines[0].text, strlen(lines[0].text), &l,
+				       collect_cb, back, errmsg) == RS_OK,
+		      "%s", errmsg);
+	ck_assert_str_eq(l.event, "round_trip");
+	ck_assert_msg(json_equal(extra, back), "%s", lines[0].text);
+	/* In the order they were given, after the fixed members. */
+	ck_assert_str_eq(lines[0].first_extra, "who");
+	/* jansson leaves '/' and DEL (0x7f, ASCII) as they are. */
+	ck_assert(strstr(lines[0].text, "\"event\":\"round_trip\",\"who\":"
+					"\"q\\\"b\\\\s/\\n\\t\\u0001\x7f\",") != NULL);
+	json_decref(extra);
+	json_decref(back);
+}
+END_TEST
+
+/* A byte >= 0x80 in a string member is written \u00XX (jansson writes the
+ * hex in capitals) and reads back as that byte; the file is ASCII. */
+START_TEST(test_high_bytes_escaped)
+{
+	static const char bytes[] = "\x80\xc3\xa9\xff";
+	struct audit_options o = opts(0, 0, 0);
+	struct audit *a = open_log(&o);
+	struct rs_buf out;
+	struct tj_member m[8];
+	struct audit_line l;
+	json_t *back = json_object();
+	char *path = file_path(1), *data;
+	size_t len;
+	int k;
+
+	ck_assert_int_eq(audit_event(a, "bytes",
+				     members_bytes("b", bytes, sizeof bytes - 1)),
+			 RS_OK);
+	ck_assert_int_eq(close_log(a), RS_OK);
+	data = (char *)testutil_read_file(path, &len);
+	for (size_t i = 0; i < len; i++)
+		ck_assert_msg((unsigned char)data[i] < 0x80, "byte %zu", i);
+	free(data);
+	ck_assert_uint_eq(read_log(1), 1);
+	ck_assert(strstr(lines[0].text,
+			 "\"b\":\"\\u0080\\u00C3\\u00A9\\u00FF\"}") !=
+		  NULL);
+	k = tj_line(lines[0].text, strlen(lines[0].text), m, 8);
+	ck_assert_int_eq(k, 5);
+	ck_assert_str_eq(m[4].str, bytes);
+	/* And through audit_line_parse's members, to the layer's reader. */
+	ck_assert_int_eq(audit_line_parse(lines[0].text, strlen(lines[0].text),
+					  &l, collect_cb, back, NULL),
+			 RS_OK);
+	rs_buf_init(&out);
+	ck_assert_int_eq(rs_json_get_bytes(back, "b", &out, NULL), RS_OK);
+	ck_assert_uint_eq(out.len, sizeof bytes - 1);
+	ck_assert(memcmp(out.data, bytes, out.len) == 0);
+	rs_buf_free(&out);
+	json_decref(back);
+	free(path);
 }
 END_TEST
 
@@ -592,38 +546,57 @@ END_TEST
 
 START_TEST(test_event_refused)
 {
+	/* The writer's own names, and issue 10's case: a director event
+	 * naming the failed node "node" instead of "component_node". */
+	static const char *const reserved[] = {
+		"{\"seq\":9}", "{\"node\":1}", "{\"ts\":\"x\"}",
+		"{\"event\":\"x\"}", "{\"v\":1}",
+		"{\"epoch\":2,\"node\":1,\"cause\":\"heartbeat\"}"};
 	struct audit_options o = opts(0, 0, 0);
 	struct audit *a = open_log(&o);
-	char big[AUDIT_LINE_MAX];
+	static char big[AUDIT_LINE_MAX];
 	struct audit_stats st;
+	unsigned refused = 0;
 
 	memset(big, 'x', sizeof big - 1);
-	big[sizeof big - 1] = '\0';
 	ck_assert_int_eq(audit_event(a, "Bad", NULL), RS_EINVAL);
 	ck_assert_int_eq(audit_event(a, "with space", NULL), RS_EINVAL);
 	ck_assert_int_eq(audit_event(a, "", NULL), RS_EINVAL);
-	ck_assert_int_eq(audit_event(a, "ok", "\"a\":"), RS_EINVAL);
-	ck_assert_int_eq(audit_event(a, "ok", "\"a\":1,"), RS_EINVAL);
-	ck_assert_int_eq(audit_event(a, "ok", "a:1"), RS_EINVAL);
-	ck_assert_int_eq(audit_event(a, "ok", "\"a\":1},{\"b\":2"), RS_EINVAL);
-	ck_assert_int_eq(audit_event(a, "ok", "\"a\":\"raw\nlf\""), RS_EINVAL);
-	ck_assert_int_eq(audit_event(a, "ok", "\"a\":\n1"), RS_EINVAL);
-	ck_assert_int_eq(audit_event(a, "ok", "\"seq\":9"), RS_EINVAL);
-	ck_assert_int_eq(audit_event(a, "ok", "\"node\":1"), RS_EINVAL);
-	ck_assert_int_eq(audit_event(a, "ok", "\"ts\":\"x\""), RS_EINVAL);
-	ck_assert_int_eq(audit_event(a, "ok", "\"event\":\"x\""), RS_EINVAL);
-	ck_assert_int_eq(audit_event(a, "ok", "\"v\":1"), RS_EINVAL);
-	ck_assert_int_eq(audit_event(a, "ok", "\"s\":\"%s\"", big),
+	ck_assert_int_eq(audit_event(a, "ok", json_array()), RS_EINVAL);
+	ck_assert_int_eq(audit_event(a, "ok", json_string("a")), RS_EINVAL);
+	refused += 5;
+	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+		json_t *extra;
+		ck_assert_int_eq(rs_json_parse_object(reserved[i],
+						      strlen(reserved[i]),
+						      &extra, NULL),
+				 RS_OK);
+		logbuf[0] = '\0';
+		ck_assert_msg(audit_event(a, "ok", extra) == RS_EINVAL,
+			      "accepted: %s", reserved[i]);
+		ck_assert_msg(strstr(logbuf, "is reserved") != NULL, "%s",
+			      logbuf);
+		refused++;
+	}
+	ck_assert(strstr(logbuf, "member \"node\" is reserved") != NULL);
+	ck_assert_int_eq(audit_event(a, "ok", members_bytes("s", big,
+							    sizeof big - 1)),
 			 RS_ETOOLARGE);
+	refused++;
 	ck_assert_uint_eq(audit_last_seq(a), 0);
 	audit_stats(a, &st);
-	ck_assert_uint_eq(st.rejected, 15);
+	ck_assert_uint_eq(st.rejected, refused);
 	ck_assert_uint_eq(st.events, 0);
 	/* Refusals use no seq: the next event is 1. */
-	ck_assert_int_eq(audit_event(a, "ok", "\"a\":[]"), RS_OK);
+	{
+		json_t *extra = json_object();
+		ck_assert_int_eq(rs_json_set(extra, "a", json_array()), RS_OK);
+		ck_assert_int_eq(audit_event(a, "ok", extra), RS_OK);
+	}
 	ck_assert_int_eq(close_log(a), RS_OK);
 	ck_assert_uint_eq(read_log(1), 1);
 	ck_assert_str_eq(lines[0].event, "ok");
+	ck_assert_str_eq(lines[0].first_extra, "a");
 }
 END_TEST
 
@@ -635,39 +608,39 @@ END_TEST
  * audit.event_refused, which catches a call site that drifts from here. */
 static const struct {
 	const char *name;
-	const char *fields;
+	const char *members; /* a JSON object */
 } emitted_events[] = {
-	{AUDIT_EV_NODE_START, "\"pid\":123"},
-	{AUDIT_EV_NODE_STOP, "\"exit_code\":0"},
-	{AUDIT_EV_ELECTION_WON, "\"term\":3"},
-	{AUDIT_EV_LEADER_LOST, "\"term\":3"},
-	{AUDIT_EV_FAIL_FAST, "\"reason\":\"store write failed: EIO\""},
+	{AUDIT_EV_NODE_START, "{\"pid\":123}"},
+	{AUDIT_EV_NODE_STOP, "{\"exit_code\":0}"},
+	{AUDIT_EV_ELECTION_WON, "{\"term\":3}"},
+	{AUDIT_EV_LEADER_LOST, "{\"term\":3}"},
+	{AUDIT_EV_FAIL_FAST, "{\"reason\":\"store write failed: EIO\"}"},
 	{AUDIT_EV_TAIL_TRUNCATED,
-	 "\"file\":\"audit-00000001.ndjson\",\"offset\":100,\"bytes\":7"},
-	{DIRECTOR_EV_PHASE_START, "\"epoch\":2,\"phase\":\"barrier\""},
+	 "{\"file\":\"audit-00000001.ndjson\",\"offset\":100,\"bytes\":7}"},
+	{DIRECTOR_EV_PHASE_START, "{\"epoch\":2,\"phase\":\"barrier\"}"},
 	{DIRECTOR_EV_PHASE_END,
-	 "\"epoch\":2,\"phase\":\"barrier\",\"duration_ms\":1"},
-	{DIRECTOR_EV_EPOCH_ALLOCATED, "\"epoch\":2,\"version\":17"},
-	{DIRECTOR_EV_RECOVERY_VERSION, "\"epoch\":2,\"recovery_version\":17"},
+	 "{\"epoch\":2,\"phase\":\"barrier\",\"duration_ms\":1}"},
+	{DIRECTOR_EV_EPOCH_ALLOCATED, "{\"epoch\":2,\"version\":17}"},
+	{DIRECTOR_EV_RECOVERY_VERSION, "{\"epoch\":2,\"recovery_version\":17}"},
 	{DIRECTOR_EV_PREVIOUS_LAYOUT_FENCED,
-	 "\"epoch\":2,\"layout_id\":1,\"previous_epoch\":1"},
+	 "{\"epoch\":2,\"layout_id\":1,\"previous_epoch\":1}"},
 	{DIRECTOR_EV_LAYOUT_BUILT,
-	 "\"epoch\":2,\"layout_id\":2,\"storage\":3,\"logs\":3,"
-	 "\"commit_proxies\":3,\"resolvers\":1"},
+	 "{\"epoch\":2,\"layout_id\":2,\"storage\":3,\"logs\":3,"
+	 "\"commit_proxies\":3,\"resolvers\":1}"},
 	{DIRECTOR_EV_LAYOUT_PERSISTED,
-	 "\"epoch\":2,\"layout_id\":2,\"version\":18,\"recovery_ms\":40"},
+	 "{\"epoch\":2,\"layout_id\":2,\"version\":18,\"recovery_ms\":40}"},
 	{DIRECTOR_EV_COMPONENT_FAILURE,
-	 "\"epoch\":2,\"component_node\":1,\"cause\":\"heartbeat\","
-	 "\"age_ms\":603"},
+	 "{\"epoch\":2,\"component_node\":1,\"cause\":\"heartbeat\","
+	 "\"age_ms\":603}"},
 	{DIRECTOR_EV_COMPONENT_FAILURE,
-	 "\"epoch\":2,\"component_node\":1,\"cause\":\"apply_lag\","
-	 "\"lag_versions\":5000001"},
+	 "{\"epoch\":2,\"component_node\":1,\"cause\":\"apply_lag\","
+	 "\"lag_versions\":5000001}"},
 	{DIRECTOR_EV_COMPONENT_FAILURE,
-	 "\"epoch\":2,\"component_node\":3,\"cause\":\"log_lag\","
-	 "\"lag_entries\":10001"},
+	 "{\"epoch\":2,\"component_node\":3,\"cause\":\"log_lag\","
+	 "\"lag_entries\":10001}"},
 	{DIRECTOR_EV_DIRECTOR_EXIT,
-	 "\"epoch\":2,\"phase\":\"monitoring\",\"reason\":\"component "
-	 "failure: node 1 sent no heartbeat for 603 ms\""},
+	 "{\"epoch\":2,\"phase\":\"monitoring\",\"reason\":\"component "
+	 "failure: node 1 sent no heartbeat for 603 ms\"}"},
 };
 
 START_TEST(test_every_emitted_event_is_written)
@@ -676,15 +649,25 @@ START_TEST(test_every_emitted_event_is_written)
 	struct audit *a = open_log(&o);
 	unsigned n = sizeof emitted_events / sizeof emitted_events[0];
 
-	for (unsigned i = 0; i < n; i++)
-		ck_assert_msg(audit_event(a, emitted_events[i].name, "%s",
-					  emitted_events[i].fields) == RS_OK,
+	for (unsigned i = 0; i < n; i++) {
+		const char *text = emitted_events[i].members;
+		json_t *extra;
+		ck_assert_int_eq(rs_json_parse_object(text, strlen(text),
+						      &extra, NULL),
+				 RS_OK);
+		ck_assert_msg(audit_event(a, emitted_events[i].name, extra) ==
+				      RS_OK,
 			      "event %s refused", emitted_events[i].name);
+	}
 	ck_assert_uint_eq(audit_last_seq(a), n);
 	ck_assert_int_eq(close_log(a), RS_OK);
 	ck_assert_uint_eq(read_log(1), n);
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		ck_assert_str_eq(lines[i].event, emitted_events[i].name);
+		/* Stored as given, after the fixed members. */
+		ck_assert(strstr(lines[i].text, emitted_events[i].members + 1) !=
+			  NULL);
+	}
 }
 END_TEST
 
@@ -749,51 +732,98 @@ START_TEST(test_events_during_flush)
 }
 END_TEST
 
+#define TS "\"ts\":\"2026-11-22T05:00:00.123Z\""
+/* Valid fixed members, for lines whose fault is elsewhere. */
+#define FIXED TS ",\"node\":1,\"seq\":1,\"event\":\"e\""
+
 START_TEST(test_line_parse)
 {
-	static const char *const bad[] = {
-		"",
-		"[]",
-		"{}",
-		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1}",
-		"{\"ts\":\"2026-11-22T05:00:00Z\",\"node\":1,\"seq\":1,\"event\":\"e\"}",
-		"{\"ts\":\"2026-13-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"event\":\"e\"}",
-		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":-1,\"seq\":1,\"event\":\"e\"}",
-		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":0,\"event\":\"e\"}",
-		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":01,\"event\":\"e\"}",
-		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1.5,\"event\":\"e\"}",
-		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"event\":\"E\"}",
-		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"seq\":2,\"event\":\"e\"}",
-		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"event\":\"e\",}",
-		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"event\":\"e\"} x",
-		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"event\":\"e\",\"x\":tru}",
-		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"event\":\"e\",\"x\":\"\\q\"}",
-		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":18446744073709551616,\"event\":\"e\"}",
+	/* Each refused line, and a word its message must hold. */
+	static const struct {
+		const char *line;
+		const char *why;
+	} bad[] = {
+		{"", "JSON"},
+		{"[]", "object"},
+		{"{}", "\"ts\""},
+		{"{" TS ",\"node\":1,\"seq\":1}", "\"event\""},
+		{"{\"ts\":\"2026-11-22T05:00:00Z\",\"node\":1,\"seq\":1,\"event\":\"e\"}",
+		 "\"ts\""},
+		{"{\"ts\":\"2026-13-22T05:00:00.123Z\",\"node\":1,\"seq\":1,\"event\":\"e\"}",
+		 "\"ts\""},
+		{"{" TS ",\"node\":-1,\"seq\":1,\"event\":\"e\"}", "\"node\""},
+		{"{" TS ",\"node\":\"1\",\"seq\":1,\"event\":\"e\"}", "\"node\""},
+		{"{" TS ",\"node\":1,\"seq\":0,\"event\":\"e\"}", "\"seq\""},
+		{"{" TS ",\"node\":1,\"seq\":01,\"event\":\"e\"}", "column"},
+		{"{" TS ",\"node\":1,\"seq\":1.5,\"event\":\"e\"}", "\"seq\""},
+		{"{" TS ",\"node\":1,\"seq\":1,\"event\":\"E\"}", "\"event\""},
+		{"{" TS ",\"node\":1,\"seq\":1,\"event\":7}", "\"event\""},
+		{"{" TS ",\"node\":1,\"seq\":1,\"seq\":2,\"event\":\"e\"}",
+		 "duplicate"},
+		{"{" FIXED ",\"x\":1,\"x\":2}", "duplicate"},
+		{"{" FIXED ",}", "column"},
+		{"{" FIXED "} x", "column"},
+		{"{" FIXED ",\"x\":tru}", "column"},
+		{"{" FIXED ",\"x\":\"\\q\"}", "column"},
+		{"{" FIXED ",\"v\":\"1\"}", "\"v\""},
+		/* node and seq are JSON integers: at most 2^63-1 */
+		{"{" TS ",\"node\":1,\"seq\":9223372036854775808,\"event\":\"e\"}",
+		 "column"},
+		{"{" TS ",\"node\":1,\"seq\":18446744073709551616,\"event\":\"e\"}",
+		 "column"},
+		/* NDJSON: no CR (nor NUL, LF) anywhere in a line */
+		{"{" TS ",\"node\":1,\"seq\":1,\r\"event\":\"e\"}", "CR"},
+		{"{" FIXED ",\"x\":\"a\rb\"}", "CR"},
+		{"{" FIXED ",\"x\":\"a\nb\"}", "LF"},
+		/* a raw byte >= 0x80 outside a string */
+		{"{" FIXED ",\"x\":\xff}", "column"},
 	};
 	const char *good =
 		" {\"event\":\"e_1\", \"x\":{\"y\":[true,false,null,\"s\"]},"
-		"\"seq\":18446744073709551615,\"node\":0,\t"
-		"\"ts\":\"1970-01-01T00:00:01.002Z\",\"z\":\"\\u00e9\"} ";
-	const char *v2 = "{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,"
-			 "\"seq\":1,\"event\":\"e\",\"v\":2}";
+		"\"seq\":9223372036854775807,\"node\":0,\t"
+		"\"ts\":\"1970-01-01T00:00:01.002Z\",\"z\":\"\\u00e9\","
+		"\"raw\":\"\xe9\xff\"} ";
+	const char *v2 = "{" FIXED ",\"v\":2}";
+	const char *v1 = "{" FIXED ",\"v\":1}";
 	struct audit_line l;
 	char errmsg[RS_ERRMSG_SIZE];
+	json_t *members = json_object();
+	struct rs_buf raw;
 
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		ck_assert_msg(audit_line_parse(bad[i], strlen(bad[i]), &l, NULL,
-					       NULL, errmsg) == RS_ECORRUPT,
-			      "accepted: %s", bad[i]);
-	ck_assert_int_eq(audit_line_parse(good, strlen(good), &l, NULL, NULL,
-					  errmsg),
-			 RS_OK);
-	ck_assert_uint_eq(l.seq, UINT64_MAX);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		errmsg[0] = '\0';
+		ck_assert_msg(audit_line_parse(bad[i].line, strlen(bad[i].line),
+					       &l, NULL, NULL,
+					       errmsg) == RS_ECORRUPT,
+			      "accepted: %s", bad[i].line);
+		ck_assert_msg(strstr(errmsg, bad[i].why) != NULL,
+			      "%s: message \"%s\" does not name %s",
+			      bad[i].line, errmsg, bad[i].why);
+	}
+	ck_assert_msg(audit_line_parse(good, strlen(good), &l, collect_cb,
+				       members, errmsg) == RS_OK,
+		      "%s", errmsg);
+	ck_assert_uint_eq(l.seq, (uint64_t)INT64_MAX);
 	ck_assert_uint_eq(l.node, 0);
 	ck_assert_int_eq(l.ts_ms, 1002);
+	ck_assert_str_eq(l.ts, "1970-01-01T00:00:01.002Z");
 	ck_assert_str_eq(l.event, "e_1");
 	ck_assert(!l.has_version);
+	/* Raw bytes >= 0x80 inside a string are taken as they are. */
+	rs_buf_init(&raw);
+	ck_assert_int_eq(rs_json_get_bytes(members, "raw", &raw, NULL), RS_OK);
+	ck_assert_uint_eq(raw.len, 2);
+	ck_assert(memcmp(raw.data, "\xe9\xff", 2) == 0);
+	rs_buf_free(&raw);
+	json_decref(members);
 	ck_assert_int_eq(audit_line_parse(v2, strlen(v2), &l, NULL, NULL,
 					  errmsg),
 			 RS_EFORMAT);
+	ck_assert(strstr(errmsg, "\"v\"") != NULL);
+	ck_assert_int_eq(audit_line_parse(v1, strlen(v1), &l, NULL, NULL,
+					  errmsg),
+			 RS_OK);
+	ck_assert(l.has_version);
 }
 END_TEST
 
@@ -802,13 +832,16 @@ struct members {
 	char vals[256];
 };
 
-static void member_cb(void *ctx, const char *key, size_t key_len,
-		      const char *val, size_t val_len)
+static void member_cb(void *ctx, const char *key, const json_t *value)
 {
 	struct members *m = ctx;
 	size_t k = strlen(m->keys), v = strlen(m->vals);
-	snprintf(m->keys + k, sizeof m->keys - k, "%.*s;", (int)key_len, key);
-	snprintf(m->vals + v, sizeof m->vals - v, "%.*s;", (int)val_len, val);
+	char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	ck_assert_ptr_nonnull(text);
+	snprintf(m->keys + k, sizeof m->keys - k, "%s;", key);
+	snprintf(m->vals + v, sizeof m->vals - v, "%s;", text);
+	free(text);
 }
 
 START_TEST(test_line_parse_members)
@@ -816,15 +849,16 @@ START_TEST(test_line_parse_members)
 	const char *line =
 		"{\"ts\":\"2026-11-22T05:00:00.123Z\",\"node\":1,\"seq\":5,"
 		"\"event\":\"election_won\",\"term\":3,\"who\":\"a\\\"b\","
-		"\"l\":[1, 2]}";
+		"\"l\":[1, 2],\"v\":1}";
 	struct members m = {{0}, {0}};
 	struct audit_line l;
 
 	ck_assert_int_eq(audit_line_parse(line, strlen(line), &l, member_cb,
 					  &m, NULL),
 			 RS_OK);
+	/* In order, reserved names left out; values as JSON. */
 	ck_assert_str_eq(m.keys, "term;who;l;");
-	ck_assert_str_eq(m.vals, "3;\"a\\\"b\";[1, 2];");
+	ck_assert_str_eq(m.vals, "3;\"a\\\"b\";[1,2];");
 	/* 2026-11-22 is day 20779 since 1970-01-01. */
 	ck_assert_int_eq(l.ts_ms, ((int64_t)20779 * 86400 + 5 * 3600) * 1000 +
 					  123);
@@ -1307,7 +1341,8 @@ START_TEST(test_pending_overflow_fails)
 	memset(big, 'y', sizeof big - 1);
 	/* A disk that never answers: the queue must not grow forever. */
 	for (i = 0; i < 200 && rv == RS_OK; i++)
-		rv = audit_event(a, "big", "\"s\":\"%s\"", big);
+		rv = audit_event(a, "big", members_bytes("s", big,
+							 sizeof big - 1));
 	ck_assert_int_eq(rv, RS_ETOOLARGE);
 	ck_assert_uint_lt(i, 200);
 	ck_assert_int_eq(audit_failed(a), RS_ETOOLARGE);
@@ -1340,13 +1375,14 @@ START_TEST(test_flush_sync_queued)
 	struct audit *a;
 	unsigned long fsyncs;
 	struct audit_stats st;
-	char js[64];
+	static const char why[] = "journal: fsync: I/O error";
 
 	fileio_track_start();
 	a = open_log(&o);
 	emit(a, 0, 5);
-	audit_json_str(js, sizeof js, "journal: fsync: I/O error");
-	ck_assert_int_eq(audit_event(a, AUDIT_EV_FAIL_FAST, "\"reason\":%s", js),
+	ck_assert_int_eq(audit_event(a, AUDIT_EV_FAIL_FAST,
+				     members_bytes("reason", why,
+						   sizeof why - 1)),
 			 RS_OK);
 	fsyncs = fileio_op_count(FIO_OP_FSYNC);
 	ck_assert_int_eq(audit_flush_sync(a), RS_OK);
@@ -1417,7 +1453,8 @@ static Suite *audit_suite(void)
 
 	tcase_add_test(tc, test_new_log);
 	tcase_add_test(tc, test_append_read_back);
-	tcase_add_test(tc, test_json_str);
+	tcase_add_test(tc, test_members_round_trip);
+	tcase_add_test(tc, test_high_bytes_escaped);
 	tcase_add_test(tc, test_file_names);
 	tcase_add_test(tc, test_event_refused);
 	tcase_add_test(tc, test_every_emitted_event_is_written);
