@@ -43,22 +43,15 @@
 
 /* ---- the state machine, messages, paths ---- */
 
-__attribute__((unused)) /* only read by assert() */
-static const bool audit_transitions[AUDIT_STATE__COUNT][AUDIT_STATE__COUNT] = {
-	[AUDIT_IDLE] = {[AUDIT_ARMED] = true,
-			[AUDIT_FLUSHING] = true,
-			[AUDIT_CLOSING] = true},
-	[AUDIT_ARMED] = {[AUDIT_FLUSHING] = true, [AUDIT_IDLE] = true},
-	[AUDIT_FLUSHING] = {[AUDIT_IDLE] = true},
-	[AUDIT_CLOSING] = {[AUDIT_CLOSED] = true},
+static const struct sm_state audit_states[AUDIT_STATE__COUNT] = {
+	[AUDIT_IDLE] = {"idle", SM_TO(AUDIT_ARMED) | SM_TO(AUDIT_FLUSHING) |
+					SM_TO(AUDIT_CLOSING)},
+	[AUDIT_ARMED] = {"armed", SM_TO(AUDIT_FLUSHING) | SM_TO(AUDIT_IDLE)},
+	[AUDIT_FLUSHING] = {"flushing", SM_TO(AUDIT_IDLE)},
+	[AUDIT_CLOSING] = {"closing", SM_TO(AUDIT_CLOSED)},
+	[AUDIT_CLOSED] = {"closed", 0},
 };
-
-static void audit_set_state(struct audit *a, enum audit_state to)
-{
-	assert(to < AUDIT_STATE__COUNT);
-	assert(audit_transitions[a->state][to]);
-	a->state = to;
-}
+const struct sm_def audit_sm = SM_DEF("audit", audit_states);
 
 void audit_logf(const struct audit *a, const char *fmt, ...)
 {
@@ -138,7 +131,7 @@ static void audit_flush_start(struct audit *a)
 	unsigned keep = a->opts.keep_files;
 	int rv;
 
-	assert(a->state == AUDIT_IDLE || a->state == AUDIT_ARMED);
+	assert(sm_state(&a->sm) == AUDIT_IDLE || sm_state(&a->sm) == AUDIT_ARMED);
 	assert(a->pending.buf.len > 0 && a->failed == RS_OK);
 	*b = a->pending;
 	audit_batch_reset(&a->pending, spare);
@@ -154,7 +147,7 @@ static void audit_flush_start(struct audit *a)
 	b->new_file = a->files[a->nfiles - 1] + 1;
 	if (b->rotate && keep > 0 && a->nfiles + 1 > keep)
 		b->unlink_count = a->nfiles + 1 - keep;
-	audit_set_state(a, AUDIT_FLUSHING);
+	sm_move(&a->sm, AUDIT_FLUSHING);
 	atomic_store_explicit(&a->flight_done, false, memory_order_relaxed);
 	a->work.data = a;
 	rv = uv_queue_work(a->loop, &a->work, audit_work_cb,
@@ -167,7 +160,7 @@ static void audit_timer_cb(uv_timer_t *t)
 {
 	struct audit *a = t->data;
 
-	assert(a->state == AUDIT_ARMED);
+	assert(sm_state(&a->sm) == AUDIT_ARMED);
 	audit_flush_start(a);
 }
 
@@ -176,7 +169,7 @@ static void audit_kick(struct audit *a)
 {
 	int rv;
 
-	assert(a->state == AUDIT_IDLE);
+	assert(sm_state(&a->sm) == AUDIT_IDLE);
 	if (a->pending.buf.len > 0 && a->close_requested) {
 		audit_flush_start(a);
 	} else if (a->pending.buf.len > 0) {
@@ -184,7 +177,7 @@ static void audit_kick(struct audit *a)
 				    a->opts.fsync_delay_ms, 0);
 		assert(rv == 0);
 		(void)rv;
-		audit_set_state(a, AUDIT_ARMED);
+		sm_move(&a->sm, AUDIT_ARMED);
 	} else if (a->close_requested) {
 		audit_close_start(a);
 	}
@@ -320,13 +313,13 @@ static void audit_after_work_cb(uv_work_t *w, int status)
 	struct audit_batch *b = &a->flight;
 
 	assert(status == 0); /* the log never cancels its work */
-	assert(a->state == AUDIT_FLUSHING);
+	assert(sm_state(&a->sm) == AUDIT_FLUSHING);
 	(void)status;
 	if (b->status == RS_OK && a->opts.on_fsync != NULL)
 		a->opts.on_fsync(a->opts.fsync_arg, (double)b->fsync_ns / 1e9);
 	audit_batch_account(a, b);
 	audit_batch_reset(b, b->buf);
-	audit_set_state(a, AUDIT_IDLE);
+	sm_move(&a->sm, AUDIT_IDLE);
 	audit_kick(a);
 }
 
@@ -430,7 +423,7 @@ static int audit_line_append(struct audit *a, struct rs_buf *buf,
 /* Whether the log takes an event now; counts what it refuses. */
 static int audit_event_admit(struct audit *a, const char *event)
 {
-	assert(a->state != AUDIT_CLOSED);
+	assert(sm_state(&a->sm) != AUDIT_CLOSED);
 	if (a->close_requested)
 		return RS_ECLOSED;
 	if (a->sealed) {
@@ -477,7 +470,7 @@ int audit_event(struct audit *a, const char *event, json_t *extra)
 		audit_fail(a, RS_ETOOLARGE, msg);
 		return RS_ETOOLARGE;
 	}
-	if (a->state == AUDIT_IDLE)
+	if (sm_state(&a->sm) == AUDIT_IDLE)
 		audit_kick(a);
 	return RS_OK;
 }
@@ -506,7 +499,7 @@ static int audit_sync_target(struct audit *a, int *fd, uint64_t *off)
 
 	*fd = a->fd;
 	*off = a->size;
-	if (a->state != AUDIT_FLUSHING)
+	if (sm_state(&a->sm) != AUDIT_FLUSHING)
 		return RS_OK;
 	rv = audit_wait_flight(a);
 	if (rv != RS_OK)
@@ -525,14 +518,14 @@ int audit_flush_sync(struct audit *a)
 	uint64_t off;
 	int fd, rv;
 
-	assert(a != NULL && a->state != AUDIT_CLOSED);
+	assert(a != NULL && sm_state(&a->sm) != AUDIT_CLOSED);
 	assert(!a->close_requested && !a->sealed);
 	a->sealed = true;
 	if (a->failed != RS_OK)
 		return a->failed;
-	if (a->state == AUDIT_ARMED) {
+	if (sm_state(&a->sm) == AUDIT_ARMED) {
 		uv_timer_stop(&a->timer);
-		audit_set_state(a, AUDIT_IDLE);
+		sm_move(&a->sm, AUDIT_IDLE);
 	}
 	rv = audit_sync_target(a, &fd, &off);
 	if (rv == RS_OK && q->buf.len > 0) {
@@ -566,8 +559,8 @@ static void audit_timer_closed_cb(uv_handle_t *h)
 	void *arg = a->close_arg;
 	int status = a->failed;
 
-	assert(a->state == AUDIT_CLOSING && a->fd < 0);
-	audit_set_state(a, AUDIT_CLOSED);
+	assert(sm_state(&a->sm) == AUDIT_CLOSING && a->fd < 0);
+	sm_move(&a->sm, AUDIT_CLOSED);
 	audit_free(a);
 	if (cb != NULL)
 		cb(arg, status);
@@ -578,7 +571,7 @@ static void audit_close_work_cb(uv_work_t *w)
 {
 	struct audit *a = w->data;
 
-	assert(a->state == AUDIT_CLOSING);
+	assert(sm_state(&a->sm) == AUDIT_CLOSING);
 	if (a->fd >= 0)
 		fileio_close(a->fd);
 	a->fd = -1;
@@ -589,7 +582,7 @@ static void audit_close_after_cb(uv_work_t *w, int status)
 	struct audit *a = w->data;
 
 	assert(status == 0);
-	assert(a->state == AUDIT_CLOSING);
+	assert(sm_state(&a->sm) == AUDIT_CLOSING);
 	(void)status;
 	uv_close((uv_handle_t *)&a->timer, audit_timer_closed_cb);
 }
@@ -598,9 +591,9 @@ static void audit_close_start(struct audit *a)
 {
 	int rv;
 
-	assert(a->state == AUDIT_IDLE && a->close_requested);
+	assert(sm_state(&a->sm) == AUDIT_IDLE && a->close_requested);
 	assert(a->pending.buf.len == 0);
-	audit_set_state(a, AUDIT_CLOSING);
+	sm_move(&a->sm, AUDIT_CLOSING);
 	a->work.data = a;
 	rv = uv_queue_work(a->loop, &a->work, audit_close_work_cb,
 			   audit_close_after_cb);
@@ -615,12 +608,12 @@ void audit_close(struct audit *a, audit_close_cb cb, void *arg)
 	a->close_requested = true;
 	a->close_cb = cb;
 	a->close_arg = arg;
-	if (a->state == AUDIT_ARMED) {
+	if (sm_state(&a->sm) == AUDIT_ARMED) {
 		uv_timer_stop(&a->timer);
-		audit_set_state(a, AUDIT_IDLE);
+		sm_move(&a->sm, AUDIT_IDLE);
 	}
 	/* Otherwise the batch in flight continues the close when done. */
-	if (a->state == AUDIT_IDLE)
+	if (sm_state(&a->sm) == AUDIT_IDLE)
 		audit_kick(a);
 }
 

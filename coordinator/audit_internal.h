@@ -29,6 +29,7 @@
 #include "coordinator/audit.h"
 #include "raftstore/lib/buf.h"
 #include "raftstore/lib/rs_error.h"
+#include "raftstore/lib/sm.h"
 
 enum audit_state {
 	AUDIT_IDLE,     /* nothing queued, no timer, no job */
@@ -38,6 +39,8 @@ enum audit_state {
 	AUDIT_CLOSED,   /* being freed */
 	AUDIT_STATE__COUNT
 };
+/* Its table (audit.c). */
+extern const struct sm_def audit_sm;
 
 /* Lines queued together, and what the worker did with them. */
 struct audit_batch {
@@ -64,7 +67,7 @@ struct audit {
 	char *dir; /* <data-dir>/audit */
 	uint64_t node_id;
 	struct audit_options opts;
-	enum audit_state state;
+	struct sm sm; /* enum audit_state; the table is audit_sm */
 	bool close_requested;
 	bool sealed; /* audit_flush_sync ran: nothing more is written */
 	audit_close_cb close_cb;

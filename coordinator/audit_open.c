@@ -289,6 +289,7 @@ static int audit_alloc(struct audit **out, uv_loop_t *loop, const char *dir,
 		rs_errmsg_printf(errmsg, "out of memory");
 		return RS_ENOMEM;
 	}
+	sm_init(&a->sm, &audit_sm, AUDIT_IDLE);
 	a->fd = -1;
 	a->loop = loop;
 	a->node_id = node_id;

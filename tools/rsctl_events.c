@@ -449,13 +449,10 @@ static bool ev_key_plain(const char *key)
 }
 
 /* A value as compact ASCII JSON text, as the writer stores it (malloc'd;
- * NULL when out of memory).  rs_json_dump writes whole documents (an
- * object or array) only, so a member's value goes through jansson's
- * writer with the layer's flags and JSON_ENCODE_ANY. */
+ * NULL when out of memory). */
 static char *ev_value_text(const json_t *value)
 {
-	return json_dumps(value, JSON_COMPACT | JSON_ENSURE_ASCII |
-					 JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+	return rs_json_dump(value, RS_JSON_COMPACT);
 }
 
 /* One member as key=JSON. */

@@ -87,7 +87,7 @@ int rs_json_push(json_t *array, json_t *value)
 
 static size_t rs_json_flags(enum rs_json_style style)
 {
-	size_t f = JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER;
+	size_t f = JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY;
 
 	return f | (style == RS_JSON_PRETTY ? JSON_INDENT(2) : JSON_COMPACT);
 }

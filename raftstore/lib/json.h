@@ -63,8 +63,9 @@ int rs_json_push(json_t *array, json_t *value);
 
 /* ---- writing ---- */
 
-/* The document as a NUL-terminated string (malloc'd; free()), no trailing
- * newline.  NULL when out of memory. */
+/* The document (an object, an array or a bare value such as one member's)
+ * as a NUL-terminated string (malloc'd; free()), no trailing newline.  NULL
+ * when out of memory. */
 char *rs_json_dump(const json_t *v, enum rs_json_style style);
 
 /* Append the document to out, without a NUL or newline. */

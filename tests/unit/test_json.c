@@ -150,6 +150,9 @@ START_TEST(test_dump_styles)
 	free(pretty);
 	rs_buf_free(&out);
 	ck_assert_int_eq(rs_json_set(o, "nomem", NULL), RS_ENOMEM);
+	pretty = rs_json_dump(json_object_get(o, "z"), RS_JSON_COMPACT);
+	ck_assert_str_eq(pretty, "\"last-set-first\""); /* a bare value */
+	free(pretty);
 	json_decref(o);
 }
 END_TEST
