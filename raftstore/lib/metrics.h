@@ -92,7 +92,8 @@ struct metric *metrics_register(struct metrics *ms, enum metric_type type,
 /* A gauge whose value is whatever read(ctx) returns when it is rendered or
  * read: for values another module already keeps (bytes on disk, an index),
  * so that nobody has to copy them in.  read must be cheap, must not touch
- * the registry, and ctx must outlive the registry.  Registering the same
+ * the registry, and ctx must stay valid while the registry may still be
+ * rendered or read.  Registering the same
  * name again with the same read and ctx returns the same metric; with
  * another read or ctx, or over a plain gauge, it fails (NULL, errmsg). */
 typedef double (*metrics_read_fn)(void *ctx);
