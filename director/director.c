@@ -14,6 +14,7 @@
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/raftcall.h"
+#include "raftstore/raftinfo.h"
 
 #define DIRECTOR_TICK_MS 20u
 #define DIRECTOR_MONITOR_MS 100u
@@ -145,7 +146,7 @@ static unsigned director_snapshot(const struct director *d,
 static unsigned director_servers(const struct director *d, uint64_t *ids,
 				 bool voters_only)
 {
-	const struct raft_configuration *c = &d->env.raft->configuration;
+	const struct raft_configuration *c = raftinfo_configuration(d->env.raft);
 	unsigned n = 0;
 
 	assert(c->n <= PLAN_SERVERS_MAX);
@@ -781,10 +782,13 @@ static bool director_check_logs(struct director *d)
 	    uv_now(d->env.loop) - d->phase_start_ms < 5ull * d->env.failure_ms)
 		return false;
 	last = raft_last_index(r);
-	for (unsigned i = 0; i < r->configuration.n; i++) {
-		raft_id id = r->configuration.servers[i].id;
-		raft_index match = r->leader_state.progress[i].match_index;
+	for (unsigned i = 0; i < raftinfo_configuration(r)->n; i++) {
+		raft_id id = raftinfo_configuration(r)->servers[i].id;
+		raft_index match = 0;
 		bool recruited = false;
+
+		if (!raftinfo_match_index(r, i, &match))
+			return false; /* not the leader: no progress to judge */
 		for (unsigned j = 0; j < d->layout.log_count; j++)
 			recruited |= d->layout.logs[j].node_id == id;
 		if (!recruited || id == d->env.node_id ||

@@ -159,6 +159,8 @@ static int fsm_apply_body(struct raft_fsm *rf, const struct raft_buffer *buf,
 	}
 	if (fsm_fence(f, &a->batch, kind)) {
 		f->fenced_entries++;
+		if (f->m_fenced != NULL)
+			metrics_inc(f->m_fenced);
 		if (f->on_fenced != NULL)
 			f->on_fenced(f->ctx, &a->batch, f->epoch);
 		*result = fsm_result_fenced();
@@ -298,4 +300,18 @@ void fsm_init(struct fsm *f, struct store *store, fsm_applied_fn applied,
 	f->raft.apply = fsm_apply;
 	f->raft.snapshot = fsm_snapshot;
 	f->raft.restore = fsm_restore;
+}
+
+int fsm_metrics_register(struct fsm *f, struct metrics *ms)
+{
+	struct metric *fenced;
+
+	assert(f != NULL && ms != NULL);
+	fenced = metrics_counter(ms, "raftstore_fenced_entries_total",
+				 "Entries skipped for an older epoch");
+	if (fenced == NULL)
+		return RS_EINVAL;
+	metrics_add(fenced, f->fenced_entries);
+	f->m_fenced = fenced;
+	return RS_OK;
 }

@@ -48,6 +48,7 @@
 
 #include "raftstore/lib/batch.h"
 #include "raftstore/lib/buf.h"
+#include "raftstore/lib/metrics.h"
 #include "storage/store.h"
 
 #define FSM_ENTRY_FORMAT 1u
@@ -81,10 +82,16 @@ struct fsm {
 	uint64_t skipped_entries;
 	uint64_t snapshots;
 	uint64_t restores;
+	struct metric *m_fenced; /* fsm_metrics_register; NULL until then */
 };
 
 void fsm_init(struct fsm *f, struct store *store, fsm_applied_fn applied,
 	      fsm_restored_fn restored, fsm_fatal_fn fatal, void *ctx);
+
+/* Register raftstore_fenced_entries_total (fenced_entries) in ms and count
+ * it from then on, fencings made before the call included.  ms must outlive
+ * f.  RS_OK, or RS_EINVAL with metrics_errmsg(ms) saying why. */
+int fsm_metrics_register(struct fsm *f, struct metrics *ms);
 
 /* Encode batch b as an entry payload of `kind` into a raft_malloc'ed
  * buffer. */

@@ -74,6 +74,9 @@ struct proxy {
 	void (*close_cb)(void *arg);
 	void *close_arg;
 	struct proxy_stats st;
+	/* proxy_metrics_register: all NULL until then */
+	struct metric *m_commits, *m_conflicts, *m_batches, *m_batch_txns,
+		*m_batch_size, *m_batch_bytes;
 };
 
 /* ---- small helpers ---- */
@@ -193,10 +196,15 @@ static void proxy_txn_finish(struct proxy *p, struct proxy_txn *t, int status,
 	else
 		p->done_head = t;
 	p->done_tail = t;
-	if (status == RS_OK)
+	if (status == RS_OK) {
 		p->st.commits++;
-	else if (status == RS_ECONFLICT)
+		if (p->m_commits != NULL)
+			metrics_inc(p->m_commits);
+	} else if (status == RS_ECONFLICT) {
 		p->st.conflicts++;
+		if (p->m_conflicts != NULL)
+			metrics_inc(p->m_conflicts);
+	}
 	else if (status == RS_ETOOOLD)
 		p->st.too_old++;
 	else if (status == RS_EUNKNOWN)
@@ -360,6 +368,18 @@ static int proxy_resolve(struct proxy *p, struct proxy_txn *t)
 	return rv;
 }
 
+/* One batch proposed: the metrics, when registered. */
+static void proxy_count_batch(struct proxy *p, unsigned txns, size_t bytes)
+{
+	if (p->m_batches == NULL)
+		return;
+	assert(p->m_batch_txns != NULL && p->m_batch_size != NULL);
+	metrics_inc(p->m_batches);
+	metrics_gauge_set(p->m_batch_txns, (double)txns);
+	metrics_observe(p->m_batch_size, txns);
+	metrics_observe(p->m_batch_bytes, (double)bytes);
+}
+
 /* Take up to batch_count_max queued txns into one flight. */
 static void proxy_flush(struct proxy *p)
 {
@@ -417,8 +437,7 @@ static void proxy_flush(struct proxy *p)
 	p->flights++;
 	p->st.batches++;
 	p->st.last_batch_txns = taken;
-	if (p->o.on_batch != NULL)
-		p->o.on_batch(p->o.ctx, taken, buf.len);
+	proxy_count_batch(p, taken, buf.len);
 	if (rv == RS_OK)
 		rv = raftcall_apply(p->raft, &fl->req, &buf, 1, proxy_applied);
 	if (rv != 0) {
@@ -890,4 +909,39 @@ void proxy_get_stats(const struct proxy *p, struct proxy_stats *st)
 	st->state = proxy_state_names[p->state];
 	st->epoch = p->epoch;
 	st->accepting = p->accepting;
+}
+
+int proxy_metrics_register(struct proxy *p, struct metrics *ms)
+{
+	static const double txns_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+	struct metric *commits, *conflicts, *batches, *txns, *size, *bytes;
+
+	assert(p != NULL && ms != NULL);
+	commits = metrics_counter(ms, "raftstore_commits_total",
+				  "Transactions committed by this leader");
+	conflicts = metrics_counter(ms, "raftstore_conflicts_total",
+				    "Transactions aborted by the resolver");
+	batches = metrics_counter(ms, "raftstore_batches_total",
+				  "Batches proposed to Raft by this leader");
+	txns = metrics_gauge(ms, "raftstore_last_batch_transactions",
+			     "Transactions in the last batch proposed");
+	size = metrics_histogram(ms, "raftstore_batch_transactions",
+				 "Transactions per batch proposed", txns_bounds,
+				 sizeof txns_bounds / sizeof txns_bounds[0]);
+	bytes = metrics_histogram(ms, "raftstore_batch_bytes",
+				  "Raft entry bytes per batch",
+				  metrics_buckets_bytes, METRICS_BUCKETS_BYTES_COUNT);
+	if (!commits || !conflicts || !batches || !txns || !size || !bytes)
+		return RS_EINVAL;
+	metrics_add(commits, p->st.commits);
+	metrics_add(conflicts, p->st.conflicts);
+	metrics_add(batches, p->st.batches);
+	metrics_gauge_set(txns, (double)p->st.last_batch_txns);
+	p->m_commits = commits;
+	p->m_conflicts = conflicts;
+	p->m_batches = batches;
+	p->m_batch_txns = txns;
+	p->m_batch_size = size;
+	p->m_batch_bytes = bytes;
+	return RS_OK;
 }

@@ -43,6 +43,7 @@
 #include "raftstore/client.h"
 #include "raftstore/lib/batch.h"
 #include "raftstore/lib/buf.h"
+#include "raftstore/lib/metrics.h"
 #include "storage/store.h"
 
 struct proxy_options {
@@ -54,8 +55,6 @@ struct proxy_options {
 	/* The leader's client address ("host:port"), or NULL if unknown or
 	 * this node. */
 	const char *(*leader_addr)(void *ctx);
-	/* Each batch proposed: transactions in it and body bytes. */
-	void (*on_batch)(void *ctx, unsigned txns, size_t bytes);
 	void *ctx;
 };
 
@@ -158,5 +157,15 @@ struct proxy_stats {
 	const char *state; /* "follower", "starting", "ready" */
 };
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *st);
+
+/* Register the proxy's metrics in ms and keep them current from then on:
+ * raftstore_commits_total, raftstore_conflicts_total,
+ * raftstore_batches_total (the proxy_stats counters of the same names),
+ * raftstore_last_batch_transactions, and the histograms
+ * raftstore_batch_transactions and raftstore_batch_bytes (transactions and
+ * Raft entry bytes per batch proposed).  Counts made before the call are
+ * carried over.  ms must outlive the proxy.  RS_OK, or RS_EINVAL with
+ * metrics_errmsg(ms) saying why (the proxy then updates nothing). */
+int proxy_metrics_register(struct proxy *p, struct metrics *ms);
 
 #endif /* RS_PROXY_H */

@@ -35,6 +35,8 @@ struct metric {
 	char *labels; /* rendered: k="v",k2="v2"; "" for none */
 	uint64_t counter;
 	double gauge;
+	metrics_read_fn read; /* gauges: NULL, or the value at render time */
+	void *read_ctx;
 	uint64_t *buckets; /* n_bounds + 1, the last one is +Inf */
 	uint64_t count;
 	double sum;
@@ -477,10 +479,14 @@ err_nomem:
 	return NULL;
 }
 
-struct metric *metrics_register(struct metrics *ms, enum metric_type type,
-				const char *name, const char *help,
-				const char *const *labels, const double *bounds,
-				size_t n_bounds)
+/* metrics_register; *series_created tells a new series from a found one. */
+static struct metric *metrics_register_series(struct metrics *ms,
+					      enum metric_type type,
+					      const char *name, const char *help,
+					      const char *const *labels,
+					      const double *bounds,
+					      size_t n_bounds,
+					      bool *series_created)
 {
 	struct metric_family *f;
 	struct metric *m;
@@ -490,6 +496,7 @@ struct metric *metrics_register(struct metrics *ms, enum metric_type type,
 	assert(ms != NULL);
 	assert(type == METRIC_COUNTER || type == METRIC_GAUGE ||
 	       type == METRIC_HISTOGRAM);
+	*series_created = false;
 	if (metrics_args_check(ms, type, name, labels, bounds, n_bounds) != RS_OK)
 		return NULL;
 	rendered = metrics_labels_render(labels);
@@ -518,6 +525,43 @@ struct metric *metrics_register(struct metrics *ms, enum metric_type type,
 		return NULL;
 	}
 	assert(m->family == f && f->n_series > 0);
+	*series_created = true;
+	return m;
+}
+
+struct metric *metrics_register(struct metrics *ms, enum metric_type type,
+				const char *name, const char *help,
+				const char *const *labels, const double *bounds,
+				size_t n_bounds)
+{
+	bool created;
+
+	return metrics_register_series(ms, type, name, help, labels, bounds,
+				       n_bounds, &created);
+}
+
+struct metric *metrics_gauge_fn(struct metrics *ms, const char *name,
+				const char *help, metrics_read_fn read,
+				void *ctx)
+{
+	struct metric *m;
+	bool created;
+
+	assert(read != NULL);
+	m = metrics_register_series(ms, METRIC_GAUGE, name, help, NULL, NULL, 0,
+				    &created);
+	if (m == NULL)
+		return NULL;
+	if (created) {
+		m->read = read;
+		m->read_ctx = ctx;
+	}
+	if (m->read != read || m->read_ctx != ctx) {
+		rs_errmsg_printf(ms->errmsg, "metric %s: already registered with "
+					     "another value source", name);
+		return NULL;
+	}
+	assert(m->family->type == METRIC_GAUGE);
 	return m;
 }
 
@@ -561,13 +605,13 @@ void metrics_inc(struct metric *m)
 
 void metrics_gauge_set(struct metric *m, double v)
 {
-	assert(m != NULL && m->family->type == METRIC_GAUGE);
+	assert(m != NULL && m->family->type == METRIC_GAUGE && m->read == NULL);
 	m->gauge = v;
 }
 
 void metrics_gauge_add(struct metric *m, double delta)
 {
-	assert(m != NULL && m->family->type == METRIC_GAUGE);
+	assert(m != NULL && m->family->type == METRIC_GAUGE && m->read == NULL);
 	m->gauge += delta;
 }
 
@@ -596,7 +640,7 @@ uint64_t metrics_counter_get(const struct metric *m)
 double metrics_gauge_get(const struct metric *m)
 {
 	assert(m != NULL && m->family->type == METRIC_GAUGE);
-	return m->gauge;
+	return m->read != NULL ? m->read(m->read_ctx) : m->gauge;
 }
 
 uint64_t metrics_histogram_count(const struct metric *m)
@@ -684,7 +728,7 @@ static int metrics_render_series(struct rs_buf *out, const struct metric *m)
 	if (rv == RS_OK && m->family->type == METRIC_COUNTER)
 		rv = metrics_put_u64(out, m->counter);
 	else if (rv == RS_OK)
-		rv = metrics_put_double(out, m->gauge);
+		rv = metrics_put_double(out, metrics_gauge_get(m));
 	if (rv == RS_OK)
 		rv = metrics_put_str(out, "\n");
 	return rv;

@@ -12,6 +12,8 @@
  *     or O(buckets), never allocate, and cannot fail.
  *   - A struct metric stays valid until metrics_free; nothing is ever
  *     unregistered.
+ *   - Gauges may be read through a callback at render time
+ *     (metrics_gauge_fn) instead of being set.
  *   - Rendering is deterministic: families in the order they were first
  *     registered, series of one family in registration order, histogram
  *     buckets in increasing order.
@@ -87,6 +89,18 @@ struct metric *metrics_register(struct metrics *ms, enum metric_type type,
 				const char *const *labels, const double *bounds,
 				size_t n_bounds);
 
+/* A gauge whose value is whatever read(ctx) returns when it is rendered or
+ * read: for values another module already keeps (bytes on disk, an index),
+ * so that nobody has to copy them in.  read must be cheap, must not touch
+ * the registry, and ctx must stay valid while the registry may still be
+ * rendered or read.  Registering the same
+ * name again with the same read and ctx returns the same metric; with
+ * another read or ctx, or over a plain gauge, it fails (NULL, errmsg). */
+typedef double (*metrics_read_fn)(void *ctx);
+struct metric *metrics_gauge_fn(struct metrics *ms, const char *name,
+				const char *help, metrics_read_fn read,
+				void *ctx);
+
 /* Shorthands for metrics_register without labels. */
 struct metric *metrics_counter(struct metrics *ms, const char *name,
 			       const char *help);
@@ -99,7 +113,8 @@ struct metric *metrics_histogram(struct metrics *ms, const char *name,
 /* Why the last registration failed ("" if none has). */
 const char *metrics_errmsg(const struct metrics *ms);
 
-/* Updates.  Each asserts that m is non-NULL and of the right type. */
+/* Updates.  Each asserts that m is non-NULL and of the right type (and,
+ * for gauges, not read through a callback). */
 void metrics_add(struct metric *counter, uint64_t v);
 void metrics_inc(struct metric *counter);
 void metrics_gauge_set(struct metric *gauge, double v);

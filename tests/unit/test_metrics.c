@@ -88,6 +88,44 @@ START_TEST(test_gauge)
 END_TEST
 
 /* Numbers: shortest text that reads back the same. */
+/* A callback gauge reads its source at every render, never a stale copy;
+ * re-registration must name the same source. */
+static double read_bytes(void *ctx)
+{
+	return (double)*(const unsigned long long *)ctx;
+}
+
+START_TEST(test_gauge_callback)
+{
+	unsigned long long bytes = 1392, other = 7;
+	struct metric *m = metrics_gauge_fn(ms, "rs_storage_bytes", "On disk.",
+					    read_bytes, &bytes);
+
+	ck_assert_ptr_nonnull(m);
+	render_is("# HELP rs_storage_bytes On disk.\n"
+		  "# TYPE rs_storage_bytes gauge\n"
+		  "rs_storage_bytes 1392\n");
+	bytes = 4096;
+	ck_assert(metrics_gauge_get(m) == 4096.0);
+	render_is("# HELP rs_storage_bytes On disk.\n"
+		  "# TYPE rs_storage_bytes gauge\n"
+		  "rs_storage_bytes 4096\n");
+	ck_assert_ptr_eq(metrics_gauge_fn(ms, "rs_storage_bytes", "On disk.",
+					  read_bytes, &bytes), m);
+	ck_assert_ptr_null(metrics_gauge_fn(ms, "rs_storage_bytes", "On disk.",
+					    read_bytes, &other));
+	ck_assert_ptr_nonnull(strstr(metrics_errmsg(ms), "rs_storage_bytes"));
+	/* a plain gauge of that name is another source */
+	ck_assert_ptr_nonnull(metrics_gauge(ms, "rs_plain", NULL));
+	ck_assert_ptr_null(metrics_gauge_fn(ms, "rs_plain", NULL, read_bytes,
+					    &bytes));
+	/* and a callback gauge under a counter's name is a type conflict */
+	ck_assert_ptr_nonnull(metrics_counter(ms, "rs_c_total", NULL));
+	ck_assert_ptr_null(metrics_gauge_fn(ms, "rs_c_total", NULL, read_bytes,
+					    &bytes));
+}
+END_TEST
+
 static const struct {
 	double v;
 	const char *text;
@@ -485,6 +523,7 @@ int main(void)
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_counter);
 	tcase_add_test(tc, test_gauge);
+	tcase_add_test(tc, test_gauge_callback);
 	tcase_add_loop_test(tc, test_numbers, 0,
 			    sizeof number_cases / sizeof number_cases[0]);
 	tcase_add_test(tc, test_histogram);

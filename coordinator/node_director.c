@@ -1,0 +1,243 @@
+/*
+ * node_director: the node's control plane (node_internal.h).
+ *
+ * On the leader, once its proxy is ready, a director runs recovery and then
+ * monitors (director.h).  When one exits, the next (next epoch) starts
+ * after a doubling backoff, 50 ms up to 2 s, reset by a recovery that
+ * persisted its layout; leadership lost stops it.  Every node registers
+ * with the leader's director once per half heartbeat interval (the leader
+ * records itself directly); the leader answers registrations with its
+ * epoch and id ({"epoch":E,"director":ID}, docs/protocol.md).
+ *
+ * Its metrics: raftstore_epoch (the state machine's), and the recoveries
+ * completed here with their durations.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/node_internal.h"
+#include "director/tsl.h"
+#include "raftstore/lib/json.h"
+#include "raftstore/lib/log.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/proxy.h"
+#include "raftstore/wire.h"
+#include "storage/store.h"
+
+static void node_director_exited(void *ctx, const char *reason);
+
+static void node_director_start(struct node *n)
+{
+	struct director_env env = {
+		.loop = &n->loop,
+		.raft = &n->raft,
+		.store = n->store,
+		.proxy = n->proxy,
+		.registry = &n->registry,
+		.node_id = n->cfg.id,
+		.client_addr = n->cfg.client_addr,
+		.current_epoch = n->fsm.epoch,
+		.coordinators = n->coordinators,
+		.failure_ms = n->cfg.election_timeout_ms,
+		/* Live members re-register within two heartbeats of a new
+		 * leader; a dead one never will, so do not wait longer. */
+		.recruit_wait_ms = 3 * n->cfg.heartbeat_timeout_ms,
+		.persist_timeout_ms = 5000,
+		.persist_failures = n->persist_faults,
+		.hold_phase = n->hold_phase,
+		.hold_ms = n->hold_ms,
+		.event = node_event,
+		.exited = node_director_exited,
+		.ctx = n,
+	};
+
+	assert(n->director == NULL);
+	if (n->persist_faults > 0)
+		n->persist_faults--;
+	n->director_starts++;
+	n->director = director_start(&env);
+}
+
+static void node_director_tick(uv_timer_t *t)
+{
+	struct node *n = t->data;
+	if (n->director != NULL) {
+		director_stop(n->director);
+		n->director = NULL;
+	}
+	struct proxy_stats st;
+
+	proxy_get_stats(n->proxy, &st);
+	if (!n->stopping && n->role == RAFT_LEADER &&
+	    strcmp(st.state, "ready") == 0)
+		node_director_start(n);
+}
+
+/* The director failed fast: the next one (next epoch) starts after a
+ * bounded, doubling backoff. */
+static void node_director_exited(void *ctx, const char *reason)
+{
+	struct node *n = ctx;
+	n->director_backoff_ms = n->director_backoff_ms ? n->director_backoff_ms * 2
+							: 50;
+	if (n->director_backoff_ms > 2000)
+		n->director_backoff_ms = 2000;
+	log_info("node.director_restart", "in_ms=%u reason=\"%s\"",
+		 n->director_backoff_ms, reason);
+	uv_timer_start(&n->director_timer, node_director_tick,
+		       n->director_backoff_ms, 0);
+}
+
+/* The leader's proxy is ready (leadership barrier done): recover. */
+void node_director_leader_ready(void *ctx)
+{
+	struct node *n = ctx;
+	if (n->director == NULL && !uv_is_active((uv_handle_t *)&n->director_timer))
+		node_director_start(n);
+}
+
+void node_director_drop(struct node *n)
+{
+	uv_timer_stop(&n->director_timer);
+	n->director_backoff_ms = 0;
+	if (n->director != NULL) {
+		director_stop(n->director);
+		n->director = NULL;
+	}
+}
+
+/* The registration answer, {"epoch":E,"director":ID}; NULL when out of
+ * memory. */
+static char *node_registration_reply(const struct node *n)
+{
+	json_t *doc = json_object();
+	char *json = NULL;
+	int bad = doc == NULL;
+
+	bad = bad || rs_json_set_u64(doc, "epoch", n->fsm.epoch) != RS_OK;
+	bad = bad || rs_json_set_u64(doc, "director", n->cfg.id) != RS_OK;
+	if (!bad)
+		json = rs_json_dump(doc, RS_JSON_COMPACT);
+	json_decref(doc);
+	return json;
+}
+
+char *node_registration(void *ctx, const struct service_registration *r,
+			int *status)
+{
+	struct node *n = ctx;
+	char raft_addr[64], client_addr[64];
+	char *json;
+
+	assert(n != NULL && r != NULL && status != NULL);
+	if (n->role != RAFT_LEADER) {
+		*status = RS_ENOTLEADER;
+		return NULL;
+	}
+	snprintf(raft_addr, sizeof raft_addr, "%.*s", (int)r->raft_addr.len,
+		 (const char *)r->raft_addr.p);
+	snprintf(client_addr, sizeof client_addr, "%.*s", (int)r->client_addr.len,
+		 (const char *)r->client_addr.p);
+	if (director_registry_update(&n->registry, r->node_id, raft_addr,
+				     client_addr, r->capabilities,
+				     r->applied_version,
+				     uv_now(&n->loop)) != RS_OK) {
+		*status = RS_ETOOLARGE;
+		return NULL;
+	}
+	json = node_registration_reply(n);
+	if (json == NULL)
+		*status = RS_ENOMEM;
+	return json;
+}
+
+static void node_heartbeat_done(struct rs_op *op)
+{
+	struct node *n = op->data;
+	n->reg_inflight = false;
+	rs_result_free(&op->result);
+	rs_buf_free(&op->request);
+}
+
+/* Every heartbeat interval: register with the director (the leader). The
+ * leader records itself directly. */
+void node_heartbeat(struct node *n)
+{
+	const struct config_peer *leader;
+	struct rs_client_options co = {.op_timeout_ms = 1000,
+				       .no_leader_pref = true};
+	char errmsg[RS_ERRMSG_SIZE];
+	uint64_t now = uv_now(&n->loop);
+	struct rs_buf body;
+
+	director_registry_update(&n->registry, n->cfg.id, n->cfg.raft_addr,
+				 n->cfg.client_addr, TSL_CAP_ALL,
+				 store_applied_version(n->store), now);
+	if (n->role == RAFT_LEADER || n->leader_id == 0 || n->reg_inflight ||
+	    now - n->last_heartbeat_ms < n->cfg.heartbeat_timeout_ms / 2)
+		return;
+	leader = node_peer(n, n->leader_id);
+	if (leader == NULL)
+		return;
+	if (n->reg_client != NULL && strcmp(n->reg_addr, leader->client_addr)) {
+		rs_client_close(n->reg_client, NULL, NULL);
+		n->reg_client = NULL;
+	}
+	co.endpoints = leader->client_addr;
+	if (n->reg_client == NULL &&
+	    rs_client_create(&n->reg_client, &n->loop, &co, errmsg) != RS_OK)
+		return;
+	snprintf(n->reg_addr, sizeof n->reg_addr, "%s", leader->client_addr);
+	rs_buf_init(&body);
+	rs_buf_put_u64(&body, n->cfg.id);
+	wire_put_bytes(&body, n->cfg.raft_addr, strlen(n->cfg.raft_addr));
+	wire_put_bytes(&body, n->cfg.client_addr, strlen(n->cfg.client_addr));
+	rs_buf_put_u32(&body, TSL_CAP_ALL);
+	rs_buf_put_u64(&body, store_applied_version(n->store));
+	memset(&n->reg_op, 0, sizeof n->reg_op);
+	n->reg_op.data = n;
+	if (rs_client_register(n->reg_client, &n->reg_op, &body,
+			       node_heartbeat_done) == RS_OK) {
+		n->reg_inflight = true;
+		n->last_heartbeat_ms = now;
+	}
+	rs_buf_free(&body);
+}
+
+void node_director_event(struct node *n, const char *name)
+{
+	if (strcmp(name, DIRECTOR_EV_LAYOUT_PERSISTED) != 0 || n->director == NULL)
+		return;
+	assert(n->m_recoveries != NULL && n->m_recovery_seconds != NULL);
+	n->director_backoff_ms = 0; /* a success resets the backoff */
+	metrics_inc(n->m_recoveries);
+	metrics_observe(n->m_recovery_seconds,
+			(double)director_recovery_ms(n->director) / 1000.0);
+}
+
+/* The highest epoch allocated, as the state machine applied it. */
+static double node_director_epoch(void *ctx)
+{
+	const struct node *n = ctx;
+	return (double)n->fsm.epoch;
+}
+
+int node_director_metrics_register(struct node *n)
+{
+	struct metrics *m = n->metrics;
+
+	assert(m != NULL);
+	if (metrics_gauge_fn(m, "raftstore_epoch",
+			     "Highest epoch allocated (state machine)",
+			     node_director_epoch, n) == NULL)
+		return RS_EINVAL;
+	n->m_recoveries = metrics_counter(m, "raftstore_recoveries_total",
+					  "Recoveries completed by directors here");
+	n->m_recovery_seconds = metrics_histogram(
+		m, "raftstore_recovery_duration_seconds",
+		"Director start to accepting commits", metrics_buckets_seconds,
+		METRICS_BUCKETS_SECONDS_COUNT);
+	return n->m_recoveries && n->m_recovery_seconds ? RS_OK : RS_EINVAL;
+}

@@ -1,0 +1,145 @@
+/*
+ * node_internal: the node's state and the functions its files share.
+ *
+ * The node is split by concern around this header, one file each:
+ *   node.c           wiring: creates the modules in order, connects their
+ *                    callbacks, follows c-raft's role, stops them in
+ *                    reverse order
+ *   node_start.c     start-up decisions and checks (cold or warm, members,
+ *                    Raft segments, Raft configuration, stored layout)
+ *   node_director.c  the control plane: runs and restarts the director on
+ *                    the leader, takes registrations, sends heartbeats
+ *   node_status.c    the STATUS and MEMBERS documents (and GET /status)
+ *
+ * Nothing here is for other modules: node.h is the node's interface.
+ * Everything runs on the node's one loop thread.
+ */
+#ifndef RS_NODE_INTERNAL_H
+#define RS_NODE_INTERNAL_H
+
+#include <limits.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "coordinator/config.h"
+#include "coordinator/node.h"
+#include "director/director.h"
+#include "raftstore/client.h"
+#include "raftstore/fsm.h"
+#include "raftstore/lib/buf.h"
+#include "raftstore/lib/metrics.h"
+#include "raftstore/service.h"
+
+struct node {
+	uv_loop_t loop;
+	struct config cfg;
+	char store_dir[PATH_MAX + 16];
+	char raft_dir[PATH_MAX + 16];
+	struct config_peer peers[CONFIG_PEERS_MAX];
+	unsigned n_peers;
+	struct store *store;
+	struct fsm fsm;
+	struct raft_uv_transport transport;
+	struct raft_io io;
+	struct raft raft;
+	bool raft_started;
+	struct proxy *proxy;
+	struct watch_hub *hub;
+	struct service *service;
+	struct server *server;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t role_timer;
+	int role;
+	raft_id leader_id;
+	uint64_t leader_changes;
+	uint64_t start_ms;
+	/* control plane */
+	struct director_registry registry;
+	struct director *director;
+	uv_timer_t director_timer; /* restart after an exit, with backoff */
+	uv_timer_t quiesce_timer;  /* shutdown: wait for c-raft to answer */
+	uint64_t quiesce_deadline_ms;
+	unsigned director_backoff_ms;
+	unsigned persist_faults;   /* RS_FAULT_PERSIST_FAILURES (tests) */
+	enum director_phase hold_phase; /* RS_FAULT_HOLD_PHASE=phase:ms */
+	unsigned hold_ms;
+	uint64_t director_starts;
+	struct rs_client *reg_client; /* heartbeats to the leader */
+	char reg_addr[64];
+	struct rs_op reg_op;
+	bool reg_inflight;
+	uint64_t last_heartbeat_ms;
+	char coordinators[1024];
+	/* observability: each module registers and updates its own metrics;
+	 * these are the ones of the node's own concerns */
+	struct audit *audit;
+	struct http *http;
+	struct metrics *metrics;
+	struct metric *m_has_leader, *m_leader_changes; /* node.c */
+	struct metric *m_recoveries, *m_recovery_seconds; /* node_director.c */
+	struct metric *m_fsync_audit; /* node.c, fed by the audit log */
+	bool stopping;
+	int exit_code;
+};
+
+/* ---- node.c ---- */
+
+/* Log, record in the audit log, and _exit(NODE_EXIT_FAILURE). */
+void node_fatal(void *ctx, const char *msg);
+/* The member with this id, or NULL. */
+const struct config_peer *node_peer(const struct node *n, raft_id id);
+/* The leader's client address, or NULL if unknown or this node
+ * (proxy_options.leader_addr). */
+const char *node_leader_addr(void *ctx);
+/* director_env.event: audit the director's event, then tell the control
+ * plane (node_director_event). */
+void node_event(void *ctx, const char *name, json_t *members);
+
+/* ---- node_start.c ---- */
+
+/* Open the store, logging what recovery found. */
+int node_open_store(struct node *n, char *errmsg);
+/* Cold or warm start, and the members (n->peers); checks this node is one
+ * of them.  NODE_EXIT_* on refusal. */
+int node_decide(struct node *n, bool *cold, char *errmsg);
+/* Warm start: the stored layout must decode (or --ignore-bad-layout). */
+int node_check_layout(struct node *n, char *errmsg);
+/* Warm start: check (and cut a torn tail of) c-raft's segments. */
+int node_check_raft_segments(struct node *n, char *errmsg);
+/* raft_uv and raft_init over n->fsm (initialised by the caller), the
+ * timeouts, and on a cold start the bootstrap configuration. */
+int node_init_raft(struct node *n, bool cold, char *errmsg);
+/* After raft_start: c-raft's configuration names the given members. */
+int node_check_raft_config(struct node *n, char *errmsg);
+
+/* ---- node_director.c ---- */
+
+/* The leader's proxy is ready (proxy_options.on_ready): recover. */
+void node_director_leader_ready(void *ctx);
+/* Stop the director, and any pending restart (leadership lost). */
+void node_director_drop(struct node *n);
+/* The director emitted an event (already audited by the caller). */
+void node_director_event(struct node *n, const char *name);
+/* service_options.registration: record a member's heartbeat. */
+char *node_registration(void *ctx, const struct service_registration *r,
+			int *status);
+/* Every role tick: register with the leader, at most every half heartbeat
+ * interval. */
+void node_heartbeat(struct node *n);
+/* raftstore_epoch, raftstore_recoveries_total and
+ * raftstore_recovery_duration_seconds.  RS_OK or RS_EINVAL. */
+int node_director_metrics_register(struct node *n);
+
+/* ---- node_status.c ---- */
+
+/* service_options.status_json / members_json: malloc'ed JSON, NULL when
+ * out of memory. */
+char *node_status_json(void *ctx);
+char *node_members_json(void *ctx);
+/* GET /status (http_route). */
+int node_status_body(void *ctx, struct rs_buf *body);
+
+#endif /* RS_NODE_INTERNAL_H */

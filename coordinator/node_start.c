@@ -1,0 +1,329 @@
+/*
+ * node_start: how a node decides to start, and what it checks first
+ * (node_internal.h).
+ *
+ * Every decision comes from durable state (node.h): cold or warm, the
+ * members (the store's \xff/system/coordinators over --initial-cluster),
+ * this node's own addresses.  Before Raft starts, c-raft's segments are
+ * checked (a torn tail is cut, anything else refused) and the stored
+ * layout must decode; after, c-raft's configuration must name the same
+ * members.  A refusal returns a NODE_EXIT_* code with errmsg naming the
+ * directory, key or node involved; nothing is repaired silently.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "coordinator/node_internal.h"
+#include "director/tsl.h"
+#include "raftstore/lib/log.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/raftinfo.h"
+#include "raftstore/raftio.h"
+#include "raftstore/raftseg.h"
+#include "storage/store.h"
+
+static bool node_raft_state_exists(const char *dir)
+{
+	char p[PATH_MAX + 16];
+	struct stat st;
+	snprintf(p, sizeof p, "%s/metadata1", dir);
+	if (stat(p, &st) == 0)
+		return true;
+	snprintf(p, sizeof p, "%s/metadata2", dir);
+	return stat(p, &st) == 0;
+}
+
+static bool node_same_cluster(const struct config_peer *a, unsigned na,
+			      const struct config_peer *b, unsigned nb)
+{
+	if (na != nb)
+		return false;
+	for (unsigned i = 0; i < na; i++) {
+		bool found = false;
+		for (unsigned j = 0; j < nb; j++)
+			if (a[i].id == b[j].id &&
+			    strcmp(a[i].raft_addr, b[j].raft_addr) == 0 &&
+			    strcmp(a[i].client_addr, b[j].client_addr) == 0)
+				found = true;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* Members: from storage if recorded there, checked against the flags. */
+static int node_members(struct node *n, char *errmsg)
+{
+	const uint8_t *val;
+	uint32_t len;
+	char list[2048];
+	struct config_peer stored[CONFIG_PEERS_MAX];
+	unsigned n_stored = 0;
+	int rv = store_get(n->store, NODE_KEY_COORDINATORS,
+			   strlen(NODE_KEY_COORDINATORS),
+			   store_applied_version(n->store), &val, &len, NULL);
+
+	if (rv != RS_OK) {
+		memcpy(n->peers, n->cfg.peers, sizeof n->peers);
+		n->n_peers = n->cfg.n_peers;
+		return RS_OK;
+	}
+	snprintf(list, sizeof list, "%.*s", (int)len, (const char *)val);
+	if (config_parse_cluster(list, stored, &n_stored, errmsg) != RS_OK) {
+		rs_errmsg_wrapf(errmsg, "stored key \\xff/system/coordinators "
+					"does not decode");
+		return NODE_EXIT_MISMATCH;
+	}
+	if (n->cfg.n_peers > 0 &&
+	    !node_same_cluster(stored, n_stored, n->cfg.peers, n->cfg.n_peers)) {
+		rs_errmsg_printf(errmsg,
+				 "--initial-cluster differs from the members stored in "
+				 "%s (\\xff/system/coordinators = %s); drop the flag or "
+				 "use the stored members",
+				 n->store_dir, list);
+		return NODE_EXIT_MISMATCH;
+	}
+	memcpy(n->peers, stored, sizeof n->peers);
+	n->n_peers = n_stored;
+	return RS_OK;
+}
+
+/* Check that this node is one of the members, with these addresses. */
+static int node_check_self(struct node *n, char *errmsg)
+{
+	const struct config_peer *me = node_peer(n, n->cfg.id);
+
+	if (me == NULL) {
+		rs_errmsg_printf(errmsg, "node id %llu is not a member of the cluster "
+					 "recorded in %s",
+				 (unsigned long long)n->cfg.id, n->cfg.data_dir);
+		return NODE_EXIT_MISMATCH;
+	}
+	if ((n->cfg.raft_addr[0] && strcmp(n->cfg.raft_addr, me->raft_addr)) ||
+	    (n->cfg.client_addr[0] && strcmp(n->cfg.client_addr, me->client_addr))) {
+		rs_errmsg_printf(errmsg, "addresses %s/%s differ from the recorded "
+					 "%s/%s for node %llu",
+				 n->cfg.raft_addr, n->cfg.client_addr, me->raft_addr,
+				 me->client_addr, (unsigned long long)n->cfg.id);
+		return NODE_EXIT_MISMATCH;
+	}
+	snprintf(n->cfg.raft_addr, sizeof n->cfg.raft_addr, "%s", me->raft_addr);
+	snprintf(n->cfg.client_addr, sizeof n->cfg.client_addr, "%s",
+		 me->client_addr);
+	return RS_OK;
+}
+
+int node_open_store(struct node *n, char *errmsg)
+{
+	struct store_options so = {.dir = n->store_dir,
+				   .sync = JOURNAL_SYNC_NONE,
+				   .apply_on_accept = true};
+	struct store_open_report rep;
+	int rv;
+
+	rv = store_open(&n->store, &n->loop, &so, &rep, errmsg);
+	if (rv != RS_OK)
+		return rv;
+	if (rep.journal.torn)
+		log_warn("store.torn_tail", "file=%s offset=%" PRIu64
+			 " bytes_cut=%" PRIu64,
+			 rep.journal.torn_file, rep.journal.torn_offset,
+			 rep.journal.torn_bytes);
+	if (rep.checkpoint.skipped > 0)
+		log_warn("store.checkpoint_skipped", "count=%u reason=\"%s\"",
+			 rep.checkpoint.skipped, rep.checkpoint.skipped_error);
+	log_info("store.opened", "dir=%s applied_version=%" PRIu64
+		 " checkpoint=%" PRIu64 " replayed=%" PRIu64,
+		 n->store_dir, rep.applied_version, rep.checkpoint_version,
+		 rep.replayed);
+	return RS_OK;
+}
+
+static int node_bootstrap(struct node *n, char *errmsg)
+{
+	struct raft_configuration conf;
+	int rv;
+
+	raft_configuration_init(&conf);
+	for (unsigned i = 0; i < n->n_peers; i++) {
+		rv = raft_configuration_add(&conf, n->peers[i].id,
+					    n->peers[i].raft_addr, RAFT_VOTER);
+		if (rv != 0)
+			break;
+	}
+	if (rv == 0)
+		rv = raft_bootstrap(&n->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rv != 0) {
+		rs_errmsg_printf(errmsg, "bootstrap Raft in %s: %s", n->raft_dir,
+				 raft_strerror(rv));
+		return NODE_EXIT_FAILURE;
+	}
+	log_info("raft.bootstrapped", "members=%u", n->n_peers);
+	return RS_OK;
+}
+
+/* Log what raftseg found wrong in one segment (and what it cut). */
+static void node_log_raft_segment(const struct raftseg_info *s)
+{
+	char q[RAFTSEG_WHY_SIZE + 64];
+
+	log_quote(q, sizeof q, s->why);
+	if (s->repaired)
+		log_warn("raft.torn_tail", "file=%s offset=%" PRIu64
+			 " bytes_cut=%" PRIu64 " entries_kept=%" PRIu64
+			 " first_lost_index=%" PRIu64 " reason=%s", s->name,
+			 s->size_bytes, s->cut_bytes, s->entries, s->bad_index, q);
+	else if (s->verdict == RAFTSEG_CORRUPT)
+		log_error("raft.segment_corrupt", "file=%s offset=%" PRIu64
+			  " index=%" PRIu64 " batch=%" PRIu32 " entries_valid=%"
+			  PRIu64 " reason=%s", s->name, s->bad_offset,
+			  s->bad_index, s->bad_batch, s->entries, q);
+}
+
+/* c-raft 0.15 aborts on a cut open segment and silently drops damaged
+ * ones (docs/storage-format.md, "c-raft's segments, as raftstore checks
+ * them"): check the segments before raft_start, cut a torn tail, refuse
+ * anything else. */
+int node_check_raft_segments(struct node *n, char *errmsg)
+{
+	struct raftseg_report rep;
+	int rv = raftseg_check_dir(n->raft_dir, &rep, errmsg);
+
+	if (rv == RS_ETORN)
+		rv = raftseg_repair(n->raft_dir, &rep, errmsg);
+	if (rv == RS_OK || rv == RS_ECORRUPT)
+		for (size_t i = 0; i < rep.n; i++)
+			node_log_raft_segment(&rep.segs[i]);
+	raftseg_report_free(&rep);
+	return rv == RS_OK ? RS_OK : NODE_EXIT_FAILURE;
+}
+
+int node_init_raft(struct node *n, bool cold, char *errmsg)
+{
+	const struct config *c = &n->cfg;
+	int rv;
+
+	rv = raft_uv_tcp_init(&n->transport, &n->loop);
+	if (rv == 0)
+		rv = raft_uv_init(&n->io, &n->loop, n->raft_dir, &n->transport);
+	if (rv != 0) {
+		rs_errmsg_printf(errmsg, "init Raft I/O in %s: %s", n->raft_dir,
+				 raft_strerror(rv));
+		return NODE_EXIT_FAILURE;
+	}
+	raft_uv_set_snapshot_compression(&n->io, true);
+	/* never rename damaged segments away silently: raftseg refuses them */
+	raft_uv_set_auto_recovery(&n->io, false);
+	/* c-raft does not stop on a failed log write (#321): we do. */
+	raftio_guard_install(&n->io, n->raft_dir, node_fatal, n);
+	rv = raft_init(&n->raft, &n->io, &n->fsm.raft, c->id, c->raft_addr);
+	if (rv != 0) {
+		rs_errmsg_printf(errmsg, "init Raft: %s", raft_errmsg(&n->raft));
+		return NODE_EXIT_FAILURE;
+	}
+	n->raft.data = n;
+	raft_set_election_timeout(&n->raft, c->election_timeout_ms);
+	raft_set_heartbeat_timeout(&n->raft, c->heartbeat_timeout_ms);
+	raft_set_snapshot_threshold(&n->raft, c->snapshot_threshold);
+	raft_set_snapshot_trailing(&n->raft, c->snapshot_trailing);
+	raft_set_pre_vote(&n->raft, true);
+	/* c-raft 0.15 drops an InstallSnapshot that arrives while the follower
+	 * takes its own snapshot (RAFT_BUSY) and the leader only resends after
+	 * this timeout (30 s by default): keep it short. */
+	raft_set_install_snapshot_timeout(&n->raft,
+					  c->election_timeout_ms * 5 > 2000
+						  ? c->election_timeout_ms * 5
+						  : 2000);
+	return cold ? node_bootstrap(n, errmsg) : RS_OK;
+}
+
+int node_decide(struct node *n, bool *cold, char *errmsg)
+{
+	bool raft_state = node_raft_state_exists(n->raft_dir);
+	uint64_t applied = store_applied_version(n->store);
+	int rv;
+
+	if (!raft_state && applied > 0) {
+		rs_errmsg_printf(errmsg,
+				 "%s holds data up to version %" PRIu64 " but %s has no "
+				 "Raft state; refusing to start a new cluster over it",
+				 n->store_dir, applied, n->raft_dir);
+		return NODE_EXIT_MISMATCH;
+	}
+	*cold = !raft_state;
+	rv = node_members(n, errmsg);
+	if (rv != RS_OK)
+		return rv;
+	if (n->n_peers == 0) {
+		rs_errmsg_printf(errmsg, *cold ? "--initial-cluster is required on a "
+						 "cold start (empty data dir)"
+					       : "the cluster members are not "
+						 "recorded in %s yet; pass "
+						 "--initial-cluster",
+				 n->store_dir);
+		return *cold ? NODE_EXIT_USAGE : NODE_EXIT_MISMATCH;
+	}
+	log_info("node.start_mode", "mode=%s applied_version=%" PRIu64,
+		 *cold ? "cold" : "warm", applied);
+	return node_check_self(n, errmsg);
+}
+
+/* After raft_start: the configuration c-raft loaded from disk must name the
+ * same servers (ids and Raft addresses) as the members we were given. */
+int node_check_raft_config(struct node *n, char *errmsg)
+{
+	const struct raft_configuration *conf = raftinfo_configuration(&n->raft);
+	bool same = conf->n == n->n_peers;
+
+	for (unsigned i = 0; same && i < conf->n; i++) {
+		const struct config_peer *p = node_peer(n, conf->servers[i].id);
+		same = p != NULL && strcmp(p->raft_addr, conf->servers[i].address) == 0;
+	}
+	if (!same) {
+		char mine[1024];
+		config_format_cluster(n->peers, n->n_peers, mine, sizeof mine);
+		rs_errmsg_printf(errmsg,
+				 "the members %s differ from the Raft configuration "
+				 "stored in %s (%u servers, first id %llu at %s)",
+				 mine, n->raft_dir, conf->n,
+				 conf->n ? (unsigned long long)conf->servers[0].id : 0,
+				 conf->n ? conf->servers[0].address : "-");
+		return NODE_EXIT_MISMATCH;
+	}
+	return RS_OK;
+}
+
+/* Warm start: the stored layout (the next director's input) must decode.
+ * A layout that does not is never silently replaced, unless the operator
+ * says so with --ignore-bad-layout. */
+int node_check_layout(struct node *n, char *errmsg)
+{
+	const uint8_t *val;
+	uint32_t len;
+	uint64_t written = 0;
+	struct tsl t;
+	char inner[RS_ERRMSG_SIZE];
+	int rv = store_get(n->store, DIRECTOR_KEY_LAYOUT,
+			   strlen(DIRECTOR_KEY_LAYOUT),
+			   store_applied_version(n->store), &val, &len, &written);
+
+	if (rv != RS_OK)
+		return RS_OK; /* none yet */
+	rv = tsl_decode(val, len, &t, inner);
+	if (rv == RS_OK)
+		return RS_OK;
+	if (n->cfg.ignore_bad_layout) {
+		log_warn("node.bad_layout_ignored", "key=\"\\xff/system/layout\" "
+			 "version=%" PRIu64 " error=\"%s\"", written, inner);
+		return RS_OK;
+	}
+	rs_errmsg_printf(errmsg,
+			 "stored key \\xff/system/layout (written at version %" PRIu64
+			 ") does not decode: %s; refusing to start (pass "
+			 "--ignore-bad-layout to let the next recovery replace it)",
+			 written, inner);
+	return NODE_EXIT_MISMATCH;
+}

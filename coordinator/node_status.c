@@ -1,0 +1,199 @@
+/*
+ * node_status: the node's STATUS and MEMBERS documents (node_internal.h),
+ * built with the JSON layer (raftstore/lib/json.h).
+ *
+ * STATUS is one object whose members, order and types docs/protocol.md §9
+ * describes; MEMBERS is its "members" array alone.  Both are read from the
+ * modules' own accessors at the moment of the request; c-raft's state comes
+ * through raftinfo.  Nothing is cached, nothing is changed.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raftstore/lib/json.h"
+#include "coordinator/node_internal.h"
+#include "raftstore/lib/log.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/proxy.h"
+#include "raftstore/raftinfo.h"
+#include "raftstore/server.h"
+#include "storage/store.h"
+
+/* [{id, raft_addr, client_addr, role, leader}] from c-raft's configuration;
+ * NULL when out of memory. */
+static json_t *node_members_array(struct node *n)
+{
+	const struct raft_configuration *conf = raftinfo_configuration(&n->raft);
+	json_t *a = json_array();
+
+	for (unsigned i = 0; a != NULL && i < conf->n; i++) {
+		const struct raft_server *sv = &conf->servers[i];
+		const struct config_peer *p = node_peer(n, sv->id);
+		json_t *m = json_object();
+		int bad = m == NULL;
+
+		bad = bad || rs_json_set_u64(m, "id", sv->id) != RS_OK;
+		bad = bad || rs_json_set_str(m, "raft_addr", sv->address) != RS_OK;
+		bad = bad || rs_json_set_str(m, "client_addr",
+					     p ? p->client_addr : "") != RS_OK;
+		bad = bad || rs_json_set_str(m, "role", raftinfo_server_role_name(
+								sv->role)) != RS_OK;
+		bad = bad || rs_json_set_bool(m, "leader",
+					      sv->id == n->leader_id) != RS_OK;
+		if (bad || rs_json_push(a, m) != RS_OK) {
+			if (!bad)
+				m = NULL; /* rs_json_push took it */
+			json_decref(m);
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	assert(a == NULL || json_array_size(a) == conf->n);
+	return a;
+}
+
+/* No director here: the state machine's epoch, and "restarting" (leader,
+ * between directors) or "none". */
+static int node_status_no_director(struct node *n, json_t *doc)
+{
+	int rv = rs_json_set_u64(doc, "epoch", n->fsm.epoch);
+
+	if (rv == RS_OK)
+		rv = rs_json_set_str(doc, "director_phase",
+				     n->role == RAFT_LEADER ? "restarting" : "none");
+	return rv;
+}
+
+/* The director's members ("epoch", "director_phase", "phase_ms", ...).  The
+ * director writes them as text (director_status_fields), read back here
+ * with the JSON layer; text that does not parse (an exit reason with
+ * control characters) is logged and the members of "no director" stand in
+ * for it. */
+static int node_status_director(struct node *n, json_t *doc)
+{
+	struct rs_buf text;
+	char errmsg[RS_ERRMSG_SIZE];
+	json_t *fields = NULL;
+	const char *key;
+	json_t *value;
+	int rv;
+
+	if (n->director == NULL)
+		return node_status_no_director(n, doc);
+	rs_buf_init(&text);
+	rs_buf_put_u8(&text, '{');
+	director_status_fields(n->director, &text);
+	rs_buf_put_u8(&text, '}');
+	rv = rs_json_parse_object(text.data, text.len, &fields, errmsg);
+	rs_buf_free(&text);
+	if (rv != RS_OK) {
+		char q[RS_ERRMSG_SIZE + 64];
+		log_warn("node.director_status_unreadable", "error=%s",
+			 log_quote(q, sizeof q, errmsg));
+		return node_status_no_director(n, doc);
+	}
+	json_object_foreach(fields, key, value)
+		if (rv == RS_OK && json_object_set(doc, key, value) != 0)
+			rv = RS_ENOMEM;
+	json_decref(fields);
+	return rv;
+}
+
+/* Members id .. connections, in the order of docs/protocol.md §9. */
+static int node_status_head(struct node *n, json_t *doc)
+{
+	struct proxy_stats ps;
+	const char *leader_client = n->leader_id == n->cfg.id
+					    ? n->cfg.client_addr
+					    : node_leader_addr(n);
+	int bad = 0;
+
+	proxy_get_stats(n->proxy, &ps);
+	bad |= rs_json_set_u64(doc, "id", n->cfg.id) != RS_OK;
+	bad |= rs_json_set_str(doc, "raft_addr", n->cfg.raft_addr) != RS_OK;
+	bad |= rs_json_set_str(doc, "client_addr", n->cfg.client_addr) != RS_OK;
+	bad |= rs_json_set_str(doc, "role", raftinfo_state_name(raftinfo_state(
+						    &n->raft))) != RS_OK;
+	bad |= rs_json_set_u64(doc, "term", raftinfo_term(&n->raft)) != RS_OK;
+	bad |= rs_json_set_u64(doc, "leader_id", n->leader_id) != RS_OK;
+	bad |= rs_json_set_str(doc, "leader_client_addr",
+			       leader_client ? leader_client : "") != RS_OK;
+	bad |= rs_json_set_u64(doc, "commit_index",
+			       raftinfo_commit_index(&n->raft)) != RS_OK;
+	bad |= rs_json_set_u64(doc, "applied_index",
+			       raftinfo_applied_index(&n->raft)) != RS_OK;
+	bad |= rs_json_set_u64(doc, "applied_version",
+			       store_applied_version(n->store)) != RS_OK;
+	bad |= rs_json_set_u64(doc, "storage_bytes",
+			       store_disk_bytes(n->store)) != RS_OK;
+	bad |= rs_json_set_u64(doc, "keys",
+			       mvcc_key_count(store_index(n->store))) != RS_OK;
+	bad |= rs_json_set_str(doc, "health", store_errmsg(n->store)[0]
+						      ? "failed" : "ok") != RS_OK;
+	bad |= rs_json_set_str(doc, "proxy", ps.state) != RS_OK;
+	bad |= rs_json_set_u64(doc, "leader_changes", n->leader_changes) != RS_OK;
+	bad |= rs_json_set_u64(doc, "uptime_s",
+			       (uv_now(&n->loop) - n->start_ms) / 1000) != RS_OK;
+	bad |= rs_json_set_u64(doc, "commits", ps.commits) != RS_OK;
+	bad |= rs_json_set_u64(doc, "conflicts", ps.conflicts) != RS_OK;
+	bad |= rs_json_set_u64(doc, "batches", ps.batches) != RS_OK;
+	bad |= rs_json_set_u64(doc, "connections",
+			       server_connection_count(n->server)) != RS_OK;
+	return bad ? RS_ENOMEM : RS_OK;
+}
+
+/* The whole STATUS object; NULL when out of memory. */
+static json_t *node_status_doc(struct node *n)
+{
+	json_t *doc = json_object();
+	struct proxy_stats ps;
+	int rv;
+
+	if (doc == NULL)
+		return NULL;
+	proxy_get_stats(n->proxy, &ps);
+	rv = node_status_head(n, doc);
+	if (rv == RS_OK)
+		rv = rs_json_set(doc, "members", node_members_array(n));
+	if (rv == RS_OK)
+		rv = rs_json_set_u64(doc, "fenced", n->fsm.fenced_entries);
+	if (rv == RS_OK)
+		rv = rs_json_set_bool(doc, "accepting", ps.accepting);
+	if (rv == RS_OK)
+		rv = node_status_director(n, doc);
+	if (rv != RS_OK) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+/* A built document as malloc'ed compact text, releasing it; NULL in, or
+ * out of memory, gives NULL. */
+static char *node_json_text(json_t *doc)
+{
+	char *json = doc ? rs_json_dump(doc, RS_JSON_COMPACT) : NULL;
+
+	json_decref(doc);
+	return json;
+}
+
+char *node_status_json(void *ctx)
+{
+	return node_json_text(node_status_doc(ctx));
+}
+
+char *node_members_json(void *ctx)
+{
+	return node_json_text(node_members_array(ctx));
+}
+
+int node_status_body(void *ctx, struct rs_buf *body)
+{
+	json_t *doc = node_status_doc(ctx);
+	int rv = doc ? rs_json_dump_buf(doc, RS_JSON_COMPACT, body) : RS_ENOMEM;
+
+	json_decref(doc);
+	return rv;
+}

@@ -1,0 +1,97 @@
+/* raftinfo: see raftinfo.h (c-raft 0.15.0's struct raft, read in one place). */
+#include "raftstore/raftinfo.h"
+
+#include <assert.h>
+
+#include "raftstore/lib/rs_error.h"
+
+int raftinfo_state(struct raft *r)
+{
+	assert(r != NULL);
+	return raft_state(r);
+}
+
+const char *raftinfo_state_name(int state)
+{
+	switch (state) {
+	case RAFT_LEADER: return "leader";
+	case RAFT_FOLLOWER: return "follower";
+	case RAFT_CANDIDATE: return "candidate";
+	default: return "unavailable";
+	}
+}
+
+raft_id raftinfo_leader(struct raft *r)
+{
+	raft_id id = 0;
+	const char *address = NULL;
+
+	assert(r != NULL);
+	raft_leader(r, &id, &address);
+	return id;
+}
+
+raft_term raftinfo_term(const struct raft *r)
+{
+	assert(r != NULL);
+	return r->current_term;
+}
+
+raft_index raftinfo_commit_index(const struct raft *r)
+{
+	assert(r != NULL);
+	return r->commit_index;
+}
+
+raft_index raftinfo_applied_index(struct raft *r)
+{
+	assert(r != NULL);
+	return raft_last_applied(r);
+}
+
+const struct raft_configuration *raftinfo_configuration(const struct raft *r)
+{
+	assert(r != NULL);
+	assert(r->configuration.n == 0 || r->configuration.servers != NULL);
+	return &r->configuration;
+}
+
+const char *raftinfo_server_role_name(int role)
+{
+	switch (role) {
+	case RAFT_VOTER: return "voter";
+	case RAFT_STANDBY: return "standby";
+	default: return "spare";
+	}
+}
+
+bool raftinfo_match_index(struct raft *r, unsigned i, raft_index *out)
+{
+	assert(r != NULL && out != NULL);
+	/* the progress array exists only while leading, one slot per server */
+	if (raft_state(r) != RAFT_LEADER || i >= r->configuration.n ||
+	    r->leader_state.progress == NULL)
+		return false;
+	*out = r->leader_state.progress[i].match_index;
+	return true;
+}
+
+static double raftinfo_apply_lag(void *ctx)
+{
+	struct raft *r = ctx;
+	raft_index commit = raftinfo_commit_index(r);
+	raft_index applied = raftinfo_applied_index(r);
+
+	/* as unsigned, like the node always reported it */
+	return (double)(commit - applied);
+}
+
+int raftinfo_metrics_register(struct raft *r, struct metrics *ms)
+{
+	assert(r != NULL && ms != NULL);
+	if (metrics_gauge_fn(ms, "raftstore_apply_lag_entries",
+			     "Raft commit index minus applied index",
+			     raftinfo_apply_lag, r) == NULL)
+		return RS_EINVAL;
+	return RS_OK;
+}

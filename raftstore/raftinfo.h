@@ -1,0 +1,58 @@
+/*
+ * raftinfo: the one place that reads c-raft's struct raft.
+ *
+ * Written against c-raft 0.15.0 (Debian libraft-dev).  Where c-raft has a
+ * function, this module calls it: raft_state() for the role, raft_leader()
+ * for the leader, raft_last_applied() for the applied index.  c-raft 0.15
+ * has no function for the rest, so these fields of struct raft are read
+ * here, and nowhere else in raftstore, so that an upgrade that moves them
+ * changes this file only:
+ *
+ *   current_term    logged on role changes; STATUS "term"
+ *   commit_index    STATUS "commit_index"; the apply-lag gauge
+ *   configuration   STATUS/MEMBERS "members"; the start-up check of the
+ *                   stored configuration against the given members; the
+ *                   director's list of servers
+ *   leader_state.progress[i].match_index
+ *                   the director's log-lag check (leader only: c-raft frees
+ *                   the progress array when it steps down)
+ *
+ * Every function reads, none changes c-raft's state, none blocks; call
+ * them from the loop thread, outside c-raft's callbacks or inside.
+ */
+#ifndef RS_RAFTINFO_H
+#define RS_RAFTINFO_H
+
+#include <raft.h>
+#include <stdbool.h>
+
+#include "raftstore/lib/metrics.h"
+
+/* The role, as c-raft reports it (RAFT_LEADER, ...). */
+int raftinfo_state(struct raft *r);
+/* "leader", "follower", "candidate" or "unavailable" (any other state). */
+const char *raftinfo_state_name(int state);
+/* The leader this node knows, 0 if none. */
+raft_id raftinfo_leader(struct raft *r);
+
+raft_term raftinfo_term(const struct raft *r);
+raft_index raftinfo_commit_index(const struct raft *r);
+raft_index raftinfo_applied_index(struct raft *r);
+
+/* The configuration c-raft currently uses (committed or not).  Borrowed:
+ * valid until the next turn of the loop. */
+const struct raft_configuration *raftinfo_configuration(const struct raft *r);
+/* "voter", "standby" or "spare" (c-raft's RAFT_VOTER, ...). */
+const char *raftinfo_server_role_name(int role);
+
+/* The highest log index known to be replicated on the i-th server of the
+ * configuration.  Only while this node is the leader: false otherwise, or
+ * when i is out of range. */
+bool raftinfo_match_index(struct raft *r, unsigned i, raft_index *out);
+
+/* Register raftstore_apply_lag_entries (commit index minus applied index),
+ * read from r at every render.  r must outlive ms.  RS_OK, or RS_EINVAL
+ * with metrics_errmsg(ms) saying why. */
+int raftinfo_metrics_register(struct raft *r, struct metrics *ms);
+
+#endif /* RS_RAFTINFO_H */
