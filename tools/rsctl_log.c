@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
 #include "storage/checkpoint.h"
 #include "storage/journal.h"
@@ -816,32 +815,6 @@ static int log_inspect_run(const struct log_args *a, const struct log_dirs *d)
 
 /* ---- dump ---- */
 
-/* Text form: quoted; printable ASCII as is except '"' and '\', which are
- * backslash-escaped; every other byte as \xNN.  Cut after `max` bytes with
- * "...(N bytes)" so a 1 MiB value stays one short line. */
-static void log_put_text(FILE *f, const uint8_t *p, uint32_t len, uint32_t max)
-{
-	uint32_t n = len < max ? len : max, i;
-
-	fputc('"', f);
-	for (i = 0; i < n; i++) {
-		uint8_t c = p[i];
-		if (c == '"' || c == '\\') {
-			fputc('\\', f);
-			fputc(c, f);
-		} else if (c >= 0x20 && c < 0x7f) {
-			fputc(c, f);
-		} else {
-			char e[4] = "\\x";
-			bytes_hex_encode(&c, 1, e + 2);
-			fwrite(e, 1, sizeof e, f);
-		}
-	}
-	fputc('"', f);
-	if (n < len)
-		fprintf(f, "...(%" PRIu32 " bytes)", len);
-}
-
 static void log_dump_text(FILE *f, const struct batch *b)
 {
 	struct mutation m;
@@ -853,19 +826,20 @@ static void log_dump_text(FILE *f, const struct batch *b)
 		switch (m.type) {
 		case MUT_SET:
 			fputs(" set ", f);
-			log_put_text(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
+			rsctl_put_quoted(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
 			fputc('=', f);
-			log_put_text(f, m.val, m.val_len, LOG_TEXT_VALUE_MAX);
+			rsctl_put_quoted(f, m.val, m.val_len,
+					 LOG_TEXT_VALUE_MAX);
 			break;
 		case MUT_CLEAR:
 			fputs(" clear ", f);
-			log_put_text(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
+			rsctl_put_quoted(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
 			break;
 		case MUT_CLEAR_RANGE:
 			fputs(" clear_range [", f);
-			log_put_text(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
+			rsctl_put_quoted(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
 			fputc(',', f);
-			log_put_text(f, m.val, m.val_len, LOG_TEXT_KEY_MAX);
+			rsctl_put_quoted(f, m.val, m.val_len, LOG_TEXT_KEY_MAX);
 			fputc(')', f);
 			break;
 		}
@@ -873,40 +847,30 @@ static void log_dump_text(FILE *f, const struct batch *b)
 	fputc('\n', f);
 }
 
-static void log_dump_json(FILE *f, const struct batch *b)
+/* One batch as a line of NDJSON; an exit code. */
+static int log_dump_json(const struct batch *b)
 {
+	static const struct rsctl_mutation_names names = {"set", "clear",
+							   "clear_range"};
+	json_t *muts = json_array();
 	struct mutation m;
 	size_t pos = 0;
-	bool first = true;
 
-	fprintf(f,
-		"{\"version\":%" PRIu64 ",\"epoch\":%" PRIu64
-		",\"count\":%" PRIu32 ",\"mutations\":[",
-		b->version, b->epoch, b->count);
-	while (batch_next(b, &pos, &m)) {
-		fputs(first ? "{\"op\":" : ",{\"op\":", f);
-		first = false;
-		switch (m.type) {
-		case MUT_SET:
-			fputs("\"set\",\"key\":", f);
-			rsctl_put_json(f, m.key, m.key_len);
-			fputs(",\"value\":", f);
-			rsctl_put_json(f, m.val, m.val_len);
-			break;
-		case MUT_CLEAR:
-			fputs("\"clear\",\"key\":", f);
-			rsctl_put_json(f, m.key, m.key_len);
-			break;
-		case MUT_CLEAR_RANGE:
-			fputs("\"clear_range\",\"begin\":", f);
-			rsctl_put_json(f, m.key, m.key_len);
-			fputs(",\"end\":", f);
-			rsctl_put_json(f, m.val, m.val_len);
-			break;
+	while (muts != NULL && batch_next(b, &pos, &m)) {
+		json_t *o = json_object();
+		if (o == NULL || rsctl_json_mutation(o, &m, &names) != RS_OK ||
+		    rs_json_push(muts, o) != RS_OK) {
+			json_decref(o);
+			json_decref(muts);
+			muts = NULL; /* json_pack below fails: out of memory */
 		}
-		fputc('}', f);
 	}
-	fputs("]}\n", f);
+	return rsctl_print_json(json_pack("{s:o,s:o,s:o,s:o}", "version",
+					  rs_json_u64(b->version), "epoch",
+					  rs_json_u64(b->epoch), "count",
+					  rs_json_u64(b->count), "mutations",
+					  muts),
+				"log dump");
 }
 
 struct log_dump {
@@ -925,10 +889,10 @@ static int log_dump_fn(void *ctx, const struct batch *b)
 		dump->stopped = true;
 		return RS_ESHUTDOWN; /* stops journal_open; see log_dump_run */
 	}
-	if (dump->args->json)
-		log_dump_json(stdout, b);
-	else
+	if (!dump->args->json)
 		log_dump_text(stdout, b);
+	else if (log_dump_json(b) != RSCTL_EXIT_OK)
+		return RS_ENOMEM; /* said why; stops journal_open */
 	dump->printed++;
 	return RS_OK;
 }
