@@ -481,6 +481,9 @@ static void cl_status_row(char (*row)[CL_CELL_SIZE], const char *endpoint,
 static json_t *cl_status_json(const struct cl_probe *p, const char *endpoint)
 {
 	const char *message = cl_status_message(p);
+	/* An answer that is no status object is a protocol error, not "ok". */
+	int status = p->op.result.status != RS_OK ? p->op.result.status
+						  : RS_EPROTO;
 
 	if (p->doc != NULL)
 		return json_incref(p->doc);
@@ -488,7 +491,7 @@ static json_t *cl_status_json(const struct cl_probe *p, const char *endpoint)
 			 rs_json_bytes(endpoint, strlen(endpoint)),
 			 "unreachable",
 			 strcmp(cl_status_failure(p), "unreachable") == 0,
-			 "error", rs_strerror(p->op.result.status), "message",
+			 "error", rs_strerror(status), "message",
 			 rs_json_bytes(message, strlen(message)));
 }
 

@@ -560,6 +560,7 @@ expect 3 "status --json: an object without a role string" \
 py_check "status --json: an error object naming the member" '
 d = js()
 assert d[0]["endpoint"] == "'"$FAKE"'" and d[0]["unreachable"] is False, d
+assert d[0]["error"] == "protocol error", d
 assert "member \"role\": expected a string" in d[0]["message"], d'
 
 printf '[{"id":1,"raft_addr":"a:1","client_addr":"a:2","role":"voter","leader":true},{"id":2,"raft_addr":5,"client_addr":"b:2","role":"voter","leader":false}]' \
