@@ -13,7 +13,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <uv.h>
 
+#include "raftstore/lib/json.h"
 #include "tools/cliopt.h"
 
 /* Exit codes: the contract with scripts. */
@@ -57,8 +59,8 @@ int rsctl_config_run(int argc, char **argv);
  *
  * They talk to a running cluster through the client library
  * (raftstore/client.h): get, put, del, range, txn and watch live in
- * rsctl_kv.c, status and members in rsctl_cluster.c, which also holds what
- * they share below. */
+ * rsctl_kv*.c (around tools/rsctl_kv.h), status and members in
+ * rsctl_cluster.c, which also holds what they share below. */
 int rsctl_get_run(int argc, char **argv);
 int rsctl_put_run(int argc, char **argv);
 int rsctl_del_run(int argc, char **argv);
@@ -68,7 +70,8 @@ int rsctl_watch_run(int argc, char **argv);
 int rsctl_status_run(int argc, char **argv);
 int rsctl_members_run(int argc, char **argv);
 
-struct rs_client_options;
+struct mutation;
+struct rs_client;
 struct rs_result;
 struct rs_sync;
 
@@ -81,6 +84,10 @@ struct rsctl_cluster_args {
 	const char *endpoints; /* --endpoints, $RSCTL_ENDPOINTS or default */
 	unsigned timeout_ms;   /* --timeout-ms: per operation, retries included */
 	bool json;             /* --json */
+	/* Not an option: a command that asks the nodes themselves (status,
+	 * layout) sets it so that the client asks the endpoints in the order
+	 * given and never moves to the leader. */
+	bool no_leader_pref;
 };
 
 /* Defaults: endpoints from the environment if set and not empty. */
@@ -94,14 +101,17 @@ int rsctl_cluster_parse_opt(int argc, char **argv, int *i,
 /* The "Options:" lines of the common options, for help screens. */
 void rsctl_cluster_help_opts(FILE *f);
 
-/* Client options for a; points into a, which must outlive their use. */
-void rsctl_cluster_client_options(const struct rsctl_cluster_args *a,
-				  struct rs_client_options *o);
-
 /* Open a blocking client (connects lazily, so this fails only for a bad
  * endpoint list, reported as a usage error).  Returns an exit code. */
 int rsctl_cluster_open(const struct rsctl_cluster_args *a,
 		       const char *help_cmd, struct rs_sync **out);
+
+/* The same for the async API: initialize *loop and create a client on it.
+ * On failure (an exit code, the message naming `what`) the loop is closed
+ * again. */
+int rsctl_cluster_create(const struct rsctl_cluster_args *a,
+			 const char *help_cmd, const char *what,
+			 uv_loop_t *loop, struct rs_client **out);
 
 /* The exit code for an rs_error status: 3 for unavailable, timed out,
  * unknown outcome, not leader, recovering, shutting down, or a connection
@@ -112,6 +122,8 @@ int rsctl_exit_for(int status);
  * return rsctl_exit_for(res->status). */
 int rsctl_fail(const char *what, const struct rs_result *res);
 
+/* ---- output (rsctl_output.c) ---- */
+
 /* Bytes for display, unquoted: printable ASCII as is except '\\' (doubled),
  * every other byte as \xNN.  Cut after max bytes with "..." (max 0: never
  * cut). */
@@ -119,8 +131,31 @@ void rsctl_put_text(FILE *f, const uint8_t *p, size_t len, size_t max);
 /* The same into out (size > 4), cut to fit; returns strlen(out). */
 size_t rsctl_text(char *out, size_t size, const uint8_t *p, size_t len,
 		  size_t max);
-/* A JSON string of bytes: byte N is code point U+00NN, as in `rsctl log dump
- * --json` (Latin-1 gives the exact bytes back).  Never cut. */
-void rsctl_put_json(FILE *f, const uint8_t *p, size_t len);
+/* Bytes in double quotes, as `log dump` shows them: as rsctl_put_text,
+ * and '"' escaped as \" too.  Cut after max (> 0) bytes with "...(N
+ * bytes)" after the closing quote, so a 1 MiB value stays a short line. */
+void rsctl_put_quoted(FILE *f, const uint8_t *p, size_t len, size_t max);
+
+/* Write doc to stdout as one line of compact JSON and a newline, and
+ * release it (doc is stolen).  Byte strings in it are built with
+ * rs_json_bytes: byte N is code point U+00NN, so Latin-1 gives the exact
+ * bytes back.  doc may be NULL, the failed result of building it: then, as
+ * when the dump runs out of memory, "rsctl: <what>: out of memory ..." goes
+ * to stderr and the result is RSCTL_EXIT_FAIL; else RSCTL_EXIT_OK. */
+int rsctl_print_json(json_t *doc, const char *what);
+
+/* The names a JSON document gives the mutation types, "op" below: `log
+ * dump` and `watch` spell them differently, and both are documented. */
+struct rsctl_mutation_names {
+	const char *set;
+	const char *clear;
+	const char *clear_range;
+};
+
+/* Add a mutation's members to the object obj, in this order: "op", then
+ * "key" and "value" (set), "key" (clear), or "begin" and "end" (clear
+ * range), every byte string through rs_json_bytes.  RS_OK or RS_ENOMEM. */
+int rsctl_json_mutation(json_t *obj, const struct mutation *m,
+			const struct rsctl_mutation_names *names);
 
 #endif /* RS_RSCTL_H */

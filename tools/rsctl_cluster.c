@@ -5,18 +5,18 @@
  *   rsctl members list    the Raft configuration, from whichever node answers
  *
  * Shared (declared in rsctl.h): the common options (--endpoints, --json,
- * --timeout-ms), opening a client, mapping an rs_error status to an exit
- * code, and printing bytes as text or as a JSON string.
+ * --timeout-ms), opening a client, and mapping an rs_error status to an
+ * exit code.
  *
  * status asks every endpoint at once on a private loop with the async API,
  * not one after the other with rs_sync_info: an unreachable node costs the
  * whole --timeout-ms, and three of them in a row would cost it three times.
  *
- * The nodes answer STATUS and MEMBERS with JSON (docs/protocol.md §9).  Its
- * shape is known and small, so a reader of a few dozen lines that finds a
- * top-level field of an object, and walks an array, does the job; it skips
- * nested values it is not asked about, so the "id" inside "members" is never
- * mistaken for the node's own.
+ * The nodes answer STATUS and MEMBERS with JSON (docs/protocol.md §9), read
+ * with rs_json_parse and the rs_json_get_* getters.  An answer that is not
+ * the document it should be is reported with the endpoint that sent it and
+ * the member that is wrong; a member a newer node adds is ignored, one an
+ * older node lacks shows as "?" in the table.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -25,7 +25,6 @@
 #include <string.h>
 
 #include "raftstore/client.h"
-#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
 #include "tools/rsctl.h"
 
@@ -35,8 +34,6 @@
 #define CL_CELL_SIZE 272u
 #define CL_STATUS_COLS 12u
 #define CL_MEMBERS_COLS 5u
-/* Nesting the JSON reader follows before calling the input malformed. */
-#define CJ_DEPTH_MAX 16u
 
 /* ---- common options ---- */
 
@@ -111,15 +108,16 @@ void rsctl_cluster_help_opts(FILE *f)
 		RSCTL_TIMEOUT_MS_DEFAULT);
 }
 
-void rsctl_cluster_client_options(const struct rsctl_cluster_args *a,
-				  struct rs_client_options *o)
+/* Client options for a; points into a, which must outlive their use. */
+static void cl_client_options(const struct rsctl_cluster_args *a,
+			      struct rs_client_options *o)
 {
 	assert(a->endpoints != NULL && a->timeout_ms > 0);
 	memset(o, 0, sizeof *o);
 	o->endpoints = a->endpoints;
 	o->op_timeout_ms = a->timeout_ms;
 	o->connections = 1;
-	o->no_leader_pref = false;
+	o->no_leader_pref = a->no_leader_pref;
 }
 
 int rsctl_cluster_open(const struct rsctl_cluster_args *a,
@@ -129,7 +127,7 @@ int rsctl_cluster_open(const struct rsctl_cluster_args *a,
 	struct rs_client_options o;
 	int rv;
 
-	rsctl_cluster_client_options(a, &o);
+	cl_client_options(a, &o);
 	*out = NULL;
 	rv = rs_sync_open(out, &o, errmsg);
 	if (rv == RS_EINVAL)
@@ -139,6 +137,31 @@ int rsctl_cluster_open(const struct rsctl_cluster_args *a,
 		return RSCTL_EXIT_FAIL;
 	}
 	assert(*out != NULL);
+	return RSCTL_EXIT_OK;
+}
+
+int rsctl_cluster_create(const struct rsctl_cluster_args *a,
+			 const char *help_cmd, const char *what,
+			 uv_loop_t *loop, struct rs_client **out)
+{
+	char errmsg[RS_ERRMSG_SIZE] = "";
+	struct rs_client_options o;
+	int rv;
+
+	cl_client_options(a, &o);
+	if (uv_loop_init(loop) != 0) {
+		rsctl_errorf("%s: cannot create an event loop", what);
+		return RSCTL_EXIT_FAIL;
+	}
+	rv = rs_client_create(out, loop, &o, errmsg);
+	if (rv != RS_OK) {
+		uv_loop_close(loop);
+		if (rv == RS_EINVAL)
+			return rsctl_usage_errorf(help_cmd, "--endpoints: %s",
+						  errmsg);
+		rsctl_errorf("%s: open client: %s", what, rs_strerror(rv));
+		return RSCTL_EXIT_FAIL;
+	}
 	return RSCTL_EXIT_OK;
 }
 
@@ -176,316 +199,6 @@ int rsctl_fail(const char *what, const struct rs_result *res)
 	return rsctl_exit_for(res->status);
 }
 
-/* ---- printing bytes ---- */
-
-/* One byte as display text into out (at least 5 bytes); returns its
- * length. */
-static size_t cl_text_byte(char *out, uint8_t c)
-{
-	if (c == '\\') {
-		out[0] = out[1] = '\\';
-		return 2;
-	}
-	if (c >= 0x20 && c < 0x7f) {
-		out[0] = (char)c;
-		return 1;
-	}
-	out[0] = '\\';
-	out[1] = 'x';
-	bytes_hex_encode(&c, 1, out + 2);
-	return 4;
-}
-
-size_t rsctl_text(char *out, size_t size, const uint8_t *p, size_t len,
-		  size_t max)
-{
-	size_t at = 0, i;
-
-	assert(size > 4 && (p != NULL || len == 0));
-	for (i = 0; i < len; i++) {
-		char e[4];
-		size_t n = cl_text_byte(e, p[i]);
-		/* Keep room for "..." and the NUL in case more follows. */
-		if ((max > 0 && i >= max) || at + n + 4 > size)
-			break;
-		memcpy(out + at, e, n);
-		at += n;
-	}
-	if (i < len) {
-		assert(at + 4 <= size);
-		memcpy(out + at, "...", 3);
-		at += 3;
-	}
-	out[at] = '\0';
-	assert(at < size);
-	return at;
-}
-
-void rsctl_put_text(FILE *f, const uint8_t *p, size_t len, size_t max)
-{
-	size_t n = max > 0 && max < len ? max : len, i;
-
-	assert(p != NULL || len == 0);
-	for (i = 0; i < n; i++) {
-		char e[4];
-		fwrite(e, 1, cl_text_byte(e, p[i]), f);
-	}
-	if (n < len)
-		fputs("...", f);
-}
-
-void rsctl_put_json(FILE *f, const uint8_t *p, size_t len)
-{
-	size_t i;
-
-	assert(p != NULL || len == 0);
-	fputc('"', f);
-	for (i = 0; i < len; i++) {
-		uint8_t c = p[i];
-		switch (c) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\t': fputs("\\t", f); break;
-		default:
-			if (c >= 0x20 && c < 0x7f) {
-				fputc(c, f);
-			} else {
-				char e[6] = "\\u00";
-				bytes_hex_encode(&c, 1, e + 4);
-				fwrite(e, 1, sizeof e, f);
-			}
-		}
-	}
-	fputc('"', f);
-}
-
-/* ---- a JSON reader for the nodes' flat answers ---- */
-
-struct cj_span {
-	const char *p;
-	size_t len;
-};
-
-static size_t cj_ws(const char *s, size_t len, size_t pos)
-{
-	while (pos < len && (s[pos] == ' ' || s[pos] == '\t' ||
-			     s[pos] == '\n' || s[pos] == '\r'))
-		pos++;
-	return pos;
-}
-
-/* Just past the string that opens at s[pos] == '"'; 0 if it never ends. */
-static size_t cj_skip_string(const char *s, size_t len, size_t pos)
-{
-	assert(pos < len && s[pos] == '"');
-	for (pos++; pos < len; pos++) {
-		if (s[pos] == '\\')
-			pos++; /* whatever it escapes, it does not end us */
-		else if (s[pos] == '"')
-			return pos + 1;
-	}
-	return 0;
-}
-
-static size_t cj_skip_value(const char *s, size_t len, size_t pos,
-			    unsigned depth);
-
-/* Just past the object or array that opens at s[pos]; 0 if malformed. */
-static size_t cj_skip_nested(const char *s, size_t len, size_t pos,
-			     unsigned depth)
-{
-	char close = s[pos] == '{' ? '}' : ']';
-
-	assert(s[pos] == '{' || s[pos] == '[');
-	pos = cj_ws(s, len, pos + 1);
-	if (pos < len && s[pos] == close)
-		return pos + 1;
-	while (pos < len) {
-		if (close == '}') {
-			if (s[pos] != '"' || (pos = cj_skip_string(s, len, pos)) == 0)
-				return 0;
-			pos = cj_ws(s, len, pos);
-			if (pos >= len || s[pos] != ':')
-				return 0;
-			pos++;
-		}
-		pos = cj_skip_value(s, len, pos, depth + 1);
-		if (pos == 0)
-			return 0;
-		pos = cj_ws(s, len, pos);
-		if (pos < len && s[pos] == close)
-			return pos + 1;
-		if (pos >= len || s[pos] != ',')
-			return 0;
-		pos = cj_ws(s, len, pos + 1);
-	}
-	return 0;
-}
-
-/* Just past the value at or after s[pos] (leading space skipped); 0 if
- * malformed.  Numbers and literals are taken as a run of their
- * characters; what they say is checked by whoever reads them. */
-static size_t cj_skip_value(const char *s, size_t len, size_t pos,
-			    unsigned depth)
-{
-	size_t start;
-
-	pos = cj_ws(s, len, pos);
-	if (pos >= len || depth > CJ_DEPTH_MAX)
-		return 0;
-	if (s[pos] == '"')
-		return cj_skip_string(s, len, pos);
-	if (s[pos] == '{' || s[pos] == '[')
-		return cj_skip_nested(s, len, pos, depth);
-	start = pos;
-	while (pos < len && strchr("+-.0123456789eEtruefalsn", s[pos]) != NULL)
-		pos++;
-	return pos > start ? pos : 0;
-}
-
-/* The value of the top-level member `key` of the object in s; false if s is
- * no object or has no such member.  Keys are compared as written (the ones
- * looked up need no escapes). */
-static bool cj_field(const char *s, size_t len, const char *key,
-		     struct cj_span *out)
-{
-	size_t klen = strlen(key), pos = cj_ws(s, len, 0);
-
-	if (pos >= len || s[pos] != '{')
-		return false;
-	pos = cj_ws(s, len, pos + 1);
-	while (pos < len && s[pos] == '"') {
-		size_t kstart = pos + 1, vstart, kend = cj_skip_string(s, len, pos);
-		if (kend == 0)
-			return false;
-		pos = cj_ws(s, len, kend);
-		if (pos >= len || s[pos] != ':')
-			return false;
-		vstart = cj_ws(s, len, pos + 1);
-		pos = cj_skip_value(s, len, vstart, 1);
-		if (pos == 0)
-			return false;
-		if (kend - 1 - kstart == klen &&
-		    memcmp(s + kstart, key, klen) == 0) {
-			out->p = s + vstart;
-			out->len = pos - vstart;
-			return true;
-		}
-		pos = cj_ws(s, len, pos);
-		if (pos >= len || s[pos] != ',')
-			return false;
-		pos = cj_ws(s, len, pos + 1);
-	}
-	return false;
-}
-
-static bool cj_u64(const char *s, size_t len, const char *key, uint64_t *out)
-{
-	char digits[24];
-	struct cj_span v;
-
-	if (!cj_field(s, len, key, &v) || v.len == 0 || v.len >= sizeof digits)
-		return false;
-	memcpy(digits, v.p, v.len);
-	digits[v.len] = '\0';
-	return cliopt_parse_u64(digits, out);
-}
-
-static bool cj_bool(const char *s, size_t len, const char *key, bool *out)
-{
-	struct cj_span v;
-
-	if (!cj_field(s, len, key, &v))
-		return false;
-	if (v.len == 4 && memcmp(v.p, "true", 4) == 0)
-		*out = true;
-	else if (v.len == 5 && memcmp(v.p, "false", 5) == 0)
-		*out = false;
-	else
-		return false;
-	return true;
-}
-
-/* The ASCII character of the 4 hex digits at p; '?' for anything else. */
-static char cj_hex4(const char *p)
-{
-	unsigned v = 0, i;
-
-	for (i = 0; i < 4; i++) {
-		int d = bytes_hex_digit_value(p[i]);
-		if (d < 0)
-			return '?';
-		v = v << 4 | (unsigned)d;
-	}
-	return v > 0 && v < 0x80 ? (char)v : '?';
-}
-
-/* A string member into out (cut to fit).  The common escapes are decoded;
- * \uXXXX above ASCII, which the nodes never send, becomes '?'. */
-static bool cj_str(const char *s, size_t len, const char *key, char *out,
-		   size_t size)
-{
-	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-	struct cj_span v;
-	size_t i, at = 0;
-
-	assert(size > 0);
-	if (!cj_field(s, len, key, &v) || v.len < 2 || v.p[0] != '"')
-		return false;
-	for (i = 1; i + 1 < v.len && at + 1 < size; i++) {
-		char c = v.p[i];
-		const char *e;
-		if (c == '\\' && v.p[i + 1] == 'u' && i + 6 < v.len) {
-			c = cj_hex4(v.p + i + 2);
-			i += 5;
-		} else if (c == '\\' &&
-			   (e = strchr(from, v.p[i + 1])) != NULL &&
-			   v.p[i + 1] != '\0') {
-			c = to[e - from];
-			i++;
-		}
-		out[at++] = c;
-	}
-	out[at] = '\0';
-	return true;
-}
-
-/* The next element of the array s, starting with *pos = 0; false at its
- * end, or with *bad set if s is no well-formed array. */
-static bool cj_array_next(const char *s, size_t len, size_t *pos,
-			  struct cj_span *elem, bool *bad)
-{
-	size_t at = cj_ws(s, len, *pos), end;
-
-	*bad = true;
-	if (*pos == 0) {
-		if (at >= len || s[at] != '[')
-			return false;
-		at = cj_ws(s, len, at + 1);
-		if (at < len && s[at] == ']') {
-			*bad = false;
-			return false;
-		}
-	} else if (at < len && s[at] == ']') {
-		*bad = false;
-		return false;
-	} else if (at >= len || s[at] != ',') {
-		return false;
-	} else {
-		at = cj_ws(s, len, at + 1);
-	}
-	end = cj_skip_value(s, len, at, 1);
-	if (end == 0)
-		return false;
-	elem->p = s + at;
-	elem->len = end - at;
-	*pos = end;
-	*bad = false;
-	return true;
-}
-
 /* ---- tables ---- */
 
 /* Columns padded to their widest cell, two spaces apart; the last one is
@@ -515,36 +228,57 @@ static void cl_table_print(FILE *f, const char *const *head, unsigned ncols,
 		}
 }
 
-static void cl_cell_u64(char *cell, const char *json, size_t len,
-			const char *key)
+/* A member's getter failed: "?" in the cell, and a warning naming the
+ * endpoint and the member when it is there but of the wrong type (one a
+ * node does not send, RS_ENOTFOUND, is only "?"). */
+static void cl_cell_unknown(char *cell, const char *endpoint, int rv,
+			    const char *errmsg)
 {
-	uint64_t v;
+	assert(rv != RS_OK);
+	snprintf(cell, CL_CELL_SIZE, "?");
+	if (rv != RS_ENOTFOUND)
+		rsctl_errorf("status: answer from %s: %s", endpoint, errmsg);
+}
 
-	if (cj_u64(json, len, key, &v))
+static void cl_cell_u64(char *cell, const json_t *doc, const char *key,
+			const char *endpoint)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	uint64_t v;
+	int rv = rs_json_get_u64(doc, key, &v, errmsg);
+
+	if (rv == RS_OK)
 		snprintf(cell, CL_CELL_SIZE, "%" PRIu64, v);
 	else
-		snprintf(cell, CL_CELL_SIZE, "?");
+		cl_cell_unknown(cell, endpoint, rv, errmsg);
 }
 
-static void cl_cell_str(char *cell, const char *json, size_t len,
-			const char *key)
+/* A string member, cut to the cell; "-" when empty. */
+static void cl_cell_str(char *cell, const json_t *doc, const char *key,
+			const char *endpoint)
 {
-	if (!cj_str(json, len, key, cell, CL_CELL_SIZE))
-		snprintf(cell, CL_CELL_SIZE, "?");
-	else if (cell[0] == '\0')
-		snprintf(cell, CL_CELL_SIZE, "-");
+	char errmsg[RS_ERRMSG_SIZE];
+	const char *v;
+	int rv = rs_json_get_str(doc, key, &v, NULL, errmsg);
+
+	if (rv != RS_OK)
+		cl_cell_unknown(cell, endpoint, rv, errmsg);
+	else
+		snprintf(cell, CL_CELL_SIZE, "%s", v[0] != '\0' ? v : "-");
 }
 
-static void cl_cell_bytes(char *cell, const char *json, size_t len,
-			  const char *key)
+static void cl_cell_bytes(char *cell, const json_t *doc, const char *key,
+			  const char *endpoint)
 {
 	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+	char errmsg[RS_ERRMSG_SIZE];
 	uint64_t v;
 	double x;
 	unsigned u = 0;
+	int rv = rs_json_get_u64(doc, key, &v, errmsg);
 
-	if (!cj_u64(json, len, key, &v)) {
-		snprintf(cell, CL_CELL_SIZE, "?");
+	if (rv != RS_OK) {
+		cl_cell_unknown(cell, endpoint, rv, errmsg);
 		return;
 	}
 	if (v < 1024) {
@@ -563,6 +297,11 @@ struct cl_probe {
 	struct rs_op op;
 	struct cl_status *st;
 	bool done;
+	/* The answer read (cl_status_read): the node's status object, or
+	 * NULL, with what is wrong with an answer in why. */
+	json_t *doc;
+	const char *role; /* doc's "role" */
+	char why[RS_ERRMSG_SIZE];
 };
 
 struct cl_status {
@@ -605,26 +344,15 @@ static void cl_probe_cb(struct rs_op *op)
 static int cl_status_collect(struct cl_status *st,
 			     const struct rsctl_cluster_args *a)
 {
-	char errmsg[RS_ERRMSG_SIZE] = "";
-	struct rs_client_options o;
+	struct rsctl_cluster_args each = *a;
 	unsigned i;
 	int rv;
 
-	rsctl_cluster_client_options(a, &o);
-	o.no_leader_pref = true; /* each probe stays on its endpoint */
-	if (uv_loop_init(&st->loop) != 0) {
-		rsctl_errorf("status: cannot create an event loop");
-		return RSCTL_EXIT_FAIL;
-	}
-	rv = rs_client_create(&st->client, &st->loop, &o, errmsg);
-	if (rv != RS_OK) {
-		uv_loop_close(&st->loop);
-		if (rv == RS_EINVAL)
-			return rsctl_usage_errorf("rsctl status",
-						  "--endpoints: %s", errmsg);
-		rsctl_errorf("status: open client: %s", rs_strerror(rv));
-		return RSCTL_EXIT_FAIL;
-	}
+	each.no_leader_pref = true; /* each probe stays on its endpoint */
+	rv = rsctl_cluster_create(&each, "rsctl status", "status", &st->loop,
+				  &st->client);
+	if (rv != RSCTL_EXIT_OK)
+		return rv;
 	/* Read before any request: a leader's redirect may add to it. */
 	st->n = rs_client_endpoint_count(st->client);
 	assert(st->n > 0 && st->n <= RS_CLIENT_ENDPOINTS_MAX);
@@ -660,109 +388,125 @@ static const char *const cl_status_head[CL_STATUS_COLS] = {
 	"APPLIED", "VERSION", "STORAGE", "HEALTH"};
 #define CL_STATUS_HEALTH (CL_STATUS_COLS - 1u) /* last: a long message fits */
 
-/* A usable answer: an object that names its role. */
-static bool cl_status_ok(const struct rs_result *res, char *role,
-			 size_t size)
+/* Read a probe's answer into p->doc and p->role: a usable answer is an
+ * object that names its role.  Anything else leaves p->doc NULL, and an
+ * answer that is not a status object says why in p->why. */
+static void cl_status_read(struct cl_probe *p)
 {
-	const char *json = (const char *)res->value.data;
+	const struct rs_result *res = &p->op.result;
+	char errmsg[RS_ERRMSG_SIZE];
+	json_t *doc;
+	int rv;
 
-	return res->status == RS_OK && res->value.len > 0 &&
-	       cj_str(json, res->value.len, "role", role, size);
+	assert(p->doc == NULL);
+	if (res->status != RS_OK)
+		return;
+	rv = rs_json_parse_object(res->value.data, res->value.len, &doc,
+				  errmsg);
+	if (rv == RS_OK) {
+		rv = rs_json_get_str(doc, "role", &p->role, NULL, errmsg);
+		if (rv == RS_OK)
+			p->doc = doc;
+		else
+			json_decref(doc);
+	}
+	if (rv != RS_OK) {
+		rs_errmsg_wrapf(errmsg, "the answer is not a status object");
+		memcpy(p->why, errmsg, sizeof p->why);
+	}
 }
 
 /* The ROLE shown for an endpoint without a usable answer. */
-static const char *cl_status_failure(const struct rs_result *res)
+static const char *cl_status_failure(const struct cl_probe *p)
 {
-	if (res->status == RS_OK)
+	if (p->op.result.status == RS_OK)
 		return "invalid"; /* answered, but not a status object */
-	if (rsctl_exit_for(res->status) == RSCTL_EXIT_UNAVAILABLE)
+	if (rsctl_exit_for(p->op.result.status) == RSCTL_EXIT_UNAVAILABLE)
 		return "unreachable";
 	return "error";
 }
 
-static const char *cl_status_message(const struct rs_result *res)
+static const char *cl_status_message(const struct cl_probe *p)
 {
-	return res->status != RS_OK ? res->message
-				    : "the answer is not a status object";
+	return p->op.result.status != RS_OK ? p->op.result.message : p->why;
 }
 
 /* On the leader: how long the last recovery took, after the phase
  * ("monitoring:210ms"; no space, so the column stays one word). */
-static void cl_phase_took(char *cell, const char *json, size_t len)
+static void cl_phase_took(char *cell, const json_t *doc)
 {
 	uint64_t ms;
 	size_t n = strlen(cell);
 
-	if (cj_u64(json, len, "recovery_ms", &ms) && ms > 0 &&
-	    n + 24 < CL_CELL_SIZE)
+	if (rs_json_get_u64(doc, "recovery_ms", &ms, NULL) == RS_OK &&
+	    ms > 0 && n + 24 < CL_CELL_SIZE)
 		snprintf(cell + n, CL_CELL_SIZE - n, ":%" PRIu64 "ms", ms);
 }
 
 static void cl_status_row(char (*row)[CL_CELL_SIZE], const char *endpoint,
-			  const struct rs_result *res)
+			  const struct cl_probe *p)
 {
-	const char *json = (const char *)res->value.data;
-	size_t len = res->value.len;
-	char role[32];
+	const json_t *doc = p->doc;
 	unsigned c;
 
 	snprintf(row[1], CL_CELL_SIZE, "%s", endpoint);
-	if (!cl_status_ok(res, role, sizeof role)) {
+	if (doc == NULL) {
 		for (c = 0; c < CL_STATUS_COLS; c++)
 			if (c != 1)
 				snprintf(row[c], CL_CELL_SIZE, "-");
-		snprintf(row[2], CL_CELL_SIZE, "%s", cl_status_failure(res));
+		snprintf(row[2], CL_CELL_SIZE, "%s", cl_status_failure(p));
 		snprintf(row[CL_STATUS_HEALTH], CL_CELL_SIZE, "%s",
-			 cl_status_message(res));
+			 cl_status_message(p));
 		return;
 	}
-	cl_cell_u64(row[0], json, len, "id");
-	snprintf(row[2], CL_CELL_SIZE, "%s", role);
-	cl_cell_u64(row[3], json, len, "term");
-	cl_cell_u64(row[4], json, len, "leader_id");
+	cl_cell_u64(row[0], doc, "id", endpoint);
+	snprintf(row[2], CL_CELL_SIZE, "%s", p->role);
+	cl_cell_u64(row[3], doc, "term", endpoint);
+	cl_cell_u64(row[4], doc, "leader_id", endpoint);
 	/* The state machine's epoch on every node; the director's phase on
 	 * the leader ("none" elsewhere). */
-	cl_cell_u64(row[5], json, len, "epoch");
-	cl_cell_str(row[6], json, len, "director_phase");
-	cl_phase_took(row[6], json, len);
-	cl_cell_u64(row[7], json, len, "commit_index");
-	cl_cell_u64(row[8], json, len, "applied_index");
-	cl_cell_u64(row[9], json, len, "applied_version");
-	cl_cell_bytes(row[10], json, len, "storage_bytes");
-	cl_cell_str(row[CL_STATUS_HEALTH], json, len, "health");
+	cl_cell_u64(row[5], doc, "epoch", endpoint);
+	cl_cell_str(row[6], doc, "director_phase", endpoint);
+	cl_phase_took(row[6], doc);
+	cl_cell_u64(row[7], doc, "commit_index", endpoint);
+	cl_cell_u64(row[8], doc, "applied_index", endpoint);
+	cl_cell_u64(row[9], doc, "applied_version", endpoint);
+	cl_cell_bytes(row[10], doc, "storage_bytes", endpoint);
+	cl_cell_str(row[CL_STATUS_HEALTH], doc, "health", endpoint);
 }
 
-static void cl_status_print_json(const struct cl_status *st)
+/* One element of the --json array: the node's own object (fields are only
+ * ever added, and scripts should see them all), or for an endpoint without
+ * one an object that says why. */
+static json_t *cl_status_json(const struct cl_probe *p, const char *endpoint)
 {
+	const char *message = cl_status_message(p);
+	/* An answer that is no status object is a protocol error, not "ok". */
+	int status = p->op.result.status != RS_OK ? p->op.result.status
+						  : RS_EPROTO;
+
+	if (p->doc != NULL)
+		return json_incref(p->doc);
+	return json_pack("{s:o,s:b,s:s,s:o}", "endpoint",
+			 rs_json_bytes(endpoint, strlen(endpoint)),
+			 "unreachable",
+			 strcmp(cl_status_failure(p), "unreachable") == 0,
+			 "error", rs_strerror(status), "message",
+			 rs_json_bytes(message, strlen(message)));
+}
+
+static int cl_status_print_json(const struct cl_status *st)
+{
+	json_t *all = json_array();
 	unsigned i;
 
-	printf("[");
-	for (i = 0; i < st->n; i++) {
-		const struct rs_result *res = &st->probes[i].op.result;
-		const char *ep = st->names[i];
-		char role[32];
-
-		printf(i == 0 ? "\n  " : ",\n  ");
-		if (cl_status_ok(res, role, sizeof role)) {
-			/* The node's own object: fields are only ever added,
-			 * and scripts should see them all. */
-			fwrite(res->value.data, 1, res->value.len, stdout);
-			continue;
+	for (i = 0; i < st->n && all != NULL; i++)
+		if (rs_json_push(all, cl_status_json(&st->probes[i],
+						     st->names[i])) != RS_OK) {
+			json_decref(all);
+			all = NULL;
 		}
-		printf("{\"endpoint\":");
-		rsctl_put_json(stdout, (const uint8_t *)ep, strlen(ep));
-		printf(",\"unreachable\":%s,\"error\":",
-		       strcmp(cl_status_failure(res), "unreachable") == 0
-			       ? "true"
-			       : "false");
-		rsctl_put_json(stdout, (const uint8_t *)rs_strerror(res->status),
-			       strlen(rs_strerror(res->status)));
-		printf(",\"message\":");
-		rsctl_put_json(stdout, (const uint8_t *)cl_status_message(res),
-			       strlen(cl_status_message(res)));
-		printf("}");
-	}
-	printf("\n]\n");
+	return rsctl_print_json(all, "status");
 }
 
 static int cl_status_run(const struct rsctl_cluster_args *a)
@@ -783,21 +527,22 @@ static int cl_status_run(const struct rsctl_cluster_args *a)
 		return rv;
 	}
 	for (i = 0; i < st->n; i++) {
-		const struct rs_result *res = &st->probes[i].op.result;
-		char role[32];
-		if (cl_status_ok(res, role, sizeof role)) {
+		struct cl_probe *p = &st->probes[i];
+		cl_status_read(p);
+		if (p->doc != NULL) {
 			answered++;
-			leaders += strcmp(role, "leader") == 0;
+			leaders += strcmp(p->role, "leader") == 0;
 		}
-		cl_status_row(&cells[i * CL_STATUS_COLS], st->names[i], res);
+		cl_status_row(&cells[i * CL_STATUS_COLS], st->names[i], p);
 	}
 	if (a->json)
-		cl_status_print_json(st);
+		rv = cl_status_print_json(st);
 	else
 		cl_table_print(stdout, cl_status_head, CL_STATUS_COLS, cells,
 			       st->n);
-	rv = RSCTL_EXIT_OK;
-	if (answered < st->n / 2 + 1) {
+	if (rv != RSCTL_EXIT_OK) {
+		/* the JSON could not be written: said so already */
+	} else if (answered < st->n / 2 + 1) {
 		rsctl_errorf("status: %u of %u endpoints answered, not a "
 			     "majority", answered, st->n);
 		rv = RSCTL_EXIT_UNAVAILABLE;
@@ -805,8 +550,10 @@ static int cl_status_run(const struct rsctl_cluster_args *a)
 		rsctl_errorf("status: no node that answered is the leader");
 		rv = RSCTL_EXIT_UNAVAILABLE;
 	}
-	for (i = 0; i < st->n; i++)
+	for (i = 0; i < st->n; i++) {
+		json_decref(st->probes[i].doc);
 		rs_result_free(&st->probes[i].op.result);
+	}
 	free(st);
 	return rv;
 }
@@ -816,32 +563,68 @@ static int cl_status_run(const struct rsctl_cluster_args *a)
 static const char *const cl_members_head[CL_MEMBERS_COLS] = {
 	"ID", "RAFT_ADDR", "CLIENT_ADDR", "ROLE", "LEADER"};
 
-/* Fill one table row per member; false if the answer is malformed. */
-static bool cl_members_rows(const char *json, size_t len,
-			    char (*cells)[CL_CELL_SIZE], unsigned max,
-			    unsigned *n)
+/* Fill a table row from one member object (docs/protocol.md §9: id,
+ * raft_addr, client_addr, role, leader, all required).  Returns 0, or an
+ * rs_error code with errmsg naming the member that is wrong. */
+static int cl_members_row(const json_t *m, char (*row)[CL_CELL_SIZE],
+			  char *errmsg)
 {
-	struct cj_span m;
-	size_t pos = 0;
-	bool bad, leader;
+	static const char *const strs[] = {"raft_addr", "client_addr", "role"};
+	const char *s;
+	uint64_t id;
+	int leader, rv;
+	unsigned c;
 
-	*n = 0;
-	while (cj_array_next(json, len, &pos, &m, &bad)) {
-		char (*row)[CL_CELL_SIZE];
-		if (*n == max)
-			return false;
-		row = &cells[*n * CL_MEMBERS_COLS];
-		cl_cell_u64(row[0], m.p, m.len, "id");
-		cl_cell_str(row[1], m.p, m.len, "raft_addr");
-		cl_cell_str(row[2], m.p, m.len, "client_addr");
-		cl_cell_str(row[3], m.p, m.len, "role");
-		snprintf(row[4], CL_CELL_SIZE, "%s",
-			 !cj_bool(m.p, m.len, "leader", &leader) ? "?"
-			 : leader				 ? "yes"
-								 : "no");
-		(*n)++;
+	if (!json_is_object(m)) {
+		rs_errmsg_printf(errmsg, "expected an object");
+		return RS_EPROTO;
 	}
-	return !bad;
+	rv = rs_json_get_u64(m, "id", &id, errmsg);
+	for (c = 0; c < 3 && rv == RS_OK; c++) {
+		rv = rs_json_get_str(m, strs[c], &s, NULL, errmsg);
+		if (rv == RS_OK)
+			snprintf(row[1 + c], CL_CELL_SIZE, "%s",
+				 s[0] != '\0' ? s : "-");
+	}
+	if (rv == RS_OK)
+		rv = rs_json_get_bool(m, "leader", &leader, errmsg);
+	if (rv != RS_OK)
+		return rv;
+	snprintf(row[0], CL_CELL_SIZE, "%" PRIu64, id);
+	snprintf(row[4], CL_CELL_SIZE, "%s", leader ? "yes" : "no");
+	return RS_OK;
+}
+
+/* Read the MEMBERS answer: a JSON array of member objects, one table row
+ * each.  Returns 0 with *doc set, or an rs_error code with errmsg naming
+ * the element and the member that is wrong. */
+static int cl_members_read(const struct rs_result *res, json_t **doc,
+			   char (*cells)[CL_CELL_SIZE], unsigned max,
+			   unsigned *n, char *errmsg)
+{
+	json_t *arr, *m;
+	size_t i;
+	int rv = rs_json_parse(res->value.data, res->value.len, &arr, errmsg);
+
+	if (rv != RS_OK)
+		return rv;
+	if (!json_is_array(arr) || json_array_size(arr) > max) {
+		rs_errmsg_printf(errmsg, "expected an array of at most %u "
+					 "members", max);
+		json_decref(arr);
+		return RS_EPROTO;
+	}
+	json_array_foreach(arr, i, m) {
+		rv = cl_members_row(m, &cells[i * CL_MEMBERS_COLS], errmsg);
+		if (rv != RS_OK) {
+			rs_errmsg_wrapf(errmsg, "members[%zu]", i);
+			json_decref(arr);
+			return rv;
+		}
+	}
+	*n = (unsigned)json_array_size(arr);
+	*doc = arr;
+	return RS_OK;
 }
 
 static int cl_members_run(const struct rsctl_cluster_args *a)
@@ -849,9 +632,11 @@ static int cl_members_run(const struct rsctl_cluster_args *a)
 	/* Raft configurations are small; more than this is not an answer. */
 	enum { MEMBERS_MAX = 64 };
 	static char cells[MEMBERS_MAX * CL_MEMBERS_COLS][CL_CELL_SIZE];
+	char errmsg[RS_ERRMSG_SIZE];
 	struct rs_result res;
 	struct rs_sync *s;
-	unsigned n;
+	json_t *doc = NULL;
+	unsigned n = 0;
 	int rv;
 
 	rv = rsctl_cluster_open(a, "rsctl members list", &s);
@@ -859,19 +644,20 @@ static int cl_members_run(const struct rsctl_cluster_args *a)
 		return rv;
 	if (rs_sync_info(s, WIRE_MEMBERS, -1, &res) != RS_OK) {
 		rv = rsctl_fail("members", &res);
-	} else if (!cl_members_rows((const char *)res.value.data,
-				    res.value.len, cells, MEMBERS_MAX, &n)) {
-		rsctl_errorf("members: malformed answer from %s: %.200s",
+	} else if (cl_members_read(&res, &doc, cells, MEMBERS_MAX, &n,
+				   errmsg) != RS_OK) {
+		rsctl_errorf("members: answer from %s: %s",
 			     res.endpoint != NULL ? res.endpoint : "?",
-			     (const char *)res.value.data);
+			     errmsg);
 		rv = RSCTL_EXIT_FAIL;
 	} else if (a->json) {
-		fwrite(res.value.data, 1, res.value.len, stdout);
-		fputc('\n', stdout);
+		rv = rsctl_print_json(doc, "members");
+		doc = NULL; /* stolen */
 	} else {
 		cl_table_print(stdout, cl_members_head, CL_MEMBERS_COLS, cells,
 			       n);
 	}
+	json_decref(doc);
 	rs_result_free(&res);
 	rs_sync_close(s);
 	return rv;

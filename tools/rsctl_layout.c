@@ -137,22 +137,10 @@ static int ly_kvs_add(struct ly_kvs *k, const struct rs_kv *in)
 static int ly_open(const struct rsctl_cluster_args *a, const char *help_cmd,
 		   struct rs_sync **out)
 {
-	char errmsg[RS_ERRMSG_SIZE] = "";
-	struct rs_client_options o;
-	int rv;
+	struct rsctl_cluster_args stay = *a;
 
-	rsctl_cluster_client_options(a, &o);
-	o.no_leader_pref = true;
-	*out = NULL;
-	rv = rs_sync_open(out, &o, errmsg);
-	if (rv == RS_EINVAL)
-		return rsctl_usage_errorf(help_cmd, "--endpoints: %s", errmsg);
-	if (rv != RS_OK) {
-		rsctl_errorf("open client: %s (%s)", errmsg, rs_strerror(rv));
-		return RSCTL_EXIT_FAIL;
-	}
-	assert(*out != NULL);
-	return RSCTL_EXIT_OK;
+	stay.no_leader_pref = true;
+	return rsctl_cluster_open(&stay, help_cmd, out);
 }
 
 /* Every key in [begin, end) at `version` (AT_VERSION, every page at that
@@ -535,12 +523,15 @@ static int cf_key(char *key, const char *param)
 }
 
 /* A stored value for display: its text, cut at CF_VALUE_TEXT_MAX. */
-static void cf_print_value(const uint8_t *p, size_t len, bool json)
+static void cf_print_value(const uint8_t *p, size_t len)
 {
-	if (json)
-		rsctl_put_json(stdout, p, len);
-	else
-		rsctl_put_text(stdout, p, len, CF_VALUE_TEXT_MAX);
+	rsctl_put_text(stdout, p, len, CF_VALUE_TEXT_MAX);
+}
+
+/* A stored value for --json: the byte string, or null when not stored. */
+static json_t *cf_json_value(const uint8_t *p, size_t len, bool found)
+{
+	return found ? rs_json_bytes(p, len) : json_null();
 }
 
 static int cf_get(const struct ly_args *a, const struct cf_param *p)
@@ -558,15 +549,16 @@ static int cf_get(const struct ly_args *a, const struct cf_param *p)
 	    RS_OK) {
 		rv = rsctl_fail(what, &res);
 	} else if (a->cluster.json) {
-		printf("{\"param\":\"%s\",\"value\":", p->name);
-		if (res.found)
-			cf_print_value(res.value.data, res.value.len, true);
-		else
-			printf("null");
-		printf(",\"version\":%" PRIu64 "}\n",
-		       res.found ? res.found_version : 0);
+		rv = rsctl_print_json(
+			json_pack("{s:s,s:o,s:o}", "param", p->name, "value",
+				  cf_json_value(res.value.data, res.value.len,
+						res.found),
+				  "version",
+				  rs_json_u64(res.found ? res.found_version
+							: 0)),
+			what);
 	} else if (res.found) {
-		cf_print_value(res.value.data, res.value.len, false);
+		cf_print_value(res.value.data, res.value.len);
 		printf("\n");
 	} else {
 		printf("(default)\n");
@@ -606,8 +598,11 @@ static int cf_set(const struct ly_args *a, const struct cf_param *p,
 	if (rs_sync_commit(s, 0, NULL, NULL, 0, &b, &res) != RS_OK)
 		rv = rsctl_fail(what, &res);
 	else if (a->cluster.json)
-		printf("{\"param\":\"%s\",\"value\":\"%s\",\"version\":%" PRIu64
-		       "}\n", p->name, text, res.version);
+		rv = rsctl_print_json(json_pack("{s:s,s:s,s:o}", "param",
+						p->name, "value", text,
+						"version",
+						rs_json_u64(res.version)),
+				      what);
 	else
 		printf("OK %s=%s version=%" PRIu64 " (a recovery with a new "
 		       "epoch follows)\n", p->name, text, res.version);
@@ -631,39 +626,83 @@ static const struct tsl_kv *cf_lookup(const struct ly_kvs *kvs,
 	return NULL;
 }
 
+/* One row of the text listing. */
 static void cf_list_row(const uint8_t *name, size_t name_len,
-			const struct tsl_kv *kv, bool known, bool json,
-			bool first)
+			const struct tsl_kv *kv, bool known)
 {
 	char text[4 * CF_NAME_MAX + 4];
 
-	if (json) {
-		printf("%s{\"param\":", first ? "" : ",");
-		rsctl_put_json(stdout, name, name_len);
-		printf(",\"value\":");
-		if (kv != NULL)
-			cf_print_value(kv->val, kv->val_len, true);
-		else
-			printf("null");
-		printf("%s}", known ? "" : ",\"unknown\":true");
-		return;
-	}
 	rsctl_text(text, sizeof text, name, name_len, CF_NAME_MAX);
 	printf("%-16s  ", text);
 	if (kv != NULL)
-		cf_print_value(kv->val, kv->val_len, false);
+		cf_print_value(kv->val, kv->val_len);
 	else
 		printf("(default)");
 	printf("%s\n", known ? "" : "  (not a parameter rsctl knows)");
 }
 
+/* One parameter: a row of the table (params NULL) or an element of the
+ * --json "params" array; false when out of memory. */
+static bool cf_list_one(json_t *params, const uint8_t *name, size_t name_len,
+			const struct tsl_kv *kv, bool known)
+{
+	json_t *o;
+
+	if (params == NULL) {
+		cf_list_row(name, name_len, kv, known);
+		return true;
+	}
+	o = json_pack("{s:o,s:o}", "param", rs_json_bytes(name, name_len),
+		      "value",
+		      cf_json_value(kv ? kv->val : NULL, kv ? kv->val_len : 0,
+				    kv != NULL));
+	if (o != NULL && !known &&
+	    rs_json_set_bool(o, "unknown", 1) != RS_OK) {
+		json_decref(o);
+		o = NULL;
+	}
+	return rs_json_push(params, o) == RS_OK;
+}
+
+/* Every parameter rsctl knows, in its order, then any other stored under
+ * the prefix, in key order: a table, or one --json document. */
+static int cf_list_print(const struct ly_args *a, const struct ly_kvs *kvs,
+			 uint64_t version)
+{
+	size_t plen = strlen(DIRECTOR_CONFIG_PREFIX), i;
+	json_t *params = a->cluster.json ? json_array() : NULL;
+	bool ok = !a->cluster.json || params != NULL;
+
+	for (i = 0; i < CF_PARAM_COUNT && ok; i++)
+		ok = cf_list_one(params, (const uint8_t *)cf_params[i].name,
+				 strlen(cf_params[i].name),
+				 cf_lookup(kvs, cf_params[i].name), true);
+	for (i = 0; i < kvs->n && ok; i++) {
+		const struct tsl_kv *kv = &kvs->kv[i];
+		size_t n = kv->key_len - plen;
+		assert(kv->key_len > plen); /* the range starts after it */
+		if (cf_find((const char *)kv->key + plen, n) != NULL)
+			continue; /* listed above */
+		ok = cf_list_one(params, kv->key + plen, n, kv, false);
+	}
+	if (!a->cluster.json)
+		return RSCTL_EXIT_OK;
+	if (!ok) {
+		json_decref(params);
+		params = NULL; /* json_pack below fails: out of memory */
+	}
+	return rsctl_print_json(json_pack("{s:o,s:o}", "read_version",
+					  rs_json_u64(version), "params",
+					  params),
+				"config list");
+}
+
 static int cf_list(const struct ly_args *a)
 {
 	struct ly_kvs kvs = {NULL, 0, 0};
-	size_t plen = strlen(DIRECTOR_CONFIG_PREFIX), i;
+	size_t plen = strlen(DIRECTOR_CONFIG_PREFIX);
 	uint64_t version = 0;
 	struct rs_sync *s;
-	bool first = true;
 	int rv;
 
 	rv = rsctl_cluster_open(&a->cluster, "rsctl config", &s);
@@ -673,27 +712,8 @@ static int cf_list(const struct ly_args *a)
 			  (const uint8_t *)DIRECTOR_CONFIG_PREFIX, plen,
 			  (const uint8_t *)CF_PREFIX_END, strlen(CF_PREFIX_END),
 			  &version, &kvs);
-	if (rv != RSCTL_EXIT_OK)
-		goto out;
-	if (a->cluster.json)
-		printf("{\"read_version\":%" PRIu64 ",\"params\":[", version);
-	for (i = 0; i < CF_PARAM_COUNT; i++, first = false)
-		cf_list_row((const uint8_t *)cf_params[i].name,
-			    strlen(cf_params[i].name),
-			    cf_lookup(&kvs, cf_params[i].name), true,
-			    a->cluster.json, first);
-	for (i = 0; i < kvs.n; i++) {
-		const struct tsl_kv *kv = &kvs.kv[i];
-		size_t n = kv->key_len - plen;
-		assert(kv->key_len > plen); /* the range starts after it */
-		if (cf_find((const char *)kv->key + plen, n) != NULL)
-			continue; /* listed above */
-		cf_list_row(kv->key + plen, n, kv, false, a->cluster.json,
-			    false);
-	}
-	if (a->cluster.json)
-		printf("]}\n");
-out:
+	if (rv == RSCTL_EXIT_OK)
+		rv = cf_list_print(a, &kvs, version);
 	ly_kvs_free(&kvs);
 	rs_sync_close(s);
 	return rv;

@@ -14,6 +14,10 @@
  * A torn tail fails `verify` (an operator asked whether the files are
  * intact, and they are not), but only draws a note from `inspect` and
  * `dump`: it is the normal trace of a crash, which opening the store repairs.
+ *
+ * This file holds the arguments, finding DIR's files, the journal and
+ * checkpoint readers the subcommands share (tools/rsctl_log.h), and the
+ * help; each subcommand lives in rsctl_log_<name>.c.
  */
 #include <assert.h>
 #include <dirent.h>
@@ -23,44 +27,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
-#include "storage/checkpoint.h"
-#include "storage/journal.h"
-#include "storage/mvcc.h"
-#include "tools/rsctl.h"
-
-#define LOG_PATH_MAX 4096
-/* Text dump: bytes shown of a key or value before it is cut with "...". */
-#define LOG_TEXT_KEY_MAX 256u
-#define LOG_TEXT_VALUE_MAX 64u
-/* The index only ever serves reads at its latest version here, so the
- * smallest window keeps memory at the size of the live state. */
-#define LOG_MVCC_WINDOW 1u
+#include "tools/rsctl_log.h"
 
 /* ---- arguments ---- */
 
 enum {
 	LOG_OPT_RANGE = 1u << 0, /* --from V --to V */
 	LOG_OPT_JSON = 1u << 1,  /* --json */
-};
-
-struct log_args {
-	const char *dir;
-	bool help;
-	bool json;
-	uint64_t from; /* inclusive; 0 = from the start */
-	uint64_t to;   /* inclusive; UINT64_MAX = to the end */
-};
-
-/* Where DIR's files are. */
-struct log_dirs {
-	const char *arg; /* DIR as given */
-	bool store;      /* DIR is a store directory, not a journal directory */
-	bool have_journal;
-	bool have_checkpoints;
-	char journal[LOG_PATH_MAX];
-	char checkpoints[LOG_PATH_MAX];
 };
 
 struct log_subcommand {
@@ -218,7 +192,7 @@ static int log_resolve(const char *arg, const char *help_cmd,
 }
 
 /* The report names files by name or by path; always show a path. */
-static void log_file_path(char *out, const char *dir, const char *file)
+void log_file_path(char *out, const char *dir, const char *file)
 {
 	if (strchr(file, '/') != NULL || !log_join(out, dir, file))
 		snprintf(out, LOG_PATH_MAX, "%s", file);
@@ -228,9 +202,9 @@ static void log_file_path(char *out, const char *dir, const char *file)
 
 /* Open the journal read-only, replaying every batch above `from` into fn,
  * and close it again.  Blocks. */
-static int log_journal_replay(const struct log_dirs *d, uint64_t from,
-			      journal_replay_fn fn, void *ctx,
-			      struct journal_report *report, char *errmsg)
+int log_journal_replay(const struct log_dirs *d, uint64_t from,
+		       journal_replay_fn fn, void *ctx,
+		       struct journal_report *report, char *errmsg)
 {
 	struct journal_options opts;
 	struct journal *j = NULL;
@@ -252,7 +226,7 @@ static int log_journal_replay(const struct log_dirs *d, uint64_t from,
 }
 
 /* The first word of a problem line, by error code. */
-static const char *log_problem_label(int rv)
+const char *log_problem_label(int rv)
 {
 	switch (rv) {
 	case RS_ECORRUPT: return "CORRUPT";
@@ -264,14 +238,14 @@ static const char *log_problem_label(int rv)
 }
 
 /* "s" or "", to say "1 segment" and "2 segments". */
-static const char *log_plural(uint64_t n)
+const char *log_plural(uint64_t n)
 {
 	return n == 1 ? "" : "s";
 }
 
-static void log_print_journal_error(FILE *f, const struct log_dirs *d,
-				    const struct journal_report *r, int rv,
-				    const char *errmsg)
+void log_print_journal_error(FILE *f, const struct log_dirs *d,
+			     const struct journal_report *r, int rv,
+			     const char *errmsg)
 {
 	char path[LOG_PATH_MAX];
 
@@ -292,8 +266,8 @@ static void log_print_journal_error(FILE *f, const struct log_dirs *d,
 	fprintf(f, "         %s (%s)\n", errmsg, rs_strerror(rv));
 }
 
-static void log_print_torn(FILE *f, const struct log_dirs *d,
-			   const struct journal_report *r)
+void log_print_torn(FILE *f, const struct log_dirs *d,
+		    const struct journal_report *r)
 {
 	char path[LOG_PATH_MAX];
 
@@ -317,17 +291,8 @@ static void log_print_torn(FILE *f, const struct log_dirs *d,
 		path, r->torn_offset, r->torn_bytes, r->last_version);
 }
 
-/* What a replay saw, checked independently of the journal's own checks. */
-struct log_count {
-	uint64_t records;
-	uint64_t mutations;
-	uint64_t first_version;
-	uint64_t last_version;
-	uint64_t bad_version; /* first batch out of order or miscounted */
-	const char *bad_what;
-};
 
-static void log_count_batch(struct log_count *c, const struct batch *b)
+void log_count_batch(struct log_count *c, const struct batch *b)
 {
 	struct mutation m;
 	size_t pos = 0;
@@ -351,7 +316,7 @@ static void log_count_batch(struct log_count *c, const struct batch *b)
 	c->last_version = b->version;
 }
 
-static int log_count_fn(void *ctx, const struct batch *b)
+int log_count_fn(void *ctx, const struct batch *b)
 {
 	log_count_batch(ctx, b);
 	return RS_OK;
@@ -359,7 +324,7 @@ static int log_count_fn(void *ctx, const struct batch *b)
 
 /* ---- checkpoints ---- */
 
-static uint64_t log_file_size(const char *path)
+uint64_t log_file_size(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
@@ -370,10 +335,10 @@ static uint64_t log_file_size(const char *path)
  * then the image's structure and key count (mvcc_image_load).  errmsg names
  * the file.  On success, if keep is non-NULL, *keep receives the loaded
  * index (the caller destroys it). */
-static int log_checkpoint_check(const char *path,
-				const struct checkpoint_info *listed,
-				struct checkpoint_info *info,
-				struct mvcc **keep, char *errmsg)
+int log_checkpoint_check(const char *path,
+			 const struct checkpoint_info *listed,
+			 struct checkpoint_info *info, struct mvcc **keep,
+			 char *errmsg)
 {
 	struct rs_buf image;
 	struct mvcc *m;
@@ -411,557 +376,6 @@ err_wrap:
 err_image:
 	rs_buf_free(&image);
 	return rv;
-}
-
-/* ---- verify ---- */
-
-struct log_verify {
-	unsigned problems;
-	bool journal_stopped; /* the journal's scan ended at a problem */
-	struct journal_report report;
-	struct log_count count;
-	struct journal_segment_info *segs;
-	unsigned nsegs;
-	unsigned checkpoints;
-	unsigned checkpoints_valid;
-	bool have_valid;
-	uint64_t newest_valid; /* version of the newest valid checkpoint */
-};
-
-static void log_verify_journal(const struct log_dirs *d, struct log_verify *v)
-{
-	char errmsg[RS_ERRMSG_SIZE];
-	int rv;
-
-	rv = journal_list_segments(d->journal, &v->segs, &v->nsegs, errmsg);
-	if (rv != RS_OK) {
-		fprintf(stdout, "ERROR    journal %s: %s (%s)\n", d->journal,
-			errmsg, rs_strerror(rv));
-		v->problems++;
-		v->segs = NULL;
-		v->nsegs = 0;
-	}
-	rv = log_journal_replay(d, 0, log_count_fn, &v->count, &v->report,
-				errmsg);
-	if (rv != RS_OK) {
-		log_print_journal_error(stdout, d, &v->report, rv, errmsg);
-		v->problems++;
-		v->journal_stopped = true;
-	}
-	if (v->report.torn) {
-		log_print_torn(stdout, d, &v->report);
-		v->problems++;
-	}
-	if (v->count.bad_what != NULL) {
-		fprintf(stdout, "CORRUPT  journal %s: batch at version %" PRIu64
-				": %s\n",
-			d->journal, v->count.bad_version, v->count.bad_what);
-		v->problems++;
-	}
-}
-
-static void log_verify_checkpoints(const struct log_dirs *d,
-				   struct log_verify *v)
-{
-	char errmsg[RS_ERRMSG_SIZE];
-	char path[LOG_PATH_MAX];
-	struct checkpoint_info *list = NULL, info;
-	unsigned n = 0, i;
-	int rv;
-
-	rv = checkpoint_list(d->checkpoints, &list, &n, errmsg);
-	if (rv != RS_OK) {
-		fprintf(stdout, "ERROR    checkpoints %s: %s (%s)\n",
-			d->checkpoints, errmsg, rs_strerror(rv));
-		v->problems++;
-		return;
-	}
-	v->checkpoints = n;
-	for (i = 0; i < n; i++) {
-		log_file_path(path, d->checkpoints, list[i].name);
-		memset(&info, 0, sizeof info);
-		rv = log_checkpoint_check(path, &list[i], &info, NULL, errmsg);
-		if (rv != RS_OK) {
-			fprintf(stdout, "%-8s %s (%s)\n", log_problem_label(rv),
-				errmsg, rs_strerror(rv));
-			v->problems++;
-			continue;
-		}
-		v->checkpoints_valid++;
-		if (!v->have_valid || info.version > v->newest_valid)
-			v->newest_valid = info.version;
-		v->have_valid = true;
-	}
-	free(list);
-}
-
-/* The store loads the newest valid checkpoint and replays the journal after
- * it.  The first segment's prev_version says which versions went before it
- * (in segments since deleted): if the checkpoint does not reach them, those
- * batches are gone. */
-static void log_verify_coverage(const struct log_dirs *d, struct log_verify *v)
-{
-	uint64_t base = v->have_valid ? v->newest_valid : 0;
-	uint64_t prev;
-
-	if (v->nsegs == 0)
-		return;
-	prev = v->segs[0].prev_version;
-	if (prev <= base)
-		return;
-	fprintf(stdout,
-		"GAP      %s/%s starts after version %" PRIu64
-		", but the newest valid checkpoint is at version %" PRIu64
-		": the batches in between are in no file\n",
-		d->journal, v->segs[0].name, prev, base);
-	v->problems++;
-}
-
-static void log_verify_summary_journal(const struct log_dirs *d,
-				       const struct log_verify *v)
-{
-	const struct log_count *c = &v->count;
-
-	printf("journal      %s: %u segment%s, %" PRIu64 " record%s, %" PRIu64
-	       " mutation%s",
-	       d->journal, v->nsegs, log_plural(v->nsegs), c->records,
-	       log_plural(c->records), c->mutations, log_plural(c->mutations));
-	if (c->records > 0)
-		printf(", versions %" PRIu64 "..%" PRIu64, c->first_version,
-		       c->last_version);
-	printf("%s\n", v->journal_stopped ? " before the first problem" : "");
-}
-
-static void log_verify_summary(const struct log_dirs *d,
-			       const struct log_verify *v)
-{
-	if (d->have_journal)
-		log_verify_summary_journal(d, v);
-	else
-		printf("journal      %s: absent\n", d->journal);
-	if (!d->store)
-		printf("checkpoints  not checked "
-		       "(DIR is a journal directory)\n");
-	else if (!d->have_checkpoints)
-		printf("checkpoints  %s: absent\n", d->checkpoints);
-	else if (v->checkpoints == 0)
-		printf("checkpoints  %s: none\n", d->checkpoints);
-	else if (v->have_valid)
-		printf("checkpoints  %s: %u, %u valid, newest valid at "
-		       "version %" PRIu64 "\n",
-		       d->checkpoints, v->checkpoints, v->checkpoints_valid,
-		       v->newest_valid);
-	else
-		printf("checkpoints  %s: %u, none valid\n", d->checkpoints,
-		       v->checkpoints);
-	if (v->problems == 0)
-		printf("OK: every record and checkpoint verified\n");
-	else
-		printf("FAILED: %u problem%s found\n", v->problems,
-		       log_plural(v->problems));
-}
-
-static int log_verify_run(const struct log_args *a, const struct log_dirs *d)
-{
-	struct log_verify v;
-
-	assert(a->dir != NULL && d->arg == a->dir);
-	memset(&v, 0, sizeof v);
-	if (d->have_journal)
-		log_verify_journal(d, &v);
-	if (d->have_checkpoints)
-		log_verify_checkpoints(d, &v);
-	if (d->store)
-		log_verify_coverage(d, &v);
-	log_verify_summary(d, &v);
-	free(v.segs);
-	return v.problems == 0 ? RSCTL_EXIT_OK : RSCTL_EXIT_FAIL;
-}
-
-/* ---- inspect ---- */
-
-struct log_state {
-	struct log_count count;
-	struct mvcc *m;   /* NULL if the state cannot be rebuilt */
-	uint64_t base;    /* version of the checkpoint the index starts at */
-	uint64_t applied; /* journal batches applied on top */
-	int apply_rv;
-	uint64_t apply_version;
-};
-
-static int log_state_fn(void *ctx, const struct batch *b)
-{
-	struct log_state *s = ctx;
-
-	log_count_batch(&s->count, b);
-	if (s->m == NULL || b->version <= s->base)
-		return RS_OK;
-	s->apply_rv = mvcc_apply(s->m, b);
-	if (s->apply_rv != RS_OK) {
-		s->apply_version = b->version;
-		return s->apply_rv;
-	}
-	s->applied++;
-	assert(mvcc_latest_version(s->m) == b->version);
-	return RS_OK;
-}
-
-static int log_inspect_segments(const struct log_dirs *d,
-				uint64_t *first_prev, bool *any)
-{
-	char errmsg[RS_ERRMSG_SIZE];
-	struct journal_segment_info *segs = NULL;
-	unsigned n = 0, i;
-	int rv;
-
-	*any = false;
-	printf("journal %s\n", d->journal);
-	rv = journal_list_segments(d->journal, &segs, &n, errmsg);
-	if (rv != RS_OK) {
-		printf("  cannot list segments: %s (%s)\n", errmsg,
-		       rs_strerror(rv));
-		return rv;
-	}
-	printf("  %-28s %10s %20s %12s\n", "segment", "seq", "prev_version",
-	       "size");
-	for (i = 0; i < n; i++)
-		printf("  %-28s %10" PRIu64 " %20" PRIu64 " %12" PRIu64 "\n",
-		       segs[i].name, segs[i].seq, segs[i].prev_version,
-		       segs[i].size);
-	if (n > 0) {
-		*first_prev = segs[0].prev_version;
-		*any = true;
-	}
-	free(segs);
-	return RS_OK;
-}
-
-static void log_inspect_checkpoint_row(const char *path,
-				       const struct checkpoint_info *listed,
-				       struct log_state *s, unsigned *corrupt)
-{
-	char errmsg[RS_ERRMSG_SIZE];
-	struct checkpoint_info info;
-	struct mvcc **keep = s->m == NULL ? &s->m : NULL;
-	int rv;
-
-	memset(&info, 0, sizeof info);
-	rv = log_checkpoint_check(path, listed, &info, keep, errmsg);
-	if (rv != RS_OK) {
-		printf("  %-28s %20" PRIu64 " %8s %10s %12" PRIu64
-		       " corrupt: %s\n",
-		       listed->name, listed->version, "-", "-",
-		       log_file_size(path), errmsg);
-		(*corrupt)++;
-		return;
-	}
-	printf("  %-28s %20" PRIu64 " %8" PRIu64 " %10" PRIu64 " %12" PRIu64
-	       " valid%s\n",
-	       listed->name, info.version, info.epoch, info.key_count,
-	       log_file_size(path), keep != NULL ? " (newest valid)" : "");
-	if (keep != NULL) {
-		assert(s->m != NULL);
-		s->base = info.version;
-	}
-}
-
-/* List every checkpoint; the newest valid one is loaded into s->m. */
-static unsigned log_inspect_checkpoints(const struct log_dirs *d,
-					struct log_state *s)
-{
-	char errmsg[RS_ERRMSG_SIZE];
-	char path[LOG_PATH_MAX];
-	struct checkpoint_info *list = NULL;
-	unsigned n = 0, i, corrupt = 0;
-	int rv;
-
-	assert(s->m == NULL);
-	if (!d->store) {
-		printf("checkpoints: none (DIR is a journal directory)\n");
-		return 0;
-	}
-	printf("checkpoints %s\n", d->checkpoints);
-	rv = d->have_checkpoints
-		     ? checkpoint_list(d->checkpoints, &list, &n, errmsg)
-		     : RS_OK;
-	if (rv != RS_OK) {
-		printf("  cannot list: %s (%s)\n", errmsg, rs_strerror(rv));
-		return 1;
-	}
-	if (n == 0) {
-		printf("  none\n");
-		free(list);
-		return 0;
-	}
-	printf("  %-28s %20s %8s %10s %12s status\n", "checkpoint", "version",
-	       "epoch", "keys", "size");
-	for (i = 0; i < n; i++) {
-		log_file_path(path, d->checkpoints, list[i].name);
-		log_inspect_checkpoint_row(path, &list[i], s, &corrupt);
-	}
-	free(list);
-	return corrupt;
-}
-
-struct log_sum {
-	uint64_t keys;
-	uint64_t key_bytes;
-	uint64_t value_bytes;
-};
-
-static int log_sum_fn(void *ctx, const uint8_t *key, uint32_t key_len,
-		      const uint8_t *val, uint32_t val_len,
-		      uint64_t found_version)
-{
-	struct log_sum *sum = ctx;
-
-	sum->keys++;
-	sum->key_bytes += key_len;
-	sum->value_bytes += val_len;
-	return 0;
-}
-
-static int log_inspect_print_state(const struct log_state *s)
-{
-	struct log_sum sum = {0, 0, 0};
-	uint64_t latest = mvcc_latest_version(s->m);
-	int rv = RS_OK;
-
-	assert(s->m != NULL && latest >= s->base);
-	if (latest > 0)
-		rv = mvcc_range(s->m, "", 0, NULL, 0, latest, 0, log_sum_fn,
-				&sum, NULL);
-	if (rv != RS_OK) {
-		printf("  cannot read the state: %s\n", rs_strerror(rv));
-		return rv;
-	}
-	assert(sum.keys == mvcc_key_count(s->m));
-	printf("state at version %" PRIu64 " (checkpoint %" PRIu64
-	       " + %" PRIu64 " journal batches)\n",
-	       latest, s->base, s->applied);
-	printf("  live keys    %" PRIu64 "\n", sum.keys);
-	printf("  key bytes    %" PRIu64 "\n", sum.key_bytes);
-	printf("  value bytes  %" PRIu64 "\n", sum.value_bytes);
-	return RS_OK;
-}
-
-static unsigned log_inspect_journal(const struct log_dirs *d,
-				    struct log_state *s)
-{
-	char errmsg[RS_ERRMSG_SIZE];
-	struct journal_report r;
-	int rv;
-
-	rv = log_journal_replay(d, 0, log_state_fn, s, &r, errmsg);
-	printf("  records %" PRIu64 ", mutations %" PRIu64, s->count.records,
-	       s->count.mutations);
-	if (s->count.records > 0)
-		printf(", versions %" PRIu64 "..%" PRIu64,
-		       s->count.first_version, s->count.last_version);
-	printf(", %" PRIu64 " bytes%s\n", r.bytes,
-	       rv != RS_OK ? " (before the first problem)" : "");
-	if (r.torn)
-		log_print_torn(stdout, d, &r);
-	if (rv != RS_OK && s->apply_rv != RS_OK) {
-		printf("  cannot apply the batch at version %" PRIu64
-		       " to the checkpoint state: %s\n",
-		       s->apply_version, rs_strerror(s->apply_rv));
-		return 1;
-	}
-	if (rv != RS_OK) {
-		log_print_journal_error(stdout, d, &r, rv, errmsg);
-		return 1;
-	}
-	return 0;
-}
-
-static int log_inspect_run(const struct log_args *a, const struct log_dirs *d)
-{
-	struct log_state s;
-	uint64_t first_prev = 0;
-	bool any_seg = false, rebuilt;
-	unsigned problems = 0;
-
-	assert(a->dir != NULL);
-	memset(&s, 0, sizeof s);
-	printf("%s directory %s\n", d->store ? "store" : "journal", d->arg);
-	problems += log_inspect_checkpoints(d, &s);
-	if (s.m == NULL)
-		s.m = mvcc_create(LOG_MVCC_WINDOW); /* no checkpoint: empty */
-	rebuilt = true;
-	if (d->have_journal &&
-	    log_inspect_segments(d, &first_prev, &any_seg) != RS_OK)
-		rebuilt = false;
-	if (any_seg && first_prev > s.base) {
-		printf("  the journal starts after version %" PRIu64
-		       ", above the checkpoint it would follow "
-		       "(version %" PRIu64
-		       "): the batches in between are in no file\n",
-		       first_prev, s.base);
-		rebuilt = false;
-		mvcc_destroy(s.m); /* replay must not apply across the gap */
-		s.m = NULL;
-	}
-	if (d->have_journal && log_inspect_journal(d, &s) != 0)
-		rebuilt = false;
-	if (rebuilt && log_inspect_print_state(&s) != RS_OK)
-		rebuilt = false;
-	if (!rebuilt)
-		printf("latest state: cannot be rebuilt (see above)\n");
-	problems += rebuilt ? 0 : 1;
-	if (s.m != NULL)
-		mvcc_destroy(s.m);
-	return problems == 0 ? RSCTL_EXIT_OK : RSCTL_EXIT_FAIL;
-}
-
-/* ---- dump ---- */
-
-/* Text form: quoted; printable ASCII as is except '"' and '\', which are
- * backslash-escaped; every other byte as \xNN.  Cut after `max` bytes with
- * "...(N bytes)" so a 1 MiB value stays one short line. */
-static void log_put_text(FILE *f, const uint8_t *p, uint32_t len, uint32_t max)
-{
-	uint32_t n = len < max ? len : max, i;
-
-	fputc('"', f);
-	for (i = 0; i < n; i++) {
-		uint8_t c = p[i];
-		if (c == '"' || c == '\\') {
-			fputc('\\', f);
-			fputc(c, f);
-		} else if (c >= 0x20 && c < 0x7f) {
-			fputc(c, f);
-		} else {
-			char e[4] = "\\x";
-			bytes_hex_encode(&c, 1, e + 2);
-			fwrite(e, 1, sizeof e, f);
-		}
-	}
-	fputc('"', f);
-	if (n < len)
-		fprintf(f, "...(%" PRIu32 " bytes)", len);
-}
-
-static void log_dump_text(FILE *f, const struct batch *b)
-{
-	struct mutation m;
-	size_t pos = 0;
-
-	fprintf(f, "version=%" PRIu64 " epoch=%" PRIu64 " count=%" PRIu32,
-		b->version, b->epoch, b->count);
-	while (batch_next(b, &pos, &m)) {
-		switch (m.type) {
-		case MUT_SET:
-			fputs(" set ", f);
-			log_put_text(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
-			fputc('=', f);
-			log_put_text(f, m.val, m.val_len, LOG_TEXT_VALUE_MAX);
-			break;
-		case MUT_CLEAR:
-			fputs(" clear ", f);
-			log_put_text(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
-			break;
-		case MUT_CLEAR_RANGE:
-			fputs(" clear_range [", f);
-			log_put_text(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
-			fputc(',', f);
-			log_put_text(f, m.val, m.val_len, LOG_TEXT_KEY_MAX);
-			fputc(')', f);
-			break;
-		}
-	}
-	fputc('\n', f);
-}
-
-static void log_dump_json(FILE *f, const struct batch *b)
-{
-	struct mutation m;
-	size_t pos = 0;
-	bool first = true;
-
-	fprintf(f,
-		"{\"version\":%" PRIu64 ",\"epoch\":%" PRIu64
-		",\"count\":%" PRIu32 ",\"mutations\":[",
-		b->version, b->epoch, b->count);
-	while (batch_next(b, &pos, &m)) {
-		fputs(first ? "{\"op\":" : ",{\"op\":", f);
-		first = false;
-		switch (m.type) {
-		case MUT_SET:
-			fputs("\"set\",\"key\":", f);
-			rsctl_put_json(f, m.key, m.key_len);
-			fputs(",\"value\":", f);
-			rsctl_put_json(f, m.val, m.val_len);
-			break;
-		case MUT_CLEAR:
-			fputs("\"clear\",\"key\":", f);
-			rsctl_put_json(f, m.key, m.key_len);
-			break;
-		case MUT_CLEAR_RANGE:
-			fputs("\"clear_range\",\"begin\":", f);
-			rsctl_put_json(f, m.key, m.key_len);
-			fputs(",\"end\":", f);
-			rsctl_put_json(f, m.val, m.val_len);
-			break;
-		}
-		fputc('}', f);
-	}
-	fputs("]}\n", f);
-}
-
-struct log_dump {
-	const struct log_args *args;
-	uint64_t printed;
-	bool stopped; /* passed --to: the replay was cut short on purpose */
-};
-
-static int log_dump_fn(void *ctx, const struct batch *b)
-{
-	struct log_dump *dump = ctx;
-
-	/* journal_open replays only versions above from - 1. */
-	assert(b->version >= dump->args->from);
-	if (b->version > dump->args->to) {
-		dump->stopped = true;
-		return RS_ESHUTDOWN; /* stops journal_open; see log_dump_run */
-	}
-	if (dump->args->json)
-		log_dump_json(stdout, b);
-	else
-		log_dump_text(stdout, b);
-	dump->printed++;
-	return RS_OK;
-}
-
-static int log_dump_run(const struct log_args *a, const struct log_dirs *d)
-{
-	char errmsg[RS_ERRMSG_SIZE];
-	struct journal_report r;
-	struct log_dump dump;
-	int rv;
-
-	assert(a->from <= a->to);
-	if (!d->have_journal) {
-		rsctl_errorf("%s: no journal directory", d->arg);
-		return RSCTL_EXIT_FAIL;
-	}
-	memset(&dump, 0, sizeof dump);
-	dump.args = a;
-	rv = log_journal_replay(d, a->from > 0 ? a->from - 1 : 0, log_dump_fn,
-				&dump, &r, errmsg);
-	if (rv == RS_ESHUTDOWN && dump.stopped)
-		rv = RS_OK;
-	if (fflush(stdout) != 0) {
-		rsctl_errorf("write to stdout: %s", strerror(errno));
-		return RSCTL_EXIT_FAIL;
-	}
-	if (r.torn && rv == RS_OK && !dump.stopped)
-		log_print_torn(stderr, d, &r);
-	if (rv != RS_OK) {
-		log_print_journal_error(stderr, d, &r, rv, errmsg);
-		return RSCTL_EXIT_FAIL;
-	}
-	return RSCTL_EXIT_OK;
 }
 
 /* ---- the group ---- */
@@ -1102,3 +516,4 @@ int rsctl_log_run(int argc, char **argv)
 		return rv;
 	return sc->run(&a, &d);
 }
+

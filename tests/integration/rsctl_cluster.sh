@@ -278,6 +278,39 @@ expect 1 "get after del" "${R[@]}" get cfg/a
 expect 0 "del of a missing key still commits" "${R[@]}" del cfg/a --json
 py_check "del --json" 'd = js(); assert d["key"] == "cfg/a" and d["version"] > '"$V_DEL"
 
+# A key with bytes >= 0x80, a quote, a backslash and a control byte: every
+# --json output is one line of ASCII JSON whose strings give the bytes
+# back through Latin-1.
+BKEY=$'k\x80\xff"\\\x01 end'
+BKEY_PY='b"k\x80\xff\"\\\x01 end"'
+expect 0 "put a key with bytes >= 0x80" "${R[@]}" put "$BKEY" $'v\xfe\n'
+V_BKEY=$(ok_version)
+expect 0 "get that key --json" "${R[@]}" get "$BKEY" --json
+py_check "get --json: ASCII, one line, key and value back via Latin-1" '
+assert out.isascii() and out.count(b"\n") == 1 and out.endswith(b"\n"), out
+d = js()
+assert d["key"].encode("latin-1") == '"$BKEY_PY"', d
+assert d["value"].encode("latin-1") == b"v\xfe\n", d
+assert d["version"] == '"$V_BKEY"' and d["serializable"] is False, d'
+expect 1 "txn --json: a failed compare on that key" \
+	"${R[@]}" txn --if-absent "$BKEY" --json
+py_check "txn --json failure: the key back via Latin-1" '
+assert out.isascii(), out
+d = js()
+assert d["succeeded"] is False, d
+assert d["failed"][0]["key"].encode("latin-1") == '"$BKEY_PY"', d
+assert d["failed"][0]["version"] == '"$V_BKEY"', d'
+expect 0 "watch that key --json" timeout 20 \
+	"${R[@]}" watch "$BKEY" --from "$V_BKEY" --count 1 --json
+py_check "watch --json: one ASCII line, the key back via Latin-1" '
+assert out.isascii(), out
+d = nd()
+assert len(d) == 1 and d[0]["op"] == "set" and d[0]["version"] == '"$V_BKEY"', d
+assert d[0]["key"].encode("latin-1") == '"$BKEY_PY"', d'
+expect 0 "del that key --json" "${R[@]}" del "$BKEY" --json
+py_check "del --json: the key back via Latin-1" '
+assert out.isascii() and js()["key"].encode("latin-1") == '"$BKEY_PY"
+
 # ---- range ----
 
 {
@@ -439,6 +472,111 @@ wait "$wpid"
 rc=$?
 check "watch ends with exit 0 on SIGINT" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || sed 's/^/     | /' "$RS_TMP/int.err"
+
+# ---- config --json ----
+
+expect 0 "config list --json" "${R[@]}" config list --json
+py_check "config list --json: one document, every known parameter" '
+d = js()
+assert d["read_version"] > 0, d
+names = [p["param"] for p in d["params"]]
+for n in ["commit_proxies", "resolvers", "batch_count_max", "batch_delay_us"]:
+    assert n in names, names
+assert all(p["value"] is None or isinstance(p["value"], str) for p in d["params"])'
+expect 0 "config get --json" "${R[@]}" config get batch_count_max --json
+py_check "config get --json: param, value, version" '
+d = js()
+assert d["param"] == "batch_count_max" and isinstance(d["version"], int), d
+assert d["value"] is None or isinstance(d["value"], str), d'
+
+# ---- answers that are not what they should be ----
+
+# A fake node that answers STATUS and MEMBERS with the bodies in files
+# $FAKE_DIR/status and $FAKE_DIR/members, read afresh for every request.
+FAKE_DIR=$RS_TMP/fake
+mkdir -p "$FAKE_DIR"
+python3 - "$FAKE_DIR" "$here" <<'EOF' >"$FAKE_DIR/log" 2>&1 &
+import os, socket, struct, sys, threading
+sys.path.insert(0, sys.argv[2])
+import rswire
+d = sys.argv[1]
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 0))
+srv.listen(8)
+def serve(c):
+    buf = b""
+    while True:
+        while len(buf) < 4 or len(buf) < 4 + struct.unpack_from("<I", buf)[0]:
+            chunk = c.recv(65536)
+            if not chunk:
+                return
+            buf += chunk
+        n = struct.unpack_from("<I", buf)[0]
+        _, ftype, _, rid = struct.unpack_from("<BBHQ", buf, 8)
+        buf = buf[4 + n:]
+        name = {rswire.STATUS: "status", rswire.MEMBERS: "members"}.get(ftype)
+        if name is None:
+            body = struct.pack("<I", rswire.CODE["EPROTO"]) + rswire.bytes_field(b"fake")
+        else:
+            doc = open(os.path.join(d, name), "rb").read()
+            body = struct.pack("<I", 0) + rswire.bytes_field(b"") + rswire.bytes_field(doc)
+        c.sendall(rswire.frame(ftype | rswire.RESPONSE, rid, body))
+open(os.path.join(d, "port.tmp"), "w").write(str(srv.getsockname()[1]))
+os.rename(os.path.join(d, "port.tmp"), os.path.join(d, "port"))
+while True:
+    conn, _ = srv.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+EOF
+BG_PIDS+=($!)
+for ((i = 0; i < 50; i++)); do
+	[ -f "$FAKE_DIR/port" ] && break
+	sleep 0.1
+done
+FAKE=127.0.0.1:$(cat "$FAKE_DIR/port" 2>/dev/null)
+FAKE_OPTS=(--endpoints "$FAKE" --timeout-ms 2000)
+
+printf '{"id":7,"role":"leader","term":"three","leader_id":7,"health":"ok"}' \
+	>"$FAKE_DIR/status"
+expect 0 "status: a member of the wrong type" "${R[@]}" status "${FAKE_OPTS[@]}"
+assert_out "the warning names the endpoint and the member" \
+	"^rsctl: status: answer from $FAKE: member \"term\": expected an unsigned integer$"
+py_check "status: ? for the wrong member and for those missing" '
+row = lines[1].split()
+assert row[:5] == ["7", "'"$FAKE"'", "leader", "?", "7"], row
+assert row[-1] == "ok", row'
+expect 0 "status --json: the fake node's object as sent" \
+	"${R[@]}" status --json "${FAKE_OPTS[@]}"
+py_check "status --json: its members as sent" '
+assert js() == [{"id": 7, "role": "leader", "term": "three", "leader_id": 7,
+                 "health": "ok"}], js()'
+printf '{"id":7,"role":' >"$FAKE_DIR/status"
+expect 3 "status: an answer that is not JSON" "${R[@]}" status "${FAKE_OPTS[@]}"
+assert_out "the row says invalid and why, with the line and column" \
+	"^- +$FAKE +invalid .*the answer is not a status object: line 1 column"
+printf '{"id":7,"role":7}' >"$FAKE_DIR/status"
+expect 3 "status --json: an object without a role string" \
+	"${R[@]}" status --json "${FAKE_OPTS[@]}"
+py_check "status --json: an error object naming the member" '
+d = js()
+assert d[0]["endpoint"] == "'"$FAKE"'" and d[0]["unreachable"] is False, d
+assert d[0]["error"] == "protocol error", d
+assert "member \"role\": expected a string" in d[0]["message"], d'
+
+printf '[{"id":1,"raft_addr":"a:1","client_addr":"a:2","role":"voter","leader":true},{"id":2,"raft_addr":5,"client_addr":"b:2","role":"voter","leader":false}]' \
+	>"$FAKE_DIR/members"
+expect 1 "members: a member of the wrong type" "${R[@]}" members list "${FAKE_OPTS[@]}"
+assert_out "the error names the endpoint, the element and the member" \
+	"^rsctl: members: answer from $FAKE: members\[1\]: member \"raft_addr\": expected a string$"
+printf '{"members":[]}' >"$FAKE_DIR/members"
+expect 1 "members: an answer that is no array" "${R[@]}" members list "${FAKE_OPTS[@]}"
+assert_out "the error names the endpoint" \
+	"^rsctl: members: answer from $FAKE: expected an array"
+printf '[{"id":1,"raft_addr":"a:1","client_addr":"","role":"voter","leader":true,"new":1}]' \
+	>"$FAKE_DIR/members"
+expect 0 "members: an unknown member is ignored" "${R[@]}" members list "${FAKE_OPTS[@]}"
+py_check "members: the row, - for an empty address" '
+assert lines[1].split() == ["1", "a:1", "-", "voter", "yes"], lines'
 
 # ---- unreachable ----
 
