@@ -1,8 +1,8 @@
 /*
  * http: see http.h.
  *
- * A connection is a state machine (http_conn_next is the table of allowed
- * transitions, checked on every change):
+ * A connection is a state machine (http_conn_sm, raftstore/lib/sm.h: every
+ * change is checked against the table):
  *
  *   READING ---> WRITING ---> LINGERING ---> CLOSED
  *      |            |                          ^
@@ -34,6 +34,7 @@
 #include <strings.h>
 
 #include "raftstore/lib/rs_error.h"
+#include "raftstore/lib/sm.h"
 
 #define HTTP_READ_CHUNK 4096u
 #define HTTP_LINGER_BYTES_MAX 65536u
@@ -46,15 +47,15 @@ enum http_conn_state {
 	HTTP_CONN_CLOSED,
 };
 
-#define HTTP_BIT(s) (1u << (s))
-static const unsigned http_conn_next[] = {
-	[HTTP_CONN_READING] = HTTP_BIT(HTTP_CONN_WRITING) |
-			      HTTP_BIT(HTTP_CONN_CLOSED),
-	[HTTP_CONN_WRITING] = HTTP_BIT(HTTP_CONN_LINGERING) |
-			      HTTP_BIT(HTTP_CONN_CLOSED),
-	[HTTP_CONN_LINGERING] = HTTP_BIT(HTTP_CONN_CLOSED),
-	[HTTP_CONN_CLOSED] = 0,
+static const struct sm_state http_conn_states[] = {
+	[HTTP_CONN_READING] = {"reading", SM_TO(HTTP_CONN_WRITING) |
+						  SM_TO(HTTP_CONN_CLOSED)},
+	[HTTP_CONN_WRITING] = {"writing", SM_TO(HTTP_CONN_LINGERING) |
+						  SM_TO(HTTP_CONN_CLOSED)},
+	[HTTP_CONN_LINGERING] = {"lingering", SM_TO(HTTP_CONN_CLOSED)},
+	[HTTP_CONN_CLOSED] = {"closed", 0},
 };
+static const struct sm_def http_conn_sm = SM_DEF("http_conn", http_conn_states);
 
 struct http_conn {
 	uv_tcp_t tcp;
@@ -63,7 +64,7 @@ struct http_conn {
 	uv_shutdown_t shutdown_req;
 	struct http *http;
 	struct http_conn *prev, *next; /* live (not CLOSED) connections */
-	enum http_conn_state state;
+	struct sm sm; /* enum http_conn_state */
 	unsigned handles_open;
 	size_t drained;
 	struct rs_buf in;
@@ -271,19 +272,12 @@ static bool http_method_is(const struct http_request *r, const char *m)
 
 static void http_maybe_stopped(struct http *h);
 
-static void http_conn_set_state(struct http_conn *c, enum http_conn_state s)
-{
-	assert(c->state <= HTTP_CONN_CLOSED && s <= HTTP_CONN_CLOSED);
-	assert(http_conn_next[c->state] & HTTP_BIT(s));
-	c->state = s;
-}
-
 static void http_conn_handle_closed(uv_handle_t *handle)
 {
 	struct http_conn *c = handle->data;
 	struct http *h = c->http;
 
-	assert(c->state == HTTP_CONN_CLOSED && c->handles_open > 0);
+	assert(sm_state(&c->sm) == HTTP_CONN_CLOSED && c->handles_open > 0);
 	if (--c->handles_open > 0)
 		return;
 	rs_buf_free(&c->in);
@@ -299,9 +293,9 @@ static void http_conn_close(struct http_conn *c)
 {
 	struct http *h = c->http;
 
-	if (c->state == HTTP_CONN_CLOSED)
+	if (sm_state(&c->sm) == HTTP_CONN_CLOSED)
 		return;
-	http_conn_set_state(c, HTTP_CONN_CLOSED);
+	sm_move(&c->sm, HTTP_CONN_CLOSED);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -323,7 +317,7 @@ static void http_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 	size_t room;
 	(void)suggested;
 
-	if (c->state != HTTP_CONN_READING) {
+	if (sm_state(&c->sm) != HTTP_CONN_READING) {
 		*buf = uv_buf_init(c->http->drain, sizeof c->http->drain);
 		return;
 	}
@@ -344,7 +338,7 @@ static void http_shutdown_done(uv_shutdown_t *req, int status)
 {
 	struct http_conn *c = req->data;
 
-	if (c->state != HTTP_CONN_CLOSED && status != 0)
+	if (sm_state(&c->sm) != HTTP_CONN_CLOSED && status != 0)
 		http_conn_close(c);
 }
 
@@ -352,13 +346,13 @@ static void http_write_done(uv_write_t *w, int status)
 {
 	struct http_conn *c = w->data;
 
-	if (c->state == HTTP_CONN_CLOSED)
+	if (sm_state(&c->sm) == HTTP_CONN_CLOSED)
 		return; /* cancelled by a close */
 	if (status != 0) {
 		http_conn_close(c);
 		return;
 	}
-	http_conn_set_state(c, HTTP_CONN_LINGERING);
+	sm_move(&c->sm, HTTP_CONN_LINGERING);
 	c->shutdown_req.data = c;
 	if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp,
 			http_shutdown_done) != 0 ||
@@ -400,7 +394,7 @@ static void http_respond(struct http_conn *c, int status,
 	char text[64];
 	int rv;
 
-	assert(c->state == HTTP_CONN_READING);
+	assert(sm_state(&c->sm) == HTTP_CONN_READING);
 	if (status != 200) {
 		snprintf(text, sizeof text, "%d %s\n", status, http_reason(status));
 		c->body.len = 0;
@@ -424,7 +418,7 @@ static void http_respond(struct http_conn *c, int status,
 		http_conn_close(c);
 		return;
 	}
-	http_conn_set_state(c, HTTP_CONN_WRITING);
+	sm_move(&c->sm, HTTP_CONN_WRITING);
 }
 
 /* A complete head: route it and answer. */
@@ -445,7 +439,7 @@ static void http_dispatch(struct http_conn *c, const struct http_request *r)
 	}
 	c->body.len = 0;
 	rv = rt->body(h->ctx, &c->body);
-	if (c->state == HTTP_CONN_CLOSED)
+	if (sm_state(&c->sm) == HTTP_CONN_CLOSED)
 		return; /* the callback stopped the server */
 	if (rv != RS_OK)
 		http_respond(c, 500, NULL, !head);
@@ -492,17 +486,17 @@ static void http_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 	struct http_conn *c = stream->data;
 	(void)buf;
 
-	if (c->state == HTTP_CONN_CLOSED)
+	if (sm_state(&c->sm) == HTTP_CONN_CLOSED)
 		return;
 	if (n < 0) { /* EOF, reset, or no buffer: nothing more to do */
 		http_conn_close(c);
 		return;
 	}
-	if (c->state == HTTP_CONN_READING) {
+	if (sm_state(&c->sm) == HTTP_CONN_READING) {
 		http_read_head(c, (size_t)n);
 		return;
 	}
-	assert(c->state == HTTP_CONN_LINGERING);
+	assert(sm_state(&c->sm) == HTTP_CONN_LINGERING);
 	c->drained += (size_t)n;
 	if (c->drained > HTTP_LINGER_BYTES_MAX)
 		http_conn_close(c);
@@ -512,11 +506,11 @@ static void http_timer_fired(uv_timer_t *t)
 {
 	struct http_conn *c = t->data;
 
-	assert(c->state != HTTP_CONN_CLOSED);
-	if (c->state == HTTP_CONN_READING && c->in.len > 0) {
+	assert(sm_state(&c->sm) != HTTP_CONN_CLOSED);
+	if (sm_state(&c->sm) == HTTP_CONN_READING && c->in.len > 0) {
 		uv_read_stop((uv_stream_t *)&c->tcp);
 		http_respond(c, 408, NULL, true);
-		if (c->state == HTTP_CONN_WRITING) /* bound the write too */
+		if (sm_state(&c->sm) == HTTP_CONN_WRITING) /* bound the write too */
 			uv_timer_start(&c->timer, http_timer_fired,
 				       HTTP_LINGER_MS, 0);
 		return;
@@ -532,7 +526,7 @@ static struct http_conn *http_conn_new(struct http *h)
 	if (c == NULL)
 		return NULL;
 	c->http = h;
-	c->state = HTTP_CONN_READING;
+	sm_init(&c->sm, &http_conn_sm, HTTP_CONN_READING);
 	uv_tcp_init(h->loop, &c->tcp);
 	uv_timer_init(h->loop, &c->timer);
 	c->tcp.data = c;
