@@ -24,6 +24,11 @@ int main(int argc, char **argv)
 	}
 	if (cfg.version) {
 		printf("raftstored %s\n", PACKAGE_VERSION);
+#ifdef RS_FAULT_HOOKS
+		/* Tests that need a hook look for this line (docs/architecture.md,
+		 * "Test hooks"). */
+		printf("fault hooks: compiled in (RS_FAULT_*, test builds only)\n");
+#endif
 		return NODE_EXIT_OK;
 	}
 	if (config_validate(&cfg, errmsg) != RS_OK) {

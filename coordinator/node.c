@@ -414,6 +414,7 @@ static int node_setup(struct node *n, char *errmsg)
 	return rv == RS_OK ? node_setup_modules(n, errmsg) : rv;
 }
 
+#ifdef RS_FAULT_HOOKS
 /* RS_FAULT_HOLD_PHASE=<phase>:<ms> (tests): every director pauses at the
  * start of that phase, so a test can kill the leader inside it. */
 static void node_parse_hold(struct node *n, const char *v)
@@ -430,6 +431,43 @@ static void node_parse_hold(struct node *n, const char *v)
 			log_warn("node.fault_hold_phase", "phase=%s ms=%u", name, ms);
 		}
 }
+
+/* RS_FAULT_SYSTEM_TXN=refuse|conflict|leadership[:N] (tests): the system
+ * transaction of this node's first N directors (default 1) fails as it is
+ * submitted, before commit (director.h, enum director_txn_fault). */
+static void node_parse_txn_fault(struct node *n, const char *v)
+{
+	char name[32];
+	unsigned count = 1;
+	int got;
+
+	if (v == NULL)
+		return;
+	got = sscanf(v, "%31[a-z]:%u", name, &count);
+	if (got < 1 || director_txn_fault_parse(name, &n->txn_fault) != RS_OK) {
+		log_warn("node.fault_system_txn_ignored", "value=\"%s\"", v);
+		return;
+	}
+	n->txn_faults = count;
+	log_warn("node.fault_system_txn", "kind=%s count=%u", name, count);
+}
+
+/* The test-only fault hooks, from the environment (configure
+ * --enable-fault-hooks compiles them in). */
+static void node_read_fault_hooks(struct node *n)
+{
+	node_parse_hold(n, getenv("RS_FAULT_HOLD_PHASE"));
+	node_parse_txn_fault(n, getenv("RS_FAULT_SYSTEM_TXN"));
+	if (getenv("RS_FAULT_PERSIST_FAILURES") != NULL)
+		n->persist_faults =
+			(unsigned)strtoul(getenv("RS_FAULT_PERSIST_FAILURES"), NULL, 10);
+}
+#else
+static void node_read_fault_hooks(struct node *n)
+{
+	(void)n;
+}
+#endif
 
 int node_run(const struct config *cfg)
 {
@@ -448,10 +486,7 @@ int node_run(const struct config *cfg)
 	n->director_timer.data = n;
 	uv_timer_init(&n->loop, &n->quiesce_timer);
 	n->quiesce_timer.data = n;
-	node_parse_hold(n, getenv("RS_FAULT_HOLD_PHASE"));
-	if (getenv("RS_FAULT_PERSIST_FAILURES") != NULL)
-		n->persist_faults =
-			(unsigned)strtoul(getenv("RS_FAULT_PERSIST_FAILURES"), NULL, 10);
+	node_read_fault_hooks(n);
 	rv = node_setup(n, errmsg);
 	if (rv != RS_OK) {
 		char q[RS_ERRMSG_SIZE + 64];

@@ -46,6 +46,8 @@ static void node_director_start(struct node *n)
 		.recruit_wait_ms = 3 * n->cfg.heartbeat_timeout_ms,
 		.persist_timeout_ms = 5000,
 		.persist_failures = n->persist_faults,
+		.system_txn_fault = n->txn_faults > 0 ? n->txn_fault
+						      : DIRECTOR_TXN_FAULT_NONE,
 		.hold_phase = n->hold_phase,
 		.hold_ms = n->hold_ms,
 		.event = node_event,
@@ -56,6 +58,8 @@ static void node_director_start(struct node *n)
 	assert(n->director == NULL);
 	if (n->persist_faults > 0)
 		n->persist_faults--;
+	if (n->txn_faults > 0)
+		n->txn_faults--;
 	n->director_starts++;
 	n->director = director_start(&env);
 }

@@ -66,6 +66,8 @@ struct node {
 	unsigned persist_faults;   /* RS_FAULT_PERSIST_FAILURES (tests) */
 	enum director_phase hold_phase; /* RS_FAULT_HOLD_PHASE=phase:ms */
 	unsigned hold_ms;
+	enum director_txn_fault txn_fault; /* RS_FAULT_SYSTEM_TXN=kind:N */
+	unsigned txn_faults;               /* directors it still fails */
 	uint64_t director_starts;
 	struct rs_client *reg_client; /* heartbeats to the leader */
 	char reg_addr[64];

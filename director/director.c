@@ -689,6 +689,19 @@ static void director_nudge_done(struct raft_barrier *req, int status)
 	raftcall_cb_leave();
 }
 
+/* The system transaction failed before it was applied: exit (never repair
+ * in place) with a reason that says how, so the next epoch's director,
+ * which writes every system key anew, is the one that persists. */
+static void director_txn_failed(struct director *d, int status,
+				const char *message)
+{
+	char reason[PLAN_REASON_SIZE];
+
+	assert(status != RS_OK);
+	plan_txn_failure_reason(d->epoch, status, message, reason);
+	director_fail(d, "%s", reason);
+}
+
 static void director_persisted(struct proxy_txn *t, int status,
 			       uint64_t version, const char *message)
 {
@@ -696,12 +709,15 @@ static void director_persisted(struct proxy_txn *t, int status,
 
 	if (!director_back(d))
 		return;
-	if (status == RS_OK && d->env.persist_failures > 0)
-		status = RS_EIO; /* test fault: RS_FAULT_PERSIST_FAILURES */
 	if (status != RS_OK) {
-		director_fail(d, "system transaction failed: %s%s%s",
-			      rs_strerror(status), message ? ": " : "",
-			      message ? message : "");
+		director_txn_failed(d, status, message);
+		return;
+	}
+	if (d->env.persist_failures > 0) {
+		/* test fault RS_FAULT_PERSIST_FAILURES: a failure after commit */
+		director_fail(d, "system transaction failed: committed at version "
+			      "%" PRIu64 ", reported as %s (test fault)",
+			      version, rs_strerror(RS_EIO));
 		return;
 	}
 	d->persist_version = version;
@@ -712,6 +728,45 @@ static void director_persisted(struct proxy_txn *t, int status,
 		d->pending++;
 	d->wait_deadline_ms = uv_now(d->env.loop) + d->env.persist_timeout_ms;
 	uv_timer_start(&d->timer, director_persist_tick, 0, DIRECTOR_TICK_MS);
+}
+
+/* The statuses and messages the commit path gives for each kind of test
+ * fault (director_txn_fault), indexed by kind. */
+static const struct {
+	const char *name;
+	int status;
+	const char *message;
+} director_txn_faults[DIRECTOR_TXN_FAULT__KINDS] = {
+	[DIRECTOR_TXN_FAULT_REFUSE] = {"refuse", RS_EINVAL,
+		"the commit proxy refused it (test fault RS_FAULT_SYSTEM_TXN)"},
+	[DIRECTOR_TXN_FAULT_CONFLICT] = {"conflict", RS_ECONFLICT,
+		"read keys changed since the read version (test fault "
+		"RS_FAULT_SYSTEM_TXN)"},
+	[DIRECTOR_TXN_FAULT_LEADERSHIP] = {"leadership", RS_ENOTLEADER,
+		"leadership moved before the transaction was proposed (test "
+		"fault RS_FAULT_SYSTEM_TXN)"},
+};
+
+int director_txn_fault_parse(const char *name, enum director_txn_fault *out)
+{
+	for (int k = DIRECTOR_TXN_FAULT_NONE + 1; k < DIRECTOR_TXN_FAULT__KINDS; k++)
+		if (strcmp(name, director_txn_faults[k].name) == 0) {
+			*out = (enum director_txn_fault)k;
+			return RS_OK;
+		}
+	return RS_EINVAL;
+}
+
+/* The test fault's answer, from the loop as the proxy's would be. */
+static void director_txn_fault_tick(uv_timer_t *timer)
+{
+	struct director *d = timer->data;
+	enum director_txn_fault k = d->env.system_txn_fault;
+
+	assert(k > DIRECTOR_TXN_FAULT_NONE && k < DIRECTOR_TXN_FAULT__KINDS);
+	assert(d->phase == DIRECTOR_PERSISTING);
+	director_txn_failed(d, director_txn_faults[k].status,
+			    director_txn_faults[k].message);
 }
 
 static void director_persist_commit(struct director *d);
@@ -729,6 +784,17 @@ static void director_persist_commit(struct director *d)
 
 	if (director_build_txn(d, errmsg) != RS_OK) {
 		director_fail(d, "build the system transaction: %s", errmsg);
+		return;
+	}
+	/* A follower's proxy would forward it to the new leader: a deposed
+	 * director's system transaction must not go anywhere. */
+	if (raft_state(d->env.raft) != RAFT_LEADER) {
+		director_txn_failed(d, RS_ENOTLEADER, "this node is no longer "
+				    "the Raft leader");
+		return;
+	}
+	if (d->env.system_txn_fault != DIRECTOR_TXN_FAULT_NONE) {
+		uv_timer_start(&d->timer, director_txn_fault_tick, 0, 0);
 		return;
 	}
 	d->txn.data = d;

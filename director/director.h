@@ -90,6 +90,24 @@ int director_registry_update(struct director_registry *r, uint64_t node_id,
 			     uint32_t caps, uint64_t applied_version,
 			     uint64_t now_ms);
 
+/*
+ * Test faults of the system transaction, injected where the director
+ * submits it: instead of going to the commit proxy it fails at once, as
+ * the commit path fails it before commit, so nothing of it is proposed or
+ * applied.  The director then exits like on the real failure.
+ */
+enum director_txn_fault {
+	DIRECTOR_TXN_FAULT_NONE = 0,
+	DIRECTOR_TXN_FAULT_REFUSE,     /* the commit proxy refuses it */
+	DIRECTOR_TXN_FAULT_CONFLICT,   /* the resolver finds a conflict */
+	DIRECTOR_TXN_FAULT_LEADERSHIP, /* leadership lost before proposing */
+	DIRECTOR_TXN_FAULT__KINDS
+};
+
+/* "refuse", "conflict" or "leadership" (the names of RS_FAULT_SYSTEM_TXN):
+ * RS_OK and *out, or RS_EINVAL. */
+int director_txn_fault_parse(const char *name, enum director_txn_fault *out);
+
 struct director_env {
 	uv_loop_t *loop;
 	struct raft *raft;
@@ -103,7 +121,9 @@ struct director_env {
 	unsigned failure_ms;        /* heartbeat age that fails a node */
 	unsigned recruit_wait_ms;   /* wait for registrations */
 	unsigned persist_timeout_ms;
-	unsigned persist_failures;  /* test fault: fail the first N persists */
+	unsigned persist_failures;  /* test fault: report a committed
+				     * system transaction as failed */
+	enum director_txn_fault system_txn_fault; /* test fault, above */
 	enum director_phase hold_phase; /* test fault: pause at this phase's */
 	unsigned hold_ms;               /* start for hold_ms (0 = never) */
 	/* An audit/log event: name (DIRECTOR_EV_*) and its members, a JSON

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "raftstore/lib/rs_error.h"
+
 /* ---- the transition table ---- */
 
 #define PLAN_TO(p) (1u << (p))
@@ -217,6 +219,42 @@ enum plan_persist plan_persisted(const struct plan_persist_input *in,
 }
 
 /* ---- monitoring ---- */
+
+enum plan_txn_failure plan_txn_failure_kind(int status)
+{
+	assert(status != RS_OK);
+	switch (status) {
+	case RS_ECONFLICT:
+	case RS_ETOOOLD:
+		return PLAN_TXN_CONFLICT;
+	case RS_ENOTLEADER:
+	case RS_EUNAVAILABLE:
+		return PLAN_TXN_LEADERSHIP;
+	case RS_EUNKNOWN:
+		return PLAN_TXN_UNKNOWN;
+	default:
+		return PLAN_TXN_REFUSED;
+	}
+}
+
+void plan_txn_failure_reason(uint64_t epoch, int status, const char *message,
+			     char *reason)
+{
+	static const char *const how[] = {
+		[PLAN_TXN_REFUSED] = "before commit: refused",
+		[PLAN_TXN_CONFLICT] = "before commit: in conflict",
+		[PLAN_TXN_LEADERSHIP] = "before commit: leadership lost",
+		[PLAN_TXN_UNKNOWN] = "after it was proposed: leadership lost, "
+				     "outcome unknown",
+	};
+	enum plan_txn_failure kind = plan_txn_failure_kind(status);
+
+	snprintf(reason, PLAN_REASON_SIZE,
+		 "system transaction failed %s (epoch %" PRIu64 "): %s%s%s",
+		 how[kind], epoch, rs_strerror(status), message ? ": " : "",
+		 message ? message : "");
+	assert(strncmp(reason, "system transaction failed", 25) == 0);
+}
 
 static bool plan_in_storage(const struct tsl *t, uint64_t id)
 {

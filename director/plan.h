@@ -132,6 +132,29 @@ enum plan_persist {
 enum plan_persist plan_persisted(const struct plan_persist_input *in,
 				 char *reason);
 
+/*
+ * PERSISTING: why the system transaction failed, from the status the
+ * commit path answered.  Every kind ends the director (it never repairs in
+ * place); the next epoch's director writes the system keys anew.
+ */
+enum plan_txn_failure {
+	PLAN_TXN_REFUSED = 0, /* the proxy or Raft refused it, or it was
+			       * fenced: nothing of it was applied */
+	PLAN_TXN_CONFLICT,    /* the resolver: a conflict, or too old */
+	PLAN_TXN_LEADERSHIP,  /* leadership lost before it was proposed */
+	PLAN_TXN_UNKNOWN      /* leadership lost after it was proposed: it
+			       * may still commit, under the old epoch */
+};
+
+enum plan_txn_failure plan_txn_failure_kind(int status);
+
+/* The director's exit reason (PLAN_REASON_SIZE bytes) for a system
+ * transaction of `epoch` that failed with status (not RS_OK) and the
+ * commit path's message (may be NULL).  It starts "system transaction
+ * failed", then says whether it failed before commit and how. */
+void plan_txn_failure_reason(uint64_t epoch, int status, const char *message,
+			     char *reason);
+
 /* MONITORING: one look at the recruited cluster. */
 struct plan_monitor_input {
 	const struct plan_member *members; /* registry order */

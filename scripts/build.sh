@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configure and build raftstore out of tree in build/ (or in $BUILD_DIR, with
-# extra configure flags from $CONFIGURE_FLAGS).  Used by demo.sh and test.sh.
+# configure flags from $CONFIGURE_FLAGS; by default those of test.sh's debug
+# build, so the two share build/).  Used by demo.sh and test.sh.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -10,7 +11,7 @@ fi
 build=${BUILD_DIR:-$top/build}
 mkdir -p "$build"
 cd "$build"
-flags=${CONFIGURE_FLAGS:---enable-debug}
+flags=${CONFIGURE_FLAGS:---enable-debug --enable-fault-hooks}
 if [ ! -f Makefile ] || [ "$(cat .rs-configure-flags 2>/dev/null)" != "$flags" ]; then
 	# shellcheck disable=SC2086
 	"$top/configure" $flags >/dev/null

@@ -19,8 +19,10 @@ run_check() { # name, build dir, configure flags
 	fi
 }
 
-run_check "debug build" "$top/build" "--enable-debug"
-run_check "sanitizer build" "$top/build-sanitize" "--enable-debug --enable-sanitize"
+# Both builds compile in the test-only fault hooks the integration tests use.
+run_check "debug build" "$top/build" "--enable-debug --enable-fault-hooks"
+run_check "sanitizer build" "$top/build-sanitize" \
+	"--enable-debug --enable-sanitize --enable-fault-hooks"
 echo "== make distcheck"
 if ! make -C "$top/build" distcheck >"$top/build/distcheck.log" 2>&1; then
 	tail -n 80 "$top/build/distcheck.log"

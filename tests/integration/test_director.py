@@ -28,7 +28,7 @@ import subprocess
 import threading
 import time
 
-from harness import RSCTL, Cluster, run_tests
+from harness import RAFTSTORED, RSCTL, Cluster, run_tests
 import rswire
 
 LAYOUT_KEY = b"\xff/system/layout"
@@ -227,6 +227,50 @@ def check_journals(c):
             prev = (b["version"], b["epoch"])
 
 
+def fault_hooks_built():
+    """Whether raftstored reads the RS_FAULT_* test hooks: a build
+    configured with --enable-fault-hooks says so in --version."""
+    p = subprocess.run([RAFTSTORED, "--version"], capture_output=True,
+                       text=True, timeout=10)
+    return p.returncode == 0 and "fault hooks: compiled in" in p.stdout
+
+
+def needs_fault_hooks(test):
+    """Mark a test that sets an RS_FAULT_* hook: skipped, with a message,
+    when the binary was built without them."""
+    test.needs_fault_hooks = True
+    return test
+
+
+def exit_events(c):
+    """Every director_exit audit event of every node."""
+    evs = []
+    for n in c.nodes.values():
+        p = rsctl("events", n.dir, "--event", "director_exit", "--json")
+        if p.returncode != 0 and "no events found" in p.stderr:
+            continue  # this node's directors never exited
+        assert p.returncode == 0, p.stderr
+        evs += [json.loads(line) for line in p.stdout.splitlines()]
+    return evs
+
+
+def layout_write_epochs(c):
+    """The epochs of the batches that wrote the layout, as every (stopped)
+    node's store journal holds them."""
+    epochs = set()
+    for n in c.nodes.values():
+        assert not n.alive()
+        p = rsctl("log", "dump", os.path.join(n.dir, "store"), "--json",
+                  timeout=60)
+        assert p.returncode == 0, p.stderr
+        for line in p.stdout.splitlines():
+            b = json.loads(line)
+            if any(m["op"] == "set" and m["key"] == LAYOUT_KEY.decode("latin-1")
+                   for m in b["mutations"]):
+                epochs.add(b["epoch"])
+    return epochs
+
+
 # ---- the tests ----
 
 def test_cold_start_epoch_1_layout_on_every_node():
@@ -292,6 +336,7 @@ def test_warm_start_new_epoch_writes_survive():
     assert ev["previous_epoch"] == before["epoch"], ev
 
 
+@needs_fault_hooks
 def test_system_transaction_failures_fail_fast():
     c = Cluster()
     os.environ["RS_FAULT_PERSIST_FAILURES"] = "2"
@@ -309,6 +354,49 @@ def test_system_transaction_failures_fail_fast():
     for i in range(10):
         retry_put(c, b"after-fault-%d" % i, b"ok")
     assert read_all(c, [b"after-fault-9"]) == {b"after-fault-9": b"ok"}
+
+
+@needs_fault_hooks
+def test_system_transaction_fails_before_commit():
+    """For each kind of pre-commit failure (RS_FAULT_SYSTEM_TXN, a test
+    hook: the system transaction fails as it is submitted, so nothing of it
+    is proposed): the director exits saying so in the audit log, the next
+    epoch's director succeeds, and only a later epoch ever wrote the
+    layout."""
+    for kind, how in [("refuse", "refused"), ("conflict", "in conflict"),
+                      ("leadership", "leadership lost")]:
+        os.environ["RS_FAULT_SYSTEM_TXN"] = kind  # each node's first director
+        try:
+            c = Cluster()
+            c.start_all()
+        finally:
+            del os.environ["RS_FAULT_SYSTEM_TXN"]
+        lead, st = wait_ready(c, timeout=30, min_epoch=2)
+        ev = audit_events(c.nodes[lead], "director_exit",
+                          lambda e: "before commit" in e["reason"])
+        failed = ev["epoch"]
+        assert ev["phase"] == "persisting", ev
+        assert ev["reason"].startswith(
+            "system transaction failed before commit: %s (epoch %d)" % (
+                how, failed)), ev
+        assert "RS_FAULT_SYSTEM_TXN" in ev["reason"], ev
+        assert st["epoch"] > failed, (st, ev)
+        lay = layout_everywhere(c)
+        assert lay["epoch"] == st["epoch"], (lay["epoch"], st)
+        last = json.loads(c.nodes[lead].conn().get(
+            b"\xff/system/last_recovery")[0])
+        assert last["epoch"] == lay["epoch"], last
+        retry_put(c, b"after-%s" % kind.encode(), b"ok")
+        check_epoch_allocations(c)
+        failed_epochs = {e["epoch"] for e in exit_events(c)
+                         if "before commit" in e["reason"]}
+        for n in c.nodes.values():
+            n.stop()
+        written = layout_write_epochs(c)
+        assert written and not written & failed_epochs, (kind, written,
+                                                         failed_epochs)
+        assert min(written) > failed, (kind, written, failed)
+        c.cleanup()
 
 
 def test_layout_epoch_increases_across_restarts():
@@ -825,6 +913,7 @@ def wait_hold(c, epoch, phase, timeout=15.0):
         phase, epoch, c.logs()))
 
 
+@needs_fault_hooks
 def test_leader_killed_in_each_recovery_phase():
     """For every recovery phase: a new director is held at the start of
     that phase (RS_FAULT_HOLD_PHASE, a test hook) and its node is SIGKILLed
@@ -907,7 +996,7 @@ def test_corrupt_layout_refused_at_warm_start():
 
 
 if __name__ == "__main__":
-    run_tests([
+    tests = [
         test_cold_start_epoch_1_layout_on_every_node,
         test_rsctl_layout_reports_what_it_finds,
         test_warm_start_new_epoch_writes_survive,
@@ -920,4 +1009,14 @@ if __name__ == "__main__":
         test_follower_killed_left_out_then_readmitted,
         test_corrupt_layout_refused_at_warm_start,
         test_leader_killed_in_each_recovery_phase,
-    ])
+        test_system_transaction_fails_before_commit,
+    ]
+    if not fault_hooks_built():
+        for t in tests:
+            if getattr(t, "needs_fault_hooks", False):
+                print("SKIP %s: %s was built without --enable-fault-hooks "
+                      "(configure --enable-fault-hooks to run it)" % (
+                          t.__name__, RAFTSTORED), flush=True)
+        tests = [t for t in tests if not getattr(t, "needs_fault_hooks",
+                                                 False)]
+    run_tests(tests)

@@ -1,5 +1,6 @@
 /*
- * Tests for the director's decisions (director/plan.h).
+ * Tests for the director's decisions (director/plan.h); the director
+ * itself runs in test_director_run.c.
  *
  * Every test builds a cluster as plain data (members with a heartbeat
  * time and an applied version, the Raft ids, a clock) and checks one
@@ -1022,6 +1023,62 @@ START_TEST(test_monitor_full_registry)
 }
 END_TEST
 
+/* ---- a failed system transaction ---- */
+
+static const struct {
+	int status;
+	enum plan_txn_failure kind;
+} txn_statuses[] = {
+	{RS_ECONFLICT, PLAN_TXN_CONFLICT},   {RS_ETOOOLD, PLAN_TXN_CONFLICT},
+	{RS_ENOTLEADER, PLAN_TXN_LEADERSHIP}, {RS_EUNAVAILABLE, PLAN_TXN_LEADERSHIP},
+	{RS_EUNKNOWN, PLAN_TXN_UNKNOWN},     {RS_ERECOVERING, PLAN_TXN_REFUSED},
+	{RS_ESHUTDOWN, PLAN_TXN_REFUSED},    {RS_ETOOLARGE, PLAN_TXN_REFUSED},
+	{RS_EINVAL, PLAN_TXN_REFUSED},
+};
+
+START_TEST(test_txn_failure_kind)
+{
+	ck_assert_int_eq(plan_txn_failure_kind(txn_statuses[_i].status),
+			 txn_statuses[_i].kind);
+}
+END_TEST
+
+START_TEST(test_txn_failure_reasons)
+{
+	char reason[PLAN_REASON_SIZE];
+
+	plan_txn_failure_reason(7, RS_ECONFLICT, "read keys changed", reason);
+	ck_assert_str_eq(reason, "system transaction failed before commit: in "
+				 "conflict (epoch 7): transaction conflict: read "
+				 "keys changed");
+	plan_txn_failure_reason(7, RS_ENOTLEADER, NULL, reason);
+	ck_assert_str_eq(reason, "system transaction failed before commit: "
+				 "leadership lost (epoch 7): not the leader");
+	plan_txn_failure_reason(8, RS_ERECOVERING, "fenced", reason);
+	ck_assert_str_eq(reason, "system transaction failed before commit: "
+				 "refused (epoch 8): recovering: fenced");
+	plan_txn_failure_reason(9, RS_EUNKNOWN, NULL, reason);
+	ck_assert_str_eq(reason, "system transaction failed after it was "
+				 "proposed: leadership lost, outcome unknown "
+				 "(epoch 9): commit result unknown");
+}
+END_TEST
+
+/* A long message is cut, never overrun. */
+START_TEST(test_txn_failure_reason_truncates)
+{
+	char message[2 * PLAN_REASON_SIZE];
+	char reason[PLAN_REASON_SIZE + 1];
+
+	memset(message, 'm', sizeof message - 1);
+	message[sizeof message - 1] = '\0';
+	reason[PLAN_REASON_SIZE] = 'X';
+	plan_txn_failure_reason(UINT64_MAX, RS_EIO, message, reason);
+	ck_assert_uint_eq(strlen(reason), PLAN_REASON_SIZE - 1);
+	ck_assert_int_eq(reason[PLAN_REASON_SIZE], 'X');
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("director");
@@ -1060,6 +1117,10 @@ int main(void)
 	tcase_add_test(tp, test_persist_fails_after_deadline);
 	tcase_add_test(tp, test_persist_only_storage_counts);
 	tcase_add_test(tp, test_persist_full_registry);
+	tcase_add_loop_test(tp, test_txn_failure_kind, 0,
+			    sizeof txn_statuses / sizeof txn_statuses[0]);
+	tcase_add_test(tp, test_txn_failure_reasons);
+	tcase_add_test(tp, test_txn_failure_reason_truncates);
 	suite_add_tcase(s, tp);
 	tcase_add_test(tm, test_monitor_healthy);
 	tcase_add_test(tm, test_monitor_heartbeat_lost);
