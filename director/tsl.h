@@ -268,9 +268,10 @@ bool tsl_diff(const struct tsl *a, const struct tsl *b, char *what);
  * resolvers (with "begin"/"end"), logs, storage, services (with
  * "capabilities" as names, "capability_bits", "status" "up"/"down"/
  * "invalid", "heartbeat_age_ms").  u64 values are JSON integers.  Strings
- * are escaped; a key byte outside printable ASCII is written as \u00XX,
- * the same convention as rsctl's --json (so "\xff" reads back as U+00FF).
- * Works on any layout, valid or not.  RS_ENOMEM leaves out unchanged.
+ * are byte strings of the JSON layer (raftstore/lib/json.h): one code point
+ * per byte, so "\xff" reads back as U+00FF, the convention of rsctl's
+ * --json.  Works on any layout, valid or not.  RS_ENOMEM, or RS_ETOOLARGE
+ * for a u64 above 2^63-1 (the JSON layer's integers), leaves out unchanged.
  */
 int tsl_to_json(const struct tsl *t, struct rs_buf *out);
 

@@ -339,10 +339,14 @@ static int ly_check_decomposed(struct rs_sync *s, const struct tsl *t,
 static int ly_print_json(const struct tsl *t)
 {
 	struct rs_buf out;
+	int rv;
 
 	rs_buf_init(&out);
-	if (tsl_to_json(t, &out) != RS_OK) {
-		rsctl_errorf("layout: out of memory");
+	rv = tsl_to_json(t, &out);
+	if (rv != RS_OK) {
+		rsctl_errorf("layout %" PRIu64 ": print as JSON: %s", t->id,
+			     rs_strerror(rv));
+		rs_buf_free(&out);
 		return RSCTL_EXIT_FAIL;
 	}
 	fwrite(out.data, 1, out.len, stdout);
