@@ -294,6 +294,7 @@ static bool director_back(struct director *d)
 	return d->phase != DIRECTOR_EXITED;
 }
 
+#ifdef RS_FAULT_HOOKS
 /* Test hook (RS_FAULT_HOLD_PHASE): pause at the start of the env's hold
  * phase for hold_ms, on the timer, so a test can kill the leader while the
  * director is in that phase.  The loop keeps running meanwhile. */
@@ -317,6 +318,14 @@ static bool director_hold(struct director *d, void (*fn)(struct director *))
 	uv_timer_start(&d->timer, director_held_tick, d->env.hold_ms, 0);
 	return true;
 }
+#else
+/* The test hooks are compiled in only by configure --enable-fault-hooks. */
+static bool director_hold(struct director *d, void (*fn)(struct director *))
+{
+	(void)d, (void)fn;
+	return false;
+}
+#endif
 
 static uint64_t director_config_u64(struct director *d, const char *param,
 				    uint64_t dflt)
@@ -713,6 +722,7 @@ static void director_persisted(struct proxy_txn *t, int status,
 		director_txn_failed(d, status, message);
 		return;
 	}
+#ifdef RS_FAULT_HOOKS
 	if (d->env.persist_failures > 0) {
 		/* test fault RS_FAULT_PERSIST_FAILURES: a failure after commit */
 		director_fail(d, "system transaction failed: committed at version "
@@ -720,6 +730,7 @@ static void director_persisted(struct proxy_txn *t, int status,
 			      version, rs_strerror(RS_EIO));
 		return;
 	}
+#endif
 	d->persist_version = version;
 	/* Followers learn a commit index with the next AppendEntries; a
 	 * barrier entry sends one now instead of at the next heartbeat. */
@@ -730,6 +741,7 @@ static void director_persisted(struct proxy_txn *t, int status,
 	uv_timer_start(&d->timer, director_persist_tick, 0, DIRECTOR_TICK_MS);
 }
 
+#ifdef RS_FAULT_HOOKS
 /* The statuses and messages the commit path gives for each kind of test
  * fault (director_txn_fault), indexed by kind. */
 static const struct {
@@ -768,6 +780,7 @@ static void director_txn_fault_tick(uv_timer_t *timer)
 	director_txn_failed(d, director_txn_faults[k].status,
 			    director_txn_faults[k].message);
 }
+#endif /* RS_FAULT_HOOKS */
 
 static void director_persist_commit(struct director *d);
 
@@ -793,10 +806,12 @@ static void director_persist_commit(struct director *d)
 				    "the Raft leader");
 		return;
 	}
+#ifdef RS_FAULT_HOOKS
 	if (d->env.system_txn_fault != DIRECTOR_TXN_FAULT_NONE) {
 		uv_timer_start(&d->timer, director_txn_fault_tick, 0, 0);
 		return;
 	}
+#endif
 	d->txn.data = d;
 	d->txn.system = true;
 	d->txn.read_version = d->recovery_version;

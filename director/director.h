@@ -94,7 +94,9 @@ int director_registry_update(struct director_registry *r, uint64_t node_id,
  * Test faults of the system transaction, injected where the director
  * submits it: instead of going to the commit proxy it fails at once, as
  * the commit path fails it before commit, so nothing of it is proposed or
- * applied.  The director then exits like on the real failure.
+ * applied.  The director then exits like on the real failure.  Like every
+ * test fault of the env (persist_failures, hold_phase), it acts only in a
+ * build configured with --enable-fault-hooks (RS_FAULT_HOOKS).
  */
 enum director_txn_fault {
 	DIRECTOR_TXN_FAULT_NONE = 0,
@@ -104,9 +106,11 @@ enum director_txn_fault {
 	DIRECTOR_TXN_FAULT__KINDS
 };
 
+#ifdef RS_FAULT_HOOKS
 /* "refuse", "conflict" or "leadership" (the names of RS_FAULT_SYSTEM_TXN):
  * RS_OK and *out, or RS_EINVAL. */
 int director_txn_fault_parse(const char *name, enum director_txn_fault *out);
+#endif
 
 struct director_env {
 	uv_loop_t *loop;

@@ -11,7 +11,9 @@
  * that fails before commit (refused, in conflict, leadership lost) makes
  * the director exit with a reason that says so, nothing of that
  * transaction is persisted, and the next epoch's director succeeds and is
- * the one whose layout is stored.
+ * the one whose layout is stored.  The director reads its env's faults only
+ * in a build configured with --enable-fault-hooks; without it only the
+ * fault-free case runs, and the program says the others were skipped.
  */
 #include <check.h>
 #include <inttypes.h>
@@ -292,19 +294,6 @@ static bool rig_has(const struct rig *r, const char *key)
 			 NULL) == RS_OK;
 }
 
-static uint64_t rig_stored_epoch(const struct rig *r)
-{
-	const uint8_t *val;
-	uint32_t len;
-
-	ck_assert_int_eq(store_get(r->store, DIRECTOR_KEY_EPOCH,
-				   strlen(DIRECTOR_KEY_EPOCH),
-				   store_applied_version(r->store), &val, &len,
-				   NULL), RS_OK);
-	ck_assert_uint_eq(len, 8);
-	return rs_get_u64(val);
-}
-
 static void rig_stored_layout(const struct rig *r, struct tsl *out)
 {
 	const uint8_t *val;
@@ -334,6 +323,20 @@ START_TEST(test_director_persists_epoch_1)
 	ck_assert(rig_has(&rig, DIRECTOR_KEY_LAST_RECOVERY));
 }
 END_TEST
+
+#ifdef RS_FAULT_HOOKS
+static uint64_t rig_stored_epoch(const struct rig *r)
+{
+	const uint8_t *val;
+	uint32_t len;
+
+	ck_assert_int_eq(store_get(r->store, DIRECTOR_KEY_EPOCH,
+				   strlen(DIRECTOR_KEY_EPOCH),
+				   store_applied_version(r->store), &val, &len,
+				   NULL), RS_OK);
+	ck_assert_uint_eq(len, 8);
+	return rs_get_u64(val);
+}
 
 static const struct {
 	enum director_txn_fault fault;
@@ -414,18 +417,24 @@ START_TEST(test_txn_fault_names)
 	ck_assert_int_eq(k, DIRECTOR_TXN_FAULT_NONE);
 }
 END_TEST
+#endif /* RS_FAULT_HOOKS */
 
 int main(void)
 {
 	Suite *s = suite_create("director_run");
 	TCase *tr = testutil_tcase(s, "running", rig_setup, rig_teardown, 60);
-	TCase *tn = tcase_create("names");
 
 	tcase_add_test(tr, test_director_persists_epoch_1);
+#ifdef RS_FAULT_HOOKS
 	tcase_add_loop_test(tr, test_txn_fails_before_commit_next_epoch_succeeds,
 			    0, 3);
 	tcase_add_loop_test(tr, test_txn_fails_keeps_previous_layout, 0, 3);
+	TCase *tn = tcase_create("names");
 	tcase_add_test(tn, test_txn_fault_names);
 	suite_add_tcase(s, tn);
+#else
+	fprintf(stderr, "test_director_run: built without --enable-fault-hooks: "
+			"the system transaction fault tests are skipped\n");
+#endif
 	return testutil_run_suite(s);
 }
