@@ -65,39 +65,13 @@ static int node_status_no_director(struct node *n, json_t *doc)
 	return rv;
 }
 
-/* The director's members ("epoch", "director_phase", "phase_ms", ...).  The
- * director writes them as text (director_status_fields), read back here
- * with the JSON layer; text that does not parse (an exit reason with
- * control characters) is logged and the members of "no director" stand in
- * for it. */
+/* The director's members ("epoch", "director_phase", "phase_ms", ...), or
+ * those of "no director". */
 static int node_status_director(struct node *n, json_t *doc)
 {
-	struct rs_buf text;
-	char errmsg[RS_ERRMSG_SIZE];
-	json_t *fields = NULL;
-	const char *key;
-	json_t *value;
-	int rv;
-
 	if (n->director == NULL)
 		return node_status_no_director(n, doc);
-	rs_buf_init(&text);
-	rs_buf_put_u8(&text, '{');
-	director_status_fields(n->director, &text);
-	rs_buf_put_u8(&text, '}');
-	rv = rs_json_parse_object(text.data, text.len, &fields, errmsg);
-	rs_buf_free(&text);
-	if (rv != RS_OK) {
-		char q[RS_ERRMSG_SIZE + 64];
-		log_warn("node.director_status_unreadable", "error=%s",
-			 log_quote(q, sizeof q, errmsg));
-		return node_status_no_director(n, doc);
-	}
-	json_object_foreach(fields, key, value)
-		if (rv == RS_OK && json_object_set(doc, key, value) != 0)
-			rv = RS_ENOMEM;
-	json_decref(fields);
-	return rv;
+	return director_status_fields(n->director, doc);
 }
 
 /* Members id .. connections, in the order of docs/protocol.md §9. */

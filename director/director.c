@@ -23,19 +23,9 @@
 /* A log this many entries behind the leader has failed. */
 #define DIRECTOR_LOG_LAG_ENTRIES 10000u
 
-static const char *const director_phase_names[] = {
-	"idle", "epoch", "barrier", "locking", "recruiting", "layout",
-	"persisting", "accepting", "monitoring", "exited"};
-
-static bool director_allowed(enum director_phase from, enum director_phase to)
-{
-	return plan_transition_allowed((enum plan_phase)from,
-				       (enum plan_phase)to);
-}
-
 struct director {
 	struct director_env env;
-	enum director_phase phase;
+	struct sm sm; /* enum director_phase, on plan.c's table */
 	uint64_t epoch;
 	uint64_t recovery_version;
 	uint64_t persist_version;
@@ -80,7 +70,13 @@ _Static_assert(PLAN_REASON_SIZE == sizeof(((struct director *)0)->reason),
 
 const char *director_phase_name(enum director_phase p)
 {
-	return p < DIRECTOR__PHASES ? director_phase_names[p] : "?";
+	return sm_state_name(&plan_sm, (unsigned)p);
+}
+
+/* The phase the director is in (its struct sm holds it). */
+static enum director_phase director_phase_now(const struct director *d)
+{
+	return (enum director_phase)sm_state(&d->sm);
 }
 
 /* ---- registry ---- */
@@ -202,19 +198,19 @@ static void director_enter(struct director *d, enum director_phase next)
 {
 	uint64_t now = uv_now(d->env.loop);
 	uint64_t took = now - d->phase_start_ms;
+	enum director_phase from = director_phase_now(d);
 	json_t *ev;
 
-	assert(director_allowed(d->phase, next));
-	if (d->phase != DIRECTOR_IDLE) {
-		d->phase_ms[d->phase] = took;
+	if (from != DIRECTOR_IDLE) {
+		d->phase_ms[from] = took;
 		log_info("director.phase_end", "epoch=%" PRIu64 " phase=%s "
 			 "duration_ms=%" PRIu64,
-			 d->epoch, director_phase_name(d->phase), took);
-		ev = director_phase_members(d->phase);
+			 d->epoch, director_phase_name(from), took);
+		ev = director_phase_members(from);
 		rs_json_set_u64(ev, "duration_ms", took);
 		director_event(d, DIRECTOR_EV_PHASE_END, ev);
 	}
-	d->phase = next;
+	sm_move(&d->sm, next);
 	d->phase_start_ms = now;
 	if (next != DIRECTOR_EXITED) {
 		log_info("director.phase_start", "epoch=%" PRIu64 " phase=%s",
@@ -248,7 +244,7 @@ static void director_fail(struct director *d, const char *fmt, ...)
 	json_t *ev;
 	va_list ap;
 
-	if (d->phase == DIRECTOR_EXITED || d->stopped)
+	if (director_phase_now(d) == DIRECTOR_EXITED || d->stopped)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(d->reason, sizeof d->reason, fmt, ap);
@@ -256,9 +252,9 @@ static void director_fail(struct director *d, const char *fmt, ...)
 	proxy_set_accepting(d->env.proxy, false);
 	uv_timer_stop(&d->timer);
 	log_warn("director.exit", "epoch=%" PRIu64 " phase=%s reason=%s",
-		 d->epoch, director_phase_name(d->phase),
+		 d->epoch, director_phase_name(director_phase_now(d)),
 		 log_quote(q, sizeof q, d->reason));
-	ev = director_phase_members(d->phase);
+	ev = director_phase_members(director_phase_now(d));
 	rs_json_set_str(ev, "reason", d->reason);
 	director_event(d, DIRECTOR_EV_DIRECTOR_EXIT, ev);
 	director_enter(d, DIRECTOR_EXITED);
@@ -270,7 +266,7 @@ void director_stop(struct director *d)
 	if (d->stopped)
 		return;
 	d->stopped = true;
-	if (d->phase != DIRECTOR_EXITED)
+	if (director_phase_now(d) != DIRECTOR_EXITED)
 		proxy_set_accepting(d->env.proxy, false);
 	if (d->timer_open)
 		uv_close((uv_handle_t *)&d->timer, director_timer_closed);
@@ -291,7 +287,7 @@ static bool director_back(struct director *d)
 		director_free_if_done(d);
 		return false;
 	}
-	return d->phase != DIRECTOR_EXITED;
+	return director_phase_now(d) != DIRECTOR_EXITED;
 }
 
 #ifdef RS_FAULT_HOOKS
@@ -304,16 +300,16 @@ static void director_held_tick(uv_timer_t *t)
 	void (*fn)(struct director *) = d->held;
 
 	d->held = NULL;
-	if (fn != NULL && d->phase != DIRECTOR_EXITED && !d->stopped)
+	if (fn != NULL && director_phase_now(d) != DIRECTOR_EXITED && !d->stopped)
 		fn(d);
 }
 
 static bool director_hold(struct director *d, void (*fn)(struct director *))
 {
-	if (d->env.hold_ms == 0 || d->env.hold_phase != d->phase)
+	if (d->env.hold_ms == 0 || d->env.hold_phase != director_phase_now(d))
 		return false;
 	log_info("director.hold", "epoch=%" PRIu64 " phase=%s hold_ms=%u",
-		 d->epoch, director_phase_name(d->phase), d->env.hold_ms);
+		 d->epoch, director_phase_name(director_phase_now(d)), d->env.hold_ms);
 	d->held = fn;
 	uv_timer_start(&d->timer, director_held_tick, d->env.hold_ms, 0);
 	return true;
@@ -484,6 +480,7 @@ struct director *director_start(const struct director_env *env)
 
 	if (d == NULL)
 		abort();
+	sm_init(&d->sm, &plan_sm, DIRECTOR_IDLE);
 	d->env = *env;
 	d->epoch = env->current_epoch + 1;
 	proxy_txn_init(&d->txn);
@@ -579,6 +576,34 @@ static int director_put_str(struct batch *b, const char *key, const char *val)
 	return batch_set(b, key, strlen(key), val, strlen(val), NULL);
 }
 
+/* \xff/system/last_recovery: who recovered which epoch, and how fast
+ * (docs/layout-format.md), as one compact JSON object. */
+static int director_put_last_recovery(struct director *d, struct batch *b)
+{
+	json_t *o = json_object();
+	char *text = NULL;
+	int rv = o ? RS_OK : RS_ENOMEM;
+
+	if (rv == RS_OK)
+		rv = rs_json_set_u64(o, "epoch", d->epoch);
+	if (rv == RS_OK)
+		rv = rs_json_set_u64(o, "director", d->env.node_id);
+	if (rv == RS_OK)
+		rv = rs_json_set_u64(o, "recovery_version", d->recovery_version);
+	if (rv == RS_OK)
+		rv = rs_json_set_u64(o, "layout_id", d->layout.id);
+	if (rv == RS_OK)
+		rv = rs_json_set_u64(o, "recruited_ms",
+				     uv_now(d->env.loop) - d->recovery_start_ms);
+	if (rv == RS_OK && (text = rs_json_dump(o, RS_JSON_COMPACT)) == NULL)
+		rv = RS_ENOMEM;
+	if (rv == RS_OK)
+		rv = director_put_str(b, DIRECTOR_KEY_LAST_RECOVERY, text);
+	free(text);
+	json_decref(o);
+	return rv;
+}
+
 /* The system transaction: every system key of this recovery at once. */
 static int director_build_txn(struct director *d, char *errmsg)
 {
@@ -621,14 +646,8 @@ static int director_build_txn(struct director *d, char *errmsg)
 			 director_config_u64(d, params[i], dflt[i]));
 		rv = director_put_str(b, key, buf);
 	}
-	snprintf(buf, sizeof buf,
-		 "{\"epoch\":%" PRIu64 ",\"director\":%" PRIu64
-		 ",\"recovery_version\":%" PRIu64 ",\"layout_id\":%" PRIu64
-		 ",\"recruited_ms\":%" PRIu64 "}",
-		 d->epoch, d->env.node_id, d->recovery_version, d->layout.id,
-		 uv_now(d->env.loop) - d->recovery_start_ms);
 	if (rv == RS_OK)
-		rv = director_put_str(b, DIRECTOR_KEY_LAST_RECOVERY, buf);
+		rv = director_put_last_recovery(d, b);
 	rs_buf_free(&enc);
 	return rv;
 }
@@ -776,7 +795,7 @@ static void director_txn_fault_tick(uv_timer_t *timer)
 	enum director_txn_fault k = d->env.system_txn_fault;
 
 	assert(k > DIRECTOR_TXN_FAULT_NONE && k < DIRECTOR_TXN_FAULT__KINDS);
-	assert(d->phase == DIRECTOR_PERSISTING);
+	assert(director_phase_now(d) == DIRECTOR_PERSISTING);
 	director_txn_failed(d, director_txn_faults[k].status,
 			    director_txn_faults[k].message);
 }
@@ -928,18 +947,21 @@ static void director_monitor_tick(uv_timer_t *timer)
 	director_fail(d, "%s", f.reason);
 }
 
-void director_status_fields(const struct director *d, struct rs_buf *out)
+int director_status_fields(const struct director *d, json_t *doc)
 {
-	char buf[512];
-	char q[320];
-	int n = snprintf(buf, sizeof buf,
-			 "\"epoch\":%" PRIu64 ",\"director_phase\":\"%s\","
-			 "\"phase_ms\":%" PRIu64 ",\"recovery_ms\":%" PRIu64
-			 ",\"layout_id\":%" PRIu64 ",\"director_exit\":%s",
-			 d->epoch, director_phase_name(d->phase),
-			 uv_now(d->env.loop) - d->phase_start_ms, d->recovery_ms,
-			 d->layout.id, d->reason[0] ? log_quote(q, sizeof q, d->reason)
-						    : "\"\"");
-	if (n > 0)
-		rs_buf_append(out, buf, (size_t)n);
+	int rv = rs_json_set_u64(doc, "epoch", d->epoch);
+
+	if (rv == RS_OK)
+		rv = rs_json_set_str(doc, "director_phase",
+				     director_phase_name(director_phase_now(d)));
+	if (rv == RS_OK)
+		rv = rs_json_set_u64(doc, "phase_ms",
+				     uv_now(d->env.loop) - d->phase_start_ms);
+	if (rv == RS_OK)
+		rv = rs_json_set_u64(doc, "recovery_ms", d->recovery_ms);
+	if (rv == RS_OK)
+		rv = rs_json_set_u64(doc, "layout_id", d->layout.id);
+	if (rv == RS_OK)
+		rv = rs_json_set_str(doc, "director_exit", d->reason);
+	return rv;
 }

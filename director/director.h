@@ -161,7 +161,9 @@ void director_stop(struct director *d);
 
 /* Start to accepting of the last completed recovery, in ms (0 if none). */
 uint64_t director_recovery_ms(const struct director *d);
-/* Status JSON members (no braces), for the node's STATUS. */
-void director_status_fields(const struct director *d, struct rs_buf *out);
+/* Set the director's members of the node's STATUS document (epoch,
+ * director_phase, phase_ms, recovery_ms, layout_id, director_exit) in doc.
+ * RS_OK, or RS_ENOMEM with some members set. */
+int director_status_fields(const struct director *d, json_t *doc);
 
 #endif /* RS_DIRECTOR_H */

@@ -10,28 +10,27 @@
 
 /* ---- the transition table ---- */
 
-#define PLAN_TO(p) (1u << (p))
-
-/* plan_next[from]: the phases `from` may go to, one bit each.  Recovery
- * only moves forward, one phase at a time; any phase may fail fast. */
-static const unsigned plan_next[PLAN__PHASES] = {
-	[PLAN_IDLE] = PLAN_TO(PLAN_EPOCH) | PLAN_TO(PLAN_EXITED),
-	[PLAN_EPOCH] = PLAN_TO(PLAN_BARRIER) | PLAN_TO(PLAN_EXITED),
-	[PLAN_BARRIER] = PLAN_TO(PLAN_LOCKING) | PLAN_TO(PLAN_EXITED),
-	[PLAN_LOCKING] = PLAN_TO(PLAN_RECRUITING) | PLAN_TO(PLAN_EXITED),
-	[PLAN_RECRUITING] = PLAN_TO(PLAN_LAYOUT) | PLAN_TO(PLAN_EXITED),
-	[PLAN_LAYOUT] = PLAN_TO(PLAN_PERSISTING) | PLAN_TO(PLAN_EXITED),
-	[PLAN_PERSISTING] = PLAN_TO(PLAN_ACCEPTING) | PLAN_TO(PLAN_EXITED),
-	[PLAN_ACCEPTING] = PLAN_TO(PLAN_MONITORING) | PLAN_TO(PLAN_EXITED),
-	[PLAN_MONITORING] = PLAN_TO(PLAN_EXITED),
-	[PLAN_EXITED] = 0,
+/* For each phase its name and the phases it may go to.  Recovery only
+ * moves forward, one phase at a time; any phase may fail fast. */
+static const struct sm_state plan_phases[PLAN__PHASES] = {
+	[PLAN_IDLE] = {"idle", SM_TO(PLAN_EPOCH) | SM_TO(PLAN_EXITED)},
+	[PLAN_EPOCH] = {"epoch", SM_TO(PLAN_BARRIER) | SM_TO(PLAN_EXITED)},
+	[PLAN_BARRIER] = {"barrier", SM_TO(PLAN_LOCKING) | SM_TO(PLAN_EXITED)},
+	[PLAN_LOCKING] = {"locking", SM_TO(PLAN_RECRUITING) | SM_TO(PLAN_EXITED)},
+	[PLAN_RECRUITING] = {"recruiting", SM_TO(PLAN_LAYOUT) | SM_TO(PLAN_EXITED)},
+	[PLAN_LAYOUT] = {"layout", SM_TO(PLAN_PERSISTING) | SM_TO(PLAN_EXITED)},
+	[PLAN_PERSISTING] = {"persisting",
+			     SM_TO(PLAN_ACCEPTING) | SM_TO(PLAN_EXITED)},
+	[PLAN_ACCEPTING] = {"accepting",
+			    SM_TO(PLAN_MONITORING) | SM_TO(PLAN_EXITED)},
+	[PLAN_MONITORING] = {"monitoring", SM_TO(PLAN_EXITED)},
+	[PLAN_EXITED] = {"exited", 0},
 };
+const struct sm_def plan_sm = SM_DEF("director", plan_phases);
 
 bool plan_transition_allowed(enum plan_phase from, enum plan_phase to)
 {
-	if ((unsigned)from >= PLAN__PHASES || (unsigned)to >= PLAN__PHASES)
-		return false;
-	return (plan_next[from] & PLAN_TO(to)) != 0;
+	return sm_can_move(&plan_sm, (unsigned)from, (unsigned)to);
 }
 
 /* ---- members ---- */

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "director/tsl.h"
+#include "raftstore/lib/sm.h"
 
 #define PLAN_MEMBERS_MAX 16u   /* = DIRECTOR_REGISTRY_MAX */
 #define PLAN_SERVERS_MAX 64u   /* Raft configuration servers passed in */
@@ -53,6 +54,9 @@ enum plan_phase {
  * one up to MONITORING, and any phase but EXITED to EXITED.  False for a
  * value outside the enum. */
 bool plan_transition_allowed(enum plan_phase from, enum plan_phase to);
+/* The same table, with the phases' names, for a struct sm (the director
+ * moves through it with sm_move). */
+extern const struct sm_def plan_sm;
 
 /* One registry member as the director saw it at one instant. */
 struct plan_member {
