@@ -104,9 +104,17 @@ void raftfix_start(struct raftfix *c, unsigned n)
 	ck_assert_uint_eq(raft_fixture_leader_index(&c->fx), 0);
 }
 
+void raftfix_close_raft(struct raftfix *c)
+{
+	if (c->raft_closed)
+		return;
+	raft_fixture_close(&c->fx);
+	c->raft_closed = true;
+}
+
 void raftfix_stop(struct raftfix *c)
 {
-	raft_fixture_close(&c->fx);
+	raftfix_close_raft(c);
 	for (unsigned i = 0; i < c->n; i++) {
 		struct raftfix_replica *r = &c->reps[i];
 		if (r->store != NULL)

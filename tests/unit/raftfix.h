@@ -48,15 +48,20 @@ struct raftfix {
 	uv_loop_t loop;
 	struct raft_fixture fx;
 	unsigned n;
+	bool raft_closed;
 	struct raftfix_replica reps[RAFTFIX_SERVERS_MAX];
 };
 
 /* Open n stores and fsms, grow, bootstrap and start the fixture, and elect
  * server 0. */
 void raftfix_start(struct raftfix *c, unsigned n);
-/* Close the fixture and the stores, check the loop closes cleanly and
- * remove the directories. */
+/* Close the fixture (c-raft fails its pending requests), if not closed
+ * yet; then the stores, check the loop closes cleanly and remove the
+ * directories.  Whatever else runs on the loop must be closing by then. */
 void raftfix_stop(struct raftfix *c);
+/* Close only the fixture: for tests that close their own users of the
+ * rafts (a proxy) after c-raft, as the node does. */
+void raftfix_close_raft(struct raftfix *c);
 
 /* (Re)open r's store from its directory and initialise its fsm in place
  * (the raft instance keeps pointing at it).  The store must be closed. */
