@@ -164,6 +164,39 @@ bool raftfix_step_until(struct raftfix *c, bool (*stop)(void *arg),
 				       max_ms);
 }
 
+static bool raftfix_proxy_is_ready(void *arg)
+{
+	struct proxy_stats st;
+
+	proxy_get_stats(arg, &st);
+	return strcmp(st.state, "ready") == 0;
+}
+
+struct proxy *raftfix_proxy_ready(struct raftfix *c, unsigned i,
+				  const struct proxy_options *o)
+{
+	struct proxy *p = NULL;
+
+	ck_assert_int_eq(raft_state(raftfix_raft(c, i)), RAFT_LEADER);
+	ck_assert_int_eq(proxy_create(&p, &c->loop, raftfix_raft(c, i),
+				      c->reps[i].store, o),
+			 RS_OK);
+	proxy_set_leader(p, true);
+	ck_assert_msg(raftfix_step_until(c, raftfix_proxy_is_ready, p, 10000),
+		      "the proxy of server %u never became ready", i);
+	return p;
+}
+
+void raftfix_proxy_close(struct raftfix *c, struct proxy *p)
+{
+	bool closed = false;
+
+	raftfix_close_raft(c);
+	proxy_close(p, raftfix_closed, &closed);
+	while (!closed)
+		uv_run(&c->loop, UV_RUN_ONCE);
+}
+
 struct raftfix_applied_arg {
 	struct raftfix *c;
 	unsigned mask;

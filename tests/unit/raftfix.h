@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "raftstore/fsm.h"
+#include "raftstore/proxy.h"
 #include "storage/store.h"
 
 #define RAFTFIX_SERVERS_MAX 5
@@ -62,6 +63,16 @@ void raftfix_stop(struct raftfix *c);
 /* Close only the fixture: for tests that close their own users of the
  * rafts (a proxy) after c-raft, as the node does. */
 void raftfix_close_raft(struct raftfix *c);
+
+/* A proxy over server i's raft and store (options o), made the ready
+ * leader's proxy: proxy_set_leader(true), then stepped until its
+ * leadership barrier has landed.  Server i must lead. */
+struct proxy *raftfix_proxy_ready(struct raftfix *c, unsigned i,
+				  const struct proxy_options *o);
+/* Close c-raft, then the proxy, as the node shuts down (c-raft fails what
+ * it still holds; the proxy answers it).  Returns once the proxy is freed;
+ * raftfix_stop comes after. */
+void raftfix_proxy_close(struct raftfix *c, struct proxy *p);
 
 /* (Re)open r's store from its directory and initialise its fsm in place
  * (the raft instance keeps pointing at it).  The store must be closed. */

@@ -41,7 +41,6 @@
 
 static struct raftfix c;
 static struct proxy *proxy;
-static bool ready;
 
 /* A transaction and everything its callback saw. */
 struct txn {
@@ -61,12 +60,6 @@ struct grv {
 	int status;
 	uint64_t version;
 };
-
-static void on_ready(void *ctx)
-{
-	(void)ctx;
-	ready = true;
-}
 
 static const char *no_leader_addr(void *ctx)
 {
@@ -167,12 +160,6 @@ static uint64_t read_version(void)
 	return g.version;
 }
 
-static bool is_ready(void *arg)
-{
-	(void)arg;
-	return ready;
-}
-
 struct epoch_wait {
 	bool done;
 	int status;
@@ -217,36 +204,21 @@ static void setup(void)
 	struct proxy_options o = {.batch_count_max = BATCH_MAX,
 				  .batch_delay_us = BATCH_DELAY_US,
 				  .resolver_window_versions = WINDOW_VERSIONS,
-				  .on_ready = on_ready,
 				  .leader_addr = no_leader_addr};
 
 	raftfix_start(&c, N);
-	ready = false;
 	n_txns = 0;
-	ck_assert_int_eq(proxy_create(&proxy, &c.loop, raftfix_raft(&c, 0),
-				      c.reps[0].store, &o),
-			 RS_OK);
-	proxy_set_leader(proxy, true);
-	ck_assert(raftfix_step_until(&c, is_ready, NULL, WAIT_MS));
+	proxy = raftfix_proxy_ready(&c, 0, &o);
 	allocate_epoch(1);
 	proxy_set_epoch(proxy, 1);
 	proxy_set_accepting(proxy, true);
 }
 
-static void proxy_closed(void *arg)
-{
-	*(bool *)arg = true;
-}
-
 /* As the node: c-raft first, then the proxy, then the stores. */
 static void teardown(void)
 {
-	bool closed = false;
-
-	raftfix_close_raft(&c);
-	proxy_close(proxy, proxy_closed, &closed);
+	raftfix_proxy_close(&c, proxy);
 	raftfix_stop(&c);
-	ck_assert(closed);
 }
 
 /* Every server applies all that server 0's log holds. */
