@@ -19,6 +19,7 @@
 #include <raft/fixture.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "raftstore/fsm.h"
 #include "raftstore/raftcall.h"
@@ -467,6 +468,72 @@ START_TEST(test_restore_of_older_or_damaged_snapshot)
 }
 END_TEST
 
+/* ---- fail-stop ---- */
+
+#define FATAL_EXIT 42
+#define FATAL_WANT "undecodable entry"
+
+/* As the node's fatal path: _exit, so no atexit work runs (LeakSanitizer
+ * would report the cluster the test leaves behind).  The exit code says
+ * whether the message named the cause. */
+static void exit_fatal(void *ctx, const char *msg)
+{
+	(void)ctx;
+	_exit(strstr(msg, FATAL_WANT) != NULL ? FATAL_EXIT : FATAL_EXIT + 1);
+}
+
+/* Apply entry `which` of a committed batch, damaged by flip(), on server
+ * 1: the fsm must stop the process, never skip the entry. */
+static void apply_damaged(void (*flip)(struct raft_buffer *buf))
+{
+	struct raftfix_replica *r = &c.reps[1];
+	struct raft_buffer buf;
+	void *result = NULL;
+
+	commit(0, FSM_ENTRY_EPOCH, 10, 1, EPOCH_KEY, "1");
+	buf = raftfix_entry(FSM_ENTRY_BATCH, 20, 1, "k", "v");
+	flip(&buf);
+	r->fsm.on_fatal = exit_fatal;
+	r->fsm.raft.apply(&r->fsm.raft, &buf, &result);
+	raft_free(buf.base);
+	_exit(FATAL_EXIT + 2); /* applied or skipped: wrong */
+}
+
+static void flip_body_bit(struct raft_buffer *buf)
+{
+	((uint8_t *)buf->base)[buf->len - 9] ^= 0x10;
+}
+
+/* The entry ends in the value "v", so a zero last byte is padding. */
+static void flip_padding(struct raft_buffer *buf)
+{
+	ck_assert_uint_eq(((uint8_t *)buf->base)[buf->len - 1], 0);
+	((uint8_t *)buf->base)[buf->len - 1] = 0xff;
+}
+
+static void flip_kind(struct raft_buffer *buf)
+{
+	((uint8_t *)buf->base)[1] = 9;
+}
+
+START_TEST(test_damaged_entry_stops_the_process)
+{
+	apply_damaged(flip_body_bit);
+}
+END_TEST
+
+START_TEST(test_dirty_padding_stops_the_process)
+{
+	apply_damaged(flip_padding);
+}
+END_TEST
+
+START_TEST(test_unknown_kind_stops_the_process)
+{
+	apply_damaged(flip_kind);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fsm");
@@ -484,5 +551,9 @@ int main(void)
 	tc = testutil_tcase(s, "snapshot", setup, teardown, 30);
 	tcase_add_test(tc, test_follower_catches_up_by_snapshot);
 	tcase_add_test(tc, test_restore_of_older_or_damaged_snapshot);
+	tc = testutil_tcase(s, "fail-stop", setup, NULL, 30);
+	tcase_add_exit_test(tc, test_damaged_entry_stops_the_process, FATAL_EXIT);
+	tcase_add_exit_test(tc, test_dirty_padding_stops_the_process, FATAL_EXIT);
+	tcase_add_exit_test(tc, test_unknown_kind_stops_the_process, FATAL_EXIT);
 	return testutil_run_suite(s);
 }

@@ -217,7 +217,8 @@ static void setup(void)
 /* As the node: c-raft first, then the proxy, then the stores. */
 static void teardown(void)
 {
-	raftfix_proxy_close(&c, proxy);
+	if (proxy != NULL)
+		raftfix_proxy_close(&c, proxy);
 	raftfix_stop(&c);
 }
 
@@ -582,6 +583,35 @@ START_TEST(test_follower_and_recovering_answers)
 }
 END_TEST
 
+/* The node shuts down with a batch in c-raft and more queued: c-raft
+ * closes first and fails what it holds (unknown: it may have committed),
+ * then the proxy answers what it never proposed; each exactly once. */
+START_TEST(test_shutdown_answers_every_request_once)
+{
+	struct txn proposed, queued;
+	struct grv g;
+
+	txn_init(&proposed, "p", "1", 0, NULL);
+	commit(&proposed);
+	txn_init(&queued, "q", "1", 0, NULL);
+	commit(&queued);
+	memset(&g, 0, sizeof g);
+	g.g.data = &g;
+	proxy_grv(proxy, &g.g, grv_done);
+	ck_assert(!proxy_idle(proxy));
+
+	raftfix_proxy_close(&c, proxy);
+	proxy = NULL;
+	ck_assert_uint_eq(proposed.calls, 1);
+	ck_assert_int_eq(proposed.status, RS_EUNKNOWN);
+	ck_assert_uint_eq(queued.calls, 1);
+	ck_assert_int_eq(queued.status, RS_ESHUTDOWN);
+	ck_assert_uint_eq(g.calls, 1);
+	ck_assert_int_eq(g.status, RS_ENOTLEADER);
+	txns_free();
+}
+END_TEST
+
 /* ---- fencing ---- */
 
 /* A newer epoch was allocated, but this proxy still stamps its batches
@@ -630,6 +660,7 @@ int main(void)
 	tcase_add_test(tc, test_leadership_lost_with_requests_in_flight);
 	tcase_add_test(tc, test_role_change_seen_before_raft_answers);
 	tcase_add_test(tc, test_follower_and_recovering_answers);
+	tcase_add_test(tc, test_shutdown_answers_every_request_once);
 	tc = testutil_tcase(s, "fencing", setup, teardown, 30);
 	tcase_add_test(tc, test_fenced_batch_reports_recovering);
 	return testutil_run_suite(s);
