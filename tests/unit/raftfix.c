@@ -16,6 +16,8 @@ static void raftfix_on_applied(void *ctx, const struct batch *b)
 
 	ck_assert_uint_gt(b->version, 0);
 	r->applied_calls++;
+	if (r->applied_hook != NULL)
+		r->applied_hook(r->hook_ctx, b);
 }
 
 static void raftfix_on_restored(void *ctx, uint64_t version)
@@ -24,6 +26,8 @@ static void raftfix_on_restored(void *ctx, uint64_t version)
 
 	r->restored_calls++;
 	r->restored_version = version;
+	if (r->restored_hook != NULL)
+		r->restored_hook(r->hook_ctx, version);
 }
 
 static void raftfix_on_fenced(void *ctx, const struct batch *b,
@@ -187,6 +191,51 @@ struct proxy *raftfix_proxy_ready(struct raftfix *c, unsigned i,
 	return p;
 }
 
+struct raftfix_epoch_wait {
+	bool done;
+	int status;
+	uint64_t version;
+};
+
+static void raftfix_epoch_done(void *arg, int status, uint64_t version)
+{
+	struct raftfix_epoch_wait *w = arg;
+
+	w->done = true;
+	w->status = status;
+	w->version = version;
+}
+
+static bool raftfix_epoch_answered(void *arg)
+{
+	return ((struct raftfix_epoch_wait *)arg)->done;
+}
+
+uint64_t raftfix_proxy_allocate_epoch(struct raftfix *c, struct proxy *p,
+				      uint64_t epoch)
+{
+	struct raftfix_epoch_wait w = {false, 0, 0};
+	struct batch none;
+
+	batch_init(&none);
+	ck_assert_int_eq(proxy_allocate_epoch(p, epoch, &none,
+					      raftfix_epoch_done, &w),
+			 RS_OK);
+	batch_free(&none);
+	ck_assert(raftfix_step_until(c, raftfix_epoch_answered, &w, 10000));
+	ck_assert_int_eq(w.status, RS_OK);
+	ck_assert_uint_gt(w.version, 0);
+	return w.version;
+}
+
+void raftfix_proxy_recovered(struct raftfix *c, struct proxy *p,
+			     uint64_t epoch)
+{
+	raftfix_proxy_allocate_epoch(c, p, epoch);
+	proxy_set_epoch(p, epoch);
+	proxy_set_accepting(p, true);
+}
+
 void raftfix_proxy_close(struct raftfix *c, struct proxy *p)
 {
 	bool closed = false;
@@ -195,6 +244,30 @@ void raftfix_proxy_close(struct raftfix *c, struct proxy *p)
 	proxy_close(p, raftfix_closed, &closed);
 	while (!closed)
 		uv_run(&c->loop, UV_RUN_ONCE);
+}
+
+struct raftfix_wait_arg {
+	bool (*done)(void *arg);
+	void *arg;
+	uint64_t deadline_ns;
+};
+
+static bool raftfix_done_or_late(void *arg)
+{
+	struct raftfix_wait_arg *w = arg;
+
+	return w->done(w->arg) || uv_hrtime() > w->deadline_ns;
+}
+
+bool raftfix_wait(struct raftfix *c, bool (*done)(void *arg), void *arg,
+		  unsigned real_ms)
+{
+	struct raftfix_wait_arg w = {done, arg,
+				     uv_hrtime() + real_ms * 1000000ull};
+
+	/* An hour of fixture time: the wall clock is the bound. */
+	raftfix_step_until(c, raftfix_done_or_late, &w, 3600u * 1000u);
+	return done(arg);
 }
 
 struct raftfix_applied_arg {

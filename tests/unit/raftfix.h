@@ -43,6 +43,10 @@ struct raftfix_replica {
 	uint64_t fenced_version;      /* of the last fenced batch */
 	uint64_t fenced_batch_epoch;  /* its epoch */
 	uint64_t fenced_current_epoch; /* the epoch that fenced it */
+	/* Optional, for a test's service: called after the counters. */
+	fsm_applied_fn applied_hook;
+	fsm_restored_fn restored_hook;
+	void *hook_ctx;
 };
 
 struct raftfix {
@@ -69,6 +73,15 @@ void raftfix_close_raft(struct raftfix *c);
  * leadership barrier has landed.  Server i must lead. */
 struct proxy *raftfix_proxy_ready(struct raftfix *c, unsigned i,
 				  const struct proxy_options *o);
+/* Commit the entry that allocates `epoch` through p (proxy_allocate_epoch,
+ * no mutations), stepping until it is applied on p's server; returns its
+ * version.  p keeps stamping its old epoch. */
+uint64_t raftfix_proxy_allocate_epoch(struct raftfix *c, struct proxy *p,
+				      uint64_t epoch);
+/* As a director's recovery leaves it: `epoch` allocated, stamped on every
+ * batch, client commits accepted. */
+void raftfix_proxy_recovered(struct raftfix *c, struct proxy *p,
+			     uint64_t epoch);
 /* Close c-raft, then the proxy, as the node shuts down (c-raft fails what
  * it still holds; the proxy answers it).  Returns once the proxy is freed;
  * raftfix_stop comes after. */
@@ -87,6 +100,11 @@ struct raft *raftfix_raft(struct raftfix *c, unsigned i);
  * true or max_ms of fixture time pass; returns whether stop became true. */
 bool raftfix_step_until(struct raftfix *c, bool (*stop)(void *arg),
 			void *arg, unsigned max_ms);
+/* Step until done(arg) is true or real_ms of wall-clock time pass, for
+ * waits on the loop's timers and sockets (whose clock is the real one,
+ * while the fixture's runs as fast as the CPU); returns done(arg). */
+bool raftfix_wait(struct raftfix *c, bool (*done)(void *arg), void *arg,
+		  unsigned real_ms);
 /* Step until every server i with mask bit (1u << i) set has applied
  * `index`; fails the test after max_ms. */
 void raftfix_step_until_applied(struct raftfix *c, unsigned mask,

@@ -38,9 +38,7 @@
 #define N 3
 #define EVENTS_MAX 64
 #define COORDINATORS "1@127.0.0.1:9001,2@127.0.0.1:9002,3@127.0.0.1:9003"
-/* Fixture time is simulated and cheap; the director's timers run on the
- * loop's real clock, so waits are bounded in real time instead. */
-#define FIXTURE_MS_MAX 3600000u
+/* The director's timers run on the loop's real clock. */
 #define REAL_MS_MAX 8000u
 #define PERSIST_TIMEOUT_MS 300u
 
@@ -112,28 +110,24 @@ static void heartbeats(void)
 	}
 }
 
-struct wait {
+struct until {
 	bool (*done)(void);
-	uint64_t deadline_ns;
 };
 
-static bool wait_step(void *arg)
+static bool heartbeat_until(void *arg)
 {
-	struct wait *w = arg;
-
 	heartbeats();
-	return w->done() || uv_hrtime() > w->deadline_ns;
+	return ((struct until *)arg)->done();
 }
 
 /* Step the fixture and the loop, heartbeating, until done() (or fail). */
 static void wait_for(bool (*done)(void), const char *what)
 {
-	struct wait w = {done, uv_hrtime() + REAL_MS_MAX * 1000000ull};
+	struct until u = {done};
 
-	raftfix_step_until(&c, wait_step, &w, FIXTURE_MS_MAX);
-	ck_assert_msg(done(), "timed out waiting for %s (%u events, %u exits: "
-			      "%s)",
-		      what, n_events, exits, exit_reason);
+	ck_assert_msg(raftfix_wait(&c, heartbeat_until, &u, REAL_MS_MAX),
+		      "timed out waiting for %s (%u events, %u exits: %s)", what,
+		      n_events, exits, exit_reason);
 }
 
 static void setup(void)

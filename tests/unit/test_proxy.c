@@ -160,43 +160,6 @@ static uint64_t read_version(void)
 	return g.version;
 }
 
-struct epoch_wait {
-	bool done;
-	int status;
-	uint64_t version;
-};
-
-static void epoch_done(void *arg, int status, uint64_t version)
-{
-	struct epoch_wait *w = arg;
-
-	ck_assert(!raftcall_in_callback());
-	w->done = true;
-	w->status = status;
-	w->version = version;
-}
-
-static bool epoch_answered(void *arg)
-{
-	return ((struct epoch_wait *)arg)->done;
-}
-
-/* Commit the entry that allocates `epoch` through the proxy. */
-static uint64_t allocate_epoch(uint64_t epoch)
-{
-	struct epoch_wait w = {false, 0, 0};
-	struct batch none;
-
-	batch_init(&none);
-	ck_assert_int_eq(proxy_allocate_epoch(proxy, epoch, &none, epoch_done,
-					      &w),
-			 RS_OK);
-	batch_free(&none);
-	ck_assert(raftfix_step_until(&c, epoch_answered, &w, WAIT_MS));
-	ck_assert_int_eq(w.status, RS_OK);
-	return w.version;
-}
-
 /* Server 0 leads; its proxy is READY and accepting at epoch 1, as after
  * its director's recovery. */
 static void setup(void)
@@ -209,9 +172,7 @@ static void setup(void)
 	raftfix_start(&c, N);
 	n_txns = 0;
 	proxy = raftfix_proxy_ready(&c, 0, &o);
-	allocate_epoch(1);
-	proxy_set_epoch(proxy, 1);
-	proxy_set_accepting(proxy, true);
+	raftfix_proxy_recovered(&c, proxy, 1);
 }
 
 /* As the node: c-raft first, then the proxy, then the stores. */
@@ -621,7 +582,7 @@ START_TEST(test_fenced_batch_reports_recovering)
 {
 	struct txn stale, current;
 
-	allocate_epoch(2);
+	raftfix_proxy_allocate_epoch(&c, proxy, 2);
 	txn_init(&stale, "k", "stale", 0, NULL);
 	commit(&stale);
 	wait_txn(&stale);
