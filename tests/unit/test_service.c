@@ -276,6 +276,14 @@ static void wait_events(struct watch_rec *w, unsigned n)
 		      rs_strerror(w->final_status), w->final_message);
 }
 
+/* End w from the client: silent (no callback); the last event's result
+ * is still the caller's to free. */
+static void watch_cancel(struct watch_rec *w)
+{
+	rs_client_watch_cancel(cli, &w->op);
+	rs_result_free(&w->op.result);
+}
+
 /* Event i was the change of key at version. */
 static void expect_event(const struct watch_rec *w, unsigned i,
 			 uint64_t version, const char *key)
@@ -336,7 +344,7 @@ START_TEST(test_watch_streams_its_range_in_order)
 	ck_assert_uint_eq(w.events, 2);
 	expect_event(&w, 0, a, "app/a");
 	expect_event(&w, 1, b, "app/b");
-	rs_client_watch_cancel(cli, &w.op);
+	watch_cancel(&w);
 }
 END_TEST
 
@@ -356,7 +364,7 @@ START_TEST(test_watch_from_the_past_replays_history)
 	expect_event(&w, 0, a, "h/1");
 	expect_event(&w, 1, b, "h/2");
 	expect_event(&w, 2, later, "h/3");
-	rs_client_watch_cancel(cli, &w.op);
+	watch_cancel(&w);
 }
 END_TEST
 
@@ -423,7 +431,7 @@ START_TEST(test_cancelled_watch_leaves_the_hub)
 	ck_assert(raftfix_wait(&c, hub_has_watch, NULL, REAL_MS_MAX));
 	service_get_stats(svc, &st);
 	ck_assert_uint_eq(st.watches, 1);
-	rs_client_watch_cancel(cli, &w.op);
+	watch_cancel(&w);
 	ck_assert(raftfix_wait(&c, hub_empty, NULL, REAL_MS_MAX));
 	put("k", "after");
 	ck_assert_uint_eq(w.events, 0);
