@@ -240,6 +240,35 @@ START_TEST(test_stale_epoch_batch_fenced_on_every_replica)
 }
 END_TEST
 
+/* Server 2 is down through the whole epoch change and the stale batch;
+ * revived, it receives the log in one go and decides as the others did. */
+START_TEST(test_lagging_replica_fences_the_same_way)
+{
+	struct raftfix_replica *lagging = &c.reps[2];
+	struct proposal *p;
+
+	commit(0, FSM_ENTRY_EPOCH, 10, 1, EPOCH_KEY, "1");
+	raft_fixture_kill(&c.fx, 2);
+	commit_on(0, 0x3, FSM_ENTRY_BATCH, 20, 1, "k", "old");
+	move_leader(1);
+	commit_on(1, 0x3, FSM_ENTRY_EPOCH, 30, 2, EPOCH_KEY, "2");
+	move_leader(0);
+	p = commit_on(0, 0x3, FSM_ENTRY_BATCH, 40, 1, "k", "stale");
+	ck_assert_ptr_eq(p->result, fsm_result_fenced());
+	ck_assert_uint_eq(lagging->fsm.epoch, 1);
+	ck_assert_uint_eq(lagging->fsm.fenced_entries, 0);
+
+	raft_fixture_revive(&c.fx, 2);
+	commit(0, FSM_ENTRY_BATCH, 50, 2, "j", "new");
+	ck_assert_uint_eq(lagging->fsm.restores, 0); /* from the log */
+	ck_assert_uint_eq(lagging->fsm.fenced_entries, 1);
+	ck_assert_uint_eq(lagging->fenced_version, 40);
+	ck_assert_uint_eq(lagging->fenced_current_epoch, 2);
+	ck_assert_uint_eq(lagging->fsm.epoch, 2);
+	expect_all_dumps("j=new@50\nk=old@20\n" EPOCH_KEY "=2@30\n");
+}
+END_TEST
+
 /* The stale batch was proposed before the new epoch and reached the other
  * servers, but its leader lost leadership before it was committed; the new
  * leader commits it ahead of its own epoch entry: log order decides, so it
@@ -544,6 +573,7 @@ int main(void)
 	tc = testutil_tcase(s, "fencing", setup, teardown, 30);
 	tcase_add_test(tc, test_stale_epoch_batch_fenced_on_every_replica);
 	tcase_add_test(tc, test_fencing_follows_log_order);
+	tcase_add_test(tc, test_lagging_replica_fences_the_same_way);
 	tc = testutil_tcase(s, "idempotence", setup, teardown, 30);
 	tcase_add_test(tc, test_entry_applied_again_changes_nothing);
 	tcase_add_test(tc, test_replay_after_reopen_changes_nothing);
