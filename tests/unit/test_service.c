@@ -41,6 +41,8 @@ static struct watch_hub *hub;
 static struct service *svc;
 static struct server *srv;
 static struct rs_client *cli;
+static char server_addr[32];
+static struct proxy *follower; /* server 1's, forwarding to the leader */
 
 static char *info_json(void *ctx)
 {
@@ -81,16 +83,17 @@ static void start_server_and_client(void)
 {
 	struct rs_client_options co = {.op_timeout_ms = REAL_MS_MAX,
 				       .no_leader_pref = true};
-	char addr[32], errmsg[RS_ERRMSG_SIZE];
+	char errmsg[RS_ERRMSG_SIZE];
 	int rv = RS_EIO;
 
 	for (unsigned attempt = 0; attempt < 5 && rv != RS_OK; attempt++) {
-		snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
-		rv = server_start(&srv, &c.loop, addr, service_handle,
+		snprintf(server_addr, sizeof server_addr, "127.0.0.1:%d",
+			 free_port());
+		rv = server_start(&srv, &c.loop, server_addr, service_handle,
 				  service_conn_closed, svc, errmsg);
 	}
 	ck_assert_msg(rv == RS_OK, "%s", errmsg);
-	co.endpoints = addr;
+	co.endpoints = server_addr;
 	ck_assert_msg(rs_client_create(&cli, &c.loop, &co, errmsg) == RS_OK,
 		      "%s", errmsg);
 }
@@ -102,6 +105,7 @@ static void setup_with_history(size_t bytes)
 				     .members_json = info_json};
 
 	raftfix_start(&c, N);
+	follower = NULL;
 	proxy = raftfix_proxy_ready(&c, 0, &po);
 	raftfix_proxy_recovered(&c, proxy, 1);
 	hub = watch_hub_create(store_applied_version(c.reps[0].store), bytes);
@@ -119,6 +123,23 @@ static void setup(void)
 static void setup_short_history(void)
 {
 	setup_with_history(1);
+}
+
+static const char *leader_client_addr(void *ctx)
+{
+	(void)ctx;
+	return server_addr;
+}
+
+/* Server 1's proxy too: a follower's, forwarding to the leader's port. */
+static void setup_forwarding(void)
+{
+	struct proxy_options po = {.leader_addr = leader_client_addr};
+
+	setup();
+	ck_assert_int_eq(proxy_create(&follower, &c.loop, raftfix_raft(&c, 1),
+				      c.reps[1].store, &po),
+			 RS_OK);
 }
 
 static void set_flag(void *arg)
@@ -141,6 +162,8 @@ static void teardown(void)
 	server_stop(srv, set_flag, &server_stopped);
 	ck_assert(raftfix_wait(&c, flag_set, &client_closed, REAL_MS_MAX));
 	ck_assert(raftfix_wait(&c, flag_set, &server_stopped, REAL_MS_MAX));
+	if (follower != NULL)
+		raftfix_proxy_close(&c, follower);
 	raftfix_proxy_close(&c, proxy);
 	service_destroy(svc);
 	ck_assert_ptr_null(watch_hub_first(hub));
@@ -439,6 +462,95 @@ START_TEST(test_cancelled_watch_leaves_the_hub)
 }
 END_TEST
 
+/* ---- a follower's proxy forwarding to the leader ---- */
+
+struct fwd_txn {
+	struct proxy_txn t;
+	unsigned calls;
+	int status;
+	uint64_t version;
+};
+
+static void fwd_done(struct proxy_txn *t, int status, uint64_t version,
+		     const char *message)
+{
+	struct fwd_txn *x = t->data;
+
+	(void)message;
+	x->calls++;
+	x->status = status;
+	x->version = version;
+}
+
+static bool fwd_answered(void *arg)
+{
+	return ((struct fwd_txn *)arg)->calls > 0;
+}
+
+static void fwd_commit(struct fwd_txn *x, const char *key, const char *val)
+{
+	memset(x, 0, sizeof *x);
+	proxy_txn_init(&x->t);
+	x->t.data = x;
+	ck_assert_int_eq(batch_set(&x->t.muts, key, strlen(key), val,
+				   strlen(val), NULL),
+			 RS_OK);
+	proxy_commit(follower, &x->t, fwd_done);
+}
+
+static uint64_t leader_batches(void)
+{
+	struct proxy_stats st;
+
+	proxy_get_stats(proxy, &st);
+	return st.batches;
+}
+
+START_TEST(test_follower_forwards_commits_to_the_leader)
+{
+	struct fwd_txn x;
+	struct proxy_stats st;
+
+	fwd_commit(&x, "f", "1");
+	ck_assert(raftfix_wait(&c, fwd_answered, &x, REAL_MS_MAX));
+	ck_assert_int_eq(x.status, RS_OK);
+	ck_assert_uint_gt(x.version, 0);
+	proxy_get_stats(follower, &st);
+	ck_assert_uint_eq(st.forwarded, 1);
+	raftfix_step_until_applied(&c, raftfix_all(&c),
+				   raft_last_index(raftfix_raft(&c, 0)), 10000);
+	for (unsigned i = 0; i < N; i++)
+		raftfix_expect(&c.reps[i], "f", "1");
+	proxy_txn_free(&x.t);
+}
+END_TEST
+
+/* The follower loses its link to the leader after the commit was sent and
+ * proposed there: it cannot know the outcome (RS_EUNKNOWN), and indeed the
+ * leader goes on to commit it.  Answered once, the later reply dropped. */
+START_TEST(test_forwarded_commit_unknown_when_the_link_drops)
+{
+	uint64_t before = leader_batches();
+	struct fwd_txn x;
+
+	fwd_commit(&x, "f", "sent");
+	/* Only the loop runs: the leader proposes, c-raft does not move. */
+	while (leader_batches() == before)
+		uv_run(&c.loop, UV_RUN_ONCE);
+	ck_assert_uint_eq(x.calls, 0);
+	proxy_leader_moved(follower);
+	ck_assert(raftfix_wait(&c, fwd_answered, &x, REAL_MS_MAX));
+	ck_assert_int_eq(x.status, RS_EUNKNOWN);
+
+	raftfix_step_until_applied(&c, raftfix_all(&c),
+				   raft_last_index(raftfix_raft(&c, 0)), 10000);
+	for (unsigned i = 0; i < N; i++)
+		raftfix_expect(&c.reps[i], "f", "sent");
+	ck_assert_uint_eq(x.calls, 1);
+	proxy_txn_free(&x.t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("service");
@@ -451,6 +563,9 @@ int main(void)
 	tcase_add_test(tc, test_watch_from_the_past_replays_history);
 	tcase_add_test(tc, test_snapshot_install_ends_watches);
 	tcase_add_test(tc, test_cancelled_watch_leaves_the_hub);
+	tc = testutil_tcase(s, "forwarding", setup_forwarding, teardown, 30);
+	tcase_add_test(tc, test_follower_forwards_commits_to_the_leader);
+	tcase_add_test(tc, test_forwarded_commit_unknown_when_the_link_drops);
 	tc = testutil_tcase(s, "history", setup_short_history, teardown, 30);
 	tcase_add_test(tc, test_compacted_start_refused);
 	return testutil_run_suite(s);
