@@ -1,7 +1,7 @@
 /*
  * raftfix: a c-raft raft_fixture cluster whose servers run raftstore's own
- * state machine (fsm.c) over real stores, for the unit tests of the fsm
- * and the proxy.
+ * state machine (fsm.c) over real stores, for the unit tests of the fsm,
+ * the proxy, the service and the director.
  *
  * Each server gets a temporary directory, a store in it (Raft-log
  * settings: no fsync, applied on accept, as coordinator/node.c opens it)
@@ -9,8 +9,10 @@
  * stores (and the proxies of the tests); raftfix_step_until interleaves
  * raft_fixture_step with turns of that loop, so that journal writes and
  * deferred completions make progress while c-raft's simulated clock runs.
- * The fixture is fully deterministic: the same calls give the same order
- * of events on every run.
+ * c-raft's side is deterministic: the same calls give the same Raft events
+ * in the same order on every run.  What runs on the loop's timers and
+ * sockets (the proxy's wall-clock versions, the director's ticks, TCP)
+ * follows the real clock; raftfix_wait bounds such waits in real time.
  *
  * An fsm fatal error fails the running test (ck_abort_msg).
  */
