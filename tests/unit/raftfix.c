@@ -308,8 +308,8 @@ struct raft_buffer raftfix_entry(uint8_t kind, uint64_t version,
 	b.version = version;
 	b.epoch = epoch;
 	if (key != NULL)
-		ck_assert_int_eq(batch_set(&b, key, strlen(key), val, strlen(val),
-					   NULL),
+		ck_assert_int_eq(batch_set(&b, key, strlen(key), val,
+					   strlen(val), NULL),
 				 RS_OK);
 	ck_assert_int_eq(fsm_entry_encode(&b, kind, &buf), RS_OK);
 	batch_free(&b);

@@ -128,8 +128,8 @@ static void wait_for(bool (*done)(void), const char *what)
 	struct until u = {done};
 
 	ck_assert_msg(raftfix_wait(&c, heartbeat_until, &u, REAL_MS_MAX),
-		      "timed out waiting for %s (%u events, %u exits: %s)", what,
-		      n_events, exits, exit_reason);
+		      "timed out waiting for %s (%u events, %u exits: %s)",
+		      what, n_events, exits, exit_reason);
 }
 
 static void setup(void)
@@ -353,10 +353,10 @@ START_TEST(test_recovery_writes_the_system_state)
 		expect_system_keys(i, 1);
 	}
 	/* It accepted only once every storage replica had the layout. */
+	e = find_event(DIRECTOR_EV_LAYOUT_PERSISTED);
 	for (unsigned i = 0; i < N; i++)
 		ck_assert_uint_ge(applied_when_persisted[i],
-				  field_u64(find_event(DIRECTOR_EV_LAYOUT_PERSISTED),
-					    "version"));
+				  field_u64(e, "version"));
 }
 END_TEST
 
@@ -402,7 +402,8 @@ static void expect_one_exit_in(const char *phase, const char *reason_part)
 
 	ck_assert_uint_eq(exits, 1);
 	ck_assert_msg(strstr(exit_reason, reason_part) != NULL,
-		      "reason '%s' does not say '%s'", exit_reason, reason_part);
+		      "reason '%s' does not say '%s'", exit_reason,
+		      reason_part);
 	ck_assert_uint_eq(count_events(DIRECTOR_EV_DIRECTOR_EXIT), 1);
 	e = find_event(DIRECTOR_EV_DIRECTOR_EXIT);
 	ck_assert_str_eq(field_str(e, "phase"), phase);

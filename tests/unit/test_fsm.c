@@ -309,7 +309,8 @@ static unsigned replay(struct raftfix_replica *r, unsigned from, unsigned to)
 	for (unsigned i = from; i < to; i++) {
 		struct raft_buffer buf = entries[i];
 		void *result = NULL;
-		ck_assert_int_eq(r->fsm.raft.apply(&r->fsm.raft, &buf, &result), 0);
+		int rv = r->fsm.raft.apply(&r->fsm.raft, &buf, &result);
+		ck_assert_int_eq(rv, 0);
 		if (result == fsm_result_fenced())
 			fenced++;
 		else
@@ -432,7 +433,8 @@ START_TEST(test_follower_catches_up_by_snapshot)
 
 	raft_fixture_revive(&c.fx, 2);
 	raftfix_step_until_applied(&c, raftfix_all(&c),
-				   raft_last_index(raftfix_raft(&c, 0)), WAIT_MS);
+				   raft_last_index(raftfix_raft(&c, 0)),
+				   WAIT_MS);
 	ck_assert_uint_eq(lagging->fsm.restores, 1);
 	ck_assert_uint_eq(lagging->restored_calls, 1);
 	ck_assert_uint_ge(lagging->restored_version, 20);
@@ -451,7 +453,8 @@ START_TEST(test_follower_catches_up_by_snapshot)
 				      "=1@10\n");
 		free(got);
 	}
-	ck_assert_uint_eq(written_at(lagging, "k02"), lagging->restored_version);
+	ck_assert_uint_eq(written_at(lagging, "k02"),
+			  lagging->restored_version);
 
 	/* The epoch came with the snapshot: the restored replica fences as
 	 * the others do. */
@@ -582,8 +585,11 @@ int main(void)
 	tcase_add_test(tc, test_follower_catches_up_by_snapshot);
 	tcase_add_test(tc, test_restore_of_older_or_damaged_snapshot);
 	tc = testutil_tcase(s, "fail-stop", setup, NULL, 30);
-	tcase_add_exit_test(tc, test_damaged_entry_stops_the_process, FATAL_EXIT);
-	tcase_add_exit_test(tc, test_dirty_padding_stops_the_process, FATAL_EXIT);
-	tcase_add_exit_test(tc, test_unknown_kind_stops_the_process, FATAL_EXIT);
+	tcase_add_exit_test(tc, test_damaged_entry_stops_the_process,
+			    FATAL_EXIT);
+	tcase_add_exit_test(tc, test_dirty_padding_stops_the_process,
+			    FATAL_EXIT);
+	tcase_add_exit_test(tc, test_unknown_kind_stops_the_process,
+			    FATAL_EXIT);
 	return testutil_run_suite(s);
 }

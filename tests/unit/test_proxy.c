@@ -187,7 +187,8 @@ static void teardown(void)
 static void settle(void)
 {
 	raftfix_step_until_applied(&c, raftfix_all(&c),
-				   raft_last_index(raftfix_raft(&c, 0)), WAIT_MS);
+				   raft_last_index(raftfix_raft(&c, 0)),
+				   WAIT_MS);
 }
 
 static struct proxy_stats stats(void)

@@ -273,8 +273,9 @@ static void watch_start(struct watch_rec *w, const char *begin,
 {
 	memset(w, 0, sizeof *w);
 	w->op.data = w;
-	ck_assert_int_eq(rs_client_watch(cli, &w->op, begin, strlen(begin), end,
-					 strlen(end), from_version, watch_event),
+	ck_assert_int_eq(rs_client_watch(cli, &w->op, begin, strlen(begin),
+					 end, strlen(end), from_version,
+					 watch_event),
 			 RS_OK);
 }
 
@@ -403,7 +404,8 @@ START_TEST(test_compacted_start_refused)
 	wait_end(&w);
 	ck_assert_int_eq(w.final_status, RS_ECOMPACTED);
 	ck_assert_uint_eq(w.events, 0);
-	ck_assert_msg(strstr(w.final_message, "older than the retained history"),
+	ck_assert_msg(strstr(w.final_message,
+			     "older than the retained history") != NULL,
 		      "message: %s", w.final_message);
 	ck_assert_ptr_null(watch_hub_first(hub));
 }

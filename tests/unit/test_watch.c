@@ -93,11 +93,12 @@ static void apply(struct watch_hub *h, uint64_t version, const char *items)
 		if (strcmp(op, "set") == 0) {
 			char *eq = strchr(a, '=');
 			ck_assert_ptr_nonnull(eq);
-			ck_assert_int_eq(batch_set(&b, a, (size_t)(eq - a), eq + 1,
-						   strlen(eq + 1), NULL),
-					 RS_OK);
+			int rv = batch_set(&b, a, (size_t)(eq - a), eq + 1,
+					   strlen(eq + 1), NULL);
+			ck_assert_int_eq(rv, RS_OK);
 		} else if (strcmp(op, "clear") == 0) {
-			ck_assert_int_eq(batch_clear(&b, a, strlen(a), NULL), RS_OK);
+			ck_assert_int_eq(batch_clear(&b, a, strlen(a), NULL),
+					 RS_OK);
 		} else {
 			char *e = strtok_r(NULL, " ", &save);
 			ck_assert_str_eq(op, "range");
@@ -190,7 +191,8 @@ START_TEST(test_range_filter_and_clipping)
 	ck_assert_str_eq(all.seen,
 			 "1: set app/x=1; set apq=2; set ap=3; set app0=4;\n"
 			 "2: set other=5;\n3: clear [a,b);\n"
-			 "4: clear [app/m,q); clear app/x;\n5: clear [0,app/);\n");
+			 "4: clear [app/m,q); clear app/x;\n"
+			 "5: clear [0,app/);\n");
 	hub_done(h);
 }
 END_TEST
