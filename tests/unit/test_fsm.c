@@ -1,0 +1,595 @@
+/*
+ * Tests of the state machine (raftstore/fsm.c) on c-raft's deterministic
+ * raft_fixture: three servers, each with its own fsm over its own store
+ * (tests/unit/raftfix.h).
+ *
+ *  - batches committed through the log apply identically on every replica;
+ *  - fencing: a leader deposed under epoch 1 that wins again after epoch 2
+ *    was committed proposes an epoch-1 batch; every replica skips it, the
+ *    same way, reports it to the proposer as fenced, and no store changes;
+ *  - idempotence: an entry applied again, or the whole log replayed over a
+ *    reopened store, changes nothing, and a replay from scratch repeats
+ *    every fencing decision;
+ *  - snapshots: a follower that was down while the leader compacted its log
+ *    catches up by installing the snapshot and ends with the same store and
+ *    the same epoch (so it fences as the others do).
+ */
+#include <check.h>
+#include <raft.h>
+#include <raft/fixture.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "raftstore/fsm.h"
+#include "raftstore/raftcall.h"
+#include "tests/unit/raftfix.h"
+#include "tests/unit/testutil.h"
+
+#define N 3
+#define WAIT_MS 20000
+#define PROPOSALS_MAX 64
+#define EPOCH_KEY "\xff/epoch"
+
+static struct raftfix c;
+
+/* One raft_apply of ours and its outcome. */
+struct proposal {
+	struct raft_apply req;
+	raft_index index;
+	bool done;
+	int status;
+	void *result;
+};
+
+static struct proposal props[PROPOSALS_MAX];
+/* A copy of every entry proposed, in log order, for the replay tests. */
+static struct raft_buffer entries[PROPOSALS_MAX];
+static unsigned n_props;
+
+static void setup(void)
+{
+	raftfix_start(&c, N);
+	n_props = 0;
+}
+
+static void teardown(void)
+{
+	raftfix_stop(&c);
+	for (unsigned i = 0; i < n_props; i++)
+		free(entries[i].base);
+}
+
+static void proposal_done(struct raft_apply *req, int status, void *result)
+{
+	struct proposal *p = req->data;
+
+	raftcall_cb_enter("test apply callback");
+	ck_assert_msg(!p->done, "apply callback ran twice");
+	p->done = true;
+	p->status = status;
+	p->result = result;
+	raftcall_cb_leave();
+}
+
+/* Propose an entry on server `leader` (one SET of key = val). */
+static struct proposal *propose(unsigned leader, uint8_t kind,
+				uint64_t version, uint64_t epoch,
+				const char *key, const char *val)
+{
+	struct raft_buffer buf = raftfix_entry(kind, version, epoch, key, val);
+	struct raft *r = raftfix_raft(&c, leader);
+	struct proposal *p;
+
+	ck_assert_uint_lt(n_props, PROPOSALS_MAX);
+	ck_assert_int_eq(raft_state(r), RAFT_LEADER);
+	p = &props[n_props];
+	memset(p, 0, sizeof *p);
+	entries[n_props].base = malloc(buf.len);
+	ck_assert_ptr_nonnull(entries[n_props].base);
+	memcpy(entries[n_props].base, buf.base, buf.len);
+	entries[n_props].len = buf.len;
+	n_props++;
+	p->req.data = p;
+	ck_assert_int_eq(raftcall_apply(r, &p->req, &buf, 1, proposal_done), 0);
+	p->index = raft_last_index(r);
+	return p;
+}
+
+static bool proposal_answered(void *arg)
+{
+	return ((struct proposal *)arg)->done;
+}
+
+/* Propose and wait until the servers in mask applied it; the proposer's
+ * callback must have reported success. */
+static struct proposal *commit_on(unsigned leader, unsigned mask,
+				  uint8_t kind, uint64_t version,
+				  uint64_t epoch, const char *key,
+				  const char *val)
+{
+	struct proposal *p = propose(leader, kind, version, epoch, key, val);
+
+	ck_assert(raftfix_step_until(&c, proposal_answered, p, WAIT_MS));
+	ck_assert_int_eq(p->status, 0);
+	raftfix_step_until_applied(&c, mask, p->index, WAIT_MS);
+	return p;
+}
+
+static struct proposal *commit(unsigned leader, uint8_t kind,
+			       uint64_t version, uint64_t epoch,
+			       const char *key, const char *val)
+{
+	return commit_on(leader, raftfix_all(&c), kind, version, epoch, key,
+			 val);
+}
+
+/* Every replica holds exactly `want` ("key=value@version" lines, or
+ * without versions). */
+static void expect_all_hold(const char *want, bool with_versions)
+{
+	for (unsigned i = 0; i < N; i++) {
+		char *got = raftfix_dump(&c.reps[i], with_versions);
+		ck_assert_msg(strcmp(got, want) == 0,
+			      "server %u holds:\n%s\nwant:\n%s", i, got, want);
+		free(got);
+	}
+}
+
+static void expect_all_dumps(const char *want)
+{
+	expect_all_hold(want, true);
+}
+
+/* Move leadership from the current leader to server `next`. */
+static void move_leader(unsigned next)
+{
+	raft_fixture_depose(&c.fx);
+	ck_assert(raft_fixture_step_until_has_no_leader(&c.fx, WAIT_MS));
+	raft_fixture_elect(&c.fx, next);
+	ck_assert_uint_eq(raft_fixture_leader_index(&c.fx), next);
+}
+
+START_TEST(test_batches_apply_on_every_replica)
+{
+	struct proposal *p;
+
+	p = commit(0, FSM_ENTRY_EPOCH, 10, 1, EPOCH_KEY, "1");
+	ck_assert_ptr_null(p->result);
+	commit(0, FSM_ENTRY_BATCH, 20, 1, "a", "x");
+	commit(0, FSM_ENTRY_BATCH, 30, 1, "b", "y");
+	p = commit(0, FSM_ENTRY_BATCH, 40, 1, "a", "z");
+	ck_assert_ptr_null(p->result);
+
+	expect_all_dumps("a=z@40\nb=y@30\n" EPOCH_KEY "=1@10\n");
+	for (unsigned i = 0; i < N; i++) {
+		struct raftfix_replica *r = &c.reps[i];
+		ck_assert_uint_eq(r->fsm.applied_entries, 4);
+		ck_assert_uint_eq(r->applied_calls, 4);
+		ck_assert_uint_eq(r->fsm.fenced_entries, 0);
+		ck_assert_uint_eq(r->fsm.skipped_entries, 0);
+		ck_assert_uint_eq(r->fsm.epoch, 1);
+		ck_assert_uint_eq(store_applied_version(r->store), 40);
+		ck_assert_uint_eq(store_applied_epoch(r->store), 1);
+	}
+}
+END_TEST
+
+/* A batch with no epoch allocated yet is fenced unless it carries the
+ * store's initial epoch: the very first director must allocate. */
+START_TEST(test_batch_before_any_epoch_needs_epoch_zero)
+{
+	struct proposal *p;
+
+	p = commit(0, FSM_ENTRY_BATCH, 10, 1, "a", "x");
+	ck_assert_ptr_eq(p->result, fsm_result_fenced());
+	p = commit(0, FSM_ENTRY_BATCH, 20, 0, "a", "y");
+	ck_assert_ptr_null(p->result);
+	expect_all_dumps("a=y@20\n");
+	for (unsigned i = 0; i < N; i++) {
+		ck_assert_uint_eq(c.reps[i].fsm.fenced_entries, 1);
+		ck_assert_uint_eq(c.reps[i].fenced_version, 10);
+	}
+}
+END_TEST
+
+/* The deposed leader comes back after a newer epoch was committed by
+ * another leader and proposes with the epoch it still has. */
+START_TEST(test_stale_epoch_batch_fenced_on_every_replica)
+{
+	struct proposal *p;
+	char *before;
+
+	commit(0, FSM_ENTRY_EPOCH, 10, 1, EPOCH_KEY, "1");
+	commit(0, FSM_ENTRY_BATCH, 20, 1, "k", "old");
+	move_leader(1);
+	commit(1, FSM_ENTRY_EPOCH, 30, 2, EPOCH_KEY, "2");
+	move_leader(0);
+	before = raftfix_dump(&c.reps[0], true);
+
+	p = commit(0, FSM_ENTRY_BATCH, 40, 1, "k", "stale");
+	ck_assert_int_eq(p->status, 0); /* committed to the log ... */
+	ck_assert_ptr_eq(p->result, fsm_result_fenced()); /* ... not applied */
+	expect_all_dumps(before);
+	for (unsigned i = 0; i < N; i++) {
+		struct raftfix_replica *r = &c.reps[i];
+		raftfix_expect(r, "k", "old");
+		ck_assert_uint_eq(store_accepted_version(r->store), 30);
+		ck_assert_uint_eq(r->fsm.fenced_entries, 1);
+		ck_assert_uint_eq(r->fenced_calls, 1);
+		ck_assert_uint_eq(r->fenced_version, 40);
+		ck_assert_uint_eq(r->fenced_batch_epoch, 1);
+		ck_assert_uint_eq(r->fenced_current_epoch, 2);
+		ck_assert_uint_eq(r->fsm.applied_entries, 3);
+	}
+
+	/* An epoch not above the current one, and a batch of an epoch never
+	 * allocated, are fenced too; the current epoch still writes. */
+	p = commit(0, FSM_ENTRY_EPOCH, 50, 2, EPOCH_KEY, "2 again");
+	ck_assert_ptr_eq(p->result, fsm_result_fenced());
+	p = commit(0, FSM_ENTRY_BATCH, 60, 3, "k", "future");
+	ck_assert_ptr_eq(p->result, fsm_result_fenced());
+	p = commit(0, FSM_ENTRY_BATCH, 70, 2, "k", "new");
+	ck_assert_ptr_null(p->result);
+	expect_all_dumps("k=new@70\n" EPOCH_KEY "=2@30\n");
+	for (unsigned i = 0; i < N; i++) {
+		ck_assert_uint_eq(c.reps[i].fsm.fenced_entries, 3);
+		ck_assert_uint_eq(c.reps[i].fsm.epoch, 2);
+	}
+	free(before);
+}
+END_TEST
+
+/* Server 2 is down through the whole epoch change and the stale batch;
+ * revived, it receives the log in one go and decides as the others did. */
+START_TEST(test_lagging_replica_fences_the_same_way)
+{
+	struct raftfix_replica *lagging = &c.reps[2];
+	struct proposal *p;
+
+	commit(0, FSM_ENTRY_EPOCH, 10, 1, EPOCH_KEY, "1");
+	raft_fixture_kill(&c.fx, 2);
+	commit_on(0, 0x3, FSM_ENTRY_BATCH, 20, 1, "k", "old");
+	move_leader(1);
+	commit_on(1, 0x3, FSM_ENTRY_EPOCH, 30, 2, EPOCH_KEY, "2");
+	move_leader(0);
+	p = commit_on(0, 0x3, FSM_ENTRY_BATCH, 40, 1, "k", "stale");
+	ck_assert_ptr_eq(p->result, fsm_result_fenced());
+	ck_assert_uint_eq(lagging->fsm.epoch, 1);
+	ck_assert_uint_eq(lagging->fsm.fenced_entries, 0);
+
+	raft_fixture_revive(&c.fx, 2);
+	commit(0, FSM_ENTRY_BATCH, 50, 2, "j", "new");
+	ck_assert_uint_eq(lagging->fsm.restores, 0); /* from the log */
+	ck_assert_uint_eq(lagging->fsm.fenced_entries, 1);
+	ck_assert_uint_eq(lagging->fenced_version, 40);
+	ck_assert_uint_eq(lagging->fenced_current_epoch, 2);
+	ck_assert_uint_eq(lagging->fsm.epoch, 2);
+	expect_all_dumps("j=new@50\nk=old@20\n" EPOCH_KEY "=2@30\n");
+}
+END_TEST
+
+/* The stale batch was proposed before the new epoch and reached the other
+ * servers, but its leader lost leadership before it was committed; the new
+ * leader commits it ahead of its own epoch entry: log order decides, so it
+ * applies everywhere (fencing is by position in the log, not by time). */
+START_TEST(test_fencing_follows_log_order)
+{
+	struct proposal *stale, *p;
+
+	commit(0, FSM_ENTRY_EPOCH, 10, 1, EPOCH_KEY, "1");
+	/* Followers receive the entry but their acknowledgements are lost. */
+	raft_fixture_saturate(&c.fx, 1, 0);
+	raft_fixture_saturate(&c.fx, 2, 0);
+	stale = propose(0, FSM_ENTRY_BATCH, 20, 1, "k", "in flight");
+	ck_assert(raft_fixture_step_until_state_is(&c.fx, 0, RAFT_FOLLOWER,
+						   WAIT_MS));
+	raft_fixture_desaturate(&c.fx, 1, 0);
+	raft_fixture_desaturate(&c.fx, 2, 0);
+	ck_assert(raft_fixture_step_until_has_no_leader(&c.fx, WAIT_MS));
+	raft_fixture_elect(&c.fx, 1);
+	ck_assert(stale->done);
+	ck_assert_int_ne(stale->status, 0); /* the proposer never learns */
+
+	p = commit(1, FSM_ENTRY_EPOCH, 30, 2, EPOCH_KEY, "2");
+	ck_assert_ptr_null(p->result);
+	raftfix_step_until_applied(&c, raftfix_all(&c), p->index, WAIT_MS);
+	expect_all_dumps("k=in flight@20\n" EPOCH_KEY "=2@30\n");
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_uint_eq(c.reps[i].fsm.fenced_entries, 0);
+}
+END_TEST
+
+/* Apply every recorded entry to r's fsm, as c-raft does when it replays
+ * its log; returns how many came back fenced. */
+static unsigned replay(struct raftfix_replica *r, unsigned from, unsigned to)
+{
+	unsigned fenced = 0;
+
+	for (unsigned i = from; i < to; i++) {
+		struct raft_buffer buf = entries[i];
+		void *result = NULL;
+		int rv = r->fsm.raft.apply(&r->fsm.raft, &buf, &result);
+		ck_assert_int_eq(rv, 0);
+		if (result == fsm_result_fenced())
+			fenced++;
+		else
+			ck_assert_ptr_null(result);
+	}
+	return fenced;
+}
+
+/* The log of the fencing scenario, committed on all three servers. */
+static void commit_fenced_history(void)
+{
+	commit(0, FSM_ENTRY_EPOCH, 10, 1, EPOCH_KEY, "1");
+	commit(0, FSM_ENTRY_BATCH, 20, 1, "k", "one");
+	commit(0, FSM_ENTRY_EPOCH, 30, 2, EPOCH_KEY, "2");
+	commit(0, FSM_ENTRY_BATCH, 40, 1, "k", "stale");
+	commit(0, FSM_ENTRY_BATCH, 50, 2, "j", "two");
+	ck_assert_uint_eq(c.reps[0].fsm.fenced_entries, 1);
+}
+
+#define HISTORY "j=two@50\nk=one@20\n" EPOCH_KEY "=2@30\n"
+
+START_TEST(test_entry_applied_again_changes_nothing)
+{
+	commit_fenced_history();
+	expect_all_dumps(HISTORY);
+	for (unsigned i = 0; i < N; i++) {
+		struct raftfix_replica *r = &c.reps[i];
+		ck_assert_uint_eq(replay(r, 0, n_props), 0);
+		ck_assert_uint_eq(r->fsm.skipped_entries, n_props);
+		ck_assert_uint_eq(r->fsm.applied_entries, 4);
+		ck_assert_uint_eq(r->applied_calls, 4);
+		ck_assert_uint_eq(r->fsm.fenced_entries, 1);
+		ck_assert_uint_eq(store_accepted_version(r->store), 50);
+	}
+	expect_all_dumps(HISTORY);
+}
+END_TEST
+
+/* Restart: the store reopens from its journal, the fsm takes its epoch
+ * from it, and c-raft's replay of the log changes nothing. */
+START_TEST(test_replay_after_reopen_changes_nothing)
+{
+	struct raftfix_replica *r = &c.reps[2];
+
+	commit_fenced_history();
+	raftfix_replica_close(r);
+	raftfix_replica_open(r);
+	ck_assert_uint_eq(store_applied_version(r->store), 50);
+	ck_assert_uint_eq(r->fsm.epoch, 2);
+	ck_assert_uint_eq(replay(r, 0, n_props), 0);
+	ck_assert_uint_eq(r->fsm.skipped_entries, n_props);
+	ck_assert_uint_eq(r->fsm.applied_entries, 0);
+	expect_all_dumps(HISTORY);
+}
+END_TEST
+
+/* A replica rebuilt from an empty store, restarted half-way through the
+ * replay, takes every fencing decision the live replicas took. */
+START_TEST(test_replay_from_scratch_repeats_fencing)
+{
+	struct raftfix_replica *r = &c.reps[2];
+
+	commit_fenced_history();
+	raftfix_replica_close(r);
+	testutil_rmtree(r->dir);
+	free(r->dir);
+	r->dir = testutil_tmpdir("raftfix");
+	raftfix_replica_open(r);
+	ck_assert_uint_eq(store_applied_version(r->store), 0);
+	ck_assert_uint_eq(replay(r, 0, 3), 0); /* up to epoch 2 */
+	raftfix_replica_close(r);
+	raftfix_replica_open(r);
+	ck_assert_uint_eq(r->fsm.epoch, 2);
+	ck_assert_uint_eq(replay(r, 0, n_props), 1); /* the stale batch */
+	ck_assert_uint_eq(r->fsm.skipped_entries, 3);
+	ck_assert_uint_eq(r->fsm.fenced_entries, 1);
+	ck_assert_uint_eq(r->fenced_version, 40);
+	ck_assert_uint_eq(r->fsm.applied_entries, 1);
+	expect_all_dumps(HISTORY);
+}
+END_TEST
+
+/* ---- snapshots ---- */
+
+/* The version r reports as having written key. */
+static uint64_t written_at(struct raftfix_replica *r, const char *key)
+{
+	const uint8_t *val;
+	uint32_t len;
+	uint64_t found = 0;
+
+	ck_assert_int_eq(store_get(r->store, key, strlen(key),
+				   store_applied_version(r->store), &val, &len,
+				   &found),
+			 RS_OK);
+	return found;
+}
+
+START_TEST(test_follower_catches_up_by_snapshot)
+{
+	struct raftfix_replica *lagging = &c.reps[2];
+	char key[16], val[16];
+	struct proposal *p;
+
+	for (unsigned i = 0; i < N; i++) {
+		raft_set_snapshot_threshold(raftfix_raft(&c, i), 4);
+		raft_set_snapshot_trailing(raftfix_raft(&c, i), 1);
+	}
+	/* Down before the epoch too: it must come with the snapshot. */
+	raft_fixture_kill(&c.fx, 2);
+	commit_on(0, 0x3, FSM_ENTRY_EPOCH, 10, 1, EPOCH_KEY, "1");
+	for (unsigned i = 0; i < 12; i++) {
+		snprintf(key, sizeof key, "k%02u", i % 5);
+		snprintf(val, sizeof val, "v%u", i);
+		commit_on(0, 0x3, FSM_ENTRY_BATCH, 20 + 10 * i, 1, key, val);
+	}
+	ck_assert_uint_ge(c.reps[0].fsm.snapshots, 1);
+	ck_assert_uint_eq(lagging->fsm.applied_entries, 0);
+	ck_assert_uint_eq(lagging->fsm.epoch, 0);
+
+	raft_fixture_revive(&c.fx, 2);
+	raftfix_step_until_applied(&c, raftfix_all(&c),
+				   raft_last_index(raftfix_raft(&c, 0)),
+				   WAIT_MS);
+	ck_assert_uint_eq(lagging->fsm.restores, 1);
+	ck_assert_uint_eq(lagging->restored_calls, 1);
+	ck_assert_uint_ge(lagging->restored_version, 20);
+	ck_assert_uint_eq(store_applied_version(lagging->store), 130);
+	ck_assert_uint_eq(lagging->fsm.epoch, 1);
+	ck_assert_uint_eq(store_applied_epoch(lagging->store), 1);
+	expect_all_hold("k00=v10\nk01=v11\nk02=v7\nk03=v8\nk04=v9\n" EPOCH_KEY
+			"=1\n",
+			false);
+	/* What the log applied keeps its versions; what the snapshot brought
+	 * carries the snapshot's (mvcc.h). */
+	for (unsigned i = 0; i < 2; i++) {
+		char *got = raftfix_dump(&c.reps[i], true);
+		ck_assert_str_eq(got, "k00=v10@120\nk01=v11@130\nk02=v7@90\n"
+				      "k03=v8@100\nk04=v9@110\n" EPOCH_KEY
+				      "=1@10\n");
+		free(got);
+	}
+	ck_assert_uint_eq(written_at(lagging, "k02"),
+			  lagging->restored_version);
+
+	/* The epoch came with the snapshot: the restored replica fences as
+	 * the others do. */
+	p = commit(0, FSM_ENTRY_BATCH, 200, 0, "k00", "epoch zero");
+	ck_assert_ptr_eq(p->result, fsm_result_fenced());
+	ck_assert_uint_eq(lagging->fsm.fenced_entries, 1);
+	raftfix_expect(lagging, "k00", "v10");
+}
+END_TEST
+
+/* A snapshot at or below what the store holds is not installed again; a
+ * damaged one is refused. */
+START_TEST(test_restore_of_older_or_damaged_snapshot)
+{
+	struct raftfix_replica *r = &c.reps[1];
+	struct raft_buffer *bufs = NULL;
+	struct raft_buffer copy;
+	unsigned n = 0;
+
+	commit(0, FSM_ENTRY_EPOCH, 10, 1, EPOCH_KEY, "1");
+	commit(0, FSM_ENTRY_BATCH, 20, 1, "a", "x");
+	ck_assert_int_eq(c.reps[0].fsm.raft.snapshot(&c.reps[0].fsm.raft, &bufs,
+						      &n),
+			 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(rs_get_u64((uint8_t *)bufs[0].base + 16), 20);
+	ck_assert_uint_eq(rs_get_u64((uint8_t *)bufs[0].base + 24), 1);
+
+	copy.len = bufs[0].len;
+	copy.base = raft_malloc(copy.len);
+	memcpy(copy.base, bufs[0].base, copy.len);
+	ck_assert_int_eq(r->fsm.raft.restore(&r->fsm.raft, &copy), 0);
+	ck_assert_uint_eq(r->fsm.restores, 0);
+	ck_assert_uint_eq(r->restored_calls, 0);
+
+	((uint8_t *)bufs[0].base)[FSM_SNAPSHOT_HEADER] ^= 0x01;
+	ck_assert_int_eq(r->fsm.raft.restore(&r->fsm.raft, &bufs[0]),
+			 RAFT_MALFORMED);
+	ck_assert_uint_eq(r->fsm.restores, 0);
+	expect_all_dumps("a=x@20\n" EPOCH_KEY "=1@10\n");
+	raft_free(bufs[0].base);
+	raft_free(bufs);
+}
+END_TEST
+
+/* ---- fail-stop ---- */
+
+#define FATAL_EXIT 42
+#define FATAL_WANT "undecodable entry"
+
+/* As the node's fatal path: _exit, so no atexit work runs (LeakSanitizer
+ * would report the cluster the test leaves behind).  The exit code says
+ * whether the message named the cause. */
+static void exit_fatal(void *ctx, const char *msg)
+{
+	(void)ctx;
+	_exit(strstr(msg, FATAL_WANT) != NULL ? FATAL_EXIT : FATAL_EXIT + 1);
+}
+
+/* Apply entry `which` of a committed batch, damaged by flip(), on server
+ * 1: the fsm must stop the process, never skip the entry. */
+static void apply_damaged(void (*flip)(struct raft_buffer *buf))
+{
+	struct raftfix_replica *r = &c.reps[1];
+	struct raft_buffer buf;
+	void *result = NULL;
+
+	commit(0, FSM_ENTRY_EPOCH, 10, 1, EPOCH_KEY, "1");
+	buf = raftfix_entry(FSM_ENTRY_BATCH, 20, 1, "k", "v");
+	flip(&buf);
+	r->fsm.on_fatal = exit_fatal;
+	r->fsm.raft.apply(&r->fsm.raft, &buf, &result);
+	raft_free(buf.base);
+	_exit(FATAL_EXIT + 2); /* applied or skipped: wrong */
+}
+
+static void flip_body_bit(struct raft_buffer *buf)
+{
+	((uint8_t *)buf->base)[buf->len - 9] ^= 0x10;
+}
+
+/* The entry ends in the value "v", so a zero last byte is padding. */
+static void flip_padding(struct raft_buffer *buf)
+{
+	ck_assert_uint_eq(((uint8_t *)buf->base)[buf->len - 1], 0);
+	((uint8_t *)buf->base)[buf->len - 1] = 0xff;
+}
+
+static void flip_kind(struct raft_buffer *buf)
+{
+	((uint8_t *)buf->base)[1] = 9;
+}
+
+START_TEST(test_damaged_entry_stops_the_process)
+{
+	apply_damaged(flip_body_bit);
+}
+END_TEST
+
+START_TEST(test_dirty_padding_stops_the_process)
+{
+	apply_damaged(flip_padding);
+}
+END_TEST
+
+START_TEST(test_unknown_kind_stops_the_process)
+{
+	apply_damaged(flip_kind);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("fsm");
+	TCase *tc = testutil_tcase(s, "apply", setup, teardown, 30);
+
+	tcase_add_test(tc, test_batches_apply_on_every_replica);
+	tcase_add_test(tc, test_batch_before_any_epoch_needs_epoch_zero);
+	tc = testutil_tcase(s, "fencing", setup, teardown, 30);
+	tcase_add_test(tc, test_stale_epoch_batch_fenced_on_every_replica);
+	tcase_add_test(tc, test_fencing_follows_log_order);
+	tcase_add_test(tc, test_lagging_replica_fences_the_same_way);
+	tc = testutil_tcase(s, "idempotence", setup, teardown, 30);
+	tcase_add_test(tc, test_entry_applied_again_changes_nothing);
+	tcase_add_test(tc, test_replay_after_reopen_changes_nothing);
+	tcase_add_test(tc, test_replay_from_scratch_repeats_fencing);
+	tc = testutil_tcase(s, "snapshot", setup, teardown, 30);
+	tcase_add_test(tc, test_follower_catches_up_by_snapshot);
+	tcase_add_test(tc, test_restore_of_older_or_damaged_snapshot);
+	tc = testutil_tcase(s, "fail-stop", setup, NULL, 30);
+	tcase_add_exit_test(tc, test_damaged_entry_stops_the_process,
+			    FATAL_EXIT);
+	tcase_add_exit_test(tc, test_dirty_padding_stops_the_process,
+			    FATAL_EXIT);
+	tcase_add_exit_test(tc, test_unknown_kind_stops_the_process,
+			    FATAL_EXIT);
+	return testutil_run_suite(s);
+}

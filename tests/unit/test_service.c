@@ -1,0 +1,574 @@
+/*
+ * Tests of watches and commits end to end through the service
+ * (raftstore/service.c) and the server (raftstore/server.c): a client of
+ * the real client library talks over loopback TCP to the leader of a
+ * three-server raft_fixture cluster running the real fsm, stores and
+ * commit proxy (tests/unit/raftfix.h), all on one loop, wired as
+ * coordinator/node.c wires them.
+ *
+ *  - a commit answers with its version, and a linearizable read sees it;
+ *  - a watch streams the changes inside its range, in version order, from
+ *    the version asked, history first;
+ *  - a start version older than the retained history is refused with
+ *    RS_ECOMPACTED and a message saying what to do;
+ *  - a snapshot install ends every watch with RS_ECOMPACTED;
+ *  - a cancelled watch is removed from the hub when its connection closes.
+ */
+#include <check.h>
+#include <raft.h>
+#include <raft/fixture.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raftstore/client.h"
+#include "raftstore/lib/log.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/proxy.h"
+#include "raftstore/server.h"
+#include "raftstore/service.h"
+#include "raftstore/watch.h"
+#include "tests/unit/raftfix.h"
+#include "tests/unit/testutil.h"
+
+#define N 3
+#define REAL_MS_MAX 5000u
+#define EVENTS_MAX 16
+
+static struct raftfix c;
+static struct proxy *proxy;
+static struct watch_hub *hub;
+static struct service *svc;
+static struct server *srv;
+static struct rs_client *cli;
+static char server_addr[32];
+static struct proxy *follower; /* server 1's, forwarding to the leader */
+
+static char *info_json(void *ctx)
+{
+	(void)ctx;
+	return strdup("{}");
+}
+
+static void on_applied(void *ctx, const struct batch *b)
+{
+	(void)ctx;
+	service_applied(svc, b);
+}
+
+static const char *no_leader_addr(void *ctx)
+{
+	(void)ctx;
+	return NULL;
+}
+
+/* A loopback port nothing listens on now (bound, then released). */
+static int free_port(void)
+{
+	struct sockaddr_in sa;
+	int len = sizeof sa;
+	uv_tcp_t t;
+
+	ck_assert_int_eq(uv_tcp_init(&c.loop, &t), 0);
+	ck_assert_int_eq(uv_ip4_addr("127.0.0.1", 0, &sa), 0);
+	ck_assert_int_eq(uv_tcp_bind(&t, (struct sockaddr *)&sa, 0), 0);
+	ck_assert_int_eq(uv_tcp_getsockname(&t, (struct sockaddr *)&sa, &len),
+			 0);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&c.loop, UV_RUN_NOWAIT);
+	return ntohs(sa.sin_port);
+}
+
+static void start_server_and_client(void)
+{
+	struct rs_client_options co = {.op_timeout_ms = REAL_MS_MAX,
+				       .no_leader_pref = true};
+	char errmsg[RS_ERRMSG_SIZE];
+	int rv = RS_EIO;
+
+	for (unsigned attempt = 0; attempt < 5 && rv != RS_OK; attempt++) {
+		snprintf(server_addr, sizeof server_addr, "127.0.0.1:%d",
+			 free_port());
+		rv = server_start(&srv, &c.loop, server_addr, service_handle,
+				  service_conn_closed, svc, errmsg);
+	}
+	ck_assert_msg(rv == RS_OK, "%s", errmsg);
+	co.endpoints = server_addr;
+	ck_assert_msg(rs_client_create(&cli, &c.loop, &co, errmsg) == RS_OK,
+		      "%s", errmsg);
+}
+
+static void setup_with_history(size_t bytes)
+{
+	struct proxy_options po = {.leader_addr = no_leader_addr};
+	struct service_options so = {.status_json = info_json,
+				     .members_json = info_json};
+
+	raftfix_start(&c, N);
+	follower = NULL;
+	proxy = raftfix_proxy_ready(&c, 0, &po);
+	raftfix_proxy_recovered(&c, proxy, 1);
+	hub = watch_hub_create(store_applied_version(c.reps[0].store), bytes);
+	svc = service_create(&c.loop, c.reps[0].store, proxy, hub, &so);
+	c.reps[0].applied_hook = on_applied;
+	start_server_and_client();
+}
+
+static void setup(void)
+{
+	setup_with_history(0);
+}
+
+/* Just over one small batch: the hub keeps only the newest. */
+static void setup_short_history(void)
+{
+	setup_with_history(1);
+}
+
+static const char *leader_client_addr(void *ctx)
+{
+	(void)ctx;
+	return server_addr;
+}
+
+/* Server 1's proxy too: a follower's, forwarding to the leader's port. */
+static void setup_forwarding(void)
+{
+	struct proxy_options po = {.leader_addr = leader_client_addr};
+
+	setup();
+	ck_assert_int_eq(proxy_create(&follower, &c.loop, raftfix_raft(&c, 1),
+				      c.reps[1].store, &po),
+			 RS_OK);
+}
+
+static void set_flag(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+static bool flag_set(void *arg)
+{
+	return *(bool *)arg;
+}
+
+/* As the node: the client goes, the server stops, then c-raft, the
+ * proxy, the service, the hub and the stores. */
+static void teardown(void)
+{
+	bool client_closed = false, server_stopped = false;
+
+	rs_client_close(cli, set_flag, &client_closed);
+	server_stop(srv, set_flag, &server_stopped);
+	ck_assert(raftfix_wait(&c, flag_set, &client_closed, REAL_MS_MAX));
+	ck_assert(raftfix_wait(&c, flag_set, &server_stopped, REAL_MS_MAX));
+	if (follower != NULL)
+		raftfix_proxy_close(&c, follower);
+	raftfix_proxy_close(&c, proxy);
+	service_destroy(svc);
+	ck_assert_ptr_null(watch_hub_first(hub));
+	watch_hub_destroy(hub);
+	raftfix_stop(&c);
+}
+
+/* ---- client operations, waited for on the fixture ---- */
+
+struct op {
+	struct rs_op op;
+	unsigned calls;
+};
+
+static void op_done(struct rs_op *o)
+{
+	((struct op *)o->data)->calls++;
+}
+
+static bool op_answered(void *arg)
+{
+	return ((struct op *)arg)->calls > 0;
+}
+
+static void op_wait(struct op *o, const char *what)
+{
+	ck_assert_msg(raftfix_wait(&c, op_answered, o, REAL_MS_MAX),
+		      "no answer to %s", what);
+	ck_assert_uint_eq(o->calls, 1);
+}
+
+/* A blind write of key = val; returns its commit version. */
+static uint64_t put(const char *key, const char *val)
+{
+	struct op o;
+	struct batch b;
+	uint64_t version;
+
+	memset(&o, 0, sizeof o);
+	o.op.data = &o;
+	batch_init(&b);
+	ck_assert_int_eq(batch_set(&b, key, strlen(key), val, strlen(val),
+				   NULL),
+			 RS_OK);
+	ck_assert_int_eq(rs_client_commit(cli, &o.op, 0, NULL, NULL, 0, &b,
+					  op_done),
+			 RS_OK);
+	batch_free(&b);
+	op_wait(&o, "a commit");
+	ck_assert_msg(o.op.result.status == RS_OK, "commit %s: %s", key,
+		      o.op.result.message);
+	version = o.op.result.version;
+	rs_result_free(&o.op.result);
+	ck_assert_uint_gt(version, 0);
+	return version;
+}
+
+static uint64_t read_version(void)
+{
+	struct op o;
+	uint64_t v;
+
+	memset(&o, 0, sizeof o);
+	o.op.data = &o;
+	ck_assert_int_eq(rs_client_grv(cli, &o.op, op_done), RS_OK);
+	op_wait(&o, "a read version");
+	ck_assert_int_eq(o.op.result.status, RS_OK);
+	v = o.op.result.version;
+	rs_result_free(&o.op.result);
+	return v;
+}
+
+/* A watch and every event it was given. */
+struct watch_rec {
+	struct rs_op op;
+	unsigned events;
+	uint64_t versions[EVENTS_MAX];
+	char keys[EVENTS_MAX][32];
+	int final_status; /* 0 while it runs */
+	char final_message[256];
+};
+
+static void watch_event(struct rs_op *o)
+{
+	struct watch_rec *w = o->data;
+	struct mutation m;
+	size_t pos = 0;
+
+	ck_assert_int_eq(w->final_status, 0);
+	if (o->result.status != RS_OK) {
+		w->final_status = o->result.status;
+		snprintf(w->final_message, sizeof w->final_message, "%s",
+			 o->result.message);
+		return;
+	}
+	ck_assert_uint_lt(w->events, EVENTS_MAX);
+	ck_assert(batch_next(&o->result.event, &pos, &m));
+	w->versions[w->events] = o->result.version;
+	snprintf(w->keys[w->events], sizeof w->keys[0], "%.*s", (int)m.key_len,
+		 (const char *)m.key);
+	ck_assert(!batch_next(&o->result.event, &pos, &m)); /* one a batch */
+	w->events++;
+}
+
+static void watch_start(struct watch_rec *w, const char *begin,
+			const char *end, uint64_t from_version)
+{
+	memset(w, 0, sizeof *w);
+	w->op.data = w;
+	ck_assert_int_eq(rs_client_watch(cli, &w->op, begin, strlen(begin),
+					 end, strlen(end), from_version,
+					 watch_event),
+			 RS_OK);
+}
+
+struct events_wait {
+	struct watch_rec *w;
+	unsigned n;
+};
+
+static bool has_events(void *arg)
+{
+	struct events_wait *e = arg;
+	return e->w->events >= e->n || e->w->final_status != 0;
+}
+
+static void wait_events(struct watch_rec *w, unsigned n)
+{
+	struct events_wait e = {w, n};
+
+	ck_assert_msg(raftfix_wait(&c, has_events, &e, REAL_MS_MAX),
+		      "%u of %u events", w->events, n);
+	ck_assert_msg(w->final_status == 0, "watch ended: %s: %s",
+		      rs_strerror(w->final_status), w->final_message);
+}
+
+/* End w from the client: silent (no callback); the last event's result
+ * is still the caller's to free. */
+static void watch_cancel(struct watch_rec *w)
+{
+	rs_client_watch_cancel(cli, &w->op);
+	rs_result_free(&w->op.result);
+}
+
+/* Event i was the change of key at version. */
+static void expect_event(const struct watch_rec *w, unsigned i,
+			 uint64_t version, const char *key)
+{
+	ck_assert_uint_lt(i, w->events);
+	ck_assert_uint_eq(w->versions[i], version);
+	ck_assert_str_eq(w->keys[i], key);
+}
+
+static bool watch_ended(void *arg)
+{
+	return ((struct watch_rec *)arg)->final_status != 0;
+}
+
+static void wait_end(struct watch_rec *w)
+{
+	ck_assert(raftfix_wait(&c, watch_ended, w, REAL_MS_MAX));
+	rs_result_free(&w->op.result);
+}
+
+/* ---- tests ---- */
+
+START_TEST(test_commit_then_linearizable_read)
+{
+	uint64_t v = put("k", "v1");
+	struct op o;
+
+	memset(&o, 0, sizeof o);
+	o.op.data = &o;
+	ck_assert_int_eq(rs_client_get(cli, &o.op, "k", 1,
+				       WIRE_READ_LINEARIZABLE, 0, op_done),
+			 RS_OK);
+	op_wait(&o, "a read");
+	ck_assert_int_eq(o.op.result.status, RS_OK);
+	ck_assert(o.op.result.found);
+	ck_assert_uint_eq(o.op.result.found_version, v);
+	ck_assert_uint_eq(o.op.result.value.len, 2);
+	ck_assert_int_eq(memcmp(o.op.result.value.data, "v1", 2), 0);
+	ck_assert_uint_ge(o.op.result.version, v);
+	rs_result_free(&o.op.result);
+	raftfix_step_until_applied(&c, raftfix_all(&c),
+				   raft_last_index(raftfix_raft(&c, 0)), 10000);
+	for (unsigned i = 0; i < N; i++)
+		raftfix_expect(&c.reps[i], "k", "v1");
+}
+END_TEST
+
+START_TEST(test_watch_streams_its_range_in_order)
+{
+	struct watch_rec w;
+	uint64_t a, b;
+
+	watch_start(&w, "app/", "app0", read_version() + 1);
+	a = put("app/a", "1");
+	put("other", "2");
+	b = put("app/b", "3");
+	wait_events(&w, 2);
+	ck_assert_uint_eq(w.events, 2);
+	expect_event(&w, 0, a, "app/a");
+	expect_event(&w, 1, b, "app/b");
+	watch_cancel(&w);
+}
+END_TEST
+
+/* Started after the changes, from the first one's version: the history
+ * comes first, then what follows. */
+START_TEST(test_watch_from_the_past_replays_history)
+{
+	struct watch_rec w;
+	uint64_t a = put("h/1", "x");
+	uint64_t b = put("h/2", "y");
+	uint64_t later;
+
+	watch_start(&w, "h/", "h0", a);
+	wait_events(&w, 2);
+	later = put("h/3", "z");
+	wait_events(&w, 3);
+	expect_event(&w, 0, a, "h/1");
+	expect_event(&w, 1, b, "h/2");
+	expect_event(&w, 2, later, "h/3");
+	watch_cancel(&w);
+}
+END_TEST
+
+START_TEST(test_compacted_start_refused)
+{
+	struct watch_rec w;
+	uint64_t first = put("k", "1");
+
+	put("k", "2");
+	put("k", "3");
+	ck_assert_uint_gt(watch_hub_oldest(hub), first);
+	watch_start(&w, "", "", first);
+	wait_end(&w);
+	ck_assert_int_eq(w.final_status, RS_ECOMPACTED);
+	ck_assert_uint_eq(w.events, 0);
+	ck_assert_msg(strstr(w.final_message,
+			     "older than the retained history") != NULL,
+		      "message: %s", w.final_message);
+	ck_assert_ptr_null(watch_hub_first(hub));
+}
+END_TEST
+
+/* The node replaced its state by a snapshot (the fsm's restored hook):
+ * history is gone, so every watch ends and the clients re-read. */
+START_TEST(test_snapshot_install_ends_watches)
+{
+	struct watch_rec w, again;
+	uint64_t v;
+
+	watch_start(&w, "", "", read_version() + 1);
+	put("k", "1");
+	wait_events(&w, 1);
+	v = store_applied_version(c.reps[0].store);
+	service_restored(svc, v);
+	wait_end(&w);
+	ck_assert_int_eq(w.final_status, RS_ECOMPACTED);
+	ck_assert_msg(strstr(w.final_message, "installed a snapshot"),
+		      "message: %s", w.final_message);
+	ck_assert_ptr_null(watch_hub_first(hub));
+	ck_assert_uint_eq(watch_hub_oldest(hub), v + 1);
+
+	watch_start(&again, "", "", v);
+	wait_end(&again);
+	ck_assert_int_eq(again.final_status, RS_ECOMPACTED);
+}
+END_TEST
+
+static bool hub_empty(void *arg)
+{
+	(void)arg;
+	return watch_hub_first(hub) == NULL;
+}
+
+static bool hub_has_watch(void *arg)
+{
+	return !hub_empty(arg);
+}
+
+START_TEST(test_cancelled_watch_leaves_the_hub)
+{
+	struct watch_rec w;
+	struct service_stats st;
+
+	watch_start(&w, "", "", 0);
+	ck_assert(raftfix_wait(&c, hub_has_watch, NULL, REAL_MS_MAX));
+	service_get_stats(svc, &st);
+	ck_assert_uint_eq(st.watches, 1);
+	watch_cancel(&w);
+	ck_assert(raftfix_wait(&c, hub_empty, NULL, REAL_MS_MAX));
+	put("k", "after");
+	ck_assert_uint_eq(w.events, 0);
+	ck_assert_int_eq(w.final_status, 0); /* cancelled silently */
+}
+END_TEST
+
+/* ---- a follower's proxy forwarding to the leader ---- */
+
+struct fwd_txn {
+	struct proxy_txn t;
+	unsigned calls;
+	int status;
+	uint64_t version;
+};
+
+static void fwd_done(struct proxy_txn *t, int status, uint64_t version,
+		     const char *message)
+{
+	struct fwd_txn *x = t->data;
+
+	(void)message;
+	x->calls++;
+	x->status = status;
+	x->version = version;
+}
+
+static bool fwd_answered(void *arg)
+{
+	return ((struct fwd_txn *)arg)->calls > 0;
+}
+
+static void fwd_commit(struct fwd_txn *x, const char *key, const char *val)
+{
+	memset(x, 0, sizeof *x);
+	proxy_txn_init(&x->t);
+	x->t.data = x;
+	ck_assert_int_eq(batch_set(&x->t.muts, key, strlen(key), val,
+				   strlen(val), NULL),
+			 RS_OK);
+	proxy_commit(follower, &x->t, fwd_done);
+}
+
+static uint64_t leader_batches(void)
+{
+	struct proxy_stats st;
+
+	proxy_get_stats(proxy, &st);
+	return st.batches;
+}
+
+START_TEST(test_follower_forwards_commits_to_the_leader)
+{
+	struct fwd_txn x;
+	struct proxy_stats st;
+
+	fwd_commit(&x, "f", "1");
+	ck_assert(raftfix_wait(&c, fwd_answered, &x, REAL_MS_MAX));
+	ck_assert_int_eq(x.status, RS_OK);
+	ck_assert_uint_gt(x.version, 0);
+	proxy_get_stats(follower, &st);
+	ck_assert_uint_eq(st.forwarded, 1);
+	raftfix_step_until_applied(&c, raftfix_all(&c),
+				   raft_last_index(raftfix_raft(&c, 0)), 10000);
+	for (unsigned i = 0; i < N; i++)
+		raftfix_expect(&c.reps[i], "f", "1");
+	proxy_txn_free(&x.t);
+}
+END_TEST
+
+/* The follower loses its link to the leader after the commit was sent and
+ * proposed there: it cannot know the outcome (RS_EUNKNOWN), and indeed the
+ * leader goes on to commit it.  Answered once, the later reply dropped. */
+START_TEST(test_forwarded_commit_unknown_when_the_link_drops)
+{
+	uint64_t before = leader_batches();
+	struct fwd_txn x;
+
+	fwd_commit(&x, "f", "sent");
+	/* Only the loop runs: the leader proposes, c-raft does not move. */
+	while (leader_batches() == before)
+		uv_run(&c.loop, UV_RUN_ONCE);
+	ck_assert_uint_eq(x.calls, 0);
+	proxy_leader_moved(follower);
+	ck_assert(raftfix_wait(&c, fwd_answered, &x, REAL_MS_MAX));
+	ck_assert_int_eq(x.status, RS_EUNKNOWN);
+
+	raftfix_step_until_applied(&c, raftfix_all(&c),
+				   raft_last_index(raftfix_raft(&c, 0)), 10000);
+	for (unsigned i = 0; i < N; i++)
+		raftfix_expect(&c.reps[i], "f", "sent");
+	ck_assert_uint_eq(x.calls, 1);
+	proxy_txn_free(&x.t);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("service");
+	TCase *tc = testutil_tcase(s, "commit", setup, teardown, 30);
+
+	log_set_level(LOG_WARN);
+	tcase_add_test(tc, test_commit_then_linearizable_read);
+	tc = testutil_tcase(s, "watch", setup, teardown, 30);
+	tcase_add_test(tc, test_watch_streams_its_range_in_order);
+	tcase_add_test(tc, test_watch_from_the_past_replays_history);
+	tcase_add_test(tc, test_snapshot_install_ends_watches);
+	tcase_add_test(tc, test_cancelled_watch_leaves_the_hub);
+	tc = testutil_tcase(s, "forwarding", setup_forwarding, teardown, 30);
+	tcase_add_test(tc, test_follower_forwards_commits_to_the_leader);
+	tcase_add_test(tc, test_forwarded_commit_unknown_when_the_link_drops);
+	tc = testutil_tcase(s, "history", setup_short_history, teardown, 30);
+	tcase_add_test(tc, test_compacted_start_refused);
+	return testutil_run_suite(s);
+}
