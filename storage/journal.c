@@ -5,7 +5,7 @@
  * This file holds the object's life cycle: its allocation, the state
  * machine every change of state is checked against, the table of kept
  * segments, the accessors, retention and close.  Close waits for the group
- * in flight, completes what is still pending with RS_ECLOSED and closes
+ * in flight, writes what is still pending as one more group, and closes
  * the active segment in the thread pool, as closing can block.
  */
 #include "storage/journal.h"
@@ -174,9 +174,9 @@ void journal_close_start(struct journal *j)
 
 	assert(sm_state(&j->sm) == JOURNAL_IDLE);
 	assert(j->close_requested);
-	/* close_requested is set, so appends from these callbacks are
-	 * refused synchronously and the pending group stays empty. */
-	journal_group_complete(&j->pending, RS_ECLOSED);
+	/* Every accepted append was written (the pending group is empty), and
+	 * close_requested refuses new ones synchronously. */
+	assert(j->pending.head == NULL);
 	sm_move(&j->sm, JOURNAL_CLOSING);
 	j->work.data = j;
 	rv = uv_queue_work(j->loop, &j->work, journal_close_work_cb,

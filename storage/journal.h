@@ -166,9 +166,9 @@ int journal_retain(struct journal *j, uint64_t covered_version, unsigned keep,
 /* Number of segment files, for status and tests. */
 unsigned journal_segment_count(const struct journal *j);
 
-/* Wait for the in-flight group, then free.  cb (may be NULL) runs on the
- * loop when done.  Appends queued but not yet started complete with
- * RS_ECLOSED. */
+/* Write every append accepted so far (the group in flight and the queued
+ * ones, as one more group), then free.  cb (may be NULL) runs on the loop
+ * when done.  Appends after this call are refused with RS_ECLOSED. */
 void journal_close(struct journal *j, void (*cb)(void *arg), void *arg);
 
 /* Read-only journals (loop == NULL) close synchronously with this.  Also

@@ -82,7 +82,8 @@ static void journal_group_start(struct journal *j)
 	struct rs_buf spare = g->buf;
 	int rv;
 
-	assert(sm_state(&j->sm) == JOURNAL_IDLE && !j->close_requested);
+	/* A close may be requested: it waits for this group (journal_close). */
+	assert(sm_state(&j->sm) == JOURNAL_IDLE);
 	assert(j->pending.head != NULL && j->nsegs > 0);
 	*g = j->pending;
 	journal_group_reset(&j->pending, spare);
@@ -201,10 +202,12 @@ static void journal_after_work_cb(uv_work_t *w, int status)
 	journal_group_complete(g, g->status);
 	journal_group_reset(g, g->buf);
 	sm_move(&j->sm, JOURNAL_IDLE);
-	if (j->close_requested)
-		journal_close_start(j);
-	else if (j->pending.head != NULL)
+	/* A close waits for every append accepted before it: the store's
+	 * owner (the Raft state machine) treats a lost write as fatal. */
+	if (j->pending.head != NULL)
 		journal_group_start(j);
+	else if (j->close_requested)
+		journal_close_start(j);
 }
 
 /* Debug-only twin of the checks on open: what goes to the disk must read

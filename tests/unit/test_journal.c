@@ -526,7 +526,8 @@ START_TEST(test_append_refused)
 }
 END_TEST
 
-/* Close waits for the group in flight; queued appends get RS_ECLOSED. */
+/* Close writes the group in flight and every queued append; an append
+ * after close is refused with RS_ECLOSED. */
 START_TEST(test_close_pending)
 {
 	struct journal *j;
@@ -534,7 +535,7 @@ START_TEST(test_close_pending)
 	struct journal_options o = jopts();
 	struct collect c;
 	struct batch b;
-	struct areq a[10];
+	struct areq a[10], late = {0};
 	bool done = false;
 	char errmsg[RS_ERRMSG_SIZE];
 
@@ -548,12 +549,14 @@ START_TEST(test_close_pending)
 		batch_free(&b);
 	}
 	journal_close(j, on_closed, &done);
+	make_batch(&b, 11);
+	ck_assert_int_eq(journal_append(j, &late.req, &b, areq_cb), RS_ECLOSED);
+	batch_free(&b);
 	uv_run(&tloop, UV_RUN_DEFAULT);
 	ck_assert(done);
-	ck_assert_int_eq(a[0].status, RS_OK); /* it was in flight */
-	for (int i = 1; i < 10; i++)
-		ck_assert_int_eq(a[i].status, RS_ECLOSED);
-	reopen_expect(1);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(a[i].status, RS_OK);
+	reopen_expect(10);
 }
 END_TEST
 
