@@ -145,10 +145,13 @@ void audit_ts_now(char *out)
 	gmtime_r(&ts.tv_sec, &tm);
 	if (tm.tm_year < 0 || tm.tm_year + 1900 > 9999)
 		memset(&tm, 0, sizeof tm); /* a clock this wrong: 1900 */
-	n = snprintf(out, AUDIT_TS_LEN + 1, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-		     (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100,
-		     tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
-		     tm.tm_sec % 100, (int)(ts.tv_nsec / 1000000) % 1000);
+	/* Unsigned and reduced, so the compiler sees every field's width. */
+	n = snprintf(out, AUDIT_TS_LEN + 1, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
+		     (unsigned)(tm.tm_year + 1900) % 10000u,
+		     (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
+		     (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+		     (unsigned)tm.tm_sec % 100u,
+		     (unsigned)(ts.tv_nsec / 1000000) % 1000u);
 	assert(n == (int)AUDIT_TS_LEN);
 	(void)n;
 }

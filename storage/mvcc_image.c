@@ -77,6 +77,7 @@ int mvcc_image_encode(const struct mvcc *m, uint64_t version,
 		}
 	}
 	assert(out->len == start + size);
+	(void)start; /* only read by assert() */
 	return RS_OK;
 }
 

@@ -143,6 +143,7 @@ static void mvcc_apply_clear(struct mvcc *m, const struct mutation *mut)
 	if (mvcc_delete_slot(m, path.leaf, path.pos))
 		mvcc_rebalance(m, &path, m->depth);
 	assert(m->key_count == before - 1);
+	(void)before; /* only read by assert() */
 }
 
 static void mvcc_apply_clear_range(struct mvcc *m, const struct mutation *mut)
