@@ -5,7 +5,7 @@
  *   load   run the workload against a cluster and write the history
  *          (chaos_load.c);
  *   final  after the run, read back every unique key and append the
- *          result to the history (chaos_load.c);
+ *          result to the history (chaos_final.c);
  *   check  check a recorded history: linearizability per key and the
  *          survival of acknowledged unique writes (chaos_check.c).
  * The history is NDJSON, one operation per line; docs/chaos.md draws it.

@@ -1,12 +1,8 @@
 /*
- * chaos_load: `rschaos load` (the workload) and `rschaos final` (read back
- * the unique keys), the two writers of a chaos history.
- *
- * The history is NDJSON (format 1; the contract with `rschaos check` and
- * tools/chaos): a meta line, one op line per completed operation, an end
- * line; `final` appends a final line and another end line.  An end line
- * carries the number of lines before it and the CRC-32C of every byte
- * before it, so a reader can tell a cut or damaged history.
+ * chaos_load: `rschaos load`, the workload, which writes a chaos history
+ * (its meta line, an op line per completed operation and its end line)
+ * through the history writer, chaos_histfile.h; `rschaos final` appends to
+ * it afterwards (chaos_final.c).  Its command line is chaos_load_args.c.
  *
  * load.  N logical clients on one libuv loop, each with an rs_client of
  * its own (so each fails over on its own) and one operation outstanding
@@ -43,77 +39,36 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include "raftstore/client.h"
-#include "raftstore/lib/crc32c.h"
 #include "raftstore/lib/json.h"
 #include "raftstore/lib/rs_error.h"
 #include "tools/chaos.h"
-#include "tools/cliopt.h"
+#include "tools/chaos_cmd.h"
+#include "tools/chaos_histfile.h"
+#include "tools/chaos_load_args.h"
 
-#define HIST_FORMAT 1
-
-#define LOAD_DURATION_S_DEFAULT 30.0
-#define LOAD_DURATION_S_MAX (7.0 * 24 * 3600)
-#define LOAD_CLIENTS_DEFAULT 8u
-#define LOAD_CLIENTS_MAX 1024u
-#define LOAD_KEYS_DEFAULT 5u
-#define LOAD_KEYS_MAX 100000u
-#define LOAD_OP_TIMEOUT_MS_DEFAULT 2000u
-#define LOAD_OP_TIMEOUT_MS_MAX 600000u
 /* After an op that did not succeed: a down cluster must not become a hot
  * loop, and clients failed by one event should not come back in step. */
 #define LOAD_PAUSE_MS_MIN 20u
 #define LOAD_PAUSE_MS_MAX 50u
 /* Consecutive unsuccessful ops before a client gets a fresh rs_client. */
 #define LOAD_RECREATE_AFTER 8u
-/* How long outstanding ops may still answer after a signal. */
-#define LOAD_SIGNAL_GRACE_MS 1000u
 /* Values a client remembers, for stale cas expectations. */
 #define LOAD_SEEN_MAX 8u
 /* Percent of cas ops that expect a remembered (maybe stale) value. */
 #define LOAD_CAS_STALE_PCT 25u
-#define LOAD_PREFIX_MAX 128u
-#define LOAD_KEY_MAX (LOAD_PREFIX_MAX + 32u)
-/* Text of a value read back; a longer one is cut (and so matches no write,
- * as every value this tool writes is far shorter). */
-#define LOAD_VALUE_TEXT_MAX 96u
 #define LOAD_ERROR_TEXT_MAX 320u
 #define LOAD_STDIO_BUF (1u << 20)
 
-#define FINAL_TIMEOUT_MS_DEFAULT 30000u
-#define FINAL_OP_TIMEOUT_MS_MAX 5000u
-#define FINAL_RETRY_MS 250u
-#define FINAL_PAGE_ROWS WIRE_RANGE_LIMIT_DEFAULT
-
 /* ---- small helpers ---- */
-
-static uint64_t load_mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t load_unix_us(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-}
 
 /* splitmix64: seeds each client's stream from the run's seed. */
 static uint64_t load_mix(uint64_t x)
@@ -140,297 +95,6 @@ static unsigned load_rand_below(uint64_t *s, unsigned n)
 	return (unsigned)((load_rand(s) >> 11) % n);
 }
 
-/* Bytes as printable ASCII for the history: they are kept if printable
- * and not a backslash, else written \xNN; cut at size - 4 with "...".
- * What this tool writes is kept as is. */
-static void load_text(char *out, size_t size, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	size_t at = 0, i;
-
-	assert(size >= 8);
-	for (i = 0; i < len && at + 5 < size - 3; i++) {
-		if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\\')
-			out[at++] = (char)b[i];
-		else
-			at += (size_t)snprintf(out + at, size - at, "\\x%02x",
-					       b[i]);
-	}
-	if (i < len)
-		at += (size_t)snprintf(out + at, size - at, "...");
-	out[at] = '\0';
-	assert(at < size);
-}
-
-/* ---- the history file ---- */
-
-/* A history being written: every byte goes through hist_line, which keeps
- * the line count and the CRC-32C that the end line states. */
-struct hist {
-	FILE *f;
-	const char *path;
-	uint64_t lines;
-	uint32_t crc;
-	int err; /* errno of the first failed write, 0 if none */
-};
-
-/* Write obj (consumed) as one line.  A write error is kept in h->err and
- * reported at the end: the run goes on, the history is then unusable. */
-static void hist_line(struct hist *h, json_t *obj)
-{
-	char *s;
-	size_t n;
-
-	assert(h->f != NULL && obj != NULL);
-	assert(json_is_string(json_object_get(obj, "kind")));
-	s = rs_json_dump(obj, RS_JSON_COMPACT);
-	json_decref(obj);
-	if (s == NULL) {
-		h->err = h->err ? h->err : ENOMEM;
-		return;
-	}
-	n = strlen(s);
-	assert(n > 2 && memchr(s, '\n', n) == NULL);
-	h->crc = crc32c_extend(h->crc, s, n);
-	h->crc = crc32c_extend(h->crc, "\n", 1);
-	h->lines++;
-	if ((fwrite(s, 1, n, h->f) != n || fputc('\n', h->f) == EOF) &&
-	    h->err == 0)
-		h->err = errno ? errno : EIO;
-	free(s);
-}
-
-static void hist_flush(struct hist *h)
-{
-	if (fflush(h->f) != 0 && h->err == 0)
-		h->err = errno ? errno : EIO;
-}
-
-/* The end line, then flush, fsync and close.  0, or an errno. */
-static int hist_close(struct hist *h)
-{
-	char crc[9];
-	json_t *end;
-
-	snprintf(crc, sizeof crc, "%08" PRIx32, h->crc);
-	end = json_pack("{s:s, s:o, s:s}", "kind", "end", "lines",
-			rs_json_u64(h->lines), "crc32c", crc);
-	if (end == NULL)
-		h->err = h->err ? h->err : ENOMEM;
-	else
-		hist_line(h, end);
-	hist_flush(h);
-	if (fsync(fileno(h->f)) != 0 && h->err == 0)
-		h->err = errno;
-	if (fclose(h->f) != 0 && h->err == 0)
-		h->err = errno;
-	h->f = NULL;
-	return h->err;
-}
-
-/* ---- arguments ---- */
-
-/* The value of "--name V" or "--name=V" at argv[*i] (advancing *i past a
- * separate value); NULL if argv[*i] is another option.  A missing value
- * sets *missing. */
-static int load_usage_errorf(const char *cmd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int load_usage_errorf(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "rschaos %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see rschaos %s --help)\n", cmd);
-	return CHAOS_EXIT_USAGE;
-}
-
-static int load_num_opt(const char *cmd, const char *flag, const char *v,
-			uint64_t min, uint64_t max, uint64_t *out)
-{
-	uint64_t n = 0;
-
-	if (!cliopt_parse_u64(v, &n) || n < min || n > max)
-		return load_usage_errorf(cmd, "%s: '%s' is not a whole number "
-					 "from %" PRIu64 " to %" PRIu64,
-					 flag, v, min, max);
-	*out = n;
-	return CHAOS_EXIT_OK;
-}
-
-struct load_args {
-	const char *endpoints;
-	const char *out;
-	const char *prefix; /* NULL: chaos-<seed>-<unixtime> */
-	double duration_s;
-	uint64_t clients;
-	uint64_t keys;
-	uint64_t seed;
-	bool seed_given;
-	uint64_t op_timeout_ms;
-	bool help;
-};
-
-static void load_help(FILE *f)
-{
-	fprintf(f,
-"Usage: rschaos load --endpoints H:P,... --out FILE [OPTIONS]\n"
-"Run the chaos workload against a cluster and record its history in FILE\n"
-"(NDJSON, format 1: a meta line, one line per completed op, an end line\n"
-"with the line count and CRC-32C; FILE is replaced).\n\n"
-"N clients on one event loop, each with its own connection and one op at a\n"
-"time: 40%% linearizable reads and 25%% writes of the register keys\n"
-"P/k/0..K-1, 20%% compare-and-set on them (a linearizable read, then a\n"
-"write that conflicts if the key changed since), 15%% writes of new keys\n"
-"P/u/C-SEQ.  Every value written is unique (\"C-SEQ\").  Each op is recorded\n"
-"as ok, fail (certainly not applied) or unknown (may have been applied).\n"
-"A client sleeps 20-50 ms after an op that failed or ended unknown (but\n"
-"not after a cas mismatch or conflict); the run goes on through outages.\n"
-"Progress goes to stderr every second.\n\n"
-"Options:\n"
-"  --endpoints LIST     client endpoints, HOST:PORT,... (required)\n"
-"  --out FILE           the history to write (required)\n"
-"  --duration S         seconds to run, may be fractional (default 30)\n"
-"  --clients N          logical clients, 1..%u (default %u)\n"
-"  --keys K             register keys, 1..%u (default %u)\n"
-"  --seed N             PRNG seed, 0..2^63-1 (default: from the clock;\n"
-"                       printed, and recorded in the meta line)\n"
-"  --prefix P           key prefix, printable ASCII without spaces, up to %u\n"
-"                       bytes (default chaos-<seed>-<unix time>)\n"
-"  --op-timeout-ms MS   per request, retries included (default %u)\n"
-"  --help               this text\n\n"
-"At the end of --duration no new op starts, and the outstanding ones get\n"
-"up to twice --op-timeout-ms plus 1 s to answer.  SIGINT or SIGTERM end\n"
-"the run early the same way, with up to %u ms (a second signal: at\n"
-"once).  Ops still unanswered then are recorded as unknown (writes) or\n"
-"fail (reads), and the history is closed normally.\n\n"
-"Exit codes: 0 the run completed (whatever the cluster did), 2 bad\n"
-"arguments or FILE could not be written.\n",
-		LOAD_CLIENTS_MAX, LOAD_CLIENTS_DEFAULT, LOAD_KEYS_MAX,
-		LOAD_KEYS_DEFAULT, LOAD_PREFIX_MAX, LOAD_OP_TIMEOUT_MS_DEFAULT,
-		LOAD_SIGNAL_GRACE_MS);
-}
-
-static int load_check_prefix(const char *p)
-{
-	size_t n = strlen(p);
-
-	if (n == 0 || n > LOAD_PREFIX_MAX)
-		return load_usage_errorf("load", "--prefix: must have 1 to %u "
-					 "bytes", LOAD_PREFIX_MAX);
-	for (size_t i = 0; i < n; i++)
-		if (p[i] <= 0x20 || p[i] >= 0x7f || p[i] == '\\')
-			return load_usage_errorf("load", "--prefix '%s': only "
-						 "printable ASCII, no spaces or "
-						 "backslashes", p);
-	return CHAOS_EXIT_OK;
-}
-
-static int load_parse_duration(const char *v, double *out)
-{
-	char *end;
-	double d;
-
-	errno = 0;
-	d = strtod(v, &end);
-	if (errno != 0 || end == v || *end != '\0' || !(d > 0) ||
-	    d > LOAD_DURATION_S_MAX)
-		return load_usage_errorf("load", "--duration: '%s' is not a "
-					 "number of seconds above 0", v);
-	*out = d;
-	return CHAOS_EXIT_OK;
-}
-
-/* A string option at argv[*i] into *out: -1 if argv[*i] is not `flag`,
- * else an exit code. */
-static int load_str_opt(const char *cmd, int argc, char **argv, int *i,
-			const char *flag, const char **out)
-{
-	bool missing;
-	const char *v = cliopt_value(argc, argv, i, flag, &missing);
-
-	if (missing || (v != NULL && v[0] == '\0'))
-		return load_usage_errorf(cmd, "%s needs a value", flag);
-	if (v == NULL)
-		return -1;
-	*out = v;
-	return CHAOS_EXIT_OK;
-}
-
-/* One option at argv[*i]: an exit code, or -1 if it is not a load option. */
-static int load_parse_opt(int argc, char **argv, int *i, struct load_args *a)
-{
-	static const struct {
-		const char *flag;
-		uint64_t min, max;
-		size_t off;
-	} nums[] = {
-		{"--clients", 1, LOAD_CLIENTS_MAX, offsetof(struct load_args, clients)},
-		{"--keys", 1, LOAD_KEYS_MAX, offsetof(struct load_args, keys)},
-		{"--seed", 0, INT64_MAX, offsetof(struct load_args, seed)},
-		{"--op-timeout-ms", 1, LOAD_OP_TIMEOUT_MS_MAX,
-		 offsetof(struct load_args, op_timeout_ms)},
-	};
-	const char *v = NULL;
-	int rv;
-
-	for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
-		rv = load_str_opt("load", argc, argv, i, nums[k].flag, &v);
-		if (rv == -1)
-			continue;
-		if (rv != CHAOS_EXIT_OK)
-			return rv;
-		a->seed_given |= strcmp(nums[k].flag, "--seed") == 0;
-		return load_num_opt("load", nums[k].flag, v, nums[k].min,
-				    nums[k].max,
-				    (uint64_t *)((char *)a + nums[k].off));
-	}
-	if ((rv = load_str_opt("load", argc, argv, i, "--endpoints",
-			       &a->endpoints)) != -1 ||
-	    (rv = load_str_opt("load", argc, argv, i, "--out", &a->out)) != -1)
-		return rv;
-	if ((rv = load_str_opt("load", argc, argv, i, "--prefix", &v)) != -1) {
-		a->prefix = v;
-		return rv == CHAOS_EXIT_OK ? load_check_prefix(v) : rv;
-	}
-	if ((rv = load_str_opt("load", argc, argv, i, "--duration", &v)) != -1)
-		return rv == CHAOS_EXIT_OK ? load_parse_duration(v, &a->duration_s)
-					   : rv;
-	return -1;
-}
-
-static int load_parse(int argc, char **argv, struct load_args *a)
-{
-	int rv;
-
-	memset(a, 0, sizeof *a);
-	a->duration_s = LOAD_DURATION_S_DEFAULT;
-	a->clients = LOAD_CLIENTS_DEFAULT;
-	a->keys = LOAD_KEYS_DEFAULT;
-	a->op_timeout_ms = LOAD_OP_TIMEOUT_MS_DEFAULT;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			a->help = true;
-			return CHAOS_EXIT_OK;
-		}
-		rv = load_parse_opt(argc, argv, &i, a);
-		if (rv == -1)
-			return load_usage_errorf("load", "unknown argument '%s'",
-						 argv[i]);
-		if (rv != CHAOS_EXIT_OK)
-			return rv;
-	}
-	if (a->endpoints == NULL)
-		return load_usage_errorf("load", "--endpoints is required");
-	if (a->out == NULL)
-		return load_usage_errorf("load", "--out is required");
-	assert(a->clients >= 1 && a->keys >= 1 && a->op_timeout_ms >= 1);
-	return CHAOS_EXIT_OK;
-}
-
 /* ---- load: state ---- */
 
 enum load_f { LOAD_F_READ, LOAD_F_WRITE, LOAD_F_CAS, LOAD_F_UNIQUE, LOAD_F__COUNT };
@@ -444,7 +108,7 @@ static const char *const load_result_names[] = {"ok", "fail", "unknown"};
 /* A value as the history has it: text, or JSON null (absent). */
 struct load_val {
 	bool null;
-	char s[LOAD_VALUE_TEXT_MAX];
+	char s[CHAOS_HISTFILE_VALUE_TEXT_MAX];
 };
 
 /* The op a client is running, and then its line. */
@@ -452,7 +116,7 @@ struct load_rec {
 	enum load_f f;
 	uint64_t id;
 	unsigned key_index; /* register ops */
-	char key[LOAD_KEY_MAX];
+	char key[CHAOS_HISTFILE_KEY_MAX];
 	size_t key_len;
 	struct load_val value;    /* written, or read */
 	struct load_val expect;   /* cas */
@@ -522,8 +186,8 @@ static const bool load_transitions[LOAD__COUNT][LOAD__COUNT] = {
 };
 
 struct load {
-	struct load_args a;
-	char prefix[LOAD_PREFIX_MAX + 1];
+	struct chaos_load_args a;
+	char prefix[CHAOS_HISTFILE_PREFIX_MAX + 1];
 	struct rs_client_options copts;
 	enum load_state state;
 	uv_loop_t loop;
@@ -532,7 +196,7 @@ struct load {
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
 	struct load_client *cs;
-	struct hist hist;
+	struct chaos_histfile hist;
 	uint64_t start_mono_us;
 	uint64_t start_unix_us;
 	uint64_t next_id;
@@ -565,7 +229,7 @@ static void load_set_state(struct load *l, enum load_state to)
 
 static uint64_t load_now_us(const struct load *l)
 {
-	uint64_t now = load_mono_us();
+	uint64_t now = chaos_cmd_mono_us();
 
 	assert(now >= l->start_mono_us);
 	return now - l->start_mono_us;
@@ -617,7 +281,7 @@ static void load_error_text(struct load_rec *r, const char *what, int status,
 
 	assert(status != RS_OK);
 	r->status = status;
-	load_text(msg, sizeof msg, message, strlen(message));
+	chaos_histfile_text(msg, sizeof msg, message, strlen(message));
 	if (msg[0] == '\0' || strcmp(msg, code) == 0)
 		snprintf(r->error, sizeof r->error, "%s%s", what, code);
 	else
@@ -627,7 +291,7 @@ static void load_error_text(struct load_rec *r, const char *what, int status,
 static void load_val_set(struct load_val *v, const void *p, size_t len)
 {
 	v->null = false;
-	load_text(v->s, sizeof v->s, p, len);
+	chaos_histfile_text(v->s, sizeof v->s, p, len);
 }
 
 static bool load_val_eq(const struct load_val *a, const struct load_val *b)
@@ -796,7 +460,7 @@ static void lc_complete(struct load_client *c, enum load_result result)
 	assert(result == LOAD_OK || r->error[0] != '\0');
 	line = load_rec_json(r, c->id);
 	if (line != NULL)
-		hist_line(&l->hist, line);
+		chaos_histfile_line(&l->hist, line);
 	else if (l->hist.err == 0)
 		l->hist.err = ENOMEM;
 	load_count(l, r);
@@ -882,7 +546,7 @@ static void lc_commit_done(struct rs_op *op)
 static int lc_commit(struct load_client *c, uint64_t read_version,
 		     uint32_t ranges)
 {
-	uint8_t end[LOAD_KEY_MAX + 1];
+	uint8_t end[CHAOS_HISTFILE_KEY_MAX + 1];
 	struct wire_bytes b, e;
 
 	assert(ranges <= 1 && c->rc != NULL);
@@ -1036,7 +700,7 @@ static void load_tick(uv_timer_t *t)
 	struct load *l = t->data;
 
 	load_progress(l, false);
-	hist_flush(&l->hist);
+	chaos_histfile_flush(&l->hist);
 }
 
 static void load_close_handle(uv_handle_t *h)
@@ -1148,7 +812,7 @@ static int load_open_hist(struct load *l)
 	}
 	setvbuf(l->hist.f, NULL, _IOFBF, LOAD_STDIO_BUF);
 	meta = json_pack("{s:s, s:i, s:o, s:o, s:o, s:s, s:o, s:s}", "kind",
-			 "meta", "format", HIST_FORMAT, "seed",
+			 "meta", "format", CHAOS_HISTFILE_FORMAT, "seed",
 			 rs_json_u64(l->a.seed), "clients",
 			 rs_json_u64(l->a.clients), "keys",
 			 rs_json_u64(l->a.keys), "prefix", l->prefix,
@@ -1159,39 +823,14 @@ static int load_open_hist(struct load *l)
 		fclose(l->hist.f);
 		return CHAOS_EXIT_USAGE;
 	}
-	hist_line(&l->hist, meta);
-	hist_flush(&l->hist);
+	chaos_histfile_line(&l->hist, meta);
+	chaos_histfile_flush(&l->hist);
 	if (l->hist.err != 0) {
 		fprintf(stderr, "rschaos load: --out %s: %s\n", l->a.out,
 			strerror(l->hist.err));
 		fclose(l->hist.f);
 		return CHAOS_EXIT_USAGE;
 	}
-	return CHAOS_EXIT_OK;
-}
-
-/* Refuse a bad endpoint list before anything is created: a client on a
- * loop of its own parses it (and connects to nothing). */
-static int load_check_endpoints(const char *cmd, const char *endpoints)
-{
-	struct rs_client_options o = {.endpoints = endpoints};
-	char errmsg[RS_ERRMSG_SIZE] = "";
-	struct rs_client *rc;
-	uv_loop_t loop;
-	int rv;
-
-	if (uv_loop_init(&loop) != 0)
-		return load_usage_errorf(cmd, "cannot create an event loop");
-	rv = rs_client_create(&rc, &loop, &o, errmsg);
-	if (rv == RS_OK) {
-		rs_client_close(rc, NULL, NULL);
-		uv_run(&loop, UV_RUN_DEFAULT);
-	}
-	if (uv_loop_close(&loop) != 0)
-		assert(false); /* every handle was closed */
-	if (rv != RS_OK)
-		return load_usage_errorf(cmd, "--endpoints: %s",
-					 errmsg[0] ? errmsg : rs_strerror(rv));
 	return CHAOS_EXIT_OK;
 }
 
@@ -1259,7 +898,7 @@ static int load_run(struct load *l)
 	assert(rv == 0);
 	load_progress(l, true);
 	load_summary(l);
-	if (hist_close(&l->hist) != 0) {
+	if (chaos_histfile_close(&l->hist) != 0) {
 		fprintf(stderr, "rschaos load: --out %s: write: %s\n",
 			l->a.out, strerror(l->hist.err));
 		return CHAOS_EXIT_USAGE;
@@ -1274,19 +913,19 @@ int chaos_load_main(int argc, char **argv)
 
 	if (l == NULL)
 		return CHAOS_EXIT_USAGE;
-	rv = load_parse(argc, argv, &l->a);
+	rv = chaos_load_args_parse(argc, argv, &l->a);
 	if (rv != CHAOS_EXIT_OK || l->a.help) {
 		if (l->a.help)
-			load_help(stdout);
+			chaos_load_args_help(stdout);
 		goto out;
 	}
-	rv = load_check_endpoints("load", l->a.endpoints);
+	rv = chaos_cmd_check_endpoints("load", l->a.endpoints);
 	if (rv != CHAOS_EXIT_OK)
 		goto out;
 	/* A node killed mid-write must not kill us with it. */
 	signal(SIGPIPE, SIG_IGN);
-	l->start_unix_us = load_unix_us();
-	l->start_mono_us = load_mono_us();
+	l->start_unix_us = chaos_cmd_unix_us();
+	l->start_mono_us = chaos_cmd_mono_us();
 	if (!l->a.seed_given)
 		l->a.seed = l->start_unix_us & INT64_MAX;
 	if (l->a.prefix != NULL)
@@ -1309,356 +948,5 @@ int chaos_load_main(int argc, char **argv)
 out:
 	free(l->cs);
 	free(l);
-	return rv;
-}
-
-/* ---- final ---- */
-
-struct final_args {
-	const char *endpoints;
-	const char *out;
-	uint64_t timeout_ms;
-	bool help;
-};
-
-/* The history as found, before final appends to it. */
-struct final_hist {
-	char *data;
-	size_t len;
-	uint64_t lines;
-	char prefix[LOAD_PREFIX_MAX + 1];
-};
-
-static void final_help(FILE *f)
-{
-	fprintf(f,
-"Usage: rschaos final --endpoints H:P,... --out FILE [--timeout-ms MS]\n"
-"After a chaos run: read every key under P/u/ (P is the prefix in FILE's\n"
-"meta line) with a linearizable range read, paged at one read version, and\n"
-"append a \"final\" line with them and an end line to FILE.  Reads are\n"
-"retried while the cluster comes back, until --timeout-ms (default %u).\n"
-"FILE must end with a valid end line (a complete load section); a cut or\n"
-"damaged history is left alone.\n\n"
-"Exit codes: 0 appended, 2 bad arguments, FILE unreadable, truncated or\n"
-"not writable, or the keys could not be read in time.\n",
-		FINAL_TIMEOUT_MS_DEFAULT);
-}
-
-static int final_parse(int argc, char **argv, struct final_args *a)
-{
-	const char *v = NULL;
-	int rv;
-
-	memset(a, 0, sizeof *a);
-	a->timeout_ms = FINAL_TIMEOUT_MS_DEFAULT;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			a->help = true;
-			return CHAOS_EXIT_OK;
-		}
-		if ((rv = load_str_opt("final", argc, argv, &i, "--endpoints",
-				       &a->endpoints)) == -1 &&
-		    (rv = load_str_opt("final", argc, argv, &i, "--out",
-				       &a->out)) == -1 &&
-		    (rv = load_str_opt("final", argc, argv, &i, "--timeout-ms",
-				       &v)) == CHAOS_EXIT_OK)
-			rv = load_num_opt("final", "--timeout-ms", v, 1,
-					  24u * 3600u * 1000u, &a->timeout_ms);
-		if (rv == -1)
-			return load_usage_errorf("final", "unknown argument '%s'",
-						 argv[i]);
-		if (rv != CHAOS_EXIT_OK)
-			return rv;
-	}
-	if (a->endpoints == NULL)
-		return load_usage_errorf("final", "--endpoints is required");
-	if (a->out == NULL)
-		return load_usage_errorf("final", "--out is required");
-	return CHAOS_EXIT_OK;
-}
-
-static int final_slurp(const char *path, struct final_hist *h)
-{
-	FILE *f = fopen(path, "rb");
-	size_t cap = 1u << 16, got;
-
-	if (f == NULL)
-		return errno;
-	h->data = malloc(cap);
-	h->len = 0;
-	while (h->data != NULL &&
-	       (got = fread(h->data + h->len, 1, cap - h->len, f)) > 0) {
-		h->len += got;
-		if (h->len == cap) {
-			char *p = realloc(h->data, cap *= 2);
-			if (p == NULL)
-				free(h->data);
-			h->data = p;
-		}
-	}
-	if (h->data == NULL || ferror(f)) {
-		int err = h->data == NULL ? ENOMEM : errno ? errno : EIO;
-		fclose(f);
-		return err;
-	}
-	fclose(f);
-	assert(h->len < cap);
-	return 0;
-}
-
-/* The meta line (line 1): the prefix. */
-static bool final_meta(struct final_hist *h, size_t len, char *why,
-		       size_t size)
-{
-	json_error_t jerr;
-	json_t *meta = json_loadb(h->data, len, 0, &jerr);
-	const char *prefix = json_string_value(json_object_get(meta, "prefix"));
-	json_int_t format = json_integer_value(json_object_get(meta, "format"));
-	bool ok = false;
-
-	if (meta == NULL)
-		snprintf(why, size, "line 1 is not JSON: %s", jerr.text);
-	else if (!json_is_string(json_object_get(meta, "kind")) ||
-		 strcmp(json_string_value(json_object_get(meta, "kind")),
-			"meta") != 0)
-		snprintf(why, size, "line 1 is not a meta line");
-	else if (format != HIST_FORMAT)
-		snprintf(why, size, "format %lld, not %d", (long long)format,
-			 HIST_FORMAT);
-	else if (prefix == NULL || prefix[0] == '\0' ||
-		 strlen(prefix) > LOAD_PREFIX_MAX || strchr(prefix, '\\'))
-		snprintf(why, size, "the meta line has no usable prefix");
-	else
-		ok = true;
-	if (ok)
-		snprintf(h->prefix, sizeof h->prefix, "%s", prefix);
-	json_decref(meta);
-	return ok;
-}
-
-/* The last line must be an end line that matches what precedes it. */
-static bool final_end_ok(const struct final_hist *h, size_t start,
-			 char *why, size_t size)
-{
-	json_t *end = json_loadb(h->data + start, h->len - start - 1, 0, NULL);
-	const char *kind = json_string_value(json_object_get(end, "kind"));
-	const char *crc = json_string_value(json_object_get(end, "crc32c"));
-	json_int_t lines = json_integer_value(json_object_get(end, "lines"));
-	char want[9];
-	bool ok;
-
-	snprintf(want, sizeof want, "%08" PRIx32, crc32c(h->data, start));
-	ok = kind != NULL && strcmp(kind, "end") == 0 && crc != NULL &&
-	     strcmp(crc, want) == 0 && lines >= 0 &&
-	     (uint64_t)lines == h->lines - 1;
-	if (!ok)
-		snprintf(why, size, "line %" PRIu64 " is not a valid end line "
-			 "(the history is truncated or corrupt)", h->lines);
-	json_decref(end);
-	return ok;
-}
-
-/* Read FILE and check it: a meta line first, a valid end line last. */
-static int final_load_hist(const char *path, struct final_hist *h)
-{
-	char why[256];
-	size_t first_len, last_start = 0;
-	int err = final_slurp(path, h);
-
-	if (err != 0) {
-		fprintf(stderr, "rschaos final: --out %s: %s\n", path,
-			strerror(err));
-		return CHAOS_EXIT_USAGE;
-	}
-	h->lines = 0;
-	for (size_t i = 0; i < h->len; i++)
-		if (h->data[i] == '\n') {
-			h->lines++;
-			if (i + 1 < h->len)
-				last_start = i + 1;
-		}
-	first_len = h->len > 0 ? strcspn(h->data, "\n") : 0;
-	if (h->len == 0 || h->data[h->len - 1] != '\n' || h->lines < 2)
-		snprintf(why, sizeof why, "%s", h->len == 0 ? "empty"
-					      : "the last line is cut or missing");
-	else if (final_meta(h, first_len, why, sizeof why) &&
-		 final_end_ok(h, last_start, why, sizeof why))
-		return CHAOS_EXIT_OK;
-	fprintf(stderr, "rschaos final: --out %s: %s; nothing appended\n",
-		path, why);
-	return CHAOS_EXIT_USAGE;
-}
-
-/* One page's rows into keys; *next is where the next page starts. */
-static bool final_page(const struct rs_result *res, json_t *keys,
-		       uint8_t *next, size_t *next_len)
-{
-	char k[LOAD_KEY_MAX + 64], v[LOAD_VALUE_TEXT_MAX];
-	const struct rs_kv *last;
-
-	for (size_t i = 0; i < res->n_kvs; i++) {
-		load_text(k, sizeof k, res->kvs[i].key, res->kvs[i].key_len);
-		load_text(v, sizeof v, res->kvs[i].val, res->kvs[i].val_len);
-		json_object_set_new(keys, k, json_string(v));
-	}
-	if (!res->more || res->n_kvs == 0)
-		return false;
-	last = &res->kvs[res->n_kvs - 1];
-	assert(last->key_len < RS_KEY_SIZE_MAX);
-	/* The first key after the last one: itself and a 0 byte. */
-	memcpy(next, last->key, last->key_len);
-	next[last->key_len] = 0;
-	*next_len = last->key_len + 1;
-	return true;
-}
-
-/* Every key under prefix_u, one snapshot: the first page linearizable,
- * the rest at its read version.  RS_OK, or the failing status with
- * errmsg set. */
-static int final_read_keys(struct rs_sync *s, const char *prefix_u,
-			   json_t *keys, uint64_t *read_unix_us, char *errmsg)
-{
-	size_t plen = strlen(prefix_u), begin_len = plen;
-	uint8_t *begin = malloc(RS_KEY_SIZE_MAX + 1);
-	char end[LOAD_PREFIX_MAX + 8];
-	uint64_t version = 0;
-	bool more = true;
-	int rv = RS_OK;
-
-	if (begin == NULL)
-		return RS_ENOMEM;
-	assert(plen > 0 && prefix_u[plen - 1] == '/' && plen < sizeof end);
-	memcpy(begin, prefix_u, plen);
-	memcpy(end, prefix_u, plen);
-	end[plen - 1] = '/' + 1; /* "P/u0": just past every "P/u/..." */
-	*read_unix_us = load_unix_us();
-	while (more && rv == RS_OK) {
-		struct rs_result res;
-		rv = rs_sync_range(s, begin, begin_len, end, plen,
-				   FINAL_PAGE_ROWS,
-				   version == 0 ? WIRE_READ_LINEARIZABLE
-						: WIRE_READ_AT_VERSION,
-				   version, &res);
-		if (rv != RS_OK)
-			snprintf(errmsg, RS_ERRMSG_SIZE, "%s: %s",
-				 rs_strerror(rv), res.message);
-		else if (version == 0)
-			version = res.version;
-		if (rv == RS_OK)
-			more = final_page(&res, keys, begin, &begin_len);
-		rs_result_free(&res);
-	}
-	free(begin);
-	return rv;
-}
-
-static void final_sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-/* Read until it works or the timeout passes.  NULL when it did not. */
-static json_t *final_read_retrying(const struct final_args *a,
-				   const char *prefix_u, uint64_t *read_unix_us)
-{
-	uint64_t deadline = load_mono_us() + a->timeout_ms * 1000u;
-	char errmsg[RS_ERRMSG_SIZE] = "no attempt made";
-	unsigned attempt = 0;
-
-	for (;;) {
-		uint64_t now = load_mono_us(), left_ms;
-		struct rs_client_options o = {.endpoints = a->endpoints};
-		struct rs_sync *s;
-		json_t *keys;
-		int rv;
-		if (now >= deadline)
-			break;
-		left_ms = (deadline - now + 999) / 1000;
-		o.op_timeout_ms = (unsigned)(left_ms < FINAL_OP_TIMEOUT_MS_MAX
-						     ? left_ms
-						     : FINAL_OP_TIMEOUT_MS_MAX);
-		if (rs_sync_open(&s, &o, errmsg) != RS_OK)
-			break; /* a bad endpoint list: retrying will not help */
-		keys = json_object();
-		rv = keys ? final_read_keys(s, prefix_u, keys, read_unix_us,
-					    errmsg)
-			  : RS_ENOMEM;
-		rs_sync_close(s);
-		if (rv == RS_OK)
-			return keys;
-		json_decref(keys);
-		fprintf(stderr, "final: attempt %u: %s\n", ++attempt, errmsg);
-		if (load_mono_us() + FINAL_RETRY_MS * 1000u >= deadline)
-			break;
-		final_sleep_ms(FINAL_RETRY_MS);
-	}
-	fprintf(stderr, "rschaos final: could not read %s from --endpoints %s "
-		"within %" PRIu64 " ms; last error: %s\n", prefix_u, a->endpoints,
-		a->timeout_ms, errmsg);
-	return NULL;
-}
-
-static int final_append(const char *path, struct final_hist *h,
-			const char *prefix_u, json_t *keys,
-			uint64_t read_unix_us)
-{
-	struct hist out = {.path = path, .lines = h->lines};
-	size_t n = json_object_size(keys);
-	json_t *line;
-
-	out.crc = crc32c(h->data, h->len);
-	out.f = fopen(path, "ab");
-	if (out.f == NULL) {
-		fprintf(stderr, "rschaos final: --out %s: %s\n", path,
-			strerror(errno));
-		json_decref(keys);
-		return CHAOS_EXIT_USAGE;
-	}
-	line = json_pack("{s:s, s:s, s:o, s:o}", "kind", "final", "prefix",
-			 prefix_u, "read_unix_us", rs_json_u64(read_unix_us),
-			 "keys", keys);
-	if (line == NULL)
-		out.err = ENOMEM;
-	else
-		hist_line(&out, line);
-	if (hist_close(&out) != 0) {
-		fprintf(stderr, "rschaos final: --out %s: write: %s\n", path,
-			strerror(out.err));
-		return CHAOS_EXIT_USAGE;
-	}
-	fprintf(stderr, "final: %zu keys under %s; appended to %s\n", n,
-		prefix_u, path);
-	return CHAOS_EXIT_OK;
-}
-
-int chaos_final_main(int argc, char **argv)
-{
-	struct final_args a;
-	struct final_hist h = {0};
-	char prefix_u[LOAD_PREFIX_MAX + 8];
-	uint64_t read_unix_us = 0;
-	json_t *keys;
-	int rv = final_parse(argc, argv, &a);
-
-	if (rv != CHAOS_EXIT_OK || a.help) {
-		if (a.help)
-			final_help(stdout);
-		return rv;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	rv = load_check_endpoints("final", a.endpoints);
-	if (rv == CHAOS_EXIT_OK)
-		rv = final_load_hist(a.out, &h);
-	if (rv != CHAOS_EXIT_OK)
-		goto out;
-	snprintf(prefix_u, sizeof prefix_u, "%s/u/", h.prefix);
-	keys = final_read_retrying(&a, prefix_u, &read_unix_us);
-	rv = keys == NULL ? CHAOS_EXIT_USAGE
-			  : final_append(a.out, &h, prefix_u, keys, read_unix_us);
-out:
-	free(h.data);
 	return rv;
 }
