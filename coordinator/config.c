@@ -1,6 +1,7 @@
 /* config: see config.h. */
 #include "coordinator/config.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
@@ -21,7 +22,15 @@ void config_defaults(struct config *c)
 	snprintf(c->log_level, sizeof c->log_level, "info");
 }
 
-/* Split "host:port"; RS_EINVAL names the address. */
+/* Hosts are used without a resolver, as the client library's endpoints
+ * are (raftstore/client_endpoint.c): an IPv4 address or "localhost". */
+static bool config_host_ok(const char *host)
+{
+	struct in_addr a;
+	return strcmp(host, "localhost") == 0 || inet_pton(AF_INET, host, &a) == 1;
+}
+
+/* Split "host:port" and check both; RS_EINVAL names the address. */
 static int config_split_addr(const char *addr, char *host, size_t host_size,
 			     int *port, char *errmsg)
 {
@@ -42,7 +51,46 @@ static int config_split_addr(const char *addr, char *host, size_t host_size,
 	memcpy(host, addr, (size_t)(colon - addr));
 	host[colon - addr] = '\0';
 	*port = (int)p;
+	if (!config_host_ok(host)) {
+		rs_errmsg_printf(errmsg, "address '%s': host '%s' is not an IPv4 "
+					 "address or localhost (names are not "
+					 "resolved)", addr, host);
+		return RS_EINVAL;
+	}
 	return RS_OK;
+}
+
+/* --metrics-addr as the HTTP listener takes it (coordinator/http.h):
+ * HOST:PORT as above, ":PORT" (every IPv4 interface) or "[IPV6]:PORT". */
+static int config_check_metrics_addr(const char *addr, char *errmsg)
+{
+	char host[CONFIG_ADDR_MAX], port_form[CONFIG_ADDR_MAX + 16];
+	const char *port_part = addr; /* ":PORT" */
+	struct in6_addr a6;
+	int port;
+
+	if (addr[0] == '[') {
+		const char *close = strchr(addr, ']');
+		size_t n = close ? (size_t)(close - addr - 1) : sizeof host;
+
+		if (n >= sizeof host)
+			goto bad;
+		snprintf(host, sizeof host, "%.*s", (int)n, addr + 1);
+		if (inet_pton(AF_INET6, host, &a6) != 1)
+			goto bad;
+		port_part = close + 1;
+	} else if (addr[0] != ':') {
+		return config_split_addr(addr, host, sizeof host, &port, errmsg);
+	}
+	/* the port alone, checked as any HOST:PORT's is */
+	snprintf(port_form, sizeof port_form, "127.0.0.1%s", port_part);
+	if (port_part[0] == ':' &&
+	    config_split_addr(port_form, host, sizeof host, &port, NULL) == RS_OK)
+		return RS_OK;
+bad:
+	rs_errmsg_printf(errmsg, "address '%s' is not HOST:PORT, [IPV6]:PORT or "
+				 ":PORT with a port in 1..65535", addr);
+	return RS_EINVAL;
 }
 
 static int config_parse_uint(const char *name, const char *s, unsigned min,
@@ -379,11 +427,20 @@ int config_validate(struct config *c, char *errmsg)
 			return rv;
 	}
 	if (c->raft_addr[0] && config_split_addr(c->raft_addr, host, sizeof host,
-						  &port, errmsg))
+						  &port, errmsg)) {
+		rs_errmsg_wrapf(errmsg, "--raft-addr");
 		return RS_EINVAL;
+	}
 	if (c->client_addr[0] && config_split_addr(c->client_addr, host,
-						    sizeof host, &port, errmsg))
+						    sizeof host, &port, errmsg)) {
+		rs_errmsg_wrapf(errmsg, "--client-addr");
 		return RS_EINVAL;
+	}
+	if (c->metrics_addr[0] &&
+	    config_check_metrics_addr(c->metrics_addr, errmsg) != RS_OK) {
+		rs_errmsg_wrapf(errmsg, "--metrics-addr");
+		return RS_EINVAL;
+	}
 	if (c->heartbeat_timeout_ms * 2 > c->election_timeout_ms) {
 		rs_errmsg_printf(errmsg,
 				 "--heartbeat-timeout-ms %u must be at most half of "
@@ -425,13 +482,19 @@ void config_usage(FILE *f)
 "  --config FILE              read settings from FILE\n"
 "  --help, --version\n"
 "\n"
-"Addresses are used exactly as given: use 127.0.0.1 (the examples' choice) to\n"
-"stay on loopback.  Logs go to stderr, one logfmt line per event; control-\n"
+"Addresses are used exactly as given: HOST is an IPv4 address or localhost\n"
+"(names are not resolved; --metrics-addr also takes [IPV6]:PORT and :PORT);\n"
+"use 127.0.0.1 (the examples' choice) to stay on loopback.  Logs go to stderr, one logfmt line per event; control-\n"
 "plane events (elections, epochs, recovery phases, failures) are also\n"
 "appended to DIR/audit/*.ndjson (read them with `rsctl events DIR`).\n"
 "SIGTERM or SIGINT shuts the node down cleanly.\n"
 "\n"
+"The data dir is locked (DIR/LOCK holds the PID) while the node runs, and\n"
+"DIR/identity records the node id and the cluster ID it belongs to.\n"
+"\n"
 "exit codes: 0 clean shutdown, 1 runtime failure (storage, Raft, a fatal\n"
-"state machine error), 2 bad flags or configuration, 3 the data dir does\n"
-"not match the flags (wrong id or cluster).\n");
+"state machine error), 2 bad flags or configuration (nothing is written to\n"
+"the data dir), 3 refused to start: the data dir is in use by another\n"
+"raftstored, belongs to another node (--id) or does not match the flags\n"
+"(members), its identity file is damaged, or a listen address is in use.\n");
 }

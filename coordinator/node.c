@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "coordinator/audit.h"
@@ -363,11 +364,8 @@ static int node_setup_modules(struct node *n, char *errmsg)
 	if (node_metrics_register(n, errmsg) != RS_OK)
 		return NODE_EXIT_FAILURE;
 	rv = raft_start(&n->raft);
-	if (rv != 0) {
-		rs_errmsg_printf(errmsg, "start Raft from %s: %s", n->raft_dir,
-				 raft_errmsg(&n->raft));
-		return NODE_EXIT_FAILURE;
-	}
+	if (rv != 0)
+		return node_raft_start_failed(n, rv, errmsg);
 	n->raft_started = true;
 	rv = node_check_raft_config(n, errmsg);
 	if (rv != RS_OK)
@@ -376,20 +374,49 @@ static int node_setup_modules(struct node *n, char *errmsg)
 			  service_handle, service_conn_closed, n->service, errmsg);
 	if (rv == RS_OK)
 		rv = node_start_http(n, errmsg);
+	/* RS_EIO: an address that cannot be bound (in use, not ours): the
+	 * flags' fault, refused as such */
+	if (rv == RS_EIO)
+		return NODE_EXIT_MISMATCH;
 	return rv == RS_OK ? RS_OK : NODE_EXIT_FAILURE;
+}
+
+/* The data dir is ours (locked) and, if it says whose it is, this node's:
+ * only then is anything in it created, read or changed. */
+static int node_claim_data_dir(struct node *n, bool *have_identity,
+			       char *errmsg)
+{
+	struct stat st;
+	int rv;
+
+	/* No Raft dir: a cold start, which needs the members.  Say so before
+	 * anything is created, so the corrected command starts clean. */
+	if (n->cfg.n_peers == 0 && stat(n->raft_dir, &st) != 0) {
+		rs_errmsg_printf(errmsg, "--initial-cluster is required on a "
+					 "cold start (%s has no Raft state)",
+				 n->cfg.data_dir);
+		return NODE_EXIT_USAGE;
+	}
+	rv = node_lock_data_dir(n, errmsg);
+
+	if (rv == RS_OK)
+		rv = node_load_identity(n, have_identity, errmsg);
+	if (rv == RS_OK && fileio_mkdir(n->raft_dir, errmsg) != RS_OK)
+		rv = NODE_EXIT_FAILURE;
+	return rv;
 }
 
 static int node_setup(struct node *n, char *errmsg)
 {
 	struct audit_options ao;
-	bool cold = false;
+	bool cold = false, have_identity = false;
 	int rv;
 
 	snprintf(n->store_dir, sizeof n->store_dir, "%s/store", n->cfg.data_dir);
 	snprintf(n->raft_dir, sizeof n->raft_dir, "%s/raft", n->cfg.data_dir);
-	if (fileio_mkdir(n->cfg.data_dir, errmsg) != RS_OK ||
-	    fileio_mkdir(n->raft_dir, errmsg) != RS_OK)
-		return NODE_EXIT_FAILURE;
+	rv = node_claim_data_dir(n, &have_identity, errmsg);
+	if (rv != RS_OK)
+		return rv;
 	audit_options_init(&ao);
 	ao.on_fsync = node_audit_fsync;
 	ao.fsync_arg = n;
@@ -404,6 +431,8 @@ static int node_setup(struct node *n, char *errmsg)
 		rv = node_check_layout(n, errmsg);
 	config_format_cluster(n->peers, n->n_peers, n->coordinators,
 			      sizeof n->coordinators);
+	if (rv == RS_OK && !have_identity)
+		rv = node_create_identity(n, cold, errmsg);
 	if (rv == RS_OK && !cold)
 		rv = node_check_raft_segments(n, errmsg);
 	if (rv != RS_OK)

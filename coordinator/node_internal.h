@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "coordinator/config.h"
+#include "coordinator/identity.h"
 #include "coordinator/node.h"
 #include "director/director.h"
 #include "raftstore/client.h"
@@ -36,6 +37,8 @@
 struct node {
 	uv_loop_t loop;
 	struct config cfg;
+	int lock_fd;                /* DIR/LOCK, flock'ed for the process' life */
+	struct identity identity;   /* DIR/identity as loaded or written */
 	char store_dir[PATH_MAX + 16];
 	char raft_dir[PATH_MAX + 16];
 	struct config_peer peers[CONFIG_PEERS_MAX];
@@ -102,6 +105,22 @@ void node_event(void *ctx, const char *name, json_t *members);
 
 /* ---- node_start.c ---- */
 
+/* Create the data dir if absent and lock DIR/LOCK (flock, exclusive, not
+ * waiting) before any other file in it is touched; write our PID into it.
+ * NODE_EXIT_MISMATCH naming the dir and the holder's PID if another
+ * process holds it. */
+int node_lock_data_dir(struct node *n, char *errmsg);
+/* Read DIR/identity into n->identity if it exists (*found): its node id
+ * must be --id.  NODE_EXIT_MISMATCH on a bad file or another id. */
+int node_load_identity(struct node *n, bool *found, char *errmsg);
+/* No identity file yet: write one.  Cold start: this node's id, and a new
+ * cluster ID if it is the founder (lowest id of the members).  Warm start
+ * (a dir made before identity files): --id and an unknown cluster ID. */
+int node_create_identity(struct node *n, bool cold, char *errmsg);
+/* Store a cluster ID learned from the founder durably, then use it. */
+int node_adopt_cluster_id(struct node *n,
+			  const uint8_t id[IDENTITY_CLUSTER_ID_SIZE],
+			  char *errmsg);
 /* Open the store, logging what recovery found. */
 int node_open_store(struct node *n, char *errmsg);
 /* Cold or warm start, and the members (n->peers); checks this node is one
@@ -114,6 +133,11 @@ int node_check_raft_segments(struct node *n, char *errmsg);
 /* raft_uv and raft_init over n->fsm (initialised by the caller), the
  * timeouts, and on a cold start the bootstrap configuration. */
 int node_init_raft(struct node *n, bool cold, char *errmsg);
+/* raft_start returned rv: errmsg says why, with c-raft's own message
+ * (raft, I/O or transport, whichever has one).  A listener that cannot be
+ * bound is NODE_EXIT_MISMATCH (the flags name an address in use), any
+ * other failure NODE_EXIT_FAILURE. */
+int node_raft_start_failed(struct node *n, int rv, char *errmsg);
 /* After raft_start: c-raft's configuration names the given members. */
 int node_check_raft_config(struct node *n, char *errmsg);
 

@@ -9,11 +9,22 @@
  * layout must decode; after, c-raft's configuration must name the same
  * members.  A refusal returns a NODE_EXIT_* code with errmsg naming the
  * directory, key or node involved; nothing is repaired silently.
+ *
+ * Before any of that, the data dir is locked (DIR/LOCK, so a second
+ * process on the same dir stops before it touches a file) and its identity
+ * file says which node it belongs to (coordinator/identity.h).
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "coordinator/node_internal.h"
 #include "director/tsl.h"
@@ -22,7 +33,152 @@
 #include "raftstore/raftinfo.h"
 #include "raftstore/raftio.h"
 #include "raftstore/raftseg.h"
+#include "storage/fileio.h"
 #include "storage/store.h"
+
+#define NODE_LOCK_FILE "LOCK"
+
+/* The PID another process wrote into a lock file we could not take, or 0
+ * (it has not written it yet). */
+static long node_lock_holder(int fd)
+{
+	char buf[32];
+	ssize_t got = pread(fd, buf, sizeof buf - 1, 0);
+
+	if (got <= 0)
+		return 0;
+	buf[got] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+int node_lock_data_dir(struct node *n, char *errmsg)
+{
+	const char *dir = n->cfg.data_dir;
+	char path[PATH_MAX + 16], pid[32];
+	int fd, len;
+
+	n->lock_fd = -1;
+	if (fileio_mkdir(dir, errmsg) != RS_OK) {
+		rs_errmsg_wrapf(errmsg, "create data dir");
+		return NODE_EXIT_FAILURE;
+	}
+	snprintf(path, sizeof path, "%s/%s", dir, NODE_LOCK_FILE);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rs_errmsg_errno(errmsg, errno, "open lock file %s", path);
+		return NODE_EXIT_FAILURE;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int err = errno;
+		long holder = node_lock_holder(fd);
+		close(fd);
+		if (err != EWOULDBLOCK) {
+			rs_errmsg_errno(errmsg, err, "lock %s", path);
+			return NODE_EXIT_FAILURE;
+		}
+		if (holder > 0)
+			rs_errmsg_printf(errmsg, "data dir %s is in use by another "
+						 "raftstored (pid %ld)", dir, holder);
+		else
+			rs_errmsg_printf(errmsg, "data dir %s is in use by another "
+						 "raftstored (pid not yet written "
+						 "to %s)", dir, path);
+		return NODE_EXIT_MISMATCH;
+	}
+	len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+		rs_errmsg_errno(errmsg, errno, "write our pid to lock file %s",
+				path);
+		close(fd);
+		return NODE_EXIT_FAILURE;
+	}
+	n->lock_fd = fd; /* held until the process exits */
+	return RS_OK;
+}
+
+int node_load_identity(struct node *n, bool *found, char *errmsg)
+{
+	int rv = identity_read(n->cfg.data_dir, &n->identity, errmsg);
+
+	*found = rv == RS_OK;
+	if (rv == RS_ENOTFOUND)
+		return RS_OK;
+	if (rv != RS_OK) {
+		rs_errmsg_wrapf(errmsg, "refusing to start");
+		return NODE_EXIT_MISMATCH;
+	}
+	if (n->identity.node_id != n->cfg.id) {
+		rs_errmsg_printf(errmsg, "data dir %s belongs to node %" PRIu64
+					 ", not --id %" PRIu64 " (%s/%s)",
+				 n->cfg.data_dir, n->identity.node_id,
+				 n->cfg.id, n->cfg.data_dir, IDENTITY_FILE);
+		return NODE_EXIT_MISMATCH;
+	}
+	return RS_OK;
+}
+
+/* The founder draws the cluster ID: the member with the lowest id. */
+static bool node_is_founder(const struct node *n)
+{
+	for (unsigned i = 0; i < n->n_peers; i++)
+		if (n->peers[i].id < n->cfg.id)
+			return false;
+	return true;
+}
+
+int node_create_identity(struct node *n, bool cold, char *errmsg)
+{
+	char hex[IDENTITY_CLUSTER_HEX_SIZE];
+	bool founder = cold && node_is_founder(n);
+
+	memset(&n->identity, 0, sizeof n->identity);
+	n->identity.node_id = n->cfg.id;
+	if (founder &&
+	    identity_new_cluster_id(n->identity.cluster_id, errmsg) != RS_OK)
+		return NODE_EXIT_FAILURE;
+	if (identity_write(n->cfg.data_dir, &n->identity, errmsg) != RS_OK)
+		return NODE_EXIT_FAILURE;
+	identity_cluster_hex(&n->identity, hex);
+	if (cold)
+		log_info("identity.created", "node_id=%" PRIu64 " founder=%s "
+			 "cluster_id=%s", n->identity.node_id,
+			 founder ? "yes" : "no", hex[0] ? hex : "unknown");
+	else
+		log_warn("identity.created_for_existing_data", "node_id=%" PRIu64
+			 " data_dir=%s cluster_id=unknown", n->identity.node_id,
+			 n->cfg.data_dir);
+	return RS_OK;
+}
+
+int node_adopt_cluster_id(struct node *n,
+			  const uint8_t id[IDENTITY_CLUSTER_ID_SIZE],
+			  char *errmsg)
+{
+	struct identity next = n->identity;
+	char hex[IDENTITY_CLUSTER_HEX_SIZE];
+	int rv;
+
+	memcpy(next.cluster_id, id, IDENTITY_CLUSTER_ID_SIZE);
+	if (!identity_cluster_known(&next)) {
+		rs_errmsg_printf(errmsg, "adopt cluster ID: it is all zero");
+		return RS_EINVAL;
+	}
+	if (identity_cluster_known(&n->identity) &&
+	    memcmp(n->identity.cluster_id, id, IDENTITY_CLUSTER_ID_SIZE) != 0) {
+		identity_cluster_hex(&n->identity, hex);
+		rs_errmsg_printf(errmsg, "adopt cluster ID: %s/%s already names "
+					 "cluster %s", n->cfg.data_dir,
+				 IDENTITY_FILE, hex);
+		return RS_EEXIST;
+	}
+	rv = identity_write(n->cfg.data_dir, &next, errmsg);
+	if (rv != RS_OK)
+		return rv;
+	n->identity = next;
+	identity_cluster_hex(&n->identity, hex);
+	log_info("identity.cluster_adopted", "cluster_id=%s", hex);
+	return RS_OK;
+}
 
 static bool node_raft_state_exists(const char *dir)
 {
@@ -269,6 +425,55 @@ int node_decide(struct node *n, bool *cold, char *errmsg)
 	log_info("node.start_mode", "mode=%s applied_version=%" PRIu64,
 		 *cold ? "cold" : "warm", applied);
 	return node_check_self(n, errmsg);
+}
+
+/* c-raft 0.15 says only "I/O error" when its listener cannot be bound:
+ * bind the Raft address ourselves to learn why.  The errno, or 0 if the
+ * address binds (or is not one this probe can try). */
+static int node_probe_listen(const char *addr)
+{
+	char host[CONFIG_ADDR_MAX];
+	const char *colon = strrchr(addr, ':');
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int fd, one = 1, err = 0;
+
+	if (colon == NULL || (size_t)(colon - addr) >= sizeof host)
+		return 0;
+	snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1"
+							       : host,
+		      &sa.sin_addr) != 1)
+		return 0;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	/* as libuv binds: a port in TIME_WAIT is not "in use" */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+	    listen(fd, 1) != 0)
+		err = errno;
+	close(fd);
+	return err;
+}
+
+int node_raft_start_failed(struct node *n, int rv, char *errmsg)
+{
+	const char *why[] = {n->transport.errmsg, n->io.errmsg,
+			     raft_errmsg(&n->raft)};
+	const char *cause = raft_strerror(rv);
+	int err = node_probe_listen(n->cfg.raft_addr);
+
+	if (err != 0) {
+		rs_errmsg_errno(errmsg, err, "start Raft from %s: listen on %s",
+				n->raft_dir, n->cfg.raft_addr);
+		return NODE_EXIT_MISMATCH;
+	}
+	for (int i = 2; i >= 0; i--)
+		if (why[i] != NULL && why[i][0] != '\0')
+			cause = why[i];
+	rs_errmsg_printf(errmsg, "start Raft from %s: %s", n->raft_dir, cause);
+	return NODE_EXIT_FAILURE;
 }
 
 /* After raft_start: the configuration c-raft loaded from disk must name the
