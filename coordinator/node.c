@@ -389,9 +389,11 @@ static int node_claim_data_dir(struct node *n, bool *have_identity,
 	struct stat st;
 	int rv;
 
-	/* No Raft dir: a cold start, which needs the members.  Say so before
-	 * anything is created, so the corrected command starts clean. */
-	if (n->cfg.n_peers == 0 && stat(n->raft_dir, &st) != 0) {
+	/* Neither Raft state nor a store: a cold start, which needs the
+	 * members.  Say so before anything is created, so that the corrected
+	 * command starts clean. */
+	if (n->cfg.n_peers == 0 && stat(n->raft_dir, &st) != 0 &&
+	    stat(n->store_dir, &st) != 0) {
 		rs_errmsg_printf(errmsg, "--initial-cluster is required on a "
 					 "cold start (%s has no Raft state)",
 				 n->cfg.data_dir);

@@ -2,7 +2,10 @@
  * node: one raftstore node (the raftstored process): storage, Raft, the
  * commit proxy, the client service and listener, wired on one libuv loop.
  *
- * Start-up decides "cold" or "warm" from durable state only:
+ * Start-up first locks the data dir (DIR/LOCK) and reads DIR/identity: a
+ * dir in use by another process, or one that belongs to another node,
+ * exits 3 before any file is touched.  Then it decides "cold" or "warm"
+ * from durable state only:
  *  - warm: <data-dir>/raft holds Raft metadata.  The members come from the
  *    store's \xff/system/coordinators key when it exists; --initial-cluster,
  *    if also given, must agree.

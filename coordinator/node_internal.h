@@ -5,8 +5,9 @@
  *   node.c           wiring: creates the modules in order, connects their
  *                    callbacks, follows c-raft's role, stops them in
  *                    reverse order
- *   node_start.c     start-up decisions and checks (cold or warm, members,
- *                    Raft segments, Raft configuration, stored layout)
+ *   node_start.c     start-up decisions and checks (the data-dir lock and
+ *                    identity, cold or warm, members, Raft segments, Raft
+ *                    configuration, stored layout, why Raft did not start)
  *   node_director.c  the control plane: runs and restarts the director on
  *                    the leader, takes registrations, sends heartbeats
  *   node_status.c    the STATUS and MEMBERS documents (and GET /status)

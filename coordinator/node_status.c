@@ -74,17 +74,21 @@ static int node_status_director(struct node *n, json_t *doc)
 	return director_status_fields(n->director, doc);
 }
 
-/* Members id .. connections, in the order of docs/protocol.md §9. */
+/* Members id, cluster_id .. connections, in the order of docs/protocol.md
+ * §9. */
 static int node_status_head(struct node *n, json_t *doc)
 {
 	struct proxy_stats ps;
 	const char *leader_client = n->leader_id == n->cfg.id
 					    ? n->cfg.client_addr
 					    : node_leader_addr(n);
+	char cluster[IDENTITY_CLUSTER_HEX_SIZE];
 	int bad = 0;
 
 	proxy_get_stats(n->proxy, &ps);
+	identity_cluster_hex(&n->identity, cluster);
 	bad |= rs_json_set_u64(doc, "id", n->cfg.id) != RS_OK;
+	bad |= rs_json_set_str(doc, "cluster_id", cluster) != RS_OK;
 	bad |= rs_json_set_str(doc, "raft_addr", n->cfg.raft_addr) != RS_OK;
 	bad |= rs_json_set_str(doc, "client_addr", n->cfg.client_addr) != RS_OK;
 	bad |= rs_json_set_str(doc, "role", raftinfo_state_name(raftinfo_state(

@@ -290,6 +290,18 @@ static void cl_cell_bytes(char *cell, const json_t *doc, const char *key,
 	snprintf(cell, CL_CELL_SIZE, "%.1f %s", x, units[u]);
 }
 
+/* A node's "cluster_id" for the text output: the 32 hex digits, "unknown"
+ * when it has not learned it yet (""), "?" when the answer lacks it. */
+static void cl_cluster_text(char *out, size_t size, const json_t *doc)
+{
+	const char *v;
+
+	if (rs_json_get_str(doc, "cluster_id", &v, NULL, NULL) != RS_OK)
+		snprintf(out, size, "?");
+	else
+		snprintf(out, size, "%s", v[0] != '\0' ? v : "unknown");
+}
+
 /* ---- a private loop for concurrent requests ---- */
 
 /* One STATUS request per endpoint, all in flight together. */
@@ -495,6 +507,67 @@ static json_t *cl_status_json(const struct cl_probe *p, const char *endpoint)
 			 rs_json_bytes(message, strlen(message)));
 }
 
+/* Print each answering node whose cluster text is (want) or is not (!want)
+ * text, as " node ID (ENDPOINT) [CLUSTER]", comma-separated. */
+static void cl_status_print_nodes(FILE *f, const struct cl_status *st,
+				  const char *text, bool want, bool show_id)
+{
+	char id[CL_CELL_SIZE], who[CL_CELL_SIZE];
+	bool first = true;
+
+	for (unsigned i = 0; i < st->n; i++) {
+		if (st->probes[i].doc == NULL)
+			continue;
+		cl_cluster_text(id, sizeof id, st->probes[i].doc);
+		if ((strcmp(id, text) == 0) != want)
+			continue;
+		cl_cell_u64(who, st->probes[i].doc, "id", st->names[i]);
+		fprintf(f, "%s node %s (%s)%s%s", first ? "" : ",", who,
+			st->names[i], show_id ? " " : "", show_id ? id : "");
+		first = false;
+	}
+}
+
+/* Below the table: the cluster ID the nodes that answered report.  A node
+ * that has not learned it yet is named as such; nodes that report
+ * different IDs are each shown with theirs. */
+static void cl_status_print_cluster(FILE *f, const struct cl_status *st)
+{
+	char known[CL_CELL_SIZE] = "", id[CL_CELL_SIZE];
+	bool any = false, differ = false, unknown = false;
+
+	for (unsigned i = 0; i < st->n; i++) {
+		if (st->probes[i].doc == NULL)
+			continue;
+		any = true;
+		cl_cluster_text(id, sizeof id, st->probes[i].doc);
+		if (strcmp(id, "unknown") == 0) {
+			unknown = true;
+			continue;
+		}
+		if (known[0] != '\0' && strcmp(id, known) != 0)
+			differ = true;
+		if (known[0] == '\0')
+			memcpy(known, id, sizeof known);
+	}
+	if (!any)
+		return;
+	if (differ) {
+		fprintf(f, "cluster ID: the nodes differ:");
+		cl_status_print_nodes(f, st, "", false, true);
+	} else if (known[0] == '\0') {
+		fprintf(f, "cluster ID: unknown (no node has it yet)");
+	} else {
+		fprintf(f, "cluster ID: %s", known);
+		if (unknown) {
+			fprintf(f, " (not yet learned by");
+			cl_status_print_nodes(f, st, "unknown", true, false);
+			fprintf(f, ")");
+		}
+	}
+	fprintf(f, "\n");
+}
+
 static int cl_status_print_json(const struct cl_status *st)
 {
 	json_t *all = json_array();
@@ -537,9 +610,11 @@ static int cl_status_run(const struct rsctl_cluster_args *a)
 	}
 	if (a->json)
 		rv = cl_status_print_json(st);
-	else
+	else {
 		cl_table_print(stdout, cl_status_head, CL_STATUS_COLS, cells,
 			       st->n);
+		cl_status_print_cluster(stdout, st);
+	}
 	if (rv != RSCTL_EXIT_OK) {
 		/* the JSON could not be written: said so already */
 	} else if (answered < st->n / 2 + 1) {
@@ -627,6 +702,33 @@ static int cl_members_read(const struct rs_result *res, json_t **doc,
 	return RS_OK;
 }
 
+/* Below the members table: the cluster ID of the node that answered,
+ * from its STATUS (MEMBERS is the bare array, docs/protocol.md §9). */
+static void cl_members_print_cluster(struct rs_sync *s, const char *endpoint)
+{
+	struct rs_client *c = rs_sync_client(s);
+	char id[CL_CELL_SIZE] = "?", node[CL_CELL_SIZE] = "?";
+	struct rs_result res;
+	json_t *doc;
+	unsigned i;
+
+	for (i = 0; endpoint != NULL && i < rs_client_endpoint_count(c); i++)
+		if (strcmp(rs_client_endpoint(c, i), endpoint) == 0)
+			break;
+	if (endpoint == NULL || i == rs_client_endpoint_count(c))
+		return;
+	if (rs_sync_info(s, WIRE_STATUS, (int)i, &res) == RS_OK &&
+	    rs_json_parse_object(res.value.data, res.value.len, &doc,
+				 NULL) == RS_OK) {
+		cl_cluster_text(id, sizeof id, doc);
+		cl_cell_u64(node, doc, "id", endpoint);
+		json_decref(doc);
+	}
+	rs_result_free(&res);
+	printf("cluster ID: %s (as node %s at %s knows it)\n", id, node,
+	       endpoint);
+}
+
 static int cl_members_run(const struct rsctl_cluster_args *a)
 {
 	/* Raft configurations are small; more than this is not an answer. */
@@ -656,6 +758,7 @@ static int cl_members_run(const struct rsctl_cluster_args *a)
 	} else {
 		cl_table_print(stdout, cl_members_head, CL_MEMBERS_COLS, cells,
 			       n);
+		cl_members_print_cluster(s, res.endpoint);
 	}
 	json_decref(doc);
 	rs_result_free(&res);
@@ -686,13 +789,17 @@ static const struct cl_command cl_status = {
 	"commit\n"
 	"and applied Raft indexes, the highest applied store version, bytes "
 	"on\n"
-	"disk, and storage health.  An endpoint that does not answer within\n"
+	"disk, and storage health; below the table, the cluster ID the nodes\n"
+	"report (each node's when they differ; \"unknown\" for a node that has "
+	"not\n"
+	"learned it yet).  An endpoint that does not answer within\n"
 	"--timeout-ms gets the role \"unreachable\" and the error in the "
 	"HEALTH\n"
 	"column.\n\n"
 	"--json prints an array with one element per endpoint, in order: the "
 	"node's\n"
 	"status object as it sent it (docs/protocol.md section 9: id, "
+	"cluster_id,\n"
 	"client_addr,\n"
 	"role, term, leader_id, commit_index, applied_index, "
 	"applied_version,\n"
@@ -716,7 +823,9 @@ static const struct cl_command cl_members = {
 	"knows them (the client prefers the leader): id, Raft address, "
 	"client\n"
 	"address, role (voter, standby or spare), and whether it is the "
-	"leader.\n"
+	"leader;\n"
+	"below the table, the cluster ID of the node that answered (from its\n"
+	"STATUS).\n"
 	"--json prints the node's array as sent: objects with id, "
 	"raft_addr,\n"
 	"client_addr, role and leader.\n",

@@ -192,19 +192,26 @@ expect 2 "status takes no argument" "${R[@]}" status now
 # ---- status and members ----
 
 expect 0 "status" "${R[@]}" status
-py_check "status: a row per node, one leader" '
-rows = [l.split() for l in lines[1:]]
+py_check "status: a row per node, one leader, the cluster ID below" '
+import re
+rows = [l.split() for l in lines[1:-1]]
 assert lines[0].split() == ["ID", "ADDRESS", "ROLE", "TERM", "LEADER", "EPOCH", "PHASE",
     "COMMIT", "APPLIED", "VERSION", "STORAGE", "HEALTH"], lines[0]
 assert sorted(r[0] for r in rows) == ["1", "2", "3"], rows
 assert [r[2] for r in rows].count("leader") == 1, rows
-assert all(r[-1] == "ok" for r in rows), rows'
+assert all(r[-1] == "ok" for r in rows), rows
+# every node has the founder'"'"'s ID, or has not learned it yet
+assert re.fullmatch("cluster ID: [0-9a-f]{32}( [(]not yet learned by .*[)])?",
+                    lines[-1]), lines[-1]'
+CLUSTER_ID=$(sed -n 's/^cluster ID: \([0-9a-f]\{32\}\).*/\1/p' "$OUT" | tail -n 1)
 expect 0 "status --json" "${R[@]}" status --json
 py_check "status --json: the nodes' objects" '
 d = js()
 assert len(d) == 3 and sorted(o["id"] for o in d) == [1, 2, 3]
 assert [o["role"] for o in d].count("leader") == 1
 leader = [o["id"] for o in d if o["role"] == "leader"][0]
+assert {o["cluster_id"] for o in d} - {""} == {"'"$CLUSTER_ID"'"}, d
+assert [o["cluster_id"] for o in d if o["id"] == 1] == ["'"$CLUSTER_ID"'"], d
 for o in d:
     for f in ["client_addr", "term", "leader_id", "commit_index",
               "applied_index", "applied_version", "storage_bytes", "health"]:
@@ -218,15 +225,19 @@ print([o["client_addr"] for o in d if o["role"] == "leader"][0],
 expect 0 "status --endpoints LEADER (flag over the environment)" \
 	"${R[@]}" status --endpoints "$LEADER_EP"
 py_check "status --endpoints: that node only" '
-assert len(lines) == 2 and lines[1].split()[1] == "'"$LEADER_EP"'"'
+assert len(lines) == 3 and lines[1].split()[1] == "'"$LEADER_EP"'"
+assert lines[2].startswith("cluster ID: "), lines'
 expect 3 "status --endpoints FOLLOWER: no leader among those asked" \
 	"${R[@]}" status --endpoints "$FOLLOWER_EP"
 assert_out "status says there is no leader" "no node that answered is the leader"
 
 expect 0 "members list" "${R[@]}" members list
-py_check "members list: a row per member, one leader" '
+py_check "members list: a row per member, one leader, the cluster ID below" '
+import re
 assert lines[0].split() == ["ID", "RAFT_ADDR", "CLIENT_ADDR", "ROLE", "LEADER"]
-rows = sorted(l.split() for l in lines[1:])
+assert re.fullmatch("cluster ID: ('"$CLUSTER_ID"'|unknown) [(]as node [123] at "
+                    "127.0.0.1:[0-9]+ knows it[)]", lines[-1]), lines[-1]
+rows = sorted(l.split() for l in lines[1:-1])
 assert [r[0] for r in rows] == ["1", "2", "3"], rows
 assert [r[2] for r in rows] == ["127.0.0.1:'"$C1"'", "127.0.0.1:'"$C2"'",
     "127.0.0.1:'"$C3"'"], rows
