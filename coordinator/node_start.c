@@ -85,13 +85,12 @@ int node_lock_data_dir(struct node *n, char *errmsg)
 						 "to %s)", dir, path);
 		return NODE_EXIT_MISMATCH;
 	}
+	/* The PID is only a hint for the message above: the lock is held
+	 * whether or not it can be written (a full disk, say). */
 	len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
-		rs_errmsg_errno(errmsg, errno, "write our pid to lock file %s",
-				path);
-		close(fd);
-		return NODE_EXIT_FAILURE;
-	}
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+		log_warn("node.lock_pid_not_written", "file=%s error=\"%s\"", path,
+			 strerror(errno));
 	n->lock_fd = fd; /* held until the process exits */
 	return RS_OK;
 }
