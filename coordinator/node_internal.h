@@ -118,7 +118,10 @@ int node_load_identity(struct node *n, bool *found, char *errmsg);
  * cluster ID if it is the founder (lowest id of the members).  Warm start
  * (a dir made before identity files): --id and an unknown cluster ID. */
 int node_create_identity(struct node *n, bool cold, char *errmsg);
-/* Store a cluster ID learned from the founder durably, then use it. */
+/* Store a cluster ID learned from the founder durably, then use it
+ * (n->identity).  RS_OK if it is already the node's; RS_EEXIST if the node
+ * has another; RS_EINVAL for all zero; a write error leaves n->identity
+ * as it was. */
 int node_adopt_cluster_id(struct node *n,
 			  const uint8_t id[IDENTITY_CLUSTER_ID_SIZE],
 			  char *errmsg);

@@ -162,8 +162,9 @@ int node_adopt_cluster_id(struct node *n,
 		rs_errmsg_printf(errmsg, "adopt cluster ID: it is all zero");
 		return RS_EINVAL;
 	}
-	if (identity_cluster_known(&n->identity) &&
-	    memcmp(n->identity.cluster_id, id, IDENTITY_CLUSTER_ID_SIZE) != 0) {
+	if (memcmp(n->identity.cluster_id, id, IDENTITY_CLUSTER_ID_SIZE) == 0)
+		return RS_OK; /* already ours, and durable */
+	if (identity_cluster_known(&n->identity)) {
 		identity_cluster_hex(&n->identity, hex);
 		rs_errmsg_printf(errmsg, "adopt cluster ID: %s/%s already names "
 					 "cluster %s", n->cfg.data_dir,

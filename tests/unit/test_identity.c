@@ -2,8 +2,10 @@
  * Tests for the identity file (coordinator/identity.h): a round trip
  * through the file, the bytes as docs/storage-format.md draws them, every
  * cut and every bit flip refused with a message naming the file, an
- * unknown version refused as such, a write fault leaving the old file, and
- * fresh cluster IDs that are known and differ.
+ * unknown version refused as such, a write fault leaving the old file,
+ * fresh cluster IDs that are known and differ, and the node's adoption of
+ * a learned cluster ID (node_adopt_cluster_id, which the Raft handshake
+ * calls).
  */
 #include <check.h>
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "coordinator/identity.h"
+#include "coordinator/node_internal.h"
 #include "raftstore/lib/buf.h"
 #include "raftstore/lib/crc32c.h"
 #include "raftstore/lib/rs_error.h"
@@ -194,6 +197,46 @@ START_TEST(test_new_cluster_ids_known_and_distinct)
 }
 END_TEST
 
+/* A node that learns the cluster ID stores it before using it; an ID it
+ * already has is never replaced by another, nor by zero. */
+START_TEST(test_node_adopts_cluster_id_once)
+{
+	static struct node n; /* big (struct raft): not on the stack */
+	char errmsg[RS_ERRMSG_SIZE] = "";
+	struct identity learned = sample(), other = sample(), got;
+	uint8_t zero[IDENTITY_CLUSTER_ID_SIZE] = {0};
+
+	memset(&n, 0, sizeof n);
+	snprintf(n.cfg.data_dir, sizeof n.cfg.data_dir, "%s", tdir);
+	n.cfg.id = n.identity.node_id = 2;
+	ck_assert_int_eq(identity_write(tdir, &n.identity, errmsg), RS_OK);
+
+	ck_assert_int_eq(node_adopt_cluster_id(&n, zero, errmsg), RS_EINVAL);
+	ck_assert_int_eq(node_adopt_cluster_id(&n, learned.cluster_id, errmsg),
+			 RS_OK);
+	ck_assert_mem_eq(n.identity.cluster_id, learned.cluster_id, 16);
+	ck_assert_int_eq(identity_read(tdir, &got, errmsg), RS_OK);
+	ck_assert_uint_eq(got.node_id, 2);
+	ck_assert_mem_eq(got.cluster_id, learned.cluster_id, 16);
+	/* the same again is a no-op success; another is refused */
+	ck_assert_int_eq(node_adopt_cluster_id(&n, learned.cluster_id, errmsg),
+			 RS_OK);
+	other.cluster_id[0] ^= 1;
+	ck_assert_int_eq(node_adopt_cluster_id(&n, other.cluster_id, errmsg),
+			 RS_EEXIST);
+	ck_assert_ptr_nonnull(strstr(errmsg, "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"));
+	ck_assert_int_eq(identity_read(tdir, &got, errmsg), RS_OK);
+	ck_assert_mem_eq(got.cluster_id, learned.cluster_id, 16);
+	/* a failed write leaves the node's view as it was */
+	memset(n.identity.cluster_id, 0, 16);
+	ck_assert_int_eq(identity_write(tdir, &n.identity, errmsg), RS_OK);
+	fileio_fault_set(FIO_OP_FSYNC, 1, EIO);
+	ck_assert_int_ne(node_adopt_cluster_id(&n, learned.cluster_id, errmsg),
+			 RS_OK);
+	ck_assert(!identity_cluster_known(&n.identity));
+}
+END_TEST
+
 static Suite *identity_suite(void)
 {
 	Suite *s = suite_create("identity");
@@ -207,6 +250,8 @@ static Suite *identity_suite(void)
 	tcase_add_test(tc, test_zero_node_refused);
 	tcase_add_loop_test(tc, test_write_fault_keeps_old_file, 0, 3);
 	tcase_add_test(tc, test_new_cluster_ids_known_and_distinct);
+	tc = testutil_tcase(s, "node", setup, teardown, 30);
+	tcase_add_test(tc, test_node_adopts_cluster_id_once);
 	return s;
 }
 
