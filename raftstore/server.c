@@ -16,6 +16,9 @@
  * and whatever it sends is dropped unread.  Partial frames are found by a
  * sweep timer that runs every quarter of the frame timeout (at most every
  * second); a frame therefore gets between 1 and 1.25 timeouts to arrive.
+ * The same sweep closes outright a connection whose last reply (before a
+ * close) has not gone out within one timeout: a peer that does not read
+ * cannot keep it open.
  */
 #include "raftstore/server.h"
 
@@ -49,6 +52,7 @@ struct server_conn {
 	bool refused;       /* over the cap: told so, then closed */
 	bool partial;       /* c->in holds the start of a frame ... */
 	uint64_t partial_ms; /* ... whose first byte came then */
+	uint64_t close_ms;   /* close_after_flush was set then */
 	unsigned refs;
 	void *data;
 	bool peer_ip_known;
@@ -373,7 +377,8 @@ static void server_accept(uv_stream_t *listener, int status)
 	assert(s->n_conns - s->n_refused <= s->o.max_connections);
 }
 
-/* Close every connection whose partial frame is older than the timeout. */
+/* Close every connection whose partial frame is older than the timeout,
+ * and every one whose closing reply is stuck for as long. */
 static void server_sweep(uv_timer_t *t)
 {
 	struct server *s = t->data;
@@ -383,6 +388,13 @@ static void server_sweep(uv_timer_t *t)
 
 	for (c = s->conns; c != NULL; c = next) {
 		next = c->next;
+		if (c->close_after_flush &&
+		    now - c->close_ms >= s->o.frame_timeout_ms) {
+			log_debug("client.close_forced", "peer=%s unsent_bytes=%zu",
+				  c->peer, server_conn_pending(c));
+			server_conn_shutdown(c);
+			continue;
+		}
 		if (!c->partial || !server_conn_alive(c) ||
 		    now - c->partial_ms < s->o.frame_timeout_ms)
 			continue;
@@ -569,6 +581,8 @@ void server_req_done(struct server_req *r)
 
 void server_conn_close(struct server_conn *conn)
 {
+	if (!conn->close_after_flush)
+		conn->close_ms = uv_now(conn->server->loop);
 	conn->close_after_flush = true;
 	if (!conn->writing)
 		server_flush(conn);

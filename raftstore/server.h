@@ -20,6 +20,9 @@
  *    cap gets one RS_EUNAVAILABLE reply (request id 0, "too many client
  *    connections (N)") and is closed; nothing it sends is read as a
  *    request.
+ *  - A connection to be closed after a reply (any of the above, or a
+ *    protocol error) is closed outright if the reply has not gone out
+ *    frame_timeout_ms later: a peer that does not read cannot hold it.
  */
 #ifndef RS_SERVER_H
 #define RS_SERVER_H

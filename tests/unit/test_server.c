@@ -10,6 +10,8 @@
  *    is closed after frame_timeout_ms; one idle between frames is kept;
  *  - the timeout runs from each frame's first byte: a stream of frames
  *    each finished in time is never closed, however long it lasts;
+ *  - a peer that stops reading cannot keep a connection open once it is to
+ *    be closed: its unsent replies are dropped one timeout later;
  *  - a stop with refused and stuck connections still open closes cleanly
  *    (uv_loop_close returns 0).
  */
@@ -119,7 +121,8 @@ static void teardown(void)
 	metrics_free(ms);
 }
 
-static int sock_connect(void)
+/* rcvbuf_bytes: 0 for the default receive buffer. */
+static int sock_connect_rcvbuf(int rcvbuf_bytes)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 				 .sin_port = htons((uint16_t)port),
@@ -127,9 +130,18 @@ static int sock_connect(void)
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	ck_assert_int_ge(fd, 0);
+	if (rcvbuf_bytes > 0)
+		ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF,
+					    &rcvbuf_bytes, sizeof rcvbuf_bytes),
+				 0);
 	/* Loopback: the kernel completes it before the server accepts. */
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
 	return fd;
+}
+
+static int sock_connect(void)
+{
+	return sock_connect_rcvbuf(0);
 }
 
 static void sock_send(int fd, const void *p, size_t len)
@@ -373,6 +385,43 @@ START_TEST(test_timeout_restarts_with_each_frame)
 }
 END_TEST
 
+/* The peer sends requests and never reads: the replies back up in the
+ * server, then it leaves a partial frame.  The closing reply can never be
+ * flushed; the connection still goes. */
+START_TEST(test_unread_replies_do_not_hold_a_closing_connection)
+{
+	/* 28-byte replies: about 5.6 MB, past what the socket buffers of
+	 * both ends hold (the client's receive buffer is made small). */
+	const unsigned n_requests = 200000;
+	struct rs_buf req, many;
+	size_t sent = 0;
+	int fd;
+
+	start(200, 0);
+	fd = sock_connect_rcvbuf(4096);
+	request_frame(&req, 1);
+	rs_buf_init(&many);
+	for (unsigned i = 0; i < n_requests; i++)
+		ck_assert_int_eq(rs_buf_append(&many, req.data, req.len), RS_OK);
+	while (sent < many.len) {
+		ssize_t n = send(fd, many.data + sent, many.len - sent,
+				 MSG_DONTWAIT);
+		ck_assert(n > 0 || errno == EAGAIN || errno == EWOULDBLOCK);
+		if (n > 0)
+			sent += (size_t)n;
+		pump();
+	}
+	while (requests < n_requests)
+		pump();
+	sock_send(fd, req.data, 5); /* a partial frame: closed in 200 ms */
+	wait_count(0);
+	ck_assert_uint_eq(counter("raftstore_client_frame_timeouts_total"), 1);
+	rs_buf_free(&many);
+	rs_buf_free(&req);
+	close(fd);
+}
+END_TEST
+
 /* Stopping with a refused connection and a stuck one still open. */
 START_TEST(test_stop_with_refused_and_stuck)
 {
@@ -401,6 +450,7 @@ int main(void)
 	tcase_add_test(tc, test_refused_request_not_handled);
 	tcase_add_test(tc, test_partial_frame_closed_idle_kept);
 	tcase_add_test(tc, test_timeout_restarts_with_each_frame);
+	tcase_add_test(tc, test_unread_replies_do_not_hold_a_closing_connection);
 	tc = testutil_tcase(s, "stop", NULL, NULL, 30);
 	tcase_add_test(tc, test_stop_with_refused_and_stuck);
 	return testutil_run_suite(s);
