@@ -581,7 +581,6 @@ static void svc_internal_refused(struct service *s, struct server_conn *conn,
 	uint64_t now = uv_now(s->loop);
 
 	assert(f->type == WIRE_REGISTER && why[0] != '\0');
-
 	s->st.internal_refused++;
 	if (s->m_internal_refused != NULL)
 		metrics_inc(s->m_internal_refused);
