@@ -7,9 +7,9 @@
   * past --max-client-connections a connection gets RS_EUNAVAILABLE "too
     many client connections (N)" and is closed, rsctl reports it and exits
     non-zero, and a slot freed lets the next one in;
-  * REGISTER (the one internal frame) from a node id that is not a member
-    is refused with a reason, and the director never sees it: the layout
-    of the next recovery does not name it;
+  * REGISTER (the one internal frame) from a node id that is not a member,
+    or from an IP no member has, is refused with a reason, and the director
+    never sees it: the layout of the next recovery does not name it;
   * each is logged and counted in /metrics, and --help tells the truth.
 """
 import json
@@ -151,6 +151,16 @@ def register_body(node_id, raft_addr, client_addr):
             rswire.bytes_field(client_addr.encode()) + struct.pack("<IQ", 0xFFFFFFFF, 1))
 
 
+def conn_from(addr, source_ip):
+    """A rswire.Conn to addr whose socket is bound to source_ip."""
+    host, port = addr.rsplit(":", 1)
+    c = rswire.Conn.__new__(rswire.Conn)
+    c.addr, c.next_id, c.buf = addr, 1, b""
+    c.sock = socket.create_connection((host, int(port)), timeout=10,
+                                      source_address=(source_ip, 0))
+    return c
+
+
 def layout(addr):
     r = subprocess.run([RSCTL, "layout", "--json", "--endpoints", addr,
                         "--timeout-ms", "5000"], capture_output=True, text=True,
@@ -186,6 +196,19 @@ def test_register_from_non_member_refused():
         and "peer=127.0.0.1:" in lines[0], lines
     assert len(lines) < 5, lines
     assert metric(urls[lead.id], "raftstore_internal_frames_refused_total") == 20
+    # A member's id from an IP no member has (loopback, but not 127.0.0.1).
+    other = conn_from(lead.client_addr, "127.0.0.2")
+    member = c.nodes[1 if lead.id != 1 else 2]
+    try:
+        other.call(REGISTER, register_body(member.id, member.raft_addr,
+                                           member.client_addr))
+        raise AssertionError("REGISTER from 127.0.0.2 accepted")
+    except rswire.Error as e:
+        assert e.code == rswire.CODE["EINVAL"], e
+        assert "node %d is a member, but 127.0.0.2 is not the IP" % member.id \
+            in e.message, e
+    other.close()
+    assert metric(urls[lead.id], "raftstore_internal_frames_refused_total") == 21
     # A recovery now plans from the registry: node 99 must not be in it.
     subprocess.run([RSCTL, "config", "set", "batch_delay_us", "500",
                     "--endpoints", c.endpoints()], check=True,
