@@ -19,6 +19,8 @@ void config_defaults(struct config *c)
 	c->snapshot_trailing = 2048;
 	c->batch_count_max = 512;
 	c->batch_delay_us = 500;
+	c->client_frame_timeout_ms = 10000;
+	c->max_client_connections = 1024;
 	snprintf(c->log_level, sizeof c->log_level, "info");
 }
 
@@ -252,6 +254,12 @@ static int config_set(struct config *c, const char *name, const char *v,
 	if (strcmp(name, "batch-delay-us") == 0)
 		return config_parse_uint(name, v, 0, 1000000, &c->batch_delay_us,
 					 errmsg);
+	if (strcmp(name, "client-frame-timeout-ms") == 0)
+		return config_parse_uint(name, v, 10, 3600000,
+					 &c->client_frame_timeout_ms, errmsg);
+	if (strcmp(name, "max-client-connections") == 0)
+		return config_parse_uint(name, v, 1, 1000000,
+					 &c->max_client_connections, errmsg);
 	if (strcmp(name, "ignore-bad-layout") == 0) {
 		if (strcmp(v, "true") && strcmp(v, "false")) {
 			rs_errmsg_printf(errmsg, "--ignore-bad-layout: '%s' is not "
@@ -476,6 +484,14 @@ void config_usage(FILE *f)
 "  --snapshot-trailing N      entries kept behind a snapshot (default 2048)\n"
 "  --batch-count-max N        commit proxy: transactions per batch (default 512)\n"
 "  --batch-delay-us N         commit proxy: wait to fill a batch (default 500)\n"
+"  --client-frame-timeout-ms N\n"
+"                             close a client connection whose request frame\n"
+"                             has not arrived whole N ms after its first byte\n"
+"                             (10..3600000, default 10000); a connection idle\n"
+"                             between frames (a watch) is never closed for it\n"
+"  --max-client-connections N client connections served at once (1..1000000,\n"
+"                             default 1024); one more gets the error \"too many\n"
+"                             client connections (N)\" and is closed\n"
 "  --log-level LEVEL          debug, info, warn or error (default info)\n"
 "  --ignore-bad-layout true   start even if the stored layout does not decode;\n"
 "                             the next recovery replaces it (default false)\n"

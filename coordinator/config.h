@@ -37,6 +37,8 @@ struct config {
 	unsigned snapshot_trailing;  /* entries kept after a snapshot */
 	unsigned batch_count_max;    /* commit proxy: txns per batch */
 	unsigned batch_delay_us;     /* commit proxy: max wait to fill one */
+	unsigned client_frame_timeout_ms; /* a partial frame's time to finish */
+	unsigned max_client_connections;  /* served at once; more are refused */
 	char log_level[16];
 	bool ignore_bad_layout; /* let recovery replace an undecodable layout */
 	bool help;    /* --help was given: print usage, exit 0 */

@@ -319,6 +319,8 @@ static int node_metrics_register(struct node *n, char *errmsg)
 	if (rv == RS_OK)
 		rv = proxy_metrics_register(n->proxy, m);
 	if (rv == RS_OK)
+		rv = service_metrics_register(n->service, m);
+	if (rv == RS_OK)
 		n->m_fsync_audit = metrics_register(
 			m, METRIC_HISTOGRAM, "raftstore_fsync_duration_seconds",
 			"fsync durations of this node's own files (the Raft log's "
@@ -352,7 +354,11 @@ static int node_setup_modules(struct node *n, char *errmsg)
 	struct service_options so = {.status_json = node_status_json,
 				     .members_json = node_members_json,
 				     .registration = node_registration,
+				     .members = node_gate_members,
 				     .ctx = n};
+	struct server_options sopt = {
+		.frame_timeout_ms = n->cfg.client_frame_timeout_ms,
+		.max_connections = n->cfg.max_client_connections};
 	int rv;
 
 	if (proxy_create(&n->proxy, &n->loop, &n->raft, n->store, &po) != RS_OK) {
@@ -370,8 +376,12 @@ static int node_setup_modules(struct node *n, char *errmsg)
 	rv = node_check_raft_config(n, errmsg);
 	if (rv != RS_OK)
 		return rv;
-	rv = server_start(&n->server, &n->loop, n->cfg.client_addr,
+	rv = server_start(&n->server, &n->loop, n->cfg.client_addr, &sopt,
 			  service_handle, service_conn_closed, n->service, errmsg);
+	if (rv == RS_OK &&
+	    (rv = server_metrics_register(n->server, n->metrics)) != RS_OK)
+		rs_errmsg_printf(errmsg, "register metrics: %s",
+				 metrics_errmsg(n->metrics));
 	if (rv == RS_OK)
 		rv = node_start_http(n, errmsg);
 	/* RS_EIO: an address that cannot be bound (in use, not ours): the

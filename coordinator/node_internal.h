@@ -169,6 +169,10 @@ int node_director_metrics_register(struct node *n);
  * out of memory. */
 char *node_status_json(void *ctx);
 char *node_members_json(void *ctx);
+/* service_options.members: c-raft's configuration, with the client
+ * addresses of n->peers (the same members as MEMBERS lists). */
+unsigned node_gate_members(void *ctx, struct service_member *out,
+			   unsigned max);
 /* GET /status (http_route). */
 int node_status_body(void *ctx, struct rs_buf *body);
 

@@ -167,6 +167,22 @@ char *node_members_json(void *ctx)
 	return node_json_text(node_members_array(ctx));
 }
 
+unsigned node_gate_members(void *ctx, struct service_member *out,
+			   unsigned max)
+{
+	struct node *n = ctx;
+	const struct raft_configuration *conf = raftinfo_configuration(&n->raft);
+
+	for (unsigned i = 0; i < conf->n && i < max; i++) {
+		const struct config_peer *p = node_peer(n, conf->servers[i].id);
+
+		out[i].id = conf->servers[i].id;
+		out[i].raft_addr = conf->servers[i].address;
+		out[i].client_addr = p ? p->client_addr : "";
+	}
+	return conf->n;
+}
+
 int node_status_body(void *ctx, struct rs_buf *body)
 {
 	json_t *doc = node_status_doc(ctx);

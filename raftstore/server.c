@@ -10,18 +10,33 @@
  * yet freed holds one.  A request still owned by the proxy when the server
  * stops (a commit that Raft fails at close) therefore replies into a live
  * server's scratch buffer, never into freed memory.
+ *
+ * Limits.  A connection over the cap is accepted only to be told so: it
+ * stays on the list (so a stop closes it) but is not counted as served,
+ * and whatever it sends is dropped unread.  Partial frames are found by a
+ * sweep timer that runs every quarter of the frame timeout (at most every
+ * second); a frame therefore gets between 1 and 1.25 timeouts to arrive.
+ * The same sweep closes outright a connection whose last reply (before a
+ * close) has not gone out within one timeout: a peer that does not read
+ * cannot keep it open.
  */
 #include "raftstore/server.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/rs_error.h"
 
 #define SERVER_READ_CHUNK 65536u
+/* Descriptors kept for everything but client connections (Raft peers,
+ * storage files, the metrics endpoint, libuv's own). */
+#define SERVER_FDS_RESERVED 64u
+#define SERVER_SWEEP_MS_MAX 1000u
 
 struct server_conn {
 	uv_tcp_t tcp;
@@ -34,8 +49,14 @@ struct server_conn {
 	bool writing;
 	bool closing;
 	bool close_after_flush;
+	bool refused;       /* over the cap: told so, then closed */
+	bool partial;       /* c->in holds the start of a frame ... */
+	uint64_t partial_ms; /* ... whose first byte came then */
+	uint64_t close_ms;   /* close_after_flush was set then */
 	unsigned refs;
 	void *data;
+	bool peer_ip_known;
+	struct in_addr peer_ip;
 	char peer[64];
 };
 
@@ -45,8 +66,13 @@ struct server {
 	server_handle_fn handle;
 	server_closed_fn closed;
 	void *ctx;
+	struct server_options o;
 	struct server_conn *conns;
-	unsigned n_conns;
+	unsigned n_conns;   /* on the list, refused ones included */
+	unsigned n_refused; /* on the list, refused, not yet closed */
+	uv_timer_t sweep;   /* finds connections stuck in a partial frame */
+	uint64_t refused_total, frame_timeouts_total;
+	struct metric *m_refused, *m_frame_timeouts; /* NULL until registered */
 	bool stopping;
 	unsigned closing_handles;
 	void (*stop_cb)(void *arg);
@@ -107,6 +133,9 @@ static void server_conn_shutdown(struct server_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	s->n_conns--;
+	if (c->refused)
+		s->n_refused--;
+	assert(s->n_refused <= s->n_conns);
 	if (s->closed != NULL)
 		s->closed(s->ctx, c);
 	s->closing_handles++;
@@ -203,6 +232,19 @@ static void server_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->in.data + c->in.len, SERVER_READ_CHUNK);
 }
 
+/* After a read: the frame timeout runs from the first byte of a frame
+ * that has not arrived whole; it starts again with each new frame. */
+static void server_note_partial(struct server_conn *c, bool consumed)
+{
+	if (c->in.len == 0) {
+		c->partial = false;
+	} else if (consumed || !c->partial) {
+		c->partial = true;
+		c->partial_ms = uv_now(c->server->loop);
+	}
+	assert(c->partial == (c->in.len > 0));
+}
+
 /* Parse and dispatch every complete frame in c->in. */
 static void server_dispatch(struct server_conn *c)
 {
@@ -238,6 +280,8 @@ static void server_dispatch(struct server_conn *c)
 		memmove(c->in.data, c->in.data + pos, c->in.len - pos);
 		c->in.len -= pos;
 	}
+	if (!c->closing)
+		server_note_partial(c, pos > 0);
 	server_conn_unref(c);
 }
 
@@ -253,18 +297,54 @@ static void server_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 		server_conn_shutdown(c);
 		return;
 	}
-	if (n == 0)
-		return;
+	if (n == 0 || c->refused)
+		return; /* a refused connection's bytes are dropped unread */
 	c->in.len += (size_t)n;
 	server_dispatch(c);
+}
+
+/* Over the cap: one RS_EUNAVAILABLE reply (request id 0, as for a frame
+ * that cannot be read: the client library reports it as the server
+ * refusing the stream), then close. */
+static void server_refuse(struct server_conn *c)
+{
+	struct server *s = c->server;
+	char msg[64];
+
+	c->refused = true;
+	s->n_refused++;
+	s->refused_total++;
+	if (s->m_refused != NULL)
+		metrics_inc(s->m_refused);
+	snprintf(msg, sizeof msg, "too many client connections (%u)",
+		 s->o.max_connections);
+	log_warn("client.refused", "peer=%s reason=\"%s\"", c->peer, msg);
+	server_reply_status(c, 0, WIRE_STATUS, RS_EUNAVAILABLE, msg);
+	server_conn_close(c);
+}
+
+/* Remember the peer's address, for logs and for the internal-frame gate
+ * (service.c). */
+static void server_conn_set_peer(struct server_conn *c)
+{
+	struct sockaddr_storage sa;
+	int len = sizeof sa;
+
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0 &&
+	    sa.ss_family == AF_INET) {
+		char ip[32];
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+		uv_ip4_name(in, ip, sizeof ip);
+		snprintf(c->peer, sizeof c->peer, "%s:%d", ip, ntohs(in->sin_port));
+		c->peer_ip = in->sin_addr;
+		c->peer_ip_known = true;
+	}
 }
 
 static void server_accept(uv_stream_t *listener, int status)
 {
 	struct server *s = listener->data;
 	struct server_conn *c;
-	struct sockaddr_storage sa;
-	int len = sizeof sa;
 
 	if (status != 0 || s->stopping)
 		return;
@@ -283,29 +363,82 @@ static void server_accept(uv_stream_t *listener, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0 &&
-	    sa.ss_family == AF_INET) {
-		char ip[32];
-		const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
-		uv_ip4_name(in, ip, sizeof ip);
-		snprintf(c->peer, sizeof c->peer, "%s:%d", ip, ntohs(in->sin_port));
-	}
+	server_conn_set_peer(c);
 	c->next = s->conns;
 	if (s->conns != NULL)
 		s->conns->prev = c;
 	s->conns = c;
 	s->n_conns++;
+	/* Read even when refusing: input left unread at close would turn it
+	 * into a reset that may beat the refusal to the client. */
 	uv_read_start((uv_stream_t *)&c->tcp, server_alloc, server_read);
+	if (s->n_conns - s->n_refused > s->o.max_connections)
+		server_refuse(c);
+	assert(s->n_conns - s->n_refused <= s->o.max_connections);
+}
+
+/* Close every connection whose partial frame is older than the timeout,
+ * and every one whose closing reply is stuck for as long. */
+static void server_sweep(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	uint64_t now = uv_now(s->loop);
+	struct server_conn *c, *next;
+	char msg[96];
+
+	for (c = s->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->close_after_flush &&
+		    now - c->close_ms >= s->o.frame_timeout_ms) {
+			log_debug("client.close_forced", "peer=%s unsent_bytes=%zu",
+				  c->peer, server_conn_pending(c));
+			server_conn_shutdown(c);
+			continue;
+		}
+		if (!c->partial || !server_conn_alive(c) ||
+		    now - c->partial_ms < s->o.frame_timeout_ms)
+			continue;
+		assert(c->in.len > 0);
+		s->frame_timeouts_total++;
+		if (s->m_frame_timeouts != NULL)
+			metrics_inc(s->m_frame_timeouts);
+		log_warn("client.frame_timeout", "peer=%s bytes=%zu timeout_ms=%u",
+			 c->peer, c->in.len, s->o.frame_timeout_ms);
+		snprintf(msg, sizeof msg,
+			 "no complete frame within %u ms (%zu bytes of one received)",
+			 s->o.frame_timeout_ms, c->in.len);
+		server_reply_status(c, 0, WIRE_STATUS, RS_ETIMEOUT, msg);
+		server_conn_close(c);
+	}
+}
+
+/* Serving max_connections takes that many descriptors: raise the soft
+ * limit if it is lower (as far as the hard limit allows), else warn. */
+static void server_check_fd_limit(unsigned max_connections)
+{
+	rlim_t want = (rlim_t)max_connections + SERVER_FDS_RESERVED;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= want)
+		return;
+	log_warn("client.fd_limit",
+		 "max_connections=%u open_files_limit=%" PRIu64 " reason=\"the "
+		 "process may run out of descriptors before the connection cap\"",
+		 max_connections, (uint64_t)rl.rlim_cur);
 }
 
 int server_start(struct server **out, uv_loop_t *loop, const char *addr,
-		 server_handle_fn handle, server_closed_fn closed, void *ctx,
-		 char *errmsg)
+		 const struct server_options *o, server_handle_fn handle,
+		 server_closed_fn closed, void *ctx, char *errmsg)
 {
 	struct sockaddr_in sa;
 	char host[64];
 	const char *colon = strrchr(addr, ':');
 	struct server *s;
+	unsigned sweep_ms;
 	int rv;
 
 	if (colon == NULL || (size_t)(colon - addr) >= sizeof host) {
@@ -326,6 +459,12 @@ int server_start(struct server **out, uv_loop_t *loop, const char *addr,
 		return RS_ENOMEM;
 	s->loop = loop;
 	s->refs = 1;
+	if (o != NULL)
+		s->o = *o;
+	if (s->o.frame_timeout_ms == 0)
+		s->o.frame_timeout_ms = SERVER_FRAME_TIMEOUT_MS_DEFAULT;
+	if (s->o.max_connections == 0)
+		s->o.max_connections = SERVER_MAX_CONNECTIONS_DEFAULT;
 	s->handle = handle;
 	s->closed = closed;
 	s->ctx = ctx;
@@ -342,6 +481,13 @@ int server_start(struct server **out, uv_loop_t *loop, const char *addr,
 		free(s);
 		return RS_EIO;
 	}
+	server_check_fd_limit(s->o.max_connections);
+	sweep_ms = s->o.frame_timeout_ms / 4;
+	sweep_ms = sweep_ms == 0 ? 1 : sweep_ms > SERVER_SWEEP_MS_MAX ?
+		   SERVER_SWEEP_MS_MAX : sweep_ms;
+	uv_timer_init(loop, &s->sweep);
+	s->sweep.data = s;
+	uv_timer_start(&s->sweep, server_sweep, sweep_ms, sweep_ms);
 	*out = s;
 	return RS_OK;
 }
@@ -359,7 +505,7 @@ static void server_maybe_stopped(struct server *s)
 	server_unref(s);
 }
 
-static void server_listener_closed(uv_handle_t *h)
+static void server_handle_closed(uv_handle_t *h)
 {
 	struct server *s = h->data;
 	assert(s->closing_handles > 0);
@@ -373,15 +519,45 @@ void server_stop(struct server *s, void (*cb)(void *arg), void *arg)
 	s->stopping = true;
 	s->stop_cb = cb;
 	s->stop_arg = arg;
-	s->closing_handles++;
-	uv_close((uv_handle_t *)&s->listener, server_listener_closed);
+	s->closing_handles += 2;
+	uv_close((uv_handle_t *)&s->listener, server_handle_closed);
+	uv_close((uv_handle_t *)&s->sweep, server_handle_closed);
 	while (s->conns != NULL)
 		server_conn_shutdown(s->conns);
 }
 
 unsigned server_connection_count(const struct server *s)
 {
-	return s->n_conns;
+	assert(s->n_refused <= s->n_conns);
+	return s->n_conns - s->n_refused;
+}
+
+static double server_connections_read(void *ctx)
+{
+	return (double)server_connection_count(ctx);
+}
+
+int server_metrics_register(struct server *s, struct metrics *ms)
+{
+	assert(s->m_refused == NULL && s->m_frame_timeouts == NULL);
+	if (metrics_gauge_fn(ms, "raftstore_client_connections",
+			     "Client connections served now",
+			     server_connections_read, s) == NULL)
+		return RS_EINVAL;
+	s->m_refused = metrics_counter(
+		ms, "raftstore_client_connections_refused_total",
+		"Client connections refused over --max-client-connections");
+	s->m_frame_timeouts = metrics_counter(
+		ms, "raftstore_client_frame_timeouts_total",
+		"Client connections closed stuck in a partial frame "
+		"(--client-frame-timeout-ms)");
+	if (s->m_refused == NULL || s->m_frame_timeouts == NULL) {
+		s->m_refused = s->m_frame_timeouts = NULL;
+		return RS_EINVAL;
+	}
+	metrics_add(s->m_refused, s->refused_total);
+	metrics_add(s->m_frame_timeouts, s->frame_timeouts_total);
+	return RS_OK;
 }
 
 struct server_req *server_req_new(struct server_conn *conn,
@@ -405,6 +581,8 @@ void server_req_done(struct server_req *r)
 
 void server_conn_close(struct server_conn *conn)
 {
+	if (!conn->close_after_flush)
+		conn->close_ms = uv_now(conn->server->loop);
 	conn->close_after_flush = true;
 	if (!conn->writing)
 		server_flush(conn);
@@ -423,4 +601,16 @@ void **server_conn_data(struct server_conn *conn)
 size_t server_conn_pending(const struct server_conn *conn)
 {
 	return conn->out.len + conn->inflight.len;
+}
+
+const char *server_conn_peer(const struct server_conn *conn)
+{
+	return conn->peer;
+}
+
+bool server_conn_peer_ip(const struct server_conn *conn, struct in_addr *ip)
+{
+	if (conn->peer_ip_known)
+		*ip = conn->peer_ip;
+	return conn->peer_ip_known;
 }

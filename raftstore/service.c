@@ -14,6 +14,11 @@
 #define SERVICE_RANGE_BYTES_MAX (8u * 1024u * 1024u)
 /* A watcher whose connection has this much unsent output is ended. */
 #define SERVICE_WATCH_BACKLOG_MAX (256u * 1024u * 1024u)
+/* Members the internal-frame gate looks at (more than c-raft clusters have). */
+#define SERVICE_MEMBERS_MAX 64u
+/* Refused internal frames are logged at most this often (a node of another
+ * cluster heartbeats every few tens of milliseconds); each is counted. */
+#define SERVICE_REFUSED_LOG_MS 1000u
 
 struct service {
 	uv_loop_t *loop;
@@ -24,6 +29,9 @@ struct service {
 	struct svc_read *waiting; /* sorted by version */
 	uv_timer_t sweep;
 	struct service_stats st;
+	uint64_t refused_logged_ms; /* last refusal logged */
+	uint64_t refused_unlogged;  /* refusals since, not logged */
+	struct metric *m_internal_refused; /* NULL until registered */
 };
 
 struct svc_read {
@@ -509,6 +517,112 @@ static int svc_decode_register(const struct wire_frame *f,
 	return RS_OK;
 }
 
+/* The host of "host:port" as an IPv4 address; false for a name (other
+ * than localhost), a wildcard or anything unparsable. */
+static bool svc_addr_ip(const char *addr, struct in_addr *ip)
+{
+	const char *colon = addr ? strrchr(addr, ':') : NULL;
+	char host[64];
+
+	if (colon == NULL || (size_t)(colon - addr) >= sizeof host)
+		return false;
+	snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof host, "127.0.0.1");
+	if (uv_inet_pton(AF_INET, host, ip) != 0)
+		return false;
+	return ip->s_addr != htonl(INADDR_ANY);
+}
+
+static bool svc_member_has_ip(const struct service_member *m,
+			      const struct in_addr *peer)
+{
+	struct in_addr ip;
+
+	return (svc_addr_ip(m->raft_addr, &ip) && ip.s_addr == peer->s_addr) ||
+	       (svc_addr_ip(m->client_addr, &ip) && ip.s_addr == peer->s_addr);
+}
+
+int service_member_check(const struct service_member *members, unsigned n,
+			 uint64_t node_id, const struct in_addr *peer,
+			 char *errmsg)
+{
+	bool is_member = false, ip_known = false;
+	char peer_text[32] = "an unknown address";
+
+	for (unsigned i = 0; i < n; i++) {
+		is_member = is_member || members[i].id == node_id;
+		ip_known = ip_known ||
+			   (peer != NULL && svc_member_has_ip(&members[i], peer));
+	}
+	if (peer != NULL)
+		uv_inet_ntop(AF_INET, peer, peer_text, sizeof peer_text);
+	if (!is_member) {
+		rs_errmsg_printf(errmsg, "node %llu is not a member of this cluster",
+				 (unsigned long long)node_id);
+		return RS_EINVAL;
+	}
+	if (!ip_known) {
+		rs_errmsg_printf(errmsg, "node %llu is a member, but %s is not the "
+					 "IP of any member's raft or client address",
+				 (unsigned long long)node_id, peer_text);
+		return RS_EINVAL;
+	}
+	return RS_OK;
+}
+
+/* Count, log (rate-limited) and answer an internal frame the gate
+ * refused. */
+static void svc_internal_refused(struct service *s, struct server_conn *conn,
+				 const struct wire_frame *f, uint64_t node_id,
+				 const char *why)
+{
+	char msg[RS_ERRMSG_SIZE], q[RS_ERRMSG_SIZE];
+	uint64_t now = uv_now(s->loop);
+
+	assert(f->type == WIRE_REGISTER && why[0] != '\0');
+	s->st.internal_refused++;
+	if (s->m_internal_refused != NULL)
+		metrics_inc(s->m_internal_refused);
+	if (s->refused_logged_ms == 0 ||
+	    now - s->refused_logged_ms >= SERVICE_REFUSED_LOG_MS) {
+		log_warn("client.internal_refused",
+			 "peer=%s type=%s claimed_id=%llu reason=%s suppressed=%llu",
+			 server_conn_peer(conn), wire_type_name(f->type),
+			 (unsigned long long)node_id, log_quote(q, sizeof q, why),
+			 (unsigned long long)s->refused_unlogged);
+		s->refused_logged_ms = now == 0 ? 1 : now;
+		s->refused_unlogged = 0;
+	} else {
+		s->refused_unlogged++;
+	}
+	rs_errmsg_printf(msg, "%s refused: %s (internal frames are accepted "
+			      "only from this cluster's members)",
+			 wire_type_name(f->type), why);
+	server_reply_status(conn, f->request_id, f->type, RS_EINVAL, msg);
+}
+
+/* The internal-frame gate (service.h); true if the frame may pass. */
+static bool svc_internal_allowed(struct service *s, struct server_conn *conn,
+				 const struct wire_frame *f, uint64_t node_id)
+{
+	struct service_member members[SERVICE_MEMBERS_MAX];
+	char errmsg[RS_ERRMSG_SIZE];
+	struct in_addr peer;
+	unsigned n = 0;
+
+	if (s->o.members != NULL)
+		n = s->o.members(s->o.ctx, members, SERVICE_MEMBERS_MAX);
+	if (n > SERVICE_MEMBERS_MAX)
+		n = SERVICE_MEMBERS_MAX;
+	if (service_member_check(members, n, node_id,
+				 server_conn_peer_ip(conn, &peer) ? &peer : NULL,
+				 errmsg) == RS_OK)
+		return true;
+	svc_internal_refused(s, conn, f, node_id, errmsg);
+	return false;
+}
+
 static void svc_register(struct service *s, struct server_conn *conn,
 			 const struct wire_frame *f,
 			 const struct service_registration *m)
@@ -579,7 +693,9 @@ void service_handle(void *ctx, struct server_conn *conn,
 			svc_watch(s, conn, f, &m.watch);
 		break;
 	case WIRE_REGISTER:
-		if ((rv = svc_decode_register(f, &m.reg, errmsg)) == RS_OK)
+		rv = svc_decode_register(f, &m.reg, errmsg);
+		if (rv == RS_OK &&
+		    svc_internal_allowed(s, conn, f, m.reg.node_id))
 			svc_register(s, conn, f, &m.reg);
 		break;
 	case WIRE_GRV:
@@ -703,4 +819,17 @@ void service_destroy(struct service *s)
 void service_get_stats(const struct service *s, struct service_stats *st)
 {
 	*st = s->st;
+}
+
+int service_metrics_register(struct service *s, struct metrics *ms)
+{
+	assert(s->m_internal_refused == NULL);
+	s->m_internal_refused = metrics_counter(
+		ms, "raftstore_internal_frames_refused_total",
+		"Internal frames (REGISTER) refused: not from a member of this "
+		"cluster");
+	if (s->m_internal_refused == NULL)
+		return RS_EINVAL;
+	metrics_add(s->m_internal_refused, s->st.internal_refused);
+	return RS_OK;
 }

@@ -15,6 +15,16 @@
  *
  * Malformed requests get RS_EPROTO and the connection is closed; requests
  * over a limit get RS_ETOOLARGE and the connection stays open.
+ *
+ * Internal frames (those only nodes send: REGISTER) pass a gate first: the
+ * node id they claim must be a member of this cluster, and the
+ * connection's peer IP must be the IP of one of the members' Raft or
+ * client addresses.  A refused frame gets RS_EINVAL with a message naming
+ * why; the connection stays open.  This is no authentication (there is
+ * none on the client port): it stops a misdirected client or a node of
+ * another cluster on another host, not a forger on a member's host.
+ * Forwarded transactions are not internal frames: a follower forwards
+ * COMMIT and GRV exactly as a client sends them, with no more rights.
  */
 #ifndef RS_SERVICE_H
 #define RS_SERVICE_H
@@ -36,6 +46,14 @@ struct service_registration {
 	uint64_t applied_version;
 };
 
+/* One member of this cluster, as the internal-frame gate sees it.  The
+ * strings are "host:port" and need live only during the callback. */
+struct service_member {
+	uint64_t id;
+	const char *raft_addr;
+	const char *client_addr; /* "" if unknown */
+};
+
 struct service_options {
 	unsigned read_timeout_ms; /* 0 = 5000 */
 	/* Return malloc'ed JSON; the service frees it. */
@@ -45,6 +63,10 @@ struct service_options {
 	 * RS_ENOTLEADER when no director runs here). */
 	char *(*registration)(void *ctx, const struct service_registration *r,
 			      int *status);
+	/* This cluster's members now: fill out[0..max) and return how many
+	 * there are.  NULL: every internal frame is refused. */
+	unsigned (*members)(void *ctx, struct service_member *out,
+			    unsigned max);
 	void *ctx;
 };
 
@@ -62,14 +84,29 @@ void service_handle(void *ctx, struct server_conn *conn,
 		    const struct wire_frame *f);
 void service_conn_closed(void *ctx, struct server_conn *conn);
 
+/* The internal-frame gate's rule: RS_OK if node_id is one of members[0..n)
+ * and peer (IPv4) is the host of one of their addresses ("localhost"
+ * counts as 127.0.0.1; a host name or a wildcard address matches nothing).
+ * Otherwise RS_EINVAL with errmsg saying which half failed. */
+int service_member_check(const struct service_member *members, unsigned n,
+			 uint64_t node_id, const struct in_addr *peer,
+			 char *errmsg);
+
 /* The fsm applied a batch / installed a snapshot. */
 void service_applied(struct service *s, const struct batch *b);
 void service_restored(struct service *s, uint64_t version);
 
 struct service_stats {
 	uint64_t gets, ranges, commits, grvs, watches, errors, protocol_errors;
+	uint64_t internal_refused; /* internal frames the gate refused */
 	unsigned waiting_reads;
 };
 void service_get_stats(const struct service *s, struct service_stats *st);
+
+/* Register raftstore_internal_frames_refused_total (internal frames the
+ * gate refused) in ms and keep it current; counts made before the call are
+ * carried over.  ms must outlive the service.  RS_OK, or RS_EINVAL with
+ * metrics_errmsg(ms) saying why. */
+int service_metrics_register(struct service *s, struct metrics *ms);
 
 #endif /* RS_SERVICE_H */

@@ -208,7 +208,7 @@ static bool tj_member(struct tj_member *m, const char *key, const json_t *v)
 		return true;
 	rs_buf_init(&b);
 	ok = rs_json_bytes_value(v, &b, NULL) == RS_OK && b.len < sizeof m->str;
-	if (ok)
+	if (ok && b.len > 0) /* memcpy from NULL is undefined even for 0 */
 		memcpy(m->str, b.data, b.len);
 	rs_buf_free(&b);
 	return ok;

@@ -12,7 +12,11 @@
  *  - a start version older than the retained history is refused with
  *    RS_ECOMPACTED and a message saying what to do;
  *  - a snapshot install ends every watch with RS_ECOMPACTED;
- *  - a cancelled watch is removed from the hub when its connection closes.
+ *  - a cancelled watch is removed from the hub when its connection closes;
+ *  - REGISTER (the internal frame) reaches the node only from a member's
+ *    id at a member's IP; anything else is refused with RS_EINVAL naming
+ *    why, counted, and the connection kept (and the gate's rule,
+ *    service_member_check, case by case).
  */
 #include <check.h>
 #include <raft.h>
@@ -47,6 +51,33 @@ static struct proxy *follower; /* server 1's, forwarding to the leader */
 static char *info_json(void *ctx)
 {
 	(void)ctx;
+	return strdup("{}");
+}
+
+/* The members the gate sees: node 2's client address is on loopback, its
+ * Raft address elsewhere; gate_members_elsewhere moves both away. */
+static bool gate_members_elsewhere;
+static unsigned registrations; /* REGISTER frames that reached the node */
+
+static unsigned gate_members(void *ctx, struct service_member *out,
+			     unsigned max)
+{
+	(void)ctx;
+	ck_assert_uint_ge(max, 2);
+	out[0] = (struct service_member){1, "10.1.1.1:7001", ""};
+	out[1] = (struct service_member){
+		2, "10.1.1.2:7001",
+		gate_members_elsewhere ? "10.1.1.2:7002" : "127.0.0.1:7002"};
+	return 2;
+}
+
+static char *count_registration(void *ctx, const struct service_registration *r,
+				int *status)
+{
+	(void)ctx;
+	(void)r;
+	(void)status;
+	registrations++;
 	return strdup("{}");
 }
 
@@ -89,8 +120,9 @@ static void start_server_and_client(void)
 	for (unsigned attempt = 0; attempt < 5 && rv != RS_OK; attempt++) {
 		snprintf(server_addr, sizeof server_addr, "127.0.0.1:%d",
 			 free_port());
-		rv = server_start(&srv, &c.loop, server_addr, service_handle,
-				  service_conn_closed, svc, errmsg);
+		rv = server_start(&srv, &c.loop, server_addr, NULL,
+				  service_handle, service_conn_closed, svc,
+				  errmsg);
 	}
 	ck_assert_msg(rv == RS_OK, "%s", errmsg);
 	co.endpoints = server_addr;
@@ -102,8 +134,12 @@ static void setup_with_history(size_t bytes)
 {
 	struct proxy_options po = {.leader_addr = no_leader_addr};
 	struct service_options so = {.status_json = info_json,
-				     .members_json = info_json};
+				     .members_json = info_json,
+				     .registration = count_registration,
+				     .members = gate_members};
 
+	gate_members_elsewhere = false;
+	registrations = 0;
 	raftfix_start(&c, N);
 	follower = NULL;
 	proxy = raftfix_proxy_ready(&c, 0, &po);
@@ -553,6 +589,102 @@ START_TEST(test_forwarded_commit_unknown_when_the_link_drops)
 }
 END_TEST
 
+/* Send REGISTER claiming node_id; its status and message. */
+static int register_as(uint64_t node_id, char *msg, size_t msg_size)
+{
+	struct rs_buf body;
+	struct op o;
+	int status;
+
+	rs_buf_init(&body);
+	rs_buf_put_u64(&body, node_id);
+	wire_put_bytes(&body, "10.1.1.9:7001", 13);
+	wire_put_bytes(&body, "10.1.1.9:7002", 13);
+	rs_buf_put_u32(&body, 0);
+	rs_buf_put_u64(&body, 1);
+	memset(&o, 0, sizeof o);
+	o.op.data = &o;
+	ck_assert_int_eq(rs_client_register(cli, &o.op, &body, op_done), RS_OK);
+	rs_buf_free(&body);
+	op_wait(&o, "a REGISTER");
+	status = o.op.result.status;
+	snprintf(msg, msg_size, "%s", o.op.result.message);
+	rs_result_free(&o.op.result);
+	return status;
+}
+
+START_TEST(test_register_only_from_members)
+{
+	struct service_stats st;
+	char msg[RS_ERRMSG_SIZE];
+
+	ck_assert_int_eq(register_as(2, msg, sizeof msg), RS_OK);
+	ck_assert_uint_eq(registrations, 1);
+	ck_assert_int_eq(register_as(7, msg, sizeof msg), RS_EINVAL);
+	ck_assert_msg(strstr(msg, "REGISTER refused: node 7 is not a member of "
+				  "this cluster") != NULL, "%s", msg);
+	gate_members_elsewhere = true;
+	ck_assert_int_eq(register_as(2, msg, sizeof msg), RS_EINVAL);
+	ck_assert_msg(strstr(msg, "node 2 is a member, but 127.0.0.1 is not the "
+				  "IP of any member's raft or client address") !=
+			      NULL, "%s", msg);
+	ck_assert_uint_eq(registrations, 1);
+	service_get_stats(svc, &st);
+	ck_assert_uint_eq(st.internal_refused, 2);
+	/* The connection was kept: the client still gets answers. */
+	put("after", "refusals");
+}
+END_TEST
+
+struct gate_case {
+	uint64_t id;
+	const char *peer; /* NULL: the peer's address is unknown */
+	int want;
+};
+
+START_TEST(test_member_check_rule)
+{
+	static const struct service_member members[] = {
+		{1, "127.0.0.1:7001", "127.0.0.1:7101"},
+		{2, "localhost:7002", ""},
+		{3, "10.0.0.3:7003", "192.168.1.3:7103"},
+		{4, "db4.example:7004", "0.0.0.0:7104"},
+	};
+	static const struct gate_case cases[] = {
+		{1, "127.0.0.1", RS_OK},
+		{2, "127.0.0.1", RS_OK},     /* localhost is 127.0.0.1 */
+		{3, "10.0.0.3", RS_OK},      /* its raft address */
+		{3, "192.168.1.3", RS_OK},   /* its client address */
+		{1, "192.168.1.3", RS_OK},   /* another member's IP will do */
+		{9, "127.0.0.1", RS_EINVAL}, /* not a member */
+		{0, "127.0.0.1", RS_EINVAL},
+		{1, "10.0.0.4", RS_EINVAL},  /* no member's IP */
+		{4, "0.0.0.0", RS_EINVAL},   /* a wildcard matches nothing */
+		{1, NULL, RS_EINVAL},
+	};
+	char errmsg[RS_ERRMSG_SIZE];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct in_addr ip;
+		const struct gate_case *k = &cases[i];
+
+		if (k->peer != NULL)
+			ck_assert_int_eq(uv_inet_pton(AF_INET, k->peer, &ip), 0);
+		errmsg[0] = '\0';
+		ck_assert_msg(service_member_check(members, 4, k->id,
+						   k->peer ? &ip : NULL,
+						   errmsg) == k->want,
+			      "case %zu: node %llu from %s: %s", i,
+			      (unsigned long long)k->id, k->peer, errmsg);
+		ck_assert(k->want == RS_OK || errmsg[0] != '\0');
+	}
+	ck_assert_int_eq(service_member_check(members, 0, 1, &(struct in_addr){
+							   htonl(INADDR_LOOPBACK)},
+					      errmsg),
+			 RS_EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("service");
@@ -570,5 +702,9 @@ int main(void)
 	tcase_add_test(tc, test_forwarded_commit_unknown_when_the_link_drops);
 	tc = testutil_tcase(s, "history", setup_short_history, teardown, 30);
 	tcase_add_test(tc, test_compacted_start_refused);
+	tc = testutil_tcase(s, "gate", setup, teardown, 30);
+	tcase_add_test(tc, test_register_only_from_members);
+	tc = testutil_tcase(s, "gate_rule", NULL, NULL, 10);
+	tcase_add_test(tc, test_member_check_rule);
 	return testutil_run_suite(s);
 }
