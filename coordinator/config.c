@@ -62,6 +62,23 @@ static int config_split_addr(const char *addr, char *host, size_t host_size,
 	return RS_OK;
 }
 
+/* A Raft address: HOST:PORT with an IPv4 HOST.  c-raft 0.15 parses it with
+ * uv_ip4_addr and resolves no name, not even localhost: a name fails only
+ * at raft_start, after the bootstrap wrote it into the Raft state. */
+static int config_check_raft_addr(const char *addr, char *errmsg)
+{
+	char host[CONFIG_ADDR_MAX];
+	int port, rv = config_split_addr(addr, host, sizeof host, &port, errmsg);
+
+	if (rv == RS_OK && strcmp(host, "localhost") == 0) {
+		rs_errmsg_printf(errmsg, "Raft address '%s': host must be an IPv4 "
+					 "address (c-raft resolves no name; use "
+					 "127.0.0.1)", addr);
+		rv = RS_EINVAL;
+	}
+	return rv;
+}
+
 /* --metrics-addr as the HTTP listener takes it (coordinator/http.h):
  * HOST:PORT as above, ":PORT" (every IPv4 interface) or "[IPV6]:PORT". */
 static int config_check_metrics_addr(const char *addr, char *errmsg)
@@ -148,7 +165,7 @@ static int config_parse_peer(const char *item, struct config_peer *p,
 		goto bad;
 	strcpy(p->raft_addr, eq + 1);
 	strcpy(p->client_addr, slash + 1);
-	if (config_split_addr(p->raft_addr, host, sizeof host, &port, errmsg) ||
+	if (config_check_raft_addr(p->raft_addr, errmsg) ||
 	    config_split_addr(p->client_addr, host, sizeof host, &port, errmsg)) {
 		rs_errmsg_wrapf(errmsg, "--initial-cluster entry '%s'", item);
 		return RS_EINVAL;
@@ -434,8 +451,7 @@ int config_validate(struct config *c, char *errmsg)
 		if (rv != RS_OK)
 			return rv;
 	}
-	if (c->raft_addr[0] && config_split_addr(c->raft_addr, host, sizeof host,
-						  &port, errmsg)) {
+	if (c->raft_addr[0] && config_check_raft_addr(c->raft_addr, errmsg)) {
 		rs_errmsg_wrapf(errmsg, "--raft-addr");
 		return RS_EINVAL;
 	}
@@ -498,8 +514,9 @@ void config_usage(FILE *f)
 "  --config FILE              read settings from FILE\n"
 "  --help, --version\n"
 "\n"
-"Addresses are used exactly as given: HOST is an IPv4 address or localhost\n"
-"(names are not resolved; --metrics-addr also takes [IPV6]:PORT and :PORT);\n"
+"Addresses are used exactly as given: HOST is an IPv4 address (client and\n"
+"metrics addresses may also say localhost; no other name is resolved, and\n"
+"--metrics-addr also takes [IPV6]:PORT and :PORT);\n"
 "use 127.0.0.1 (the examples' choice) to stay on loopback.\n"
 "\n"
 "Logs go to stderr, one logfmt line per event; control-plane events\n"

@@ -61,9 +61,10 @@ void config_format_cluster(const struct config_peer *peers, unsigned n,
 /* Cross-checks after parsing: id set, data dir set, this node's addresses
  * filled from (and consistent with) the cluster list, timeouts sane.  Every
  * address (of --initial-cluster, --raft-addr, --client-addr,
- * --metrics-addr) is HOST:PORT with an IPv4 HOST or "localhost" and a port
- * in 1..65535 (--metrics-addr also [IPV6]:PORT and :PORT): no name is
- * resolved, so a bad one is refused here, before the data dir is touched. */
+ * --metrics-addr) is HOST:PORT with an IPv4 HOST and a port in 1..65535;
+ * client and metrics addresses may also say "localhost", --metrics-addr
+ * also [IPV6]:PORT and :PORT.  No name is resolved, so a bad one is
+ * refused here, before the data dir is touched. */
 int config_validate(struct config *c, char *errmsg);
 
 void config_usage(FILE *f);

@@ -191,6 +191,12 @@ def test_hostname_in_initial_cluster_then_corrected_retry():
     assert rc == 2, (rc, err)
     assert "--initial-cluster" in err and "node2.invalid" in err, err
     assert not os.path.exists(n.dir), os.listdir(n.dir)
+    # c-raft resolves no name, not even localhost, in a Raft address.
+    bad = good.replace(c.nodes[3].raft_addr, "localhost:" +
+                       c.nodes[3].raft_addr.split(":")[1])
+    rc, err, _ = run(with_flag(n.args(), "--initial-cluster", bad))
+    assert rc == 2 and "must be an IPv4 address" in err, (rc, err)
+    assert not os.path.exists(n.dir)
     # The same for this node's own address flags and --metrics-addr.
     for flag in ("--raft-addr", "--client-addr", "--metrics-addr"):
         rc, err, _ = run(n.args() + [flag, "host.invalid:7000"])
