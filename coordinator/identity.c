@@ -35,8 +35,18 @@ void identity_encode(const struct identity *id, uint8_t *buf)
 int identity_decode(const uint8_t *buf, size_t len, struct identity *out,
 		    char *errmsg)
 {
-	uint32_t version;
+	uint32_t version = len >= IDENTITY_OFF_FLAGS
+				   ? rs_get_u32(buf + IDENTITY_OFF_VERSION) : 0;
 
+	/* A later version may have another size: say so, not "corrupt". */
+	if (len != IDENTITY_SIZE && len >= IDENTITY_OFF_FLAGS &&
+	    memcmp(buf, IDENTITY_MAGIC, 8) == 0 &&
+	    version > IDENTITY_FORMAT_VERSION) {
+		rs_errmsg_printf(errmsg, "format version %u (%zu bytes), this "
+					 "raftstored reads only version %u",
+				 version, len, IDENTITY_FORMAT_VERSION);
+		return RS_EFORMAT;
+	}
 	if (len != IDENTITY_SIZE) {
 		rs_errmsg_printf(errmsg, "%zu bytes, expected %u", len,
 				 IDENTITY_SIZE);
@@ -53,7 +63,6 @@ int identity_decode(const uint8_t *buf, size_t len, struct identity *out,
 				 crc32c(buf, IDENTITY_OFF_CRC));
 		return RS_ECORRUPT;
 	}
-	version = rs_get_u32(buf + IDENTITY_OFF_VERSION);
 	if (version != IDENTITY_FORMAT_VERSION) {
 		rs_errmsg_printf(errmsg, "format version %u, this raftstored "
 					 "reads only version %u",

@@ -150,6 +150,13 @@ START_TEST(test_unknown_version_refused)
 	ck_assert_int_eq(identity_read(tdir, &got, errmsg), RS_EFORMAT);
 	ck_assert_ptr_nonnull(strstr(errmsg, tfile));
 	ck_assert_ptr_nonnull(strstr(errmsg, "format version 2"));
+	/* ... also when that version is longer */
+	uint8_t longer[IDENTITY_SIZE + 8] = {0};
+	memcpy(longer, buf, sizeof buf);
+	testutil_write_file(tfile, longer, sizeof longer);
+	ck_assert_int_eq(identity_read(tdir, &got, errmsg), RS_EFORMAT);
+	ck_assert_ptr_nonnull(strstr(errmsg, tfile));
+	ck_assert_ptr_nonnull(strstr(errmsg, "format version 2 (52 bytes)"));
 }
 END_TEST
 
