@@ -1,0 +1,542 @@
+/*
+ * Tests of raftguard: the cluster-ID HELLO on every Raft connection.
+ *
+ * The message codec is tested on its own; the rules with real c-raft
+ * servers (raft_uv over raft_uv_tcp wrapped by the guard) on loopback ports,
+ * all on one libuv loop, each in a temporary directory.  A node's cluster
+ * ID lives in the test (the identity file is the node's business); adopt
+ * records the call.  A raw libuv client plays a peer that sends garbage.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "raftstore/lib/buf.h"
+#include "raftstore/raftguard.h"
+#include "tests/unit/testutil.h"
+
+#define NODES 3
+#define WAIT_MS 8000
+
+static const uint8_t cluster_x[16] = "cluster-X-123456";
+static const uint8_t cluster_y[16] = "cluster-Y-abcdef";
+
+struct tnode {
+	unsigned id;
+	char addr[32];
+	char *dir;
+	uint8_t cluster[16];
+	unsigned adopt_calls;
+	unsigned applied;
+	bool started;
+	bool closed;
+	struct raft_uv_transport tcp;
+	struct raftguard guard;
+	struct raft_io io;
+	struct raft_fsm fsm;
+	struct raft raft;
+};
+
+static uv_loop_t loop;
+static struct tnode nodes[NODES];
+
+/* ---- peer ops over a test node ---- */
+
+static bool op_is_member(void *ctx, uint64_t id)
+{
+	(void)ctx;
+	return id >= 1 && id <= NODES;
+}
+
+static uint64_t op_founder(void *ctx)
+{
+	(void)ctx;
+	return 1;
+}
+
+static void op_cluster_id(void *ctx, uint8_t out[16])
+{
+	memcpy(out, ((struct tnode *)ctx)->cluster, 16);
+}
+
+static int op_adopt(void *ctx, const uint8_t id[16], char *errmsg)
+{
+	struct tnode *n = ctx;
+
+	(void)errmsg;
+	memcpy(n->cluster, id, 16);
+	n->adopt_calls++;
+	return RS_OK;
+}
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
+		     void **result)
+{
+	(void)buf;
+	((struct tnode *)fsm->data)->applied++;
+	*result = NULL;
+	return 0;
+}
+
+/* A loopback port nobody listens on right now. */
+static unsigned free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static void setup(void)
+{
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	memset(nodes, 0, sizeof nodes);
+	for (unsigned i = 0; i < NODES; i++) {
+		nodes[i].id = i + 1;
+		snprintf(nodes[i].addr, sizeof nodes[i].addr, "127.0.0.1:%u",
+			 free_port());
+		nodes[i].dir = testutil_tmpdir("raftguard");
+	}
+}
+
+/* Start node i with cluster ID cid (NULL: zero): guard, raft_uv,
+ * bootstrap of the three-voter configuration, raft_start. */
+static void node_start(unsigned i, const uint8_t *cid)
+{
+	struct tnode *n = &nodes[i];
+	struct raftguard_peer_ops ops = {
+		.ctx = n, .self_id = n->id, .is_member = op_is_member,
+		.founder = op_founder, .cluster_id = op_cluster_id,
+		.adopt = op_adopt};
+	struct raft_configuration conf;
+	char errmsg[RS_ERRMSG_SIZE];
+
+	if (cid != NULL)
+		memcpy(n->cluster, cid, 16);
+	ck_assert_int_eq(raft_uv_tcp_init(&n->tcp, &loop), 0);
+	ck_assert_int_eq(raftguard_init(&n->guard, &n->tcp, &ops, errmsg), 0);
+	raftguard_set_hello_timeout(&n->guard, 500);
+	ck_assert_int_eq(raft_uv_init(&n->io, &loop, n->dir,
+				      &n->guard.transport), 0);
+	raft_uv_set_connect_retry_delay(&n->io, 50);
+	n->fsm.version = 1;
+	n->fsm.data = n;
+	n->fsm.apply = fsm_apply;
+	ck_assert_int_eq(raft_init(&n->raft, &n->io, &n->fsm, n->id, n->addr),
+			 0);
+	n->raft.data = n;
+	raft_set_election_timeout(&n->raft, 150);
+	raft_set_heartbeat_timeout(&n->raft, 30);
+	raft_configuration_init(&conf);
+	for (unsigned j = 0; j < NODES; j++)
+		ck_assert_int_eq(raft_configuration_add(&conf, nodes[j].id,
+							nodes[j].addr,
+							RAFT_VOTER), 0);
+	ck_assert_int_eq(raft_bootstrap(&n->raft, &conf), 0);
+	raft_configuration_close(&conf);
+	ck_assert_int_eq(raft_start(&n->raft), 0);
+	n->started = true;
+}
+
+static void node_closed_cb(struct raft *r)
+{
+	((struct tnode *)r->data)->closed = true;
+}
+
+static bool all_closed(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < NODES; i++)
+		if (nodes[i].started && !nodes[i].closed)
+			return false;
+	return true;
+}
+
+/* Run the loop until done(arg) or ms of wall-clock time; returns done. */
+static bool run_until(bool (*done)(void *arg), void *arg, unsigned ms)
+{
+	uv_update_time(&loop);
+	uint64_t deadline = uv_now(&loop) + ms;
+
+	while (!done(arg)) {
+		uv_update_time(&loop);
+		if (uv_now(&loop) >= deadline)
+			return false;
+		uv_run(&loop, UV_RUN_ONCE);
+	}
+	return true;
+}
+
+static bool never(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+static void teardown(void)
+{
+	for (unsigned i = 0; i < NODES; i++)
+		if (nodes[i].started)
+			raft_close(&nodes[i].raft, node_closed_cb);
+	ck_assert(run_until(all_closed, NULL, WAIT_MS));
+	for (unsigned i = 0; i < NODES; i++) {
+		if (nodes[i].started) {
+			raft_uv_close(&nodes[i].io);
+			raftguard_close(&nodes[i].guard);
+			raft_uv_tcp_close(&nodes[i].tcp);
+		}
+		testutil_rmtree(nodes[i].dir);
+		free(nodes[i].dir);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT); /* whatever else is closing */
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+
+/* ---- waiting for the cluster ---- */
+
+static int leader_of(unsigned mask)
+{
+	for (unsigned i = 0; i < NODES; i++)
+		if ((mask & (1u << i)) && nodes[i].started &&
+		    raft_state(&nodes[i].raft) == RAFT_LEADER)
+			return (int)i;
+	return -1;
+}
+
+static bool has_leader(void *arg)
+{
+	return leader_of(*(unsigned *)arg) >= 0;
+}
+
+struct applied_wait {
+	unsigned mask;
+	unsigned count;
+};
+
+static bool all_applied(void *arg)
+{
+	struct applied_wait *w = arg;
+
+	for (unsigned i = 0; i < NODES; i++)
+		if ((w->mask & (1u << i)) && nodes[i].applied < w->count)
+			return false;
+	return true;
+}
+
+static struct raft_apply apply_req;
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+	(void)req, (void)result, (void)status;
+}
+
+/* Elect a leader among mask's nodes, apply one entry there, and wait for
+ * every node of mask to apply it. */
+static void elect_and_replicate(unsigned mask)
+{
+	struct applied_wait w = {.mask = mask, .count = 1};
+	struct raft_buffer buf = {.len = 8};
+	int leader;
+
+	ck_assert_msg(run_until(has_leader, &mask, WAIT_MS),
+		      "no leader elected");
+	leader = leader_of(mask);
+	buf.base = raft_malloc(buf.len);
+	memset(buf.base, 'e', buf.len);
+	ck_assert_int_eq(raft_apply(&nodes[leader].raft, &apply_req, &buf, 1,
+				    apply_cb), 0);
+	ck_assert_msg(run_until(all_applied, &w, WAIT_MS),
+		      "entry not applied everywhere");
+}
+
+static const struct raftguard_stats *stats(unsigned i)
+{
+	return raftguard_stats(&nodes[i].guard);
+}
+
+/* ---- the codec ---- */
+
+START_TEST(test_msg_round_trip_and_damage)
+{
+	struct raftguard_msg m = {.kind = RAFTGUARD_KIND_REFUSED,
+				  .from_id = 7, .to_id = 0x0102030405060708};
+	struct raftguard_msg got;
+	uint8_t wire[RAFTGUARD_MSG_SIZE];
+	char errmsg[RS_ERRMSG_SIZE];
+
+	memcpy(m.cluster_id, cluster_x, 16);
+	raftguard_msg_encode(&m, wire);
+	ck_assert_int_eq(memcmp(wire, "RSHELLO\0", 8), 0);
+	ck_assert_uint_eq(rs_get_u32(wire + 8), RAFTGUARD_VERSION);
+	ck_assert_uint_eq(rs_get_u64(wire + 40), 0x0102030405060708);
+	ck_assert_int_eq(raftguard_msg_decode(wire, &got, errmsg), RS_OK);
+	ck_assert_uint_eq(got.kind, m.kind);
+	ck_assert_uint_eq(got.from_id, 7);
+	ck_assert_uint_eq(got.to_id, m.to_id);
+	ck_assert_int_eq(memcmp(got.cluster_id, cluster_x, 16), 0);
+	/* Every flipped bit is caught. */
+	for (unsigned i = 0; i < RAFTGUARD_MSG_SIZE * 8; i++) {
+		wire[i / 8] ^= (uint8_t)(1u << (i % 8));
+		ck_assert_int_ne(raftguard_msg_decode(wire, &got, errmsg), RS_OK);
+		wire[i / 8] ^= (uint8_t)(1u << (i % 8));
+	}
+}
+END_TEST
+
+/* ---- real clusters ---- */
+
+START_TEST(test_same_cluster_replicates)
+{
+	for (unsigned i = 0; i < NODES; i++)
+		node_start(i, cluster_x);
+	elect_and_replicate(0x7);
+	for (unsigned i = 0; i < NODES; i++) {
+		ck_assert_uint_eq(stats(i)->refused, 0);
+		ck_assert_uint_ge(stats(i)->accepted, 2);
+		ck_assert_uint_eq(nodes[i].adopt_calls, 0);
+	}
+}
+END_TEST
+
+START_TEST(test_other_cluster_is_refused)
+{
+	node_start(0, cluster_x);
+	node_start(1, cluster_x);
+	node_start(2, cluster_y);
+	elect_and_replicate(0x3);
+	/* Let the Y node campaign and the X leader send heartbeats. */
+	run_until(never, NULL, 500);
+	ck_assert_uint_eq(raft_last_index(&nodes[2].raft), 1);
+	ck_assert_uint_eq(nodes[2].applied, 0);
+	ck_assert_int_ne(raft_state(&nodes[2].raft), RAFT_LEADER);
+	ck_assert_uint_eq(stats(2)->accepted, 0);
+	/* Each refusal is the acceptor's rule 2 or the connector hearing of
+	 * it; both sides count. */
+	for (unsigned i = 0; i < NODES; i++) {
+		const char *last = stats(i)->last_refusal;
+
+		ck_assert_uint_gt(stats(i)->refused, 0);
+		ck_assert_msg(strstr(last, "another cluster") != NULL ||
+			      strstr(last, "refused by the peer") != NULL,
+			      "node %u: %s", i + 1, last);
+	}
+	ck_assert_int_eq(memcmp(nodes[2].cluster, cluster_y, 16), 0);
+}
+END_TEST
+
+START_TEST(test_founder_id_is_adopted)
+{
+	node_start(0, cluster_x);
+	node_start(1, NULL);
+	node_start(2, NULL);
+	elect_and_replicate(0x7);
+	ck_assert_uint_eq(nodes[0].adopt_calls, 0);
+	for (unsigned i = 1; i < NODES; i++) {
+		ck_assert_uint_eq(nodes[i].adopt_calls, 1);
+		ck_assert_uint_eq(stats(i)->adopted, 1);
+		ck_assert_int_eq(memcmp(nodes[i].cluster, cluster_x, 16), 0);
+	}
+	for (unsigned i = 0; i < NODES; i++)
+		ck_assert_uint_eq(stats(i)->refused, 0);
+}
+END_TEST
+
+/* Rule 3: a node that does not know its cluster ID takes it from the
+ * founder only; node 2 (not the founder) with an ID is refused by node 3
+ * until the founder comes up. */
+START_TEST(test_zero_node_refuses_non_founder)
+{
+	unsigned mask = 0x6;
+
+	node_start(1, cluster_x);
+	node_start(2, NULL);
+	ck_assert(!run_until(has_leader, &mask, 1000));
+	ck_assert_uint_eq(nodes[2].adopt_calls, 0);
+	ck_assert_uint_gt(stats(2)->refused, 0);
+	ck_assert_uint_gt(stats(1)->refused, 0);
+	ck_assert_ptr_nonnull(strstr(stats(2)->last_refusal,
+				     "is not the founder"));
+	ck_assert_uint_eq(raft_last_index(&nodes[2].raft), 1);
+
+	node_start(0, cluster_x);
+	elect_and_replicate(0x7);
+	ck_assert_uint_eq(nodes[2].adopt_calls, 1);
+	ck_assert_int_eq(memcmp(nodes[2].cluster, cluster_x, 16), 0);
+}
+END_TEST
+
+/* ---- a peer that misbehaves ---- */
+
+enum bad_peer {
+	BAD_GARBAGE,
+	BAD_CRC,
+	BAD_TO_ID,
+	BAD_NOT_MEMBER,
+	BAD_SILENT,
+	BAD_PEER_COUNT
+};
+
+static const char *const bad_reason[BAD_PEER_COUNT] = {
+	[BAD_GARBAGE] = "bad magic",
+	[BAD_CRC] = "bad CRC",
+	[BAD_TO_ID] = "addressed to node 3",
+	[BAD_NOT_MEMBER] = "node 9 is not a member",
+	[BAD_SILENT] = "no HELLO within 500 ms",
+};
+
+struct bad_client {
+	uv_tcp_t tcp;
+	uv_connect_t connect;
+	uv_write_t write;
+	uint8_t out[64 + RAFTGUARD_MSG_SIZE];
+	size_t out_len;
+	uint8_t in[256];
+	size_t in_len;
+	bool eof;
+	bool closed;
+};
+
+static void bad_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct bad_client *b = h->data;
+
+	(void)suggested;
+	buf->base = (char *)b->in + b->in_len;
+	buf->len = sizeof b->in - b->in_len;
+}
+
+static void bad_closed(uv_handle_t *h)
+{
+	((struct bad_client *)h->data)->closed = true;
+}
+
+static void bad_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct bad_client *b = s->data;
+
+	(void)buf;
+	if (nread > 0) {
+		b->in_len += (size_t)nread;
+	} else if (nread < 0) {
+		b->eof = true;
+		uv_close((uv_handle_t *)s, bad_closed);
+	}
+}
+
+static void bad_written(uv_write_t *w, int status)
+{
+	(void)w;
+	ck_assert_int_eq(status, 0);
+}
+
+static void bad_connected(uv_connect_t *c, int status)
+{
+	struct bad_client *b = c->handle->data;
+	uv_buf_t buf = uv_buf_init((char *)b->out, (unsigned)b->out_len);
+
+	ck_assert_int_eq(status, 0);
+	ck_assert_int_eq(uv_write(&b->write, c->handle, &buf, 1, bad_written), 0);
+	ck_assert_int_eq(uv_read_start(c->handle, bad_alloc, bad_read), 0);
+}
+
+/* raft_uv_tcp's own handshake (protocol 1, id, padded address), then the
+ * variant's HELLO. */
+static void bad_client_message(struct bad_client *b, enum bad_peer kind)
+{
+	uint64_t from = kind == BAD_NOT_MEMBER ? 9 : 2;
+	struct raftguard_msg m = {.kind = RAFTGUARD_KIND_HELLO,
+				  .from_id = from,
+				  .to_id = kind == BAD_TO_ID ? 3 : 1};
+	uint8_t *p = b->out;
+
+	rs_put_u64(p, 1);
+	rs_put_u64(p + 8, from);
+	rs_put_u64(p + 16, 16);
+	memset(p + 24, 0, 16);
+	memcpy(p + 24, "127.0.0.1:1", 11);
+	b->out_len = 40;
+	memcpy(m.cluster_id, cluster_x, 16);
+	raftguard_msg_encode(&m, p + 40);
+	if (kind == BAD_GARBAGE)
+		memset(p + 40, 'g', RAFTGUARD_MSG_SIZE);
+	if (kind == BAD_CRC)
+		p[40 + 20] ^= 1;
+	b->out_len += kind == BAD_SILENT ? 10 : RAFTGUARD_MSG_SIZE;
+}
+
+static bool bad_done(void *arg)
+{
+	return ((struct bad_client *)arg)->closed;
+}
+
+START_TEST(test_bad_peer_is_refused)
+{
+	enum bad_peer kind = (enum bad_peer)_i;
+	struct bad_client b = {0};
+	struct sockaddr_in sa;
+	struct raftguard_msg reply;
+	char errmsg[RS_ERRMSG_SIZE];
+
+	node_start(0, cluster_x);
+	bad_client_message(&b, kind);
+	ck_assert_int_eq(uv_ip4_addr("127.0.0.1",
+				     atoi(strchr(nodes[0].addr, ':') + 1), &sa),
+			 0);
+	ck_assert_int_eq(uv_tcp_init(&loop, &b.tcp), 0);
+	b.tcp.data = &b;
+	ck_assert_int_eq(uv_tcp_connect(&b.connect, &b.tcp,
+					(struct sockaddr *)&sa, bad_connected),
+			 0);
+	node_start(1, cluster_x);
+	node_start(2, cluster_x);
+	ck_assert_msg(run_until(bad_done, &b, WAIT_MS),
+		      "the guard did not close the bad peer");
+	ck_assert(b.eof);
+	ck_assert_uint_eq(stats(0)->refused, 1);
+	ck_assert_msg(strstr(stats(0)->last_refusal, bad_reason[kind]) != NULL,
+		      "last refusal: %s", stats(0)->last_refusal);
+	if (kind == BAD_SILENT) {
+		ck_assert_uint_eq(b.in_len, 0);
+	} else {
+		/* A refused reply with the node's identity, then EOF. */
+		ck_assert_uint_eq(b.in_len, RAFTGUARD_MSG_SIZE);
+		ck_assert_int_eq(raftguard_msg_decode(b.in, &reply, errmsg),
+				 RS_OK);
+		ck_assert_uint_eq(reply.kind, RAFTGUARD_KIND_REFUSED);
+		ck_assert_uint_eq(reply.from_id, 1);
+		ck_assert_int_eq(memcmp(reply.cluster_id, cluster_x, 16), 0);
+	}
+	/* The guard goes on serving the real peers. */
+	elect_and_replicate(0x7);
+	ck_assert_uint_eq(stats(0)->refused, 1);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("raftguard");
+	TCase *codec = testutil_tcase(s, "codec", NULL, NULL, 10);
+	TCase *tc = testutil_tcase(s, "cluster", setup, teardown, 30);
+
+	tcase_add_test(codec, test_msg_round_trip_and_damage);
+	tcase_add_test(tc, test_same_cluster_replicates);
+	tcase_add_test(tc, test_other_cluster_is_refused);
+	tcase_add_test(tc, test_founder_id_is_adopted);
+	tcase_add_test(tc, test_zero_node_refuses_non_founder);
+	tcase_add_loop_test(tc, test_bad_peer_is_refused, 0, BAD_PEER_COUNT);
+	return testutil_run_suite(s);
+}
