@@ -47,6 +47,7 @@ struct tnode {
 
 static uv_loop_t loop;
 static struct tnode nodes[NODES];
+static unsigned election_ms[NODES];
 
 /* ---- peer ops over a test node ---- */
 
@@ -110,6 +111,7 @@ static void setup(void)
 		snprintf(nodes[i].addr, sizeof nodes[i].addr, "127.0.0.1:%u",
 			 free_port());
 		nodes[i].dir = testutil_tmpdir("raftguard");
+		election_ms[i] = 150;
 	}
 }
 
@@ -139,7 +141,7 @@ static void node_start(unsigned i, const uint8_t *cid)
 	ck_assert_int_eq(raft_init(&n->raft, &n->io, &n->fsm, n->id, n->addr),
 			 0);
 	n->raft.data = n;
-	raft_set_election_timeout(&n->raft, 150);
+	raft_set_election_timeout(&n->raft, election_ms[i]);
 	raft_set_heartbeat_timeout(&n->raft, 30);
 	raft_configuration_init(&conf);
 	for (unsigned j = 0; j < NODES; j++)
@@ -338,8 +340,12 @@ START_TEST(test_other_cluster_is_refused)
 }
 END_TEST
 
+/* A zero node learns the ID only on a connection with the founder, so the
+ * founder campaigns first (it then talks to both); were a zero node to
+ * lead, the other could go on without ever meeting the founder. */
 START_TEST(test_founder_id_is_adopted)
 {
+	election_ms[1] = election_ms[2] = 1500;
 	node_start(0, cluster_x);
 	node_start(1, NULL);
 	node_start(2, NULL);
@@ -387,7 +393,8 @@ enum bad_peer {
 	BAD_TO_ID,
 	BAD_NOT_MEMBER,
 	BAD_SILENT,
-	BAD_PEER_COUNT
+	BAD_PEER_COUNT,
+	HELLO_VALID = BAD_PEER_COUNT /* for a peer that behaves */
 };
 
 static const char *const bad_reason[BAD_PEER_COUNT] = {
@@ -402,7 +409,7 @@ struct bad_client {
 	uv_tcp_t tcp;
 	uv_connect_t connect;
 	uv_write_t write;
-	uint8_t out[64 + RAFTGUARD_MSG_SIZE];
+	uint8_t out[128 + RAFTGUARD_MSG_SIZE];
 	size_t out_len;
 	uint8_t in[256];
 	size_t in_len;
@@ -483,24 +490,31 @@ static bool bad_done(void *arg)
 	return ((struct bad_client *)arg)->closed;
 }
 
+/* Connect b to node 1 and send b->out. */
+static void bad_client_start(struct bad_client *b)
+{
+	struct sockaddr_in sa;
+
+	ck_assert_int_eq(uv_ip4_addr("127.0.0.1",
+				     atoi(strchr(nodes[0].addr, ':') + 1), &sa),
+			 0);
+	ck_assert_int_eq(uv_tcp_init(&loop, &b->tcp), 0);
+	b->tcp.data = b;
+	ck_assert_int_eq(uv_tcp_connect(&b->connect, &b->tcp,
+					(struct sockaddr *)&sa, bad_connected),
+			 0);
+}
+
 START_TEST(test_bad_peer_is_refused)
 {
 	enum bad_peer kind = (enum bad_peer)_i;
 	struct bad_client b = {0};
-	struct sockaddr_in sa;
 	struct raftguard_msg reply;
 	char errmsg[RS_ERRMSG_SIZE];
 
 	node_start(0, cluster_x);
 	bad_client_message(&b, kind);
-	ck_assert_int_eq(uv_ip4_addr("127.0.0.1",
-				     atoi(strchr(nodes[0].addr, ':') + 1), &sa),
-			 0);
-	ck_assert_int_eq(uv_tcp_init(&loop, &b.tcp), 0);
-	b.tcp.data = &b;
-	ck_assert_int_eq(uv_tcp_connect(&b.connect, &b.tcp,
-					(struct sockaddr *)&sa, bad_connected),
-			 0);
+	bad_client_start(&b);
 	node_start(1, cluster_x);
 	node_start(2, cluster_x);
 	ck_assert_msg(run_until(bad_done, &b, WAIT_MS),
@@ -526,6 +540,43 @@ START_TEST(test_bad_peer_is_refused)
 }
 END_TEST
 
+static bool term_reached(void *arg)
+{
+	return nodes[0].raft.current_term >= *(raft_term *)arg;
+}
+
+/* A peer that sends its first Raft message right behind its HELLO: the
+ * guard reads exactly the HELLO, and c-raft gets every byte after it (a
+ * RequestVote of term 50, which moves node 1 to that term). */
+START_TEST(test_bytes_after_hello_reach_craft)
+{
+	struct bad_client b = {0};
+	raft_term term = 50;
+	uint8_t *vote;
+
+	node_start(0, cluster_x);
+	bad_client_message(&b, HELLO_VALID);
+	vote = b.out + b.out_len;
+	rs_put_u64(vote, RAFT_IO_REQUEST_VOTE);
+	rs_put_u64(vote + 8, 40);
+	rs_put_u64(vote + 16, term);
+	rs_put_u64(vote + 24, 2);  /* candidate */
+	rs_put_u64(vote + 32, 1);  /* last log index */
+	rs_put_u64(vote + 40, 1);  /* last log term */
+	rs_put_u64(vote + 48, 0);  /* flags */
+	b.out_len += 56;
+	bad_client_start(&b);
+	ck_assert_msg(run_until(term_reached, &term, WAIT_MS),
+		      "node 1 at term %llu",
+		      (unsigned long long)nodes[0].raft.current_term);
+	ck_assert_uint_eq(b.in_len, RAFTGUARD_MSG_SIZE); /* the ok reply */
+	ck_assert_uint_eq(stats(0)->accepted, 1);
+	ck_assert_uint_eq(stats(0)->refused, 0);
+	uv_close((uv_handle_t *)&b.tcp, bad_closed);
+	ck_assert(run_until(bad_done, &b, WAIT_MS));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("raftguard");
@@ -538,5 +589,6 @@ int main(void)
 	tcase_add_test(tc, test_founder_id_is_adopted);
 	tcase_add_test(tc, test_zero_node_refuses_non_founder);
 	tcase_add_loop_test(tc, test_bad_peer_is_refused, 0, BAD_PEER_COUNT);
+	tcase_add_test(tc, test_bytes_after_hello_reach_craft);
 	return testutil_run_suite(s);
 }
