@@ -105,6 +105,7 @@ static int judge(struct raftguard *g, const struct raftguard_msg *m,
 {
 	const struct raftguard_peer_ops *ops = &g->ops;
 	uint8_t self[RAFTGUARD_CLUSTER_ID_SIZE];
+	char hex[HEX_SIZE];
 	uint64_t founder;
 	int rv;
 
@@ -148,12 +149,8 @@ static int judge(struct raftguard *g, const struct raftguard_msg *m,
 		return rv;
 	}
 	g->stats.adopted++;
-	{
-		char hex[HEX_SIZE];
-		log_info("raft.cluster_adopted", "cluster=%s founder=%llu",
-			 cluster_hex(m->cluster_id, hex),
-			 (unsigned long long)founder);
-	}
+	log_info("raft.cluster_adopted", "cluster=%s founder=%llu",
+		 cluster_hex(m->cluster_id, hex), (unsigned long long)founder);
 	return RS_OK;
 }
 
@@ -297,7 +294,7 @@ static void log_refusal(struct raftguard_shake *s, const struct raftguard_msg *m
 }
 
 /* A failed shake: logged, counted, closed; c-raft hears RAFT_NOCONNECTION
- * for an outbound one (RAFT_CANCELED if the guard is closing). */
+ * for an outbound one once its handles are closed. */
 static void shake_refuse(struct raftguard_shake *s, const struct raftguard_msg *m,
 			 const char *reason)
 {

@@ -30,6 +30,16 @@
  * ops->adopt, which the caller makes as short as an fsync.  A peer has
  * hello_timeout_ms (default 5 s) to complete the exchange.  The guard reads
  * exactly the message's size, so no c-raft byte after it is consumed.
+ *
+ * Wiring, in a node:
+ *
+ *   raft_uv_tcp_init(&tcp, loop);
+ *   raftguard_init(&guard, &tcp, &ops, errmsg);
+ *   raft_uv_init(&io, loop, raft_dir, &guard.transport);
+ *   raft_init(&raft, &io, &fsm, ops.self_id, raft_addr); ... raft_start
+ *   ...
+ *   raft_close(&raft, cb);   then, in cb or after it:
+ *   raft_uv_close(&io); raftguard_close(&guard); raft_uv_tcp_close(&tcp);
  */
 #ifndef RS_RAFTGUARD_H
 #define RS_RAFTGUARD_H

@@ -299,6 +299,26 @@ START_TEST(test_msg_round_trip_and_damage)
 }
 END_TEST
 
+/* The example of docs/protocol.md §10, byte for byte. */
+START_TEST(test_msg_doc_example)
+{
+	static const uint8_t doc[RAFTGUARD_MSG_SIZE] = {
+		0x52, 0x53, 0x48, 0x45, 0x4c, 0x4c, 0x4f, 0x00,
+		1, 0, 0, 0, 1, 0, 0, 0,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+		2, 0, 0, 0, 0, 0, 0, 0,
+		1, 0, 0, 0, 0, 0, 0, 0,
+		0x52, 0xc7, 0xd7, 0x4d};
+	struct raftguard_msg m = {.kind = RAFTGUARD_KIND_HELLO,
+				  .cluster_id = {[15] = 1},
+				  .from_id = 2, .to_id = 1};
+	uint8_t wire[RAFTGUARD_MSG_SIZE];
+
+	raftguard_msg_encode(&m, wire);
+	ck_assert_int_eq(memcmp(wire, doc, sizeof doc), 0);
+}
+END_TEST
+
 /* ---- real clusters ---- */
 
 START_TEST(test_same_cluster_replicates)
@@ -584,6 +604,7 @@ int main(void)
 	TCase *tc = testutil_tcase(s, "cluster", setup, teardown, 30);
 
 	tcase_add_test(codec, test_msg_round_trip_and_damage);
+	tcase_add_test(codec, test_msg_doc_example);
 	tcase_add_test(tc, test_same_cluster_replicates);
 	tcase_add_test(tc, test_other_cluster_is_refused);
 	tcase_add_test(tc, test_founder_id_is_adopted);
