@@ -137,7 +137,8 @@ struct raftguard {
 int raftguard_init(struct raftguard *g, struct raft_uv_transport *inner,
 		   const struct raftguard_peer_ops *ops, char *errmsg);
 
-/* Bound the wait for the peer's message (tests); before raft_uv_init. */
+/* Bound the wait for the peer's message, for connections opened from now
+ * on (tests use less than the default). */
 void raftguard_set_hello_timeout(struct raftguard *g, unsigned ms);
 
 /* Release what raftguard_init allocated, once c-raft has closed the

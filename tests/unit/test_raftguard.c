@@ -37,6 +37,7 @@ struct tnode {
 	unsigned adopt_calls;
 	unsigned applied;
 	bool started;
+	bool closing;
 	bool closed;
 	struct raft_uv_transport tcp;
 	struct raftguard guard;
@@ -189,11 +190,18 @@ static bool never(void *arg)
 	return false;
 }
 
+static void node_close(unsigned i)
+{
+	if (nodes[i].started && !nodes[i].closing) {
+		nodes[i].closing = true;
+		raft_close(&nodes[i].raft, node_closed_cb);
+	}
+}
+
 static void teardown(void)
 {
 	for (unsigned i = 0; i < NODES; i++)
-		if (nodes[i].started)
-			raft_close(&nodes[i].raft, node_closed_cb);
+		node_close(i);
 	ck_assert(run_until(all_closed, NULL, WAIT_MS));
 	for (unsigned i = 0; i < NODES; i++) {
 		if (nodes[i].started) {
@@ -597,6 +605,120 @@ START_TEST(test_bytes_after_hello_reach_craft)
 }
 END_TEST
 
+/* A listener on node 2's address that accepts and reads but never
+ * answers, so node 1's outbound HELLOs wait for a reply. */
+#define MUTE_CONNS_MAX 32
+
+static struct {
+	uv_tcp_t listener;
+	uv_tcp_t conns[MUTE_CONNS_MAX];
+	unsigned n_conns;
+	size_t bytes;
+	unsigned open_handles;
+} mute;
+
+static void mute_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	static char sink[256];
+
+	(void)h, (void)suggested;
+	*buf = uv_buf_init(sink, sizeof sink);
+}
+
+static void mute_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	(void)buf;
+	if (nread > 0)
+		mute.bytes += (size_t)nread;
+	else if (nread < 0)
+		uv_read_stop(s);
+}
+
+static void mute_connection(uv_stream_t *listener, int status)
+{
+	uv_tcp_t *c = &mute.conns[mute.n_conns];
+
+	ck_assert_int_eq(status, 0);
+	ck_assert_uint_lt(mute.n_conns, MUTE_CONNS_MAX);
+	mute.n_conns++;
+	ck_assert_int_eq(uv_tcp_init(&loop, c), 0);
+	mute.open_handles++;
+	ck_assert_int_eq(uv_accept(listener, (uv_stream_t *)c), 0);
+	ck_assert_int_eq(uv_read_start((uv_stream_t *)c, mute_alloc, mute_read),
+			 0);
+}
+
+static void mute_start(const char *addr)
+{
+	struct sockaddr_in sa;
+
+	ck_assert_int_eq(uv_ip4_addr("127.0.0.1", atoi(strchr(addr, ':') + 1),
+				     &sa), 0);
+	ck_assert_int_eq(uv_tcp_init(&loop, &mute.listener), 0);
+	mute.open_handles = 1;
+	ck_assert_int_eq(uv_tcp_bind(&mute.listener, (struct sockaddr *)&sa, 0),
+			 0);
+	ck_assert_int_eq(uv_listen((uv_stream_t *)&mute.listener, 8,
+				   mute_connection), 0);
+}
+
+static void mute_closed(uv_handle_t *h)
+{
+	(void)h;
+	mute.open_handles--;
+}
+
+static bool mute_done(void *arg)
+{
+	(void)arg;
+	return mute.open_handles == 0;
+}
+
+static bool node1_refused(void *arg)
+{
+	return stats(0)->refused >= *(unsigned *)arg;
+}
+
+/* raft_uv_tcp's handshake for "127.0.0.1:NNNNN" (40 bytes), then a HELLO. */
+#define HELLO_BYTES_ON_WIRE (40 + RAFTGUARD_MSG_SIZE)
+
+/* A peer that never answers a HELLO is refused after the timeout; and
+ * c-raft can close the node while handshakes are half done in both
+ * directions (its connect callback hears RAFT_CANCELED, every handle is
+ * closed: the loop closes cleanly in teardown). */
+START_TEST(test_silent_peers_and_close_mid_handshake)
+{
+	struct bad_client b = {0};
+	unsigned one = 1;
+
+	memset(&mute, 0, sizeof mute);
+	mute_start(nodes[1].addr);
+	node_start(0, cluster_x);
+	raftguard_set_hello_timeout(&nodes[0].guard, 1500);
+	ck_assert(run_until(node1_refused, &one, WAIT_MS));
+	ck_assert_msg(strstr(stats(0)->last_refusal, "to 127.0.0.1:") &&
+		      strstr(stats(0)->last_refusal,
+			     "no HELLO reply within 1500 ms (0 of 52"),
+		      "%s", stats(0)->last_refusal);
+	ck_assert_uint_ge(mute.bytes, HELLO_BYTES_ON_WIRE);
+
+	bad_client_message(&b, BAD_SILENT);
+	bad_client_start(&b);
+	run_until(never, NULL, 200);
+	ck_assert_ptr_nonnull(nodes[0].guard.shakes); /* half done */
+	/* Well before any of their timers: the close itself ends them. */
+	node_close(0);
+	ck_assert(run_until(all_closed, NULL, 800));
+	ck_assert(run_until(bad_done, &b, WAIT_MS)); /* closed by the guard */
+	ck_assert_uint_eq(b.in_len, 0);
+
+	uv_close((uv_handle_t *)&mute.listener, mute_closed);
+	for (unsigned i = 0; i < mute.n_conns; i++)
+		uv_close((uv_handle_t *)&mute.conns[i], mute_closed);
+	ck_assert(run_until(mute_done, NULL, WAIT_MS));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("raftguard");
@@ -611,5 +733,6 @@ int main(void)
 	tcase_add_test(tc, test_zero_node_refuses_non_founder);
 	tcase_add_loop_test(tc, test_bad_peer_is_refused, 0, BAD_PEER_COUNT);
 	tcase_add_test(tc, test_bytes_after_hello_reach_craft);
+	tcase_add_test(tc, test_silent_peers_and_close_mid_handshake);
 	return testutil_run_suite(s);
 }
