@@ -117,7 +117,8 @@ static void setup(void)
 }
 
 /* Start node i with cluster ID cid (NULL: zero): guard, raft_uv,
- * bootstrap of the three-voter configuration, raft_start. */
+ * bootstrap of the three-voter configuration (unless its directory has a
+ * log already), raft_start. */
 static void node_start(unsigned i, const uint8_t *cid)
 {
 	struct tnode *n = &nodes[i];
@@ -127,6 +128,7 @@ static void node_start(unsigned i, const uint8_t *cid)
 		.adopt = op_adopt};
 	struct raft_configuration conf;
 	char errmsg[RS_ERRMSG_SIZE];
+	int rv;
 
 	if (cid != NULL)
 		memcpy(n->cluster, cid, 16);
@@ -149,7 +151,9 @@ static void node_start(unsigned i, const uint8_t *cid)
 		ck_assert_int_eq(raft_configuration_add(&conf, nodes[j].id,
 							nodes[j].addr,
 							RAFT_VOTER), 0);
-	ck_assert_int_eq(raft_bootstrap(&n->raft, &conf), 0);
+	rv = raft_bootstrap(&n->raft, &conf);
+	ck_assert_msg(rv == 0 || rv == RAFT_CANTBOOTSTRAP, /* a restart */
+		      "bootstrap %s: %s", n->dir, raft_strerror(rv));
 	raft_configuration_close(&conf);
 	ck_assert_int_eq(raft_start(&n->raft), 0);
 	n->started = true;
@@ -198,17 +202,31 @@ static void node_close(unsigned i)
 	}
 }
 
-static void teardown(void)
+/* Close every started node and release it; each keeps its id, address
+ * and directory. */
+static void cluster_stop(void)
 {
 	for (unsigned i = 0; i < NODES; i++)
 		node_close(i);
 	ck_assert(run_until(all_closed, NULL, WAIT_MS));
 	for (unsigned i = 0; i < NODES; i++) {
-		if (nodes[i].started) {
-			raft_uv_close(&nodes[i].io);
-			raftguard_close(&nodes[i].guard);
-			raft_uv_tcp_close(&nodes[i].tcp);
+		struct tnode *n = &nodes[i];
+
+		if (n->started) {
+			raft_uv_close(&n->io);
+			raftguard_close(&n->guard);
+			raft_uv_tcp_close(&n->tcp);
 		}
+		n->started = n->closing = n->closed = false;
+		n->applied = n->adopt_calls = 0;
+		memset(n->cluster, 0, sizeof n->cluster);
+	}
+}
+
+static void teardown(void)
+{
+	cluster_stop();
+	for (unsigned i = 0; i < NODES; i++) {
 		testutil_rmtree(nodes[i].dir);
 		free(nodes[i].dir);
 	}
@@ -254,17 +272,18 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
 	(void)req, (void)result, (void)status;
 }
 
-/* Elect a leader among mask's nodes, apply one entry there, and wait for
- * every node of mask to apply it. */
+/* Elect a leader among mask's nodes, apply one more entry there, and wait
+ * for every node of mask to apply as many as the leader. */
 static void elect_and_replicate(unsigned mask)
 {
-	struct applied_wait w = {.mask = mask, .count = 1};
+	struct applied_wait w = {.mask = mask};
 	struct raft_buffer buf = {.len = 8};
 	int leader;
 
 	ck_assert_msg(run_until(has_leader, &mask, WAIT_MS),
 		      "no leader elected");
 	leader = leader_of(mask);
+	w.count = nodes[leader].applied + 1;
 	buf.base = raft_malloc(buf.len);
 	memset(buf.base, 'e', buf.len);
 	ck_assert_int_eq(raft_apply(&nodes[leader].raft, &apply_req, &buf, 1,
@@ -386,6 +405,47 @@ START_TEST(test_founder_id_is_adopted)
 	}
 	for (unsigned i = 0; i < NODES; i++)
 		ck_assert_uint_eq(stats(i)->refused, 0);
+}
+END_TEST
+
+/* Issue 12's scenario: new, empty directories for nodes 1 and 2 (the
+ * founder drew Y, node 2 is zero) and a copy of an old cluster X's node 3,
+ * with a longer log and a higher term.  1-3 is refused by rule 2, 2-3 by
+ * rule 3 on node 2's side; nodes 1 and 2 form the cluster, and none of the
+ * old entries reaches them. */
+START_TEST(test_old_clusters_node_stays_out)
+{
+	raft_index old_last;
+
+	for (unsigned i = 0; i < NODES; i++)
+		node_start(i, cluster_x);
+	for (unsigned k = 0; k < 5; k++)
+		elect_and_replicate(0x7);
+	cluster_stop();
+	for (unsigned i = 0; i < 2; i++) {
+		testutil_rmtree(nodes[i].dir);
+		free(nodes[i].dir);
+		nodes[i].dir = testutil_tmpdir("raftguard");
+	}
+
+	node_start(2, cluster_x);
+	old_last = raft_last_index(&nodes[2].raft);
+	ck_assert_uint_ge(old_last, 6);
+	node_start(0, cluster_y);
+	node_start(1, NULL);
+	elect_and_replicate(0x3);
+	run_until(never, NULL, 500); /* node 3 campaigns, in vain */
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_uint_eq(nodes[i].applied, 1);
+		ck_assert_int_eq(memcmp(nodes[i].cluster, cluster_y, 16), 0);
+		ck_assert_uint_gt(stats(i)->refused, 0);
+	}
+	ck_assert_uint_eq(nodes[1].adopt_calls, 1);
+	/* Node 3 may count node 2's connection as accepted (rule 4 on its
+	 * side) before node 2 refuses its reply and closes unwritten. */
+	ck_assert_uint_gt(stats(2)->refused, 0);
+	ck_assert_uint_eq(raft_last_index(&nodes[2].raft), old_last);
+	ck_assert_int_eq(memcmp(nodes[2].cluster, cluster_x, 16), 0);
 }
 END_TEST
 
@@ -731,6 +791,7 @@ int main(void)
 	tcase_add_test(tc, test_other_cluster_is_refused);
 	tcase_add_test(tc, test_founder_id_is_adopted);
 	tcase_add_test(tc, test_zero_node_refuses_non_founder);
+	tcase_add_test(tc, test_old_clusters_node_stays_out);
 	tcase_add_loop_test(tc, test_bad_peer_is_refused, 0, BAD_PEER_COUNT);
 	tcase_add_test(tc, test_bytes_after_hello_reach_craft);
 	tcase_add_test(tc, test_silent_peers_and_close_mid_handshake);
