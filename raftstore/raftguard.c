@@ -17,6 +17,7 @@
  */
 #include "raftstore/raftguard.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,7 +171,8 @@ struct raftguard_shake {
 	enum shake_state state;
 	bool outbound;
 	uint64_t peer_id;
-	char *peer_address;
+	char *peer_address; /* as dialed, or as c-raft's handshake claims */
+	char remote[64];    /* the socket's peer, "" until connected */
 	struct uv_stream_s *stream;
 	uv_timer_t timer;
 	uv_write_t write;
@@ -272,25 +274,67 @@ static void shake_close(struct raftguard_shake *s, bool close_stream)
 	}
 }
 
+/* The log level of a refusal: warn for the first of its kind in
+ * RAFTGUARD_LOG_INTERVAL_MS (*repeated then says how many were
+ * logged at debug since the last warn), debug for the others. */
+static enum log_level refusal_level(struct raftguard_shake *s,
+				    const char *reason, unsigned *repeated)
+{
+	struct raftguard_log_slot *slot, *oldest = NULL;
+	uint64_t now_ms = uv_now(s->stream->loop);
+	uint32_t crc = crc32c(reason, strlen(reason));
+
+	for (unsigned i = 0; i < RAFTGUARD_LOG_SLOTS; i++) {
+		slot = &s->g->log_slots[i];
+		if (slot->used && slot->peer_id == s->peer_id &&
+		    slot->outbound == s->outbound && slot->reason_crc == crc)
+			break;
+		if (oldest == NULL || !slot->used ||
+		    (oldest->used && slot->logged_ms < oldest->logged_ms))
+			oldest = slot;
+		slot = NULL;
+	}
+	if (slot != NULL && now_ms - slot->logged_ms < RAFTGUARD_LOG_INTERVAL_MS) {
+		slot->repeated++;
+		return LOG_DEBUG;
+	}
+	if (slot == NULL) {
+		slot = oldest;
+		slot->repeated = 0;
+	}
+	*repeated = slot->repeated;
+	*slot = (struct raftguard_log_slot){.peer_id = s->peer_id,
+					    .reason_crc = crc,
+					    .outbound = s->outbound,
+					    .used = true,
+					    .logged_ms = now_ms};
+	return LOG_WARN;
+}
+
 static void log_refusal(struct raftguard_shake *s, const struct raftguard_msg *m,
 			const char *reason)
 {
 	struct raftguard *g = s->g;
 	uint8_t self[RAFTGUARD_CLUSTER_ID_SIZE];
 	char self_hex[HEX_SIZE], peer_hex[HEX_SIZE] = "", quoted[RS_ERRMSG_SIZE + 16];
+	unsigned repeated = 0;
+	enum log_level level;
 
+	assert(s->stream != NULL);
 	g->ops.cluster_id(g->ops.ctx, self);
 	if (m != NULL)
 		cluster_hex(m->cluster_id, peer_hex);
 	g->stats.refused++;
-	rs_errmsg_printf(g->stats.last_refusal, "%s %s (node %llu): %s",
+	rs_errmsg_printf(g->stats.last_refusal, "%s %s (node %llu, %s): %s",
 			 s->outbound ? "to" : "from", s->peer_address,
-			 (unsigned long long)s->peer_id, reason);
-	log_warn("raft.peer_refused", "peer=%s peer_id=%llu conn=%s "
-		 "peer_cluster=%s cluster=%s reason=%s", s->peer_address,
-		 (unsigned long long)s->peer_id, s->outbound ? "out" : "in",
-		 peer_hex, cluster_hex(self, self_hex),
-		 log_quote(quoted, sizeof quoted, reason));
+			 (unsigned long long)s->peer_id, s->remote, reason);
+	level = refusal_level(s, reason, &repeated);
+	log_event(level, "raft.peer_refused", "peer=%s remote=%s peer_id=%llu "
+		  "conn=%s peer_cluster=%s cluster=%s reason=%s repeated=%u",
+		  s->peer_address, s->remote, (unsigned long long)s->peer_id,
+		  s->outbound ? "out" : "in", peer_hex,
+		  cluster_hex(self, self_hex),
+		  log_quote(quoted, sizeof quoted, reason), repeated);
 }
 
 /* A failed shake: logged, counted, closed; c-raft hears RAFT_NOCONNECTION
@@ -352,12 +396,31 @@ static int shake_write(struct raftguard_shake *s, uint32_t kind)
 	return rv;
 }
 
+/* "IP:port" of the stream's peer into out ("?" if unknown): c-raft's
+ * handshake gives only the address the peer claims. */
+static void remote_address(struct uv_stream_s *stream, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	int len = sizeof ss;
+	char ip[INET_ADDRSTRLEN];
+
+	snprintf(out, size, "?");
+	if (stream->type != UV_TCP ||
+	    uv_tcp_getpeername((uv_tcp_t *)stream, (struct sockaddr *)&ss,
+			       &len) != 0 ||
+	    ss.ss_family != AF_INET || uv_ip4_name(in4, ip, sizeof ip) != 0)
+		return;
+	snprintf(out, size, "%s:%u", ip, (unsigned)ntohs(in4->sin_port));
+}
+
 /* Start the exchange on a connected stream (either direction). */
 static int shake_start(struct raftguard_shake *s, struct uv_stream_s *stream)
 {
 	int rv;
 
 	assert(s->state == SHAKE_EXCHANGING);
+	remote_address(stream, s->remote, sizeof s->remote);
 	s->stream = stream;
 	stream->data = s;
 	s->timer.data = s;

@@ -19,7 +19,8 @@
  *  5. both zero: accept.
  *
  * A refused connection is closed, logged (event=raft.peer_refused with the
- * peer's address, ids and both cluster IDs) and counted; c-raft never sees it
+ * peer's address, ids and both cluster IDs; the same refusal at most once
+ * per RAFTGUARD_LOG_INTERVAL_MS at warn level) and counted; c-raft never sees it
  * (an outbound one completes with RAFT_NOCONNECTION, and c-raft retries on its
  * own timer).  The acceptor writes a "refused" reply before closing, so the
  * connector can log why.  An acceptor hands its stream to c-raft once its ok
@@ -67,6 +68,11 @@
 #define RAFTGUARD_VERSION 1
 #define RAFTGUARD_CLUSTER_ID_SIZE 16
 #define RAFTGUARD_HELLO_TIMEOUT_MS 5000
+/* The same refusal (peer, direction, reason) is logged at warn level at
+ * most once per interval, with the count of repeats since; the others go
+ * to debug.  Every one is counted in the stats. */
+#define RAFTGUARD_LOG_INTERVAL_MS 10000
+#define RAFTGUARD_LOG_SLOTS 8
 
 enum raftguard_kind {
 	RAFTGUARD_KIND_HELLO = 1,
@@ -112,6 +118,16 @@ struct raftguard_stats {
 	char last_refusal[RS_ERRMSG_SIZE]; /* "" until the first refusal */
 };
 
+/* One remembered refusal, for the log's rate limit. */
+struct raftguard_log_slot {
+	uint64_t peer_id;
+	uint32_t reason_crc;
+	bool outbound;
+	bool used;
+	uint64_t logged_ms; /* loop time of its last warn line */
+	unsigned repeated;  /* refusals since, logged at debug */
+};
+
 struct raftguard {
 	/* What the caller passes to raft_uv_init (its impl is the guard;
 	 * its data belongs to raft_uv). */
@@ -126,6 +142,7 @@ struct raftguard {
 	unsigned hello_timeout_ms;
 	bool closing;
 	bool inner_open; /* inner->close not completed */
+	struct raftguard_log_slot log_slots[RAFTGUARD_LOG_SLOTS];
 	struct raftguard_stats stats;
 };
 

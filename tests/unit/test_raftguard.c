@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <raft.h>
 #include <raft/uv.h>
@@ -361,14 +362,72 @@ START_TEST(test_same_cluster_replicates)
 }
 END_TEST
 
+/* The log lines written to stderr between capture_start and capture_end
+ * (the log goes to stderr). */
+static struct {
+	char *dir;
+	int saved_fd;
+} capture;
+
+static void capture_start(void)
+{
+	char *path;
+	int fd;
+
+	capture.dir = testutil_tmpdir("raftguard-log");
+	path = testutil_path(capture.dir, "stderr");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	fflush(stderr);
+	capture.saved_fd = dup(STDERR_FILENO);
+	ck_assert_int_ge(capture.saved_fd, 0);
+	ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
+	close(fd);
+	free(path);
+}
+
+/* Lines containing both a and b. */
+static unsigned capture_end(const char *a, const char *b)
+{
+	char *path = testutil_path(capture.dir, "stderr");
+	size_t len;
+	char *text = (char *)testutil_read_file(path, &len);
+	unsigned n = 0;
+
+	fflush(stderr);
+	ck_assert_int_ge(dup2(capture.saved_fd, STDERR_FILENO), 0);
+	close(capture.saved_fd);
+	text = realloc(text, len + 1);
+	text[len] = '\0';
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+		n += strstr(line, a) != NULL && strstr(line, b) != NULL;
+	free(text);
+	free(path);
+	testutil_rmtree(capture.dir);
+	free(capture.dir);
+	return n;
+}
+
 START_TEST(test_other_cluster_is_refused)
 {
+	uint64_t refused = 0;
+	unsigned warned;
+
+	capture_start();
 	node_start(0, cluster_x);
 	node_start(1, cluster_x);
 	node_start(2, cluster_y);
 	elect_and_replicate(0x3);
 	/* Let the Y node campaign and the X leader send heartbeats. */
 	run_until(never, NULL, 500);
+	/* Each side logs each kind of refusal of each peer once (4 kinds on
+	 * the Y node, 2 on each X node), and counts every one. */
+	warned = capture_end("level=warn", "event=raft.peer_refused");
+	for (unsigned i = 0; i < NODES; i++)
+		refused += stats(i)->refused;
+	ck_assert_uint_ge(warned, 3);
+	ck_assert_uint_le(warned, 8);
+	ck_assert_uint_gt(refused, warned);
 	ck_assert_uint_eq(raft_last_index(&nodes[2].raft), 1);
 	ck_assert_uint_eq(nodes[2].applied, 0);
 	ck_assert_int_ne(raft_state(&nodes[2].raft), RAFT_LEADER);
