@@ -97,19 +97,13 @@ static const char *cluster_hex(const uint8_t id[RAFTGUARD_CLUSTER_ID_SIZE],
 	return out;
 }
 
-/* Rules 1 to 5 on the peer's message m, which came from the node that the
- * transport says is peer_id (the id dialed, or the one in raft_uv_tcp's
- * handshake).  RS_OK to accept (after adopting m's cluster ID if rule 3
- * says so) or an error with reason set. */
-static int judge(struct raftguard *g, const struct raftguard_msg *m,
-		 uint64_t peer_id, char *reason)
+/* Rule 1 (after the decoder's checks) on the peer's message m, which came
+ * from the node that the transport says is peer_id (the id dialed, or the
+ * one in raft_uv_tcp's handshake). */
+static int judge_ids(const struct raftguard_peer_ops *ops,
+		     const struct raftguard_msg *m, uint64_t peer_id,
+		     char *reason)
 {
-	const struct raftguard_peer_ops *ops = &g->ops;
-	uint8_t self[RAFTGUARD_CLUSTER_ID_SIZE];
-	char hex[HEX_SIZE];
-	uint64_t founder;
-	int rv;
-
 	if (m->to_id != ops->self_id) {
 		rs_errmsg_printf(reason, "addressed to node %llu, this is "
 				 "node %llu", (unsigned long long)m->to_id,
@@ -127,6 +121,23 @@ static int judge(struct raftguard *g, const struct raftguard_msg *m,
 				 (unsigned long long)m->from_id);
 		return RS_EPROTO;
 	}
+	return RS_OK;
+}
+
+/* Rules 1 to 5 on m.  RS_OK to accept (after adopting m's cluster ID if
+ * rule 3 says so) or an error with reason set. */
+static int judge(struct raftguard *g, const struct raftguard_msg *m,
+		 uint64_t peer_id, char *reason)
+{
+	const struct raftguard_peer_ops *ops = &g->ops;
+	uint8_t self[RAFTGUARD_CLUSTER_ID_SIZE];
+	char hex[HEX_SIZE];
+	uint64_t founder;
+	int rv;
+
+	rv = judge_ids(ops, m, peer_id, reason);
+	if (rv != RS_OK)
+		return rv;
 	ops->cluster_id(ops->ctx, self);
 	if (cluster_id_is_zero(m->cluster_id))
 		return RS_OK; /* rules 4 and 5 */
@@ -733,8 +744,6 @@ static void guard_close(struct raft_uv_transport *t,
 int raftguard_init(struct raftguard *g, struct raft_uv_transport *inner,
 		   const struct raftguard_peer_ops *ops, char *errmsg)
 {
-	void *data = g->transport.data;
-
 	if (ops->self_id == 0 || ops->is_member == NULL ||
 	    ops->founder == NULL || ops->cluster_id == NULL ||
 	    ops->adopt == NULL) {
@@ -742,8 +751,7 @@ int raftguard_init(struct raftguard *g, struct raft_uv_transport *inner,
 				 "peer callback are required");
 		return RS_EINVAL;
 	}
-	memset(g, 0, sizeof *g);
-	g->transport.data = data;
+	memset(g, 0, sizeof *g); /* transport.data is raft_uv_init's to set */
 	g->transport.impl = g;
 	g->transport.init = guard_init;
 	g->transport.listen = guard_listen;

@@ -347,6 +347,28 @@ START_TEST(test_msg_doc_example)
 }
 END_TEST
 
+START_TEST(test_init_wants_every_callback)
+{
+	struct raftguard g;
+	struct raft_uv_transport inner = {0};
+	struct raftguard_peer_ops ops = {
+		.self_id = 1, .is_member = op_is_member, .founder = op_founder,
+		.cluster_id = op_cluster_id};
+	char errmsg[RS_ERRMSG_SIZE] = "";
+
+	ck_assert_int_eq(raftguard_init(&g, &inner, &ops, errmsg), RS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(errmsg, "every peer callback"));
+	ops.adopt = op_adopt;
+	ops.self_id = 0;
+	ck_assert_int_eq(raftguard_init(&g, &inner, &ops, errmsg), RS_EINVAL);
+	ops.self_id = 1;
+	ck_assert_int_eq(raftguard_init(&g, &inner, &ops, errmsg), RS_OK);
+	ck_assert_ptr_eq(inner.data, &g);
+	ck_assert_ptr_eq(g.transport.impl, &g);
+	raftguard_close(&g);
+}
+END_TEST
+
 /* ---- real clusters ---- */
 
 START_TEST(test_same_cluster_replicates)
@@ -841,11 +863,12 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("raftguard");
-	TCase *codec = testutil_tcase(s, "codec", NULL, NULL, 10);
+	TCase *codec = testutil_tcase(s, "codec-init", NULL, NULL, 10);
 	TCase *tc = testutil_tcase(s, "cluster", setup, teardown, 30);
 
 	tcase_add_test(codec, test_msg_round_trip_and_damage);
 	tcase_add_test(codec, test_msg_doc_example);
+	tcase_add_test(codec, test_init_wants_every_callback);
 	tcase_add_test(tc, test_same_cluster_replicates);
 	tcase_add_test(tc, test_other_cluster_is_refused);
 	tcase_add_test(tc, test_founder_id_is_adopted);
