@@ -93,8 +93,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 	return 0;
 }
 
-/* A loopback port nobody listens on right now. */
-static unsigned free_port(void)
+/* A socket bound to a loopback port nobody uses right now; *port gets it.
+ * Kept open until every node has its port, so no two get the same one. */
+static int reserve_port(unsigned *port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t len = sizeof sa;
@@ -104,21 +105,28 @@ static unsigned free_port(void)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	close(fd);
-	return ntohs(sa.sin_port);
+	*port = ntohs(sa.sin_port);
+	return fd;
 }
 
 static void setup(void)
 {
+	int fds[NODES];
+
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
 	memset(nodes, 0, sizeof nodes);
 	for (unsigned i = 0; i < NODES; i++) {
+		unsigned port;
+
+		fds[i] = reserve_port(&port);
 		nodes[i].id = i + 1;
 		snprintf(nodes[i].addr, sizeof nodes[i].addr, "127.0.0.1:%u",
-			 free_port());
+			 port);
 		nodes[i].dir = testutil_tmpdir("raftguard");
 		election_ms[i] = 150;
 	}
+	for (unsigned i = 0; i < NODES; i++)
+		close(fds[i]);
 }
 
 /* Start node i with cluster ID cid (NULL: zero): guard, raft_uv,
