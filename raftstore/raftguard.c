@@ -121,6 +121,12 @@ static int judge_ids(const struct raftguard_peer_ops *ops,
 				 (unsigned long long)m->from_id);
 		return RS_EPROTO;
 	}
+	if (m->from_id == ops->self_id) {
+		/* c-raft never dials itself: a second node with this id. */
+		rs_errmsg_printf(reason, "HELLO from node %llu, this node's own "
+				 "id", (unsigned long long)m->from_id);
+		return RS_EPROTO;
+	}
 	return RS_OK;
 }
 

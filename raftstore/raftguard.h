@@ -11,7 +11,8 @@
  * (docs/protocol.md, "Raft connection HELLO"):
  *
  *  1. bad magic, version, kind or CRC, a to_id that is not this node, or a
- *     from_id that is not a member (or not the peer dialed/announced): refuse;
+ *     from_id that is not a member, is this node's own, or is not the peer
+ *     dialed/announced: refuse;
  *  2. both cluster IDs non-zero: they must be equal;
  *  3. this node's ID zero, the peer's not: adopt it (ops->adopt, durable)
  *     only if the peer is the founder (lowest member id); else refuse;

@@ -599,6 +599,7 @@ enum bad_peer {
 	BAD_CRC,
 	BAD_TO_ID,
 	BAD_NOT_MEMBER,
+	BAD_SELF_ID,
 	BAD_SILENT,
 	BAD_PEER_COUNT,
 	HELLO_VALID = BAD_PEER_COUNT /* for a peer that behaves */
@@ -609,6 +610,7 @@ static const char *const bad_reason[BAD_PEER_COUNT] = {
 	[BAD_CRC] = "bad CRC",
 	[BAD_TO_ID] = "addressed to node 3",
 	[BAD_NOT_MEMBER] = "node 9 is not a member",
+	[BAD_SELF_ID] = "HELLO from node 1, this node's own id",
 	[BAD_SILENT] = "no HELLO within 500 ms",
 };
 
@@ -671,7 +673,7 @@ static void bad_connected(uv_connect_t *c, int status)
  * variant's HELLO. */
 static void bad_client_message(struct bad_client *b, enum bad_peer kind)
 {
-	uint64_t from = kind == BAD_NOT_MEMBER ? 9 : 2;
+	uint64_t from = kind == BAD_NOT_MEMBER ? 9 : kind == BAD_SELF_ID ? 1 : 2;
 	struct raftguard_msg m = {.kind = RAFTGUARD_KIND_HELLO,
 				  .from_id = from,
 				  .to_id = kind == BAD_TO_ID ? 3 : 1};
