@@ -328,8 +328,8 @@ static enum log_level refusal_level(struct raftguard_shake *s,
 	return LOG_WARN;
 }
 
-static void log_refusal(struct raftguard_shake *s, const struct raftguard_msg *m,
-			const char *reason)
+static void log_refusal(struct raftguard_shake *s,
+			const struct raftguard_msg *m, const char *reason)
 {
 	struct raftguard *g = s->g;
 	uint8_t self[RAFTGUARD_CLUSTER_ID_SIZE];
@@ -356,8 +356,8 @@ static void log_refusal(struct raftguard_shake *s, const struct raftguard_msg *m
 
 /* A failed shake: logged, counted, closed; c-raft hears RAFT_NOCONNECTION
  * for an outbound one once its handles are closed. */
-static void shake_refuse(struct raftguard_shake *s, const struct raftguard_msg *m,
-			 const char *reason)
+static void shake_refuse(struct raftguard_shake *s,
+			 const struct raftguard_msg *m, const char *reason)
 {
 	log_refusal(s, m, reason);
 	s->status = RAFT_NOCONNECTION;
@@ -512,7 +512,8 @@ static void inbound_refuse(struct raftguard_shake *s,
 	}
 }
 
-static void inbound_judge(struct raftguard_shake *s, const struct raftguard_msg *m)
+static void inbound_judge(struct raftguard_shake *s,
+			  const struct raftguard_msg *m)
 {
 	char reason[RS_ERRMSG_SIZE];
 	int rv;
@@ -533,7 +534,8 @@ static void inbound_judge(struct raftguard_shake *s, const struct raftguard_msg 
 	}
 }
 
-static void outbound_judge(struct raftguard_shake *s, const struct raftguard_msg *m)
+static void outbound_judge(struct raftguard_shake *s,
+			   const struct raftguard_msg *m)
 {
 	char reason[RS_ERRMSG_SIZE];
 
@@ -625,8 +627,9 @@ static void inner_connect_cb(struct raft_uv_connect *inner_req,
 	}
 }
 
-static int guard_connect(struct raft_uv_transport *t, struct raft_uv_connect *req,
-			 raft_id id, const char *address, raft_uv_connect_cb cb)
+static int guard_connect(struct raft_uv_transport *t,
+			 struct raft_uv_connect *req, raft_id id,
+			 const char *address, raft_uv_connect_cb cb)
 {
 	struct raftguard *g = t->impl;
 	struct raftguard_shake *s;

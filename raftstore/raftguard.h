@@ -8,7 +8,7 @@
  * side and one fixed-size reply from the accepting side on each new
  * connection, after raft_uv_tcp's own handshake and before any byte is handed
  * to c-raft, and checks them by the rules of the cluster identity design
- * (docs/protocol.md, "Raft connection HELLO"):
+ * (docs/protocol.md §10, "Raft connection HELLO"):
  *
  *  1. bad magic, version, kind or CRC, a to_id that is not this node, or a
  *     from_id that is not a member, is this node's own, or is not the peer
@@ -21,17 +21,19 @@
  *
  * A refused connection is closed, logged (event=raft.peer_refused with the
  * peer's address, ids and both cluster IDs; the same refusal at most once
- * per RAFTGUARD_LOG_INTERVAL_MS at warn level) and counted; c-raft never sees it
- * (an outbound one completes with RAFT_NOCONNECTION, and c-raft retries on its
- * own timer).  The acceptor writes a "refused" reply before closing, so the
- * connector can log why.  An acceptor hands its stream to c-raft once its ok
- * reply is written; if the connector then refuses the reply (rule 3 on its
- * side), it closes without writing, so still no Raft message crosses.
+ * per RAFTGUARD_LOG_INTERVAL_MS at warn level) and counted; c-raft never
+ * sees it (an outbound one completes with RAFT_NOCONNECTION, and c-raft
+ * retries on its own timer).  The acceptor writes a "refused" reply before
+ * closing, so the connector can log why.  An acceptor hands its stream to
+ * c-raft once its ok reply is written; if the connector then refuses the
+ * reply (rule 3 on its side), it closes without writing, so still no Raft
+ * message crosses.
  *
  * Everything runs on the loop of the wrapped transport: nothing blocks but
- * ops->adopt, which the caller makes as short as an fsync.  A peer has
- * hello_timeout_ms (default 5 s) to complete the exchange.  The guard reads
- * exactly the message's size, so no c-raft byte after it is consumed.
+ * ops->adopt (one durable write of the node's identity, once in its life).
+ * A peer has hello_timeout_ms (default 5 s) to complete the exchange.  The
+ * guard reads exactly the message's size, so no c-raft byte after it is
+ * consumed.
  *
  * Wiring, in a node:
  *
