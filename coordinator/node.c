@@ -158,6 +158,7 @@ static void node_role_tick(uv_timer_t *t)
 			node_director_drop(n);
 	}
 	node_heartbeat(n);
+	node_probe_founder(n);
 	if (audit_failed(n->audit))
 		node_fatal(n, audit_errmsg(n->audit));
 }
@@ -193,6 +194,7 @@ static void node_proxy_closed(void *arg)
 	service_destroy(n->service);
 	watch_hub_destroy(n->hub);
 	raft_uv_close(&n->io);
+	raftguard_close(&n->guard);
 	raft_uv_tcp_close(&n->transport);
 	store_close(n->store, node_store_closed, n);
 }

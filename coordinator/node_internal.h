@@ -33,6 +33,7 @@
 #include "raftstore/fsm.h"
 #include "raftstore/lib/buf.h"
 #include "raftstore/lib/metrics.h"
+#include "raftstore/raftguard.h"
 #include "raftstore/service.h"
 
 struct node {
@@ -46,7 +47,9 @@ struct node {
 	unsigned n_peers;
 	struct store *store;
 	struct fsm fsm;
-	struct raft_uv_transport transport;
+	struct raft_uv_transport transport; /* c-raft's TCP, wrapped by guard */
+	struct raftguard guard; /* the cluster-ID HELLO (never moves) */
+	uint64_t probe_ms;      /* loop time of the last founder probe */
 	struct raft_io io;
 	struct raft raft;
 	bool raft_started;
@@ -122,6 +125,9 @@ int node_create_identity(struct node *n, bool cold, char *errmsg);
  * (n->identity).  RS_OK if it is already the node's; RS_EEXIST if the node
  * has another; RS_EINVAL for all zero; a write error leaves n->identity
  * as it was. */
+/* While the cluster ID is unknown, ask the founder for it (rate-limited;
+ * called from the role tick). */
+void node_probe_founder(struct node *n);
 int node_adopt_cluster_id(struct node *n,
 			  const uint8_t id[IDENTITY_CLUSTER_ID_SIZE],
 			  char *errmsg);

@@ -357,14 +357,97 @@ int node_check_raft_segments(struct node *n, char *errmsg)
 	return rv == RS_OK ? RS_OK : NODE_EXIT_FAILURE;
 }
 
+/* ---- the Raft handshake's questions (raftguard_peer_ops) ---- */
+
+static bool node_guard_is_member(void *ctx, uint64_t id)
+{
+	return node_peer(ctx, (raft_id)id) != NULL;
+}
+
+/* The founder drew the cluster ID at its first start: the lowest id of the
+ * members (those of --initial-cluster, read back from storage since). */
+static uint64_t node_guard_founder(void *ctx)
+{
+	const struct node *n = ctx;
+	uint64_t low = 0;
+
+	for (unsigned i = 0; i < n->n_peers; i++)
+		if (low == 0 || n->peers[i].id < low)
+			low = n->peers[i].id;
+	return low;
+}
+
+static void node_guard_cluster_id(void *ctx, uint8_t out[16])
+{
+	const struct node *n = ctx;
+
+	memcpy(out, n->identity.cluster_id, IDENTITY_CLUSTER_ID_SIZE);
+}
+
+static int node_guard_adopt(void *ctx, const uint8_t id[16], char *errmsg)
+{
+	return node_adopt_cluster_id(ctx, id, errmsg);
+}
+
+/* Until it knows the cluster ID, a node that is not the founder asks the
+ * founder for it (one HELLO exchange every NODE_PROBE_MS, none while one is
+ * in flight): a follower with a zero ID refuses its leader until it has
+ * adopted the founder's (docs/protocol.md, "Raft connection HELLO"). */
+#define NODE_PROBE_MS 250u
+
+void node_probe_founder(struct node *n)
+{
+	uint64_t founder = node_guard_founder(n);
+	const struct config_peer *p = node_peer(n, (raft_id)founder);
+	uint64_t now = uv_now(&n->loop);
+
+	if (!n->raft_started || n->stopping || p == NULL ||
+	    founder == n->cfg.id || identity_cluster_known(&n->identity) ||
+	    n->guard.probes > 0 || now - n->probe_ms < NODE_PROBE_MS)
+		return;
+	n->probe_ms = now;
+	if (raftguard_probe(&n->guard, founder, p->raft_addr) != RS_OK)
+		log_debug("raft.probe_not_started", "founder=%llu addr=%s",
+			  (unsigned long long)founder, p->raft_addr);
+}
+
+/* c-raft's TCP transport wrapped by the cluster-ID handshake. */
+static int node_init_transport(struct node *n, char *errmsg)
+{
+	struct raftguard_peer_ops ops = {
+		.ctx = n,
+		.self_id = n->cfg.id,
+		.is_member = node_guard_is_member,
+		.founder = node_guard_founder,
+		.cluster_id = node_guard_cluster_id,
+		.adopt = node_guard_adopt,
+	};
+	int rv = raft_uv_tcp_init(&n->transport, &n->loop);
+
+	if (rv != 0) {
+		rs_errmsg_printf(errmsg, "init Raft transport: %s",
+				 raft_strerror(rv));
+		return NODE_EXIT_FAILURE;
+	}
+	rv = raftguard_init(&n->guard, &n->transport, &ops, errmsg);
+	if (rv != RS_OK) {
+		rs_errmsg_wrapf(errmsg, "init Raft handshake");
+		return NODE_EXIT_FAILURE;
+	}
+	return RS_OK;
+}
+
 int node_init_raft(struct node *n, bool cold, char *errmsg)
 {
 	const struct config *c = &n->cfg;
 	int rv;
 
-	rv = raft_uv_tcp_init(&n->transport, &n->loop);
-	if (rv == 0)
-		rv = raft_uv_init(&n->io, &n->loop, n->raft_dir, &n->transport);
+	_Static_assert(IDENTITY_CLUSTER_ID_SIZE == RAFTGUARD_CLUSTER_ID_SIZE,
+		       "one cluster ID size");
+	rv = node_init_transport(n, errmsg);
+	if (rv != RS_OK)
+		return rv;
+	rv = raft_uv_init(&n->io, &n->loop, n->raft_dir, &n->guard.transport);
 	if (rv != 0) {
 		rs_errmsg_printf(errmsg, "init Raft I/O in %s: %s", n->raft_dir,
 				 raft_strerror(rv));

@@ -202,7 +202,8 @@ struct raftguard_shake {
 	uint8_t out[RAFTGUARD_MSG_SIZE];
 	uint8_t in[RAFTGUARD_MSG_SIZE];
 	struct raft_uv_connect inner_req;  /* outbound */
-	struct raft_uv_connect *req;	   /* outbound: c-raft's */
+	struct raft_uv_connect *req;	   /* outbound: c-raft's, or probe_req */
+	struct raft_uv_connect probe_req;  /* a probe's own (raftguard_probe) */
 };
 
 /* Close callback of a stream no shake holds. */
@@ -724,6 +725,47 @@ static void inner_closed_cb(struct raft_uv_transport *inner)
 	assert(g->closing && g->inner_open);
 	g->inner_open = false;
 	guard_maybe_closed(g);
+}
+
+/* The end of a probe: a connection both sides accepted is closed at once
+ * (the peer's c-raft sees an inbound stream end, which it expects). */
+static void probe_done_cb(struct raft_uv_connect *req,
+			  struct uv_stream_s *stream, int status)
+{
+	struct raftguard *g = req->data;
+
+	(void)status;
+	assert(g->probes > 0);
+	g->probes--;
+	if (stream != NULL)
+		uv_close((uv_handle_t *)stream, stream_free_cb);
+}
+
+int raftguard_probe(struct raftguard *g, uint64_t peer_id,
+		    const char *address)
+{
+	struct raftguard_shake *s;
+	int rv;
+
+	if (g->closing)
+		return RS_ECLOSED;
+	s = shake_new(g, true, peer_id, address);
+	if (s == NULL)
+		return RS_ENOMEM;
+	s->probe_req.data = g;
+	s->probe_req.cb = probe_done_cb;
+	s->req = &s->probe_req;
+	s->inner_req.data = s;
+	g->probes++;
+	rv = g->inner->connect(g->inner, &s->inner_req, peer_id, address,
+			       inner_connect_cb);
+	if (rv != 0) {
+		g->probes--;
+		s->status = 0; /* no callback: the caller hears rv */
+		shake_free(s);
+		return RS_EIO;
+	}
+	return RS_OK;
 }
 
 static void guard_close(struct raft_uv_transport *t,

@@ -147,6 +147,7 @@ struct raftguard {
 	bool inner_open; /* inner->close not completed */
 	struct raftguard_log_slot log_slots[RAFTGUARD_LOG_SLOTS];
 	struct raftguard_stats stats;
+	unsigned probes; /* raftguard_probe exchanges in flight */
 };
 
 /* Wrap inner, an initialised raft_uv_tcp transport (raft_uv_tcp_init) that
@@ -160,6 +161,17 @@ int raftguard_init(struct raftguard *g, struct raft_uv_transport *inner,
 /* Bound the wait for the peer's message, for connections opened from now
  * on (tests use less than the default). */
 void raftguard_set_hello_timeout(struct raftguard *g, unsigned ms);
+
+/* One HELLO exchange with peer_id at address, outside c-raft: the
+ * connection is closed as soon as both sides accepted.  A node whose
+ * cluster ID is zero probes the founder with it, so that it learns the ID
+ * (rule 3) without waiting for c-raft to connect there: a zero follower
+ * refuses its leader until then.  RS_OK (the outcome is the usual: adopted,
+ * refused and logged, or failed to connect), RS_ECLOSED, RS_ENOMEM, or
+ * RS_EIO when the connect could not start.  g->probes counts those in
+ * flight.  Only after c-raft started the transport. */
+int raftguard_probe(struct raftguard *g, uint64_t peer_id,
+		    const char *address);
 
 /* Release what raftguard_init allocated, once c-raft has closed the
  * transport (after raft_close's callback, with raft_uv_close); the caller

@@ -11,6 +11,7 @@ cause.
 """
 import hashlib
 import os
+import shutil
 import re
 import socket
 import subprocess
@@ -169,6 +170,13 @@ def test_cluster_id_in_status():
         # The founder drew it; the others have it or have not learned it.
         assert st["cluster_id"] == identity_hex(n), (n.id, st["cluster_id"])
         assert st["cluster_id"] in ("", founder), st["cluster_id"]
+    # The others learn it from the founder's HELLO within moments.
+    for n in c.nodes.values():
+        deadline = time.time() + 10
+        while identity_hex(n) != founder:
+            assert time.time() < deadline, (n.id, identity_hex(n), c.logs())
+            time.sleep(0.1)
+        assert retry(n.status)["cluster_id"] == founder
     # It is durable: the same after a restart.
     n1 = c.nodes[1]
     assert n1.stop() == 0
@@ -238,6 +246,59 @@ def test_address_in_use_names_it_then_retry_starts():
     assert st["id"] == 1 and st["leader_id"] != 0, st
 
 
+def test_old_clusters_node_is_refused_and_no_data_moves():
+    """Issue 12's scenario: new dirs for nodes 1 and 2 plus a copy of an
+    old cluster's node 3, same addresses.  Before the handshake, node 3 won
+    the election and its keys reached the new nodes.  Now the new nodes form
+    their own cluster, node 3 is refused by both (its log names them), and
+    none of its keys reaches them."""
+    old = Cluster()
+    old.start_all()
+    lead = old.leader()
+    conn = old.nodes[lead].conn()
+    for i in range(20):
+        retry(lambda: conn.put(b"old/%d" % i, b"from the old cluster"))
+    conn.close()
+    old_id = identity_hex(old.nodes[1])
+    for n in old.nodes.values():
+        assert n.stop() == 0
+    assert identity_hex(old.nodes[3]) == old_id
+
+    new = Cluster()
+    # Node 3 of the new cluster uses the old node 3's data and addresses.
+    for nid in (1, 2, 3):
+        n = new.nodes[nid]
+        o = old.nodes[nid]
+        n.raft_addr, n.client_addr = o.raft_addr, o.client_addr
+    shutil.copytree(old.nodes[3].dir, new.nodes[3].dir)
+    new.nodes[3].start()
+    time.sleep(1.5)  # the old node campaigns first, with its longer log
+    new.nodes[1].start()
+    new.nodes[2].start()
+    lead = new.leader(exclude=(3,))
+    assert lead in (1, 2), lead
+    new_id = identity_hex(new.nodes[1])
+    assert HEX32.fullmatch(new_id) and new_id != old_id, (new_id, old_id)
+    conn = new.nodes[lead].conn()
+    retry(lambda: conn.put(b"new/key", b"v"))
+    for nid in (1, 2):
+        c2 = new.nodes[nid].conn()
+        for i in range(20):
+            value, _, _ = retry(lambda: c2.get(b"old/%d" % i))
+            assert value is None, (nid, i, value, new.logs())
+        assert retry(lambda: c2.get(b"new/key"))[0] == b"v"
+        c2.close()
+    conn.close()
+    assert identity_hex(new.nodes[3]) == old_id
+    with open(new.nodes[3].log, "rb") as f:
+        log3 = f.read()
+    assert b"event=raft.peer_refused" in log3, new.logs()
+    st = retry(new.nodes[3].status)
+    assert st["role"] != "leader", st
+    old.cleanup()
+    new.cleanup()
+
+
 if __name__ == "__main__":
     run_tests([
         test_second_process_on_a_dir_in_use_changes_nothing,
@@ -246,4 +307,5 @@ if __name__ == "__main__":
         test_cluster_id_in_status,
         test_hostname_in_initial_cluster_then_corrected_retry,
         test_address_in_use_names_it_then_retry_starts,
+        test_old_clusters_node_is_refused_and_no_data_moves,
     ])

@@ -592,6 +592,38 @@ START_TEST(test_zero_node_refuses_non_founder)
 }
 END_TEST
 
+/* raftguard_probe: a zero node asks the founder for the cluster ID outside
+ * c-raft (one exchange, then the connection closes); a probe of a
+ * non-founder with an ID is refused and adopts nothing; a probe of nobody
+ * fails without a trace in c-raft. */
+static bool probes_done(void *arg)
+{
+	return ((struct raftguard *)arg)->probes == 0;
+}
+
+START_TEST(test_probe_learns_from_the_founder_only)
+{
+	node_start(0, cluster_x);
+	node_start(1, cluster_x);
+	node_start(2, NULL);
+	/* A non-founder: refused by rule 3, nothing adopted. */
+	ck_assert_int_eq(raftguard_probe(&nodes[2].guard, 2, nodes[1].addr),
+			 RS_OK);
+	ck_assert_uint_eq(nodes[2].guard.probes, 1);
+	ck_assert(run_until(probes_done, &nodes[2].guard, 2000));
+	ck_assert_uint_eq(nodes[2].adopt_calls, 0);
+	ck_assert_ptr_nonnull(strstr(stats(2)->last_refusal,
+				     "is not the founder"));
+	/* The founder: adopted, once; c-raft on node 3 saw no connection. */
+	ck_assert_int_eq(raftguard_probe(&nodes[2].guard, 1, nodes[0].addr),
+			 RS_OK);
+	ck_assert(run_until(probes_done, &nodes[2].guard, 2000));
+	ck_assert_uint_eq(nodes[2].adopt_calls, 1);
+	ck_assert_int_eq(memcmp(nodes[2].cluster, cluster_x, 16), 0);
+	elect_and_replicate(0x7);
+}
+END_TEST
+
 /* ---- a peer that misbehaves ---- */
 
 enum bad_peer {
@@ -914,6 +946,7 @@ int main(void)
 	tcase_add_test(tc, test_founder_id_is_adopted);
 	tcase_add_test(tc, test_zero_node_refuses_non_founder);
 	tcase_add_test(tc, test_old_clusters_node_stays_out);
+	tcase_add_test(tc, test_probe_learns_from_the_founder_only);
 	tcase_add_loop_test(tc, test_bad_peer_is_refused, 0, BAD_PEER_COUNT);
 	tcase_add_test(tc, test_bytes_after_hello_reach_craft);
 	tcase_add_test(tc, test_silent_peers_and_close_mid_handshake);
