@@ -80,7 +80,8 @@ def test_partial_frame_closed_idle_connections_kept():
     node = c.nodes[1]
     idle = node.conn()
     idle.status()
-    watch = rswire.Watch(node.client_addr, b"w/")
+    # [w/, w0): the prefix w/ only, not the system keys after it
+    watch = rswire.Watch(node.client_addr, b"w/", b"w0")
     stuck = node.conn()
     whole = rswire.frame(rswire.STATUS, 5, b"")
     stuck.send_raw(whole[:10])
