@@ -2,7 +2,7 @@
  * fuzz_util: the helpers of fuzz.h, shared by every fuzz target.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memfd_create, asprintf, scandir, mkdtemp */
+#define _GNU_SOURCE /* memfd_create, mkdtemp */
 #endif
 #include <dirent.h>
 #include <fcntl.h>

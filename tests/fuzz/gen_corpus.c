@@ -10,7 +10,7 @@
  * written by this program.  docs/fuzzing.md says when to rerun it.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memfd_create, asprintf, scandir, mkdtemp */
+#define _GNU_SOURCE /* mkdtemp */
 #endif
 #include <errno.h>
 #include <inttypes.h>

@@ -11,7 +11,7 @@
  * verdict; an empty corpus is an error too (nothing would be tested).
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memfd_create, asprintf, scandir, mkdtemp */
+#define _GNU_SOURCE /* asprintf, scandir */
 #endif
 #include <dirent.h>
 #include <errno.h>
