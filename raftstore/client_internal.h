@@ -222,6 +222,14 @@ void client_leader_reply(struct client_conn *conn, const struct wire_frame *f);
  * retry, or fail the connection for a malformed answer. */
 void client_op_response(struct client_conn *conn, struct rs_op *op,
 			const struct wire_frame *f);
+/* Decode the body of an RS_OK answer to a request of type (GET, RANGE,
+ * GRV, COMMIT, STATUS, MEMBERS or REGISTER; r just past the response
+ * head, not failed) into res: RS_OK, RS_EPROTO (malformed, or bytes left
+ * over) or RS_ENOMEM.  What res held before is replaced or kept as the
+ * type says; free it with rs_result_free.  Exposed for the fuzz target
+ * (tests/fuzz/fuzz_client.c). */
+int client_decode_result(uint8_t type, struct wire_reader *r,
+			 struct rs_result *res);
 /* The server refused op with a status: finish it or retry it. */
 void client_op_refused(struct client_conn *conn, struct rs_op *op,
 		       int status, struct wire_bytes msg);

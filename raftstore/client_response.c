@@ -112,15 +112,13 @@ static int client_decode_range(struct rs_result *res, struct wire_reader *r)
 	return RS_OK;
 }
 
-/* RS_OK, RS_EPROTO (malformed: the connection is unusable) or RS_ENOMEM. */
-static int client_decode(struct rs_op *op, struct wire_reader *r)
+int client_decode_result(uint8_t type, struct wire_reader *r,
+			 struct rs_result *res)
 {
-	struct rs_result *res = &op->result;
 	struct wire_bytes json;
 
-	assert(op->request.len > WIRE_HEADER_SIZE || op->type >= WIRE_GRV);
 	assert(!r->failed);
-	switch (op->type) {
+	switch (type) {
 	case WIRE_GET:
 		return client_decode_get(res, r);
 	case WIRE_RANGE:
@@ -140,6 +138,13 @@ static int client_decode(struct rs_op *op, struct wire_reader *r)
 		assert(false);
 		return RS_EPROTO;
 	}
+}
+
+/* RS_OK, RS_EPROTO (malformed: the connection is unusable) or RS_ENOMEM. */
+static int client_decode(struct rs_op *op, struct wire_reader *r)
+{
+	assert(op->request.len > WIRE_HEADER_SIZE || op->type >= WIRE_GRV);
+	return client_decode_result(op->type, r, &op->result);
 }
 
 /* Whether to try a server's refusal again.  A conflict cannot succeed

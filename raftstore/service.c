@@ -499,8 +499,8 @@ static void svc_info(struct service *s, struct server_conn *conn,
 	free(json);
 }
 
-static int svc_decode_register(const struct wire_frame *f,
-			       struct service_registration *m, char *errmsg)
+int service_decode_register(const struct wire_frame *f,
+			    struct service_registration *m, char *errmsg)
 {
 	struct wire_reader r;
 
@@ -693,7 +693,7 @@ void service_handle(void *ctx, struct server_conn *conn,
 			svc_watch(s, conn, f, &m.watch);
 		break;
 	case WIRE_REGISTER:
-		rv = svc_decode_register(f, &m.reg, errmsg);
+		rv = service_decode_register(f, &m.reg, errmsg);
 		if (rv == RS_OK &&
 		    svc_internal_allowed(s, conn, f, m.reg.node_id))
 			svc_register(s, conn, f, &m.reg);

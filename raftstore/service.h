@@ -46,6 +46,14 @@ struct service_registration {
 	uint64_t applied_version;
 };
 
+/* Decode a REGISTER request's body (docs/protocol.md): node_id u64 |
+ * raft_addr bytes | client_addr bytes (each at most 255) | capabilities
+ * u32 | applied_version u64, nothing after it, node_id not 0.  RS_OK with
+ * *m pointing into f's body, or RS_EPROTO with errmsg.  Exposed for the
+ * fuzz target (tests/fuzz/fuzz_register.c). */
+int service_decode_register(const struct wire_frame *f,
+			    struct service_registration *m, char *errmsg);
+
 /* One member of this cluster, as the internal-frame gate sees it.  The
  * strings are "host:port" and need live only during the callback. */
 struct service_member {

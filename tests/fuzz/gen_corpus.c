@@ -21,12 +21,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "coordinator/http.h"
+#include "coordinator/identity.h"
 #include "director/tsl.h"
 #include "raftstore/lib/batch.h"
 #include "raftstore/lib/buf.h"
 #include "raftstore/lib/crc32c.h"
 #include "raftstore/lib/json.h"
 #include "raftstore/lib/rs_error.h"
+#include "raftstore/raftguard.h"
 #include "raftstore/raftseg.h"
 #include "raftstore/wire.h"
 #include "storage/checkpoint.h"
@@ -541,6 +544,189 @@ static void gen_raftseg(void)
 	raft_segment("open-short-zeros", true, 1, 0, 8, 0);
 }
 
+/* ---- Raft HELLO, identity file ---- */
+
+static const uint8_t sample_cluster_id[16] = {
+	0x5a, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+	0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0xa5,
+};
+
+static void seed_hello(const char *name, uint32_t kind, bool known,
+		       uint64_t from, uint64_t to, size_t extra)
+{
+	struct raftguard_msg m = {.kind = kind, .from_id = from, .to_id = to};
+	uint8_t buf[RAFTGUARD_MSG_SIZE + 8];
+
+	if (known)
+		memcpy(m.cluster_id, sample_cluster_id, sizeof m.cluster_id);
+	raftguard_msg_encode(&m, buf);
+	/* What c-raft sends next: its own handshake's protocol version. */
+	memset(buf + RAFTGUARD_MSG_SIZE, 0, 8);
+	buf[RAFTGUARD_MSG_SIZE] = 1;
+	seed("hello", name, buf, RAFTGUARD_MSG_SIZE + extra);
+}
+
+static void gen_hello(void)
+{
+	uint8_t buf[RAFTGUARD_MSG_SIZE];
+	struct raftguard_msg m = {.kind = RAFTGUARD_KIND_HELLO,
+				  .from_id = 2, .to_id = 1};
+
+	seed_hello("hello", RAFTGUARD_KIND_HELLO, true, 2, 1, 0);
+	seed_hello("hello-unknown-cluster", RAFTGUARD_KIND_HELLO, false, 3, 1,
+		   0);
+	seed_hello("reply-ok", RAFTGUARD_KIND_REPLY_OK, true, 1, 2, 0);
+	seed_hello("refused", RAFTGUARD_KIND_REFUSED, false, 1, 2, 0);
+	seed_hello("hello-then-raft", RAFTGUARD_KIND_HELLO, true, 2, 1, 8);
+	/* A damaged one: the CRC no longer matches. */
+	raftguard_msg_encode(&m, buf);
+	buf[33] ^= 0x40;
+	seed("hello", "bad-crc", buf, sizeof buf);
+}
+
+static void gen_identity(void)
+{
+	struct identity id = {.node_id = 3};
+	uint8_t buf[IDENTITY_SIZE + 4];
+
+	identity_encode(&id, buf);
+	seed("identity", "unknown-cluster", buf, IDENTITY_SIZE);
+	memcpy(id.cluster_id, sample_cluster_id, sizeof id.cluster_id);
+	identity_encode(&id, buf);
+	seed("identity", "known-cluster", buf, IDENTITY_SIZE);
+	seed("identity", "torn", buf, IDENTITY_SIZE / 2);
+	/* A later version, 4 bytes longer: refused as a version. */
+	rs_put_u32(buf + 8, IDENTITY_FORMAT_VERSION + 1);
+	memset(buf + IDENTITY_SIZE, 0, 4);
+	seed("identity", "version-2", buf, IDENTITY_SIZE + 4);
+}
+
+/* ---- REGISTER bodies and the client's answers ---- */
+
+static void register_body(struct rs_buf *b, uint64_t id, const char *raft,
+			  const char *client, uint64_t applied)
+{
+	wire_put_u64(b, id);
+	wire_put_bytes(b, raft, strlen(raft));
+	wire_put_bytes(b, client, strlen(client));
+	wire_put_u32(b, TSL_CAP_ALL);
+	wire_put_u64(b, applied);
+}
+
+static void gen_register(void)
+{
+	struct rs_buf b;
+
+	rs_buf_init(&b);
+	register_body(&b, 2, "127.0.0.1:7002", "127.0.0.1:8002", 99);
+	seed_buf("register", "member", &b);
+	b.len = 0;
+	register_body(&b, 7, "[fd00::7]:7007", "node-7.example:8007", 0);
+	seed_buf("register", "stranger", &b);
+	b.len = 0;
+	register_body(&b, 1, "", "", 1);
+	seed_buf("register", "empty-addrs", &b);
+	rs_buf_free(&b);
+}
+
+/* One seed of the client target: the request type, then the answer's
+ * body (its head and the typed fields put by fill). */
+static void seed_answer(const char *name, uint8_t type, int status,
+			const char *msg, const struct rs_buf *fields)
+{
+	struct rs_buf b;
+
+	rs_buf_init(&b);
+	rs_buf_put_u8(&b, type);
+	wire_put_status(&b, status, msg);
+	if (fields != NULL)
+		rs_buf_append(&b, fields->data, fields->len);
+	seed_buf("client", name, &b);
+	rs_buf_free(&b);
+}
+
+/* GET and RANGE answers start alike: mode | read_version | found/more. */
+static void answer_head(struct rs_buf *f, uint8_t mode, uint64_t version,
+			uint8_t flag)
+{
+	wire_put_u8(f, mode);
+	wire_put_u64(f, version);
+	wire_put_u8(f, flag);
+}
+
+static void gen_client(void)
+{
+	static const char status_doc[] = "{\"id\":1,\"leader\":\"127.0.0.1:8001\"}";
+	struct rs_buf f;
+
+	rs_buf_init(&f);
+	answer_head(&f, WIRE_READ_LINEARIZABLE, 42, 1);
+	wire_put_u64(&f, 40);
+	wire_put_bytes(&f, "value", 5);
+	seed_answer("get", WIRE_GET, RS_OK, NULL, &f);
+	f.len = 0;
+	answer_head(&f, WIRE_READ_SERIALIZABLE, 50, 1);
+	wire_put_u32(&f, 2);
+	wire_put_bytes(&f, "a", 1);
+	wire_put_bytes(&f, "1", 1);
+	wire_put_u64(&f, 10);
+	wire_put_bytes(&f, "b\xff", 2);
+	wire_put_bytes(&f, "", 0);
+	wire_put_u64(&f, 11);
+	seed_answer("range", WIRE_RANGE, RS_OK, NULL, &f);
+	f.len = 0;
+	answer_head(&f, WIRE_READ_AT_VERSION, 50, 0);
+	wire_put_u32(&f, 0);
+	seed_answer("range-empty", WIRE_RANGE, RS_OK, NULL, &f);
+	f.len = 0;
+	wire_put_u64(&f, 77);
+	seed_answer("grv", WIRE_GRV, RS_OK, NULL, &f);
+	seed_answer("commit", WIRE_COMMIT, RS_OK, NULL, &f);
+	f.len = 0;
+	wire_put_bytes(&f, status_doc, sizeof status_doc - 1);
+	seed_answer("status", WIRE_STATUS, RS_OK, NULL, &f);
+	seed_answer("register", WIRE_REGISTER, RS_OK, NULL, &f);
+	seed_answer("refused", WIRE_COMMIT, RS_ECONFLICT, "conflict on key a",
+		    NULL);
+	rs_buf_free(&f);
+}
+
+/* ---- HTTP request heads ---- */
+
+static void seed_text(const char *target, const char *name, const char *s)
+{
+	seed(target, name, s, strlen(s));
+}
+
+static void gen_http(void)
+{
+	char *big;
+
+	seed_text("http", "get-metrics",
+		  "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n"
+		  "User-Agent: Prometheus/2.45\r\nAccept: text/plain\r\n\r\n");
+	seed_text("http", "head-status-query",
+		  "\r\nHEAD /status?pretty=1 HTTP/1.0\nX-A:\tb\n\n");
+	seed_text("http", "absolute-form",
+		  "GET http://localhost:9001/metrics HTTP/1.1\r\n\r\n");
+	seed_text("http", "http2", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+	seed_text("http", "partial", "GET /metrics HTTP/1.1\r\nHost: a");
+	seed_text("http", "bad-header", "POST / HTTP/1.1\r\nBad Header: x\r\n\r\n");
+	seed_text("http", "pipelined",
+		  "GET /metrics HTTP/1.1\r\n\r\nGET /status HTTP/1.1\r\n\r\n");
+	/* A target longer than the head may be: also makes libFuzzer try
+	 * inputs past HTTP_HEAD_SIZE_MAX (its length limit follows the
+	 * longest seed). */
+	big = malloc(HTTP_HEAD_SIZE_MAX + 32);
+	if (big == NULL)
+		die("out of memory");
+	memcpy(big, "GET /", 5);
+	memset(big + 5, 'a', HTTP_HEAD_SIZE_MAX);
+	memcpy(big + 5 + HTTP_HEAD_SIZE_MAX, " HTTP/1.1\r\n\r\n", 13);
+	seed("http", "too-large", big, HTTP_HEAD_SIZE_MAX + 18);
+	free(big);
+}
+
 int main(int argc, char **argv)
 {
 	struct rs_buf run;
@@ -561,6 +747,11 @@ int main(int argc, char **argv)
 	gen_audit_json();
 	gen_config();
 	gen_raftseg();
+	gen_hello();
+	gen_identity();
+	gen_register();
+	gen_client();
+	gen_http();
 	rs_buf_free(&run);
 	return 0;
 }
