@@ -170,17 +170,23 @@ enum http_parse_result http_parse(const char *p, size_t n,
 	size_t pos = 0;
 
 	assert(p != NULL || n == 0);
-	if (!http_bytes_ok(p, lim))
-		return HTTP_PARSE_BAD;
+	/* Bytes are checked line by line, so what follows the head (a body,
+	 * the next request) never changes the answer: it must not depend on
+	 * whether those bytes came in the same read. */
 	for (;;) {
 		const char *nl = memchr(p + pos, '\n', lim - pos);
 		enum http_parse_result res = HTTP_PARSE_DONE;
 		size_t next, len;
 
-		if (nl == NULL)
+		if (nl == NULL) {
+			if (!http_bytes_ok(p + pos, lim - pos))
+				return HTTP_PARSE_BAD;
 			return n > HTTP_HEAD_SIZE_MAX ? HTTP_PARSE_TOO_LARGE
 						      : HTTP_PARSE_MORE;
+		}
 		next = (size_t)(nl - p) + 1;
+		if (!http_bytes_ok(p + pos, next - pos))
+			return HTTP_PARSE_BAD;
 		len = next - 1 - pos;
 		if (len > 0 && p[pos + len - 1] == '\r')
 			len--;

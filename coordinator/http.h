@@ -13,7 +13,9 @@
  *   - The request head may arrive in any number of pieces.
  *   - Answers: 200 for GET or HEAD of a route; 404 for any other path (any
  *     method); 405 for another method on a route (with "Allow: GET, HEAD");
- *     400 for a malformed request line or header, a control byte, or a head
+ *     400 for a malformed request line or header, a control byte in the
+ *     head (what follows its blank line is never looked at, so the answer
+ *     does not depend on how the bytes were cut into reads), or a head
  *     over HTTP_HEAD_SIZE_MAX; 505 for an HTTP major version other than 1;
  *     408 if a started request is not complete within the request timeout;
  *     500 if the route's callback fails.  Every answer then closes.
