@@ -67,9 +67,8 @@ static bool fsm_padding_ok(const uint8_t *p, size_t n)
 	return true;
 }
 
-/* Decode an entry payload (verifying the checksum) into b and *kind. */
-static int fsm_entry_decode(const struct raft_buffer *buf, struct batch *b,
-			    uint8_t *kind, char *errmsg)
+int fsm_entry_decode(const struct raft_buffer *buf, struct batch *b,
+		     uint8_t *kind, char *errmsg)
 {
 	const uint8_t *p = buf->base;
 	struct record_view v;

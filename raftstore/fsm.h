@@ -98,6 +98,14 @@ int fsm_metrics_register(struct fsm *f, struct metrics *ms);
 int fsm_entry_encode(const struct batch *b, uint8_t kind,
 		     struct raft_buffer *out);
 
+/* Decode an entry payload (verifying the record's checksum and the
+ * padding) into b (batch_init'ed) and *kind: RS_OK, or RS_EFORMAT
+ * (unknown format or kind) / the record's error (record.h; a cut record
+ * is RS_ECORRUPT) with errmsg.  Exposed for the fuzz target
+ * (tests/fuzz/fuzz_entry.c). */
+int fsm_entry_decode(const struct raft_buffer *buf, struct batch *b,
+		     uint8_t *kind, char *errmsg);
+
 /* The raft_apply result of an entry that fencing skipped. */
 void *fsm_result_fenced(void);
 

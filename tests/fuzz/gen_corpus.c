@@ -29,6 +29,7 @@
 #include "raftstore/lib/crc32c.h"
 #include "raftstore/lib/json.h"
 #include "raftstore/lib/rs_error.h"
+#include "raftstore/fsm.h"
 #include "raftstore/raftguard.h"
 #include "raftstore/raftseg.h"
 #include "raftstore/wire.h"
@@ -727,6 +728,35 @@ static void gen_http(void)
 	free(big);
 }
 
+/* ---- Raft entry payloads ---- */
+
+static void seed_entry_payload(const char *name, const struct batch *b,
+			       uint8_t kind)
+{
+	struct raft_buffer out;
+
+	check(fsm_entry_encode(b, kind, &out), "fsm_entry_encode");
+	seed("entry", name, out.base, out.len);
+	raft_free(out.base);
+}
+
+static void gen_entries(void)
+{
+	struct batch batch;
+
+	sample_batch(&batch, 7, false);
+	seed_entry_payload("batch", &batch, FSM_ENTRY_BATCH);
+	batch_free(&batch);
+	sample_batch(&batch, 8, true);
+	seed_entry_payload("batch-lz4", &batch, FSM_ENTRY_BATCH);
+	batch_free(&batch);
+	batch_init(&batch);
+	batch.version = 9;
+	batch.epoch = 4;
+	seed_entry_payload("epoch", &batch, FSM_ENTRY_EPOCH);
+	batch_free(&batch);
+}
+
 int main(int argc, char **argv)
 {
 	struct rs_buf run;
@@ -752,6 +782,7 @@ int main(int argc, char **argv)
 	gen_register();
 	gen_client();
 	gen_http();
+	gen_entries();
 	rs_buf_free(&run);
 	return 0;
 }
