@@ -288,11 +288,8 @@ static int client_status_doc_leader(const void *text, size_t len, char *addr,
 	return rv == RS_ENOTFOUND ? RS_OK : rv;
 }
 
-/* Leader address from a STATUS answer ("" if none).  A node that cannot
- * say (error status) names none.  RS_EPROTO with errmsg if the answer or
- * its document is malformed. */
-static int client_status_leader(const struct wire_frame *f, char *addr,
-				size_t size, char *errmsg)
+int client_status_leader(const struct wire_frame *f, char *addr, size_t size,
+			 char *errmsg)
 {
 	struct wire_reader r;
 	struct wire_bytes msg, json;

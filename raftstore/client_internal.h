@@ -213,6 +213,12 @@ void client_leader_check(struct client_conn *conn);
  * on another one, or pooled ops would wait for an answer never coming.
  * With none connected yet, the next to connect asks. */
 void client_leader_recheck(struct rs_client *c);
+/* Leader address from a STATUS answer into addr[0..size) ("" if none).
+ * A node that cannot say (error status) names none.  RS_EPROTO with errmsg
+ * if the answer or its document is malformed.  Exposed for the fuzz
+ * target (tests/fuzz/fuzz_client.c). */
+int client_status_leader(const struct wire_frame *f, char *addr, size_t size,
+			 char *errmsg);
 /* The answer to the leader check arrived on conn. */
 void client_leader_reply(struct client_conn *conn, const struct wire_frame *f);
 

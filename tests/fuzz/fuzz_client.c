@@ -13,7 +13,11 @@
  * field by field, to exactly the body after its head, its value has a NUL
  * after it, a range's rows lie in one block; decoding the same answer again
  * into the result already filled gives the same result (the client reuses
- * results when it retries).
+ * results when it retries).  The same bytes also go to the client's
+ * leader check (client_status_leader), which reads STATUS answers: it
+ * accepts only a STATUS answer that decodes (or a refusal, which names no
+ * leader), and fills its address field with a terminated string, "" on
+ * error.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +92,8 @@ static void reencode(uint8_t type, const struct rs_result *res,
 	}
 }
 
-static void check_answer(uint8_t type, struct wire_reader head,
+/* Whether the answer decoded. */
+static bool check_answer(uint8_t type, struct wire_reader head,
 			 struct rs_result *res)
 {
 	const uint8_t *rest = head.p + head.pos;
@@ -100,7 +105,7 @@ static void check_answer(uint8_t type, struct wire_reader head,
 	rv = client_decode_result(type, &r, res);
 	if (rv != RS_OK) {
 		FUZZ_CHECK(rv == RS_EPROTO);
-		return;
+		return false;
 	}
 	FUZZ_CHECK(wire_reader_done(&r));
 	rs_buf_init(&b);
@@ -113,6 +118,26 @@ static void check_answer(uint8_t type, struct wire_reader head,
 	reencode(type, res, &b);
 	FUZZ_CHECK(b.len == rest_len && memcmp(b.data, rest, rest_len) == 0);
 	rs_buf_free(&b);
+	return true;
+}
+
+/* The client's leader check reads the same bytes as a STATUS answer. */
+static void check_status_leader(const struct wire_frame *f, bool decodes)
+{
+	char errmsg[RS_ERRMSG_SIZE] = "";
+	char addr[64];
+	int rv;
+
+	memset(addr, 'x', sizeof addr);
+	rv = client_status_leader(f, addr, sizeof addr, errmsg);
+	FUZZ_CHECK(memchr(addr, '\0', sizeof addr) != NULL);
+	if (rv != RS_OK) {
+		FUZZ_CHECK(rv == RS_EPROTO && errmsg[0] != '\0');
+		FUZZ_CHECK(addr[0] == '\0');
+		return;
+	}
+	FUZZ_CHECK(f->type == (WIRE_STATUS | WIRE_RESPONSE));
+	FUZZ_CHECK(decodes);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -132,16 +157,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.body = size > 1 ? data + 1 : NULL;
 	f.body_len = (uint32_t)(size - 1);
 	f.total_len = WIRE_HEADER_SIZE + f.body_len;
-	if (wire_decode_response_head(&f, &head, &status, &msg) != RS_OK)
+	if (wire_decode_response_head(&f, &head, &status, &msg) != RS_OK) {
+		check_status_leader(&f, false);
 		return 0;
+	}
 	if (status != RS_OK) {
 		FUZZ_CHECK(msg.len == 0 ||
 			   (msg.p >= f.body &&
 			    (size_t)(msg.p - f.body) + msg.len <= f.body_len));
+		check_status_leader(&f, true);
 		return 0;
 	}
 	rs_result_init(&res);
-	check_answer(type, head, &res);
+	check_status_leader(&f, check_answer(type, head, &res));
 	rs_result_free(&res);
 	return 0;
 }

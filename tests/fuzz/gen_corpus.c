@@ -657,7 +657,8 @@ static void answer_head(struct rs_buf *f, uint8_t mode, uint64_t version,
 
 static void gen_client(void)
 {
-	static const char status_doc[] = "{\"id\":1,\"leader\":\"127.0.0.1:8001\"}";
+	static const char status_doc[] =
+		"{\"id\":1,\"leader_client_addr\":\"127.0.0.1:8001\"}";
 	struct rs_buf f;
 
 	rs_buf_init(&f);
