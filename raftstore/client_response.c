@@ -87,7 +87,8 @@ static int client_decode_range(struct rs_result *res, struct wire_reader *r)
 		if (res->kvs == NULL)
 			return RS_ENOMEM;
 	}
-	at = (uint8_t *)(res->kvs + n);
+	/* No rows: kvs stays NULL, and NULL + 0 is undefined in C. */
+	at = n > 0 ? (uint8_t *)(res->kvs + n) : NULL;
 	for (uint32_t i = 0; i < n; i++) {
 		struct rs_kv *kv = &res->kvs[i];
 		struct wire_bytes k = wire_get_bytes(r, RS_KEY_SIZE_MAX);
@@ -104,7 +105,7 @@ static int client_decode_range(struct rs_result *res, struct wire_reader *r)
 		at += v.len;
 	}
 	assert(wire_reader_done(r));
-	assert(at == (uint8_t *)(res->kvs + n) + bytes || n == 0);
+	assert(n == 0 || at == (uint8_t *)(res->kvs + n) + bytes);
 	res->n_kvs = n;
 	res->more = more != 0;
 	res->read_mode = mode;
