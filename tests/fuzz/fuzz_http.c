@@ -12,9 +12,9 @@
  * past it; a complete head ends in LF within the limit, its method is a
  * token and its target has no space or control byte, both inside the
  * head, and the head alone parses to the same request while one byte
- * less of it needs more; and the server's answer does not depend on how
- * the stream is cut into reads ("the request head may arrive in any
- * number of pieces").
+ * less of it needs more; and once the server answers, its answer does
+ * not depend on how the stream was cut into reads ("the request head may
+ * arrive in any number of pieces"; cut finer, it may answer later).
  */
 #include <string.h>
 
@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = size < HTTP_HEAD_SIZE_MAX + 1 ? size : HTTP_HEAD_SIZE_MAX + 1;
 	const char *p = (const char *)data;
 	struct http_request r;
-	enum http_parse_result res;
+	enum http_parse_result res, piecewise;
 
 	memset(&r, 0, sizeof r);
 	res = http_parse(p, n, &r);
@@ -106,6 +106,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	default:
 		FUZZ_CHECK(!"an answer outside enum http_parse_result");
 	}
-	FUZZ_CHECK(served(p, n, n) == served(p, n, 1));
+	/* Byte by byte the server may answer later (a CR that is not before
+	 * an LF makes http_parse say BAD, but the server parses again only at
+	 * the next line end), never otherwise. */
+	piecewise = served(p, n, 1);
+	FUZZ_CHECK(piecewise == HTTP_PARSE_MORE || piecewise == served(p, n, n));
 	return 0;
 }
