@@ -64,6 +64,7 @@ const struct config_peer *node_peer(const struct node *n, raft_id id)
 static void node_applied(void *ctx, const struct batch *b)
 {
 	struct node *n = ctx;
+	node_members_applied(n, b);
 	service_applied(n->service, b);
 }
 
@@ -71,6 +72,7 @@ static void node_restored(void *ctx, uint64_t version)
 {
 	struct node *n = ctx;
 	log_info("fsm.restored", "version=%" PRIu64, version);
+	node_members_reload(n);
 	service_restored(n->service, version);
 }
 
@@ -158,6 +160,7 @@ static void node_role_tick(uv_timer_t *t)
 			node_director_drop(n);
 	}
 	node_heartbeat(n);
+	node_join_tick(n);
 	node_probe_founder(n);
 	if (audit_failed(n->audit))
 		node_fatal(n, audit_errmsg(n->audit));
@@ -192,6 +195,7 @@ static void node_proxy_closed(void *arg)
 {
 	struct node *n = arg;
 	service_destroy(n->service);
+	node_members_close(n);
 	watch_hub_destroy(n->hub);
 	raft_uv_close(&n->io);
 	raftguard_close(&n->guard);
@@ -247,6 +251,8 @@ static void node_stop(struct node *n, const char *why)
 	uv_close((uv_handle_t *)&n->role_timer, node_handle_closed);
 	node_director_drop(n);
 	uv_close((uv_handle_t *)&n->director_timer, node_handle_closed);
+	node_members_stop(n);
+	node_join_stop(n);
 	if (n->reg_client != NULL)
 		rs_client_close(n->reg_client, NULL, NULL);
 	n->reg_client = NULL;
@@ -357,6 +363,7 @@ static int node_setup_modules(struct node *n, char *errmsg)
 				     .members_json = node_members_json,
 				     .registration = node_registration,
 				     .members = node_gate_members,
+				     .member_change = node_member_change,
 				     .ctx = n};
 	struct server_options sopt = {
 		.frame_timeout_ms = n->cfg.client_frame_timeout_ms,
@@ -378,6 +385,7 @@ static int node_setup_modules(struct node *n, char *errmsg)
 	rv = node_check_raft_config(n, errmsg);
 	if (rv != RS_OK)
 		return rv;
+	n->join.active = n->cfg.join[0] != '\0' && !node_is_voter(n, n->cfg.id);
 	rv = server_start(&n->server, &n->loop, n->cfg.client_addr, &sopt,
 			  service_handle, service_conn_closed, n->service, errmsg);
 	if (rv == RS_OK &&
@@ -404,12 +412,21 @@ static int node_claim_data_dir(struct node *n, bool *have_identity,
 	/* Neither Raft state nor a store: a cold start, which needs the
 	 * members.  Say so before anything is created, so that the corrected
 	 * command starts clean. */
-	if (n->cfg.n_peers == 0 && stat(n->raft_dir, &st) != 0 &&
+	if (n->cfg.n_peers == 0 && !n->cfg.join[0] &&
+	    stat(n->raft_dir, &st) != 0 &&
 	    stat(n->store_dir, &st) != 0) {
 		rs_errmsg_printf(errmsg, "--initial-cluster is required on a "
 					 "cold start (%s has no Raft state)",
 				 n->cfg.data_dir);
 		return NODE_EXIT_USAGE;
+	}
+	/* Joining with a new data dir: learn the cluster first, so that a
+	 * node that was not added leaves nothing behind. */
+	if (n->cfg.join[0] && stat(n->raft_dir, &st) != 0 &&
+	    stat(n->store_dir, &st) != 0) {
+		rv = node_join_fetch(n, errmsg);
+		if (rv != RS_OK)
+			return rv;
 	}
 	rv = node_lock_data_dir(n, errmsg);
 
@@ -529,6 +546,7 @@ int node_run(const struct config *cfg)
 	n->director_timer.data = n;
 	uv_timer_init(&n->loop, &n->quiesce_timer);
 	n->quiesce_timer.data = n;
+	node_members_init(n);
 	node_read_fault_hooks(n);
 	rv = node_setup(n, errmsg);
 	if (rv != RS_OK) {

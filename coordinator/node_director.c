@@ -94,6 +94,16 @@ static void node_director_exited(void *ctx, const char *reason)
 		       n->director_backoff_ms, 0);
 }
 
+void node_director_restart(struct node *n, const char *why)
+{
+	if (n->director == NULL || n->stopping || n->role != RAFT_LEADER)
+		return;
+	director_stop(n->director);
+	n->director = NULL;
+	log_info("node.director_restart", "in_ms=0 reason=\"%s\"", why);
+	uv_timer_start(&n->director_timer, node_director_tick, 0, 0);
+}
+
 /* The leader's proxy is ready (leadership barrier done): recover. */
 void node_director_leader_ready(void *ctx)
 {
@@ -179,7 +189,10 @@ void node_heartbeat(struct node *n)
 	director_registry_update(&n->registry, n->cfg.id, n->cfg.raft_addr,
 				 n->cfg.client_addr, TSL_CAP_ALL,
 				 store_applied_version(n->store), now);
+	/* A joining node registers once it votes: the director recruits
+	 * every live registered member into the layout. */
 	if (n->role == RAFT_LEADER || n->leader_id == 0 || n->reg_inflight ||
+	    !node_is_voter(n, n->cfg.id) ||
 	    now - n->last_heartbeat_ms < n->cfg.heartbeat_timeout_ms / 2)
 		return;
 	leader = node_peer(n, n->leader_id);

@@ -11,6 +11,9 @@
  *   node_director.c  the control plane: runs and restarts the director on
  *                    the leader, takes registrations, sends heartbeats
  *   node_status.c    the STATUS and MEMBERS documents (and GET /status)
+ *   node_members.c   membership changes (add, promote, remove) on the
+ *                    leader; every node's members follow the stored key
+ *   node_join.c      a new node joining a running cluster (--join)
  *
  * Nothing here is for other modules: node.h is the node's interface.
  * Everything runs on the node's one loop thread.
@@ -33,8 +36,40 @@
 #include "raftstore/fsm.h"
 #include "raftstore/lib/buf.h"
 #include "raftstore/lib/metrics.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/proxy.h"
+#include "raftstore/server.h"
+#include "raftstore/wire.h"
 #include "raftstore/raftguard.h"
 #include "raftstore/service.h"
+
+/* The one membership change in progress (node_members.c). */
+struct node_change {
+	int step;             /* enum change_step; 0 = idle */
+	uint8_t op;           /* enum wire_member_op */
+	uint64_t id;
+	char raft_addr[CONFIG_ADDR_MAX];
+	char client_addr[CONFIG_ADDR_MAX];
+	struct server_req *req; /* the client's request; NULL once answered */
+	bool key_written, raft_done;
+	int status;           /* the last step's outcome (from its callback) */
+	char msg[RS_ERRMSG_SIZE];
+	struct proxy_txn txn; /* the system transaction writing the members */
+	struct raft_change raft_req;
+	struct raft_transfer transfer_req;
+	uv_timer_t timer;     /* runs the next step from the loop */
+};
+
+/* A new node asking to be promoted (node_join.c). */
+struct node_join {
+	bool active;          /* --join, and not yet a voter */
+	bool inflight;
+	uint64_t last_ms;     /* last promotion request sent */
+	struct rs_client *client;
+	struct rs_op op;
+	bool cluster_known;   /* cluster_id below came from the endpoints */
+	uint8_t cluster_id[IDENTITY_CLUSTER_ID_SIZE];
+};
 
 struct node {
 	uv_loop_t loop;
@@ -82,6 +117,8 @@ struct node {
 	bool reg_inflight;
 	uint64_t last_heartbeat_ms;
 	char coordinators[1024];
+	struct node_change change;
+	struct node_join join;
 	/* observability: each module registers and updates its own metrics;
 	 * these are the ones of the node's own concerns */
 	struct audit *audit;
@@ -169,7 +206,50 @@ void node_heartbeat(struct node *n);
  * raftstore_recovery_duration_seconds.  RS_OK or RS_EINVAL. */
 int node_director_metrics_register(struct node *n);
 
+/* Stop the director now and start the next one (next epoch) after the
+ * shortest backoff: the members changed, so the layout must. */
+void node_director_restart(struct node *n, const char *why);
+
+/* ---- node_members.c ---- */
+
+/* Set the members (n->peers, n->coordinators) from a list in config
+ * syntax; RS_EINVAL with errmsg if it does not parse. */
+int node_members_set(struct node *n, const char *list, char *errmsg);
+/* Re-read \xff/system/coordinators (after a snapshot install). */
+void node_members_reload(struct node *n);
+/* The fsm applied b: reload the members if it wrote the key. */
+void node_members_applied(struct node *n, const struct batch *b);
+/* A stored member or a server of c-raft's configuration (a change may be
+ * known to one before the other). */
+bool node_is_member(struct node *n, uint64_t id);
+/* A voter of c-raft's configuration. */
+bool node_is_voter(struct node *n, uint64_t id);
+/* service_options.member_change (leader only; one at a time). */
+void node_member_change(void *ctx, struct server_req *req,
+			const struct wire_member_change_req *m);
+int node_members_init(struct node *n);
+/* Shutdown: answer a change in flight, close the timer. */
+void node_members_stop(struct node *n);
+/* After the proxy closed: free the system transaction. */
+void node_members_close(struct node *n);
+
+/* ---- node_join.c ---- */
+
+/* --join on a data dir with no members recorded: ask the endpoints for
+ * the cluster ID and the members; this node must be one of them (added
+ * with rsctl members add).  Sets n->peers and n->join.cluster_id.
+ * NODE_EXIT_* on refusal, errmsg naming the endpoints. */
+int node_join_fetch(struct node *n, char *errmsg);
+/* Every role tick: until this node is a voter, ask the leader (through
+ * the --join endpoints) to promote it, at most once a second. */
+void node_join_tick(struct node *n);
+void node_join_stop(struct node *n);
+
 /* ---- node_status.c ---- */
+
+/* [{id, raft_addr, client_addr, role, leader}]: c-raft's configuration,
+ * then the stored members it lacks ("pending"); NULL when out of memory. */
+json_t *node_members_array(struct node *n);
 
 /* service_options.status_json / members_json: malloc'ed JSON, NULL when
  * out of memory. */

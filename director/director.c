@@ -115,6 +115,24 @@ int director_registry_update(struct director_registry *r, uint64_t node_id,
 	return RS_OK;
 }
 
+void director_registry_remove(struct director_registry *r, uint64_t node_id)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->m[i].node_id == node_id) {
+			memmove(&r->m[i], &r->m[i + 1],
+				(r->n - i - 1) * sizeof r->m[0]);
+			r->n--;
+			return;
+		}
+}
+
+bool director_accepting(const struct director *d)
+{
+	enum director_phase p = director_phase_now(d);
+
+	return p == DIRECTOR_ACCEPTING || p == DIRECTOR_MONITORING;
+}
+
 /* The registry as plan.c sees it, at this instant.  The node's own
  * applied version is the store's: fresher than its last heartbeat. */
 static unsigned director_snapshot(const struct director *d,

@@ -90,6 +90,10 @@ int director_registry_update(struct director_registry *r, uint64_t node_id,
 			     uint32_t caps, uint64_t applied_version,
 			     uint64_t now_ms);
 
+/* Forget a member (it was removed from the cluster): its old heartbeats
+ * must not make it look live to the next layout.  No-op if absent. */
+void director_registry_remove(struct director_registry *r, uint64_t node_id);
+
 /*
  * Test faults of the system transaction, injected where the director
  * submits it: instead of going to the commit proxy it fails at once, as
@@ -161,6 +165,8 @@ void director_stop(struct director *d);
 
 /* Start to accepting of the last completed recovery, in ms (0 if none). */
 uint64_t director_recovery_ms(const struct director *d);
+/* True once the director accepts commits (ACCEPTING or MONITORING). */
+bool director_accepting(const struct director *d);
 /* Set the director's members of the node's STATUS document (epoch,
  * director_phase, phase_ms, recovery_ms, layout_id, director_exit) in doc.
  * RS_OK, or RS_ENOMEM with some members set. */

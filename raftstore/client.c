@@ -118,12 +118,12 @@ err_client:
 
 static void client_op_shutdown(struct rs_op *op)
 {
-	bool unknown = op->type == WIRE_COMMIT &&
+	bool unknown = client_op_changes_state(op) &&
 		       (op->state == CLIENT_OP_SENT || op->written);
 
 	assert(op->client->closing);
 	assert(op->state != CLIENT_OP_DONE);
-	client_op_msgf(op, unknown ? "client closed after the commit was sent; its outcome is unknown"
+	client_op_msgf(op, unknown ? "client closed after the request was sent; its outcome is unknown"
 				   : "client closed");
 	client_op_finish(op, unknown ? RS_EUNKNOWN : RS_ESHUTDOWN);
 }
@@ -262,6 +262,18 @@ int rs_client_register(struct rs_client *c, struct rs_op *op,
 	    rs_buf_append(&op->request, body->data, body->len) != RS_OK)
 		return client_op_launch(op, RS_ENOMEM);
 	return client_op_launch(op, wire_frame_end(&op->request, start));
+}
+
+int rs_client_member_change(struct rs_client *c, struct rs_op *op,
+			    const struct wire_member_change_req *req,
+			    rs_op_cb cb)
+{
+	int rv = client_op_prepare(c, op, WIRE_MEMBER_CHANGE, cb);
+
+	if (rv != RS_OK)
+		return rv;
+	return client_op_launch(op, wire_encode_member_change(
+					    &op->request, op->request_id, req));
 }
 
 unsigned rs_client_endpoint_count(const struct rs_client *c)

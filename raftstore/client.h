@@ -161,6 +161,13 @@ int rs_client_info(struct rs_client *c, struct rs_op *op, uint8_t type,
  * wire.h, copied.  The reply's JSON lands in result.value. */
 int rs_client_register(struct rs_client *c, struct rs_op *op,
 		       const struct rs_buf *body, rs_op_cb cb);
+/* MEMBER_CHANGE (rsctl members add/promote/remove): answered by the
+ * leader (others say not leader, and the client moves on), with a JSON
+ * document in result.value.  Like a COMMIT, an answer lost after the frame
+ * was written ends with RS_EUNKNOWN. */
+int rs_client_member_change(struct rs_client *c, struct rs_op *op,
+			    const struct wire_member_change_req *req,
+			    rs_op_cb cb);
 int rs_client_watch(struct rs_client *c, struct rs_op *op, const void *begin,
 		    size_t begin_len, const void *end, size_t end_len,
 		    uint64_t from_version, rs_op_cb cb);
@@ -206,6 +213,9 @@ int rs_sync_commit(struct rs_sync *s, uint64_t read_version,
 		   struct rs_result *res);
 int rs_sync_info(struct rs_sync *s, uint8_t type, int endpoint_index,
 		 struct rs_result *res);
+int rs_sync_member_change(struct rs_sync *s,
+			  const struct wire_member_change_req *req,
+			  struct rs_result *res);
 /* Calls fn for each event until fn returns non-zero or the watch ends;
  * returns the final status (0 if fn stopped it). */
 int rs_sync_watch(struct rs_sync *s, const void *begin, size_t begin_len,

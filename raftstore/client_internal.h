@@ -156,6 +156,14 @@ void client_msg_text(struct wire_bytes msg, int status, char *out,
  * op holds closes when the op finishes). */
 void client_timers_close(struct rs_client *c);
 
+/* Whether the op changes the cluster (COMMIT, MEMBER_CHANGE): once its
+ * frame is written, a lost answer means its outcome is unknown
+ * (RS_EUNKNOWN), never a blind resend. */
+static inline bool client_op_changes_state(const struct rs_op *op)
+{
+	return op->type == WIRE_COMMIT || op->type == WIRE_MEMBER_CHANGE;
+}
+
 /* First half of every submit: checks and initialises op (cb not run on
  * failure).  Second half: `encoded` is the encoder's result; on success
  * the op is on its way and its deadline runs. */

@@ -257,8 +257,9 @@ static void client_op_expire(struct rs_op *op)
 	assert(uv_now(c->loop) >= op->deadline_ms);
 	memcpy(last, op->result.message, sizeof last);
 	client_endpoint_list(c, eps, sizeof eps);
-	if (op->type == WIRE_COMMIT && op->state == CLIENT_OP_SENT) {
-		client_op_msgf(op, "commit sent to %s got no answer within %u ms; its outcome is unknown",
+	if (client_op_changes_state(op) && op->state == CLIENT_OP_SENT) {
+		client_op_msgf(op, "%s sent to %s got no answer within %u ms; its outcome is unknown",
+			       op->type == WIRE_COMMIT ? "commit" : "member change",
 			       c->eps[((struct client_conn *)op->conn)->endpoint].name,
 			       c->op_timeout_ms);
 		client_op_finish(op, RS_EUNKNOWN);
@@ -332,8 +333,9 @@ void client_op_conn_lost(struct rs_op *op, struct client_conn *conn)
 	assert(op->conn == NULL && op->write == NULL);
 	assert(sm_state(&conn->sm) == CLIENT_CONN_CLOSING && conn->fail_status != RS_OK);
 	op->result.endpoint = conn->client->eps[conn->endpoint].name;
-	if (op->type == WIRE_COMMIT && op->written) {
-		client_op_msgf(op, "commit sent, then %s; its outcome is unknown",
+	if (client_op_changes_state(op) && op->written) {
+		client_op_msgf(op, "%s sent, then %s; its outcome is unknown",
+			       op->type == WIRE_COMMIT ? "commit" : "member change",
 			       conn->fail_msg);
 		client_op_finish(op, RS_EUNKNOWN);
 	} else if (op->state == CLIENT_OP_WATCHING) {
@@ -432,7 +434,7 @@ int client_op_prepare(struct rs_client *c, struct rs_op *op,
 {
 	assert(c != NULL && op != NULL);
 	assert((type >= WIRE_GET && type <= WIRE_MEMBERS) ||
-	       type == WIRE_REGISTER);
+	       type == WIRE_REGISTER || type == WIRE_MEMBER_CHANGE);
 	if (cb == NULL)
 		return RS_EINVAL;
 	if (c->closing)

@@ -645,6 +645,36 @@ static void svc_register(struct service *s, struct server_conn *conn,
 	free(json);
 }
 
+void service_answer(struct server_req *req, int status, const char *text)
+{
+	size_t start;
+	struct rs_buf *out;
+
+	assert(req != NULL);
+	if (status != RS_OK) {
+		svc_reply_error(req, status, text);
+	} else {
+		out = server_reply_begin(req->conn, req->id, req->type, 0,
+					 &start);
+		wire_put_status(out, RS_OK, NULL);
+		wire_put_bytes(out, text, strlen(text));
+		server_reply_end(req->conn, start);
+	}
+	server_req_done(req);
+}
+
+static void svc_member_change(struct service *s, struct server_conn *conn,
+			      const struct wire_frame *f,
+			      const struct wire_member_change_req *m)
+{
+	if (s->o.member_change == NULL) {
+		server_reply_status(conn, f->request_id, f->type, RS_EINVAL,
+				    "member changes are not served here");
+		return;
+	}
+	s->o.member_change(s->o.ctx, server_req_new(conn, f), m);
+}
+
 /* A request that cannot be decoded.  Over-limit requests are answered and
  * the connection kept; anything malformed closes it. */
 static void svc_bad_request(struct service *s, struct server_conn *conn,
@@ -672,6 +702,7 @@ void service_handle(void *ctx, struct server_conn *conn,
 		struct wire_commit_req commit;
 		struct wire_watch_req watch;
 		struct service_registration reg;
+		struct wire_member_change_req member;
 	} m;
 	int rv;
 
@@ -697,6 +728,11 @@ void service_handle(void *ctx, struct server_conn *conn,
 		if (rv == RS_OK &&
 		    svc_internal_allowed(s, conn, f, m.reg.node_id))
 			svc_register(s, conn, f, &m.reg);
+		break;
+	case WIRE_MEMBER_CHANGE:
+		rv = wire_decode_member_change(f, &m.member, errmsg);
+		if (rv == RS_OK)
+			svc_member_change(s, conn, f, &m.member);
 		break;
 	case WIRE_GRV:
 	case WIRE_STATUS:

@@ -69,6 +69,8 @@ int rsctl_txn_run(int argc, char **argv);
 int rsctl_watch_run(int argc, char **argv);
 int rsctl_status_run(int argc, char **argv);
 int rsctl_members_run(int argc, char **argv);
+/* rsctl_members.c: members add | promote | remove (argv[1]). */
+int rsctl_members_change_run(int argc, char **argv);
 
 struct mutation;
 struct rs_client;

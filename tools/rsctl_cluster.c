@@ -3,6 +3,7 @@
  *
  *   rsctl status          STATUS of every endpoint, side by side
  *   rsctl members list    the Raft configuration, from whichever node answers
+ *                         (add, promote and remove: rsctl_members.c)
  *
  * Shared (declared in rsctl.h): the common options (--endpoints, --json,
  * --timeout-ms), opening a client, and mapping an rs_error status to an
@@ -822,10 +823,15 @@ static const struct cl_command cl_members = {
 	"answers\n"
 	"knows them (the client prefers the leader): id, Raft address, "
 	"client\n"
-	"address, role (voter, standby or spare), and whether it is the "
-	"leader;\n"
-	"below the table, the cluster ID of the node that answered (from its\n"
-	"STATUS).\n"
+	"address, role (voter, standby or spare; \"pending\" for a member "
+	"recorded\n"
+	"but not in Raft, a change cut short: repeat the add or remove it), "
+	"and\n"
+	"whether it is the leader; below the table, the cluster ID of the "
+	"node\n"
+	"that answered (from its STATUS).\n"
+	"Changes: rsctl members add|promote|remove (rsctl members add "
+	"--help).\n"
 	"--json prints the node's array as sent: objects with id, "
 	"raft_addr,\n"
 	"client_addr, role and leader.\n",
@@ -888,5 +894,9 @@ int rsctl_status_run(int argc, char **argv)
 
 int rsctl_members_run(int argc, char **argv)
 {
+	if (argc >= 2 && (strcmp(argv[1], "add") == 0 ||
+			  strcmp(argv[1], "promote") == 0 ||
+			  strcmp(argv[1], "remove") == 0))
+		return rsctl_members_change_run(argc, argv);
 	return cl_main(&cl_members, argc, argv);
 }
