@@ -280,6 +280,17 @@ static int backup_chunk_reset(struct backup_writer *w)
 	return rs_buf_append(&w->chunk, head, sizeof head);
 }
 
+/* pwrite, with the temp file named in errmsg (fileio names only the fd). */
+static int backup_write_at(struct backup_writer *w, const void *p, size_t n,
+			   off_t off, char *errmsg)
+{
+	int rv = fileio_pwrite(w->fd, p, n, off, errmsg);
+
+	if (rv != RS_OK)
+		rs_errmsg_wrapf(errmsg, "%s", w->tmp_path);
+	return rv;
+}
+
 int backup_writer_open(struct backup_writer *w, const char *path,
 		       const struct backup_header *h, char *errmsg)
 {
@@ -305,7 +316,7 @@ int backup_writer_open(struct backup_writer *w, const char *path,
 	rv = fileio_open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC, &w->fd,
 			 errmsg);
 	if (rv == RS_OK)
-		rv = fileio_pwrite(w->fd, zero, sizeof zero, 0, errmsg);
+		rv = backup_write_at(w, zero, sizeof zero, 0, errmsg);
 	if (rv != RS_OK) {
 		backup_writer_abort(w);
 		return rv;
@@ -329,7 +340,7 @@ static int backup_chunk_flush(struct backup_writer *w, char *errmsg)
 	rs_put_u32(p + 8, w->chunk_entries);
 	rs_put_u32(p + 12, crc32c_extend(crc32c(p, 12),
 					 p + BACKUP_CHUNK_HEAD_SIZE, plen));
-	rv = fileio_pwrite(w->fd, p, w->chunk.len, w->off, errmsg);
+	rv = backup_write_at(w, p, w->chunk.len, w->off, errmsg);
 	if (rv != RS_OK)
 		return rv;
 	w->off += (off_t)w->chunk.len;
@@ -388,6 +399,8 @@ static int backup_writer_commit(struct backup_writer *w, char *errmsg)
 	char dir[sizeof w->path];
 	int rv = fileio_fsync(w->fd, errmsg);
 
+	if (rv != RS_OK)
+		rs_errmsg_wrapf(errmsg, "%s", w->tmp_path);
 	fileio_close(w->fd);
 	w->fd = -1;
 	if (rv == RS_OK)
@@ -415,9 +428,9 @@ int backup_writer_finish(struct backup_writer *w, struct backup_info *info,
 	backup_trailer_encode(&out, trailer);
 	backup_header_encode(&w->header, head);
 	if (rv == RS_OK)
-		rv = fileio_pwrite(w->fd, trailer, sizeof trailer, w->off, errmsg);
+		rv = backup_write_at(w, trailer, sizeof trailer, w->off, errmsg);
 	if (rv == RS_OK)
-		rv = fileio_pwrite(w->fd, head, sizeof head, 0, errmsg);
+		rv = backup_write_at(w, head, sizeof head, 0, errmsg);
 	if (rv == RS_OK)
 		rv = backup_writer_commit(w, errmsg);
 	if (rv != RS_OK) {
