@@ -120,7 +120,12 @@ static int snap_save_once(struct rs_sync *s, const char *path,
 			      sv->version, &res);
 		if (res.status != RS_OK) {
 			*too_old = res.status == RS_ETOOOLD;
-			rv = rsctl_fail("snapshot save: read", &res);
+			if (*too_old)
+				rsctl_errorf("snapshot save: version %" PRIu64 " left the "
+					     "nodes' read window after %" PRIu64 " keys",
+					     sv->version, sv->w.keys);
+			rv = *too_old ? RSCTL_EXIT_FAIL
+				      : rsctl_fail("snapshot save: read", &res);
 			rs_result_free(&res);
 			backup_writer_abort(&sv->w);
 			free(sv);
@@ -174,7 +179,8 @@ static const char snap_save_usage[] =
 	"began is in the file, and no commit above it.  FILE is written as\n"
 	"FILE.tmp, fsynced and renamed, so it is complete or absent.  If the\n"
 	"nodes' read window passes the version before the last page is read, the\n"
-	"save starts over at a new version (3 attempts).\n\n";
+	"save starts over at a new version (3 attempts).\n\n"
+	"Options:\n";
 
 static int snap_save_run(int argc, char **argv)
 {
@@ -210,8 +216,12 @@ static int snap_save_run(int argc, char **argv)
 	memset(&h, 0, sizeof h);
 	h.created_ms = snap_now_ms();
 	snap_source_cluster(s, h.cluster_id);
-	for (int n = 0; n < SNAP_SAVE_ATTEMPTS && too_old; n++)
+	for (int n = 0; n < SNAP_SAVE_ATTEMPTS && too_old; n++) {
+		if (n > 0)
+			rsctl_errorf("snapshot save: starting over (attempt %d of %d)",
+				     n + 1, SNAP_SAVE_ATTEMPTS);
 		rv = snap_save_once(s, path, &h, &too_old, &info);
+	}
 	rs_sync_close(s);
 	if (rv != RSCTL_EXIT_OK)
 		return rv;

@@ -402,7 +402,8 @@ static int snap_restore(struct snap_restore *r)
 		return RSCTL_EXIT_FAIL;
 	}
 	printf("restored %s into %s: node %" PRIu64 ", version %" PRIu64 ", %" PRIu64
-	       " keys (%" PRIu64 " of the old cluster's layout keys dropped)\n",
+	       " keys; coordinators set to --initial-cluster, %" PRIu64 " old "
+	       "system keys dropped or replaced\n",
 	       r->file, r->data_dir, r->id, info.header.version, r->keys_kept + 1,
 	       r->keys_dropped);
 	return RSCTL_EXIT_OK;

@@ -66,7 +66,8 @@ def bulk_load(conn):
     """KEYS keys in transactions of LOAD_BATCH; {key: (value, version)}."""
     state = {}
     for b in range(0, KEYS, LOAD_BATCH):
-        ops = [("set", key(i), b"v0-%06d" % i) for i in range(b, b + LOAD_BATCH)]
+        ops = [("set", key(i), (b"v0-%06d-" % i).ljust(64, b"."))
+               for i in range(b, b + LOAD_BATCH)]
         v = retry(lambda: conn.commit(ops), what="bulk load")
         for _, k, val in ops:
             state[k] = (val, v)
@@ -76,11 +77,12 @@ def bulk_load(conn):
 class Writer(threading.Thread):
     """Commits single-key sets and clears until stopped; keeps a history
     of (version, key, value or None) of every acknowledged commit, and the
-    keys whose outcome is unknown."""
+    keys whose outcome is unknown, and when each commit was acknowledged."""
 
     def __init__(self, addr):
         super().__init__(daemon=True)
         self.addr, self.stop, self.history, self.unknown = addr, False, [], set()
+        self.acked_at = []
 
     def run(self):
         conn = rswire.Conn(self.addr)
@@ -92,6 +94,7 @@ class Writer(threading.Thread):
             try:
                 v = conn.commit([op])
                 self.history.append((v, k, op[2] if op[0] == "set" else None))
+                self.acked_at.append(time.time())
             except (rswire.Error, OSError, ConnectionError):
                 self.unknown.add(k)
                 conn = rswire.Conn(self.addr)
@@ -143,19 +146,26 @@ def test_round_trip_100k_keys_with_writes_during_save():
     state = bulk_load(lead.conn(30))
     print("loaded %d keys in %.1fs" % (KEYS, time.time() - t0), flush=True)
     path = os.path.join(c.dir, "backup.rssnap")
-    w = Writer(lead.client_addr)
-    w.start()
+    writers = [Writer(n.client_addr) for n in c.nodes.values()]
+    for w in writers:
+        w.start()
     time.sleep(0.5)  # writes are going on before the save starts
-    before = len(w.history)
     t0 = time.time()
     rc, out, err = rsctl("snapshot", "save", path, "--endpoints", c.endpoints())
-    took = time.time() - t0
+    t1 = time.time()
     time.sleep(0.3)
-    w.stop = True
-    w.join(10)
+    for w in writers:
+        w.stop = True
+        w.join(10)
     assert rc == 0, (rc, out, err)
-    print("saved in %.2fs: %s" % (took, out.strip()), flush=True)
-    assert len(w.history) > before, "no write went on during the save"
+    during = sum(1 for w in writers for t in w.acked_at if t0 <= t <= t1)
+    print("saved in %.2fs, %d writes acknowledged meanwhile: %s" % (
+        t1 - t0, during, out.strip()), flush=True)
+    assert during > 0, "no write went on during the save"
+    w = Writer(None)  # the writers' histories together
+    for x in writers:
+        w.history += x.history
+        w.unknown |= x.unknown
 
     rc, out, err = rsctl("snapshot", "status", path, "--json")
     assert rc == 0, (rc, out, err)
