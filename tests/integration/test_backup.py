@@ -204,7 +204,7 @@ def test_round_trip_100k_keys_with_writes_during_save():
         "restored cluster differs from the file (%d vs %d keys)" % (
             len(got), len(exp))
     # A new cluster: one new ID on every node, not the old one.
-    new_ids = retry(lambda: _same_ids(c2), timeout=15, what="cluster ids")
+    new_ids = _one_cluster_id(c2)
     assert new_ids != old_ids[1] and new_ids != "", (new_ids, old_ids)
     coords = dict(read_all(conn, b"\xff/system/coordinators",
                            b"\xff/system/coordinators\x00"))
@@ -213,6 +213,18 @@ def test_round_trip_100k_keys_with_writes_during_save():
     v = retry(lambda: conn.put(b"after-restore", b"yes"))
     assert v > version
     assert conn.get(b"after-restore")[0] == b"yes"
+    # Once it takes writes, its director has written a new layout.
+    # Nothing in the system keys names the old cluster's nodes (unless the
+    # new cluster happened to get one of the old ports).
+    old_addrs = {a.encode() for n in c.nodes.values()
+                 for a in (n.raft_addr, n.client_addr)}
+    new_addrs = {a.encode() for n in c2.nodes.values()
+                 for a in (n.raft_addr, n.client_addr)}
+    if not old_addrs & new_addrs:
+        sys2 = read_all(conn, b"\xff", b"")
+        assert b"\xff/system/layout" in sys2
+        for k, v in sys2.items():
+            assert not any(a in v for a in old_addrs), (k, v)
     # A warm restart without --initial-cluster reads the members back.
     n3 = c2.nodes[3]
     n3.stop()
@@ -221,15 +233,15 @@ def test_round_trip_100k_keys_with_writes_during_save():
     assert retry(lambda: n3.conn().get(b"after-restore")[0]) == b"yes"
 
 
-class _Mismatch(rswire.Error):
-    pass
-
-
-def _same_ids(c):
-    ids = set(cluster_ids(c).values())
-    if len(ids) != 1 or "" in ids:
-        raise _Mismatch(rswire.CODE["EUNAVAILABLE"], "ids %s" % ids)
-    return ids.pop()
+def _one_cluster_id(c, timeout=15.0):
+    """The cluster ID once every node of c reports the same, known one."""
+    deadline = time.time() + timeout
+    while True:
+        ids = set(retry(lambda: cluster_ids(c)).values())
+        if len(ids) == 1 and "" not in ids:
+            return ids.pop()
+        assert time.time() < deadline, "cluster ids %s" % ids
+        time.sleep(0.1)
 
 
 def _refused(path, target, what):
