@@ -209,6 +209,7 @@ int backup_decode(const uint8_t *data, size_t len, struct backup_info *info,
 	size_t off = BACKUP_HEADER_SIZE;
 	int rv;
 
+	assert(data != NULL || len == 0);
 	memset(&seen, 0, sizeof seen);
 	rv = backup_header_decode(data, len, &seen.header, errmsg);
 	if (rv != RS_OK)
@@ -241,6 +242,7 @@ int backup_decode(const uint8_t *data, size_t len, struct backup_info *info,
 	if (rv != RS_OK)
 		return rv;
 	off += BACKUP_TRAILER_SIZE;
+	assert(off <= len);
 	if (off != len) {
 		rs_errmsg_printf(errmsg, "%zu bytes after the trailer (at offset %zu)",
 				 len - off, off);
@@ -357,7 +359,8 @@ int backup_writer_add(struct backup_writer *w, const uint8_t *key,
 {
 	int rv;
 
-	assert(w->fd >= 0);
+	assert(w->fd >= 0 && w->off >= (off_t)BACKUP_HEADER_SIZE);
+	assert(w->chunk.len >= BACKUP_CHUNK_HEAD_SIZE);
 	if (key_len == 0 || key_len > RS_KEY_SIZE_MAX ||
 	    val_len > RS_VALUE_SIZE_MAX) {
 		rs_errmsg_printf(errmsg, "entry %llu: key of %u bytes or value of %u "
@@ -411,6 +414,22 @@ static int backup_writer_commit(struct backup_writer *w, char *errmsg)
 	return fileio_fsync_dir(dirname(dir), errmsg);
 }
 
+/* Paired with the reader's checks: what is about to be written decodes
+ * back to what the writer counted. */
+static void backup_writer_check(const uint8_t *head, const uint8_t *trailer,
+				const struct backup_info *out)
+{
+	struct backup_header h;
+
+	assert(backup_header_decode(head, BACKUP_HEADER_SIZE, &h, NULL) == RS_OK);
+	assert(h.version == out->header.version && h.epoch == out->header.epoch);
+	assert(backup_trailer_check(trailer, out, 0, NULL) == RS_OK);
+	(void)h; /* only read by assert() */
+	(void)head;
+	(void)trailer;
+	(void)out;
+}
+
 int backup_writer_finish(struct backup_writer *w, struct backup_info *info,
 			 char *errmsg)
 {
@@ -427,6 +446,7 @@ int backup_writer_finish(struct backup_writer *w, struct backup_info *info,
 	out.file_bytes = (uint64_t)w->off + BACKUP_TRAILER_SIZE;
 	backup_trailer_encode(&out, trailer);
 	backup_header_encode(&w->header, head);
+	backup_writer_check(head, trailer, &out);
 	if (rv == RS_OK)
 		rv = backup_write_at(w, trailer, sizeof trailer, w->off, errmsg);
 	if (rv == RS_OK)

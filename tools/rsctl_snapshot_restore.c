@@ -324,56 +324,88 @@ static const char snap_restore_usage[] =
 	"(exit 1) and nothing is written.  DIR must not exist or be empty (exit 2\n"
 	"otherwise).\n";
 
-static int snap_restore_args(struct snap_restore *r, int argc, char **argv)
+/* The flag values as given, before they are checked. */
+struct snap_restore_flags {
+	const char *data_dir;
+	const char *id;
+	const char *cluster;
+};
+
+/* Take the flag at argv[*i] if it is one of restore's: 1 if taken, 0 if
+ * it is none of them, or an exit code (after printing why). */
+static int snap_restore_flag(int argc, char **argv, int *i,
+			     struct snap_restore_flags *f)
+{
+	const struct {
+		const char *name;
+		const char **value;
+	} flags[] = {{"--data-dir", &f->data_dir},
+		     {"--id", &f->id},
+		     {"--initial-cluster", &f->cluster}};
+	const char *v;
+	bool missing;
+
+	for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++) {
+		v = cliopt_value(argc, argv, i, flags[k].name, &missing);
+		if (missing)
+			return -rsctl_usage_errorf(SNAP_HELP, "%s needs a value",
+						   flags[k].name);
+		if (v != NULL) {
+			*flags[k].value = v;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Check the flags' values into r; an exit code. */
+static int snap_restore_check(struct snap_restore *r,
+			      const struct snap_restore_flags *f)
 {
 	char errmsg[RS_ERRMSG_SIZE] = "";
-	const char *cluster = NULL, *v, *names[] = {"--data-dir", "--id",
-						     "--initial-cluster"};
-	bool missing, have_id = false;
+
+	if (r->file == NULL || f->data_dir == NULL || f->id == NULL ||
+	    f->cluster == NULL)
+		return rsctl_usage_errorf(SNAP_HELP, "FILE, --data-dir, --id and "
+					  "--initial-cluster are all required");
+	r->data_dir = f->data_dir;
+	if (!cliopt_parse_u64(f->id, &r->id) || r->id == 0)
+		return rsctl_usage_errorf(SNAP_HELP, "--id: '%s' is not a node id "
+					  "(1 or more)", f->id);
+	if (config_parse_cluster(f->cluster, r->peers, &r->n_peers, errmsg) != RS_OK)
+		return rsctl_usage_errorf(SNAP_HELP, "%s", errmsg);
+	for (unsigned i = 0; i < r->n_peers; i++)
+		if (r->peers[i].id == r->id) {
+			config_format_cluster(r->peers, r->n_peers, r->coordinators,
+					      sizeof r->coordinators);
+			return RSCTL_EXIT_OK;
+		}
+	return rsctl_usage_errorf(SNAP_HELP, "--id %" PRIu64 " is not a member of "
+				  "--initial-cluster", r->id);
+}
+
+/* An exit code, or -1 after printing --help. */
+static int snap_restore_args(struct snap_restore *r, int argc, char **argv)
+{
+	struct snap_restore_flags f = {NULL, NULL, NULL};
+	int rv;
 
 	for (int i = 1; i < argc; i++) {
 		if (rsctl_is_help(argv[i])) {
 			fputs(snap_restore_usage, stdout);
 			return -1;
 		}
-		for (unsigned k = 0, found = 0; k < 3 && !found; k++) {
-			v = cliopt_value(argc, argv, &i, names[k], &missing);
-			if (missing)
-				return rsctl_usage_errorf(SNAP_HELP, "%s needs a value",
-							  names[k]);
-			found = v != NULL;
-			if (k == 0 && v != NULL)
-				r->data_dir = v;
-			if (k == 1 && v != NULL && (!cliopt_parse_u64(v, &r->id) ||
-						    r->id == 0))
-				return rsctl_usage_errorf(SNAP_HELP, "--id: '%s' is not "
-							  "a node id (1 or more)", v);
-			have_id = have_id || (k == 1 && v != NULL);
-			if (k == 2 && v != NULL)
-				cluster = v;
-			if (found)
-				goto next;
-		}
+		rv = snap_restore_flag(argc, argv, &i, &f);
+		if (rv < 0)
+			return -rv;
+		if (rv == 1)
+			continue;
 		if (argv[i][0] == '-' || r->file != NULL)
 			return rsctl_usage_errorf(SNAP_HELP, "unexpected argument '%s'",
 						  argv[i]);
 		r->file = argv[i];
-next:;
 	}
-	if (r->file == NULL || r->data_dir == NULL || !have_id || cluster == NULL)
-		return rsctl_usage_errorf(SNAP_HELP, "FILE, --data-dir, --id and "
-					  "--initial-cluster are all required");
-	if (config_parse_cluster(cluster, r->peers, &r->n_peers, errmsg) != RS_OK)
-		return rsctl_usage_errorf(SNAP_HELP, "--initial-cluster: %s", errmsg);
-	for (unsigned i = 0; i < r->n_peers; i++)
-		if (r->peers[i].id == r->id)
-			have_id = false;
-	if (have_id)
-		return rsctl_usage_errorf(SNAP_HELP, "--id %" PRIu64 " is not a member "
-					  "of --initial-cluster", r->id);
-	config_format_cluster(r->peers, r->n_peers, r->coordinators,
-			      sizeof r->coordinators);
-	return RSCTL_EXIT_OK;
+	return snap_restore_check(r, &f);
 }
 
 static int snap_restore(struct snap_restore *r)
