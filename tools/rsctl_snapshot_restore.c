@@ -4,10 +4,10 @@
  *
  * The restored state is a c-raft snapshot, the way a node that installs a
  * snapshot from its leader holds it: DIR/raft gets a c-raft 0.15 snapshot
- * at index 1, term 1, whose configuration is --initial-cluster (all
+ * at index 2, term 2, whose configuration is --initial-cluster (all
  * voters) and whose data is the state machine's snapshot (raftstore/fsm.h,
  * "RSSNAP": the image at the file's version and epoch), and metadata1 with
- * term 1.  On its first start the node finds Raft state (a warm start, so
+ * term 2.  On its first start the node finds Raft state (a warm start, so
  * nothing is bootstrapped), c-raft loads the snapshot and the state
  * machine restores the store from it.  DIR/identity names node N and,
  * for the founder (the lowest id of --initial-cluster), a fresh cluster
@@ -50,9 +50,13 @@
 #define SNAP_HELP "rsctl snapshot restore"
 /* c-raft 0.15's on-disk format version (UV__DISK_FORMAT). */
 #define SNAP_RAFT_DISK_FORMAT 1u
-/* The snapshot stands for the log up to this entry, of this term. */
-#define SNAP_RAFT_INDEX 1u
-#define SNAP_RAFT_TERM 1u
+/* The snapshot stands for the log up to this entry, of this term.  Not
+ * (1, 1): that is the configuration entry a cold start bootstraps, so a
+ * node started empty next to restored ones would match the leader's log
+ * at index 1 and never receive the snapshot; at (2, 2) its log does not
+ * match, and its leader sends it the snapshot. */
+#define SNAP_RAFT_INDEX 2u
+#define SNAP_RAFT_TERM 2u
 
 struct snap_restore {
 	const char *file;
@@ -216,7 +220,7 @@ static int snap_write_meta(const struct snap_restore *r, const char *dir,
 	return rv;
 }
 
-/* DIR/raft: the snapshot, its metadata, and metadata1 (term 1, no vote). */
+/* DIR/raft: the snapshot, its metadata, and metadata1 (its term, no vote). */
 static int snap_write_raft(const struct snap_restore *r, const char *raft_dir,
 			   uint64_t stamp, char *errmsg)
 {

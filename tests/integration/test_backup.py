@@ -316,6 +316,45 @@ def test_corrupt_truncated_and_wrong_version_refused():
     assert sorted(os.listdir(absent)) == ["identity", "raft"]
 
 
+def test_empty_node_beside_restored_ones_gets_the_data():
+    """An operator restores two nodes and starts the third on an empty dir
+    with the same --initial-cluster (a cold start): it must end up with the
+    restored keys, not as an empty follower that matched the log."""
+    c = Cluster()
+    c.start_all()
+    conn = c.nodes[c.leader()].conn()
+    retry(lambda: conn.commit([("set", key(i), b"r") for i in range(500)]))
+    path = os.path.join(os.path.dirname(c.dir), os.path.basename(c.dir) + ".rssnap")
+    try:
+        rc, out, err = rsctl("snapshot", "save", path, "--endpoints",
+                             c.endpoints())
+        assert rc == 0, err
+        c.cleanup()
+        c2 = Cluster()
+        for n in (c2.nodes[1], c2.nodes[2]):
+            rc, out, err = rsctl("snapshot", "restore", path, "--data-dir",
+                                 n.dir, "--id", str(n.id), "--initial-cluster",
+                                 c2.initial_cluster())
+            assert rc == 0, err
+    finally:
+        os.unlink(path)
+    c2.start_all()
+    c2.leader(timeout=30)
+    n3 = c2.nodes[3]
+    deadline = time.time() + 20
+    while True:
+        try:
+            items, _, _ = n3.conn().range(b"k", b"l", 1000, rswire.SERIALIZABLE)
+        except (rswire.Error, OSError, ConnectionError):
+            items = []
+        if len(items) == 500:
+            break
+        assert time.time() < deadline, "node 3 holds %d of 500 keys\n%s" % (
+            len(items), c2.logs())
+        time.sleep(0.2)
+
+
 if __name__ == "__main__":
     run_tests([test_round_trip_100k_keys_with_writes_during_save,
-               test_corrupt_truncated_and_wrong_version_refused])
+               test_corrupt_truncated_and_wrong_version_refused,
+               test_empty_node_beside_restored_ones_gets_the_data])
