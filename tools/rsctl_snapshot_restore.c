@@ -33,6 +33,7 @@
 #include <raft.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "coordinator/config.h"
 #include "coordinator/identity.h"
@@ -249,19 +250,34 @@ static int snap_write_raft(const struct snap_restore *r, const char *raft_dir,
 
 /* ---- the data dir ---- */
 
-/* RS_OK if dir is absent or empty (*exists says which); RS_EEXIST if it
- * holds anything. */
-static int snap_check_dir(const char *dir, bool *exists, char *errmsg)
+/* A data dir to be created needs its parent (only one level is made):
+ * say so before the file is read, not after. */
+static int snap_check_parent(const char *dir, char *errmsg)
+{
+	char parent[PATH_MAX];
+	struct stat st;
+
+	snprintf(parent, sizeof parent, "%s", dir);
+	if (stat(dirname(parent), &st) == 0 && S_ISDIR(st.st_mode))
+		return RS_OK;
+	snprintf(parent, sizeof parent, "%s", dir);
+	rs_errmsg_printf(errmsg, "cannot create data dir %s: %s is not an "
+				 "existing directory", dir, dirname(parent));
+	return RS_EEXIST;
+}
+
+/* RS_OK if dir is absent (with its parent there) or empty; RS_EEXIST if
+ * it holds anything or cannot be created. */
+static int snap_check_dir(const char *dir, char *errmsg)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	int rv = RS_OK;
 
-	*exists = d != NULL;
+	if (d == NULL && errno == ENOENT)
+		return snap_check_parent(dir, errmsg);
 	if (d == NULL)
-		return errno == ENOENT
-			       ? RS_OK
-			       : rs_errmsg_errno(errmsg, errno, "open data dir %s", dir);
+		return rs_errmsg_errno(errmsg, errno, "open data dir %s", dir);
 	while (rv == RS_OK && (e = readdir(d)) != NULL)
 		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
 			rs_errmsg_printf(errmsg, "data dir %s is not empty (it holds "
@@ -416,8 +432,7 @@ static int snap_restore(struct snap_restore *r)
 {
 	char errmsg[RS_ERRMSG_SIZE] = "";
 	struct backup_info info;
-	bool exists;
-	int rv = snap_check_dir(r->data_dir, &exists, errmsg);
+	int rv = snap_check_dir(r->data_dir, errmsg);
 
 	if (rv != RS_OK) {
 		rsctl_errorf("snapshot restore: %s", errmsg);

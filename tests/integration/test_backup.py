@@ -309,6 +309,12 @@ def test_corrupt_truncated_and_wrong_version_refused():
                          "1=127.0.0.1:1/127.0.0.1:2")
     assert rc == 2 and "not empty" in err, (rc, err)
     assert os.listdir(empty) == ["keep"]
+    orphan = os.path.join(c.dir, "no-parent", "n1")
+    rc, out, err = rsctl("snapshot", "restore", path, "--data-dir", orphan,
+                         "--id", "1", "--initial-cluster",
+                         "1=127.0.0.1:1/127.0.0.1:2")
+    assert rc == 2 and "not an existing directory" in err, (rc, err)
+    assert not os.path.exists(os.path.dirname(orphan))
     rc, out, err = rsctl("snapshot", "restore", path, "--data-dir", absent,
                          "--id", "1", "--initial-cluster",
                          "1=127.0.0.1:1/127.0.0.1:2")
