@@ -11,8 +11,11 @@ format in docs/backup-format.md.
 import json
 import os
 import random
+import shutil
+import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -360,7 +363,98 @@ def test_empty_node_beside_restored_ones_gets_the_data():
         time.sleep(0.2)
 
 
+class FakeNode(threading.Thread):
+    """A stand-in node that speaks just enough of the wire protocol for a
+    save: STATUS (it names itself the leader) and RANGE.  Each save attempt
+    starts with a linearizable page; `too_old` attempts get RS_ETOOOLD on
+    their second page (as when the MVCC window passes the read version),
+    the next one is served in full.  Read version of attempt n: 100 * n."""
+
+    def __init__(self, too_old):
+        super().__init__(daemon=True)
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.addr = "127.0.0.1:%d" % self.srv.getsockname()[1]
+        self.too_old, self.attempt = too_old, 0
+
+    def run(self):
+        while True:
+            try:
+                s, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(s,), daemon=True).start()
+
+    def reply(self, s, ftype, rid, body):
+        s.sendall(rswire.frame(ftype | rswire.RESPONSE, rid, body))
+
+    def answer_range(self, mode, version):
+        if mode == rswire.LINEARIZABLE:
+            self.attempt += 1
+            rows = [(b"a", b"1"), (b"b", b"2")]
+            more = 1
+        elif self.attempt <= self.too_old:
+            return struct.pack("<I", rswire.CODE["ETOOOLD"]) + \
+                rswire.bytes_field(b"version too old")
+        else:
+            rows, more = [(b"c", b"%d" % self.attempt)], 0
+        v = 100 * self.attempt
+        out = struct.pack("<I", 0) + rswire.bytes_field(b"") + \
+            struct.pack("<BQBI", mode, v, more, len(rows))
+        for k, val in rows:
+            out += rswire.bytes_field(k) + rswire.bytes_field(val) + \
+                struct.pack("<Q", v)
+        return out
+
+    def serve(self, s):
+        c = rswire.Conn.__new__(rswire.Conn)
+        c.sock, c.buf, c.addr = s, b"", "client"
+        try:
+            while True:
+                ftype, _, rid, body = c.recv_frame()
+                if ftype == rswire.STATUS:
+                    doc = json.dumps({"leader_client_addr": self.addr,
+                                      "cluster_id": "ab" * 16}).encode()
+                    self.reply(s, ftype, rid, struct.pack("<I", 0) +
+                               rswire.bytes_field(b"") + rswire.bytes_field(doc))
+                elif ftype == rswire.RANGE:
+                    mode, version = struct.unpack_from("<BQ", body, 0)
+                    self.reply(s, ftype, rid, self.answer_range(mode, version))
+        except (OSError, ConnectionError):
+            s.close()
+
+
+def test_save_starts_over_when_the_window_passes_its_version():
+    tmp = tempfile.mkdtemp(prefix="rs-backup-")
+    try:
+        path = os.path.join(tmp, "b.rssnap")
+        node = FakeNode(too_old=1)
+        node.start()
+        rc, out, err = rsctl("snapshot", "save", path, "--endpoints",
+                             node.addr)
+        assert rc == 0, (rc, out, err)
+        assert "version 100 left the nodes' read window after 2 keys" in err
+        assert "starting over (attempt 2 of 3)" in err, err
+        with open(path, "rb") as f:
+            head, kvs = decode_file(f.read())
+        assert head["version"] == 200, head
+        assert kvs == [(b"a", b"1"), (b"b", b"2"), (b"c", b"2")], kvs
+        assert os.listdir(tmp) == ["b.rssnap"]
+        # Three attempts, all too old: no file, no temp file, exit 1.
+        node = FakeNode(too_old=3)
+        node.start()
+        other = os.path.join(tmp, "c.rssnap")
+        rc, out, err = rsctl("snapshot", "save", other, "--endpoints",
+                             node.addr)
+        assert rc == 1 and err.count("left the nodes' read window") == 3, err
+        assert os.listdir(tmp) == ["b.rssnap"]
+    finally:
+        shutil.rmtree(tmp)
+
+
 if __name__ == "__main__":
     run_tests([test_round_trip_100k_keys_with_writes_during_save,
                test_corrupt_truncated_and_wrong_version_refused,
-               test_empty_node_beside_restored_ones_gets_the_data])
+               test_empty_node_beside_restored_ones_gets_the_data,
+               test_save_starts_over_when_the_window_passes_its_version])
