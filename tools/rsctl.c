@@ -36,6 +36,8 @@ static const struct rsctl_command rsctl_commands[] = {
 	 rsctl_layout_run},
 	{"config", "get, set or list configuration parameters (set: recovery)",
 	 rsctl_config_run},
+	{"snapshot", "back up the cluster to a file, restore a new cluster from it",
+	 rsctl_snapshot_run},
 };
 
 #define RSCTL_COMMAND_COUNT \

@@ -54,6 +54,8 @@ int rsctl_events_run(int argc, char **argv); /* rsctl_events.c */
  * system keys on a running cluster. */
 int rsctl_layout_run(int argc, char **argv);
 int rsctl_config_run(int argc, char **argv);
+/* rsctl_snapshot*.c: `rsctl snapshot save|status|restore`. */
+int rsctl_snapshot_run(int argc, char **argv);
 
 /* ---- cluster commands ----
  *
