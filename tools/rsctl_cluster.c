@@ -896,7 +896,8 @@ int rsctl_members_run(int argc, char **argv)
 {
 	if (argc >= 2 && (strcmp(argv[1], "add") == 0 ||
 			  strcmp(argv[1], "promote") == 0 ||
-			  strcmp(argv[1], "remove") == 0))
+			  strcmp(argv[1], "remove") == 0 ||
+			  strcmp(argv[1], "rebuild") == 0))
 		return rsctl_members_change_run(argc, argv);
 	return cl_main(&cl_members, argc, argv);
 }

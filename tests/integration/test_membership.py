@@ -226,6 +226,51 @@ def test_replace_dead_node():
     c.cleanup()
 
 
+def flip_middle(path):
+    with open(path, "r+b") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(size // 2)
+        b = f.read(1)
+        f.seek(size // 2)
+        f.write(bytes([b[0] ^ 0x5A]))
+
+
+def test_rebuild_corrupt_follower():
+    c = Cluster(3)
+    c.start_all()
+    lid = c.leader()
+    w = Writer(c)
+    w.progress(300, 20, "at start")
+    w.stop()
+    f = [i for i in (1, 2, 3) if i != lid][0]
+    node = c.nodes[f]
+    assert node.stop() == 0
+    segs = sorted(os.listdir(os.path.join(node.dir, "store", "journal")))
+    flip_middle(os.path.join(node.dir, "store", "journal", segs[0]))
+    # the damaged node refuses to start, naming the damage
+    assert node.start().wait(20) == 1, node.tail()
+    assert "checksum mismatch" in node.tail(), node.tail()
+
+    # while it runs, rebuild refuses
+    other = c.nodes[lid]
+    rc, out, err = rsctl(c, "members", "rebuild", str(f), "--data-dir",
+                         other.dir)
+    assert rc == 1 and ("belongs to node" in err or "in use" in err), (
+        rc, out, err)
+    rc, out, err = rsctl(c, "members", "rebuild", str(f), "--data-dir",
+                         node.dir)
+    assert rc == 0, (rc, out, err)
+    assert "--join" in out and "moved to" in out, out
+    moved = [d for d in os.listdir(c.dir) if d.startswith("n%d.rebuilt-" % f)]
+    assert len(moved) == 1, os.listdir(c.dir)
+    assert not os.path.exists(node.dir)
+    node.start(join_args(c, node, endpoints(c)))
+    wait_voters(c, [1, 2, 3])
+    check_all(c, w.acked, [f])
+    c.cleanup()
+
+
 def test_remove_leader():
     c = Cluster(3)
     c.start_all()
@@ -310,4 +355,5 @@ def test_last_voter():
 
 if __name__ == "__main__":
     harness.run_tests([test_refusals, test_last_voter, test_remove_leader,
+                       test_rebuild_corrupt_follower,
                        test_replace_dead_node, test_grow_kill_restart_shrink])
