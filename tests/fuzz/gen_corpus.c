@@ -137,6 +137,16 @@ static void gen_wire(void)
 	check(wire_encode_simple(&b, 7, WIRE_MEMBERS), "members");
 	seed_buf("wire", "members", &b);
 	b.len = 0;
+	{
+		struct wire_member_change_req add = {
+			WIRE_MEMBER_ADD, 4,
+			{(const uint8_t *)"127.0.0.1:7004", 14},
+			{(const uint8_t *)"127.0.0.1:7104", 14}};
+
+		check(wire_encode_member_change(&b, 10, &add), "member_change");
+		seed_buf("wire", "member_change", &b);
+		b.len = 0;
+	}
 	/* REGISTER, as the client builds it (raftstore/client.c). */
 	start = wire_frame_begin(&b, WIRE_REGISTER, 0, 8);
 	wire_put_u64(&b, 2);
