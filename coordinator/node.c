@@ -21,6 +21,7 @@
 #include "coordinator/node_internal.h"
 #include "raftstore/lib/json.h"
 #include "raftstore/lib/log.h"
+#include "raftstore/lib/procmetrics.h"
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/proxy.h"
 #include "raftstore/raftcall.h"
@@ -281,8 +282,9 @@ static int node_start_http(struct node *n, char *errmsg)
 	static const struct http_route routes[] = {
 		{"/metrics", HTTP_CONTENT_TYPE_PROMETHEUS, node_metrics_body},
 		{"/status", HTTP_CONTENT_TYPE_JSON, node_status_body},
+		{"/health", HTTP_CONTENT_TYPE_JSON, node_health_body},
 	};
-	struct http_config hc = {.routes = routes, .n_routes = 2, .ctx = n};
+	struct http_config hc = {.routes = routes, .n_routes = 3, .ctx = n};
 
 	if (n->cfg.metrics_addr[0] == '\0')
 		return RS_OK;
@@ -301,6 +303,26 @@ static double node_storage_bytes(void *ctx)
 {
 	const struct node *n = ctx;
 	return (double)store_disk_bytes(n->store);
+}
+
+/* raftstore_build_info{version, fault_hooks} 1 */
+static int node_build_info_register(struct metrics *m)
+{
+#ifdef RS_FAULT_HOOKS
+	static const char *const labels[] = {"version", PACKAGE_VERSION,
+					     "fault_hooks", "yes", NULL};
+#else
+	static const char *const labels[] = {"version", PACKAGE_VERSION,
+					     "fault_hooks", "no", NULL};
+#endif
+	struct metric *info = metrics_register(
+		m, METRIC_GAUGE, "raftstore_build_info",
+		"Always 1; the labels say which build runs", labels, NULL, 0);
+
+	if (info == NULL)
+		return RS_EINVAL;
+	metrics_gauge_set(info, 1);
+	return RS_OK;
 }
 
 /* The node's own metrics and each module's, registered in the order
@@ -331,8 +353,8 @@ static int node_metrics_register(struct node *n, char *errmsg)
 	if (rv == RS_OK)
 		n->m_fsync_audit = metrics_register(
 			m, METRIC_HISTOGRAM, "raftstore_fsync_duration_seconds",
-			"fsync durations of this node's own files (the Raft log's "
-			"are c-raft's and not observable)", audit_label,
+			"fsync durations of this node's own files (the Raft log's: "
+			"raftstore_raft_append_duration_seconds)", audit_label,
 			metrics_buckets_seconds, METRICS_BUCKETS_SECONDS_COUNT);
 	if (rv == RS_OK && n->m_fsync_audit == NULL)
 		rv = RS_EINVAL;
@@ -345,6 +367,12 @@ static int node_metrics_register(struct node *n, char *errmsg)
 		rv = RS_EINVAL;
 	if (rv == RS_OK)
 		rv = fsm_metrics_register(&n->fsm, m);
+	if (rv == RS_OK)
+		rv = raftio_metrics_register(m);
+	if (rv == RS_OK)
+		rv = node_build_info_register(m);
+	if (rv == RS_OK)
+		rv = procmetrics_register(m);
 	if (rv != RS_OK)
 		rs_errmsg_printf(errmsg, "register metrics: %s", metrics_errmsg(m));
 	return rv;

@@ -241,6 +241,15 @@ static double node_director_epoch(void *ctx)
 	return (double)n->fsm.epoch;
 }
 
+/* The director's phase as its number (director.h's enum: 0 idle, 1 epoch,
+ * ... 7 accepting, 8 monitoring, 9 exited); -1 where no director runs. */
+static double node_director_phase(void *ctx)
+{
+	const struct node *n = ctx;
+
+	return n->director != NULL ? (double)director_phase(n->director) : -1;
+}
+
 int node_director_metrics_register(struct node *n)
 {
 	struct metrics *m = n->metrics;
@@ -248,7 +257,13 @@ int node_director_metrics_register(struct node *n)
 	assert(m != NULL);
 	if (metrics_gauge_fn(m, "raftstore_epoch",
 			     "Highest epoch allocated (state machine)",
-			     node_director_epoch, n) == NULL)
+			     node_director_epoch, n) == NULL ||
+	    metrics_gauge_fn(m, "raftstore_director_phase",
+			     "The director's phase on this node: -1 none (a "
+			     "follower), 0 idle, 1 epoch, 2 barrier, 3 locking, 4 "
+			     "recruiting, 5 layout, 6 persisting, 7 accepting, 8 "
+			     "monitoring, 9 exited",
+			     node_director_phase, n) == NULL)
 		return RS_EINVAL;
 	n->m_recoveries = metrics_counter(m, "raftstore_recoveries_total",
 					  "Recoveries completed by directors here");

@@ -261,5 +261,10 @@ unsigned node_gate_members(void *ctx, struct service_member *out,
 			   unsigned max);
 /* GET /status (http_route). */
 int node_status_body(void *ctx, struct rs_buf *body);
+/* GET /health: {"health":true,"reason":""}, or RS_EUNAVAILABLE (503) with
+ * health false and the reason: storage failed, no leader known, applied
+ * more than 1000 entries behind the commit index, or (leader) the
+ * director not accepting. */
+int node_health_body(void *ctx, struct rs_buf *body);
 
 #endif /* RS_NODE_INTERNAL_H */

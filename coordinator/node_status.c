@@ -214,3 +214,55 @@ int node_status_body(void *ctx, struct rs_buf *body)
 	json_decref(doc);
 	return rv;
 }
+
+/* ---- GET /health ---- */
+
+/* Apply lag (Raft entries committed, not yet applied here) above which a
+ * node is not healthy: it serves reads from an old state. */
+#define NODE_HEALTH_LAG_MAX 1000u
+
+/* Why this node is not healthy, or "" (reason: RS_ERRMSG_SIZE bytes). */
+static void node_health_reason(struct node *n, char *reason)
+{
+	raft_index commit = raftinfo_commit_index(&n->raft);
+	raft_index applied = raftinfo_applied_index(&n->raft);
+
+	reason[0] = '\0';
+	if (store_errmsg(n->store)[0] != '\0')
+		rs_errmsg_printf(reason, "storage failed: %s",
+				 store_errmsg(n->store));
+	else if (n->leader_id == 0)
+		rs_errmsg_printf(reason, "no Raft leader known");
+	else if (commit > applied && commit - applied > NODE_HEALTH_LAG_MAX)
+		rs_errmsg_printf(reason, "applying: %llu entries behind the "
+					 "commit index",
+				 (unsigned long long)(commit - applied));
+	else if (n->role == RAFT_LEADER &&
+		 (n->director == NULL || !director_accepting(n->director)))
+		rs_errmsg_printf(reason, "leader: the director is recovering "
+					 "(phase %s)",
+				 n->director != NULL
+					 ? director_phase_name(
+						   director_phase(n->director))
+					 : "restarting");
+}
+
+int node_health_body(void *ctx, struct rs_buf *body)
+{
+	struct node *n = ctx;
+	char reason[RS_ERRMSG_SIZE];
+	json_t *doc = json_object();
+	int rv = doc != NULL ? RS_OK : RS_ENOMEM;
+
+	node_health_reason(n, reason);
+	if (rv == RS_OK)
+		rv = rs_json_set_bool(doc, "health", reason[0] == '\0');
+	if (rv == RS_OK)
+		rv = rs_json_set_str(doc, "reason", reason);
+	if (rv == RS_OK)
+		rv = rs_json_dump_buf(doc, RS_JSON_COMPACT, body);
+	json_decref(doc);
+	if (rv != RS_OK)
+		return rv;
+	return reason[0] == '\0' ? RS_OK : RS_EUNAVAILABLE;
+}

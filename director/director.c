@@ -126,6 +126,11 @@ void director_registry_remove(struct director_registry *r, uint64_t node_id)
 		}
 }
 
+enum director_phase director_phase(const struct director *d)
+{
+	return director_phase_now(d);
+}
+
 bool director_accepting(const struct director *d)
 {
 	enum director_phase p = director_phase_now(d);

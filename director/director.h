@@ -167,6 +167,8 @@ void director_stop(struct director *d);
 uint64_t director_recovery_ms(const struct director *d);
 /* True once the director accepts commits (ACCEPTING or MONITORING). */
 bool director_accepting(const struct director *d);
+/* The phase it is in now. */
+enum director_phase director_phase(const struct director *d);
 /* Set the director's members of the node's STATUS document (epoch,
  * director_phase, phase_ms, recovery_ms, layout_id, director_exit) in doc.
  * RS_OK, or RS_ENOMEM with some members set. */

@@ -86,12 +86,43 @@ static double raftinfo_apply_lag(void *ctx)
 	return (double)(commit - applied);
 }
 
+static double raftinfo_term_value(void *ctx)
+{
+	return (double)raftinfo_term(ctx);
+}
+
+static double raftinfo_commit_value(void *ctx)
+{
+	return (double)raftinfo_commit_index(ctx);
+}
+
+static double raftinfo_applied_value(void *ctx)
+{
+	return (double)raftinfo_applied_index(ctx);
+}
+
+static double raftinfo_is_leader(void *ctx)
+{
+	return raftinfo_state(ctx) == RAFT_LEADER ? 1.0 : 0.0;
+}
+
 int raftinfo_metrics_register(struct raft *r, struct metrics *ms)
 {
 	assert(r != NULL && ms != NULL);
 	if (metrics_gauge_fn(ms, "raftstore_apply_lag_entries",
 			     "Raft commit index minus applied index",
-			     raftinfo_apply_lag, r) == NULL)
+			     raftinfo_apply_lag, r) == NULL ||
+	    metrics_gauge_fn(ms, "raftstore_raft_term", "Current Raft term",
+			     raftinfo_term_value, r) == NULL ||
+	    metrics_counter_fn(ms, "raftstore_raft_commit_index",
+			       "Raft commit index known to this node",
+			       raftinfo_commit_value, r) == NULL ||
+	    metrics_counter_fn(ms, "raftstore_raft_applied_index",
+			       "Raft index applied by this node's state machine",
+			       raftinfo_applied_value, r) == NULL ||
+	    metrics_gauge_fn(ms, "raftstore_is_leader",
+			     "1 if this node is the Raft leader",
+			     raftinfo_is_leader, r) == NULL)
 		return RS_EINVAL;
 	return RS_OK;
 }

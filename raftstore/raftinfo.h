@@ -51,7 +51,9 @@ const char *raftinfo_server_role_name(int role);
 bool raftinfo_match_index(struct raft *r, unsigned i, raft_index *out);
 
 /* Register raftstore_apply_lag_entries (commit index minus applied index),
- * read from r at every render.  r must outlive ms.  RS_OK, or RS_EINVAL
+ * raftstore_raft_term, raftstore_raft_commit_index,
+ * raftstore_raft_applied_index and raftstore_is_leader, read from r at
+ * every render.  r must outlive ms.  RS_OK, or RS_EINVAL
  * with metrics_errmsg(ms) saying why. */
 int raftinfo_metrics_register(struct raft *r, struct metrics *ms);
 

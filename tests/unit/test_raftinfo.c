@@ -148,6 +148,7 @@ START_TEST(test_apply_lag_metric)
 	struct raft *leader = raft_fixture_get(&f, 0);
 	struct metrics *ms;
 	struct rs_buf out;
+	char want[1024];
 
 	apply_one();
 	ck_assert_int_eq(metrics_new(&ms), RS_OK);
@@ -159,11 +160,30 @@ START_TEST(test_apply_lag_metric)
 	rs_buf_init(&out);
 	ck_assert_int_eq(metrics_render_prometheus(ms, &out), RS_OK);
 	ck_assert_int_eq(rs_buf_append(&out, "", 1), RS_OK);
-	ck_assert_str_eq((const char *)out.data,
-			 "# HELP raftstore_apply_lag_entries Raft commit index "
-			 "minus applied index\n"
-			 "# TYPE raftstore_apply_lag_entries gauge\n"
-			 "raftstore_apply_lag_entries 0\n");
+	snprintf(want, sizeof want,
+		 "# HELP raftstore_apply_lag_entries Raft commit index "
+		 "minus applied index\n"
+		 "# TYPE raftstore_apply_lag_entries gauge\n"
+		 "raftstore_apply_lag_entries 0\n"
+		 "# HELP raftstore_raft_term Current Raft term\n"
+		 "# TYPE raftstore_raft_term gauge\n"
+		 "raftstore_raft_term %llu\n"
+		 "# HELP raftstore_raft_commit_index Raft commit index known to "
+		 "this node\n"
+		 "# TYPE raftstore_raft_commit_index counter\n"
+		 "raftstore_raft_commit_index %llu\n"
+		 "# HELP raftstore_raft_applied_index Raft index applied by this "
+		 "node's state machine\n"
+		 "# TYPE raftstore_raft_applied_index counter\n"
+		 "raftstore_raft_applied_index %llu\n"
+		 "# HELP raftstore_is_leader 1 if this node is the Raft leader\n"
+		 "# TYPE raftstore_is_leader gauge\n"
+		 "raftstore_is_leader 1\n",
+		 (unsigned long long)raftinfo_term(leader),
+		 (unsigned long long)raftinfo_commit_index(leader),
+		 (unsigned long long)raftinfo_applied_index(leader));
+	ck_assert_uint_gt(raftinfo_commit_index(leader), 0);
+	ck_assert_str_eq((const char *)out.data, want);
 	rs_buf_free(&out);
 	metrics_free(ms);
 }
