@@ -103,6 +103,7 @@ int rs_client_create(struct rs_client **out, uv_loop_t *loop,
 	c->op_timeout_ms = o->op_timeout_ms ? o->op_timeout_ms
 					    : CLIENT_TIMEOUT_DEFAULT_MS;
 	c->no_leader_pref = o->no_leader_pref;
+	c->fail_fast = o->fail_fast;
 	c->leader_checked = o->no_leader_pref;
 	c->next_id = 1; /* 0 is the server's "unknown request" */
 	c->rand_state = uv_hrtime() | 1;

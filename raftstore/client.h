@@ -45,6 +45,12 @@ struct rs_client_options {
 	unsigned op_timeout_ms; /* per operation, retries included; 0 = 10000 */
 	unsigned connections;   /* connections to the chosen node; 0 = 1 */
 	bool no_leader_pref;    /* stay on endpoints in the given order */
+	/* Give up at once, with RS_EUNAVAILABLE naming each endpoint and its
+	 * error, once a connect to every endpoint has failed (refused,
+	 * unreachable) with none working since: for tools, where a cluster
+	 * that is down should say so in milliseconds, not after the
+	 * timeout.  Off: keep retrying until op_timeout_ms. */
+	bool fail_fast;
 };
 
 /* One key/value from a range read; memory owned by the result (one block
@@ -72,6 +78,9 @@ struct rs_result {
 	bool more;
 	/* WATCH events: version and the mutations (a batch body) */
 	struct batch event;
+	/* WATCH: the server said it started (so a final RS_EUNAVAILABLE is a
+	 * connection lost mid-watch: resume from the last version + 1) */
+	bool watch_started;
 	/* Which endpoint answered (or was last tried); points into the
 	 * client, valid until it is freed.  NULL if none was reached. */
 	const char *endpoint;

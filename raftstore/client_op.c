@@ -295,10 +295,45 @@ static uint64_t client_backoff_ms(struct rs_client *c, unsigned attempt)
 	return base;
 }
 
+void client_endpoint_connect_result(struct rs_client *c, unsigned i,
+				    const char *why)
+{
+	assert(i < c->n_eps);
+	if (why == NULL) {
+		for (unsigned j = 0; j < c->n_eps; j++)
+			c->eps[j].down = false;
+		return;
+	}
+	c->eps[i].down = true;
+	snprintf(c->eps[i].down_why, sizeof c->eps[i].down_why, "%s", why);
+}
+
+bool client_all_down(const struct rs_client *c, char *out, size_t size)
+{
+	size_t len = 0;
+
+	if (!c->fail_fast)
+		return false;
+	for (unsigned i = 0; i < c->n_eps; i++)
+		if (!c->eps[i].down)
+			return false;
+	out[0] = '\0';
+	for (unsigned i = 0; i < c->n_eps && len < size; i++) {
+		int w = snprintf(out + len, size - len, "%s%s: %s",
+				 i ? "; " : "", c->eps[i].name,
+				 c->eps[i].down_why);
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+	return true;
+}
+
 void client_op_retry(struct rs_op *op, int status)
 {
 	struct rs_client *c = op->client;
 	uint64_t now, delay;
+	char down[sizeof op->result.message];
 
 	assert(status != RS_OK);
 	assert(op->state == CLIENT_OP_QUEUED || op->state == CLIENT_OP_SENT);
@@ -312,6 +347,18 @@ void client_op_retry(struct rs_op *op, int status)
 	if (c->closing) {
 		client_op_msgf(op, "client closed");
 		client_op_finish(op, RS_ESHUTDOWN);
+		return;
+	}
+	if (status == RS_EUNAVAILABLE && c->fail_fast && op->target >= 0 &&
+	    c->eps[op->target].down) {
+		client_op_msgf(op, "%s: %s", c->eps[op->target].name,
+			       c->eps[op->target].down_why);
+		client_op_finish(op, RS_EUNAVAILABLE);
+		return;
+	}
+	if (status == RS_EUNAVAILABLE && client_all_down(c, down, sizeof down)) {
+		client_op_msgf(op, "no endpoint accepts connections: %s", down);
+		client_op_finish(op, RS_EUNAVAILABLE);
 		return;
 	}
 	op->written = false;

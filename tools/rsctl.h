@@ -87,6 +87,7 @@ struct rs_sync;
 struct rsctl_cluster_args {
 	const char *endpoints; /* --endpoints, $RSCTL_ENDPOINTS or default */
 	unsigned timeout_ms;   /* --timeout-ms: per operation, retries included */
+	bool timeout_set;      /* --timeout-ms was given */
 	bool json;             /* --json */
 	/* Not an option: a command that asks the nodes themselves (status,
 	 * layout) sets it so that the client asks the endpoints in the order

@@ -84,6 +84,7 @@ int rsctl_cluster_parse_opt(int argc, char **argv, int *i,
 					  "of milliseconds in 1..%u",
 					  v, CL_TIMEOUT_MS_MAX);
 	a->timeout_ms = (unsigned)ms;
+	a->timeout_set = true;
 	return RSCTL_EXIT_OK;
 }
 
@@ -119,6 +120,8 @@ static void cl_client_options(const struct rsctl_cluster_args *a,
 	o->op_timeout_ms = a->timeout_ms;
 	o->connections = 1;
 	o->no_leader_pref = a->no_leader_pref;
+	/* a cluster that is down says so at once, naming each endpoint */
+	o->fail_fast = true;
 }
 
 int rsctl_cluster_open(const struct rsctl_cluster_args *a,
@@ -583,8 +586,14 @@ static int cl_status_print_json(const struct cl_status *st)
 	return rsctl_print_json(all, "status");
 }
 
-static int cl_status_run(const struct rsctl_cluster_args *a)
+/* status asks every node at once; one that does not answer should not
+ * hold the table up for the general default. */
+#define CL_STATUS_TIMEOUT_MS 2000u
+
+static int cl_status_run(const struct rsctl_cluster_args *given)
 {
+	struct rsctl_cluster_args args = *given;
+	const struct rsctl_cluster_args *a = &args;
 	static char cells[RS_CLIENT_ENDPOINTS_MAX * CL_STATUS_COLS]
 			 [CL_CELL_SIZE];
 	struct cl_status *st = calloc(1, sizeof *st);
@@ -595,6 +604,8 @@ static int cl_status_run(const struct rsctl_cluster_args *a)
 		rsctl_errorf("status: out of memory");
 		return RSCTL_EXIT_FAIL;
 	}
+	if (!args.timeout_set)
+		args.timeout_ms = CL_STATUS_TIMEOUT_MS;
 	rv = cl_status_collect(st, a);
 	if (rv != RSCTL_EXIT_OK) {
 		free(st);
@@ -794,7 +805,8 @@ static const struct cl_command cl_status = {
 	"report (each node's when they differ; \"unknown\" for a node that has "
 	"not\n"
 	"learned it yet).  An endpoint that does not answer within\n"
-	"--timeout-ms gets the role \"unreachable\" and the error in the "
+	"--timeout-ms (for status: 2000 unless given) gets the role "
+	"\"unreachable\" and the error in the "
 	"HEALTH\n"
 	"column.\n\n"
 	"--json prints an array with one element per endpoint, in order: the "
