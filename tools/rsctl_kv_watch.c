@@ -152,16 +152,22 @@ static void kv_watch_submit(struct kv_watch *w)
 	}
 }
 
+/* An op's final failure ends the watch with its status and message. */
+static void kv_watch_failed(struct kv_watch *w, struct rs_op *op)
+{
+	w->status = op->result.status;
+	memcpy(w->message, op->result.message, sizeof w->message);
+	rs_result_free(&op->result);
+	kv_watch_stop(w);
+}
+
 /* The read version for a watch without --from: watch from after it. */
 static void kv_watch_got_version(struct rs_op *op)
 {
 	struct kv_watch *w = op->data;
 
 	if (op->result.status != RS_OK) {
-		w->status = op->result.status;
-		memcpy(w->message, op->result.message, sizeof w->message);
-		rs_result_free(&op->result);
-		kv_watch_stop(w);
+		kv_watch_failed(w, op);
 		return;
 	}
 	w->from = op->result.version + 1;
@@ -188,10 +194,7 @@ static void kv_watch_cb(struct rs_op *op)
 	}
 	if (op->result.status != RS_OK) {
 		/* The final callback: the op is over and ours again. */
-		w->status = op->result.status;
-		memcpy(w->message, op->result.message, sizeof w->message);
-		rs_result_free(&op->result);
-		kv_watch_stop(w);
+		kv_watch_failed(w, op);
 		return;
 	}
 	assert(op->result.version > w->last_version);
