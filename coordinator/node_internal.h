@@ -80,6 +80,7 @@ struct node {
 	char raft_dir[PATH_MAX + 16];
 	struct config_peer peers[CONFIG_PEERS_MAX];
 	unsigned n_peers;
+	bool peers_from_flags; /* --initial-cluster, not storage or --join */
 	struct store *store;
 	struct fsm fsm;
 	struct raft_uv_transport transport; /* c-raft's TCP, wrapped by guard */

@@ -232,6 +232,7 @@ static int node_members(struct node *n, char *errmsg)
 	if (rv != RS_OK) {
 		memcpy(n->peers, n->cfg.peers, sizeof n->peers);
 		n->n_peers = n->cfg.n_peers;
+		n->peers_from_flags = true;
 		return RS_OK;
 	}
 	snprintf(list, sizeof list, "%.*s", (int)len, (const char *)val);
@@ -566,25 +567,33 @@ int node_raft_start_failed(struct node *n, int rv, char *errmsg)
 }
 
 /* After raft_start: every server of the configuration c-raft loaded is a
- * member, at the same Raft address.  The two may differ by a member while
- * a change is under way (node_members.c): a member recorded and not yet in
- * Raft, or a server whose record this node's store has not applied yet;
- * that is logged, not refused.  A server whose address differs is refused. */
+ * member, at the same Raft address.  When the members come from storage
+ * (or a --join answer), the two may differ by a member while a change is
+ * under way (node_members.c): a member recorded and not yet in Raft, or a
+ * server whose record this node's store has not applied yet; that is
+ * logged, not refused.  Members taken from --initial-cluster (a store that
+ * has not recorded any yet) must match the configuration exactly: the
+ * flags are then the only other witness.  A server whose address differs
+ * is always refused. */
 int node_check_raft_config(struct node *n, char *errmsg)
 {
 	const struct raft_configuration *conf = raftinfo_configuration(&n->raft);
+	bool strict = n->peers_from_flags && conf->n > 0;
 
 	for (unsigned i = 0; i < conf->n; i++) {
 		const struct raft_server *sv = &conf->servers[i];
 		const struct config_peer *p = node_peer(n, sv->id);
 
-		if (p != NULL && strcmp(p->raft_addr, sv->address) != 0) {
+		if ((p != NULL && strcmp(p->raft_addr, sv->address) != 0) ||
+		    (p == NULL && strict)) {
 			rs_errmsg_printf(errmsg,
 					 "the Raft configuration stored in %s has "
-					 "node %llu at %s, the members (%s) at %s",
+					 "node %llu at %s; the members (%s) %s%s",
 					 n->raft_dir,
 					 (unsigned long long)sv->id, sv->address,
-					 n->coordinators, p->raft_addr);
+					 n->coordinators,
+					 p ? "have it at " : "do not name it",
+					 p ? p->raft_addr : "");
 			return NODE_EXIT_MISMATCH;
 		}
 		if (p == NULL)
@@ -592,6 +601,12 @@ int node_check_raft_config(struct node *n, char *errmsg)
 				 "node=%llu raft_addr=%s members=%s",
 				 (unsigned long long)sv->id, sv->address,
 				 n->coordinators);
+	}
+	if (strict && conf->n != n->n_peers) {
+		rs_errmsg_printf(errmsg, "the members %s differ from the Raft "
+					 "configuration stored in %s (%u servers)",
+				 n->coordinators, n->raft_dir, conf->n);
+		return NODE_EXIT_MISMATCH;
 	}
 	if (conf->n != n->n_peers)
 		log_info("node.members_differ", "raft_servers=%u members=%u "

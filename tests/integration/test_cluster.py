@@ -223,7 +223,11 @@ def test_bad_flags_and_mismatched_storage():
                  "--id", "1", "--bogus", "x"])
     assert p.wait(10) == 2
     c.start_all()
-    c.leader()
+    lead = c.leader()
+    # a write accepted: the first recovery persisted the members
+    conn = c.nodes[lead].conn()
+    retry(lambda: conn.put(b"k", b"v"), timeout=20)
+    conn.close()
     for x in c.nodes.values():
         assert x.stop() == 0
     # Restart node 1 claiming to be node 7: refused, storage untouched.
