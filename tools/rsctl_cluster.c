@@ -906,10 +906,14 @@ int rsctl_status_run(int argc, char **argv)
 
 int rsctl_members_run(int argc, char **argv)
 {
-	if (argc >= 2 && (strcmp(argv[1], "add") == 0 ||
+	if (argc < 2)
+		return rsctl_usage_errorf("rsctl members", "missing subcommand "
+							  "(list, add, promote, "
+							  "remove or rebuild)");
+	if (rsctl_is_help(argv[1]) || (argc >= 2 && (strcmp(argv[1], "add") == 0 ||
 			  strcmp(argv[1], "promote") == 0 ||
 			  strcmp(argv[1], "remove") == 0 ||
-			  strcmp(argv[1], "rebuild") == 0))
+			  strcmp(argv[1], "rebuild") == 0)))
 		return rsctl_members_change_run(argc, argv);
 	return cl_main(&cl_members, argc, argv);
 }

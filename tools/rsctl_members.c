@@ -111,6 +111,10 @@ static int mc_parse(int argc, char **argv, struct mc_args *a)
 	unsigned n_pos = 0, want;
 	int rv;
 
+	if (rsctl_is_help(sub)) {
+		mc_help();
+		return -1;
+	}
 	rsctl_cluster_args_init(&a->cl);
 	a->op = strcmp(sub, "add") == 0       ? WIRE_MEMBER_ADD
 		: strcmp(sub, "promote") == 0 ? WIRE_MEMBER_PROMOTE
