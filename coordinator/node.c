@@ -263,6 +263,11 @@ static void node_stop(struct node *n, const char *why)
 	server_stop(n->server, node_server_stopped, n);
 }
 
+void node_shutdown(struct node *n, const char *why)
+{
+	node_stop(n, why);
+}
+
 static void node_signal(uv_signal_t *h, int signum)
 {
 	struct node *n = h->data;

@@ -167,10 +167,29 @@ char *node_registration(void *ctx, const struct service_registration *r,
 	return json;
 }
 
+/* Heartbeats the leader refused in a row as from a non-member before this
+ * node concludes it was removed from the cluster. */
+#define NODE_REMOVED_AFTER 3u
+
 static void node_heartbeat_done(struct rs_op *op)
 {
 	struct node *n = op->data;
+	char q[sizeof op->result.message + 8];
+
 	n->reg_inflight = false;
+	/* A voter (only voters register) that the leader does not count as a
+	 * member was removed: stop, as the operator would, rather than call
+	 * elections the others refuse. */
+	if (op->result.status == RS_EINVAL &&
+	    strstr(op->result.message, SERVICE_NOT_MEMBER_TEXT) != NULL)
+		n->reg_not_member++;
+	else
+		n->reg_not_member = 0;
+	if (n->reg_not_member == NODE_REMOVED_AFTER) {
+		log_warn("node.removed", "reason=%s", log_quote(q, sizeof q,
+			 op->result.message));
+		node_shutdown(n, "removed from the cluster");
+	}
 	rs_result_free(&op->result);
 	rs_buf_free(&op->request);
 }

@@ -116,6 +116,7 @@ struct node {
 	char reg_addr[64];
 	struct rs_op reg_op;
 	bool reg_inflight;
+	unsigned reg_not_member; /* heartbeats refused in a row: not a member */
 	uint64_t last_heartbeat_ms;
 	char coordinators[1024];
 	struct node_change change;
@@ -134,6 +135,8 @@ struct node {
 
 /* ---- node.c ---- */
 
+/* A clean shutdown (exit 0), as SIGTERM does, for why. */
+void node_shutdown(struct node *n, const char *why);
 /* Log, record in the audit log, and _exit(NODE_EXIT_FAILURE). */
 void node_fatal(void *ctx, const char *msg);
 /* The member with this id, or NULL. */

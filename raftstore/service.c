@@ -653,7 +653,7 @@ int service_member_check(const struct service_member *members, unsigned n,
 	if (peer != NULL)
 		uv_inet_ntop(AF_INET, peer, peer_text, sizeof peer_text);
 	if (!is_member) {
-		rs_errmsg_printf(errmsg, "node %llu is not a member of this cluster",
+		rs_errmsg_printf(errmsg, "node %llu " SERVICE_NOT_MEMBER_TEXT,
 				 (unsigned long long)node_id);
 		return RS_EINVAL;
 	}

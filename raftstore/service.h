@@ -91,6 +91,10 @@ void service_handle(void *ctx, struct server_conn *conn,
 		    const struct wire_frame *f);
 void service_conn_closed(void *ctx, struct server_conn *conn);
 
+/* The words of the gate's answer to a node id that is not a member; a node
+ * whose own heartbeats get it knows it was removed. */
+#define SERVICE_NOT_MEMBER_TEXT "is not a member of this cluster"
+
 /* The internal-frame gate's rule: RS_OK if node_id is one of members[0..n)
  * and peer (IPv4) is the host of one of their addresses ("localhost"
  * counts as 127.0.0.1; a host name or a wildcard address matches nothing).

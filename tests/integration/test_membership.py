@@ -156,6 +156,12 @@ def check_all(c, acked, ids):
             nid, len(missing), missing[:3])
 
 
+def wait_removed_exit(n):
+    """A removed node stops by itself (exit 0), saying why."""
+    assert n.proc.wait(15) == 0, n.tail()
+    assert "event=node.removed" in n.tail(60), n.tail()
+
+
 def test_grow_kill_restart_shrink():
     c = Cluster(3)
     c.start_all()
@@ -194,7 +200,7 @@ def test_grow_kill_restart_shrink():
     for nid in (5, 4):
         rc, out, err = rsctl(c, "members", "remove", str(nid))
         assert rc == 0 and "removed" in out, (rc, out, err)
-        c.nodes[nid].stop()
+        wait_removed_exit(c.nodes[nid])
     wait_voters(c, [1, 2, 3])
     w.progress(50, 30, "after shrinking to 3")
     w.stop()
@@ -277,7 +283,7 @@ def test_remove_leader():
     lid = c.leader()
     rc, out, err = rsctl(c, "members", "remove", str(lid))
     assert rc == 0 and "removed" in out, (rc, out, err)
-    c.nodes[lid].stop()
+    wait_removed_exit(c.nodes[lid])
     del c.nodes[lid]
     rest = sorted(c.nodes)
     wait_voters(c, rest)
