@@ -811,6 +811,36 @@ def test_follower_kill_and_restart_cost_no_outage():
     print("  %d writes acknowledged, none refused" % n_acks)
 
 
+def test_member_removed_is_a_layout_update():
+    """`rsctl members remove` of a live follower, under a steady writer:
+    the monitoring director drops it by a layout update at once (it used
+    to restart, costing an epoch), with no write error."""
+    c = Cluster()
+    c.start_all()
+    lead, st = wait_ready(c)
+    fol = [nid for nid in sorted(c.nodes) if nid != lead][0]
+    w = SteadyWriter(c.nodes[lead], "lead")
+    w.start()
+    time.sleep(0.5)
+    p = rsctl("members", "remove", fol, "--endpoints", c.nodes[lead].client_addr)
+    assert p.returncode == 0 and "removed" in p.stdout, (p.stdout, p.stderr)
+    rest = [nid for nid in sorted(c.nodes) if nid != fol]
+    lay = layout_of(c.nodes[lead].client_addr)
+    deadline = time.time() + 10
+    while node_ids(lay["services"]) != rest:
+        assert time.time() < deadline, lay
+        time.sleep(0.1)
+        lay = layout_of(c.nodes[lead].client_addr)
+    time.sleep(0.3)
+    w.stop()
+    assert not w.errors, w.errors[:5]
+    assert lay["epoch"] == st["epoch"] and node_ids(lay["storage"]) == rest, lay
+    assert "node %d left the cluster" % fol in log_text(c.nodes[lead]), \
+        c.nodes[lead].tail()
+    _, st2 = wait_ready(c, exclude=(fol,))
+    assert st2["epoch"] == st["epoch"], (st, st2)
+
+
 class FakeNode(threading.Thread):
     """A node that serves GET and RANGE from fixed data at a fixed read
     version, and records every request: for checking what `rsctl layout`
@@ -1109,6 +1139,7 @@ if __name__ == "__main__":
         test_config_set_starts_recovery,
         test_config_two_resolvers_split_the_key_space,
         test_follower_kill_and_restart_cost_no_outage,
+        test_member_removed_is_a_layout_update,
         test_corrupt_layout_refused_at_warm_start,
         test_leader_killed_in_each_recovery_phase,
         test_system_transaction_fails_before_commit,
