@@ -26,7 +26,8 @@ defaults: election 1000 ms, heartbeat 100 ms):
             -> re-admitted + 0.3 s): the longest gap between two successful
             puts (any client) as the commit outage, with the errors the
             clients saw; the steady p99 put latency of the second before
-            the kill (the target is twice it, issue 13); and the time until
+            the kill (the target is twice it, issue 13) and, for comparison,
+            the longest gap in that second with nothing failing; the time until
             the leader's layout leaves the node out (storage replicas 2)
             and re-admits it (3), and whether the epoch changed.
   etcd      etcd 3.4 (scripts/etcd-cluster.sh): SIGKILL of the leader ->
@@ -204,9 +205,11 @@ class Race:
 
     def longest_gap(self, t0, t1):
         """The longest time in [t0, t1] without a successful put, from
-        the window's start, between two successes, or to its end."""
+        the window's start, between two successes, or to its end; and how
+        long after t0 it began."""
         ts = [t0] + sorted(t for t, _, _ in self.successes if t0 <= t <= t1) + [t1]
-        return max(b - a for a, b in zip(ts, ts[1:]))
+        gap, at = max((b - a, a) for a, b in zip(ts, ts[1:]))
+        return gap, at - t0
 
 
 def start_gate(race, offset):
@@ -547,20 +550,25 @@ class RaftstoreBench:
         if len(steady) < 2:
             raise BenchError("raftstore follower round %d: fewer than two puts "
                              "in the second before the kill" % r)
-        res = {"steady_p99": p99(steady),
-               "kill_gap": race.longest_gap(t0, t_restart),
-               "restart_gap": race.longest_gap(t_restart, t_end),
+        steady_gap, _ = race.longest_gap(t0 - 1.0, t0)
+        kill_gap, kill_at = race.longest_gap(t0, t_restart)
+        restart_gap, restart_at = race.longest_gap(t_restart, t_end)
+        res = {"steady_p99": p99(steady), "steady_gap": steady_gap,
+               "kill_gap": kill_gap, "restart_gap": restart_gap,
                "kill_errors": race.error_summary(t0, t_restart),
                "restart_errors": race.error_summary(t_restart, t_end),
                "out": t_out - t0, "back": t_back - t_restart,
                "epochs": (epoch0, s_out["epoch"], s_back["epoch"]),
                "layouts": (layout0, s_out.get("layout_id"), s_back.get("layout_id"))}
-        log("  round %d: follower %d; steady p99 %.1f ms; SIGKILL: longest "
-            "commit gap %.3f s, errors %s, left out after %.3f s; restart: "
-            "longest commit gap %.3f s, errors %s, re-admitted after %.3f s; "
-            "epoch %d -> %d -> %d, layout %s -> %s -> %s; %d puts" % (
-                r, victim.id, res["steady_p99"] * 1000, res["kill_gap"],
-                res["kill_errors"], res["out"], res["restart_gap"],
+        log("  round %d: follower %d; steady p99 %.1f ms, longest gap %.3f s; "
+            "SIGKILL: longest "
+            "commit gap %.3f s (from +%.3f s), errors %s, left out after "
+            "%.3f s; restart: longest commit gap %.3f s (from +%.3f s), "
+            "errors %s, re-admitted after %.3f s; epoch %d -> %d -> %d, "
+            "layout %s -> %s -> %s; %d puts" % (
+                r, victim.id, res["steady_p99"] * 1000, steady_gap, kill_gap,
+                kill_at,
+                res["kill_errors"], res["out"], restart_gap, restart_at,
                 res["restart_errors"], res["back"], *res["epochs"],
                 *res["layouts"], len(race.successes)))
         return res
@@ -632,6 +640,8 @@ class RaftstoreBench:
                                      [x["restart_gap"] for x in rs], target)
                     self.results.add("raftstore", "  steady put p99 (before the kill)",
                                      [x["steady_p99"] for x in rs])
+                    self.results.add("raftstore", "  steady: longest gap (1 s before)",
+                                     [x["steady_gap"] for x in rs])
                     self.results.add("raftstore", "  SIGKILL -> layout leaves it out",
                                      [x["out"] for x in rs])
                     self.results.add("raftstore", "  restart -> layout re-admits it",
