@@ -31,7 +31,7 @@ struct director {
 	struct sm sm; /* enum director_phase, on plan.c's table */
 	uint64_t epoch;
 	uint64_t recovery_version;
-	uint64_t persist_version;
+	uint64_t persist_version;  /* the recovery's system transaction */
 	uint64_t phase_start_ms;
 	uint64_t recovery_start_ms;
 	uint64_t recovery_ms;
@@ -44,6 +44,7 @@ struct director {
 	struct tsl layout;         /* the one in force (persisted) */
 	struct tsl next;           /* the one a layout update is writing */
 	bool updating;             /* a layout update is in flight */
+	uint64_t update_version;   /* its system transaction's version */
 	uint64_t update_start_ms;
 	char update_reason[256];
 	uv_timer_t timer;
@@ -795,7 +796,8 @@ static void director_persist_tick(uv_timer_t *timer)
 		.layout = d->updating ? &d->next : &d->layout,
 		.members = members,
 		.n_members = director_snapshot(d, members),
-		.persist_version = d->persist_version,
+		.persist_version = d->updating ? d->update_version
+					       : d->persist_version,
 		.now_ms = uv_now(d->env.loop),
 		.deadline_ms = d->wait_deadline_ms,
 		.timeout_ms = d->env.persist_timeout_ms,
@@ -874,7 +876,12 @@ static void director_persisted(struct proxy_txn *t, int status,
 		return;
 	}
 #endif
-	d->persist_version = version;
+	/* An update keeps persist_version: configuration writes are looked
+	 * for from the recovery's on (director_config_changed). */
+	if (d->updating)
+		d->update_version = version;
+	else
+		d->persist_version = version;
 	director_nudge(d);
 	d->wait_deadline_ms = uv_now(d->env.loop) + d->env.persist_timeout_ms;
 	uv_timer_start(&d->timer, director_persist_tick, 0, DIRECTOR_TICK_MS);
@@ -985,7 +992,9 @@ static int director_config_seen(void *ctx, const uint8_t *key,
 }
 
 /* Has anything under DIRECTOR_CONFIG_PREFIX been written since the
- * layout was persisted? */
+ * recovery's system transaction (which wrote them all)?  Not since a
+ * layout update's: a write seen by no tick before the update (a follower's
+ * finding comes first) must still end the epoch. */
 static bool director_config_changed(struct director *d, uint64_t applied)
 {
 	struct director_config_scan scan = {d->persist_version, false};
@@ -1059,11 +1068,11 @@ static void director_update_done(struct director *d)
 	d->updating = false;
 	log_info("director.layout_updated", "epoch=%" PRIu64 " layout_id=%"
 		 PRIu64 " version=%" PRIu64 " storage=%u update_ms=%" PRIu64,
-		 d->epoch, d->layout.id, d->persist_version,
+		 d->epoch, d->layout.id, d->update_version,
 		 (unsigned)d->layout.storage_count, took);
 	rs_json_set_u64(ev, "layout_id", d->layout.id);
 	rs_json_set_u64(ev, "previous_layout_id", previous);
-	rs_json_set_u64(ev, "version", d->persist_version);
+	rs_json_set_u64(ev, "version", d->update_version);
 	rs_json_set_u64(ev, "storage", d->layout.storage_count);
 	rs_json_set_u64(ev, "logs", d->layout.log_count);
 	rs_json_set_u64(ev, "commit_proxies", d->layout.commit_proxy_count);
