@@ -2,9 +2,10 @@
  * node_director: the node's control plane (node_internal.h).
  *
  * On the leader, once its proxy is ready, a director runs recovery and then
- * monitors (director.h).  When one exits, the next (next epoch) starts
- * after a doubling backoff, 50 ms up to 2 s, reset by a recovery that
- * persisted its layout; leadership lost stops it.  Every node registers
+ * monitors (director.h); a follower's loss, return or removal is a layout
+ * update of the monitoring director, not a new one.  When one exits, the
+ * next (next epoch) starts after a doubling backoff, 50 ms up to 2 s,
+ * reset by a recovery that persisted its layout; leadership lost stops it.  Every node registers
  * with the leader's director once per half heartbeat interval (the leader
  * records itself directly); the leader answers registrations with its
  * epoch and id ({"epoch":E,"director":ID}, docs/protocol.md).
@@ -94,10 +95,14 @@ static void node_director_exited(void *ctx, const char *reason)
 		       n->director_backoff_ms, 0);
 }
 
-void node_director_restart(struct node *n, const char *why)
+void node_director_members_changed(struct node *n, const char *why)
 {
 	if (n->director == NULL || n->stopping || n->role != RAFT_LEADER)
 		return;
+	if (director_check_now(n->director)) {
+		log_info("node.director_check", "reason=\"%s\"", why);
+		return;
+	}
 	director_stop(n->director);
 	n->director = NULL;
 	log_info("node.director_restart", "in_ms=0 reason=\"%s\"", why);

@@ -210,9 +210,11 @@ void node_heartbeat(struct node *n);
  * raftstore_recovery_duration_seconds.  RS_OK or RS_EINVAL. */
 int node_director_metrics_register(struct node *n);
 
-/* Stop the director now and start the next one (next epoch) after the
- * shortest backoff: the members changed, so the layout must. */
-void node_director_restart(struct node *n, const char *why);
+/* The members changed, so the layout must: a monitoring director writes
+ * a layout update at once (no new epoch); one still recovering, whose
+ * layout may name a removed member, is stopped and the next one (next
+ * epoch) starts after the shortest backoff. */
+void node_director_members_changed(struct node *n, const char *why);
 
 /* ---- node_members.c ---- */
 

@@ -353,7 +353,7 @@ static void change_next(struct node *n)
 	if (c->op == WIRE_MEMBER_REMOVE) {
 		director_registry_remove(&n->registry, c->id);
 		/* the layout must lose the node now, not after a timeout */
-		node_director_restart(n, "member removed");
+		node_director_members_changed(n, "member removed");
 	}
 	change_done(n);
 }
