@@ -14,6 +14,15 @@
  * offers exactly the bytes still missing, and stop (uv_read_stop) once the
  * message is complete: whatever the peer sends after it stays in the socket
  * for c-raft.
+ *
+ * A dialed connection handed to c-raft becomes a "watch": the guard reads
+ * it with its own callbacks until the read ends (see raftguard.h).  c-raft
+ * owns the stream's data pointer, so the callbacks find their watch by the
+ * stream's address in one list of the process (every guard runs on its
+ * loop's thread, and raftstore has one loop).  A watch whose stream c-raft
+ * closed hears nothing more and stays until the same peer's next
+ * connection, or another watch on the same address, replaces it, or the
+ * guard closes: its stream pointer is compared, never followed.
  */
 #include "raftstore/raftguard.h"
 
@@ -170,6 +179,106 @@ static int judge(struct raftguard *g, const struct raftguard_msg *m,
 	log_info("raft.cluster_adopted", "cluster=%s founder=%llu",
 		 cluster_hex(m->cluster_id, hex), (unsigned long long)founder);
 	return RS_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Watches: dialed connections in c-raft's hands                        */
+/* ------------------------------------------------------------------ */
+
+struct raftguard_watch {
+	struct raftguard *g;
+	uint64_t peer_id;
+	struct uv_stream_s *stream;
+	struct raftguard_watch *next;
+};
+
+static struct raftguard_watch *watches; /* of every guard in the process */
+
+/* Unlink and return a watch on stream (any guard's) or, with g, g's watch
+ * of peer_id; NULL if none. */
+static struct raftguard_watch *watch_take(const struct raftguard *g,
+					  uint64_t peer_id,
+					  const struct uv_stream_s *stream)
+{
+	struct raftguard_watch **p, *w;
+
+	for (p = &watches; (w = *p) != NULL; p = &w->next)
+		if (w->stream == stream ||
+		    (g != NULL && w->g == g && w->peer_id == peer_id)) {
+			*p = w->next;
+			return w;
+		}
+	return NULL;
+}
+
+static void watch_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	/* The peer's c-raft never writes here: anything read is dropped. */
+	static char sink[64];
+
+	(void)h, (void)suggested;
+	*buf = uv_buf_init(sink, sizeof sink);
+}
+
+static void watch_read_cb(uv_stream_t *stream, ssize_t nread,
+			  const uv_buf_t *buf)
+{
+	struct raftguard_watch *w;
+	struct raftguard *g;
+
+	(void)buf;
+	if (nread >= 0)
+		return;
+	uv_read_stop(stream); /* c-raft's writes will fail and reconnect */
+	w = watch_take(NULL, 0, stream);
+	if (w == NULL)
+		return;
+	g = w->g;
+	if (!g->closing && (nread == UV_EOF || nread == UV_ECONNRESET)) {
+		g->stats.peers_closed++;
+		log_info("raft.peer_closed", "peer_id=%llu conn=out error=%s",
+			 (unsigned long long)w->peer_id,
+			 uv_err_name((int)nread));
+		if (g->ops.peer_closed != NULL)
+			g->ops.peer_closed(g->ops.ctx, w->peer_id);
+	}
+	free(w);
+}
+
+/* Start watching stream, just handed to c-raft for a connection to
+ * peer_id.  Without memory or a read, the connection is only not watched. */
+static void watch_start(struct raftguard *g, uint64_t peer_id,
+			struct uv_stream_s *stream)
+{
+	struct raftguard_watch *w;
+
+	while ((w = watch_take(g, peer_id, stream)) != NULL)
+		free(w);
+	w = malloc(sizeof *w);
+	if (w == NULL || uv_read_start(stream, watch_alloc_cb,
+				       watch_read_cb) != 0) {
+		free(w);
+		log_debug("raft.peer_not_watched", "peer_id=%llu",
+			  (unsigned long long)peer_id);
+		return;
+	}
+	*w = (struct raftguard_watch){.g = g, .peer_id = peer_id,
+				      .stream = stream, .next = watches};
+	watches = w;
+}
+
+static void watch_drop_all(const struct raftguard *g)
+{
+	struct raftguard_watch **p = &watches, *w;
+
+	while ((w = *p) != NULL) {
+		if (w->g == g) {
+			*p = w->next;
+			free(w);
+		} else {
+			p = &w->next;
+		}
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -469,6 +578,8 @@ static void shake_hand_over(struct raftguard_shake *s)
 	stream->data = NULL;
 	shake_close(s, false);
 	s->stream = NULL;
+	if (s->outbound && s->req != &s->probe_req)
+		watch_start(g, s->peer_id, stream);
 	if (s->outbound)
 		s->req->cb(s->req, stream, 0);
 	else
@@ -824,6 +935,7 @@ void raftguard_set_hello_timeout(struct raftguard *g, unsigned ms)
 void raftguard_close(struct raftguard *g)
 {
 	assert(g->shakes == NULL && !g->inner_open);
+	watch_drop_all(g);
 	free(g->address);
 	g->address = NULL;
 }

@@ -29,6 +29,16 @@
  * reply (rule 3 on its side), it closes without writing, so still no Raft
  * message crosses.
  *
+ * Once c-raft has a connection this node dialed, the guard keeps reading
+ * it: c-raft only writes on those (the peer's c-raft only reads its side),
+ * so the read can only end, with EOF or a reset.  That is what a peer's
+ * kernel sends the moment the peer's process dies or closes its Raft side,
+ * well before any election timeout: the guard logs it
+ * (event=raft.peer_closed) and tells the node (ops->peer_closed), which may
+ * then hold its election sooner (docs/architecture.md, "Leader failover").
+ * A silent peer (stopped, partitioned) ends no connection and is never
+ * reported: it is for the election timeout to notice.
+ *
  * Everything runs on the loop of the wrapped transport: nothing blocks but
  * ops->adopt (one durable write of the node's identity, once in its life).
  * A peer has hello_timeout_ms (default 5 s) to complete the exchange.  The
@@ -109,6 +119,10 @@ struct raftguard_peer_ops {
 	 * error with errmsg (RS_ERRMSG_SIZE) set, and the peer is refused. */
 	int (*adopt)(void *ctx, const uint8_t id[RAFTGUARD_CLUSTER_ID_SIZE],
 		     char *errmsg);
+	/* Optional (NULL: not told).  A connection this node dialed to
+	 * peer_id, in c-raft's hands, was ended by the peer (EOF or reset,
+	 * never a timeout): its process most likely died. */
+	void (*peer_closed)(void *ctx, uint64_t peer_id);
 };
 
 struct raftguard_shake;
@@ -118,6 +132,7 @@ struct raftguard_stats {
 	uint64_t accepted; /* connections handed to c-raft */
 	uint64_t refused;  /* handshakes that failed, for any reason */
 	uint64_t adopted;  /* cluster IDs adopted (rule 3) */
+	uint64_t peers_closed; /* dialed connections the peer ended */
 	char last_refusal[RS_ERRMSG_SIZE]; /* "" until the first refusal */
 };
 
