@@ -3,7 +3,7 @@
 sooner than the election timeout, a silent one no sooner.
 
 When a leader's process dies, its kernel closes its connections at once;
-the followers see the connection they dialed to it end and hold a fast
+the followers see its connection to them end and hold a fast
 election (coordinator/node.c, docs/architecture.md "Leader failover").  A
 stopped (SIGSTOP) or partitioned leader closes nothing, so the followers
 wait the full election timeout.  Three real raftstored processes on
@@ -35,7 +35,7 @@ SLOW_BOUND_S = (ELECTION_MS - HEARTBEAT_MS) / 1000.0
 
 def wait_followers_know(c, lid, timeout=15.0):
     """Every live node names lid as the leader; then one more election
-    timeout, so each follower has answered it (and dialed it)."""
+    timeout, so that every connection is settled."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         sts = [status_or_none(n) for n in c.nodes.values() if n.alive()]

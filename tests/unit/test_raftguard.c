@@ -639,7 +639,8 @@ END_TEST
 /* A leader whose Raft side closes, as a dying process's kernel closes
  * it, is reported to both followers (peer_closed, the node's cue for a
  * fast election) well within an election timeout, and only the leader is.
- * A probe, whose connection the prober closes itself, reports nothing. */
+ * A probe, which the prober closes after its HELLO, carried no Raft
+ * message and reports nothing. */
 static bool followers_heard_close(void *arg)
 {
 	int leader = *(int *)arg;
@@ -657,7 +658,7 @@ START_TEST(test_closed_leader_is_reported)
 
 	for (unsigned i = 0; i < NODES; i++)
 		node_start(i, cluster_x);
-	elect_and_replicate(0x7); /* the followers have answered: dialed */
+	elect_and_replicate(0x7); /* the leader has sent to both */
 	leader = leader_of(0x7);
 	ck_assert_int_eq(raftguard_probe(&nodes[(leader + 1) % NODES].guard,
 					 nodes[leader].id, nodes[leader].addr),
