@@ -125,8 +125,8 @@ void node_event(void *ctx, const char *name, json_t *members)
  * c-raft 0.15 elects a new leader only once a majority has timed out on its
  * own: a follower that still knows a leader refuses every (pre-)vote, so a
  * crash costs the later of two draws in [T, 2T] (docs/architecture.md,
- * "Leader failover").  A dead process's kernel closes its connections at
- * once: when the connection to its leader ends (raftguard), a follower
+ * c-raft guard 8).  A dead process's kernel closes its connections at
+ * once: when its leader's connection to it ends (raftguard), a follower
  * sets a short election timeout and draws its running timer again from it,
  * so both followers campaign within a few heartbeats.  A silent leader
  * (stopped, partitioned) closes nothing and still costs the full timeout.

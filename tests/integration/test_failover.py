@@ -4,7 +4,7 @@ sooner than the election timeout, a silent one no sooner.
 
 When a leader's process dies, its kernel closes its connections at once;
 the followers see its connection to them end and hold a fast
-election (coordinator/node.c, docs/architecture.md "Leader failover").  A
+election (coordinator/node.c, docs/architecture.md, c-raft guard 8).  A
 stopped (SIGSTOP) or partitioned leader closes nothing, so the followers
 wait the full election timeout.  Three real raftstored processes on
 loopback, election timeout ELECTION_MS, heartbeat HEARTBEAT_MS:
