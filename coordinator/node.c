@@ -121,6 +121,77 @@ void node_event(void *ctx, const char *name, json_t *members)
 	node_director_event(n, name);
 }
 
+/* ---- leader failover: a fast election when the leader's process dies ----
+ *
+ * c-raft 0.15 elects a new leader only once a majority has timed out on its
+ * own: a follower that still knows a leader refuses every (pre-)vote, so a
+ * crash costs the later of two draws in [T, 2T] (docs/architecture.md,
+ * c-raft guard 8).  A dead process's kernel closes its connections at
+ * once: when its leader's connection to it ends (raftguard), a follower
+ * sets a short election timeout and draws its running timer again from it,
+ * so both followers campaign within a few heartbeats.  A silent leader
+ * (stopped, partitioned) closes nothing and still costs the full timeout.
+ * Pre-vote keeps a wrong guess harmless: a live leader's other followers
+ * refuse, and its heartbeats keep this one a follower.  The configured
+ * timeout comes back once this node leads or hears from a leader. */
+
+/* The short timeout, in heartbeats. */
+#define NODE_FAST_ELECTION_HEARTBEATS 2u
+
+/* The election timeout for a fast election: a few heartbeats, at most half
+ * the configured one (so that no draw from it is later than one from the
+ * configured), and more than one heartbeat (so that a live leader's
+ * heartbeats still arrive in time); 0 if no such value exists. */
+static unsigned node_fast_election_timeout(const struct node *n)
+{
+	unsigned hb = n->cfg.heartbeat_timeout_ms;
+	unsigned fast = NODE_FAST_ELECTION_HEARTBEATS * hb;
+
+	if (fast > n->cfg.election_timeout_ms / 2)
+		fast = n->cfg.election_timeout_ms / 2;
+	return fast > hb ? fast : 0;
+}
+
+void node_peer_closed(struct node *n, raft_id peer)
+{
+	unsigned fast = node_fast_election_timeout(n);
+
+	if (!n->raft_started || n->stopping || fast == 0 ||
+	    raftinfo_state(&n->raft) != RAFT_FOLLOWER ||
+	    raftinfo_leader(&n->raft) != peer)
+		return;
+	n->fast_election = true;
+	n->fast_election_leader = peer;
+	n->fast_election_ms = uv_now(&n->loop);
+	raft_set_election_timeout(&n->raft, fast);
+	raftinfo_redraw_election_timer(&n->raft);
+	log_info("raft.fast_election", "leader=%llu term=%llu "
+		 "election_timeout_ms=%u reason=\"the leader's connection "
+		 "closed\"", (unsigned long long)peer,
+		 (unsigned long long)raftinfo_term(&n->raft), fast);
+}
+
+/* Back to the configured election timeout once a leader is known again:
+ * this node leads, or follows one it heard from since the close. */
+static void node_fast_election_end(struct node *n, int state, raft_id leader)
+{
+	if (!n->fast_election || state == RAFT_CANDIDATE)
+		return;
+	if (state == RAFT_FOLLOWER &&
+	    (leader == 0 || raftinfo_election_timer_start(&n->raft) <=
+				    n->fast_election_ms))
+		return;
+	n->fast_election = false;
+	raft_set_election_timeout(&n->raft, n->cfg.election_timeout_ms);
+	raftinfo_redraw_election_timer(&n->raft);
+	log_info("raft.fast_election_done", "leader=%llu previous=%llu "
+		 "after_ms=%llu election_timeout_ms=%u",
+		 (unsigned long long)leader,
+		 (unsigned long long)n->fast_election_leader,
+		 (unsigned long long)(uv_now(&n->loop) - n->fast_election_ms),
+		 n->cfg.election_timeout_ms);
+}
+
 /* ---- Raft role ---- */
 
 /* c-raft's role and leader, polled: tell the proxy and the control plane
@@ -160,6 +231,7 @@ static void node_role_tick(uv_timer_t *t)
 		if (state != RAFT_LEADER)
 			node_director_drop(n);
 	}
+	node_fast_election_end(n, state, leader);
 	node_heartbeat(n);
 	node_join_tick(n);
 	node_probe_founder(n);

@@ -97,6 +97,10 @@ struct node {
 	uv_timer_t role_timer;
 	int role;
 	raft_id leader_id;
+	/* a fast election after the leader's connection closed (node.c) */
+	bool fast_election;     /* the shortened election timeout is set */
+	raft_id fast_election_leader;
+	uint64_t fast_election_ms; /* loop time the close was seen */
 	uint64_t leader_changes;
 	uint64_t start_ms;
 	/* control plane */
@@ -147,6 +151,9 @@ const char *node_leader_addr(void *ctx);
 /* director_env.event: audit the director's event, then tell the control
  * plane (node_director_event). */
 void node_event(void *ctx, const char *name, json_t *members);
+/* raftguard_peer_ops.peer_closed: the connection to peer ended (EOF or a
+ * reset).  If peer is this follower's leader, elect sooner. */
+void node_peer_closed(struct node *n, raft_id peer);
 
 /* ---- node_start.c ---- */
 

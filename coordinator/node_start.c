@@ -394,6 +394,11 @@ static int node_guard_adopt(void *ctx, const uint8_t id[16], char *errmsg)
 	return node_adopt_cluster_id(ctx, id, errmsg);
 }
 
+static void node_guard_peer_closed(void *ctx, uint64_t id)
+{
+	node_peer_closed(ctx, (raft_id)id);
+}
+
 /* Until it knows the cluster ID, a node that is not the founder asks the
  * founder for it (one HELLO exchange every NODE_PROBE_MS, none while one is
  * in flight): a follower with a zero ID refuses its leader until it has
@@ -426,6 +431,7 @@ static int node_init_transport(struct node *n, char *errmsg)
 		.founder = node_guard_founder,
 		.cluster_id = node_guard_cluster_id,
 		.adopt = node_guard_adopt,
+		.peer_closed = node_guard_peer_closed,
 	};
 	int rv = raft_uv_tcp_init(&n->transport, &n->loop);
 

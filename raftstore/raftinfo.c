@@ -76,6 +76,28 @@ bool raftinfo_match_index(struct raft *r, unsigned i, raft_index *out)
 	return true;
 }
 
+raft_time raftinfo_election_timer_start(const struct raft *r)
+{
+	assert(r != NULL);
+	return r->election_timer_start;
+}
+
+void raftinfo_redraw_election_timer(struct raft *r)
+{
+	unsigned base, timeout;
+
+	assert(r != NULL);
+	if (r->state != RAFT_FOLLOWER && r->state != RAFT_CANDIDATE)
+		return;
+	base = r->election_timeout;
+	timeout = (unsigned)r->io->random(r->io, (int)base, 2 * (int)base);
+	/* both roles keep the timer's length first in their state */
+	if (r->state == RAFT_FOLLOWER)
+		r->follower_state.randomized_election_timeout = timeout;
+	else
+		r->candidate_state.randomized_election_timeout = timeout;
+}
+
 static double raftinfo_apply_lag(void *ctx)
 {
 	struct raft *r = ctx;

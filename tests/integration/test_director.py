@@ -28,7 +28,7 @@ import subprocess
 import threading
 import time
 
-from harness import RAFTSTORED, RSCTL, Cluster, run_tests
+from harness import RAFTSTORED, RSCTL, Cluster, run_tests, status_or_none
 import rswire
 
 LAYOUT_KEY = b"\xff/system/layout"
@@ -42,15 +42,6 @@ def rsctl(*args, timeout=30):
     """Run rsctl; the CompletedProcess (text)."""
     return subprocess.run([RSCTL] + [str(a) for a in args],
                           capture_output=True, text=True, timeout=timeout)
-
-
-def status_or_none(n):
-    if not n.alive():
-        return None
-    try:
-        return n.status()
-    except CONNECT_ERRORS:
-        return None
 
 
 def wait_ready(c, timeout=20.0, min_epoch=0, exclude=()):

@@ -189,6 +189,38 @@ START_TEST(test_apply_lag_metric)
 }
 END_TEST
 
+/* raft_set_election_timeout leaves a running timer as it is (c-raft 0.15);
+ * the redraw takes the new baseline and keeps the timer's start, which a
+ * heartbeat moves.  On a leader it changes nothing (the roles' states
+ * share their memory in struct raft). */
+START_TEST(test_redraw_election_timer)
+{
+	struct raft *leader = raft_fixture_get(&f, 0);
+	struct raft *follower = raft_fixture_get(&f, 1);
+	raft_time heard;
+	raft_index match;
+
+	apply_one();
+	raftinfo_redraw_election_timer(leader);
+	ck_assert(raftinfo_match_index(leader, 1, &match));
+	apply_one();
+	heard = raftinfo_election_timer_start(follower);
+	raft_fixture_step_until_elapsed(&f, 300);
+	ck_assert_uint_gt(raftinfo_election_timer_start(follower), heard);
+
+	raft_fixture_kill(&f, 0); /* the leader goes quiet */
+	heard = raftinfo_election_timer_start(follower);
+	raft_set_election_timeout(follower, 100);
+	ck_assert(!raft_fixture_step_until_state_is(&f, 1, RAFT_CANDIDATE,
+						    400));
+	raft_fixture_set_randomized_election_timeout(&f, 1, 150); /* the draw */
+	raftinfo_redraw_election_timer(follower);
+	ck_assert_uint_eq(raftinfo_election_timer_start(follower), heard);
+	ck_assert(raft_fixture_step_until_state_is(&f, 1, RAFT_CANDIDATE,
+						   200));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("raftinfo");
@@ -199,5 +231,6 @@ int main(void)
 	tcase_add_test(tc, test_configuration);
 	tcase_add_test(tc, test_match_index_leader_only);
 	tcase_add_test(tc, test_apply_lag_metric);
+	tcase_add_test(tc, test_redraw_election_timer);
 	return testutil_run_suite(s);
 }
