@@ -5,8 +5,9 @@
  *   rsctl log inspect DIR   segments, checkpoints, and the latest state
  *   rsctl log dump    DIR   one line per batch, as text or NDJSON
  *
- * DIR is a node's data dir (store/ and raft/ inside: verify and inspect
- * then also check the Raft log and the identity, rsctl_log_raft.c), a
+ * DIR is a node's data dir (raft/, and store/ once the node ran: verify
+ * and inspect then also check the Raft log and the identity,
+ * rsctl_log_raft.c), a
  * store directory (journal/ and checkpoints/ inside, store.h) or a
  * journal directory (seg-*.rsj files).  All three are strictly read-only: the
  * journal is opened with read_only set (a torn tail is reported, never
@@ -160,9 +161,11 @@ static bool log_has_segments(const char *dir)
 }
 
 /* A node's data dir (raftstored --data-dir): DIR/store is its store
- * directory and DIR/raft c-raft's; both mark DIR as a data dir (a node
- * creates both at its first start).  Sets d->raft to DIR/raft in any
- * case, or to "" when the path is too long. */
+ * directory and DIR/raft c-raft's.  DIR/raft marks a data dir: a node
+ * creates both at its first start, but `rsctl snapshot restore` writes
+ * only DIR/raft (and DIR/identity), and a store dir never holds a raft/.
+ * Sets d->raft to DIR/raft in any case, or to "" when the path is too
+ * long. */
 static bool log_resolve_data_dir(const char *arg, struct log_dirs *d)
 {
 	char store[LOG_PATH_MAX];
@@ -173,7 +176,7 @@ static bool log_resolve_data_dir(const char *arg, struct log_dirs *d)
 		d->raft[0] = '\0';
 		return false;
 	}
-	d->data_dir = log_is_dir(d->raft) && log_is_dir(store);
+	d->data_dir = log_is_dir(d->raft);
 	if (!d->data_dir)
 		return false;
 	d->store = true;
@@ -208,7 +211,7 @@ static int log_resolve(const char *arg, const char *help_cmd,
 	if (!log_has_segments(arg))
 		return rsctl_usage_errorf(
 			help_cmd,
-			"%s: neither a data dir (no store/ and raft/ inside), "
+			"%s: neither a data dir (no raft/ inside), "
 			"a store directory (no journal/ or checkpoints/ "
 			"inside) nor a journal directory (no seg-*.rsj files)",
 			arg);
@@ -480,10 +483,11 @@ static void log_help_dir(FILE *f)
 {
 	fprintf(f,
 		"DIR is a node's data dir (raftstored --data-dir: holding "
-		"store/\n"
-		"and raft/), a store directory (holding journal/ and "
-		"checkpoints/)\n"
-		"or a journal directory (holding seg-*.rsj files).  "
+		"raft/, and\n"
+		"store/ once the node ran), a store directory (holding "
+		"journal/ and\n"
+		"checkpoints/)"
+		" or a journal directory (holding seg-*.rsj files).  "
 		"Nothing is\n"
 		"ever written: a torn tail is reported, not truncated.  The "
 		"files of\n"

@@ -46,7 +46,7 @@ struct log_dirs {
 	const char *arg; /* DIR as given */
 	bool store;      /* DIR is a store directory, not a journal directory
 			    (or a data dir, whose store is DIR/store) */
-	bool data_dir;   /* DIR is a node's data dir: store/ and raft/ inside */
+	bool data_dir;   /* DIR is a node's data dir: raft/ (and store/) inside */
 	bool have_journal;
 	bool have_checkpoints;
 	char journal[LOG_PATH_MAX];

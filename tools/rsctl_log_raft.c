@@ -23,7 +23,8 @@
  * A node that runs while this reads may append to, close or delete its
  * segments and rewrite a metadata file: a tail being written reads as
  * torn, and a file renamed in between reads as an error.  Only the files
- * of a stopped node (or a copy) give a definite answer.
+ * of a stopped node (or a copy) give a definite answer; when DIR/LOCK
+ * names a running raftstored, a NOTE line says so (never counted).
  *
  * c-raft 0.15's formats, learned from its src/uv_metadata.c,
  * src/uv_snapshot.c, src/configuration.c and src/compress.c (all integers
@@ -83,13 +84,15 @@
 #define LOG_NAME_MAX 256
 #define LOG_STREAM_BLOCK (64u * 1024u)
 #define LOG_LZ4F_MAGIC 0x184D2204u
+#define LOG_LOCK_FILE "LOCK" /* a node's lock: docs/storage-format.md */
 /* c-raft's server roles (raft.h: RAFT_STANDBY, RAFT_VOTER, RAFT_SPARE). */
 #define LOG_ROLE_VOTER 1u
 #define LOG_ROLE_MAX 2u
 
 struct log_finding {
-	const char *label;  /* CORRUPT, FORMAT, TORN, ERROR */
+	const char *label;  /* CORRUPT, FORMAT, TORN, ERROR, NOTE */
 	bool crash_trace;   /* cleared by the next start; see the top */
+	bool note;          /* not a problem at all: never counted */
 	bool at;            /* offset is known */
 	uint64_t offset;
 	char path[LOG_PATH_MAX];
@@ -157,6 +160,7 @@ static void raft_find(struct log_raft *r, const char *label, bool crash,
 	f = &r->finds[r->nfinds++];
 	f->label = label;
 	f->crash_trace = crash;
+	f->note = strcmp(label, "NOTE") == 0;
 	f->at = at;
 	f->offset = offset;
 	if (file != NULL)
@@ -683,6 +687,39 @@ static void raft_check_snapshots(struct log_raft *r)
 	}
 }
 
+/* ---- a running node ---- */
+
+/* DIR/LOCK holds the PID of the raftstored that locked the data dir
+ * (docs/storage-format.md); the lock goes with the process, the file
+ * stays.  Returns that PID if the process runs and is a raftstored, else
+ * 0.  Only reads: taking the lock to test it could make a node starting
+ * meanwhile refuse to. */
+static long raft_running_node(const char *data_dir)
+{
+	char path[LOG_PATH_MAX], comm[64];
+	long pid = 0;
+	FILE *f;
+
+	log_file_path(path, data_dir, LOG_LOCK_FILE);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%ld", &pid) != 1 || pid <= 0)
+		pid = 0;
+	fclose(f);
+	if (pid == 0)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	if (fgets(comm, sizeof comm, f) == NULL ||
+	    strstr(comm, "raftstored") == NULL)
+		pid = 0;
+	fclose(f);
+	return pid;
+}
+
 /* ---- the whole ---- */
 
 struct log_raft *log_raft_check(const struct log_dirs *d)
@@ -690,6 +727,7 @@ struct log_raft *log_raft_check(const struct log_dirs *d)
 	char errmsg[RS_ERRMSG_SIZE];
 	char path[LOG_PATH_MAX];
 	struct log_raft *r;
+	long pid;
 
 	assert(d->data_dir);
 	r = calloc(1, sizeof *r);
@@ -699,6 +737,12 @@ struct log_raft *log_raft_check(const struct log_dirs *d)
 	}
 	r->d = d;
 	r->md_used = -1;
+	pid = raft_running_node(d->arg);
+	if (pid != 0)
+		raft_find(r, "NOTE", false, d->arg, LOG_LOCK_FILE, false, 0,
+			  "raftstored (pid %ld) runs on this data dir: its files "
+			  "may change while they are read, so a torn tail or a "
+			  "read error may be a write in flight", pid);
 	raft_check_segments(r);
 	raft_check_metadata(r);
 	raft_check_snapshots(r);
@@ -741,7 +785,7 @@ unsigned log_raft_print_problems(const struct log_raft *r, bool crash_traces)
 			       f->path, f->offset, f->what);
 		else
 			printf("%-8s %s: %s\n", f->label, f->path, f->what);
-		counted += crash_traces || !f->crash_trace;
+		counted += !f->note && (crash_traces || !f->crash_trace);
 	}
 	return counted;
 }

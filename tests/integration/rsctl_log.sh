@@ -351,6 +351,16 @@ done
 # tail (exit 1 from verify), but never as anything that stops the command.
 "$RSCTL" log inspect "$DD" >"$RS_OUT" 2>&1
 check "inspect of a running node's data dir exits 0 or 1" [ $? -le 1 ]
+assert_out "a running node is noted, from DIR/LOCK" \
+	"^NOTE +$DD/LOCK: raftstored \(pid $NODE_PID\) runs on this data dir"
+# A backup, restored into a data dir of a new cluster: a raw (not LZ4)
+# snapshot, metadata1 and the identity; no store yet.
+"$RSCTL" snapshot save "$RS_TMP/backup" >"$RS_OUT" 2>&1 ||
+	die "snapshot save failed: $(tail -n 3 "$RS_OUT")"
+RESTORED=$RS_TMP/restored
+"$RSCTL" snapshot restore "$RS_TMP/backup" --data-dir "$RESTORED" --id 1 \
+	--initial-cluster "1=127.0.0.1:$RPORT/127.0.0.1:$CPORT" >"$RS_OUT" 2>&1 ||
+	die "snapshot restore failed: $(tail -n 3 "$RS_OUT")"
 sleep 0.5 # let the last writes land, then crash the node
 stop_node
 
@@ -385,7 +395,7 @@ EOF
 }
 
 # The segment with the most batches, and the last open one with data.
-best=0 bseg= oseg=
+best=0 bseg='' oseg=''
 for f in "$DD"/raft/[0-9]*-[0-9]* "$DD"/raft/open-*; do
 	[ -f "$f" ] || continue
 	name=$(basename "$f")
@@ -396,7 +406,10 @@ for f in "$DD"/raft/[0-9]*-[0-9]* "$DD"/raft/open-*; do
 done
 [ "$best" -ge 3 ] || die "no Raft segment holds 3 batches"
 [ -n "$oseg" ] || die "no open segment holds a batch after SIGKILL"
-snapmeta=$(cd "$DD/raft" && ls snapshot-*.meta 2>/dev/null | tail -n 1)
+snapmeta=''
+for f in "$DD"/raft/snapshot-*.meta; do
+	[ -f "$f" ] && snapmeta=$(basename "$f")
+done
 [ -n "$snapmeta" ] || die "the node took no snapshot"
 
 before=$(tree_digest "$DD")
@@ -407,7 +420,9 @@ assert_exit 0 "$RSCTL" log verify "$DD" &&
 	assert_out "data dir: verify reads the metadata" \
 		'^metadata +.*: term [0-9]+, voted for [0-9]+ \(metadata[12], version [0-9]+\)' &&
 	assert_out "data dir: verify reads the identity" \
-		'^identity +.*/identity: node 1, cluster [0-9a-f]{32}'
+		'^identity +.*/identity: node 1, cluster [0-9a-f]{32}' &&
+	check "data dir: no note once the node is gone" \
+		sh -c "! grep -q '^NOTE' '$RS_OUT'"
 assert_exit 0 "$RSCTL" log inspect "$DD" &&
 	assert_out "data dir: inspect says what it read" '^data dir ' &&
 	assert_out "data dir: inspect shows the store's state" \
@@ -516,5 +531,26 @@ flip_byte "$CASE/identity" 20
 assert_exit 1 "$RSCTL" log verify "$CASE" &&
 	assert_out "identity: corruption named" "^CORRUPT +$CASE/identity"
 assert_exit 1 "$RSCTL" log inspect "$CASE"
+
+# A restored data dir: its snapshot is raw, checked all the same.
+before=$(tree_digest "$RESTORED")
+assert_exit 0 "$RSCTL" log verify "$RESTORED" &&
+	assert_out "restored: verify says OK" '^OK' &&
+	assert_out "restored: no store yet" '^journal +.*: absent'
+assert_exit 0 "$RSCTL" log inspect "$RESTORED" &&
+	assert_out "restored: inspect checks the raw snapshot" \
+		'^    data [0-9]+ bytes: state at version [0-9]+, epoch [0-9]+, image [0-9]+ bytes, valid'
+rsnap=''
+for f in "$RESTORED"/raft/snapshot-*; do
+	case $f in *.meta) ;; *) rsnap=$(basename "$f") ;; esac
+done
+[ -n "$rsnap" ] || die "the restored data dir holds no snapshot"
+flip_byte "$RESTORED/raft/$rsnap" 40
+assert_exit 1 "$RSCTL" log verify "$RESTORED" &&
+	assert_out "restored: a flipped byte in the image" \
+		"^CORRUPT +$RESTORED/raft/$rsnap at offset 32: data: image checksum mismatch"
+flip_byte "$RESTORED/raft/$rsnap" 40
+check "restored: every file byte-identical" \
+	[ "$before" = "$(tree_digest "$RESTORED")" ]
 
 rs_finish
