@@ -6,12 +6,14 @@
 # Checked against the programs' own --help texts, so that a command, a
 # subcommand or a flag added to either and not to the completion fails
 # here:
-#  - `rsctl <TAB>` offers exactly the commands `rsctl --help` lists;
+#  - `rsctl <TAB>` offers exactly the commands `rsctl --help` lists, and
+#    `rsctl --<TAB>` its global options;
 #  - `rsctl CMD <TAB>` offers exactly CMD's subcommands (those its help
 #    texts name and that accept --help);
 #  - `rsctl CMD [SUB] --<TAB>` offers every flag the usage lines and the
 #    option list of `rsctl CMD [SUB] --help` give, and none that its help
-#    does not mention; the same for raftstored;
+#    does not mention (but the global options, where --endpoints is one
+#    of its flags); the same for raftstored;
 #  - a few completions by hand: directories for DIR, files for FILE,
 #    nothing for a value, configuration parameters, --log-level levels.
 #
@@ -84,6 +86,7 @@ words() {
 #             their continuation lines) and of the option list (lines
 #             that start with two spaces and a flag)
 #   mentioned every --flag anywhere in the text
+#   global    the flags of the "Global options" paragraph (rsctl --help)
 help_parse() {
 	python3 -c '
 import re, sys
@@ -91,6 +94,15 @@ mode, prog, cmd, sub = sys.argv[1:5]
 text = sys.stdin.read()
 lines = text.splitlines()
 out = set()
+if mode == "global":
+    inside = False
+    for l in lines:
+        if l.startswith("Global options"):
+            inside = True
+        elif l.strip() == "":
+            inside = False
+        if inside:
+            out.update(re.findall(r"--[a-z][a-z0-9-]*", l))
 if mode == "commands" or mode == "subs":
     inside = False
     for l in lines:
@@ -162,7 +174,22 @@ covers() {
 commands=$(help_parse commands rsctl "" "" <"$RS_TMP/help")
 [ -n "$commands" ] || die "no commands found in rsctl --help"
 same_set "rsctl <TAB>: every command rsctl --help lists" \
-	"$commands --help" "$(comp _rsctl rsctl "")"
+	"$commands" "$(comp _rsctl rsctl "")"
+global=$(help_parse global rsctl "" "" <"$RS_TMP/help")
+[ -n "$global" ] || die "no global options found in rsctl --help"
+covers "rsctl --<TAB>: the global options rsctl --help lists" \
+	"$global --help" "$(comp _rsctl rsctl --)" \
+	"$(help_parse mentioned rsctl "" "" <"$RS_TMP/help") --help"
+
+# allowed HELPFILE: the flags rsctl may offer after a command whose help
+# is HELPFILE: those it mentions, and the global ones if it talks to a
+# cluster (its help lists --endpoints).
+allowed() {
+	local m
+	m=$(help_parse mentioned rsctl "" "" <"$1")
+	case " $m " in *" --endpoints "*) m="$m $global" ;; esac
+	echo "$m --help"
+}
 
 for cmd in $commands; do
 	"$RSCTL" "$cmd" --help >"$RS_TMP/help.$cmd" 2>&1 ||
@@ -190,13 +217,13 @@ for cmd in $commands; do
 			covers "rsctl $cmd $s --<TAB>: the flags of its --help" \
 				"$(help_parse flags rsctl "$cmd" "$s" <"$RS_TMP/help.$cmd.$s") --help" \
 				"$(comp _rsctl rsctl "$cmd" "$s" --)" \
-				"$(help_parse mentioned rsctl "$cmd" "$s" <"$RS_TMP/help.$cmd.$s") --help"
+				"$(allowed "$RS_TMP/help.$cmd.$s")"
 		done
 	else
 		covers "rsctl $cmd --<TAB>: the flags of its --help" \
 			"$(help_parse flags rsctl "$cmd" "" <"$RS_TMP/help.$cmd") --help" \
 			"$(comp _rsctl rsctl "$cmd" --)" \
-			"$(help_parse mentioned rsctl "$cmd" "" <"$RS_TMP/help.$cmd") --help"
+			"$(allowed "$RS_TMP/help.$cmd")"
 	fi
 done
 
@@ -246,6 +273,14 @@ expect_comp "rsctl get --endpoints <TAB>: an address, nothing" "" \
 	_rsctl rsctl get --endpoints ""
 expect_comp "rsctl get --endpoints X --s<TAB>" "--serializable" \
 	_rsctl rsctl get --endpoints 127.0.0.1:7101 --s
+expect_comp "rsctl --endpoints X -w json g<TAB>: global options first" \
+	"get" _rsctl rsctl --endpoints 127.0.0.1:7101 -w json g
+expect_comp "rsctl -w <TAB>" "json table" _rsctl rsctl -w ""
+expect_comp "rsctl get k --write-out <TAB>" "json table" \
+	_rsctl rsctl get k --write-out ""
+expect_comp "rsctl --timeout-ms 500 log <TAB>" "--help dump inspect verify" \
+	_rsctl rsctl --timeout-ms 500 log ""
+expect_comp "rsctl status --w<TAB>" "--write-out" _rsctl rsctl status --w
 expect_comp "raftstored --log-level <TAB>" "debug error info warn" \
 	_raftstored raftstored --log-level ""
 expect_comp "raftstored --data-dir <TAB>: directories" "data1 data2" \
