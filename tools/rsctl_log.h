@@ -10,7 +10,8 @@
  *   rsctl_log_dump.c     dump: one line per batch, as text or NDJSON
  *   rsctl_log_raft.c     the rest of a node's data dir, for verify and
  *                        inspect: c-raft's segments, metadata files and
- *                        snapshots in DIR/raft, and DIR/identity
+ *                        snapshots in DIR/raft (rsctl_log_snap.c), and
+ *                        DIR/identity; rsctl_log_raft.h is their header
  *
  * Everything here is read-only: the journal is opened with read_only set
  * and checkpoints are only read (rsctl_log.c's file-top comment says why
