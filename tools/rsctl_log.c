@@ -447,9 +447,9 @@ static const struct log_subcommand log_subcommands[] = {
 	 "A torn tail (or a metadata file cut short, or a snapshot without its\n"
 	 "data) is shown but is not a failure: the next start clears it.\n",
 	 "  0  everything read is valid (a torn tail is allowed)\n"
-	 "  1  something is corrupt, or the latest state cannot be rebuilt "
-	 "(the\n"
-	 "     rest is still printed)\n",
+	 "  1  something is corrupt or unreadable, or the latest state cannot "
+	 "be\n"
+	 "     rebuilt (the rest is still printed)\n",
 	 0, log_inspect_run},
 	{"dump", "rsctl log dump DIR [--from V] [--to V] [--json]",
 	 "print the journal's batches, one per line",

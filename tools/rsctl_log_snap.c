@@ -298,9 +298,11 @@ static bool raft_feed_block(struct log_raft *r, const char *path,
 		*hint = LZ4F_decompress(dctx, out, &n_out, in + pos, &n_in,
 					NULL);
 		if (LZ4F_isError(*hint)) {
-			log_raft_find(r, "CORRUPT", false, path, NULL, true,
-				  off + pos, "LZ4 frame: %s",
-				  LZ4F_getErrorName(*hint));
+			/* LZ4F does not say where in the block it failed. */
+			log_raft_find(r, "CORRUPT", false, path, NULL, false, 0,
+				  "LZ4 frame: %s, in bytes %" PRIu64 "..%" PRIu64,
+				  LZ4F_getErrorName(*hint), off + pos,
+				  off + got - 1);
 			return false;
 		}
 		raft_image_feed(im, out, n_out);
