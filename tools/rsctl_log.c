@@ -7,12 +7,13 @@
  *
  * DIR is a node's data dir (raft/, and store/ once the node ran: verify
  * and inspect then also check the Raft log and the identity,
- * rsctl_log_raft.c), a
- * store directory (journal/ and checkpoints/ inside, store.h) or a
- * journal directory (seg-*.rsj files).  All three are strictly read-only: the
- * journal is opened with read_only set (a torn tail is reported, never
- * truncated), checkpoints are only read, and nothing is created.  The test
- * tests/integration/rsctl_log.sh checks that every file stays byte-identical.
+ * rsctl_log_raft.c), a store directory (journal/ and checkpoints/ inside,
+ * store.h) or a journal directory (seg-*.rsj files).  All three are
+ * strictly read-only: the journal is opened with read_only set (a torn
+ * tail is reported, never truncated), checkpoints and c-raft's files are
+ * only read, and nothing is created.  The test
+ * tests/integration/rsctl_log.sh checks that every file stays
+ * byte-identical.
  *
  * A torn tail fails `verify` (an operator asked whether the files are
  * intact, and they are not), but only draws a note from `inspect` and
@@ -486,18 +487,17 @@ static void log_help_dir(FILE *f)
 		"raft/, and\n"
 		"store/ once the node ran), a store directory (holding "
 		"journal/ and\n"
-		"checkpoints/)"
-		" or a journal directory (holding seg-*.rsj files).  "
-		"Nothing is\n"
-		"ever written: a torn tail is reported, not truncated.  The "
-		"files of\n"
-		"a running node may be read, but may change meanwhile: a "
-		"record or\n"
-		"entry being written then reads as a torn tail, and a file "
-		"renamed\n"
-		"or deleted in between as a read error.  For a definite "
-		"answer,\n"
-		"stop the node or read a copy.\n\n");
+		"checkpoints/) or a journal directory (holding seg-*.rsj "
+		"files).\n"
+		"Nothing is ever written: a torn tail is reported, not "
+		"truncated.\n"
+		"The files of a running node may be read, but may change "
+		"meanwhile:\n"
+		"a record or entry being written then reads as a torn tail, "
+		"and a\n"
+		"file renamed or deleted in between as a read error.  For a "
+		"definite\n"
+		"answer, stop the node or read a copy.\n\n");
 }
 
 /* The log commands never contact a node, so they never exit 3. */
