@@ -361,7 +361,15 @@ RESTORED=$RS_TMP/restored
 "$RSCTL" snapshot restore "$RS_TMP/backup" --data-dir "$RESTORED" --id 1 \
 	--initial-cluster "1=127.0.0.1:$RPORT/127.0.0.1:$CPORT" >"$RS_OUT" 2>&1 ||
 	die "snapshot restore failed: $(tail -n 3 "$RS_OUT")"
-sleep 0.5 # let the last writes land, then crash the node
+# Let the last writes and any snapshot land (the files stop changing),
+# then crash the node.
+prev=''
+for ((i = 0; i < 25; i++)); do
+	sleep 0.2
+	now=$(tree_digest "$DD/raft")
+	[ "$now" = "$prev" ] && break
+	prev=$now
+done
 stop_node
 
 # raft_batches FILE: "offset entries end" for every batch of a c-raft 0.15
