@@ -149,18 +149,15 @@ void rsctl_put_quoted(FILE *f, const uint8_t *p, size_t len, size_t max);
  * to stderr and the result is RSCTL_EXIT_FAIL; else RSCTL_EXIT_OK. */
 int rsctl_print_json(json_t *doc, const char *what);
 
-/* The names a JSON document gives the mutation types, "op" below: `log
- * dump` and `watch` spell them differently, and both are documented. */
-struct rsctl_mutation_names {
-	const char *set;
-	const char *clear;
-	const char *clear_range;
-};
+/* The one name every rsctl output gives each mutation type (text and
+ * JSON "op", `watch` and `log dump` alike), the names of the commands
+ * that make them: "set", "del", "clear-range". */
+const char *rsctl_mutation_name(const struct mutation *m);
 
-/* Add a mutation's members to the object obj, in this order: "op", then
- * "key" and "value" (set), "key" (clear), or "begin" and "end" (clear
- * range), every byte string through rs_json_bytes.  RS_OK or RS_ENOMEM. */
-int rsctl_json_mutation(json_t *obj, const struct mutation *m,
-			const struct rsctl_mutation_names *names);
+/* Add a mutation's members to the object obj, in this order: "op"
+ * (rsctl_mutation_name), then "key" and "value" (set), "key" (del), or
+ * "begin" and "end" (clear-range), every byte string through
+ * rs_json_bytes.  RS_OK or RS_ENOMEM. */
+int rsctl_json_mutation(json_t *obj, const struct mutation *m);
 
 #endif /* RS_RSCTL_H */

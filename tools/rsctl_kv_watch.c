@@ -105,11 +105,9 @@ static void kv_watch_print_text(uint64_t version, const struct mutation *m)
 /* One mutation as a line of NDJSON; false if it cannot be written. */
 static bool kv_watch_print_json(uint64_t version, const struct mutation *m)
 {
-	static const struct rsctl_mutation_names names = {"set", "del",
-							   "clear-range"};
 	json_t *ev = json_pack("{s:o}", "version", rs_json_u64(version));
 
-	if (ev != NULL && rsctl_json_mutation(ev, m, &names) != RS_OK) {
+	if (ev != NULL && rsctl_json_mutation(ev, m) != RS_OK) {
 		json_decref(ev);
 		ev = NULL;
 	}

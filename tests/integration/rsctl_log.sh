@@ -95,8 +95,8 @@ for line in open(sys.argv[1], encoding="ascii"):
     assert lo <= o["version"] <= hi and o["version"] > prev, o
     assert o["count"] == len(o["mutations"]), o
     for m in o["mutations"]:
-        assert m["op"] in ("set", "clear", "clear_range"), m
-        keys = ("key", "value") if m["op"] == "set" else ("key",) if m["op"] == "clear" else ("begin", "end")
+        assert m["op"] in ("set", "del", "clear-range"), m
+        keys = ("key", "value") if m["op"] == "set" else ("key",) if m["op"] == "del" else ("begin", "end")
         for k in keys:
             assert all(ord(c) < 256 for c in m[k]), m
     prev, n = o["version"], n + 1
@@ -149,8 +149,8 @@ json_exact() {
 	python3 - "$RS_OUT" "$1" <<'EOF'
 import json, sys
 exp = json.load(open(sys.argv[2]))
-ops = {"set": (1, "key", "value"), "clear": (2, "key", None),
-       "clear_range": (3, "begin", "end")}
+ops = {"set": (1, "key", "value"), "del": (2, "key", None),
+       "clear-range": (3, "begin", "end")}
 for line in open(sys.argv[1], encoding="ascii"):
     o = json.loads(line)
     got = []
@@ -301,8 +301,8 @@ assert_exit 0 "$RSCTL" log dump "$HAND" &&
 		'="\\x00\\x01\\x0a\\x09\\x7f\\x80\\xff\\x0d\\x08\\x0c"$' &&
 	assert_out "text: long value cut, with its length" \
 		'^version=3 .*="x{64}"\.\.\.\(2000 bytes\)$' &&
-	assert_out "text: clear_range with an empty begin" \
-		'^version=5 epoch=8 count=1 clear_range \["","\\xff"\)$'
+	assert_out "text: clear-range with an empty begin" \
+		'^version=5 epoch=8 count=1 clear-range \["","\\xff"\)$'
 assert_exit 0 "$RSCTL" log dump "$HAND" --json &&
 	check "json: every byte of every key and value comes back" \
 		json_exact "$RS_TMP/hand/expected.json"
