@@ -92,6 +92,10 @@ static void mc_help(void)
 "One change at a time: the leader refuses a change while another runs or\n"
 "while a spare waits to be promoted, and says why.\n"
 "\n"
+"--json prints the leader's answer: {\"op\":\"add|promote|remove\",\"id\":N,\n"
+"\"role\":R,\"members\":[...]} with the members as members list --json\n"
+"gives them (rebuild: the answer of its add).\n"
+"\n"
 "Options:\n");
 	rsctl_cluster_help_opts(stdout);
 	printf("\nExit codes:\n"
