@@ -142,6 +142,25 @@ static int config_copy(const char *name, const char *v, char *dst,
 	return RS_OK;
 }
 
+/* --join HOST:PORT,...: each a client address, checked as such. */
+static int config_parse_join(const char *v, char *dst, size_t size,
+			     char *errmsg)
+{
+	char list[512], host[CONFIG_ADDR_MAX], *save = NULL, *ep;
+	int port;
+
+	if (config_copy("join", v, dst, size, errmsg) != RS_OK)
+		return RS_EINVAL;
+	snprintf(list, sizeof list, "%s", v);
+	for (ep = strtok_r(list, ",", &save); ep != NULL;
+	     ep = strtok_r(NULL, ",", &save))
+		if (config_split_addr(ep, host, sizeof host, &port, errmsg)) {
+			rs_errmsg_wrapf(errmsg, "--join");
+			return RS_EINVAL;
+		}
+	return RS_OK;
+}
+
 /* One peer "ID=RAFT/CLIENT". */
 static int config_parse_peer(const char *item, struct config_peer *p,
 			     char *errmsg)
@@ -253,6 +272,8 @@ static int config_set(struct config *c, const char *name, const char *v,
 				   errmsg);
 	if (strcmp(name, "initial-cluster") == 0)
 		return config_parse_cluster(v, c->peers, &c->n_peers, errmsg);
+	if (strcmp(name, "join") == 0)
+		return config_parse_join(v, c->join, sizeof c->join, errmsg);
 	if (strcmp(name, "election-timeout-ms") == 0)
 		return config_parse_uint(name, v, 50, 60000, &c->election_timeout_ms,
 					 errmsg);
@@ -437,6 +458,17 @@ int config_validate(struct config *c, char *errmsg)
 	for (unsigned i = 0; i < c->n_peers; i++)
 		if (c->peers[i].id == c->id)
 			me = &c->peers[i];
+	if (c->join[0] && c->n_peers > 0) {
+		rs_errmsg_printf(errmsg, "--join and --initial-cluster exclude "
+					 "each other: --initial-cluster starts a new "
+					 "cluster, --join joins a running one");
+		return RS_EINVAL;
+	}
+	if (c->join[0] && (c->raft_addr[0] == '\0' || c->client_addr[0] == '\0')) {
+		rs_errmsg_printf(errmsg, "--join needs --raft-addr and --client-addr "
+					 "(the addresses given to rsctl members add)");
+		return RS_EINVAL;
+	}
 	if (c->n_peers > 0 && me == NULL) {
 		rs_errmsg_printf(errmsg, "--id %llu is not in --initial-cluster",
 				 (unsigned long long)c->id);
@@ -479,6 +511,8 @@ void config_usage(FILE *f)
 {
 	fprintf(f,
 "usage: raftstored --id N --data-dir DIR [--initial-cluster LIST] [options]\n"
+"       raftstored --id N --data-dir DIR --raft-addr A --client-addr B\n"
+"                  --join ENDPOINTS [options]\n"
 "\n"
 "Runs one raftstore node.  Every flag can also be a line `name = value` in\n"
 "the file given by --config FILE; flags override the file.\n"
@@ -488,12 +522,19 @@ void config_usage(FILE *f)
 "  --initial-cluster LIST     ID=RAFTHOST:PORT/CLIENTHOST:PORT,... every node of\n"
 "                             the cluster.  Required on a cold start (empty data\n"
 "                             dir); on a warm start the node reads the members\n"
-"                             from its storage and, if this flag is given too,\n"
-"                             refuses to start when the two differ.\n"
+"                             from its storage (the flag, if given, is ignored\n"
+"                             with a warning when the members have changed).\n"
+"  --join HOST:PORT,...       join a running cluster: client endpoints of its\n"
+"                             nodes.  Run `rsctl members add N RAFT CLIENT`\n"
+"                             first; on an empty data dir the node learns the\n"
+"                             cluster ID and members from the endpoints, gets\n"
+"                             a snapshot and the log, then asks to become a\n"
+"                             voter.  Needs --raft-addr and --client-addr.\n"
 "  --raft-addr HOST:PORT      Raft listen address (default: from the list)\n"
 "  --client-addr HOST:PORT    client listen address (default: from the list)\n"
-"  --metrics-addr HOST:PORT   serve HTTP GET /metrics (Prometheus text) and\n"
-"                             /status (JSON) there (default: off)\n"
+"  --metrics-addr HOST:PORT   serve HTTP GET /metrics (Prometheus text),\n"
+"                             /status (JSON) and /health (200, or 503 with\n"
+"                             the reason) there (default: off)\n"
 "  --election-timeout-ms N    Raft election timeout (default 1000)\n"
 "  --heartbeat-timeout-ms N   Raft heartbeat interval (default 100)\n"
 "  --snapshot-threshold N     Raft entries between snapshots (default 8192)\n"

@@ -31,6 +31,7 @@ struct config {
 	char metrics_addr[CONFIG_ADDR_MAX]; /* empty: no HTTP endpoint */
 	struct config_peer peers[CONFIG_PEERS_MAX];
 	unsigned n_peers; /* 0: not given (warm start reads storage) */
+	char join[512];   /* --join: client endpoints of the cluster to join */
 	unsigned election_timeout_ms;
 	unsigned heartbeat_timeout_ms;
 	unsigned snapshot_threshold; /* Raft entries between snapshots */

@@ -218,6 +218,7 @@ static const char *http_reason(int status)
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
 	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
 	case 505: return "HTTP Version Not Supported";
 	default: return "Unknown";
 	}
@@ -391,7 +392,8 @@ static int http_head_build(struct http_conn *c, int status,
 	return rs_buf_append(&c->head, s, (size_t)len);
 }
 
-/* Send the response in c->body (status 200) or a short error text, then
+/* Send the response in c->body (status 200, or 503 with the route's body)
+ * or a short error text, then
  * LINGERING.  Reading must be stopped. */
 static void http_respond(struct http_conn *c, int status,
 			 const char *content_type, bool with_body)
@@ -401,7 +403,7 @@ static void http_respond(struct http_conn *c, int status,
 	int rv;
 
 	assert(sm_state(&c->sm) == HTTP_CONN_READING);
-	if (status != 200) {
+	if (status != 200 && status != 503) {
 		snprintf(text, sizeof text, "%d %s\n", status, http_reason(status));
 		c->body.len = 0;
 		content_type = "text/plain; charset=utf-8";
@@ -447,7 +449,9 @@ static void http_dispatch(struct http_conn *c, const struct http_request *r)
 	rv = rt->body(h->ctx, &c->body);
 	if (sm_state(&c->sm) == HTTP_CONN_CLOSED)
 		return; /* the callback stopped the server */
-	if (rv != RS_OK)
+	if (rv == RS_EUNAVAILABLE)
+		http_respond(c, 503, rt->content_type, !head);
+	else if (rv != RS_OK)
 		http_respond(c, 500, NULL, !head);
 	else
 		http_respond(c, 200, rt->content_type, !head);

@@ -2,7 +2,7 @@
  * http: a minimal HTTP/1.1 server on libuv for --metrics-addr.
  *
  * It serves a fixed table of routes, each a path whose body a callback
- * renders on demand: GET /metrics and GET /status in raftstored.  One
+ * renders on demand: GET /metrics, /status and /health in raftstored.  One
  * request per connection: every response carries "Connection: close", and
  * the server closes the connection once it is written.  Request bodies are
  * never read.
@@ -18,7 +18,8 @@
  *     does not depend on how the bytes were cut into reads), or a head
  *     over HTTP_HEAD_SIZE_MAX; 505 for an HTTP major version other than 1;
  *     408 if a started request is not complete within the request timeout;
- *     500 if the route's callback fails.  Every answer then closes.
+ *     503 with the route's body if its callback says unavailable; 500 if
+ *     the route's callback fails.  Every answer then closes.
  *   - After the response the server half-closes and drains what the peer
  *     still sends (for at most HTTP_LINGER_MS), so a client that was
  *     still writing gets the response rather than a reset.
@@ -47,9 +48,10 @@
 
 struct http;
 
-/* Append the body of a response to body (empty on entry) and return RS_OK;
- * any other code becomes a 500 with an empty body.  ctx is
- * http_config.ctx. */
+/* Append the body of a response to body (empty on entry) and return RS_OK
+ * (200); RS_EUNAVAILABLE sends the body as written with 503 Service
+ * Unavailable (a health check saying why); any other code becomes a 500
+ * with an empty body.  ctx is http_config.ctx. */
 typedef int (*http_body_fn)(void *ctx, struct rs_buf *body);
 
 struct http_route {

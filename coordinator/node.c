@@ -21,6 +21,7 @@
 #include "coordinator/node_internal.h"
 #include "raftstore/lib/json.h"
 #include "raftstore/lib/log.h"
+#include "raftstore/lib/procmetrics.h"
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/proxy.h"
 #include "raftstore/raftcall.h"
@@ -64,6 +65,7 @@ const struct config_peer *node_peer(const struct node *n, raft_id id)
 static void node_applied(void *ctx, const struct batch *b)
 {
 	struct node *n = ctx;
+	node_members_applied(n, b);
 	service_applied(n->service, b);
 }
 
@@ -71,6 +73,7 @@ static void node_restored(void *ctx, uint64_t version)
 {
 	struct node *n = ctx;
 	log_info("fsm.restored", "version=%" PRIu64, version);
+	node_members_reload(n);
 	service_restored(n->service, version);
 }
 
@@ -118,6 +121,77 @@ void node_event(void *ctx, const char *name, json_t *members)
 	node_director_event(n, name);
 }
 
+/* ---- leader failover: a fast election when the leader's process dies ----
+ *
+ * c-raft 0.15 elects a new leader only once a majority has timed out on its
+ * own: a follower that still knows a leader refuses every (pre-)vote, so a
+ * crash costs the later of two draws in [T, 2T] (docs/architecture.md,
+ * c-raft guard 8).  A dead process's kernel closes its connections at
+ * once: when its leader's connection to it ends (raftguard), a follower
+ * sets a short election timeout and draws its running timer again from it,
+ * so both followers campaign within a few heartbeats.  A silent leader
+ * (stopped, partitioned) closes nothing and still costs the full timeout.
+ * Pre-vote keeps a wrong guess harmless: a live leader's other followers
+ * refuse, and its heartbeats keep this one a follower.  The configured
+ * timeout comes back once this node leads or hears from a leader. */
+
+/* The short timeout, in heartbeats. */
+#define NODE_FAST_ELECTION_HEARTBEATS 2u
+
+/* The election timeout for a fast election: a few heartbeats, at most half
+ * the configured one (so that no draw from it is later than one from the
+ * configured), and more than one heartbeat (so that a live leader's
+ * heartbeats still arrive in time); 0 if no such value exists. */
+static unsigned node_fast_election_timeout(const struct node *n)
+{
+	unsigned hb = n->cfg.heartbeat_timeout_ms;
+	unsigned fast = NODE_FAST_ELECTION_HEARTBEATS * hb;
+
+	if (fast > n->cfg.election_timeout_ms / 2)
+		fast = n->cfg.election_timeout_ms / 2;
+	return fast > hb ? fast : 0;
+}
+
+void node_peer_closed(struct node *n, raft_id peer)
+{
+	unsigned fast = node_fast_election_timeout(n);
+
+	if (!n->raft_started || n->stopping || fast == 0 ||
+	    raftinfo_state(&n->raft) != RAFT_FOLLOWER ||
+	    raftinfo_leader(&n->raft) != peer)
+		return;
+	n->fast_election = true;
+	n->fast_election_leader = peer;
+	n->fast_election_ms = uv_now(&n->loop);
+	raft_set_election_timeout(&n->raft, fast);
+	raftinfo_redraw_election_timer(&n->raft);
+	log_info("raft.fast_election", "leader=%llu term=%llu "
+		 "election_timeout_ms=%u reason=\"the leader's connection "
+		 "closed\"", (unsigned long long)peer,
+		 (unsigned long long)raftinfo_term(&n->raft), fast);
+}
+
+/* Back to the configured election timeout once a leader is known again:
+ * this node leads, or follows one it heard from since the close. */
+static void node_fast_election_end(struct node *n, int state, raft_id leader)
+{
+	if (!n->fast_election || state == RAFT_CANDIDATE)
+		return;
+	if (state == RAFT_FOLLOWER &&
+	    (leader == 0 || raftinfo_election_timer_start(&n->raft) <=
+				    n->fast_election_ms))
+		return;
+	n->fast_election = false;
+	raft_set_election_timeout(&n->raft, n->cfg.election_timeout_ms);
+	raftinfo_redraw_election_timer(&n->raft);
+	log_info("raft.fast_election_done", "leader=%llu previous=%llu "
+		 "after_ms=%llu election_timeout_ms=%u",
+		 (unsigned long long)leader,
+		 (unsigned long long)n->fast_election_leader,
+		 (unsigned long long)(uv_now(&n->loop) - n->fast_election_ms),
+		 n->cfg.election_timeout_ms);
+}
+
 /* ---- Raft role ---- */
 
 /* c-raft's role and leader, polled: tell the proxy and the control plane
@@ -157,7 +231,9 @@ static void node_role_tick(uv_timer_t *t)
 		if (state != RAFT_LEADER)
 			node_director_drop(n);
 	}
+	node_fast_election_end(n, state, leader);
 	node_heartbeat(n);
+	node_join_tick(n);
 	node_probe_founder(n);
 	if (audit_failed(n->audit))
 		node_fatal(n, audit_errmsg(n->audit));
@@ -192,6 +268,7 @@ static void node_proxy_closed(void *arg)
 {
 	struct node *n = arg;
 	service_destroy(n->service);
+	node_members_close(n);
 	watch_hub_destroy(n->hub);
 	raft_uv_close(&n->io);
 	raftguard_close(&n->guard);
@@ -247,6 +324,8 @@ static void node_stop(struct node *n, const char *why)
 	uv_close((uv_handle_t *)&n->role_timer, node_handle_closed);
 	node_director_drop(n);
 	uv_close((uv_handle_t *)&n->director_timer, node_handle_closed);
+	node_members_stop(n);
+	node_join_stop(n);
 	if (n->reg_client != NULL)
 		rs_client_close(n->reg_client, NULL, NULL);
 	n->reg_client = NULL;
@@ -254,6 +333,11 @@ static void node_stop(struct node *n, const char *why)
 		http_stop(n->http, NULL, NULL);
 	n->http = NULL;
 	server_stop(n->server, node_server_stopped, n);
+}
+
+void node_shutdown(struct node *n, const char *why)
+{
+	node_stop(n, why);
 }
 
 static void node_signal(uv_signal_t *h, int signum)
@@ -275,8 +359,9 @@ static int node_start_http(struct node *n, char *errmsg)
 	static const struct http_route routes[] = {
 		{"/metrics", HTTP_CONTENT_TYPE_PROMETHEUS, node_metrics_body},
 		{"/status", HTTP_CONTENT_TYPE_JSON, node_status_body},
+		{"/health", HTTP_CONTENT_TYPE_JSON, node_health_body},
 	};
-	struct http_config hc = {.routes = routes, .n_routes = 2, .ctx = n};
+	struct http_config hc = {.routes = routes, .n_routes = 3, .ctx = n};
 
 	if (n->cfg.metrics_addr[0] == '\0')
 		return RS_OK;
@@ -295,6 +380,26 @@ static double node_storage_bytes(void *ctx)
 {
 	const struct node *n = ctx;
 	return (double)store_disk_bytes(n->store);
+}
+
+/* raftstore_build_info{version, fault_hooks} 1 */
+static int node_build_info_register(struct metrics *m)
+{
+#ifdef RS_FAULT_HOOKS
+	static const char *const labels[] = {"version", PACKAGE_VERSION,
+					     "fault_hooks", "yes", NULL};
+#else
+	static const char *const labels[] = {"version", PACKAGE_VERSION,
+					     "fault_hooks", "no", NULL};
+#endif
+	struct metric *info = metrics_register(
+		m, METRIC_GAUGE, "raftstore_build_info",
+		"Always 1; the labels say which build runs", labels, NULL, 0);
+
+	if (info == NULL)
+		return RS_EINVAL;
+	metrics_gauge_set(info, 1);
+	return RS_OK;
 }
 
 /* The node's own metrics and each module's, registered in the order
@@ -325,8 +430,8 @@ static int node_metrics_register(struct node *n, char *errmsg)
 	if (rv == RS_OK)
 		n->m_fsync_audit = metrics_register(
 			m, METRIC_HISTOGRAM, "raftstore_fsync_duration_seconds",
-			"fsync durations of this node's own files (the Raft log's "
-			"are c-raft's and not observable)", audit_label,
+			"fsync durations of this node's own files (the Raft log's: "
+			"raftstore_raft_append_duration_seconds)", audit_label,
 			metrics_buckets_seconds, METRICS_BUCKETS_SECONDS_COUNT);
 	if (rv == RS_OK && n->m_fsync_audit == NULL)
 		rv = RS_EINVAL;
@@ -339,6 +444,12 @@ static int node_metrics_register(struct node *n, char *errmsg)
 		rv = RS_EINVAL;
 	if (rv == RS_OK)
 		rv = fsm_metrics_register(&n->fsm, m);
+	if (rv == RS_OK)
+		rv = raftio_metrics_register(m);
+	if (rv == RS_OK)
+		rv = node_build_info_register(m);
+	if (rv == RS_OK)
+		rv = procmetrics_register(m);
 	if (rv != RS_OK)
 		rs_errmsg_printf(errmsg, "register metrics: %s", metrics_errmsg(m));
 	return rv;
@@ -357,6 +468,7 @@ static int node_setup_modules(struct node *n, char *errmsg)
 				     .members_json = node_members_json,
 				     .registration = node_registration,
 				     .members = node_gate_members,
+				     .member_change = node_member_change,
 				     .ctx = n};
 	struct server_options sopt = {
 		.frame_timeout_ms = n->cfg.client_frame_timeout_ms,
@@ -378,6 +490,7 @@ static int node_setup_modules(struct node *n, char *errmsg)
 	rv = node_check_raft_config(n, errmsg);
 	if (rv != RS_OK)
 		return rv;
+	n->join.active = n->cfg.join[0] != '\0' && !node_is_voter(n, n->cfg.id);
 	rv = server_start(&n->server, &n->loop, n->cfg.client_addr, &sopt,
 			  service_handle, service_conn_closed, n->service, errmsg);
 	if (rv == RS_OK &&
@@ -404,12 +517,21 @@ static int node_claim_data_dir(struct node *n, bool *have_identity,
 	/* Neither Raft state nor a store: a cold start, which needs the
 	 * members.  Say so before anything is created, so that the corrected
 	 * command starts clean. */
-	if (n->cfg.n_peers == 0 && stat(n->raft_dir, &st) != 0 &&
+	if (n->cfg.n_peers == 0 && !n->cfg.join[0] &&
+	    stat(n->raft_dir, &st) != 0 &&
 	    stat(n->store_dir, &st) != 0) {
 		rs_errmsg_printf(errmsg, "--initial-cluster is required on a "
 					 "cold start (%s has no Raft state)",
 				 n->cfg.data_dir);
 		return NODE_EXIT_USAGE;
+	}
+	/* Joining with a new data dir: learn the cluster first, so that a
+	 * node that was not added leaves nothing behind. */
+	if (n->cfg.join[0] && stat(n->raft_dir, &st) != 0 &&
+	    stat(n->store_dir, &st) != 0) {
+		rv = node_join_fetch(n, errmsg);
+		if (rv != RS_OK)
+			return rv;
 	}
 	rv = node_lock_data_dir(n, errmsg);
 
@@ -529,6 +651,7 @@ int node_run(const struct config *cfg)
 	n->director_timer.data = n;
 	uv_timer_init(&n->loop, &n->quiesce_timer);
 	n->quiesce_timer.data = n;
+	node_members_init(n);
 	node_read_fault_hooks(n);
 	rv = node_setup(n, errmsg);
 	if (rv != RS_OK) {

@@ -2,9 +2,10 @@
  * node_director: the node's control plane (node_internal.h).
  *
  * On the leader, once its proxy is ready, a director runs recovery and then
- * monitors (director.h).  When one exits, the next (next epoch) starts
- * after a doubling backoff, 50 ms up to 2 s, reset by a recovery that
- * persisted its layout; leadership lost stops it.  Every node registers
+ * monitors (director.h); a follower's loss, return or removal is a layout
+ * update of the monitoring director, not a new one.  When one exits, the
+ * next (next epoch) starts after a doubling backoff, 50 ms up to 2 s,
+ * reset by a recovery that persisted its layout; leadership lost stops it.  Every node registers
  * with the leader's director once per half heartbeat interval (the leader
  * records itself directly); the leader answers registrations with its
  * epoch and id ({"epoch":E,"director":ID}, docs/protocol.md).
@@ -94,6 +95,20 @@ static void node_director_exited(void *ctx, const char *reason)
 		       n->director_backoff_ms, 0);
 }
 
+void node_director_members_changed(struct node *n, const char *why)
+{
+	if (n->director == NULL || n->stopping || n->role != RAFT_LEADER)
+		return;
+	if (director_check_now(n->director)) {
+		log_info("node.director_check", "reason=\"%s\"", why);
+		return;
+	}
+	director_stop(n->director);
+	n->director = NULL;
+	log_info("node.director_restart", "in_ms=0 reason=\"%s\"", why);
+	uv_timer_start(&n->director_timer, node_director_tick, 0, 0);
+}
+
 /* The leader's proxy is ready (leadership barrier done): recover. */
 void node_director_leader_ready(void *ctx)
 {
@@ -157,10 +172,29 @@ char *node_registration(void *ctx, const struct service_registration *r,
 	return json;
 }
 
+/* Heartbeats the leader refused in a row as from a non-member before this
+ * node concludes it was removed from the cluster. */
+#define NODE_REMOVED_AFTER 3u
+
 static void node_heartbeat_done(struct rs_op *op)
 {
 	struct node *n = op->data;
+	char q[sizeof op->result.message + 8];
+
 	n->reg_inflight = false;
+	/* A voter (only voters register) that the leader does not count as a
+	 * member was removed: stop, as the operator would, rather than call
+	 * elections the others refuse. */
+	if (op->result.status == RS_EINVAL &&
+	    strstr(op->result.message, SERVICE_NOT_MEMBER_TEXT) != NULL)
+		n->reg_not_member++;
+	else
+		n->reg_not_member = 0;
+	if (n->reg_not_member == NODE_REMOVED_AFTER) {
+		log_warn("node.removed", "reason=%s", log_quote(q, sizeof q,
+			 op->result.message));
+		node_shutdown(n, "removed from the cluster");
+	}
 	rs_result_free(&op->result);
 	rs_buf_free(&op->request);
 }
@@ -179,7 +213,10 @@ void node_heartbeat(struct node *n)
 	director_registry_update(&n->registry, n->cfg.id, n->cfg.raft_addr,
 				 n->cfg.client_addr, TSL_CAP_ALL,
 				 store_applied_version(n->store), now);
+	/* A joining node registers once it votes: the director recruits
+	 * every live registered member into the layout. */
 	if (n->role == RAFT_LEADER || n->leader_id == 0 || n->reg_inflight ||
+	    !node_is_voter(n, n->cfg.id) ||
 	    now - n->last_heartbeat_ms < n->cfg.heartbeat_timeout_ms / 2)
 		return;
 	leader = node_peer(n, n->leader_id);
@@ -228,6 +265,15 @@ static double node_director_epoch(void *ctx)
 	return (double)n->fsm.epoch;
 }
 
+/* The director's phase as its number (director.h's enum: 0 idle, 1 epoch,
+ * ... 7 accepting, 8 monitoring, 9 exited); -1 where no director runs. */
+static double node_director_phase(void *ctx)
+{
+	const struct node *n = ctx;
+
+	return n->director != NULL ? (double)director_phase(n->director) : -1;
+}
+
 int node_director_metrics_register(struct node *n)
 {
 	struct metrics *m = n->metrics;
@@ -235,7 +281,13 @@ int node_director_metrics_register(struct node *n)
 	assert(m != NULL);
 	if (metrics_gauge_fn(m, "raftstore_epoch",
 			     "Highest epoch allocated (state machine)",
-			     node_director_epoch, n) == NULL)
+			     node_director_epoch, n) == NULL ||
+	    metrics_gauge_fn(m, "raftstore_director_phase",
+			     "The director's phase on this node: -1 none (a "
+			     "follower), 0 idle, 1 epoch, 2 barrier, 3 locking, 4 "
+			     "recruiting, 5 layout, 6 persisting, 7 accepting, 8 "
+			     "monitoring, 9 exited",
+			     node_director_phase, n) == NULL)
 		return RS_EINVAL;
 	n->m_recoveries = metrics_counter(m, "raftstore_recoveries_total",
 					  "Recoveries completed by directors here");

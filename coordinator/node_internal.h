@@ -11,6 +11,9 @@
  *   node_director.c  the control plane: runs and restarts the director on
  *                    the leader, takes registrations, sends heartbeats
  *   node_status.c    the STATUS and MEMBERS documents (and GET /status)
+ *   node_members.c   membership changes (add, promote, remove) on the
+ *                    leader; every node's members follow the stored key
+ *   node_join.c      a new node joining a running cluster (--join)
  *
  * Nothing here is for other modules: node.h is the node's interface.
  * Everything runs on the node's one loop thread.
@@ -33,8 +36,40 @@
 #include "raftstore/fsm.h"
 #include "raftstore/lib/buf.h"
 #include "raftstore/lib/metrics.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/proxy.h"
+#include "raftstore/server.h"
+#include "raftstore/wire.h"
 #include "raftstore/raftguard.h"
 #include "raftstore/service.h"
+
+/* The one membership change in progress (node_members.c). */
+struct node_change {
+	int step;             /* enum change_step; 0 = idle */
+	uint8_t op;           /* enum wire_member_op */
+	uint64_t id;
+	char raft_addr[CONFIG_ADDR_MAX];
+	char client_addr[CONFIG_ADDR_MAX];
+	struct server_req *req; /* the client's request; NULL once answered */
+	bool key_written, raft_done;
+	int status;           /* the last step's outcome (from its callback) */
+	char msg[RS_ERRMSG_SIZE];
+	struct proxy_txn txn; /* the system transaction writing the members */
+	struct raft_change raft_req;
+	struct raft_transfer transfer_req;
+	uv_timer_t timer;     /* runs the next step from the loop */
+};
+
+/* A new node asking to be promoted (node_join.c). */
+struct node_join {
+	bool active;          /* --join, and not yet a voter */
+	bool inflight;
+	uint64_t last_ms;     /* last promotion request sent */
+	struct rs_client *client;
+	struct rs_op op;
+	bool cluster_known;   /* cluster_id below came from the endpoints */
+	uint8_t cluster_id[IDENTITY_CLUSTER_ID_SIZE];
+};
 
 struct node {
 	uv_loop_t loop;
@@ -45,6 +80,7 @@ struct node {
 	char raft_dir[PATH_MAX + 16];
 	struct config_peer peers[CONFIG_PEERS_MAX];
 	unsigned n_peers;
+	bool peers_from_flags; /* --initial-cluster, not storage or --join */
 	struct store *store;
 	struct fsm fsm;
 	struct raft_uv_transport transport; /* c-raft's TCP, wrapped by guard */
@@ -61,6 +97,10 @@ struct node {
 	uv_timer_t role_timer;
 	int role;
 	raft_id leader_id;
+	/* a fast election after the leader's connection closed (node.c) */
+	bool fast_election;     /* the shortened election timeout is set */
+	raft_id fast_election_leader;
+	uint64_t fast_election_ms; /* loop time the close was seen */
 	uint64_t leader_changes;
 	uint64_t start_ms;
 	/* control plane */
@@ -80,8 +120,11 @@ struct node {
 	char reg_addr[64];
 	struct rs_op reg_op;
 	bool reg_inflight;
+	unsigned reg_not_member; /* heartbeats refused in a row: not a member */
 	uint64_t last_heartbeat_ms;
 	char coordinators[1024];
+	struct node_change change;
+	struct node_join join;
 	/* observability: each module registers and updates its own metrics;
 	 * these are the ones of the node's own concerns */
 	struct audit *audit;
@@ -96,6 +139,8 @@ struct node {
 
 /* ---- node.c ---- */
 
+/* A clean shutdown (exit 0), as SIGTERM does, for why. */
+void node_shutdown(struct node *n, const char *why);
 /* Log, record in the audit log, and _exit(NODE_EXIT_FAILURE). */
 void node_fatal(void *ctx, const char *msg);
 /* The member with this id, or NULL. */
@@ -106,6 +151,9 @@ const char *node_leader_addr(void *ctx);
 /* director_env.event: audit the director's event, then tell the control
  * plane (node_director_event). */
 void node_event(void *ctx, const char *name, json_t *members);
+/* raftguard_peer_ops.peer_closed: the connection to peer ended (EOF or a
+ * reset).  If peer is this follower's leader, elect sooner. */
+void node_peer_closed(struct node *n, raft_id peer);
 
 /* ---- node_start.c ---- */
 
@@ -169,7 +217,52 @@ void node_heartbeat(struct node *n);
  * raftstore_recovery_duration_seconds.  RS_OK or RS_EINVAL. */
 int node_director_metrics_register(struct node *n);
 
+/* The members changed, so the layout must: a monitoring director writes
+ * a layout update at once (no new epoch); one still recovering, whose
+ * layout may name a removed member, is stopped and the next one (next
+ * epoch) starts after the shortest backoff. */
+void node_director_members_changed(struct node *n, const char *why);
+
+/* ---- node_members.c ---- */
+
+/* Set the members (n->peers, n->coordinators) from a list in config
+ * syntax; RS_EINVAL with errmsg if it does not parse. */
+int node_members_set(struct node *n, const char *list, char *errmsg);
+/* Re-read \xff/system/coordinators (after a snapshot install). */
+void node_members_reload(struct node *n);
+/* The fsm applied b: reload the members if it wrote the key. */
+void node_members_applied(struct node *n, const struct batch *b);
+/* A stored member or a server of c-raft's configuration (a change may be
+ * known to one before the other). */
+bool node_is_member(struct node *n, uint64_t id);
+/* A voter of c-raft's configuration. */
+bool node_is_voter(struct node *n, uint64_t id);
+/* service_options.member_change (leader only; one at a time). */
+void node_member_change(void *ctx, struct server_req *req,
+			const struct wire_member_change_req *m);
+int node_members_init(struct node *n);
+/* Shutdown: answer a change in flight, close the timer. */
+void node_members_stop(struct node *n);
+/* After the proxy closed: free the system transaction. */
+void node_members_close(struct node *n);
+
+/* ---- node_join.c ---- */
+
+/* --join on a data dir with no members recorded: ask the endpoints for
+ * the cluster ID and the members; this node must be one of them (added
+ * with rsctl members add).  Sets n->peers and n->join.cluster_id.
+ * NODE_EXIT_* on refusal, errmsg naming the endpoints. */
+int node_join_fetch(struct node *n, char *errmsg);
+/* Every role tick: until this node is a voter, ask the leader (through
+ * the --join endpoints) to promote it, at most once a second. */
+void node_join_tick(struct node *n);
+void node_join_stop(struct node *n);
+
 /* ---- node_status.c ---- */
+
+/* [{id, raft_addr, client_addr, role, leader}]: c-raft's configuration,
+ * then the stored members it lacks ("pending"); NULL when out of memory. */
+json_t *node_members_array(struct node *n);
 
 /* service_options.status_json / members_json: malloc'ed JSON, NULL when
  * out of memory. */
@@ -181,5 +274,10 @@ unsigned node_gate_members(void *ctx, struct service_member *out,
 			   unsigned max);
 /* GET /status (http_route). */
 int node_status_body(void *ctx, struct rs_buf *body);
+/* GET /health: {"health":true,"reason":""}, or RS_EUNAVAILABLE (503) with
+ * health false and the reason: storage failed, no leader known, applied
+ * more than 1000 entries behind the commit index, or (leader) the
+ * director not accepting. */
+int node_health_body(void *ctx, struct rs_buf *body);
 
 #endif /* RS_NODE_INTERNAL_H */

@@ -132,7 +132,11 @@ int node_create_identity(struct node *n, bool cold, char *errmsg)
 
 	memset(&n->identity, 0, sizeof n->identity);
 	n->identity.node_id = n->cfg.id;
-	if (founder &&
+	if (n->join.cluster_known) {
+		founder = false;
+		memcpy(n->identity.cluster_id, n->join.cluster_id,
+		       IDENTITY_CLUSTER_ID_SIZE);
+	} else if (founder &&
 	    identity_new_cluster_id(n->identity.cluster_id, errmsg) != RS_OK)
 		return NODE_EXIT_FAILURE;
 	if (identity_write(n->cfg.data_dir, &n->identity, errmsg) != RS_OK)
@@ -209,7 +213,9 @@ static bool node_same_cluster(const struct config_peer *a, unsigned na,
 	return true;
 }
 
-/* Members: from storage if recorded there, checked against the flags. */
+/* Members: from storage if recorded there (they win over the flag, which
+ * only seeds a new cluster); else --initial-cluster, or for a node joining
+ * with --join, the cluster's own answer. */
 static int node_members(struct node *n, char *errmsg)
 {
 	const uint8_t *val;
@@ -221,9 +227,12 @@ static int node_members(struct node *n, char *errmsg)
 			   strlen(NODE_KEY_COORDINATORS),
 			   store_applied_version(n->store), &val, &len, NULL);
 
+	if (rv != RS_OK && n->cfg.join[0])
+		return n->join.cluster_known ? RS_OK : node_join_fetch(n, errmsg);
 	if (rv != RS_OK) {
 		memcpy(n->peers, n->cfg.peers, sizeof n->peers);
 		n->n_peers = n->cfg.n_peers;
+		n->peers_from_flags = true;
 		return RS_OK;
 	}
 	snprintf(list, sizeof list, "%.*s", (int)len, (const char *)val);
@@ -233,14 +242,10 @@ static int node_members(struct node *n, char *errmsg)
 		return NODE_EXIT_MISMATCH;
 	}
 	if (n->cfg.n_peers > 0 &&
-	    !node_same_cluster(stored, n_stored, n->cfg.peers, n->cfg.n_peers)) {
-		rs_errmsg_printf(errmsg,
-				 "--initial-cluster differs from the members stored in "
-				 "%s (\\xff/system/coordinators = %s); drop the flag or "
-				 "use the stored members",
-				 n->store_dir, list);
-		return NODE_EXIT_MISMATCH;
-	}
+	    !node_same_cluster(stored, n_stored, n->cfg.peers, n->cfg.n_peers))
+		log_warn("node.initial_cluster_ignored",
+			 "reason=\"the members changed since; the stored ones "
+			 "win\" stored=%s", list);
 	memcpy(n->peers, stored, sizeof n->peers);
 	n->n_peers = n_stored;
 	return RS_OK;
@@ -361,7 +366,7 @@ int node_check_raft_segments(struct node *n, char *errmsg)
 
 static bool node_guard_is_member(void *ctx, uint64_t id)
 {
-	return node_peer(ctx, (raft_id)id) != NULL;
+	return node_is_member(ctx, id);
 }
 
 /* The founder drew the cluster ID at its first start: the lowest id of the
@@ -387,6 +392,11 @@ static void node_guard_cluster_id(void *ctx, uint8_t out[16])
 static int node_guard_adopt(void *ctx, const uint8_t id[16], char *errmsg)
 {
 	return node_adopt_cluster_id(ctx, id, errmsg);
+}
+
+static void node_guard_peer_closed(void *ctx, uint64_t id)
+{
+	node_peer_closed(ctx, (raft_id)id);
 }
 
 /* Until it knows the cluster ID, a node that is not the founder asks the
@@ -421,6 +431,7 @@ static int node_init_transport(struct node *n, char *errmsg)
 		.founder = node_guard_founder,
 		.cluster_id = node_guard_cluster_id,
 		.adopt = node_guard_adopt,
+		.peer_closed = node_guard_peer_closed,
 	};
 	int rv = raft_uv_tcp_init(&n->transport, &n->loop);
 
@@ -476,7 +487,9 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 					  c->election_timeout_ms * 5 > 2000
 						  ? c->election_timeout_ms * 5
 						  : 2000);
-	return cold ? node_bootstrap(n, errmsg) : RS_OK;
+	/* A joining node has no configuration of its own: the leader sends
+	 * it one (in a snapshot or the log) once it is a member. */
+	return cold && !n->cfg.join[0] ? node_bootstrap(n, errmsg) : RS_OK;
 }
 
 int node_decide(struct node *n, bool *cold, char *errmsg)
@@ -497,7 +510,7 @@ int node_decide(struct node *n, bool *cold, char *errmsg)
 	if (rv != RS_OK)
 		return rv;
 	if (n->n_peers == 0) {
-		rs_errmsg_printf(errmsg, *cold ? "--initial-cluster is required on a "
+		rs_errmsg_printf(errmsg, *cold ? "--initial-cluster (or --join) is required on a "
 						 "cold start (empty data dir)"
 					       : "the cluster members are not "
 						 "recorded in %s yet; pass "
@@ -559,28 +572,52 @@ int node_raft_start_failed(struct node *n, int rv, char *errmsg)
 	return NODE_EXIT_FAILURE;
 }
 
-/* After raft_start: the configuration c-raft loaded from disk must name the
- * same servers (ids and Raft addresses) as the members we were given. */
+/* After raft_start: every server of the configuration c-raft loaded is a
+ * member, at the same Raft address.  When the members come from storage
+ * (or a --join answer), the two may differ by a member while a change is
+ * under way (node_members.c): a member recorded and not yet in Raft, or a
+ * server whose record this node's store has not applied yet; that is
+ * logged, not refused.  Members taken from --initial-cluster (a store that
+ * has not recorded any yet) must match the configuration exactly: the
+ * flags are then the only other witness.  A server whose address differs
+ * is always refused. */
 int node_check_raft_config(struct node *n, char *errmsg)
 {
 	const struct raft_configuration *conf = raftinfo_configuration(&n->raft);
-	bool same = conf->n == n->n_peers;
+	bool strict = n->peers_from_flags && conf->n > 0;
 
-	for (unsigned i = 0; same && i < conf->n; i++) {
-		const struct config_peer *p = node_peer(n, conf->servers[i].id);
-		same = p != NULL && strcmp(p->raft_addr, conf->servers[i].address) == 0;
+	for (unsigned i = 0; i < conf->n; i++) {
+		const struct raft_server *sv = &conf->servers[i];
+		const struct config_peer *p = node_peer(n, sv->id);
+
+		if ((p != NULL && strcmp(p->raft_addr, sv->address) != 0) ||
+		    (p == NULL && strict)) {
+			rs_errmsg_printf(errmsg,
+					 "the Raft configuration stored in %s has "
+					 "node %llu at %s; the members (%s) %s%s",
+					 n->raft_dir,
+					 (unsigned long long)sv->id, sv->address,
+					 n->coordinators,
+					 p ? "have it at " : "do not name it",
+					 p ? p->raft_addr : "");
+			return NODE_EXIT_MISMATCH;
+		}
+		if (p == NULL)
+			log_warn("node.member_not_recorded_yet",
+				 "node=%llu raft_addr=%s members=%s",
+				 (unsigned long long)sv->id, sv->address,
+				 n->coordinators);
 	}
-	if (!same) {
-		char mine[1024];
-		config_format_cluster(n->peers, n->n_peers, mine, sizeof mine);
-		rs_errmsg_printf(errmsg,
-				 "the members %s differ from the Raft configuration "
-				 "stored in %s (%u servers, first id %llu at %s)",
-				 mine, n->raft_dir, conf->n,
-				 conf->n ? (unsigned long long)conf->servers[0].id : 0,
-				 conf->n ? conf->servers[0].address : "-");
+	if (strict && conf->n != n->n_peers) {
+		rs_errmsg_printf(errmsg, "the members %s differ from the Raft "
+					 "configuration stored in %s (%u servers)",
+				 n->coordinators, n->raft_dir, conf->n);
 		return NODE_EXIT_MISMATCH;
 	}
+	if (conf->n != n->n_peers)
+		log_info("node.members_differ", "raft_servers=%u members=%u "
+			 "reason=\"a member change is under way or this node "
+			 "is joining\"", conf->n, n->n_peers);
 	return RS_OK;
 }
 

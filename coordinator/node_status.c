@@ -20,36 +20,59 @@
 #include "raftstore/server.h"
 #include "storage/store.h"
 
-/* [{id, raft_addr, client_addr, role, leader}] from c-raft's configuration;
- * NULL when out of memory. */
-static json_t *node_members_array(struct node *n)
+/* One member's object; NULL when out of memory. */
+static json_t *node_member_object(uint64_t id, const char *raft_addr,
+				  const char *client_addr, const char *role,
+				  bool leader)
+{
+	json_t *m = json_object();
+	int bad = m == NULL;
+
+	bad = bad || rs_json_set_u64(m, "id", id) != RS_OK;
+	bad = bad || rs_json_set_str(m, "raft_addr", raft_addr) != RS_OK;
+	bad = bad || rs_json_set_str(m, "client_addr", client_addr) != RS_OK;
+	bad = bad || rs_json_set_str(m, "role", role) != RS_OK;
+	bad = bad || rs_json_set_bool(m, "leader", leader) != RS_OK;
+	if (bad) {
+		json_decref(m);
+		return NULL;
+	}
+	return m;
+}
+
+json_t *node_members_array(struct node *n)
 {
 	const struct raft_configuration *conf = raftinfo_configuration(&n->raft);
 	json_t *a = json_array();
+	bool bad = a == NULL;
 
-	for (unsigned i = 0; a != NULL && i < conf->n; i++) {
+	for (unsigned i = 0; !bad && i < conf->n; i++) {
 		const struct raft_server *sv = &conf->servers[i];
 		const struct config_peer *p = node_peer(n, sv->id);
-		json_t *m = json_object();
-		int bad = m == NULL;
 
-		bad = bad || rs_json_set_u64(m, "id", sv->id) != RS_OK;
-		bad = bad || rs_json_set_str(m, "raft_addr", sv->address) != RS_OK;
-		bad = bad || rs_json_set_str(m, "client_addr",
-					     p ? p->client_addr : "") != RS_OK;
-		bad = bad || rs_json_set_str(m, "role", raftinfo_server_role_name(
-								sv->role)) != RS_OK;
-		bad = bad || rs_json_set_bool(m, "leader",
-					      sv->id == n->leader_id) != RS_OK;
-		if (bad || rs_json_push(a, m) != RS_OK) {
-			if (!bad)
-				m = NULL; /* rs_json_push took it */
-			json_decref(m);
-			json_decref(a);
-			a = NULL;
-		}
+		bad = rs_json_push(a, node_member_object(
+					      sv->id, sv->address,
+					      p ? p->client_addr : "",
+					      raftinfo_server_role_name(sv->role),
+					      sv->id == n->leader_id)) != RS_OK;
 	}
-	assert(a == NULL || json_array_size(a) == conf->n);
+	/* Recorded, not (or no longer) in Raft: a change cut short. */
+	for (unsigned i = 0; !bad && i < n->n_peers; i++) {
+		const struct config_peer *p = &n->peers[i];
+		bool in_raft = false;
+
+		for (unsigned j = 0; j < conf->n; j++)
+			in_raft = in_raft || conf->servers[j].id == p->id;
+		if (!in_raft)
+			bad = rs_json_push(a, node_member_object(
+						      p->id, p->raft_addr,
+						      p->client_addr, "pending",
+						      false)) != RS_OK;
+	}
+	if (bad) {
+		json_decref(a);
+		return NULL;
+	}
 	return a;
 }
 
@@ -190,4 +213,56 @@ int node_status_body(void *ctx, struct rs_buf *body)
 
 	json_decref(doc);
 	return rv;
+}
+
+/* ---- GET /health ---- */
+
+/* Apply lag (Raft entries committed, not yet applied here) above which a
+ * node is not healthy: it serves reads from an old state. */
+#define NODE_HEALTH_LAG_MAX 1000u
+
+/* Why this node is not healthy, or "" (reason: RS_ERRMSG_SIZE bytes). */
+static void node_health_reason(struct node *n, char *reason)
+{
+	raft_index commit = raftinfo_commit_index(&n->raft);
+	raft_index applied = raftinfo_applied_index(&n->raft);
+
+	reason[0] = '\0';
+	if (store_errmsg(n->store)[0] != '\0')
+		rs_errmsg_printf(reason, "storage failed: %s",
+				 store_errmsg(n->store));
+	else if (n->leader_id == 0)
+		rs_errmsg_printf(reason, "no Raft leader known");
+	else if (commit > applied && commit - applied > NODE_HEALTH_LAG_MAX)
+		rs_errmsg_printf(reason, "applying: %llu entries behind the "
+					 "commit index",
+				 (unsigned long long)(commit - applied));
+	else if (n->role == RAFT_LEADER &&
+		 (n->director == NULL || !director_accepting(n->director)))
+		rs_errmsg_printf(reason, "leader: the director is recovering "
+					 "(phase %s)",
+				 n->director != NULL
+					 ? director_phase_name(
+						   director_phase(n->director))
+					 : "restarting");
+}
+
+int node_health_body(void *ctx, struct rs_buf *body)
+{
+	struct node *n = ctx;
+	char reason[RS_ERRMSG_SIZE];
+	json_t *doc = json_object();
+	int rv = doc != NULL ? RS_OK : RS_ENOMEM;
+
+	node_health_reason(n, reason);
+	if (rv == RS_OK)
+		rv = rs_json_set_bool(doc, "health", reason[0] == '\0');
+	if (rv == RS_OK)
+		rv = rs_json_set_str(doc, "reason", reason);
+	if (rv == RS_OK)
+		rv = rs_json_dump_buf(doc, RS_JSON_COMPACT, body);
+	json_decref(doc);
+	if (rv != RS_OK)
+		return rv;
+	return reason[0] == '\0' ? RS_OK : RS_EUNAVAILABLE;
 }

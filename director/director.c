@@ -22,21 +22,35 @@
 #define DIRECTOR_LAG_VERSIONS 5000000ull
 /* A log this many entries behind the leader has failed. */
 #define DIRECTOR_LOG_LAG_ENTRIES 10000u
+/* Log progress is judged only after this many failure timeouts of
+ * monitoring: a new leader's match indexes start at 0. */
+#define DIRECTOR_LOG_GRACE_TIMEOUTS 5u
 
 struct director {
 	struct director_env env;
 	struct sm sm; /* enum director_phase, on plan.c's table */
 	uint64_t epoch;
 	uint64_t recovery_version;
-	uint64_t persist_version;
+	uint64_t persist_version;  /* the recovery's system transaction */
 	uint64_t phase_start_ms;
 	uint64_t recovery_start_ms;
 	uint64_t recovery_ms;
 	uint64_t phase_ms[DIRECTOR__PHASES];
 	uint64_t wait_deadline_ms;
-	struct tsl layout;
+	uint64_t layout_id;        /* of the recovery's layout: one more than
+				    * the previous layout's, at least epoch */
+	uint64_t proxies_wanted;   /* desired counts, read once per epoch */
+	uint64_t resolvers_wanted;
+	struct tsl layout;         /* the one in force (persisted) */
+	struct tsl next;           /* the one a layout update is writing */
+	bool updating;             /* a layout update is in flight */
+	uint64_t update_version;   /* its system transaction's version */
+	uint64_t update_start_ms;
+	char update_reason[256];
 	uv_timer_t timer;
 	struct raft_barrier barrier;
+	struct raft_barrier nudge;
+	bool nudging;
 	struct proxy_txn txn;
 	unsigned pending; /* callbacks we still owe a visit */
 	bool stopped;
@@ -115,6 +129,54 @@ int director_registry_update(struct director_registry *r, uint64_t node_id,
 	return RS_OK;
 }
 
+void director_registry_remove(struct director_registry *r, uint64_t node_id)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->m[i].node_id == node_id) {
+			memmove(&r->m[i], &r->m[i + 1],
+				(r->n - i - 1) * sizeof r->m[0]);
+			r->n--;
+			return;
+		}
+}
+
+enum director_phase director_phase(const struct director *d)
+{
+	return director_phase_now(d);
+}
+
+bool director_accepting(const struct director *d)
+{
+	enum director_phase p = director_phase_now(d);
+
+	return p == DIRECTOR_ACCEPTING || p == DIRECTOR_MONITORING;
+}
+
+/* How many entries the Raft log of a voter is behind the leader's last
+ * index (c-raft's match index), or 0 while it is not judged: before
+ * DIRECTOR_LOG_GRACE_TIMEOUTS of monitoring, for the node itself, for a
+ * non-voter, or when this node is not the leader. */
+static uint64_t director_log_lag(const struct director *d, uint64_t node_id)
+{
+	struct raft *r = d->env.raft;
+	const struct raft_configuration *c;
+	raft_index last, match;
+
+	if (director_phase_now(d) != DIRECTOR_MONITORING ||
+	    node_id == d->env.node_id || raft_state(r) != RAFT_LEADER ||
+	    uv_now(d->env.loop) - d->phase_start_ms <
+		    (uint64_t)DIRECTOR_LOG_GRACE_TIMEOUTS * d->env.failure_ms)
+		return 0;
+	c = raftinfo_configuration(r);
+	last = raft_last_index(r);
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->servers[i].id == node_id &&
+		    c->servers[i].role == RAFT_VOTER &&
+		    raftinfo_match_index(r, i, &match) && match < last)
+			return last - match;
+	return 0;
+}
+
 /* The registry as plan.c sees it, at this instant.  The node's own
  * applied version is the store's: fresher than its last heartbeat. */
 static unsigned director_snapshot(const struct director *d,
@@ -134,6 +196,7 @@ static unsigned director_snapshot(const struct director *d,
 					     ? store_applied_version(d->env.store)
 					     : m->applied_version;
 		p->last_seen_ms = m->last_seen_ms;
+		p->log_lag_entries = director_log_lag(d, m->node_id);
 	}
 	return reg->n;
 }
@@ -370,11 +433,16 @@ static void director_lock(struct director *d)
 	 * already fences the older ones, so the previous layout's sequencer
 	 * and proxies cannot write any more. */
 	proxy_set_epoch(d->env.proxy, d->epoch);
+	d->layout_id = d->epoch;
 	if (store_get(d->env.store, DIRECTOR_KEY_LAYOUT,
 		      strlen(DIRECTOR_KEY_LAYOUT),
 		      store_applied_version(d->env.store), &val, &len,
 		      NULL) == RS_OK) {
 		if (tsl_decode(val, len, &prev, errmsg) == RS_OK) {
+			/* Layout ids keep rising across epochs: updates inside
+			 * an epoch take ids beyond it. */
+			if (prev.id >= d->layout_id)
+				d->layout_id = prev.id + 1;
 			ev = json_object();
 			rs_json_set_u64(ev, "layout_id", prev.id);
 			rs_json_set_u64(ev, "previous_epoch", prev.epoch);
@@ -496,12 +564,28 @@ struct director *director_start(const struct director_env *env)
 
 /* ---- phases 4-5: recruitment and the layout ---- */
 
-/* The desired counts are read now, from the applied state. */
-static void director_build_layout(struct director *d, uint64_t now)
+/* How far behind a follower may be and still hold components. */
+static struct plan_lag_limits director_lag_limits(const struct director *d)
+{
+	struct plan_lag_limits lag = {
+		.applied_version = store_applied_version(d->env.store),
+		.versions = DIRECTOR_LAG_VERSIONS,
+		.log_entries = DIRECTOR_LOG_LAG_ENTRIES,
+	};
+	return lag;
+}
+
+/* Build a layout of this epoch into *out with the desired counts of the
+ * recovery: every live member for a recovery (lag NULL), only those
+ * within the limits for an update. */
+static void director_plan_layout(struct director *d, struct tsl *out,
+				 uint64_t layout_id,
+				 const struct plan_lag_limits *lag)
 {
 	struct plan_member members[PLAN_MEMBERS_MAX];
 	uint64_t voters[PLAN_SERVERS_MAX];
 	struct plan_input in = {
+		.layout_id = layout_id,
 		.epoch = d->epoch,
 		.recovery_version = d->recovery_version,
 		.self_id = d->env.node_id,
@@ -509,13 +593,24 @@ static void director_build_layout(struct director *d, uint64_t now)
 		.n_members = director_snapshot(d, members),
 		.voters = voters,
 		.n_voters = director_servers(d, voters, true),
-		.commit_proxies = director_config_u64(d, "commit_proxies", 3),
-		.resolvers = director_config_u64(d, "resolvers", 1),
-		.now_ms = now,
+		.commit_proxies = d->proxies_wanted,
+		.resolvers = d->resolvers_wanted,
+		.now_ms = uv_now(d->env.loop),
 		.failure_ms = d->env.failure_ms,
+		.lag = lag,
 	};
 
-	plan_build_layout(&d->layout, &in);
+	plan_build_layout(out, &in);
+}
+
+/* The recovery's layout.  The desired counts are read now, from the
+ * applied state, and kept for the epoch's layout updates: a change of
+ * them is a configuration change, which ends the epoch. */
+static void director_build_layout(struct director *d)
+{
+	d->proxies_wanted = director_config_u64(d, "commit_proxies", 3);
+	d->resolvers_wanted = director_config_u64(d, "resolvers", 1);
+	director_plan_layout(d, &d->layout, d->layout_id, NULL);
 }
 
 static void director_persist(struct director *d);
@@ -547,7 +642,7 @@ static void director_make_layout(struct director *d)
 	char errmsg[RS_ERRMSG_SIZE];
 	json_t *ev;
 
-	director_build_layout(d, uv_now(d->env.loop));
+	director_build_layout(d);
 	if (tsl_validate(&d->layout, errmsg) != RS_OK) {
 		director_fail(d, "layout does not validate: %s", errmsg);
 		return;
@@ -604,11 +699,32 @@ static int director_put_last_recovery(struct director *d, struct batch *b)
 	return rv;
 }
 
+/* A layout in both forms: \xff/system/layout and the decomposed keys,
+ * whose range is rewritten whole so the older layout's keys go. */
+static int director_put_layout(struct batch *b, const struct tsl *t,
+			       char *errmsg)
+{
+	struct rs_buf enc;
+	int rv;
+
+	rs_buf_init(&enc);
+	rv = tsl_encode(t, &enc, errmsg);
+	if (rv == RS_OK)
+		rv = batch_clear_range(b, "\xff/system/layout/", 17,
+				       "\xff/system/layout0", 17, errmsg);
+	if (rv == RS_OK)
+		rv = batch_set(b, DIRECTOR_KEY_LAYOUT, strlen(DIRECTOR_KEY_LAYOUT),
+			       enc.data, enc.len, errmsg);
+	if (rv == RS_OK)
+		rv = tsl_decompose(t, director_put_kv, b, errmsg);
+	rs_buf_free(&enc);
+	return rv;
+}
+
 /* The system transaction: every system key of this recovery at once. */
 static int director_build_txn(struct director *d, char *errmsg)
 {
 	struct batch *b = &d->txn.muts;
-	struct rs_buf enc;
 	uint8_t epoch_le[8];
 	char buf[512], key[128];
 	static const char *const params[] = {"commit_proxies", "resolvers",
@@ -617,17 +733,7 @@ static int director_build_txn(struct director *d, char *errmsg)
 	uint64_t dflt[4] = {3, 1, 0, 0};
 	int rv;
 
-	rs_buf_init(&enc);
-	rv = tsl_encode(&d->layout, &enc, errmsg);
-	/* Decomposed keys of older layouts go: the range is rewritten whole. */
-	if (rv == RS_OK)
-		rv = batch_clear_range(b, "\xff/system/layout/", 17,
-				       "\xff/system/layout0", 17, errmsg);
-	if (rv == RS_OK)
-		rv = batch_set(b, DIRECTOR_KEY_LAYOUT, strlen(DIRECTOR_KEY_LAYOUT),
-			       enc.data, enc.len, errmsg);
-	if (rv == RS_OK)
-		rv = tsl_decompose(&d->layout, director_put_kv, b, errmsg);
+	rv = director_put_layout(b, &d->layout, errmsg);
 	rs_put_u64(epoch_le, d->epoch);
 	if (rv == RS_OK)
 		rv = batch_set(b, DIRECTOR_KEY_EPOCH, strlen(DIRECTOR_KEY_EPOCH),
@@ -648,7 +754,6 @@ static int director_build_txn(struct director *d, char *errmsg)
 	}
 	if (rv == RS_OK)
 		rv = director_put_last_recovery(d, b);
-	rs_buf_free(&enc);
 	return rv;
 }
 
@@ -679,16 +784,20 @@ static void director_accept(struct director *d)
 		       DIRECTOR_MONITOR_MS);
 }
 
-/* Wait until every storage replica of the layout has applied it. */
+static void director_update_done(struct director *d);
+
+/* Wait until every storage replica of the layout being written (the
+ * recovery's, or an update's) has applied it. */
 static void director_persist_tick(uv_timer_t *timer)
 {
 	struct director *d = timer->data;
 	struct plan_member members[PLAN_MEMBERS_MAX];
 	struct plan_persist_input in = {
-		.layout = &d->layout,
+		.layout = d->updating ? &d->next : &d->layout,
 		.members = members,
 		.n_members = director_snapshot(d, members),
-		.persist_version = d->persist_version,
+		.persist_version = d->updating ? d->update_version
+					       : d->persist_version,
 		.now_ms = uv_now(d->env.loop),
 		.deadline_ms = d->wait_deadline_ms,
 		.timeout_ms = d->env.persist_timeout_ms,
@@ -705,7 +814,10 @@ static void director_persist_tick(uv_timer_t *timer)
 		break;
 	}
 	uv_timer_stop(timer);
-	director_accept(d);
+	if (d->updating)
+		director_update_done(d);
+	else
+		director_accept(d);
 }
 
 static void director_nudge_done(struct raft_barrier *req, int status)
@@ -713,8 +825,22 @@ static void director_nudge_done(struct raft_barrier *req, int status)
 	struct director *d = req->data;
 	(void)status; /* only a hint; the persist wait decides */
 	raftcall_cb_enter("director nudge barrier callback");
+	d->nudging = false;
 	director_back(d);
 	raftcall_cb_leave();
+}
+
+/* Followers learn a commit index with the next AppendEntries; a barrier
+ * entry sends one now instead of at the next heartbeat.  One at a time. */
+static void director_nudge(struct director *d)
+{
+	if (d->nudging)
+		return;
+	d->nudge.data = d;
+	if (raftcall_barrier(d->env.raft, &d->nudge, director_nudge_done) == 0) {
+		d->nudging = true;
+		d->pending++;
+	}
 }
 
 /* The system transaction failed before it was applied: exit (never repair
@@ -750,12 +876,13 @@ static void director_persisted(struct proxy_txn *t, int status,
 		return;
 	}
 #endif
-	d->persist_version = version;
-	/* Followers learn a commit index with the next AppendEntries; a
-	 * barrier entry sends one now instead of at the next heartbeat. */
-	d->barrier.data = d;
-	if (raftcall_barrier(d->env.raft, &d->barrier, director_nudge_done) == 0)
-		d->pending++;
+	/* An update keeps persist_version: configuration writes are looked
+	 * for from the recovery's on (director_config_changed). */
+	if (d->updating)
+		d->update_version = version;
+	else
+		d->persist_version = version;
+	director_nudge(d);
 	d->wait_deadline_ms = uv_now(d->env.loop) + d->env.persist_timeout_ms;
 	uv_timer_start(&d->timer, director_persist_tick, 0, DIRECTOR_TICK_MS);
 }
@@ -810,6 +937,33 @@ static void director_persist(struct director *d)
 		director_persist_commit(d);
 }
 
+/* Commit d->txn as a system transaction; director_persisted hears how it
+ * went.  Returns false if it failed at once (the director has exited). */
+static bool director_submit(struct director *d, uint64_t read_version)
+{
+	/* A follower's proxy would forward it to the new leader: a deposed
+	 * director's system transaction must not go anywhere. */
+	if (raft_state(d->env.raft) != RAFT_LEADER) {
+		director_txn_failed(d, RS_ENOTLEADER, "this node is no longer "
+				    "the Raft leader");
+		return false;
+	}
+#ifdef RS_FAULT_HOOKS
+	/* A director with this fault fails its recovery's transaction, so it
+	 * never gets to a layout update. */
+	if (d->env.system_txn_fault != DIRECTOR_TXN_FAULT_NONE) {
+		uv_timer_start(&d->timer, director_txn_fault_tick, 0, 0);
+		return true;
+	}
+#endif
+	d->txn.data = d;
+	d->txn.system = true;
+	d->txn.read_version = read_version;
+	d->pending++;
+	proxy_commit(d->env.proxy, &d->txn, director_persisted);
+	return true;
+}
+
 static void director_persist_commit(struct director *d)
 {
 	char errmsg[RS_ERRMSG_SIZE];
@@ -818,24 +972,7 @@ static void director_persist_commit(struct director *d)
 		director_fail(d, "build the system transaction: %s", errmsg);
 		return;
 	}
-	/* A follower's proxy would forward it to the new leader: a deposed
-	 * director's system transaction must not go anywhere. */
-	if (raft_state(d->env.raft) != RAFT_LEADER) {
-		director_txn_failed(d, RS_ENOTLEADER, "this node is no longer "
-				    "the Raft leader");
-		return;
-	}
-#ifdef RS_FAULT_HOOKS
-	if (d->env.system_txn_fault != DIRECTOR_TXN_FAULT_NONE) {
-		uv_timer_start(&d->timer, director_txn_fault_tick, 0, 0);
-		return;
-	}
-#endif
-	d->txn.data = d;
-	d->txn.system = true;
-	d->txn.read_version = d->recovery_version;
-	d->pending++;
-	proxy_commit(d->env.proxy, &d->txn, director_persisted);
+	director_submit(d, d->recovery_version);
 }
 
 struct director_config_scan {
@@ -855,7 +992,9 @@ static int director_config_seen(void *ctx, const uint8_t *key,
 }
 
 /* Has anything under DIRECTOR_CONFIG_PREFIX been written since the
- * layout was persisted? */
+ * recovery's system transaction (which wrote them all)?  Not since a
+ * layout update's: a write seen by no tick before the update (a follower's
+ * finding comes first) must still end the epoch. */
 static bool director_config_changed(struct director *d, uint64_t applied)
 {
 	struct director_config_scan scan = {d->persist_version, false};
@@ -866,46 +1005,87 @@ static bool director_config_changed(struct director *d, uint64_t applied)
 	return scan.changed;
 }
 
-/* Heartbeats and apply lag of every recruited node, returning nodes, and
- * configuration changes.  The first finding ends this director. */
-/* Each log's Raft progress: a voter of the layout whose replicated log
- * (c-raft's match index) is DIRECTOR_LOG_LAG_ENTRIES behind the leader's
- * last index has failed as a log.  Returns true if it failed the director. */
-static bool director_check_logs(struct director *d)
+/* The members of a component_failure event for a monitoring finding,
+ * or NULL if the finding is not a component's failure. */
+static json_t *director_finding_failure(const struct plan_finding *f)
 {
-	struct raft *r = d->env.raft;
-	raft_index last;
-
-	/* A re-admitted node may still be catching up (a snapshot): judge
-	 * log progress only after a grace period in this layout. */
-	if (raft_state(r) != RAFT_LEADER ||
-	    uv_now(d->env.loop) - d->phase_start_ms < 5ull * d->env.failure_ms)
-		return false;
-	last = raft_last_index(r);
-	for (unsigned i = 0; i < raftinfo_configuration(r)->n; i++) {
-		raft_id id = raftinfo_configuration(r)->servers[i].id;
-		raft_index match = 0;
-		bool recruited = false;
-
-		if (!raftinfo_match_index(r, i, &match))
-			return false; /* not the leader: no progress to judge */
-		for (unsigned j = 0; j < d->layout.log_count; j++)
-			recruited |= d->layout.logs[j].node_id == id;
-		if (!recruited || id == d->env.node_id ||
-		    match + DIRECTOR_LOG_LAG_ENTRIES >= last)
-			continue;
-		director_event(d, DIRECTOR_EV_COMPONENT_FAILURE,
-			       director_failure_members(id, "log_lag",
-							"lag_entries",
-							last - match));
-		director_fail(d, "component failure: the log on node %" PRIu64
-				 " is %" PRIu64 " entries behind the leader",
-			      (uint64_t)id, (uint64_t)(last - match));
-		return true;
+	switch (f->verdict) {
+	case PLAN_HEARTBEAT_LOST:
+		return director_failure_members(f->node_id, "heartbeat",
+						"age_ms", f->amount);
+	case PLAN_APPLY_LAG:
+		return director_failure_members(f->node_id, "apply_lag",
+						"lag_versions", f->amount);
+	case PLAN_LOG_LAG:
+		return director_failure_members(f->node_id, "log_lag",
+						"lag_entries", f->amount);
+	default:
+		return NULL;
 	}
-	return false;
 }
 
+/*
+ * Repair in place: write a new layout of this epoch, with the members
+ * recruited as they are now, by a system transaction.  The proxy keeps
+ * accepting and the epoch stays: nothing in flight depends on a
+ * follower's components (its proxy only forwards to this one, its log
+ * and storage are Raft's to catch up).  A failure of the transaction
+ * still ends the director.
+ */
+static void director_update_layout(struct director *d, const char *reason)
+{
+	struct plan_lag_limits lag = director_lag_limits(d);
+	char errmsg[RS_ERRMSG_SIZE], q[320];
+
+	uv_timer_stop(&d->timer);
+	snprintf(d->update_reason, sizeof d->update_reason, "%s", reason);
+	log_warn("director.layout_update", "epoch=%" PRIu64 " layout_id=%"
+		 PRIu64 " reason=%s", d->epoch, d->layout.id + 1,
+		 log_quote(q, sizeof q, reason));
+	director_plan_layout(d, &d->next, d->layout.id + 1, &lag);
+	if (tsl_validate(&d->next, errmsg) != RS_OK) {
+		director_fail(d, "layout update does not validate: %s", errmsg);
+		return;
+	}
+	proxy_txn_free(&d->txn);
+	proxy_txn_init(&d->txn);
+	if (director_put_layout(&d->txn.muts, &d->next, errmsg) != RS_OK) {
+		director_fail(d, "build the layout update: %s", errmsg);
+		return;
+	}
+	d->update_start_ms = uv_now(d->env.loop);
+	d->updating = director_submit(d, lag.applied_version);
+}
+
+/* Every storage replica of the update has applied it: it is in force. */
+static void director_update_done(struct director *d)
+{
+	uint64_t took = uv_now(d->env.loop) - d->update_start_ms;
+	uint64_t previous = d->layout.id;
+	json_t *ev = json_object();
+
+	d->layout = d->next;
+	d->updating = false;
+	log_info("director.layout_updated", "epoch=%" PRIu64 " layout_id=%"
+		 PRIu64 " version=%" PRIu64 " storage=%u update_ms=%" PRIu64,
+		 d->epoch, d->layout.id, d->update_version,
+		 (unsigned)d->layout.storage_count, took);
+	rs_json_set_u64(ev, "layout_id", d->layout.id);
+	rs_json_set_u64(ev, "previous_layout_id", previous);
+	rs_json_set_u64(ev, "version", d->update_version);
+	rs_json_set_u64(ev, "storage", d->layout.storage_count);
+	rs_json_set_u64(ev, "logs", d->layout.log_count);
+	rs_json_set_u64(ev, "commit_proxies", d->layout.commit_proxy_count);
+	rs_json_set_u64(ev, "update_ms", took);
+	rs_json_set_str(ev, "reason", d->update_reason);
+	director_event(d, DIRECTOR_EV_LAYOUT_UPDATED, ev);
+	uv_timer_start(&d->timer, director_monitor_tick, DIRECTOR_MONITOR_MS,
+		       DIRECTOR_MONITOR_MS);
+}
+
+/* Heartbeats, apply and log lag of every recruited node, returning and
+ * removed nodes, and configuration changes.  A follower's finding is
+ * repaired by a layout update; a configuration change ends the epoch. */
 static void director_monitor_tick(uv_timer_t *timer)
 {
 	struct director *d = timer->data;
@@ -916,35 +1096,39 @@ static void director_monitor_tick(uv_timer_t *timer)
 		.n_members = director_snapshot(d, members),
 		.layout = &d->layout,
 		.self_id = d->env.node_id,
-		.applied_version = applied,
 		.now_ms = uv_now(d->env.loop),
 		.failure_ms = d->env.failure_ms,
-		.lag_versions = DIRECTOR_LAG_VERSIONS,
+		.lag = director_lag_limits(d),
 		.config_changed = director_config_changed(d, applied),
 	};
 	struct plan_finding f;
+	json_t *failure;
+	char q[320];
 
-	if (director_check_logs(d))
+	assert(!d->updating);
+	if (plan_monitor(&in, &f) == PLAN_HEALTHY)
 		return;
-	switch (plan_monitor(&in, &f)) {
-	case PLAN_HEALTHY:
-		return;
-	case PLAN_HEARTBEAT_LOST:
-		director_event(d, DIRECTOR_EV_COMPONENT_FAILURE,
-			       director_failure_members(f.node_id, "heartbeat",
-							"age_ms", f.amount));
-		break;
-	case PLAN_APPLY_LAG:
-		director_event(d, DIRECTOR_EV_COMPONENT_FAILURE,
-			       director_failure_members(f.node_id, "apply_lag",
-							"lag_versions",
-							f.amount));
-		break;
-	case PLAN_NODE_BACK:
-	case PLAN_CONFIG_CHANGED:
-		break;
+	failure = director_finding_failure(&f);
+	if (failure != NULL) {
+		log_warn("director.component_failure", "epoch=%" PRIu64
+			 " node=%" PRIu64 " reason=%s", d->epoch, f.node_id,
+			 log_quote(q, sizeof q, f.reason));
+		director_event(d, DIRECTOR_EV_COMPONENT_FAILURE, failure);
 	}
-	director_fail(d, "%s", f.reason);
+	if (plan_verdict_needs_epoch(f.verdict))
+		director_fail(d, "%s", f.reason);
+	else
+		director_update_layout(d, f.reason);
+}
+
+bool director_check_now(struct director *d)
+{
+	if (d->stopped || director_phase_now(d) != DIRECTOR_MONITORING)
+		return false;
+	/* An update in flight: the look after it sees the change. */
+	if (!d->updating)
+		director_monitor_tick(&d->timer);
+	return true;
 }
 
 int director_status_fields(const struct director *d, json_t *doc)

@@ -25,12 +25,24 @@
  *               has applied it.
  *   ACCEPTING   client commits are accepted from here on (before: the
  *               retryable RS_ERECOVERING).
- *   MONITORING  every 100 ms: heartbeats and apply lag of every recruited
- *               node, a returning node (re-admission), config changes.
+ *   MONITORING  every 100 ms: heartbeats, apply and log lag of every
+ *               recruited node, a returning node (re-admission), a removed
+ *               member, config changes.
  *
- * Fail-fast: any failure, or a persistence timeout, makes the director
- * exit with its reason.  It never repairs in place; the node starts the
- * next director (next epoch) after a bounded backoff.
+ * A follower lost, lagging, back or removed costs no epoch: the director
+ * stays in MONITORING and writes a layout update, a new layout of the same
+ * epoch (layout id + 1) built from the members as they are now, by a
+ * system transaction that client commits flow beside (the proxy keeps
+ * accepting), and waits until every storage replica of it has applied it.
+ * Nothing in flight depends on a follower's components: its commit proxy
+ * forwards each transaction to this one, and its log and storage are
+ * Raft's to catch up.  The sequencer, resolvers and batching live on the
+ * leader, so only what changes them needs a new epoch: a leadership
+ * change (this director stops) and a configuration change (it exits).
+ *
+ * Fail-fast: any other failure, a failed layout update included, or a
+ * persistence timeout makes the director exit with its reason; the node
+ * starts the next director (next epoch) after a bounded backoff.
  */
 #ifndef RS_DIRECTOR_H
 #define RS_DIRECTOR_H
@@ -89,6 +101,10 @@ int director_registry_update(struct director_registry *r, uint64_t node_id,
 			     const char *raft_addr, const char *client_addr,
 			     uint32_t caps, uint64_t applied_version,
 			     uint64_t now_ms);
+
+/* Forget a member (it was removed from the cluster): its old heartbeats
+ * must not make it look live to the next layout.  No-op if absent. */
+void director_registry_remove(struct director_registry *r, uint64_t node_id);
 
 /*
  * Test faults of the system transaction, injected where the director
@@ -149,6 +165,7 @@ struct director_env {
 #define DIRECTOR_EV_PREVIOUS_LAYOUT_FENCED "previous_layout_fenced"
 #define DIRECTOR_EV_LAYOUT_BUILT "layout_built"
 #define DIRECTOR_EV_LAYOUT_PERSISTED "layout_persisted"
+#define DIRECTOR_EV_LAYOUT_UPDATED "layout_updated"
 #define DIRECTOR_EV_COMPONENT_FAILURE "component_failure"
 #define DIRECTOR_EV_DIRECTOR_EXIT "director_exit"
 
@@ -161,6 +178,15 @@ void director_stop(struct director *d);
 
 /* Start to accepting of the last completed recovery, in ms (0 if none). */
 uint64_t director_recovery_ms(const struct director *d);
+/* True once the director accepts commits (ACCEPTING or MONITORING). */
+bool director_accepting(const struct director *d);
+/* The phase it is in now. */
+enum director_phase director_phase(const struct director *d);
+/* Look at the cluster now rather than at the next monitoring tick (a
+ * member was removed): true if the director is monitoring, and so will
+ * write the layout update itself; false while it is still recovering
+ * (its layout may already name the member). */
+bool director_check_now(struct director *d);
 /* Set the director's members of the node's STATUS document (epoch,
  * director_phase, phase_ms, recovery_ms, layout_id, director_exit) in doc.
  * RS_OK, or RS_ENOMEM with some members set. */

@@ -43,6 +43,27 @@ bool plan_member_live(const struct plan_member *m, uint64_t self_id,
 	return m->last_seen_ms != 0 && now_ms - m->last_seen_ms < failure_ms;
 }
 
+/* Why a live member may not hold a component: PLAN_APPLY_LAG or
+ * PLAN_LOG_LAG with *amount, or PLAN_HEALTHY.  The node itself is never
+ * behind. */
+static enum plan_verdict plan_member_behind(const struct plan_member *m,
+					    uint64_t self_id,
+					    const struct plan_lag_limits *lag,
+					    uint64_t *amount)
+{
+	if (m->node_id == self_id)
+		return PLAN_HEALTHY;
+	if (m->applied_version + lag->versions < lag->applied_version) {
+		*amount = lag->applied_version - m->applied_version;
+		return PLAN_APPLY_LAG;
+	}
+	if (m->log_lag_entries > lag->log_entries) {
+		*amount = m->log_lag_entries;
+		return PLAN_LOG_LAG;
+	}
+	return PLAN_HEALTHY;
+}
+
 /* The member with that id, or NULL. */
 static const struct plan_member *
 plan_member_find(const struct plan_member *members, unsigned n,
@@ -127,7 +148,7 @@ static void plan_layout_self(struct tsl *t, const struct plan_input *in,
 {
 	uint64_t resolvers = in->resolvers;
 
-	t->id = in->epoch;
+	t->id = in->layout_id;
 	t->epoch = in->epoch;
 	t->recovery_version = in->recovery_version;
 	t->director.node_id = in->self_id;
@@ -150,13 +171,15 @@ static void plan_layout_self(struct tsl *t, const struct plan_input *in,
 	plan_add_component(t->commit_proxies, &t->commit_proxy_count, self);
 }
 
-/* One member: its service entry, and its components if it is live. */
+/* One member: its service entry, and its components if it is recruited
+ * (live, and within the lag limits when the input has them). */
 static void plan_layout_member(struct tsl *t, const struct plan_input *in,
 			       const struct plan_member *m,
 			       const struct plan_member *self)
 {
 	bool live = plan_member_live(m, in->self_id, in->now_ms, in->failure_ms);
 	struct tsl_service *s = &t->services[t->service_count++];
+	uint64_t behind;
 
 	assert(t->service_count <= TSL_SERVICES_MAX);
 	s->node_id = m->node_id;
@@ -164,7 +187,9 @@ static void plan_layout_member(struct tsl *t, const struct plan_input *in,
 	s->capabilities = m->capabilities;
 	s->status = live ? TSL_STATUS_UP : TSL_STATUS_DOWN;
 	s->heartbeat_age_ms = m->last_seen_ms ? in->now_ms - m->last_seen_ms : 0;
-	if (!live)
+	if (!live || (in->lag != NULL &&
+		      plan_member_behind(m, in->self_id, in->lag, &behind) !=
+			      PLAN_HEALTHY))
 		return;
 	if (m != self && t->commit_proxy_count < in->commit_proxies &&
 	    t->commit_proxy_count < TSL_COMPONENTS_MAX)
@@ -201,9 +226,8 @@ enum plan_persist plan_persisted(const struct plan_persist_input *in,
 		const struct plan_member *m = plan_member_find(
 			in->members, in->n_members, t->storage[i].node_id);
 
-		assert(m != NULL); /* storage is recruited from the members */
-		if (m->applied_version >= in->persist_version)
-			continue;
+		if (m == NULL || m->applied_version >= in->persist_version)
+			continue; /* removed meanwhile, or has it */
 		if (in->now_ms < in->deadline_ms)
 			return PLAN_PERSIST_WAIT;
 		snprintf(reason, PLAN_REASON_SIZE,
@@ -263,6 +287,11 @@ static bool plan_in_storage(const struct tsl *t, uint64_t id)
 	return false;
 }
 
+bool plan_verdict_needs_epoch(enum plan_verdict v)
+{
+	return v == PLAN_CONFIG_CHANGED;
+}
+
 /* Record a finding with the director's wording for it. */
 static enum plan_verdict plan_found(struct plan_finding *out,
 				    enum plan_verdict v, uint64_t node_id,
@@ -280,9 +309,16 @@ static enum plan_verdict plan_found(struct plan_finding *out,
 	else if (v == PLAN_APPLY_LAG)
 		snprintf(r, PLAN_REASON_SIZE, "component failure: node %" PRIu64
 			 " is %" PRIu64 " versions behind", node_id, amount);
+	else if (v == PLAN_LOG_LAG)
+		snprintf(r, PLAN_REASON_SIZE, "component failure: the log on node "
+			 "%" PRIu64 " is %" PRIu64 " entries behind the leader",
+			 node_id, amount);
 	else if (v == PLAN_NODE_BACK)
 		snprintf(r, PLAN_REASON_SIZE, "node %" PRIu64 " is back: "
-			 "recovering to re-admit it", node_id);
+			 "re-admitting it", node_id);
+	else if (v == PLAN_NODE_GONE)
+		snprintf(r, PLAN_REASON_SIZE, "node %" PRIu64 " left the cluster:"
+			 " dropping it from the layout", node_id);
 	else if (v == PLAN_CONFIG_CHANGED)
 		snprintf(r, PLAN_REASON_SIZE,
 			 "configuration changed under \\xff/system/config/");
@@ -295,27 +331,54 @@ static enum plan_verdict plan_check_member(const struct plan_monitor_input *in,
 {
 	bool live = plan_member_live(m, in->self_id, in->now_ms, in->failure_ms);
 	bool recruited = plan_in_storage(in->layout, m->node_id);
+	uint64_t amount = 0;
+	enum plan_verdict behind;
 
 	if (recruited && !live)
 		return plan_found(out, PLAN_HEARTBEAT_LOST, m->node_id,
 				  in->now_ms - m->last_seen_ms);
-	if (recruited && m->node_id != in->self_id &&
-	    m->applied_version + in->lag_versions < in->applied_version)
-		return plan_found(out, PLAN_APPLY_LAG, m->node_id,
-				  in->applied_version - m->applied_version);
-	if (!recruited && live)
+	if (!live)
+		return PLAN_HEALTHY;
+	behind = plan_member_behind(m, in->self_id, &in->lag, &amount);
+	if (recruited && behind != PLAN_HEALTHY)
+		return plan_found(out, behind, m->node_id, amount);
+	/* A returning node catches up first: recruiting it earlier would
+	 * only make the next look find it lagging. */
+	if (!recruited && behind == PLAN_HEALTHY)
 		return plan_found(out, PLAN_NODE_BACK, m->node_id, 0);
 	return PLAN_HEALTHY;
+}
+
+/* A node the layout names (storage or services) that is no longer a
+ * member, or 0. */
+static uint64_t plan_layout_gone(const struct plan_monitor_input *in)
+{
+	const struct tsl *t = in->layout;
+
+	for (unsigned i = 0; i < t->storage_count; i++)
+		if (!plan_member_find(in->members, in->n_members,
+				      t->storage[i].node_id))
+			return t->storage[i].node_id;
+	for (unsigned i = 0; i < t->service_count; i++)
+		if (!plan_member_find(in->members, in->n_members,
+				      t->services[i].node_id))
+			return t->services[i].node_id;
+	return 0;
 }
 
 enum plan_verdict plan_monitor(const struct plan_monitor_input *in,
 			       struct plan_finding *out)
 {
+	uint64_t gone;
+
 	assert(in->n_members <= PLAN_MEMBERS_MAX);
 	assert(in->layout != NULL);
 	for (unsigned i = 0; i < in->n_members; i++)
 		if (plan_check_member(in, &in->members[i], out) != PLAN_HEALTHY)
 			return out->verdict;
+	gone = plan_layout_gone(in);
+	if (gone != 0)
+		return plan_found(out, PLAN_NODE_GONE, gone, 0);
 	if (in->config_changed)
 		return plan_found(out, PLAN_CONFIG_CHANGED, 0, 0);
 	return plan_found(out, PLAN_HEALTHY, 0, 0);

@@ -66,10 +66,23 @@ struct plan_member {
 	uint64_t applied_version;          /* for the node itself: the local
 					    * store's, not its last heartbeat's */
 	uint64_t last_seen_ms;             /* last heartbeat, 0 = never */
+	uint64_t log_lag_entries;          /* how far its Raft log is behind
+					    * the leader's last index; 0 when
+					    * not judged (not a voter, or the
+					    * leader's view is still new) */
 };
 
 bool plan_member_live(const struct plan_member *m, uint64_t self_id,
 		      uint64_t now_ms, unsigned failure_ms);
+
+/* How far behind a member may be and still hold a component.  The node
+ * itself is never behind. */
+struct plan_lag_limits {
+	uint64_t applied_version;   /* the local store's */
+	uint64_t versions;          /* more than this many behind is lagging */
+	uint64_t log_entries;       /* more than this many Raft entries
+				     * behind is lagging */
+};
 
 enum plan_recruit { PLAN_RECRUIT_WAIT = 0, PLAN_RECRUIT_PROCEED };
 
@@ -86,7 +99,8 @@ enum plan_recruit plan_recruit_ready(const struct plan_member *members,
 
 /* What the layout is built from.  Borrowed pointers, only read. */
 struct plan_input {
-	uint64_t epoch;             /* also the layout id; >= 1 */
+	uint64_t layout_id;         /* the layout's version (tsl.id) */
+	uint64_t epoch;             /* >= 1 */
 	uint64_t recovery_version;
 	uint64_t self_id;           /* must be one of members */
 	const struct plan_member *members; /* registry order */
@@ -97,17 +111,25 @@ struct plan_input {
 	uint64_t resolvers;         /* desired */
 	uint64_t now_ms;
 	unsigned failure_ms;
+	/* NULL: every live member is recruited (a recovery, whose persist
+	 * wait lets a lagging one catch up).  Else only the live members
+	 * within these limits (a layout update inside an epoch: the same rule
+	 * as plan_monitor's, so an update never re-recruits a node that
+	 * monitoring would find lagging at once). */
+	const struct plan_lag_limits *lag;
 };
 
 /*
- * LAYOUT: fill *out (reset first) with the layout of this recovery:
- *  - id and epoch = in->epoch; the director and the sequencer (id 1) on
- *    the node itself, at its member's client address;
+ * LAYOUT: fill *out (reset first) with the layout of this recovery or
+ * update:
+ *  - id = in->layout_id, epoch = in->epoch; the director and the
+ *    sequencer (id 1) on the node itself, at its member's client address;
  *  - min(resolvers, TSL_COMPONENTS_MAX) resolvers on the node itself,
  *    resolver i of n owning first bytes [256 i / n, 256 (i + 1) / n);
  *  - commit proxies: the node itself first (always, even for 0 desired),
- *    then live members in registry order up to the desired count;
- *  - logs: the live voters; storage: the live members;
+ *    then recruited members in registry order up to the desired count;
+ *  - logs: the recruited voters; storage: the recruited members
+ *    (recruited = live, and within in->lag when given);
  *  - services: every member, UP or DOWN, with its heartbeat age (0 for a
  *    member never heard from).
  * Component ids are 1.. within each array.  The result is not validated:
@@ -126,6 +148,8 @@ struct plan_persist_input {
 	unsigned timeout_ms;        /* for the reason only */
 };
 
+/* A storage node that is no longer a member (removed while the layout
+ * was being written) is not waited for: the next layout update drops it. */
 enum plan_persist {
 	PLAN_PERSIST_DONE = 0,      /* every storage replica applied it */
 	PLAN_PERSIST_WAIT,
@@ -165,20 +189,34 @@ struct plan_monitor_input {
 	unsigned n_members;
 	const struct tsl *layout;   /* recruited = in layout->storage */
 	uint64_t self_id;
-	uint64_t applied_version;   /* the local store's */
 	uint64_t now_ms;
 	unsigned failure_ms;
-	uint64_t lag_versions;      /* more than this behind has failed */
+	struct plan_lag_limits lag; /* beyond these a member has failed */
 	bool config_changed;        /* \xff/system/config/ written since */
 };
 
+/*
+ * What monitoring found, and what it costs.  Only PLAN_CONFIG_CHANGED
+ * ends the epoch (the resolvers and batching are set up by a recovery).
+ * Every node finding is a follower's (the node itself never fails here:
+ * its own loss is a leadership change) and is repaired in place by a
+ * layout update, a system transaction in the same epoch
+ * (plan_verdict_needs_epoch).
+ */
 enum plan_verdict {
 	PLAN_HEALTHY = 0,
 	PLAN_HEARTBEAT_LOST,        /* node_id, amount = heartbeat age (ms) */
 	PLAN_APPLY_LAG,             /* node_id, amount = versions behind */
-	PLAN_NODE_BACK,             /* node_id: live but not recruited */
+	PLAN_LOG_LAG,               /* node_id, amount = Raft entries behind */
+	PLAN_NODE_BACK,             /* node_id: live, caught up, not recruited */
+	PLAN_NODE_GONE,             /* node_id: in the layout, no longer a
+				     * member (removed from the cluster) */
 	PLAN_CONFIG_CHANGED
 };
+
+/* True for the verdicts that need a new epoch, false for those a layout
+ * update inside the epoch repairs (and for PLAN_HEALTHY). */
+bool plan_verdict_needs_epoch(enum plan_verdict v);
 
 struct plan_finding {
 	enum plan_verdict verdict;
@@ -190,8 +228,10 @@ struct plan_finding {
 /*
  * The first finding, in the director's priority: members in registry
  * order, and for each a lost heartbeat (recruited, not live), then apply
- * lag (recruited, not itself), then a node back (live, not recruited);
- * only then a configuration change.  *out is always written.
+ * lag, then log lag (recruited, not itself, beyond in->lag), then a node
+ * back (live, within in->lag, not recruited); then a node of the layout
+ * (storage or services) that is no longer a member; only then a
+ * configuration change.  *out is always written.
  */
 enum plan_verdict plan_monitor(const struct plan_monitor_input *in,
 			       struct plan_finding *out);

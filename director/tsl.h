@@ -5,8 +5,10 @@
  * transaction system runs: the director, the sequencer, the commit proxies,
  * the resolvers (each owning a key range), the logs (the Raft voters), the
  * storage replicas, and the registered services (nodes) with their status.
- * The director builds one per recovery and commits it in a system
- * transaction in two forms (design brief, "Control path", step 6):
+ * The director builds one per recovery, and one per layout update inside
+ * an epoch (a follower lost or back; director.h), with a rising id, and
+ * commits it in a system transaction in two forms (design brief, "Control
+ * path", step 6):
  *
  *   consolidated  "\xff/system/layout" = tsl_encode(t)
  *   decomposed    "\xff/system/layout/<component>/<id:016x>" = one entry

@@ -103,6 +103,7 @@ int rs_client_create(struct rs_client **out, uv_loop_t *loop,
 	c->op_timeout_ms = o->op_timeout_ms ? o->op_timeout_ms
 					    : CLIENT_TIMEOUT_DEFAULT_MS;
 	c->no_leader_pref = o->no_leader_pref;
+	c->fail_fast = o->fail_fast;
 	c->leader_checked = o->no_leader_pref;
 	c->next_id = 1; /* 0 is the server's "unknown request" */
 	c->rand_state = uv_hrtime() | 1;
@@ -118,12 +119,12 @@ err_client:
 
 static void client_op_shutdown(struct rs_op *op)
 {
-	bool unknown = op->type == WIRE_COMMIT &&
+	bool unknown = client_op_changes_state(op) &&
 		       (op->state == CLIENT_OP_SENT || op->written);
 
 	assert(op->client->closing);
 	assert(op->state != CLIENT_OP_DONE);
-	client_op_msgf(op, unknown ? "client closed after the commit was sent; its outcome is unknown"
+	client_op_msgf(op, unknown ? "client closed after the request was sent; its outcome is unknown"
 				   : "client closed");
 	client_op_finish(op, unknown ? RS_EUNKNOWN : RS_ESHUTDOWN);
 }
@@ -262,6 +263,18 @@ int rs_client_register(struct rs_client *c, struct rs_op *op,
 	    rs_buf_append(&op->request, body->data, body->len) != RS_OK)
 		return client_op_launch(op, RS_ENOMEM);
 	return client_op_launch(op, wire_frame_end(&op->request, start));
+}
+
+int rs_client_member_change(struct rs_client *c, struct rs_op *op,
+			    const struct wire_member_change_req *req,
+			    rs_op_cb cb)
+{
+	int rv = client_op_prepare(c, op, WIRE_MEMBER_CHANGE, cb);
+
+	if (rv != RS_OK)
+		return rv;
+	return client_op_launch(op, wire_encode_member_change(
+					    &op->request, op->request_id, req));
 }
 
 unsigned rs_client_endpoint_count(const struct rs_client *c)

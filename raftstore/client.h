@@ -45,6 +45,12 @@ struct rs_client_options {
 	unsigned op_timeout_ms; /* per operation, retries included; 0 = 10000 */
 	unsigned connections;   /* connections to the chosen node; 0 = 1 */
 	bool no_leader_pref;    /* stay on endpoints in the given order */
+	/* Give up at once, with RS_EUNAVAILABLE naming each endpoint and its
+	 * error, once a connect to every endpoint has failed (refused,
+	 * unreachable) with none working since: for tools, where a cluster
+	 * that is down should say so in milliseconds, not after the
+	 * timeout.  Off: keep retrying until op_timeout_ms. */
+	bool fail_fast;
 };
 
 /* One key/value from a range read; memory owned by the result (one block
@@ -72,6 +78,9 @@ struct rs_result {
 	bool more;
 	/* WATCH events: version and the mutations (a batch body) */
 	struct batch event;
+	/* WATCH: the server said it started (so a final RS_EUNAVAILABLE is a
+	 * connection lost mid-watch: resume from the last version + 1) */
+	bool watch_started;
 	/* Which endpoint answered (or was last tried); points into the
 	 * client, valid until it is freed.  NULL if none was reached. */
 	const char *endpoint;
@@ -161,6 +170,13 @@ int rs_client_info(struct rs_client *c, struct rs_op *op, uint8_t type,
  * wire.h, copied.  The reply's JSON lands in result.value. */
 int rs_client_register(struct rs_client *c, struct rs_op *op,
 		       const struct rs_buf *body, rs_op_cb cb);
+/* MEMBER_CHANGE (rsctl members add/promote/remove): answered by the
+ * leader (others say not leader, and the client moves on), with a JSON
+ * document in result.value.  Like a COMMIT, an answer lost after the frame
+ * was written ends with RS_EUNKNOWN. */
+int rs_client_member_change(struct rs_client *c, struct rs_op *op,
+			    const struct wire_member_change_req *req,
+			    rs_op_cb cb);
 int rs_client_watch(struct rs_client *c, struct rs_op *op, const void *begin,
 		    size_t begin_len, const void *end, size_t end_len,
 		    uint64_t from_version, rs_op_cb cb);
@@ -206,6 +222,9 @@ int rs_sync_commit(struct rs_sync *s, uint64_t read_version,
 		   struct rs_result *res);
 int rs_sync_info(struct rs_sync *s, uint8_t type, int endpoint_index,
 		 struct rs_result *res);
+int rs_sync_member_change(struct rs_sync *s,
+			  const struct wire_member_change_req *req,
+			  struct rs_result *res);
 /* Calls fn for each event until fn returns non-zero or the watch ends;
  * returns the final status (0 if fn stopped it). */
 int rs_sync_watch(struct rs_sync *s, const void *begin, size_t begin_len,

@@ -285,10 +285,13 @@ static void client_conn_connected(uv_connect_t *req, int status)
 		return; /* closed meanwhile (UV_ECANCELED) */
 	assert(sm_state(&conn->sm) == CLIENT_CONN_CONNECTING);
 	if (status < 0) {
+		client_endpoint_connect_result(conn->client, conn->endpoint,
+					       uv_strerror(status));
 		client_conn_fail(conn, RS_EUNAVAILABLE, "connect: %s",
 				 uv_strerror(status));
 		return;
 	}
+	client_endpoint_connect_result(conn->client, conn->endpoint, NULL);
 	client_conn_start(conn);
 }
 

@@ -46,6 +46,10 @@
 struct client_endpoint {
 	char name[CLIENT_NAME_MAX]; /* as given, or as a node named it */
 	struct sockaddr_in addr;
+	/* fail_fast: the last connect to it failed (since any connect last
+	 * worked), and why */
+	bool down;
+	char down_why[64];
 };
 
 struct client_oplist {
@@ -115,6 +119,7 @@ struct rs_client {
 	struct client_endpoint eps[RS_CLIENT_ENDPOINTS_MAX];
 	unsigned n_eps;
 	unsigned cur; /* the endpoint pooled connections go to */
+	bool fail_fast; /* rs_client_options.fail_fast */
 	unsigned op_timeout_ms;
 	unsigned n_pool;
 	bool no_leader_pref;
@@ -156,6 +161,14 @@ void client_msg_text(struct wire_bytes msg, int status, char *out,
  * op holds closes when the op finishes). */
 void client_timers_close(struct rs_client *c);
 
+/* Whether the op changes the cluster (COMMIT, MEMBER_CHANGE): once its
+ * frame is written, a lost answer means its outcome is unknown
+ * (RS_EUNKNOWN), never a blind resend. */
+static inline bool client_op_changes_state(const struct rs_op *op)
+{
+	return op->type == WIRE_COMMIT || op->type == WIRE_MEMBER_CHANGE;
+}
+
 /* First half of every submit: checks and initialises op (cb not run on
  * failure).  Second half: `encoded` is the encoder's result; on success
  * the op is on its way and its deadline runs. */
@@ -165,6 +178,12 @@ int client_op_launch(struct rs_op *op, int encoded);
 /* Put the op on a connection.  Fails only for memory; never finishes the
  * op (a connection that fails at once deals with it from its close cb). */
 int client_op_dispatch(struct rs_op *op);
+/* fail_fast: a connect to endpoint i failed (why) or one worked (NULL). */
+void client_endpoint_connect_result(struct rs_client *c, unsigned i,
+				    const char *why);
+/* fail_fast and every endpoint's last connect failed: the message naming
+ * each and its error, into out; else false. */
+bool client_all_down(const struct rs_client *c, char *out, size_t size);
 /* Try again after a backoff; the result message says what went wrong. */
 void client_op_retry(struct rs_op *op, int status);
 /* The op's connection closed under it (conn's fail_msg says why). */

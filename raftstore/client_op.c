@@ -257,8 +257,9 @@ static void client_op_expire(struct rs_op *op)
 	assert(uv_now(c->loop) >= op->deadline_ms);
 	memcpy(last, op->result.message, sizeof last);
 	client_endpoint_list(c, eps, sizeof eps);
-	if (op->type == WIRE_COMMIT && op->state == CLIENT_OP_SENT) {
-		client_op_msgf(op, "commit sent to %s got no answer within %u ms; its outcome is unknown",
+	if (client_op_changes_state(op) && op->state == CLIENT_OP_SENT) {
+		client_op_msgf(op, "%s sent to %s got no answer within %u ms; its outcome is unknown",
+			       op->type == WIRE_COMMIT ? "commit" : "member change",
 			       c->eps[((struct client_conn *)op->conn)->endpoint].name,
 			       c->op_timeout_ms);
 		client_op_finish(op, RS_EUNKNOWN);
@@ -294,10 +295,45 @@ static uint64_t client_backoff_ms(struct rs_client *c, unsigned attempt)
 	return base;
 }
 
+void client_endpoint_connect_result(struct rs_client *c, unsigned i,
+				    const char *why)
+{
+	assert(i < c->n_eps);
+	if (why == NULL) {
+		for (unsigned j = 0; j < c->n_eps; j++)
+			c->eps[j].down = false;
+		return;
+	}
+	c->eps[i].down = true;
+	snprintf(c->eps[i].down_why, sizeof c->eps[i].down_why, "%s", why);
+}
+
+bool client_all_down(const struct rs_client *c, char *out, size_t size)
+{
+	size_t len = 0;
+
+	if (!c->fail_fast)
+		return false;
+	for (unsigned i = 0; i < c->n_eps; i++)
+		if (!c->eps[i].down)
+			return false;
+	out[0] = '\0';
+	for (unsigned i = 0; i < c->n_eps && len < size; i++) {
+		int w = snprintf(out + len, size - len, "%s%s: %s",
+				 i ? "; " : "", c->eps[i].name,
+				 c->eps[i].down_why);
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+	return true;
+}
+
 void client_op_retry(struct rs_op *op, int status)
 {
 	struct rs_client *c = op->client;
 	uint64_t now, delay;
+	char down[sizeof op->result.message];
 
 	assert(status != RS_OK);
 	assert(op->state == CLIENT_OP_QUEUED || op->state == CLIENT_OP_SENT);
@@ -311,6 +347,18 @@ void client_op_retry(struct rs_op *op, int status)
 	if (c->closing) {
 		client_op_msgf(op, "client closed");
 		client_op_finish(op, RS_ESHUTDOWN);
+		return;
+	}
+	if (status == RS_EUNAVAILABLE && c->fail_fast && op->target >= 0 &&
+	    c->eps[op->target].down) {
+		client_op_msgf(op, "%s: %s", c->eps[op->target].name,
+			       c->eps[op->target].down_why);
+		client_op_finish(op, RS_EUNAVAILABLE);
+		return;
+	}
+	if (status == RS_EUNAVAILABLE && client_all_down(c, down, sizeof down)) {
+		client_op_msgf(op, "no endpoint accepts connections: %s", down);
+		client_op_finish(op, RS_EUNAVAILABLE);
 		return;
 	}
 	op->written = false;
@@ -332,8 +380,9 @@ void client_op_conn_lost(struct rs_op *op, struct client_conn *conn)
 	assert(op->conn == NULL && op->write == NULL);
 	assert(sm_state(&conn->sm) == CLIENT_CONN_CLOSING && conn->fail_status != RS_OK);
 	op->result.endpoint = conn->client->eps[conn->endpoint].name;
-	if (op->type == WIRE_COMMIT && op->written) {
-		client_op_msgf(op, "commit sent, then %s; its outcome is unknown",
+	if (client_op_changes_state(op) && op->written) {
+		client_op_msgf(op, "%s sent, then %s; its outcome is unknown",
+			       op->type == WIRE_COMMIT ? "commit" : "member change",
 			       conn->fail_msg);
 		client_op_finish(op, RS_EUNKNOWN);
 	} else if (op->state == CLIENT_OP_WATCHING) {
@@ -432,7 +481,7 @@ int client_op_prepare(struct rs_client *c, struct rs_op *op,
 {
 	assert(c != NULL && op != NULL);
 	assert((type >= WIRE_GET && type <= WIRE_MEMBERS) ||
-	       type == WIRE_REGISTER);
+	       type == WIRE_REGISTER || type == WIRE_MEMBER_CHANGE);
 	if (cb == NULL)
 		return RS_EINVAL;
 	if (c->closing)

@@ -131,6 +131,7 @@ int client_decode_result(uint8_t type, struct wire_reader *r,
 	case WIRE_STATUS:
 	case WIRE_MEMBERS:
 	case WIRE_REGISTER:
+	case WIRE_MEMBER_CHANGE:
 		json = wire_get_bytes(r, UINT32_MAX);
 		if (!wire_reader_done(r))
 			return RS_EPROTO;
@@ -157,9 +158,9 @@ static bool client_refusal_retryable(const struct rs_op *op, int status)
 {
 	assert(status != RS_OK);
 	assert((op->type >= WIRE_GET && op->type <= WIRE_MEMBERS) ||
-	       op->type == WIRE_REGISTER);
+	       op->type == WIRE_REGISTER || op->type == WIRE_MEMBER_CHANGE);
 	if (status == RS_ESHUTDOWN)
-		return op->type != WIRE_COMMIT;
+		return !client_op_changes_state(op);
 	/* Conflict and too-old are the application's to retry (with a fresh
 	 * read version); resending the same request cannot succeed. */
 	return status != RS_ECONFLICT && status != RS_ETOOOLD &&

@@ -209,6 +209,19 @@ int rs_sync_info(struct rs_sync *s, uint8_t type, int endpoint_index,
 			   res);
 }
 
+int rs_sync_member_change(struct rs_sync *s,
+			  const struct wire_member_change_req *req,
+			  struct rs_result *res)
+{
+	struct sync_call call;
+
+	sync_begin(s, &call);
+	return sync_finish(s, &call,
+			   rs_client_member_change(s->client, &call.op, req,
+						   sync_op_done),
+			   res);
+}
+
 static void sync_watch_event(struct rs_op *op)
 {
 	struct sync_call *call = op->data;

@@ -69,6 +69,7 @@ void client_watch_frame(struct client_conn *conn, struct rs_op *op,
 		if (more || !wire_reader_done(&r))
 			goto proto;
 		client_op_set_state(op, CLIENT_OP_WATCHING);
+		op->result.watch_started = true;
 		/* The deadline was for getting the watch started; a running
 		 * watch lasts until it ends or is cancelled. */
 		uv_timer_stop(op->backoff);

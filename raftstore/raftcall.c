@@ -56,3 +56,35 @@ int raftcall_barrier(struct raft *r, struct raft_barrier *req,
 	raftcall_check("raft_barrier");
 	return raft_barrier(r, req, cb);
 }
+
+int raftcall_add(struct raft *r, struct raft_change *req, raft_id id,
+		 const char *address, raft_change_cb cb)
+{
+	assert(r != NULL && req != NULL && id != 0 && address != NULL);
+	raftcall_check("raft_add");
+	return raft_add(r, req, id, address, cb);
+}
+
+int raftcall_assign(struct raft *r, struct raft_change *req, raft_id id,
+		    int role, raft_change_cb cb)
+{
+	assert(r != NULL && req != NULL && id != 0);
+	raftcall_check("raft_assign");
+	return raft_assign(r, req, id, role, cb);
+}
+
+int raftcall_remove(struct raft *r, struct raft_change *req, raft_id id,
+		    raft_change_cb cb)
+{
+	assert(r != NULL && req != NULL && id != 0);
+	raftcall_check("raft_remove");
+	return raft_remove(r, req, id, cb);
+}
+
+int raftcall_transfer(struct raft *r, struct raft_transfer *req, raft_id id,
+		      raft_transfer_cb cb)
+{
+	assert(r != NULL && req != NULL);
+	raftcall_check("raft_transfer");
+	return raft_transfer(r, req, id, cb);
+}

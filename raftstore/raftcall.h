@@ -44,5 +44,15 @@ int raftcall_apply(struct raft *r, struct raft_apply *req,
 		   raft_apply_cb cb);
 int raftcall_barrier(struct raft *r, struct raft_barrier *req,
 		     raft_barrier_cb cb);
+/* The configuration changes (raft_add, raft_assign, raft_remove) and
+ * raft_transfer, with the same guard. */
+int raftcall_add(struct raft *r, struct raft_change *req, raft_id id,
+		 const char *address, raft_change_cb cb);
+int raftcall_assign(struct raft *r, struct raft_change *req, raft_id id,
+		    int role, raft_change_cb cb);
+int raftcall_remove(struct raft *r, struct raft_change *req, raft_id id,
+		    raft_change_cb cb);
+int raftcall_transfer(struct raft *r, struct raft_transfer *req, raft_id id,
+		      raft_transfer_cb cb);
 
 #endif /* RS_RAFTCALL_H */

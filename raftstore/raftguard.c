@@ -14,6 +14,19 @@
  * offers exactly the bytes still missing, and stop (uv_read_stop) once the
  * message is complete: whatever the peer sends after it stays in the socket
  * for c-raft.
+ *
+ * An accepted connection handed to c-raft becomes a "watch" (see
+ * raftguard.h): c-raft reads it, through a read callback of the guard's
+ * that calls c-raft's and then looks at the outcome.  The guard never
+ * reads or writes such a stream itself: libuv makes a stream unwritable
+ * after a read error, and a write c-raft cannot make fails a whole receive
+ * (c-raft 0.15 then stops: RAFT_UNAVAILABLE).  c-raft owns the stream's
+ * data pointer, so the callback finds its watch by the stream's address in
+ * one list of the process (every guard runs on its loop's thread, and
+ * raftstore has one loop).  c-raft closes an accepted stream inside its
+ * read callback, where the watch ends, or when it closes altogether, when
+ * the guard drops its watches; a stale watch (its address reused by a new
+ * stream) is replaced, its stream pointer compared, never followed.
  */
 #include "raftstore/raftguard.h"
 
@@ -170,6 +183,106 @@ static int judge(struct raftguard *g, const struct raftguard_msg *m,
 	log_info("raft.cluster_adopted", "cluster=%s founder=%llu",
 		 cluster_hex(m->cluster_id, hex), (unsigned long long)founder);
 	return RS_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Watches: accepted connections in c-raft's hands                      */
+/* ------------------------------------------------------------------ */
+
+struct raftguard_watch {
+	struct raftguard *g;
+	uint64_t peer_id;
+	struct uv_stream_s *stream;
+	uv_read_cb craft_read_cb; /* c-raft's, which the guard's calls first */
+	bool carried;             /* c-raft has read Raft bytes from it */
+	struct raftguard_watch *next;
+};
+
+static struct raftguard_watch *watches; /* of every guard in the process */
+
+static struct raftguard_watch **watch_slot(const struct uv_stream_s *stream)
+{
+	struct raftguard_watch **p;
+
+	for (p = &watches; *p != NULL; p = &(*p)->next)
+		if ((*p)->stream == stream)
+			return p;
+	return NULL;
+}
+
+/* c-raft's read callback, then the guard's look at what it read: c-raft
+ * closes the stream on EOF, a read error or bad data, and then the watch
+ * ends, reported if the peer ended a connection that carried Raft
+ * messages (a probe, closed by the prober after its HELLO, carried none). */
+static void watch_read_cb(uv_stream_t *stream, ssize_t nread,
+			  const uv_buf_t *buf)
+{
+	struct raftguard_watch **slot = watch_slot(stream), *w;
+	struct raftguard *g;
+	bool peer_ended = nread == UV_EOF || nread == UV_ECONNRESET;
+
+	assert(slot != NULL); /* only watched streams have this callback */
+	w = *slot;
+	w->craft_read_cb(stream, nread, buf);
+	if (nread > 0)
+		w->carried = true;
+	if (!uv_is_closing((uv_handle_t *)stream))
+		return;
+	slot = watch_slot(stream); /* the list may have changed meanwhile */
+	assert(slot != NULL && *slot == w);
+	*slot = w->next;
+	g = w->g;
+	if (peer_ended && w->carried && !g->closing) {
+		g->stats.peers_closed++;
+		log_info("raft.peer_closed", "peer_id=%llu conn=in error=%s",
+			 (unsigned long long)w->peer_id, uv_err_name((int)nread));
+		if (g->ops.peer_closed != NULL)
+			g->ops.peer_closed(g->ops.ctx, w->peer_id);
+	}
+	free(w);
+}
+
+/* Watch stream, which c-raft accepted from peer_id and reads.  Without
+ * memory, or if c-raft did not take it, it is only not watched. */
+static void watch_start(struct raftguard *g, uint64_t peer_id,
+			struct uv_stream_s *stream)
+{
+	struct raftguard_watch **slot, *w;
+
+	if (uv_is_closing((uv_handle_t *)stream) || stream->read_cb == NULL)
+		return;
+	/* a watch on this address is of a stream c-raft closed and freed */
+	while ((slot = watch_slot(stream)) != NULL) {
+		w = *slot;
+		*slot = w->next;
+		free(w);
+	}
+	w = malloc(sizeof *w);
+	if (w == NULL) {
+		log_debug("raft.peer_not_watched", "peer_id=%llu",
+			  (unsigned long long)peer_id);
+		return;
+	}
+	*w = (struct raftguard_watch){.g = g, .peer_id = peer_id,
+				      .stream = stream,
+				      .craft_read_cb = stream->read_cb,
+				      .next = watches};
+	watches = w;
+	stream->read_cb = watch_read_cb;
+}
+
+static void watch_drop_all(const struct raftguard *g)
+{
+	struct raftguard_watch **p = &watches, *w;
+
+	while ((w = *p) != NULL) {
+		if (w->g == g) {
+			*p = w->next;
+			free(w);
+		} else {
+			p = &w->next;
+		}
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -469,10 +582,12 @@ static void shake_hand_over(struct raftguard_shake *s)
 	stream->data = NULL;
 	shake_close(s, false);
 	s->stream = NULL;
-	if (s->outbound)
+	if (s->outbound) {
 		s->req->cb(s->req, stream, 0);
-	else
+	} else {
 		g->accept_cb(&g->transport, s->peer_id, s->peer_address, stream);
+		watch_start(g, s->peer_id, stream);
+	}
 }
 
 static void shake_write_cb(uv_write_t *w, int status)
@@ -824,6 +939,7 @@ void raftguard_set_hello_timeout(struct raftguard *g, unsigned ms)
 void raftguard_close(struct raftguard *g)
 {
 	assert(g->shakes == NULL && !g->inner_open);
+	watch_drop_all(g);
 	free(g->address);
 	g->address = NULL;
 }

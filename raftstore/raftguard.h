@@ -29,6 +29,16 @@
  * reply (rule 3 on its side), it closes without writing, so still no Raft
  * message crosses.
  *
+ * Once c-raft reads a connection a peer dialed (a leader's to this
+ * follower carries its AppendEntries), the guard sees how each read ends:
+ * when the peer ends a connection that carried Raft messages (EOF or a
+ * reset, which the peer's kernel sends the moment its process dies or
+ * closes its Raft side, well before any election timeout), the guard logs
+ * it (event=raft.peer_closed) and tells the node (ops->peer_closed), which
+ * may then hold its election sooner (docs/architecture.md, c-raft guard
+ * 8).  A silent peer (stopped, partitioned) ends no connection and is
+ * never reported: that is for the election timeout to notice.
+ *
  * Everything runs on the loop of the wrapped transport: nothing blocks but
  * ops->adopt (one durable write of the node's identity, once in its life).
  * A peer has hello_timeout_ms (default 5 s) to complete the exchange.  The
@@ -109,6 +119,10 @@ struct raftguard_peer_ops {
 	 * error with errmsg (RS_ERRMSG_SIZE) set, and the peer is refused. */
 	int (*adopt)(void *ctx, const uint8_t id[RAFTGUARD_CLUSTER_ID_SIZE],
 		     char *errmsg);
+	/* Optional (NULL: not told).  peer_id ended a connection it had
+	 * dialed to this node and sent Raft messages on (EOF or a reset,
+	 * never a timeout): its process most likely died. */
+	void (*peer_closed)(void *ctx, uint64_t peer_id);
 };
 
 struct raftguard_shake;
@@ -118,6 +132,7 @@ struct raftguard_stats {
 	uint64_t accepted; /* connections handed to c-raft */
 	uint64_t refused;  /* handshakes that failed, for any reason */
 	uint64_t adopted;  /* cluster IDs adopted (rule 3) */
+	uint64_t peers_closed; /* peer_closed reports */
 	char last_refusal[RS_ERRMSG_SIZE]; /* "" until the first refusal */
 };
 

@@ -76,6 +76,28 @@ bool raftinfo_match_index(struct raft *r, unsigned i, raft_index *out)
 	return true;
 }
 
+raft_time raftinfo_election_timer_start(const struct raft *r)
+{
+	assert(r != NULL);
+	return r->election_timer_start;
+}
+
+void raftinfo_redraw_election_timer(struct raft *r)
+{
+	unsigned base, timeout;
+
+	assert(r != NULL);
+	if (r->state != RAFT_FOLLOWER && r->state != RAFT_CANDIDATE)
+		return;
+	base = r->election_timeout;
+	timeout = (unsigned)r->io->random(r->io, (int)base, 2 * (int)base);
+	/* both roles keep the timer's length first in their state */
+	if (r->state == RAFT_FOLLOWER)
+		r->follower_state.randomized_election_timeout = timeout;
+	else
+		r->candidate_state.randomized_election_timeout = timeout;
+}
+
 static double raftinfo_apply_lag(void *ctx)
 {
 	struct raft *r = ctx;
@@ -86,12 +108,43 @@ static double raftinfo_apply_lag(void *ctx)
 	return (double)(commit - applied);
 }
 
+static double raftinfo_term_value(void *ctx)
+{
+	return (double)raftinfo_term(ctx);
+}
+
+static double raftinfo_commit_value(void *ctx)
+{
+	return (double)raftinfo_commit_index(ctx);
+}
+
+static double raftinfo_applied_value(void *ctx)
+{
+	return (double)raftinfo_applied_index(ctx);
+}
+
+static double raftinfo_is_leader(void *ctx)
+{
+	return raftinfo_state(ctx) == RAFT_LEADER ? 1.0 : 0.0;
+}
+
 int raftinfo_metrics_register(struct raft *r, struct metrics *ms)
 {
 	assert(r != NULL && ms != NULL);
 	if (metrics_gauge_fn(ms, "raftstore_apply_lag_entries",
 			     "Raft commit index minus applied index",
-			     raftinfo_apply_lag, r) == NULL)
+			     raftinfo_apply_lag, r) == NULL ||
+	    metrics_gauge_fn(ms, "raftstore_raft_term", "Current Raft term",
+			     raftinfo_term_value, r) == NULL ||
+	    metrics_counter_fn(ms, "raftstore_raft_commit_index",
+			       "Raft commit index known to this node",
+			       raftinfo_commit_value, r) == NULL ||
+	    metrics_counter_fn(ms, "raftstore_raft_applied_index",
+			       "Raft index applied by this node's state machine",
+			       raftinfo_applied_value, r) == NULL ||
+	    metrics_gauge_fn(ms, "raftstore_is_leader",
+			     "1 if this node is the Raft leader",
+			     raftinfo_is_leader, r) == NULL)
 		return RS_EINVAL;
 	return RS_OK;
 }

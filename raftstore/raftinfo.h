@@ -16,9 +16,19 @@
  *   leader_state.progress[i].match_index
  *                   the director's log-lag check (leader only: c-raft frees
  *                   the progress array when it steps down)
+ *   election_timer_start
+ *                   whether a follower heard from a leader since a moment
+ *                   (the fast election after a leader's connection closed)
  *
- * Every function reads, none changes c-raft's state, none blocks; call
- * them from the loop thread, outside c-raft's callbacks or inside.
+ * and one is written, because c-raft 0.15 has no function for it:
+ *
+ *   follower_state / candidate_state.randomized_election_timeout
+ *                   the length of the running election timer, drawn again
+ *                   when the node changes its election timeout
+ *                   (raftinfo_redraw_election_timer)
+ *
+ * Every other function only reads; none blocks; call them from the loop
+ * thread, outside c-raft's callbacks or inside.
  */
 #ifndef RS_RAFTINFO_H
 #define RS_RAFTINFO_H
@@ -50,8 +60,24 @@ const char *raftinfo_server_role_name(int role);
  * when i is out of range. */
 bool raftinfo_match_index(struct raft *r, unsigned i, raft_index *out);
 
+/* When the running election timer started (c-raft's loop time, ms): for a
+ * follower, its last AppendEntries or InstallSnapshot from a leader, a vote
+ * it granted, or its last role change; for a candidate, its last round. */
+raft_time raftinfo_election_timer_start(const struct raft *r);
+
+/* Follower or candidate: draw the running election timer's length again
+ * from the election timeout now set, as c-raft does when it starts the
+ * timer (uniform in [T, 2T], io->random), keeping its start.  Needed after
+ * raft_set_election_timeout, which in c-raft 0.15 sets only the baseline
+ * of the next draw (at a role change or a new election round): the running
+ * timer keeps its length, and a follower's keeps it across heartbeats,
+ * which move only its start.  Does nothing in another role. */
+void raftinfo_redraw_election_timer(struct raft *r);
+
 /* Register raftstore_apply_lag_entries (commit index minus applied index),
- * read from r at every render.  r must outlive ms.  RS_OK, or RS_EINVAL
+ * raftstore_raft_term, raftstore_raft_commit_index,
+ * raftstore_raft_applied_index and raftstore_is_leader, read from r at
+ * every render.  r must outlive ms.  RS_OK, or RS_EINVAL
  * with metrics_errmsg(ms) saying why. */
 int raftinfo_metrics_register(struct raft *r, struct metrics *ms);
 

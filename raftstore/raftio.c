@@ -6,13 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <uv.h>
+
 #include "raftstore/lib/log.h"
+#include "raftstore/lib/rs_error.h"
 
 /* The wrapped request: c-raft's own stays untouched, the backend sees ours. */
 struct raftio_append {
 	struct raft_io_append inner;
 	struct raft_io_append *outer;
 	raft_io_append_cb cb;
+	uint64_t start_ns; /* when c-raft asked for it */
 };
 
 struct raftio_snapshot_put {
@@ -33,6 +37,7 @@ static struct {
 	raftio_fatal_fn fatal;
 	void *ctx;
 	bool quiet;
+	struct metric *m_append; /* NULL until registered */
 	char dir[256];
 } raftio_guard;
 
@@ -55,6 +60,9 @@ static void raftio_append_done(struct raft_io_append *inner, int status)
 	struct raft_io_append *outer = w->outer;
 	raft_io_append_cb cb = w->cb;
 
+	if (status == 0 && raftio_guard.m_append != NULL)
+		metrics_observe(raftio_guard.m_append,
+				(double)(uv_hrtime() - w->start_ns) / 1e9);
 	free(w);
 	raftio_failed("log append", status);
 	if (cb != NULL)
@@ -73,6 +81,7 @@ static int raftio_append(struct raft_io *io, struct raft_io_append *req,
 		return RAFT_NOMEM;
 	w->outer = req;
 	w->cb = cb;
+	w->start_ns = uv_hrtime();
 	req->cb = cb;
 	rv = raftio_guard.append(io, &w->inner, entries, n, raftio_append_done);
 	/* raft_uv 0.15 may fail after it queued the request, whose callback
@@ -128,6 +137,7 @@ void raftio_guard_install(struct raft_io *io, const char *dir,
 	raftio_guard.fatal = fatal;
 	raftio_guard.ctx = ctx;
 	raftio_guard.quiet = false;
+	raftio_guard.m_append = NULL;
 	snprintf(raftio_guard.dir, sizeof raftio_guard.dir, "%s", dir);
 	io->append = raftio_append;
 	io->snapshot_put = raftio_snapshot_put;
@@ -136,4 +146,15 @@ void raftio_guard_install(struct raft_io *io, const char *dir,
 void raftio_guard_quiet(void)
 {
 	raftio_guard.quiet = true;
+}
+
+int raftio_metrics_register(struct metrics *ms)
+{
+	raftio_guard.m_append = metrics_histogram(
+		ms, "raftstore_raft_append_duration_seconds",
+		"Raft log appends, from c-raft's request to written and fsynced "
+		"(raft_uv batches the requests that arrive while a write is under "
+		"way)",
+		metrics_buckets_seconds, METRICS_BUCKETS_SECONDS_COUNT);
+	return raftio_guard.m_append != NULL ? RS_OK : RS_EINVAL;
 }

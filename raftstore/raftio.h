@@ -21,6 +21,8 @@
 
 #include <raft.h>
 
+#include "raftstore/lib/metrics.h"
+
 /* Must not return (the node's fail-fast exit). */
 typedef void (*raftio_fatal_fn)(void *ctx, const char *msg);
 
@@ -29,6 +31,13 @@ typedef void (*raftio_fatal_fn)(void *ctx, const char *msg);
  * replaces the first (tests). */
 void raftio_guard_install(struct raft_io *io, const char *dir,
 			  raftio_fatal_fn fatal, void *ctx);
+
+/* Register raftstore_raft_append_duration_seconds: each append the guard
+ * passes on, timed from c-raft's request to its successful callback (the
+ * write and fsync of the Raft log; c-raft 0.15 gives no other way to time
+ * its fsyncs).  After raftio_guard_install; ms must outlive the guard's
+ * use.  RS_OK, or RS_EINVAL with metrics_errmsg(ms). */
+int raftio_metrics_register(struct metrics *ms);
 
 /* Stop reporting failures (the node is shutting down). */
 void raftio_guard_quiet(void);

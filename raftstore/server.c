@@ -569,6 +569,7 @@ struct server_req *server_req_new(struct server_conn *conn,
 	r->conn = conn;
 	r->id = f->request_id;
 	r->type = f->type;
+	r->start_ns = uv_hrtime();
 	conn->refs++;
 	return r;
 }

@@ -43,6 +43,7 @@ struct server_req {
 	struct server_conn *conn;
 	uint64_t id;
 	uint8_t type;
+	uint64_t start_ns; /* uv_hrtime() when it was reserved (metrics) */
 	void *data; /* for the handler */
 };
 

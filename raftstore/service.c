@@ -2,6 +2,7 @@
 #include "raftstore/service.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,13 @@ struct service {
 	uint64_t refused_logged_ms; /* last refusal logged */
 	uint64_t refused_unlogged;  /* refusals since, not logged */
 	struct metric *m_internal_refused; /* NULL until registered */
+	/* requests by op and result, and their latency; NULL until
+	 * registered (the counters: until first used) */
+	struct metrics *metrics;
+	struct metric *m_requests[WIRE_TYPE_LAST + 1][RS__ERROR_COUNT];
+	struct metric *m_latency[WIRE_TYPE_LAST + 1];
+	uint64_t handle_ns; /* when the frame being handled arrived */
+	unsigned active_watches;
 };
 
 struct svc_read {
@@ -66,6 +74,78 @@ struct svc_watch {
 	struct svc_watch *next; /* the connection's watches */
 };
 
+/* ---- request metrics ---- */
+
+/* "ok", or the status's name without RS_E, in lower case ("not_leader"
+ * for RS_ENOTLEADER). */
+static void svc_result_label(int status, char *out, size_t size)
+{
+	const char *name = status == RS_OK ? "ok" : rs_error_name(status);
+	size_t i = 0;
+
+	if (strncmp(name, "RS_E", 4) == 0)
+		name += 4;
+	for (; name[i] != '\0' && i + 1 < size; i++)
+		out[i] = (char)tolower((unsigned char)name[i]);
+	out[i] = '\0';
+}
+
+static void svc_op_label(uint8_t type, char *out, size_t size)
+{
+	const char *name = wire_type_name(type);
+	size_t i = 0;
+
+	for (; name[i] != '\0' && i + 1 < size; i++)
+		out[i] = (char)tolower((unsigned char)name[i]);
+	out[i] = '\0';
+}
+
+/* A finished request: counted by op and result, its latency observed. */
+static void svc_count(struct service *s, uint8_t type, int status,
+		      uint64_t start_ns)
+{
+	unsigned t = type & 0x7f;
+	char op[24], result[32];
+
+	if (s->metrics == NULL || t > WIRE_TYPE_LAST || status < 0 ||
+	    status >= RS__ERROR_COUNT)
+		return;
+	if (s->m_requests[t][status] == NULL) {
+		const char *labels[] = {"op", op, "result", result, NULL};
+
+		svc_op_label((uint8_t)t, op, sizeof op);
+		svc_result_label(status, result, sizeof result);
+		s->m_requests[t][status] = metrics_register(
+			s->metrics, METRIC_COUNTER, "raftstore_requests_total",
+			"Client requests answered, by operation and result",
+			labels, NULL, 0);
+		if (s->m_requests[t][status] == NULL)
+			return;
+	}
+	metrics_inc(s->m_requests[t][status]);
+	if (s->m_latency[t] != NULL)
+		metrics_observe(s->m_latency[t],
+				(double)(uv_hrtime() - start_ns) / 1e9);
+}
+
+static void svc_req_count(struct server_req *req, int status)
+{
+	if (req->data != NULL)
+		svc_count(req->data, req->type, status, req->start_ns);
+}
+
+/* server_req_new, with the service as the request's data (for counting). */
+static struct server_req *svc_req_new(struct service *s,
+				      struct server_conn *conn,
+				      const struct wire_frame *f)
+{
+	struct server_req *r = server_req_new(conn, f);
+
+	if (r != NULL)
+		r->data = s;
+	return r;
+}
+
 /* ---- reads ---- */
 
 static void svc_read_free(struct svc_read *r)
@@ -79,6 +159,7 @@ static void svc_read_free(struct svc_read *r)
 static void svc_reply_error(struct server_req *req, int status,
 			    const char *msg)
 {
+	svc_req_count(req, status);
 	server_reply_status(req->conn, req->id, req->type, status,
 			    msg ? msg : rs_strerror(status));
 }
@@ -108,6 +189,7 @@ static void svc_serve_get(struct service *s, struct svc_read *r)
 	wire_put_u64(out, found_version);
 	wire_put_bytes(out, val, rv == RS_OK ? len : 0);
 	server_reply_end(r->req->conn, start);
+	svc_req_count(r->req, RS_OK);
 }
 
 struct svc_range_ctx {
@@ -163,6 +245,7 @@ static void svc_serve_range(struct service *s, struct svc_read *r)
 	wire_put_u32(out, ctx.n);
 	rs_buf_append(out, items.data, items.len);
 	server_reply_end(r->req->conn, start);
+	svc_req_count(r->req, RS_OK);
 	rs_buf_free(&items);
 }
 
@@ -232,7 +315,7 @@ static struct svc_read *svc_read_new(struct service *s,
 		abort();
 	r->svc = s;
 	r->mode = mode;
-	r->req = server_req_new(conn, f);
+	r->req = svc_req_new(s, conn, f);
 	if (r->req == NULL)
 		abort();
 	rs_buf_init(&r->key);
@@ -277,6 +360,7 @@ static void svc_committed(struct proxy_txn *t, int status, uint64_t version,
 		wire_put_status(out, RS_OK, NULL);
 		wire_put_u64(out, version);
 		server_reply_end(c->req->conn, start);
+		svc_req_count(c->req, RS_OK);
 	}
 	server_req_done(c->req);
 	proxy_txn_free(&c->txn);
@@ -347,6 +431,7 @@ static void svc_commit(struct service *s, struct server_conn *conn,
 	size_t pos = 0;
 
 	if (svc_system_write(m->mutations.p, m->mutations.len, errmsg)) {
+		svc_count(s, WIRE_COMMIT, RS_EINVAL, s->handle_ns);
 		server_reply_status(conn, f->request_id, WIRE_COMMIT, RS_EINVAL,
 				    errmsg);
 		return;
@@ -354,7 +439,9 @@ static void svc_commit(struct service *s, struct server_conn *conn,
 	c = calloc(1, sizeof *c);
 	if (c == NULL)
 		abort();
-	c->req = server_req_new(conn, f);
+	c->req = svc_req_new(s, conn, f);
+	if (c->req == NULL)
+		abort();
 	proxy_txn_init(&c->txn);
 	c->txn.data = c;
 	c->txn.read_version = m->read_version;
@@ -381,6 +468,7 @@ static void svc_grv_done(struct proxy_grv *g, int status, uint64_t version)
 		wire_put_status(out, RS_OK, NULL);
 		wire_put_u64(out, version);
 		server_reply_end(q->req->conn, start);
+		svc_req_count(q->req, RS_OK);
 	}
 	server_req_done(q->req);
 	free(q);
@@ -392,7 +480,9 @@ static void svc_grv(struct service *s, struct server_conn *conn,
 	struct svc_grv *q = calloc(1, sizeof *q);
 	if (q == NULL)
 		abort();
-	q->req = server_req_new(conn, f);
+	q->req = svc_req_new(s, conn, f);
+	if (q->req == NULL)
+		abort();
 	q->grv.data = q;
 	s->st.grvs++;
 	proxy_grv(s->proxy, &q->grv, svc_grv_done);
@@ -408,6 +498,7 @@ static void svc_watch_end(struct svc_watch *w, int status, const char *msg)
 		pp = &(*pp)->next;
 	if (*pp == w)
 		*pp = w->next;
+	w->svc->active_watches--;
 	if (status != RS_OK && server_conn_alive(w->conn))
 		server_reply_status(w->conn, w->id, WIRE_WATCH, status, msg);
 	watch_remove(w->svc->hub, &w->w);
@@ -447,6 +538,7 @@ static void svc_watch(struct service *s, struct server_conn *conn,
 			 "%llu): re-read and watch from the read version",
 			 (unsigned long long)m->from_version,
 			 (unsigned long long)watch_hub_oldest(s->hub));
+		svc_count(s, WIRE_WATCH, RS_ECOMPACTED, s->handle_ns);
 		server_reply_status(conn, f->request_id, WIRE_WATCH, RS_ECOMPACTED,
 				    msg);
 		return;
@@ -467,6 +559,8 @@ static void svc_watch(struct service *s, struct server_conn *conn,
 	w->next = *head;
 	*head = w;
 	s->st.watches++;
+	s->active_watches++;
+	svc_count(s, WIRE_WATCH, RS_OK, s->handle_ns);
 }
 
 void service_conn_closed(void *ctx, struct server_conn *conn)
@@ -488,6 +582,7 @@ static void svc_info(struct service *s, struct server_conn *conn,
 	size_t start;
 	struct rs_buf *out;
 
+	svc_count(s, f->type, json == NULL ? RS_ENOMEM : RS_OK, s->handle_ns);
 	if (json == NULL) {
 		server_reply_status(conn, f->request_id, f->type, RS_ENOMEM, NULL);
 		return;
@@ -558,7 +653,7 @@ int service_member_check(const struct service_member *members, unsigned n,
 	if (peer != NULL)
 		uv_inet_ntop(AF_INET, peer, peer_text, sizeof peer_text);
 	if (!is_member) {
-		rs_errmsg_printf(errmsg, "node %llu is not a member of this cluster",
+		rs_errmsg_printf(errmsg, "node %llu " SERVICE_NOT_MEMBER_TEXT,
 				 (unsigned long long)node_id);
 		return RS_EINVAL;
 	}
@@ -599,6 +694,7 @@ static void svc_internal_refused(struct service *s, struct server_conn *conn,
 	rs_errmsg_printf(msg, "%s refused: %s (internal frames are accepted "
 			      "only from this cluster's members)",
 			 wire_type_name(f->type), why);
+	svc_count(s, f->type, RS_EINVAL, s->handle_ns);
 	server_reply_status(conn, f->request_id, f->type, RS_EINVAL, msg);
 }
 
@@ -633,6 +729,7 @@ static void svc_register(struct service *s, struct server_conn *conn,
 	size_t start;
 	struct rs_buf *out;
 
+	svc_count(s, f->type, json == NULL ? status : RS_OK, s->handle_ns);
 	if (json == NULL) {
 		server_reply_status(conn, f->request_id, f->type, status,
 				    "no director runs on this node");
@@ -645,6 +742,38 @@ static void svc_register(struct service *s, struct server_conn *conn,
 	free(json);
 }
 
+void service_answer(struct server_req *req, int status, const char *text)
+{
+	size_t start;
+	struct rs_buf *out;
+
+	assert(req != NULL);
+	if (status != RS_OK) {
+		svc_reply_error(req, status, text);
+	} else {
+		svc_req_count(req, RS_OK);
+		out = server_reply_begin(req->conn, req->id, req->type, 0,
+					 &start);
+		wire_put_status(out, RS_OK, NULL);
+		wire_put_bytes(out, text, strlen(text));
+		server_reply_end(req->conn, start);
+	}
+	server_req_done(req);
+}
+
+static void svc_member_change(struct service *s, struct server_conn *conn,
+			      const struct wire_frame *f,
+			      const struct wire_member_change_req *m)
+{
+	if (s->o.member_change == NULL) {
+		svc_count(s, f->type, RS_EINVAL, s->handle_ns);
+		server_reply_status(conn, f->request_id, f->type, RS_EINVAL,
+				    "member changes are not served here");
+		return;
+	}
+	s->o.member_change(s->o.ctx, svc_req_new(s, conn, f), m);
+}
+
 /* A request that cannot be decoded.  Over-limit requests are answered and
  * the connection kept; anything malformed closes it. */
 static void svc_bad_request(struct service *s, struct server_conn *conn,
@@ -652,6 +781,7 @@ static void svc_bad_request(struct service *s, struct server_conn *conn,
 			    const char *errmsg)
 {
 	s->st.errors++;
+	svc_count(s, f->type, rv, s->handle_ns);
 	server_reply_status(conn, f->request_id, f->type, rv, errmsg);
 	if (rv != RS_ETOOLARGE) {
 		s->st.protocol_errors++;
@@ -672,8 +802,11 @@ void service_handle(void *ctx, struct server_conn *conn,
 		struct wire_commit_req commit;
 		struct wire_watch_req watch;
 		struct service_registration reg;
+		struct wire_member_change_req member;
 	} m;
 	int rv;
+
+	s->handle_ns = uv_hrtime();
 
 	switch (f->type) {
 	case WIRE_GET:
@@ -697,6 +830,11 @@ void service_handle(void *ctx, struct server_conn *conn,
 		if (rv == RS_OK &&
 		    svc_internal_allowed(s, conn, f, m.reg.node_id))
 			svc_register(s, conn, f, &m.reg);
+		break;
+	case WIRE_MEMBER_CHANGE:
+		rv = wire_decode_member_change(f, &m.member, errmsg);
+		if (rv == RS_OK)
+			svc_member_change(s, conn, f, &m.member);
 		break;
 	case WIRE_GRV:
 	case WIRE_STATUS:
@@ -821,6 +959,11 @@ void service_get_stats(const struct service *s, struct service_stats *st)
 	*st = s->st;
 }
 
+static double svc_active_watches(void *ctx)
+{
+	return (double)((const struct service *)ctx)->active_watches;
+}
+
 int service_metrics_register(struct service *s, struct metrics *ms)
 {
 	assert(s->m_internal_refused == NULL);
@@ -831,5 +974,26 @@ int service_metrics_register(struct service *s, struct metrics *ms)
 	if (s->m_internal_refused == NULL)
 		return RS_EINVAL;
 	metrics_add(s->m_internal_refused, s->st.internal_refused);
+	for (unsigned t = WIRE_GET; t <= WIRE_TYPE_LAST; t++) {
+		char op[24];
+		const char *labels[] = {"op", op, NULL};
+
+		if (strcmp(wire_type_name((uint8_t)t), "?") == 0)
+			continue; /* reserved */
+		svc_op_label((uint8_t)t, op, sizeof op);
+		s->m_latency[t] = metrics_register(
+			ms, METRIC_HISTOGRAM, "raftstore_request_duration_seconds",
+			"Client request latency on this node, from arrival to "
+			"answer (a watch: to started)",
+			labels, metrics_buckets_seconds,
+			METRICS_BUCKETS_SECONDS_COUNT);
+		if (s->m_latency[t] == NULL)
+			return RS_EINVAL;
+	}
+	if (metrics_gauge_fn(ms, "raftstore_watches",
+			     "Watches active on this node",
+			     svc_active_watches, s) == NULL)
+		return RS_EINVAL;
+	s->metrics = ms;
 	return RS_OK;
 }

@@ -12,6 +12,8 @@
  *  - COMMIT: decoded, handed to the commit proxy, answered with its result.
  *  - WATCH: registered with the watch hub; events stream on the connection.
  *  - STATUS/MEMBERS: JSON produced by the node (callbacks).
+ *  - MEMBER_CHANGE: handed to the node, which answers when the change is
+ *    done (service_answer).
  *
  * Malformed requests get RS_EPROTO and the connection is closed; requests
  * over a limit get RS_ETOOLARGE and the connection stays open.
@@ -75,6 +77,11 @@ struct service_options {
 	 * there are.  NULL: every internal frame is refused. */
 	unsigned (*members)(void *ctx, struct service_member *out,
 			    unsigned max);
+	/* A member change: copy what is kept from m (it points into the
+	 * frame), then answer req exactly once, now or later, with
+	 * service_answer.  NULL: refused as not served here. */
+	void (*member_change)(void *ctx, struct server_req *req,
+			      const struct wire_member_change_req *m);
 	void *ctx;
 };
 
@@ -92,6 +99,10 @@ void service_handle(void *ctx, struct server_conn *conn,
 		    const struct wire_frame *f);
 void service_conn_closed(void *ctx, struct server_conn *conn);
 
+/* The words of the gate's answer to a node id that is not a member; a node
+ * whose own heartbeats get it knows it was removed. */
+#define SERVICE_NOT_MEMBER_TEXT "is not a member of this cluster"
+
 /* The internal-frame gate's rule: RS_OK if node_id is one of members[0..n)
  * and peer (IPv4) is the host of one of their addresses ("localhost"
  * counts as 127.0.0.1; a host name or a wildcard address matches nothing).
@@ -99,6 +110,10 @@ void service_conn_closed(void *ctx, struct server_conn *conn);
 int service_member_check(const struct service_member *members, unsigned n,
 			 uint64_t node_id, const struct in_addr *peer,
 			 char *errmsg);
+
+/* Answer a request kept for later and release it: RS_OK with text (a JSON
+ * document), or an error status with text as its message. */
+void service_answer(struct server_req *req, int status, const char *text);
 
 /* The fsm applied a batch / installed a snapshot. */
 void service_applied(struct service *s, const struct batch *b);

@@ -18,7 +18,7 @@
 
 static const char *const wire_type_names[] = {
 	"?", "GET", "RANGE", "GRV", "COMMIT", "WATCH", "STATUS", "MEMBERS",
-	"?" /* 8: reserved */, "REGISTER",
+	"?" /* 8: reserved */, "REGISTER", "MEMBER_CHANGE",
 };
 
 const char *wire_type_name(uint8_t type)
@@ -472,6 +472,32 @@ int wire_decode_watch(const struct wire_frame *f, struct wire_watch_req *m,
 	return wire_dec_finish(&d, WIRE_WATCH, m, sizeof *m);
 }
 
+int wire_decode_member_change(const struct wire_frame *f,
+			      struct wire_member_change_req *m, char *errmsg)
+{
+	struct wire_dec d;
+	bool add;
+
+	assert(m != NULL);
+	wire_dec_start(&d, f, WIRE_MEMBER_CHANGE, errmsg);
+	m->op = wire_dec_u8(&d, "op");
+	m->node_id = wire_dec_u64(&d, "node_id");
+	m->raft_addr = wire_dec_bytes(&d, "raft_addr", WIRE_MEMBER_ADDR_MAX,
+				      "address limit");
+	m->client_addr = wire_dec_bytes(&d, "client_addr", WIRE_MEMBER_ADDR_MAX,
+					"address limit");
+	add = m->op == WIRE_MEMBER_ADD;
+	if (d.rv == RS_OK && (m->op < WIRE_MEMBER_ADD || m->op > WIRE_MEMBER_REMOVE))
+		wire_dec_fail(&d, RS_EPROTO, "op: unknown value %u", m->op);
+	else if (d.rv == RS_OK && m->node_id == 0)
+		wire_dec_fail(&d, RS_EPROTO, "node_id: 0 is not a node id");
+	else if (d.rv == RS_OK &&
+		 ((m->raft_addr.len > 0) != add || (m->client_addr.len > 0) != add))
+		wire_dec_fail(&d, RS_EPROTO, "addresses: %s",
+			      add ? "ADD needs both" : "only ADD carries them");
+	return wire_dec_finish(&d, WIRE_MEMBER_CHANGE, m, sizeof *m);
+}
+
 int wire_decode_empty(const struct wire_frame *f, char *errmsg)
 {
 	assert(f != NULL);
@@ -685,6 +711,29 @@ int wire_encode_get(struct rs_buf *out, uint64_t id,
 		rv = wire_put_u64(out, m->read_version);
 	if (rv == RS_OK)
 		rv = wire_put_bytes(out, m->key.p, m->key.len);
+	return wire_encode_finish(out, start, rv);
+}
+
+int wire_encode_member_change(struct rs_buf *out, uint64_t id,
+			      const struct wire_member_change_req *m)
+{
+	size_t start;
+	int rv;
+
+	assert(out != NULL && m != NULL);
+	if (m->raft_addr.len > WIRE_MEMBER_ADDR_MAX ||
+	    m->client_addr.len > WIRE_MEMBER_ADDR_MAX)
+		return RS_ETOOLARGE;
+	start = wire_frame_begin(out, WIRE_MEMBER_CHANGE, 0, id);
+	if (start == WIRE_FRAME_NOMEM)
+		return RS_ENOMEM;
+	rv = wire_put_u8(out, m->op);
+	if (rv == RS_OK)
+		rv = wire_put_u64(out, m->node_id);
+	if (rv == RS_OK)
+		rv = wire_put_bytes(out, m->raft_addr.p, m->raft_addr.len);
+	if (rv == RS_OK)
+		rv = wire_put_bytes(out, m->client_addr.p, m->client_addr.len);
 	return wire_encode_finish(out, start, rv);
 }
 

@@ -94,8 +94,9 @@ enum wire_type {
 	WIRE_MEMBERS = 7,
 	/* 8 is reserved (the unbuilt FORWARD frame): never reuse it. */
 	WIRE_REGISTER = 9,
+	WIRE_MEMBER_CHANGE = 10,
 };
-#define WIRE_TYPE_LAST WIRE_REGISTER
+#define WIRE_TYPE_LAST WIRE_MEMBER_CHANGE
 
 enum wire_read_mode {
 	WIRE_READ_LINEARIZABLE = 0,
@@ -196,6 +197,23 @@ struct wire_watch_req {
 	uint64_t from_version;
 };
 
+/* MEMBER_CHANGE: add a member (as a spare), promote a spare to voter, or
+ * remove a member.  Addresses are "host:port" (at most
+ * WIRE_MEMBER_ADDR_MAX bytes), given for ADD only (empty otherwise). */
+enum wire_member_op {
+	WIRE_MEMBER_ADD = 1,
+	WIRE_MEMBER_PROMOTE = 2,
+	WIRE_MEMBER_REMOVE = 3,
+};
+#define WIRE_MEMBER_ADDR_MAX 63u
+
+struct wire_member_change_req {
+	uint8_t op;
+	uint64_t node_id;
+	struct wire_bytes raft_addr;
+	struct wire_bytes client_addr;
+};
+
 /* Each decoder checks the whole body (limits from batch.h: keys, values,
  * transaction size) and returns RS_OK, RS_ETOOLARGE (a limit, named in
  * errmsg) or RS_EPROTO (malformed, errmsg says which field). */
@@ -207,6 +225,9 @@ int wire_decode_commit(const struct wire_frame *f, struct wire_commit_req *m,
 		       char *errmsg);
 int wire_decode_watch(const struct wire_frame *f, struct wire_watch_req *m,
 		      char *errmsg);
+/* Also checks: a known op, node_id > 0, addresses present for ADD only. */
+int wire_decode_member_change(const struct wire_frame *f,
+			      struct wire_member_change_req *m, char *errmsg);
 
 /* GRV, STATUS and MEMBERS requests carry no body: RS_EPROTO (errmsg says
  * how many bytes trail) if this one does. */
@@ -229,6 +250,8 @@ int wire_encode_commit(struct rs_buf *out, uint64_t id, uint64_t read_version,
 		       const struct batch *mutations);
 int wire_encode_watch(struct rs_buf *out, uint64_t id,
 		      const struct wire_watch_req *m);
+int wire_encode_member_change(struct rs_buf *out, uint64_t id,
+			      const struct wire_member_change_req *m);
 
 /* A response with no typed fields: type | WIRE_RESPONSE, status and
  * message (forced empty when status is 0).  Used for every error reply,

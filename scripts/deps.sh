@@ -5,7 +5,8 @@
 set -euo pipefail
 
 PACKAGES=(build-essential autoconf automake libtool pkg-config
-	libraft-dev libuv1-dev liblz4-dev libjansson-dev check python3 procps valgrind curl iproute2)
+	libraft-dev libuv1-dev liblz4-dev libjansson-dev check python3 procps valgrind curl iproute2
+	python3-prometheus-client)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -28,13 +28,16 @@ static const struct rsctl_command rsctl_commands[] = {
 	 rsctl_watch_run},
 	{"status", "show every node's role, term, indexes and health",
 	 rsctl_status_run},
-	{"members", "list the cluster's members", rsctl_members_run},
+	{"members", "list, add, promote or remove the cluster's members",
+	 rsctl_members_run},
 	{"events", "print nodes' audit events merged by time (offline)",
 	 rsctl_events_run},
 	{"layout", "show the transaction system layout the director persisted",
 	 rsctl_layout_run},
 	{"config", "get, set or list configuration parameters (set: recovery)",
 	 rsctl_config_run},
+	{"snapshot", "back up the cluster to a file, restore a new cluster from it",
+	 rsctl_snapshot_run},
 };
 
 #define RSCTL_COMMAND_COUNT \
@@ -86,15 +89,95 @@ static void rsctl_help(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "Usage: rsctl <command> [arguments]\n"
+	fprintf(f, "Usage: rsctl [global options] <command> [arguments]\n"
 		   "       rsctl <command> --help\n\n"
 		   "Admin tool for raftstore.\n\n"
 		   "Commands:\n");
 	for (i = 0; i < RSCTL_COMMAND_COUNT; i++)
 		fprintf(f, "  %-8s %s\n", rsctl_commands[i].name,
 			rsctl_commands[i].summary);
-	fprintf(f, "\n");
+	fprintf(f, "\nGlobal options (of the commands that talk to a cluster), "
+		   "before or after\nthe command: --endpoints HOST:PORT,... "
+		   "--timeout-ms N --json\n-w json|table (--write-out; json "
+		   "is --json, table the default).\n\n");
 	rsctl_print_exit_codes(f);
+}
+
+/* The options every cluster command takes may also come before the
+ * command, as etcdctl users type them (rsctl --endpoints X get k): they
+ * are moved after it.  -w/--write-out json|table is --json or nothing,
+ * wherever it is.  Returns an exit code, or -1 to go on with *argv
+ * rewritten (static storage; argv[0] is the command). */
+#define RSCTL_ARGS_MAX 256
+
+static int rsctl_reorder(int *argc, char ***argv)
+{
+	static char *out[RSCTL_ARGS_MAX + 1];
+	char **in = *argv;
+	int n_in = *argc, n = 0, n_global = 0, i = 1, first;
+	char *global[RSCTL_ARGS_MAX];
+
+	if (n_in > RSCTL_ARGS_MAX)
+		return rsctl_usage_errorf("rsctl", "too many arguments (%d)",
+					  n_in);
+	/* leading options, up to the command */
+	while (i < n_in && in[i][0] == '-' && !rsctl_is_help(in[i])) {
+		bool takes = strcmp(in[i], "--endpoints") == 0 ||
+			     strcmp(in[i], "--timeout-ms") == 0 ||
+			     strcmp(in[i], "-w") == 0 ||
+			     strcmp(in[i], "--write-out") == 0;
+		bool flag = strcmp(in[i], "--json") == 0 ||
+			    strncmp(in[i], "--endpoints=", 12) == 0 ||
+			    strncmp(in[i], "--timeout-ms=", 13) == 0 ||
+			    strncmp(in[i], "--write-out=", 12) == 0;
+
+		if (!takes && !flag)
+			return rsctl_usage_errorf("rsctl", "unknown option '%s' "
+							   "before the command",
+						  in[i]);
+		if (takes && i + 1 >= n_in)
+			return rsctl_usage_errorf("rsctl", "%s needs a value",
+						  in[i]);
+		global[n_global++] = in[i++];
+		if (takes)
+			global[n_global++] = in[i++];
+	}
+	if (i >= n_in)
+		return rsctl_usage_errorf("rsctl", "missing command");
+	first = i;
+	out[n++] = in[first];
+	for (i = first + 1; i < n_in; i++)
+		out[n++] = in[i];
+	for (i = 0; i < n_global; i++)
+		out[n++] = global[i];
+	/* -w json|table, anywhere */
+	for (i = 1; i < n; i++) {
+		const char *w = NULL;
+		int used = 1;
+
+		if ((strcmp(out[i], "-w") == 0 ||
+		     strcmp(out[i], "--write-out") == 0) && i + 1 < n) {
+			w = out[i + 1];
+			used = 2;
+		} else if (strncmp(out[i], "--write-out=", 12) == 0) {
+			w = out[i] + 12;
+		}
+		if (w == NULL)
+			continue;
+		if (strcmp(w, "json") != 0 && strcmp(w, "table") != 0)
+			return rsctl_usage_errorf("rsctl", "-w: '%s' is not json "
+							   "or table", w);
+		if (strcmp(w, "json") == 0)
+			out[i++] = "--json", used--;
+		memmove(&out[i], &out[i + used], (size_t)(n - i - used) *
+						     sizeof out[0]);
+		n -= used;
+		i--;
+	}
+	out[n] = NULL;
+	*argc = n;
+	*argv = out;
+	return -1;
 }
 
 static const struct rsctl_command *rsctl_find(const char *name)
@@ -121,11 +204,14 @@ int main(int argc, char **argv)
 		rsctl_help(stdout);
 		return RSCTL_EXIT_OK;
 	}
-	cmd = rsctl_find(argv[1]);
+	rv = rsctl_reorder(&argc, &argv);
+	if (rv >= 0)
+		return rv;
+	cmd = rsctl_find(argv[0]);
 	if (cmd == NULL)
 		return rsctl_usage_errorf("rsctl", "unknown command '%s'",
-					  argv[1]);
-	rv = cmd->run(argc - 1, argv + 1);
+					  argv[0]);
+	rv = cmd->run(argc, argv);
 	assert(rv >= RSCTL_EXIT_OK && rv <= RSCTL_EXIT_UNAVAILABLE);
 	/* A full disk or closed pipe on stdout must not look like success. */
 	if (fflush(stdout) != 0 && rv == RSCTL_EXIT_OK) {

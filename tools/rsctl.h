@@ -54,6 +54,8 @@ int rsctl_events_run(int argc, char **argv); /* rsctl_events.c */
  * system keys on a running cluster. */
 int rsctl_layout_run(int argc, char **argv);
 int rsctl_config_run(int argc, char **argv);
+/* rsctl_snapshot*.c: `rsctl snapshot save|status|restore`. */
+int rsctl_snapshot_run(int argc, char **argv);
 
 /* ---- cluster commands ----
  *
@@ -69,6 +71,8 @@ int rsctl_txn_run(int argc, char **argv);
 int rsctl_watch_run(int argc, char **argv);
 int rsctl_status_run(int argc, char **argv);
 int rsctl_members_run(int argc, char **argv);
+/* rsctl_members.c: members add | promote | remove (argv[1]). */
+int rsctl_members_change_run(int argc, char **argv);
 
 struct mutation;
 struct rs_client;
@@ -83,6 +87,7 @@ struct rs_sync;
 struct rsctl_cluster_args {
 	const char *endpoints; /* --endpoints, $RSCTL_ENDPOINTS or default */
 	unsigned timeout_ms;   /* --timeout-ms: per operation, retries included */
+	bool timeout_set;      /* --timeout-ms was given */
 	bool json;             /* --json */
 	/* Not an option: a command that asks the nodes themselves (status,
 	 * layout) sets it so that the client asks the endpoints in the order
@@ -144,18 +149,15 @@ void rsctl_put_quoted(FILE *f, const uint8_t *p, size_t len, size_t max);
  * to stderr and the result is RSCTL_EXIT_FAIL; else RSCTL_EXIT_OK. */
 int rsctl_print_json(json_t *doc, const char *what);
 
-/* The names a JSON document gives the mutation types, "op" below: `log
- * dump` and `watch` spell them differently, and both are documented. */
-struct rsctl_mutation_names {
-	const char *set;
-	const char *clear;
-	const char *clear_range;
-};
+/* The one name every rsctl output gives each mutation type (text and
+ * JSON "op", `watch` and `log dump` alike), the names of the commands
+ * that make them: "set", "del", "clear-range". */
+const char *rsctl_mutation_name(const struct mutation *m);
 
-/* Add a mutation's members to the object obj, in this order: "op", then
- * "key" and "value" (set), "key" (clear), or "begin" and "end" (clear
- * range), every byte string through rs_json_bytes.  RS_OK or RS_ENOMEM. */
-int rsctl_json_mutation(json_t *obj, const struct mutation *m,
-			const struct rsctl_mutation_names *names);
+/* Add a mutation's members to the object obj, in this order: "op"
+ * (rsctl_mutation_name), then "key" and "value" (set), "key" (del), or
+ * "begin" and "end" (clear-range), every byte string through
+ * rs_json_bytes.  RS_OK or RS_ENOMEM. */
+int rsctl_json_mutation(json_t *obj, const struct mutation *m);
 
 #endif /* RS_RSCTL_H */

@@ -3,6 +3,7 @@
  *
  *   rsctl status          STATUS of every endpoint, side by side
  *   rsctl members list    the Raft configuration, from whichever node answers
+ *                         (add, promote and remove: rsctl_members.c)
  *
  * Shared (declared in rsctl.h): the common options (--endpoints, --json,
  * --timeout-ms), opening a client, and mapping an rs_error status to an
@@ -83,6 +84,7 @@ int rsctl_cluster_parse_opt(int argc, char **argv, int *i,
 					  "of milliseconds in 1..%u",
 					  v, CL_TIMEOUT_MS_MAX);
 	a->timeout_ms = (unsigned)ms;
+	a->timeout_set = true;
 	return RSCTL_EXIT_OK;
 }
 
@@ -118,6 +120,8 @@ static void cl_client_options(const struct rsctl_cluster_args *a,
 	o->op_timeout_ms = a->timeout_ms;
 	o->connections = 1;
 	o->no_leader_pref = a->no_leader_pref;
+	/* a cluster that is down says so at once, naming each endpoint */
+	o->fail_fast = true;
 }
 
 int rsctl_cluster_open(const struct rsctl_cluster_args *a,
@@ -582,8 +586,14 @@ static int cl_status_print_json(const struct cl_status *st)
 	return rsctl_print_json(all, "status");
 }
 
-static int cl_status_run(const struct rsctl_cluster_args *a)
+/* status asks every node at once; one that does not answer should not
+ * hold the table up for the general default. */
+#define CL_STATUS_TIMEOUT_MS 2000u
+
+static int cl_status_run(const struct rsctl_cluster_args *given)
 {
+	struct rsctl_cluster_args args = *given;
+	const struct rsctl_cluster_args *a = &args;
 	static char cells[RS_CLIENT_ENDPOINTS_MAX * CL_STATUS_COLS]
 			 [CL_CELL_SIZE];
 	struct cl_status *st = calloc(1, sizeof *st);
@@ -594,6 +604,8 @@ static int cl_status_run(const struct rsctl_cluster_args *a)
 		rsctl_errorf("status: out of memory");
 		return RSCTL_EXIT_FAIL;
 	}
+	if (!args.timeout_set)
+		args.timeout_ms = CL_STATUS_TIMEOUT_MS;
 	rv = cl_status_collect(st, a);
 	if (rv != RSCTL_EXIT_OK) {
 		free(st);
@@ -793,7 +805,8 @@ static const struct cl_command cl_status = {
 	"report (each node's when they differ; \"unknown\" for a node that has "
 	"not\n"
 	"learned it yet).  An endpoint that does not answer within\n"
-	"--timeout-ms gets the role \"unreachable\" and the error in the "
+	"--timeout-ms (for status: 2000 unless given) gets the role "
+	"\"unreachable\" and the error in the "
 	"HEALTH\n"
 	"column.\n\n"
 	"--json prints an array with one element per endpoint, in order: the "
@@ -822,10 +835,15 @@ static const struct cl_command cl_members = {
 	"answers\n"
 	"knows them (the client prefers the leader): id, Raft address, "
 	"client\n"
-	"address, role (voter, standby or spare), and whether it is the "
-	"leader;\n"
-	"below the table, the cluster ID of the node that answered (from its\n"
-	"STATUS).\n"
+	"address, role (voter, standby or spare; \"pending\" for a member "
+	"recorded\n"
+	"but not in Raft, a change cut short: repeat the add or remove it), "
+	"and\n"
+	"whether it is the leader; below the table, the cluster ID of the "
+	"node\n"
+	"that answered (from its STATUS).\n"
+	"Changes: rsctl members add|promote|remove (rsctl members add "
+	"--help).\n"
 	"--json prints the node's array as sent: objects with id, "
 	"raft_addr,\n"
 	"client_addr, role and leader.\n",
@@ -888,5 +906,14 @@ int rsctl_status_run(int argc, char **argv)
 
 int rsctl_members_run(int argc, char **argv)
 {
+	if (argc < 2)
+		return rsctl_usage_errorf("rsctl members", "missing subcommand "
+							  "(list, add, promote, "
+							  "remove or rebuild)");
+	if (rsctl_is_help(argv[1]) || (argc >= 2 && (strcmp(argv[1], "add") == 0 ||
+			  strcmp(argv[1], "promote") == 0 ||
+			  strcmp(argv[1], "remove") == 0 ||
+			  strcmp(argv[1], "rebuild") == 0)))
+		return rsctl_members_change_run(argc, argv);
 	return cl_main(&cl_members, argc, argv);
 }

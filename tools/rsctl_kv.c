@@ -253,6 +253,10 @@ static int kv_parse_opt(const struct kv_command *cmd, int argc, char **argv,
 		a->prefix = true;
 		return RSCTL_EXIT_OK;
 	}
+	if ((cmd->opts & KV_OPT_PREFIX_FLAG) && strcmp(arg, "--system") == 0) {
+		a->system = true;
+		return RSCTL_EXIT_OK;
+	}
 	if (cmd->opts & KV_OPT_LIMIT) {
 		v = cliopt_value(argc, argv, i, "--limit", &missing);
 		if (missing)
@@ -400,7 +404,8 @@ static const struct kv_command kv_del = {
 	{"KEY", NULL}, 1, 1, 0, kv_del_run};
 
 static const struct kv_command kv_range = {
-	"range", "rsctl range BEGIN [END] [--prefix] [--limit N] [options]",
+	"range", "rsctl range BEGIN [END] [--prefix] [--system] [--limit N] "
+	"[options]",
 	"Lists the keys in [BEGIN, END) in key order as a table KEY VALUE "
 	"VERSION\n"
 	"(VERSION: the commit that wrote the value).  Keys and values are "
@@ -418,8 +423,12 @@ static const struct kv_command kv_range = {
 	"  {\"read_version\":R,\"kvs\":[{\"key\":K,\"value\":V,"
 	"\"version\":N},...],\n"
 	"   \"count\":C,\"more\":B}\n"
-	"where more is true if --limit stopped the listing before its end.\n",
+	"where more is true if --limit stopped the listing before its end.\n"
+	"The system key space (keys from \\xff on: the director's layout, "
+	"members,\n"
+	"configuration) is left out unless --system is given.\n",
 	"  --prefix     list the keys that start with BEGIN (no END then)\n"
+	"  --system     include the system key space (\\xff...)\n"
 	"  --limit N    stop after N keys (0, the default: all of them)\n",
 	"  0  listed (possibly nothing)\n"
 	"  1  a read failed, e.g. a later page's read version is no longer "

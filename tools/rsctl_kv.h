@@ -65,6 +65,7 @@ struct kv_args {
 	bool stdin_ops;           /* txn --stdin */
 	uint64_t limit;           /* range: 0 = all */
 	uint64_t from;            /* watch: 0 = the next commit */
+	bool system;              /* range: include \xff... (--system) */
 	uint64_t count;           /* watch: 0 = until stopped */
 	struct kv_op *ops;        /* txn, in the order given */
 	size_t n_ops;

@@ -201,7 +201,19 @@ int kv_range_run(struct kv_args *a, const char *help_cmd)
 		memcpy(r->end, a->pos[1], r->end_len);
 	}
 	rv = RSCTL_EXIT_OK;
-	if (r->end_len > 0 &&
+	/* The system key space only on request: it is the director's. */
+	if (!a->system && begin_len > 0 && r->begin[0] == 0xff)
+		rv = rsctl_usage_errorf(help_cmd, "BEGIN is in the system key "
+						  "space (\\xff...): add "
+						  "--system to list it");
+	else if (!a->system &&
+		 (r->end_len == 0 ||
+		  bytes_compare(r->end, r->end_len, (const uint8_t *)"\xff",
+				1) > 0)) {
+		r->end[0] = 0xff;
+		r->end_len = 1;
+	}
+	if (rv == RSCTL_EXIT_OK && r->end_len > 0 &&
 	    bytes_compare(r->begin, r->begin_len, r->end, r->end_len) >= 0)
 		rv = rsctl_usage_errorf(help_cmd,
 					"END must sort after BEGIN (an empty "

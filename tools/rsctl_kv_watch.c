@@ -7,6 +7,13 @@
  * client, and the loop closes cleanly.  Each commit's mutations are printed
  * one line each (text, or one JSON object a line) and flushed at once, so
  * a pipe sees every event as it happens.
+ *
+ * The watch survives its node: when its connection fails once started,
+ * it starts again on the next endpoint from the version after the last
+ * event it printed, so nothing is lost or printed twice (a history the
+ * nodes no longer keep is RS_ECOMPACTED, exit 1, with what to do).  To
+ * give "from the next commit" the same guarantee, a watch without --from
+ * first asks for a read version and watches from the version after it.
  */
 #include <assert.h>
 #include <errno.h>
@@ -27,6 +34,11 @@ struct kv_watch {
 	const struct kv_args *args;
 	uint64_t commits;      /* events seen */
 	uint64_t last_version; /* of the last event, 0 before any */
+	uint64_t from;         /* where the current watch started */
+	unsigned resumes;      /* watches started again after a failure */
+	const char *begin;
+	uint8_t end[RS_KEY_SIZE_MAX];
+	size_t end_len;
 	int status;            /* how the watch ended; RS_OK if we ended it */
 	char message[sizeof ((struct rs_result *)0)->message];
 	bool stopping;
@@ -93,11 +105,9 @@ static void kv_watch_print_text(uint64_t version, const struct mutation *m)
 /* One mutation as a line of NDJSON; false if it cannot be written. */
 static bool kv_watch_print_json(uint64_t version, const struct mutation *m)
 {
-	static const struct rsctl_mutation_names names = {"set", "del",
-							   "clear-range"};
 	json_t *ev = json_pack("{s:o}", "version", rs_json_u64(version));
 
-	if (ev != NULL && rsctl_json_mutation(ev, m, &names) != RS_OK) {
+	if (ev != NULL && rsctl_json_mutation(ev, m) != RS_OK) {
 		json_decref(ev);
 		ev = NULL;
 	}
@@ -122,17 +132,67 @@ static bool kv_watch_print(const struct kv_watch *w,
 	return fflush(stdout) == 0;
 }
 
+static void kv_watch_cb(struct rs_op *op);
+
+/* Start (or start again) the watch from w->from. */
+static void kv_watch_submit(struct kv_watch *w)
+{
+	int rv;
+
+	memset(&w->op, 0, sizeof w->op);
+	w->op.data = w;
+	rv = rs_client_watch(w->client, &w->op, w->begin, strlen(w->begin),
+			     w->end, w->end_len, w->from, kv_watch_cb);
+	if (rv != RS_OK) {
+		w->status = rv;
+		snprintf(w->message, sizeof w->message, "%s", rs_strerror(rv));
+		kv_watch_stop(w);
+	}
+}
+
+/* An op's final failure ends the watch with its status and message. */
+static void kv_watch_failed(struct kv_watch *w, struct rs_op *op)
+{
+	w->status = op->result.status;
+	memcpy(w->message, op->result.message, sizeof w->message);
+	rs_result_free(&op->result);
+	kv_watch_stop(w);
+}
+
+/* The read version for a watch without --from: watch from after it. */
+static void kv_watch_got_version(struct rs_op *op)
+{
+	struct kv_watch *w = op->data;
+
+	if (op->result.status != RS_OK) {
+		kv_watch_failed(w, op);
+		return;
+	}
+	w->from = op->result.version + 1;
+	rs_result_free(&op->result);
+	kv_watch_submit(w);
+}
+
 static void kv_watch_cb(struct rs_op *op)
 {
 	struct kv_watch *w = op->data;
 
 	assert(op == &w->op && !w->stopping);
+	if (op->result.status == RS_EUNAVAILABLE && op->result.watch_started) {
+		/* started, then its connection failed: go on elsewhere */
+		if (w->last_version > 0)
+			w->from = w->last_version + 1;
+		w->resumes++;
+		fprintf(stderr, "rsctl: watch: %s; resuming from version %"
+				PRIu64 " on another endpoint\n",
+			op->result.message, w->from);
+		rs_result_free(&op->result);
+		kv_watch_submit(w);
+		return;
+	}
 	if (op->result.status != RS_OK) {
 		/* The final callback: the op is over and ours again. */
-		w->status = op->result.status;
-		memcpy(w->message, op->result.message, sizeof w->message);
-		rs_result_free(&op->result);
-		kv_watch_stop(w);
+		kv_watch_failed(w, op);
 		return;
 	}
 	assert(op->result.version > w->last_version);
@@ -183,13 +243,19 @@ static int kv_watch_start(struct kv_watch *w, const char *help_cmd)
 	w->sigint.data = w->sigterm.data = w;
 	uv_signal_start(&w->sigint, kv_watch_signal, SIGINT);
 	uv_signal_start(&w->sigterm, kv_watch_signal, SIGTERM);
+	w->begin = begin;
+	memcpy(w->end, end, end_len);
+	w->end_len = end_len;
+	w->from = a->from;
+	if (w->from != 0) {
+		kv_watch_submit(w);
+		return RSCTL_EXIT_OK;
+	}
 	w->op.data = w;
-	rv = rs_client_watch(w->client, &w->op, begin, strlen(begin), end,
-			     end_len, a->from, kv_watch_cb);
+	rv = rs_client_grv(w->client, &w->op, kv_watch_got_version);
 	if (rv != RS_OK) {
 		w->status = rv;
-		snprintf(w->message, sizeof w->message, "%s",
-			 rs_strerror(rv));
+		snprintf(w->message, sizeof w->message, "%s", rs_strerror(rv));
 		kv_watch_stop(w);
 	}
 	return RSCTL_EXIT_OK;

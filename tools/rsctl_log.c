@@ -5,11 +5,15 @@
  *   rsctl log inspect DIR   segments, checkpoints, and the latest state
  *   rsctl log dump    DIR   one line per batch, as text or NDJSON
  *
- * DIR is a store directory (journal/ and checkpoints/ inside, store.h) or a
- * journal directory (seg-*.rsj files).  All three are strictly read-only: the
- * journal is opened with read_only set (a torn tail is reported, never
- * truncated), checkpoints are only read, and nothing is created.  The test
- * tests/integration/rsctl_log.sh checks that every file stays byte-identical.
+ * DIR is a node's data dir (raft/, and store/ once the node ran: verify
+ * and inspect then also check the Raft log and the identity,
+ * rsctl_log_raft.c), a store directory (journal/ and checkpoints/ inside,
+ * store.h) or a journal directory (seg-*.rsj files).  All three are
+ * strictly read-only: the journal is opened with read_only set (a torn
+ * tail is reported, never truncated), checkpoints and c-raft's files are
+ * only read, and nothing is created.  The test
+ * tests/integration/rsctl_log.sh checks that every file stays
+ * byte-identical.
  *
  * A torn tail fails `verify` (an operator asked whether the files are
  * intact, and they are not), but only draws a note from `inspect` and
@@ -157,6 +161,31 @@ static bool log_has_segments(const char *dir)
 	return found;
 }
 
+/* A node's data dir (raftstored --data-dir): DIR/store is its store
+ * directory and DIR/raft c-raft's.  DIR/raft marks a data dir: a node
+ * creates both at its first start, but `rsctl snapshot restore` writes
+ * only DIR/raft (and DIR/identity), and a store dir never holds a raft/.
+ * Sets d->raft to DIR/raft in any case, or to "" when the path is too
+ * long. */
+static bool log_resolve_data_dir(const char *arg, struct log_dirs *d)
+{
+	char store[LOG_PATH_MAX];
+
+	if (!log_join(d->raft, arg, "raft") || !log_join(store, arg, "store") ||
+	    !log_join(d->journal, store, "journal") ||
+	    !log_join(d->checkpoints, store, "checkpoints")) {
+		d->raft[0] = '\0';
+		return false;
+	}
+	d->data_dir = log_is_dir(d->raft);
+	if (!d->data_dir)
+		return false;
+	d->store = true;
+	d->have_journal = log_is_dir(d->journal);
+	d->have_checkpoints = log_is_dir(d->checkpoints);
+	return true;
+}
+
 static int log_resolve(const char *arg, const char *help_cmd,
 		       struct log_dirs *d)
 {
@@ -169,20 +198,23 @@ static int log_resolve(const char *arg, const char *help_cmd,
 					  strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return rsctl_usage_errorf(help_cmd, "%s: not a directory", arg);
-	if (!log_join(d->journal, arg, "journal") ||
+	if (log_resolve_data_dir(arg, d))
+		return RSCTL_EXIT_OK;
+	if (d->raft[0] == '\0' || !log_join(d->journal, arg, "journal") ||
 	    !log_join(d->checkpoints, arg, "checkpoints"))
 		return rsctl_usage_errorf(help_cmd, "%s: path too long", arg);
 	d->have_journal = log_is_dir(d->journal);
 	d->have_checkpoints = log_is_dir(d->checkpoints);
 	d->store = d->have_journal || d->have_checkpoints;
+	d->raft[0] = '\0'; /* a store dir has no Raft log */
 	if (d->store)
 		return RSCTL_EXIT_OK;
 	if (!log_has_segments(arg))
 		return rsctl_usage_errorf(
 			help_cmd,
-			"%s: neither a store directory (no journal/ or "
-			"checkpoints/ inside) nor a journal directory (no "
-			"seg-*.rsj files)",
+			"%s: neither a data dir (no raft/ inside), "
+			"a store directory (no journal/ or checkpoints/ "
+			"inside) nor a journal directory (no seg-*.rsj files)",
 			arg);
 	assert(strlen(arg) < LOG_PATH_MAX); /* log_join succeeded above */
 	strcpy(d->journal, arg);
@@ -389,11 +421,18 @@ static const struct log_subcommand log_subcommands[] = {
 	 "cover every version.  Prints each problem with its file and byte\n"
 	 "offset and the version of the last good record, then a summary.\n"
 	 "A torn tail (a partial record at the end of the last segment, left\n"
-	 "by a crash) counts as a problem here.\n",
-	 "  0  every record and checkpoint is valid and they cover every "
+	 "by a crash) counts as a problem here.\n"
+	 "Given a data dir, it also checks the Raft log in DIR/raft: every\n"
+	 "segment (header, checksums, entry counts; a torn tail of an open\n"
+	 "segment is reported as such), metadata1 and metadata2 (format,\n"
+	 "version counter, term), every snapshot (the .meta file's header,\n"
+	 "checksum and configuration; the data file's LZ4 frame and the\n"
+	 "checksum of the image in it), and DIR/identity.\n",
+	 "  0  every record, checkpoint and file is valid and they cover every "
 	 "version\n"
-	 "  1  a corrupt record or checkpoint, a torn tail, a gap, or a read "
-	 "error\n",
+	 "  1  a corrupt record, checkpoint or file, a torn tail, a gap, or a "
+	 "read\n"
+	 "     error\n",
 	 0, log_verify_run},
 	{"inspect", "rsctl log inspect DIR",
 	 "describe segments, checkpoints and the latest state",
@@ -401,11 +440,17 @@ static const struct log_subcommand log_subcommands[] = {
 	 "(version, epoch, keys, size, valid or corrupt), counts records and\n"
 	 "their version range, and rebuilds the latest state (newest valid\n"
 	 "checkpoint plus the journal after it) to report its live keys and\n"
-	 "key and value bytes.  A torn tail is shown but is not a failure.\n",
+	 "key and value bytes.  Given a data dir, it then lists the Raft log's\n"
+	 "segments (indexes, batches, entries, size, status), metadata1 and\n"
+	 "metadata2 (version, term, vote), the snapshots (index, term,\n"
+	 "configuration, the state's version) and the identity (node, cluster),\n"
+	 "checked as verify checks them, and prints each problem after them.\n"
+	 "A torn tail (or a metadata file cut short, or a snapshot without its\n"
+	 "data) is shown but is not a failure: the next start clears it.\n",
 	 "  0  everything read is valid (a torn tail is allowed)\n"
-	 "  1  something is corrupt, or the latest state cannot be rebuilt "
-	 "(the\n"
-	 "     rest is still printed)\n",
+	 "  1  something is corrupt or unreadable, or the latest state cannot "
+	 "be\n"
+	 "     rebuilt (the rest is still printed)\n",
 	 0, log_inspect_run},
 	{"dump", "rsctl log dump DIR [--from V] [--to V] [--json]",
 	 "print the journal's batches, one per line",
@@ -417,11 +462,13 @@ static const struct log_subcommand log_subcommands[] = {
 	 "--json prints one JSON object per line (NDJSON), never cut:\n"
 	 "  {\"version\":V,\"epoch\":E,\"count\":N,\"mutations\":[\n"
 	 "    {\"op\":\"set\",\"key\":K,\"value\":V} |\n"
-	 "    {\"op\":\"clear\",\"key\":K} |\n"
-	 "    {\"op\":\"clear_range\",\"begin\":B,\"end\":E}]}\n"
+	 "    {\"op\":\"del\",\"key\":K} |\n"
+	 "    {\"op\":\"clear-range\",\"begin\":B,\"end\":E}]}\n"
 	 "where each byte of a key or value is the code point of the same\n"
 	 "number (U+0000..U+00FF), so encoding a string as Latin-1 gives back\n"
-	 "the exact bytes.  A torn tail is noted on stderr, not a failure.\n",
+	 "the exact bytes.  A torn tail is noted on stderr, not a failure.\n"
+	 "Given a data dir, it dumps the store's journal (DIR/store/journal);\n"
+	 "the Raft log is not dumped (verify and inspect check it).\n",
 	 "  0  every valid batch in range was printed (a torn tail is "
 	 "allowed)\n"
 	 "  1  a corrupt record or read error stopped the dump; the batches "
@@ -436,11 +483,21 @@ static const struct log_subcommand log_subcommands[] = {
 static void log_help_dir(FILE *f)
 {
 	fprintf(f,
-		"DIR is a store directory (holding journal/ and "
-		"checkpoints/)\n"
-		"or a journal directory (holding seg-*.rsj files).  "
-		"Nothing is\n"
-		"ever written: a torn tail is reported, not truncated.\n\n");
+		"DIR is a node's data dir (raftstored --data-dir: holding "
+		"raft/, and\n"
+		"store/ once the node ran), a store directory (holding "
+		"journal/ and\n"
+		"checkpoints/) or a journal directory (holding seg-*.rsj "
+		"files).\n"
+		"Nothing is ever written: a torn tail is reported, not "
+		"truncated.\n"
+		"The files of a running node may be read, but may change "
+		"meanwhile:\n"
+		"a record or entry being written then reads as a torn tail, "
+		"and a\n"
+		"file renamed or deleted in between as a read error.  For a "
+		"definite\n"
+		"answer, stop the node or read a copy.\n\n");
 }
 
 /* The log commands never contact a node, so they never exit 3. */
@@ -448,8 +505,8 @@ static void log_help_exits(FILE *f, const char *exits)
 {
 	assert(exits != NULL);
 	fprintf(f, "Exit codes:\n%s  %d  usage error: bad arguments, or DIR "
-		   "missing or not a store\n"
-		   "     or journal directory\n",
+		   "missing or not a data,\n"
+		   "     store or journal directory\n",
 		exits, RSCTL_EXIT_USAGE);
 }
 

@@ -8,6 +8,10 @@
  *   rsctl_log_verify.c   verify: every record and checkpoint, and coverage
  *   rsctl_log_inspect.c  inspect: segments, checkpoints, the latest state
  *   rsctl_log_dump.c     dump: one line per batch, as text or NDJSON
+ *   rsctl_log_raft.c     the rest of a node's data dir, for verify and
+ *                        inspect: c-raft's segments, metadata files and
+ *                        snapshots in DIR/raft (rsctl_log_snap.c), and
+ *                        DIR/identity; rsctl_log_raft.h is their header
  *
  * Everything here is read-only: the journal is opened with read_only set
  * and checkpoints are only read (rsctl_log.c's file-top comment says why
@@ -41,11 +45,14 @@ struct log_args {
 /* Where DIR's files are. */
 struct log_dirs {
 	const char *arg; /* DIR as given */
-	bool store;      /* DIR is a store directory, not a journal directory */
+	bool store;      /* DIR is a store directory, not a journal directory
+			    (or a data dir, whose store is DIR/store) */
+	bool data_dir;   /* DIR is a node's data dir: raft/ (and store/) inside */
 	bool have_journal;
 	bool have_checkpoints;
 	char journal[LOG_PATH_MAX];
 	char checkpoints[LOG_PATH_MAX];
+	char raft[LOG_PATH_MAX]; /* data dir only: DIR/raft */
 };
 
 /* What a replay saw, checked independently of the journal's own checks. */
@@ -103,6 +110,32 @@ int log_checkpoint_check(const char *path,
 			 const struct checkpoint_info *listed,
 			 struct checkpoint_info *info, struct mvcc **keep,
 			 char *errmsg);
+
+/* ---- the rest of a data dir (rsctl_log_raft.c) ---- */
+
+/* What was found in DIR/raft and DIR/identity: every file read and
+ * checked, nothing printed yet. */
+struct log_raft;
+
+/* Check a data dir's DIR/raft (c-raft's segments, metadata1/2 and
+ * snapshots) and DIR/identity, reading only.  Blocks.  NULL only when out
+ * of memory (said on stderr). */
+struct log_raft *log_raft_check(const struct log_dirs *d);
+void log_raft_free(struct log_raft *r);
+
+/* Print one line per problem, naming the file and the byte offset.
+ * Returns how many: corrupt or unreadable files, and, if crash_traces is
+ * set, the traces a crash leaves and a start clears (a torn tail of an
+ * open segment, a short metadata file, a snapshot without its data); with
+ * crash_traces unset those are printed as notes and not counted. */
+unsigned log_raft_print_problems(const struct log_raft *r, bool crash_traces);
+
+/* verify's summary lines: the Raft log, its metadata, the identity. */
+void log_raft_print_summary(const struct log_raft *r);
+
+/* inspect's description: every segment, both metadata files, every
+ * snapshot, and the identity. */
+void log_raft_print_inspect(const struct log_raft *r);
 
 /* ---- the subcommands: each returns an rsctl_exit code ---- */
 

@@ -37,11 +37,11 @@ static void log_dump_text(FILE *f, const struct batch *b)
 					 LOG_TEXT_VALUE_MAX);
 			break;
 		case MUT_CLEAR:
-			fputs(" clear ", f);
+			fputs(" del ", f);
 			rsctl_put_quoted(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
 			break;
 		case MUT_CLEAR_RANGE:
-			fputs(" clear_range [", f);
+			fputs(" clear-range [", f);
 			rsctl_put_quoted(f, m.key, m.key_len, LOG_TEXT_KEY_MAX);
 			fputc(',', f);
 			rsctl_put_quoted(f, m.val, m.val_len, LOG_TEXT_KEY_MAX);
@@ -55,15 +55,13 @@ static void log_dump_text(FILE *f, const struct batch *b)
 /* One batch as a line of NDJSON; an exit code. */
 static int log_dump_json(const struct batch *b)
 {
-	static const struct rsctl_mutation_names names = {"set", "clear",
-							   "clear_range"};
 	json_t *muts = json_array();
 	struct mutation m;
 	size_t pos = 0;
 
 	while (muts != NULL && batch_next(b, &pos, &m)) {
 		json_t *o = json_object();
-		if (o == NULL || rsctl_json_mutation(o, &m, &names) != RS_OK ||
+		if (o == NULL || rsctl_json_mutation(o, &m) != RS_OK ||
 		    rs_json_push(muts, o) != RS_OK) {
 			json_decref(o);
 			json_decref(muts);

@@ -4,9 +4,11 @@
  * Lists the journal's segments and the checkpoints, then rebuilds the
  * latest state the way the store would on open (the newest valid
  * checkpoint, then the journal replayed on top) and prints its version,
- * its live keys, and their key and value bytes.  A torn tail draws only
- * a note: it is the normal trace of a crash, which opening the store
- * repairs.
+ * its live keys, and their key and value bytes.  Given a data dir, it then
+ * describes the Raft log, its metadata and snapshots, and the identity
+ * (rsctl_log_raft.c).  Anything corrupt makes it exit 1, as verify does;
+ * a torn tail draws only a note: it is the normal trace of a crash, which
+ * the next start repairs.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -208,7 +210,29 @@ static unsigned log_inspect_journal(const struct log_dirs *d,
 		log_print_journal_error(stdout, d, &r, rv, errmsg);
 		return 1;
 	}
+	if (s->count.bad_what != NULL) { /* as verify reports it */
+		printf("CORRUPT  journal %s: batch at version %" PRIu64
+		       ": %s\n",
+		       d->journal, s->count.bad_version, s->count.bad_what);
+		return 1;
+	}
 	return 0;
+}
+
+/* A data dir's Raft log, metadata, snapshots and identity: described,
+ * then each problem (a torn tail only as a note).  Returns the number of
+ * problems. */
+static unsigned log_inspect_raft(const struct log_dirs *d)
+{
+	struct log_raft *raft = log_raft_check(d);
+	unsigned problems;
+
+	if (raft == NULL)
+		return 1;
+	log_raft_print_inspect(raft);
+	problems = log_raft_print_problems(raft, false);
+	log_raft_free(raft);
+	return problems;
 }
 
 int log_inspect_run(const struct log_args *a, const struct log_dirs *d)
@@ -220,7 +244,11 @@ int log_inspect_run(const struct log_args *a, const struct log_dirs *d)
 
 	assert(a->dir != NULL);
 	memset(&s, 0, sizeof s);
-	printf("%s directory %s\n", d->store ? "store" : "journal", d->arg);
+	printf("%s %s\n",
+	       d->data_dir ? "data dir"
+	       : d->store  ? "store directory"
+			   : "journal directory",
+	       d->arg);
 	problems += log_inspect_checkpoints(d, &s);
 	if (s.m == NULL)
 		s.m = mvcc_create(LOG_MVCC_WINDOW); /* no checkpoint: empty */
@@ -247,6 +275,8 @@ int log_inspect_run(const struct log_args *a, const struct log_dirs *d)
 	problems += rebuilt ? 0 : 1;
 	if (s.m != NULL)
 		mvcc_destroy(s.m);
+	if (d->data_dir)
+		problems += log_inspect_raft(d);
 	return problems == 0 ? RSCTL_EXIT_OK : RSCTL_EXIT_FAIL;
 }
 

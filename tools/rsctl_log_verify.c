@@ -4,9 +4,11 @@
  * Reads every journal record (checksum, framing, version order, mutation
  * count), every checkpoint (checksums, header, image structure), and checks
  * that the newest valid checkpoint and the journal together cover every
- * version.  Each problem is one line naming its file and byte offset; a
- * torn tail is a problem here, unlike in inspect and dump, because the
- * question asked is whether the files are intact.
+ * version.  Given a data dir, it also checks the Raft log, its metadata and
+ * snapshots, and the identity file (rsctl_log_raft.c).  Each problem is one
+ * line naming its file and byte offset; a torn tail is a problem here,
+ * unlike in inspect and dump, because the question asked is whether the
+ * files are intact.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -134,7 +136,8 @@ static void log_verify_summary_journal(const struct log_dirs *d,
 }
 
 static void log_verify_summary(const struct log_dirs *d,
-			       const struct log_verify *v)
+			       const struct log_verify *v,
+			       const struct log_raft *raft)
 {
 	if (d->have_journal)
 		log_verify_summary_journal(d, v);
@@ -155,7 +158,12 @@ static void log_verify_summary(const struct log_dirs *d,
 	else
 		printf("checkpoints  %s: %u, none valid\n", d->checkpoints,
 		       v->checkpoints);
-	if (v->problems == 0)
+	if (raft != NULL)
+		log_raft_print_summary(raft);
+	if (v->problems == 0 && raft != NULL)
+		printf("OK: every record, checkpoint, Raft log file and the "
+		       "identity verified\n");
+	else if (v->problems == 0)
 		printf("OK: every record and checkpoint verified\n");
 	else
 		printf("FAILED: %u problem%s found\n", v->problems,
@@ -164,6 +172,7 @@ static void log_verify_summary(const struct log_dirs *d,
 
 int log_verify_run(const struct log_args *a, const struct log_dirs *d)
 {
+	struct log_raft *raft = NULL;
 	struct log_verify v;
 
 	assert(a->dir != NULL && d->arg == a->dir);
@@ -174,7 +183,16 @@ int log_verify_run(const struct log_args *a, const struct log_dirs *d)
 		log_verify_checkpoints(d, &v);
 	if (d->store)
 		log_verify_coverage(d, &v);
-	log_verify_summary(d, &v);
+	if (d->data_dir) {
+		raft = log_raft_check(d);
+		if (raft == NULL) {
+			free(v.segs);
+			return RSCTL_EXIT_FAIL;
+		}
+		v.problems += log_raft_print_problems(raft, true);
+	}
+	log_verify_summary(d, &v, raft);
+	log_raft_free(raft);
 	free(v.segs);
 	return v.problems == 0 ? RSCTL_EXIT_OK : RSCTL_EXIT_FAIL;
 }

@@ -108,27 +108,31 @@ int rsctl_print_json(json_t *doc, const char *what)
 	return RSCTL_EXIT_OK;
 }
 
-int rsctl_json_mutation(json_t *obj, const struct mutation *m,
-			const struct rsctl_mutation_names *names)
+const char *rsctl_mutation_name(const struct mutation *m)
 {
-	const char *a = "key", *b = "value", *op = names->set;
+	switch (m->type) {
+	case MUT_CLEAR:
+		return "del";
+	case MUT_CLEAR_RANGE:
+		return "clear-range";
+	default:
+		return "set";
+	}
+}
+
+int rsctl_json_mutation(json_t *obj, const struct mutation *m)
+{
+	const char *a = "key", *b = "value";
 	int rv;
 
 	assert(json_is_object(obj));
-	switch (m->type) {
-	case MUT_SET:
-		break;
-	case MUT_CLEAR:
-		op = names->clear;
+	if (m->type == MUT_CLEAR) {
 		b = NULL;
-		break;
-	case MUT_CLEAR_RANGE:
-		op = names->clear_range;
+	} else if (m->type == MUT_CLEAR_RANGE) {
 		a = "begin";
 		b = "end";
-		break;
 	}
-	rv = rs_json_set_str(obj, "op", op);
+	rv = rs_json_set_str(obj, "op", rsctl_mutation_name(m));
 	if (rv == RS_OK)
 		rv = rs_json_set_bytes(obj, a, m->key, m->key_len);
 	if (rv == RS_OK && b != NULL)

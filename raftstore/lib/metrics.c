@@ -35,7 +35,8 @@ struct metric {
 	char *labels; /* rendered: k="v",k2="v2"; "" for none */
 	uint64_t counter;
 	double gauge;
-	metrics_read_fn read; /* gauges: NULL, or the value at render time */
+	metrics_read_fn read; /* NULL, or the value at render time (gauges,
+			       * counters of values kept elsewhere) */
 	void *read_ctx;
 	uint64_t *buckets; /* n_bounds + 1, the last one is +Inf */
 	uint64_t count;
@@ -540,15 +541,17 @@ struct metric *metrics_register(struct metrics *ms, enum metric_type type,
 				       n_bounds, &created);
 }
 
-struct metric *metrics_gauge_fn(struct metrics *ms, const char *name,
-				const char *help, metrics_read_fn read,
-				void *ctx)
+/* A gauge or counter whose value read(ctx) gives at render time. */
+static struct metric *metrics_register_fn(struct metrics *ms,
+					  enum metric_type type,
+					  const char *name, const char *help,
+					  metrics_read_fn read, void *ctx)
 {
 	struct metric *m;
 	bool created;
 
 	assert(read != NULL);
-	m = metrics_register_series(ms, METRIC_GAUGE, name, help, NULL, NULL, 0,
+	m = metrics_register_series(ms, type, name, help, NULL, NULL, 0,
 				    &created);
 	if (m == NULL)
 		return NULL;
@@ -561,8 +564,22 @@ struct metric *metrics_gauge_fn(struct metrics *ms, const char *name,
 					     "another value source", name);
 		return NULL;
 	}
-	assert(m->family->type == METRIC_GAUGE);
+	assert(m->family->type == type);
 	return m;
+}
+
+struct metric *metrics_gauge_fn(struct metrics *ms, const char *name,
+				const char *help, metrics_read_fn read,
+				void *ctx)
+{
+	return metrics_register_fn(ms, METRIC_GAUGE, name, help, read, ctx);
+}
+
+struct metric *metrics_counter_fn(struct metrics *ms, const char *name,
+				  const char *help, metrics_read_fn read,
+				  void *ctx)
+{
+	return metrics_register_fn(ms, METRIC_COUNTER, name, help, read, ctx);
 }
 
 struct metric *metrics_counter(struct metrics *ms, const char *name,
@@ -594,7 +611,7 @@ const char *metrics_errmsg(const struct metrics *ms)
 
 void metrics_add(struct metric *m, uint64_t v)
 {
-	assert(m != NULL && m->family->type == METRIC_COUNTER);
+	assert(m != NULL && m->family->type == METRIC_COUNTER && m->read == NULL);
 	m->counter += v;
 }
 
@@ -634,7 +651,7 @@ void metrics_observe(struct metric *m, double v)
 uint64_t metrics_counter_get(const struct metric *m)
 {
 	assert(m != NULL && m->family->type == METRIC_COUNTER);
-	return m->counter;
+	return m->read != NULL ? (uint64_t)m->read(m->read_ctx) : m->counter;
 }
 
 double metrics_gauge_get(const struct metric *m)
@@ -725,7 +742,9 @@ static int metrics_render_series(struct rs_buf *out, const struct metric *m)
 	if (m->family->type == METRIC_HISTOGRAM)
 		return metrics_render_histogram(out, m);
 	rv = metrics_put_series(out, m, "", NULL);
-	if (rv == RS_OK && m->family->type == METRIC_COUNTER)
+	if (rv == RS_OK && m->family->type == METRIC_COUNTER && m->read != NULL)
+		rv = metrics_put_double(out, m->read(m->read_ctx));
+	else if (rv == RS_OK && m->family->type == METRIC_COUNTER)
 		rv = metrics_put_u64(out, m->counter);
 	else if (rv == RS_OK)
 		rv = metrics_put_double(out, metrics_gauge_get(m));

@@ -101,6 +101,13 @@ struct metric *metrics_gauge_fn(struct metrics *ms, const char *name,
 				const char *help, metrics_read_fn read,
 				void *ctx);
 
+/* The same for a counter whose value is kept elsewhere and only grows
+ * (CPU seconds, an index); rendered as a double.  metrics_add on it is a
+ * bug (assert). */
+struct metric *metrics_counter_fn(struct metrics *ms, const char *name,
+				  const char *help, metrics_read_fn read,
+				  void *ctx);
+
 /* Shorthands for metrics_register without labels. */
 struct metric *metrics_counter(struct metrics *ms, const char *name,
 			       const char *help);

@@ -12,6 +12,19 @@ static const char *const rs_error_strings[] = {
 #undef RS__STR
 };
 
+static const char *const rs_error_names[] = {
+#define RS__NAME(name, str) #name,
+	RS_ERROR_TABLE(RS__NAME)
+#undef RS__NAME
+};
+
+const char *rs_error_name(int code)
+{
+	if (code < 0 || code >= RS__ERROR_COUNT)
+		return "RS_?";
+	return rs_error_names[code];
+}
+
 const char *rs_strerror(int code)
 {
 	if (code < 0 || code >= RS__ERROR_COUNT)

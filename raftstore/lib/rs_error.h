@@ -58,6 +58,8 @@ enum rs_error {
 
 /* The fixed string of a code ("data corrupt"); never NULL. */
 const char *rs_strerror(int code);
+/* The code's name ("RS_ECORRUPT"; "RS_?" for an unknown code). */
+const char *rs_error_name(int code);
 
 /* Errors a client may retry (with backoff): conflict, too old, unavailable,
  * not leader, recovering, timed out.  Not RS_EUNKNOWN: a commit whose

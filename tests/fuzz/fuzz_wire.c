@@ -91,6 +91,28 @@ static void fuzz_watch(const uint8_t *frame, const struct wire_frame *f)
 	rs_buf_free(&out);
 }
 
+static void fuzz_member_change(const uint8_t *frame,
+			       const struct wire_frame *f)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	struct wire_member_change_req m;
+	struct rs_buf out;
+
+	if (wire_decode_member_change(f, &m, errmsg) != RS_OK)
+		return;
+	FUZZ_CHECK(f->type == WIRE_MEMBER_CHANGE);
+	FUZZ_CHECK(m.op >= WIRE_MEMBER_ADD && m.op <= WIRE_MEMBER_REMOVE);
+	FUZZ_CHECK(m.node_id != 0);
+	FUZZ_CHECK(m.raft_addr.len <= WIRE_MEMBER_ADDR_MAX &&
+		   m.client_addr.len <= WIRE_MEMBER_ADDR_MAX);
+	check_inside(f, m.raft_addr);
+	check_inside(f, m.client_addr);
+	rs_buf_init(&out);
+	check_same_frame(frame, f, &out,
+			 wire_encode_member_change(&out, f->request_id, &m));
+	rs_buf_free(&out);
+}
+
 /* Walk the read ranges and the mutations of a decoded commit as the
  * server does, then encode the same request again. */
 static void fuzz_commit(const uint8_t *frame, const struct wire_frame *f)
@@ -197,6 +219,7 @@ static void fuzz_stream(const uint8_t *data, size_t size)
 		fuzz_get(frame, &f);
 		fuzz_range(frame, &f);
 		fuzz_watch(frame, &f);
+		fuzz_member_change(frame, &f);
 		fuzz_commit(frame, &f);
 		fuzz_empty(frame, &f);
 		fuzz_response(&f);

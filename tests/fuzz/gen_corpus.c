@@ -33,6 +33,7 @@
 #include "raftstore/raftguard.h"
 #include "raftstore/raftseg.h"
 #include "raftstore/wire.h"
+#include "storage/backup.h"
 #include "storage/checkpoint.h"
 #include "storage/journal.h"
 #include "storage/record.h"
@@ -140,6 +141,16 @@ static void gen_wire(void)
 	check(wire_encode_simple(&b, 7, WIRE_MEMBERS), "members");
 	seed_buf("wire", "members", &b);
 	b.len = 0;
+	{
+		struct wire_member_change_req add = {
+			WIRE_MEMBER_ADD, 4,
+			{(const uint8_t *)"127.0.0.1:7004", 14},
+			{(const uint8_t *)"127.0.0.1:7104", 14}};
+
+		check(wire_encode_member_change(&b, 10, &add), "member_change");
+		seed_buf("wire", "member_change", &b);
+		b.len = 0;
+	}
 	/* REGISTER, as the client builds it (raftstore/client.c). */
 	start = wire_frame_begin(&b, WIRE_REGISTER, 0, 8);
 	wire_put_u64(&b, 2);
@@ -758,6 +769,52 @@ static void gen_entries(void)
 	batch_free(&batch);
 }
 
+/* Snapshot files (storage/backup.h): empty, a few keys and a system key,
+ * and the same cut inside its trailer.  (Several chunks need over 1 MiB:
+ * the unit test covers them, and the fuzzer builds them from these.) */
+static void gen_backup_file(const char *name, unsigned keys, uint32_t vlen,
+			    size_t cut)
+{
+	char errmsg[RS_ERRMSG_SIZE], key[32];
+	char dir[] = "/tmp/rs-gen-corpus-XXXXXX";
+	char path[4096];
+	struct backup_header h = {.version = 1000, .epoch = 2, .created_ms = 1};
+	struct backup_writer w;
+	uint8_t val[64];
+	struct rs_buf file;
+
+	if (mkdtemp(dir) == NULL)
+		die("mkdtemp");
+	snprintf(path, sizeof path, "%s/snap", dir);
+	check(backup_writer_open(&w, path, &h, errmsg), errmsg);
+	for (unsigned i = 0; i < keys; i++) {
+		int n = snprintf(key, sizeof key, "key-%04u", i);
+		memset(val, 'a' + (int)(i % 26), vlen);
+		check(backup_writer_add(&w, (uint8_t *)key, (uint32_t)n, val, vlen,
+					errmsg),
+		      errmsg);
+	}
+	if (keys > 0)
+		check(backup_writer_add(&w, (const uint8_t *)"\xff/system/epoch", 14,
+					(const uint8_t *)"\2\0\0\0\0\0\0\0", 8,
+					errmsg),
+		      errmsg);
+	check(backup_writer_finish(&w, NULL, errmsg), errmsg);
+	rs_buf_init(&file);
+	read_file(path, &file);
+	seed("backup", name, file.data, file.len - cut);
+	unlink(path);
+	rmdir(dir);
+	rs_buf_free(&file);
+}
+
+static void gen_backup(void)
+{
+	gen_backup_file("empty", 0, 0, 0);
+	gen_backup_file("small", 5, 3, 0);
+	gen_backup_file("torn", 5, 3, 7);
+}
+
 int main(int argc, char **argv)
 {
 	struct rs_buf run;
@@ -784,6 +841,7 @@ int main(int argc, char **argv)
 	gen_client();
 	gen_http();
 	gen_entries();
+	gen_backup();
 	rs_buf_free(&run);
 	return 0;
 }

@@ -195,6 +195,16 @@ class Cluster:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def status_or_none(n):
+    """n's STATUS, or None if it is down or does not answer."""
+    if not n.alive():
+        return None
+    try:
+        return n.status()
+    except (OSError, ConnectionError, rswire.Error):
+        return None
+
+
 def retry(fn, timeout=10.0, what="operation"):
     """Call fn until it does not raise a retryable error or connection error."""
     deadline = time.time() + timeout

@@ -17,6 +17,12 @@
 # RSCTL_TEST_FILL="cmd args" replaces "rsbench fill"; it is called as
 # `$RSCTL_TEST_FILL --dir DIR --records N`.
 #
+# The last part runs a one-node raftstored (with a low snapshot threshold),
+# writes through it, kills it with SIGKILL (a crash: its open segment keeps
+# its batches) and checks `rsctl log verify|inspect DIR` on its data dir
+# and on damaged copies: a flipped byte in a Raft segment, a torn tail, bad
+# metadata, a damaged snapshot and identity file.
+#
 # Needs python3 (to walk the journal's records and to parse the NDJSON).
 # Run by `make check`, or by hand from the top of the build tree:
 #     tests/integration/rsctl_log.sh
@@ -89,8 +95,8 @@ for line in open(sys.argv[1], encoding="ascii"):
     assert lo <= o["version"] <= hi and o["version"] > prev, o
     assert o["count"] == len(o["mutations"]), o
     for m in o["mutations"]:
-        assert m["op"] in ("set", "clear", "clear_range"), m
-        keys = ("key", "value") if m["op"] == "set" else ("key",) if m["op"] == "clear" else ("begin", "end")
+        assert m["op"] in ("set", "del", "clear-range"), m
+        keys = ("key", "value") if m["op"] == "set" else ("key",) if m["op"] == "del" else ("begin", "end")
         for k in keys:
             assert all(ord(c) < 256 for c in m[k]), m
     prev, n = o["version"], n + 1
@@ -143,8 +149,8 @@ json_exact() {
 	python3 - "$RS_OUT" "$1" <<'EOF'
 import json, sys
 exp = json.load(open(sys.argv[2]))
-ops = {"set": (1, "key", "value"), "clear": (2, "key", None),
-       "clear_range": (3, "begin", "end")}
+ops = {"set": (1, "key", "value"), "del": (2, "key", None),
+       "clear-range": (3, "begin", "end")}
 for line in open(sys.argv[1], encoding="ascii"):
     o = json.loads(line)
     got = []
@@ -295,8 +301,8 @@ assert_exit 0 "$RSCTL" log dump "$HAND" &&
 		'="\\x00\\x01\\x0a\\x09\\x7f\\x80\\xff\\x0d\\x08\\x0c"$' &&
 	assert_out "text: long value cut, with its length" \
 		'^version=3 .*="x{64}"\.\.\.\(2000 bytes\)$' &&
-	assert_out "text: clear_range with an empty begin" \
-		'^version=5 epoch=8 count=1 clear_range \["","\\xff"\)$'
+	assert_out "text: clear-range with an empty begin" \
+		'^version=5 epoch=8 count=1 clear-range \["","\\xff"\)$'
 assert_exit 0 "$RSCTL" log dump "$HAND" --json &&
 	check "json: every byte of every key and value comes back" \
 		json_exact "$RS_TMP/hand/expected.json"
@@ -305,5 +311,254 @@ assert_exit 0 "$RSCTL" log dump "$HAND" --json --from 6 --to 100 &&
 		[ "$(json_lines 6 100 2>&1)" = 1 ]
 check "hand-made journal: every file byte-identical" \
 	[ "$before" = "$(tree_digest "$RS_TMP/hand")" ]
+
+# ---- a node's data dir: the Raft log, its metadata and snapshots ----
+RAFTSTORED=$top_builddir/raftstored
+[ -x "$RAFTSTORED" ] || die "$RAFTSTORED not built"
+NODE_PID=0
+# shellcheck disable=SC2317 # called from the exit hook
+stop_node() {
+	[ "$NODE_PID" -gt 0 ] && kill -KILL "$NODE_PID" 2>/dev/null &&
+		wait "$NODE_PID" 2>/dev/null
+	NODE_PID=0
+	return 0
+}
+rs_on_exit stop_node
+read -r RPORT CPORT < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s:
+    x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))') || die "cannot pick ports"
+DD=$RS_TMP/node
+"$RAFTSTORED" --id 1 --data-dir "$DD" \
+	--initial-cluster "1=127.0.0.1:$RPORT/127.0.0.1:$CPORT" \
+	--election-timeout-ms 300 --heartbeat-timeout-ms 30 \
+	--snapshot-threshold 64 --snapshot-trailing 16 >"$RS_TMP/node.log" 2>&1 &
+NODE_PID=$!
+export RSCTL_ENDPOINTS=127.0.0.1:$CPORT
+ready=no
+for ((i = 0; i < 100; i++)); do
+	"$RSCTL" put ready yes >/dev/null 2>&1 && ready=yes && break
+	sleep 0.2
+done
+[ "$ready" = yes ] || die "the node did not serve in 20 s: $(tail -n 5 "$RS_TMP/node.log")"
+for ((i = 0; i < 150; i++)); do
+	"$RSCTL" put "k$((i % 25))" "value $i" >/dev/null 2>&1 ||
+		die "put $i failed"
+done
+# A running node's files may be read; a write in flight may read as a torn
+# tail (exit 1 from verify), but never as anything that stops the command.
+"$RSCTL" log inspect "$DD" >"$RS_OUT" 2>&1
+check "inspect of a running node's data dir exits 0 or 1" [ $? -le 1 ]
+assert_out "a running node is noted, from DIR/LOCK" \
+	"^NOTE +$DD/LOCK: raftstored \(pid $NODE_PID\) runs on this data dir"
+# A backup, restored into a data dir of a new cluster: a raw (not LZ4)
+# snapshot, metadata1 and the identity; no store yet.
+"$RSCTL" snapshot save "$RS_TMP/backup" >"$RS_OUT" 2>&1 ||
+	die "snapshot save failed: $(tail -n 3 "$RS_OUT")"
+RESTORED=$RS_TMP/restored
+"$RSCTL" snapshot restore "$RS_TMP/backup" --data-dir "$RESTORED" --id 1 \
+	--initial-cluster "1=127.0.0.1:$RPORT/127.0.0.1:$CPORT" >"$RS_OUT" 2>&1 ||
+	die "snapshot restore failed: $(tail -n 3 "$RS_OUT")"
+# Let the last writes and any snapshot land (the files stop changing),
+# then crash the node.
+prev=''
+for ((i = 0; i < 25; i++)); do
+	sleep 0.2
+	now=$(tree_digest "$DD/raft")
+	[ "$now" = "$prev" ] && break
+	prev=$now
+done
+stop_node
+
+# raft_batches FILE: "offset entries end" for every batch of a c-raft 0.15
+# segment, walking the layout of docs/storage-format.md (no checksums).
+raft_batches() {
+	python3 - "$1" <<'EOF'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+off = 8
+while off + 16 <= len(data):
+    n = struct.unpack_from("<Q", data, off + 8)[0]
+    if n == 0 or off + 16 + 16 * n > len(data):
+        break
+    size = sum(struct.unpack_from("<I", data, off + 16 + 16 * i + 12)[0] for i in range(n))
+    end = off + 16 + 16 * n + size
+    if end > len(data):
+        break
+    print(off, n, end)
+    off = end
+EOF
+}
+
+# put_u64 FILE OFFSET VALUE: overwrite a little-endian u64 in place.
+put_u64() {
+	python3 - "$@" <<'EOF'
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2]))
+    f.write(struct.pack("<Q", int(sys.argv[3])))
+EOF
+}
+
+# The segment with the most batches, and the last open one with data.
+best=0 bseg='' oseg=''
+for f in "$DD"/raft/[0-9]*-[0-9]* "$DD"/raft/open-*; do
+	[ -f "$f" ] || continue
+	name=$(basename "$f")
+	raft_batches "$f" >"$RS_TMP/b.$name"
+	n=$(wc -l <"$RS_TMP/b.$name")
+	[ "$n" -gt "$best" ] && best=$n bseg=$name
+	case $name in open-*) [ "$n" -gt 0 ] && oseg=$name ;; esac
+done
+[ "$best" -ge 3 ] || die "no Raft segment holds 3 batches"
+[ -n "$oseg" ] || die "no open segment holds a batch after SIGKILL"
+snapmeta=''
+for f in "$DD"/raft/snapshot-*.meta; do
+	[ -f "$f" ] && snapmeta=$(basename "$f")
+done
+[ -n "$snapmeta" ] || die "the node took no snapshot"
+
+before=$(tree_digest "$DD")
+assert_exit 0 "$RSCTL" log verify "$DD" &&
+	assert_out "data dir: verify says OK" '^OK' &&
+	assert_out "data dir: verify sums up the Raft log" \
+		'^raft +.*/raft: [0-9]+ segments?, entries [0-9]+\.\.[0-9]+, [0-9]+ snapshots?' &&
+	assert_out "data dir: verify reads the metadata" \
+		'^metadata +.*: term [0-9]+, voted for [0-9]+ \(metadata[12], version [0-9]+\)' &&
+	assert_out "data dir: verify reads the identity" \
+		'^identity +.*/identity: node 1, cluster [0-9a-f]{32}' &&
+	check "data dir: no note once the node is gone" \
+		sh -c "! grep -q '^NOTE' '$RS_OUT'"
+assert_exit 0 "$RSCTL" log inspect "$DD" &&
+	assert_out "data dir: inspect says what it read" '^data dir ' &&
+	assert_out "data dir: inspect shows the store's state" \
+		'^state at version [0-9]+ ' &&
+	assert_out "data dir: inspect lists $bseg" \
+		"^  $bseg +[0-9]+ +[0-9]+ +$best " &&
+	assert_out "data dir: inspect shows metadata" \
+		'^  metadata1 +version [0-9]+, term [0-9]+, voted for [0-9]+' &&
+	assert_out "data dir: inspect checks the snapshot" \
+		'state at version [0-9]+, epoch [0-9]+, image [0-9]+ bytes, valid' &&
+	assert_out "data dir: inspect shows the identity" '^identity .*: node 1,'
+assert_exit 0 "$RSCTL" log dump "$DD" && cp "$RS_OUT" "$RS_TMP/dump.dd" &&
+	assert_exit 0 "$RSCTL" log dump "$DD/store" &&
+	check "data dir: dump prints the store's journal" \
+		cmp -s "$RS_OUT" "$RS_TMP/dump.dd"
+assert_exit 0 "$RSCTL" log verify "$DD/store" &&
+	assert_out "the store dir alone: as before" \
+		'^OK: every record and checkpoint verified$' &&
+	check "the store dir alone: no word of the Raft log" \
+		sh -c "! grep -Eq '^(raft|metadata|identity) ' '$RS_OUT'"
+check "good data dir: every file byte-identical" \
+	[ "$before" = "$(tree_digest "$DD")" ]
+
+# data_case NAME: a fresh copy of the data dir in $CASE.
+data_case() {
+	CASE=$RS_TMP/dd-$1
+	cp -a "$DD" "$CASE"
+}
+
+# A flipped byte in the data of a middle batch of the fullest segment.
+data_case flip
+read -r boff _ bend < <(sed -n "$(((best + 1) / 2))p" "$RS_TMP/b.$bseg")
+flip_byte "$CASE/raft/$bseg" "$((bend - 3))"
+before=$(tree_digest "$CASE")
+assert_exit 1 "$RSCTL" log verify "$CASE" &&
+	assert_out "raft flip: verify names the file and offset" \
+		"^CORRUPT +$CASE/raft/$bseg at offset $boff: " &&
+	assert_out "raft flip: verify says FAILED" '^FAILED'
+assert_exit 1 "$RSCTL" log inspect "$CASE" &&
+	assert_out "raft flip: inspect names the file and offset" \
+		"^CORRUPT +$CASE/raft/$bseg at offset $boff: " &&
+	assert_out "raft flip: inspect marks the segment" \
+		"^  $bseg .* corrupt at byte $boff"
+check "raft flip: every file byte-identical" \
+	[ "$before" = "$(tree_digest "$CASE")" ]
+
+# The last open segment cut in the middle of its last batch: the trace of
+# a crash, which raftstored cuts at its next start.
+data_case torn
+read -r toff _ tend < <(tail -n 1 "$RS_TMP/b.$oseg")
+truncate -s "$(((toff + tend) / 2))" "$CASE/raft/$oseg"
+before=$(tree_digest "$CASE")
+assert_exit 1 "$RSCTL" log verify "$CASE" &&
+	assert_out "raft torn: verify reports a torn tail" \
+		"^TORN +$CASE/raft/$oseg at offset $toff: torn tail"
+assert_exit 0 "$RSCTL" log inspect "$CASE" &&
+	assert_out "raft torn: inspect notes it" \
+		"^TORN +$CASE/raft/$oseg at offset $toff: torn tail" &&
+	assert_out "raft torn: inspect marks the segment" \
+		"^  $oseg .* torn at byte $toff"
+check "raft torn: not truncated, every file byte-identical" \
+	[ "$before" = "$(tree_digest "$CASE")" ]
+
+# metadata1 with a format c-raft 0.15 does not write; with an even version;
+# cut short (a crash's trace, which c-raft deletes: inspect allows it).
+data_case meta
+put_u64 "$CASE/raft/metadata1" 0 7
+before=$(tree_digest "$CASE")
+assert_exit 1 "$RSCTL" log verify "$CASE" &&
+	assert_out "bad metadata: verify names it" \
+		"^FORMAT +$CASE/raft/metadata1 at offset 0: format version 7"
+assert_exit 1 "$RSCTL" log inspect "$CASE" &&
+	assert_out "bad metadata: inspect names it" \
+		"^FORMAT +$CASE/raft/metadata1 at offset 0"
+check "bad metadata: every file byte-identical" \
+	[ "$before" = "$(tree_digest "$CASE")" ]
+data_case meta-parity
+put_u64 "$CASE/raft/metadata1" 8 4
+assert_exit 1 "$RSCTL" log verify "$CASE" &&
+	assert_out "metadata version of the wrong parity" \
+		"^CORRUPT +$CASE/raft/metadata1 at offset 8: version 4 is even"
+data_case meta-short
+truncate -s 20 "$CASE/raft/metadata1"
+assert_exit 1 "$RSCTL" log verify "$CASE" &&
+	assert_out "short metadata: verify reports it" \
+		"^TORN +$CASE/raft/metadata1 at offset 20"
+assert_exit 0 "$RSCTL" log inspect "$CASE"
+
+# A snapshot: its .meta's checksum, its data's LZ4 frame and image.
+data_case snapmeta
+flip_byte "$CASE/raft/$snapmeta" 34
+assert_exit 1 "$RSCTL" log verify "$CASE" &&
+	assert_out "snapshot .meta: checksum mismatch named" \
+		"^CORRUPT +$CASE/raft/$snapmeta at offset 8: checksum mismatch"
+data_case snapdata
+snapdata=${snapmeta%.meta}
+flip_byte "$CASE/raft/$snapdata" "$(($(stat -c %s "$CASE/raft/$snapdata") / 2))"
+assert_exit 1 "$RSCTL" log verify "$CASE" &&
+	assert_out "snapshot data: corruption named" \
+		"^CORRUPT +$CASE/raft/$snapdata"
+assert_exit 1 "$RSCTL" log inspect "$CASE"
+
+# The identity file.
+data_case ident
+flip_byte "$CASE/identity" 20
+assert_exit 1 "$RSCTL" log verify "$CASE" &&
+	assert_out "identity: corruption named" "^CORRUPT +$CASE/identity"
+assert_exit 1 "$RSCTL" log inspect "$CASE"
+
+# A restored data dir: its snapshot is raw, checked all the same.
+before=$(tree_digest "$RESTORED")
+assert_exit 0 "$RSCTL" log verify "$RESTORED" &&
+	assert_out "restored: verify says OK" '^OK' &&
+	assert_out "restored: no store yet" '^journal +.*: absent'
+assert_exit 0 "$RSCTL" log inspect "$RESTORED" &&
+	assert_out "restored: inspect checks the raw snapshot" \
+		'^    data [0-9]+ bytes: state at version [0-9]+, epoch [0-9]+, image [0-9]+ bytes, valid'
+rsnap=''
+for f in "$RESTORED"/raft/snapshot-*; do
+	case $f in *.meta) ;; *) rsnap=$(basename "$f") ;; esac
+done
+[ -n "$rsnap" ] || die "the restored data dir holds no snapshot"
+flip_byte "$RESTORED/raft/$rsnap" 40
+assert_exit 1 "$RSCTL" log verify "$RESTORED" &&
+	assert_out "restored: a flipped byte in the image" \
+		"^CORRUPT +$RESTORED/raft/$rsnap at offset 32: data: image checksum mismatch"
+flip_byte "$RESTORED/raft/$rsnap" 40
+check "restored: every file byte-identical" \
+	[ "$before" = "$(tree_digest "$RESTORED")" ]
 
 rs_finish

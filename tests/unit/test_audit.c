@@ -629,6 +629,11 @@ static const struct {
 	 "\"commit_proxies\":3,\"resolvers\":1}"},
 	{DIRECTOR_EV_LAYOUT_PERSISTED,
 	 "{\"epoch\":2,\"layout_id\":2,\"version\":18,\"recovery_ms\":40}"},
+	{DIRECTOR_EV_LAYOUT_UPDATED,
+	 "{\"epoch\":2,\"layout_id\":3,\"previous_layout_id\":2,"
+	 "\"version\":19,\"storage\":2,\"logs\":2,\"commit_proxies\":2,"
+	 "\"update_ms\":12,\"reason\":\"component failure: node 3 sent no "
+	 "heartbeat for 1003 ms\"}"},
 	{DIRECTOR_EV_COMPONENT_FAILURE,
 	 "{\"epoch\":2,\"component_node\":1,\"cause\":\"heartbeat\","
 	 "\"age_ms\":603}"},

@@ -27,7 +27,10 @@
 #define NOW 1000000u
 #define FAILURE_MS 1000u
 #define LAG_VERSIONS 5000000u
+#define LOG_LAG_ENTRIES 10000u
 #define EPOCH 7u
+#define APPLIED_AT_LAYOUT 20000000u
+#define LAYOUT_ID 9u
 #define RECOVERY_VERSION 4242u
 
 /* ------------------------------------------------------------------ */
@@ -90,6 +93,7 @@ static struct plan_input cl_input(const struct cluster *c, uint64_t proxies,
 				  uint64_t resolvers)
 {
 	struct plan_input in = {
+		.layout_id = LAYOUT_ID,
 		.epoch = EPOCH,
 		.recovery_version = RECOVERY_VERSION,
 		.self_id = c->self_id,
@@ -367,7 +371,7 @@ START_TEST(test_layout_three_nodes)
 
 	cl_three(&c);
 	cl_layout(&c, 3, 1, &t);
-	ck_assert_uint_eq(t.id, EPOCH);
+	ck_assert_uint_eq(t.id, LAYOUT_ID);
 	ck_assert_uint_eq(t.epoch, EPOCH);
 	ck_assert_uint_eq(t.recovery_version, RECOVERY_VERSION);
 	ck_assert_uint_eq(t.director.node_id, 1);
@@ -458,6 +462,49 @@ START_TEST(test_layout_non_voter)
 	c.voters[c.n_voters++] = 99;
 	cl_layout(&c, 4, 1, &t);
 	ck_assert_ids(t.logs, t.log_count, "1,2,3");
+}
+END_TEST
+
+/* A layout update (in->lag given) recruits only the live members within
+ * the lag limits, by the rule monitoring judges them with; a lagging live
+ * member stays an UP service.  A recovery (no limits) takes every live
+ * one and lets the persist wait catch them up. */
+START_TEST(test_layout_update_leaves_out_lagging)
+{
+	const struct plan_lag_limits lag = {APPLIED_AT_LAYOUT, LAG_VERSIONS,
+					    LOG_LAG_ENTRIES};
+	struct plan_input in;
+	struct cluster c;
+	struct tsl t;
+
+	cl_three(&c);
+	cl_add(&c, 4, NOW, true);
+	cl_add(&c, 5, NOW - FAILURE_MS, true); /* down */
+	for (unsigned i = 0; i < c.n; i++)
+		c.m[i].applied_version = APPLIED_AT_LAYOUT;
+	cl_get(&c, 1)->applied_version = 0; /* self: never judged */
+	cl_get(&c, 1)->log_lag_entries = LOG_LAG_ENTRIES + 1;
+	cl_get(&c, 2)->applied_version = APPLIED_AT_LAYOUT - LAG_VERSIONS - 1;
+	cl_get(&c, 4)->log_lag_entries = LOG_LAG_ENTRIES + 1;
+	in = cl_input(&c, 5, 1);
+	in.lag = &lag;
+	plan_build_layout(&t, &in);
+	layout_check_valid(&t);
+	ck_assert_ids(t.storage, t.storage_count, "1,3");
+	ck_assert_ids(t.logs, t.log_count, "1,3");
+	ck_assert_ids(t.commit_proxies, t.commit_proxy_count, "1,3");
+	ck_assert_uint_eq(service_of(&t, 2)->status, TSL_STATUS_UP);
+	ck_assert_uint_eq(service_of(&t, 4)->status, TSL_STATUS_UP);
+	ck_assert_uint_eq(service_of(&t, 5)->status, TSL_STATUS_DOWN);
+	/* At the limits, recruited. */
+	cl_get(&c, 2)->applied_version = APPLIED_AT_LAYOUT - LAG_VERSIONS;
+	cl_get(&c, 4)->log_lag_entries = LOG_LAG_ENTRIES;
+	plan_build_layout(&t, &in);
+	ck_assert_ids(t.storage, t.storage_count, "1,2,3,4");
+	/* A recovery recruits every live member. */
+	cl_get(&c, 2)->applied_version = 0;
+	cl_layout(&c, 5, 1, &t);
+	ck_assert_ids(t.storage, t.storage_count, "1,2,3,4");
 }
 END_TEST
 
@@ -798,6 +845,23 @@ START_TEST(test_persist_only_storage_counts)
 }
 END_TEST
 
+/* A storage node removed from the cluster while its layout was being
+ * written is not waited for (the next update drops it). */
+START_TEST(test_persist_skips_a_removed_member)
+{
+	char reason[PLAN_REASON_SIZE];
+	struct cluster c;
+	struct tsl t;
+
+	persist_setup(&c, &t);
+	cl_get(&c, 3)->applied_version = 0;
+	ck_assert_int_eq(persisted(&c, &t, NOW, reason), PLAN_PERSIST_WAIT);
+	c.n--; /* node 3 leaves the registry */
+	ck_assert_int_eq(persisted(&c, &t, NOW + PERSIST_TIMEOUT_MS, reason),
+			 PLAN_PERSIST_DONE);
+}
+END_TEST
+
 START_TEST(test_persist_full_registry)
 {
 	char reason[PLAN_REASON_SIZE];
@@ -853,10 +917,9 @@ static enum plan_verdict monitor(const struct monitor_fixture *f,
 		.n_members = f->c.n,
 		.layout = &f->t,
 		.self_id = f->c.self_id,
-		.applied_version = APPLIED,
 		.now_ms = f->c.now_ms,
 		.failure_ms = FAILURE_MS,
-		.lag_versions = LAG_VERSIONS,
+		.lag = {APPLIED, LAG_VERSIONS, LOG_LAG_ENTRIES},
 		.config_changed = f->config_changed,
 	};
 	enum plan_verdict v = plan_monitor(&in, out);
@@ -941,12 +1004,85 @@ START_TEST(test_monitor_readmission)
 	expect_finding(&f, PLAN_HEALTHY, 0, 0, "");
 	cl_get(&f.c, 4)->last_seen_ms = NOW - 1;
 	expect_finding(&f, PLAN_NODE_BACK, 4, 0,
-		       "node 4 is back: recovering to re-admit it");
-	/* A member new to the registry is "back" too. */
+		       "node 4 is back: re-admitting it");
+	/* A member new to the registry is "back" too, once it has caught
+	 * up: recruiting it earlier would only find it lagging next. */
 	monitor_setup(&f);
 	cl_add(&f.c, 9, NOW, false);
+	expect_finding(&f, PLAN_HEALTHY, 0, 0, "");
+	cl_get(&f.c, 9)->applied_version = APPLIED - LAG_VERSIONS - 1;
+	expect_finding(&f, PLAN_HEALTHY, 0, 0, "");
+	cl_get(&f.c, 9)->applied_version = APPLIED - LAG_VERSIONS;
 	expect_finding(&f, PLAN_NODE_BACK, 9, 0,
-		       "node 9 is back: recovering to re-admit it");
+		       "node 9 is back: re-admitting it");
+	/* Its Raft log counts too. */
+	cl_get(&f.c, 9)->log_lag_entries = LOG_LAG_ENTRIES + 1;
+	expect_finding(&f, PLAN_HEALTHY, 0, 0, "");
+	cl_get(&f.c, 9)->log_lag_entries = LOG_LAG_ENTRIES;
+	expect_finding(&f, PLAN_NODE_BACK, 9, 0,
+		       "node 9 is back: re-admitting it");
+}
+END_TEST
+
+START_TEST(test_monitor_log_lag)
+{
+	struct monitor_fixture f;
+
+	monitor_setup(&f);
+	cl_get(&f.c, 2)->log_lag_entries = LOG_LAG_ENTRIES;
+	expect_finding(&f, PLAN_HEALTHY, 0, 0, "");
+	cl_get(&f.c, 2)->log_lag_entries = LOG_LAG_ENTRIES + 1;
+	expect_finding(&f, PLAN_LOG_LAG, 2, LOG_LAG_ENTRIES + 1,
+		       "component failure: the log on node 2 is 10001 entries "
+		       "behind the leader");
+	/* Apply lag is named first on the same node. */
+	cl_get(&f.c, 2)->applied_version = 0;
+	expect_finding(&f, PLAN_APPLY_LAG, 2, APPLIED,
+		       "component failure: node 2 is 10000000 versions behind");
+	/* The node itself is never behind. */
+	monitor_setup(&f);
+	cl_get(&f.c, 1)->log_lag_entries = LOG_LAG_ENTRIES * 9;
+	expect_finding(&f, PLAN_HEALTHY, 0, 0, "");
+}
+END_TEST
+
+/* A member removed from the cluster leaves the registry; the layout that
+ * still names it, as storage or only as a (down) service, is out of date. */
+START_TEST(test_monitor_node_gone)
+{
+	struct monitor_fixture f;
+
+	monitor_setup(&f);
+	f.c.m[2] = f.c.m[3]; /* node 3 (storage) removed: registry 1, 2, 4 */
+	f.c.n--;
+	expect_finding(&f, PLAN_NODE_GONE, 3, 0,
+		       "node 3 left the cluster: dropping it from the layout");
+	monitor_setup(&f);
+	f.c.n--; /* node 4, down and a service only, removed */
+	expect_finding(&f, PLAN_NODE_GONE, 4, 0,
+		       "node 4 left the cluster: dropping it from the layout");
+	/* A member's own finding comes first, and the configuration last. */
+	f.config_changed = true;
+	cl_get(&f.c, 2)->last_seen_ms = NOW - 2000;
+	expect_finding(&f, PLAN_HEARTBEAT_LOST, 2, 2000,
+		       "component failure: node 2 sent no heartbeat for 2000 ms");
+	cl_get(&f.c, 2)->last_seen_ms = NOW;
+	expect_finding(&f, PLAN_NODE_GONE, 4, 0,
+		       "node 4 left the cluster: dropping it from the layout");
+}
+END_TEST
+
+/* Only a configuration change ends the epoch; every follower finding is
+ * repaired by a layout update. */
+START_TEST(test_verdict_needs_epoch)
+{
+	ck_assert(!plan_verdict_needs_epoch(PLAN_HEALTHY));
+	ck_assert(!plan_verdict_needs_epoch(PLAN_HEARTBEAT_LOST));
+	ck_assert(!plan_verdict_needs_epoch(PLAN_APPLY_LAG));
+	ck_assert(!plan_verdict_needs_epoch(PLAN_LOG_LAG));
+	ck_assert(!plan_verdict_needs_epoch(PLAN_NODE_BACK));
+	ck_assert(!plan_verdict_needs_epoch(PLAN_NODE_GONE));
+	ck_assert(plan_verdict_needs_epoch(PLAN_CONFIG_CHANGED));
 }
 END_TEST
 
@@ -996,12 +1132,12 @@ START_TEST(test_monitor_priority)
 		cl_get(&f.c, 4)->last_seen_ms = NOW;
 		cl_get(&f.c, 3)->last_seen_ms = NOW - 2000;
 		expect_finding(&f, PLAN_NODE_BACK, 4, 0,
-			       "node 4 is back: recovering to re-admit it");
+			       "node 4 is back: re-admitting it");
 		break;
 	case 4: /* any node finding before the configuration */
 		cl_get(&f.c, 4)->last_seen_ms = NOW;
 		expect_finding(&f, PLAN_NODE_BACK, 4, 0,
-			       "node 4 is back: recovering to re-admit it");
+			       "node 4 is back: re-admitting it");
 		break;
 	}
 }
@@ -1104,6 +1240,7 @@ int main(void)
 	tcase_add_test(tl, test_layout_silent_members_down);
 	tcase_add_test(tl, test_layout_all_others_silent);
 	tcase_add_test(tl, test_layout_non_voter);
+	tcase_add_test(tl, test_layout_update_leaves_out_lagging);
 	tcase_add_loop_test(tl, test_layout_proxies, 0, 7);
 	tcase_add_loop_test(tl, test_layout_resolvers, 0, 18);
 	tcase_add_test(tl, test_layout_full_registry);
@@ -1116,6 +1253,7 @@ int main(void)
 	tcase_add_test(tp, test_persist_waits);
 	tcase_add_test(tp, test_persist_fails_after_deadline);
 	tcase_add_test(tp, test_persist_only_storage_counts);
+	tcase_add_test(tp, test_persist_skips_a_removed_member);
 	tcase_add_test(tp, test_persist_full_registry);
 	tcase_add_loop_test(tp, test_txn_failure_kind, 0,
 			    sizeof txn_statuses / sizeof txn_statuses[0]);
@@ -1127,6 +1265,9 @@ int main(void)
 	tcase_add_test(tm, test_monitor_apply_lag);
 	tcase_add_test(tm, test_monitor_self_never_fails);
 	tcase_add_test(tm, test_monitor_readmission);
+	tcase_add_test(tm, test_monitor_log_lag);
+	tcase_add_test(tm, test_monitor_node_gone);
+	tcase_add_test(tm, test_verdict_needs_epoch);
 	tcase_add_test(tm, test_monitor_config_changed);
 	tcase_add_loop_test(tm, test_monitor_priority, 0, 5);
 	tcase_add_test(tm, test_monitor_full_registry);

@@ -15,7 +15,11 @@
  *    key written;
  *  - a storage replica that never applies the system transaction: the
  *    persist wait times out and the director exits naming the node; the
- *    proxy never accepted.
+ *    proxy never accepted;
+ *  - a follower killed while the director monitors, then revived: each is
+ *    a layout update in the same epoch (the node left out of storage and
+ *    logs, its service down; then re-admitted), audited as the failure and
+ *    the update, with the proxy accepting throughout and no exit.
  */
 #include <check.h>
 #include <inttypes.h>
@@ -58,8 +62,16 @@ static struct event events[EVENTS_MAX];
 static unsigned n_events;
 static unsigned exits;
 static char exit_reason[256];
+/* Servers whose heartbeats the test holds back (a killed node's). */
+static bool silent[N];
+static unsigned failure_ms;
+/* The proxy stopped accepting at some point (checked on every event). */
+static bool refused_meanwhile;
 /* Each replica's applied version when the layout was reported persisted. */
 static uint64_t applied_when_persisted[N];
+
+static unsigned count_events(const char *name);
+static bool accepting(void);
 
 /* Takes members over, as the node's callback does. */
 static void on_event(void *ctx, const char *name, json_t *members)
@@ -77,6 +89,9 @@ static void on_event(void *ctx, const char *name, json_t *members)
 	e = &events[n_events++];
 	snprintf(e->name, sizeof e->name, "%s", name);
 	e->fields = members;
+	/* From the first layout persisted on, the proxy must accept. */
+	if (count_events(DIRECTOR_EV_LAYOUT_PERSISTED) > 0 && !accepting())
+		refused_meanwhile = true;
 	if (strcmp(name, DIRECTOR_EV_LAYOUT_PERSISTED) == 0)
 		for (unsigned i = 0; i < N; i++)
 			applied_when_persisted[i] =
@@ -101,6 +116,8 @@ static void heartbeats(void)
 {
 	for (unsigned i = 0; i < N; i++) {
 		char client[32], raft_addr[8];
+		if (silent[i])
+			continue;
 		snprintf(client, sizeof client, "127.0.0.1:%u", 7001 + i);
 		snprintf(raft_addr, sizeof raft_addr, "%u", i + 1);
 		ck_assert_int_eq(director_registry_update(
@@ -141,6 +158,9 @@ static void setup(void)
 	n_events = 0;
 	exits = 0;
 	exit_reason[0] = '\0';
+	memset(silent, 0, sizeof silent);
+	failure_ms = 5000;
+	refused_meanwhile = false;
 	director = NULL;
 	proxy = raftfix_proxy_ready(&c, 0, &o);
 	heartbeats();
@@ -168,7 +188,7 @@ static void start_director(void)
 		.client_addr = "127.0.0.1:7001",
 		.current_epoch = c.reps[0].fsm.epoch,
 		.coordinators = COORDINATORS,
-		.failure_ms = 5000,
+		.failure_ms = failure_ms,
 		.recruit_wait_ms = 1000,
 		.persist_timeout_ms = PERSIST_TIMEOUT_MS,
 		.event = on_event,
@@ -394,6 +414,112 @@ START_TEST(test_next_recovery_fences_the_previous_layout)
 }
 END_TEST
 
+/* ---- a follower lost and back: layout updates, no new epoch ---- */
+
+static bool one_update(void)
+{
+	return count_events(DIRECTOR_EV_LAYOUT_UPDATED) >= 1;
+}
+
+static bool two_updates(void)
+{
+	return count_events(DIRECTOR_EV_LAYOUT_UPDATED) >= 2;
+}
+
+/* The layout replica r has applied. */
+static void layout_on(unsigned r, struct tsl *t)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	uint32_t len;
+	const uint8_t *val = system_value(r, DIRECTOR_KEY_LAYOUT, &len);
+
+	ck_assert_ptr_nonnull(val);
+	ck_assert_msg(tsl_decode(val, len, t, errmsg) == RS_OK,
+		      "server %u: layout: %s", r, errmsg);
+}
+
+static const struct tsl_service *service_in(const struct tsl *t, uint64_t id)
+{
+	for (unsigned i = 0; i < t->service_count; i++)
+		if (t->services[i].node_id == id)
+			return &t->services[i];
+	ck_abort_msg("no service %" PRIu64, id);
+	return NULL;
+}
+
+/* The last event of that name. */
+static const struct event *last_event(const char *name)
+{
+	for (unsigned i = n_events; i-- > 0;)
+		if (strcmp(events[i].name, name) == 0)
+			return &events[i];
+	ck_abort_msg("no %s event", name);
+	return NULL;
+}
+
+START_TEST(test_follower_lost_and_back_is_a_layout_update)
+{
+	uint64_t first;
+	const struct event *e;
+	struct tsl t;
+
+	failure_ms = 400;
+	start_director();
+	wait_for(monitoring, "the director to reach monitoring");
+	first = field_u64(find_event(DIRECTOR_EV_LAYOUT_PERSISTED), "layout_id");
+
+	/* Server 3 dies: no heartbeats, no Raft. */
+	raft_fixture_kill(&c.fx, 2);
+	silent[2] = true;
+	wait_for(one_update, "a layout update without node 3");
+	e = find_event(DIRECTOR_EV_COMPONENT_FAILURE);
+	ck_assert_uint_eq(field_u64(e, "component_node"), 3);
+	ck_assert_str_eq(field_str(e, "cause"), "heartbeat");
+	e = find_event(DIRECTOR_EV_LAYOUT_UPDATED);
+	ck_assert_uint_eq(field_u64(e, "epoch"), 1);
+	ck_assert_uint_eq(field_u64(e, "layout_id"), first + 1);
+	ck_assert_uint_eq(field_u64(e, "previous_layout_id"), first);
+	ck_assert_uint_eq(field_u64(e, "storage"), 2);
+	ck_assert_uint_eq(field_u64(e, "logs"), 2);
+	ck_assert(strncmp(field_str(e, "reason"), "component failure: node 3 "
+			  "sent no heartbeat", 41) == 0);
+	for (unsigned i = 0; i < 2; i++) {
+		layout_on(i, &t);
+		ck_assert_uint_eq(t.id, first + 1);
+		ck_assert_uint_eq(t.epoch, 1);
+		ck_assert_uint_eq(t.storage_count, 2);
+		ck_assert_uint_eq(t.log_count, 2);
+		ck_assert_uint_eq(service_in(&t, 3)->status, TSL_STATUS_DOWN);
+		ck_assert_uint_eq(c.reps[i].fsm.epoch, 1);
+	}
+
+	/* It comes back: re-admitted by a second update, same epoch. */
+	raft_fixture_revive(&c.fx, 2);
+	silent[2] = false;
+	wait_for(two_updates, "a layout update re-admitting node 3");
+	e = last_event(DIRECTOR_EV_LAYOUT_UPDATED);
+	ck_assert_uint_eq(field_u64(e, "epoch"), 1);
+	ck_assert_uint_eq(field_u64(e, "layout_id"), first + 2);
+	ck_assert_uint_eq(field_u64(e, "storage"), 3);
+	ck_assert_str_eq(field_str(e, "reason"), "node 3 is back: re-admitting it");
+	raftfix_step_until_applied(&c, raftfix_all(&c),
+				   raft_last_index(raftfix_raft(&c, 0)), 10000);
+	for (unsigned i = 0; i < N; i++) {
+		layout_on(i, &t);
+		ck_assert_uint_eq(t.id, first + 2);
+		ck_assert_uint_eq(t.storage_count, 3);
+		ck_assert_uint_eq(service_in(&t, 3)->status, TSL_STATUS_UP);
+		ck_assert_uint_eq(c.reps[i].fsm.epoch, 1);
+	}
+	/* The epoch stayed, the proxy accepted throughout, nobody exited. */
+	ck_assert_uint_eq(count_events(DIRECTOR_EV_EPOCH_ALLOCATED), 1);
+	ck_assert_uint_eq(count_events(DIRECTOR_EV_LAYOUT_PERSISTED), 1);
+	ck_assert_uint_eq(exits, 0);
+	ck_assert(!refused_meanwhile);
+	ck_assert(accepting());
+}
+END_TEST
+
 /* ---- recoveries that fail ---- */
 
 static void expect_one_exit_in(const char *phase, const char *reason_part)
@@ -464,6 +590,7 @@ int main(void)
 	log_set_level(LOG_WARN);
 	tcase_add_test(tc, test_recovery_writes_the_system_state);
 	tcase_add_test(tc, test_next_recovery_fences_the_previous_layout);
+	tcase_add_test(tc, test_follower_lost_and_back_is_a_layout_update);
 	tc = testutil_tcase(s, "failure", setup, teardown, 30);
 	tcase_add_test(tc, test_leadership_lost_during_epoch);
 	tcase_add_test(tc, test_persist_times_out_on_a_stuck_replica);

@@ -73,6 +73,14 @@ static int route_fail(void *ctx, struct rs_buf *body)
 	return RS_EIO;
 }
 
+/* A health check that fails: 503 with the body as written. */
+static int route_down(void *ctx, struct rs_buf *body)
+{
+	(void)ctx;
+	rs_buf_append(body, "{\"health\":false}", 16);
+	return RS_EUNAVAILABLE;
+}
+
 static int route_big(void *ctx, struct rs_buf *body)
 {
 	size_t n = T_BIG_BYTES;
@@ -105,6 +113,7 @@ static const struct http_route t_routes[] = {
 	{"/fail", "text/plain", route_fail},
 	{"/big", "application/octet-stream", route_big},
 	{"/stop", "text/plain", route_stop},
+	{"/down", HTTP_CONTENT_TYPE_JSON, route_down},
 };
 
 /* ---- loop side ---- */
@@ -366,6 +375,7 @@ static void c_routes(struct t_env *env)
 	t_exchange(env, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
 	t_exchange(env, "GET /metrics HTTP/1.0\r\n\r\n");
 	t_exchange(env, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+	t_exchange(env, "GET /down HTTP/1.1\r\nHost: x\r\n\r\n");
 }
 
 START_TEST(test_routes)
@@ -375,7 +385,7 @@ START_TEST(test_routes)
 	char v[128];
 
 	t_run(&env, c_routes);
-	ck_assert_int_eq(env.n_resp, 5);
+	ck_assert_int_eq(env.n_resp, 6);
 
 	r = t_expect(&env, 0, 200);
 	t_header(&r, "Content-Type", v, sizeof v);
@@ -397,6 +407,10 @@ START_TEST(test_routes)
 	r = t_expect(&env, 4, 200);
 	ck_assert_ptr_nonnull(strstr(r.body, "http_requests_total 3\n"));
 	ck_assert_uint_eq(metrics_counter_get(env.requests), 3);
+	r = t_expect(&env, 5, 503); /* the route's own body, not a stock text */
+	t_header(&r, "Content-Type", v, sizeof v);
+	ck_assert_str_eq(v, "application/json");
+	ck_assert_str_eq(r.body, "{\"health\":false}");
 	t_finish(&env);
 }
 END_TEST

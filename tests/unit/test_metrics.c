@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "raftstore/lib/metrics.h"
+#include "raftstore/lib/procmetrics.h"
 #include "raftstore/lib/rs_error.h"
 #include "tests/unit/testutil.h"
 
@@ -149,6 +151,61 @@ static const struct {
 	{-INFINITY, "-Inf"},
 	{NAN, "NaN"},
 };
+
+/* A counter read through a callback renders its double, typed counter. */
+static double read_cpu(void *ctx)
+{
+	return *(const double *)ctx;
+}
+
+START_TEST(test_counter_callback)
+{
+	double cpu = 1.5;
+	struct metric *c = metrics_counter_fn(ms, "rs_cpu_seconds_total",
+					      "CPU.", read_cpu, &cpu);
+
+	ck_assert_ptr_nonnull(c);
+	render_is("# HELP rs_cpu_seconds_total CPU.\n"
+		  "# TYPE rs_cpu_seconds_total counter\n"
+		  "rs_cpu_seconds_total 1.5\n");
+	cpu = 2;
+	ck_assert_uint_eq(metrics_counter_get(c), 2);
+	/* the same source again is the same metric; another is refused */
+	ck_assert_ptr_eq(metrics_counter_fn(ms, "rs_cpu_seconds_total", "CPU.",
+					    read_cpu, &cpu), c);
+	ck_assert_ptr_null(metrics_counter_fn(ms, "rs_cpu_seconds_total",
+					      "CPU.", read_cpu, NULL));
+}
+END_TEST
+
+/* The process families are there, and their values are this process'. */
+START_TEST(test_process_families)
+{
+	double start = procmetrics_start_time();
+
+	ck_assert_int_eq(procmetrics_register(ms), RS_OK);
+	out.len = 0;
+	ck_assert_int_eq(metrics_render_prometheus(ms, &out), RS_OK);
+	ck_assert_int_eq(rs_buf_append(&out, "", 1), RS_OK);
+	for (unsigned i = 0; i < 6; i++) {
+		static const char *const names[] = {
+			"\nprocess_cpu_seconds_total ",
+			"\nprocess_resident_memory_bytes ",
+			"\nprocess_virtual_memory_bytes ",
+			"\nprocess_open_fds ", "\nprocess_max_fds ",
+			"\nprocess_start_time_seconds "};
+		const char *at = strstr((const char *)out.data, names[i]);
+
+		ck_assert_msg(at != NULL, "%s missing", names[i] + 1);
+		ck_assert_msg(strncmp(at + strlen(names[i]), "NaN", 3) != 0,
+			      "%s is NaN", names[i] + 1);
+	}
+	/* started within the last hour, not in the future */
+	ck_assert(!isnan(start));
+	ck_assert(start <= (double)time(NULL) + 1);
+	ck_assert(start > (double)time(NULL) - 3600);
+}
+END_TEST
 
 START_TEST(test_numbers)
 {
@@ -524,6 +581,8 @@ int main(void)
 	tcase_add_test(tc, test_counter);
 	tcase_add_test(tc, test_gauge);
 	tcase_add_test(tc, test_gauge_callback);
+	tcase_add_test(tc, test_counter_callback);
+	tcase_add_test(tc, test_process_families);
 	tcase_add_loop_test(tc, test_numbers, 0,
 			    sizeof number_cases / sizeof number_cases[0]);
 	tcase_add_test(tc, test_histogram);

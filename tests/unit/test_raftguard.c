@@ -38,6 +38,7 @@ struct tnode {
 	unsigned adopt_calls;
 	unsigned applied;
 	unsigned old_applied; /* entries tagged 'o' */
+	unsigned closed_peers; /* bit id-1 per peer_closed(id) heard */
 	bool started;
 	bool closing;
 	bool closed;
@@ -79,6 +80,14 @@ static int op_adopt(void *ctx, const uint8_t id[16], char *errmsg)
 	memcpy(n->cluster, id, 16);
 	n->adopt_calls++;
 	return RS_OK;
+}
+
+static void op_peer_closed(void *ctx, uint64_t id)
+{
+	struct tnode *n = ctx;
+
+	ck_assert(id >= 1 && id <= NODES);
+	n->closed_peers |= 1u << (id - 1);
 }
 
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
@@ -138,7 +147,7 @@ static void node_start(unsigned i, const uint8_t *cid)
 	struct raftguard_peer_ops ops = {
 		.ctx = n, .self_id = n->id, .is_member = op_is_member,
 		.founder = op_founder, .cluster_id = op_cluster_id,
-		.adopt = op_adopt};
+		.adopt = op_adopt, .peer_closed = op_peer_closed};
 	struct raft_configuration conf;
 	char errmsg[RS_ERRMSG_SIZE];
 	int rv;
@@ -232,6 +241,7 @@ static void cluster_stop(void)
 		}
 		n->started = n->closing = n->closed = false;
 		n->applied = n->old_applied = n->adopt_calls = 0;
+		n->closed_peers = 0;
 		memset(n->cluster, 0, sizeof n->cluster);
 	}
 }
@@ -603,7 +613,8 @@ static bool probes_done(void *arg)
 
 START_TEST(test_probe_learns_from_the_founder_only)
 {
-	node_start(0, cluster_x);
+	/* The founder starts last: once it runs, its own Raft connections to
+	 * node 3 may teach node 3 the ID (rightly) before any probe. */
 	node_start(1, cluster_x);
 	node_start(2, NULL);
 	/* A non-founder: refused by rule 3, nothing adopted. */
@@ -614,13 +625,67 @@ START_TEST(test_probe_learns_from_the_founder_only)
 	ck_assert_uint_eq(nodes[2].adopt_calls, 0);
 	ck_assert_ptr_nonnull(strstr(stats(2)->last_refusal,
 				     "is not the founder"));
-	/* The founder: adopted, once; c-raft on node 3 saw no connection. */
+	/* The founder: adopted, once. */
+	node_start(0, cluster_x);
 	ck_assert_int_eq(raftguard_probe(&nodes[2].guard, 1, nodes[0].addr),
 			 RS_OK);
 	ck_assert(run_until(probes_done, &nodes[2].guard, 2000));
 	ck_assert_uint_eq(nodes[2].adopt_calls, 1);
 	ck_assert_int_eq(memcmp(nodes[2].cluster, cluster_x, 16), 0);
 	elect_and_replicate(0x7);
+}
+END_TEST
+
+/* A leader whose Raft side closes, as a dying process's kernel closes
+ * it, is reported to both followers (peer_closed, the node's cue for a
+ * fast election) well within an election timeout, and only the leader is.
+ * A probe, which the prober closes after its HELLO, carried no Raft
+ * message and reports nothing. */
+static bool followers_heard_close(void *arg)
+{
+	int leader = *(int *)arg;
+
+	for (unsigned i = 0; i < NODES; i++)
+		if ((int)i != leader && nodes[i].closed_peers == 0)
+			return false;
+	return true;
+}
+
+START_TEST(test_closed_leader_is_reported)
+{
+	int leader;
+	uint64_t closed_ms;
+
+	for (unsigned i = 0; i < NODES; i++)
+		node_start(i, cluster_x);
+	elect_and_replicate(0x7); /* the leader has sent to both */
+	leader = leader_of(0x7);
+	ck_assert_int_eq(raftguard_probe(&nodes[(leader + 1) % NODES].guard,
+					 nodes[leader].id, nodes[leader].addr),
+			 RS_OK);
+	ck_assert(run_until(probes_done, &nodes[(leader + 1) % NODES].guard,
+			    2000));
+	run_until(never, NULL, 50);
+	for (unsigned i = 0; i < NODES; i++) {
+		ck_assert_uint_eq(nodes[i].closed_peers, 0);
+		ck_assert_uint_eq(stats(i)->peers_closed, 0);
+	}
+
+	node_close((unsigned)leader);
+	uv_update_time(&loop);
+	closed_ms = uv_now(&loop);
+	ck_assert_msg(run_until(followers_heard_close, &leader,
+				election_ms[0] / 2),
+		      "the followers did not hear the leader close within "
+		      "%u ms", election_ms[0] / 2);
+	uv_update_time(&loop);
+	ck_assert_uint_lt(uv_now(&loop) - closed_ms, election_ms[0]);
+	for (unsigned i = 0; i < NODES; i++) {
+		if ((int)i == leader)
+			continue;
+		ck_assert_uint_eq(nodes[i].closed_peers, 1u << leader);
+		ck_assert_uint_ge(stats(i)->peers_closed, 1);
+	}
 }
 END_TEST
 
@@ -947,6 +1012,7 @@ int main(void)
 	tcase_add_test(tc, test_zero_node_refuses_non_founder);
 	tcase_add_test(tc, test_old_clusters_node_stays_out);
 	tcase_add_test(tc, test_probe_learns_from_the_founder_only);
+	tcase_add_test(tc, test_closed_leader_is_reported);
 	tcase_add_loop_test(tc, test_bad_peer_is_refused, 0, BAD_PEER_COUNT);
 	tcase_add_test(tc, test_bytes_after_hello_reach_craft);
 	tcase_add_test(tc, test_silent_peers_and_close_mid_handshake);

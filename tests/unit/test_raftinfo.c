@@ -148,6 +148,7 @@ START_TEST(test_apply_lag_metric)
 	struct raft *leader = raft_fixture_get(&f, 0);
 	struct metrics *ms;
 	struct rs_buf out;
+	char want[1024];
 
 	apply_one();
 	ck_assert_int_eq(metrics_new(&ms), RS_OK);
@@ -159,13 +160,64 @@ START_TEST(test_apply_lag_metric)
 	rs_buf_init(&out);
 	ck_assert_int_eq(metrics_render_prometheus(ms, &out), RS_OK);
 	ck_assert_int_eq(rs_buf_append(&out, "", 1), RS_OK);
-	ck_assert_str_eq((const char *)out.data,
-			 "# HELP raftstore_apply_lag_entries Raft commit index "
-			 "minus applied index\n"
-			 "# TYPE raftstore_apply_lag_entries gauge\n"
-			 "raftstore_apply_lag_entries 0\n");
+	snprintf(want, sizeof want,
+		 "# HELP raftstore_apply_lag_entries Raft commit index "
+		 "minus applied index\n"
+		 "# TYPE raftstore_apply_lag_entries gauge\n"
+		 "raftstore_apply_lag_entries 0\n"
+		 "# HELP raftstore_raft_term Current Raft term\n"
+		 "# TYPE raftstore_raft_term gauge\n"
+		 "raftstore_raft_term %llu\n"
+		 "# HELP raftstore_raft_commit_index Raft commit index known to "
+		 "this node\n"
+		 "# TYPE raftstore_raft_commit_index counter\n"
+		 "raftstore_raft_commit_index %llu\n"
+		 "# HELP raftstore_raft_applied_index Raft index applied by this "
+		 "node's state machine\n"
+		 "# TYPE raftstore_raft_applied_index counter\n"
+		 "raftstore_raft_applied_index %llu\n"
+		 "# HELP raftstore_is_leader 1 if this node is the Raft leader\n"
+		 "# TYPE raftstore_is_leader gauge\n"
+		 "raftstore_is_leader 1\n",
+		 (unsigned long long)raftinfo_term(leader),
+		 (unsigned long long)raftinfo_commit_index(leader),
+		 (unsigned long long)raftinfo_applied_index(leader));
+	ck_assert_uint_gt(raftinfo_commit_index(leader), 0);
+	ck_assert_str_eq((const char *)out.data, want);
 	rs_buf_free(&out);
 	metrics_free(ms);
+}
+END_TEST
+
+/* raft_set_election_timeout leaves a running timer as it is (c-raft 0.15);
+ * the redraw takes the new baseline and keeps the timer's start, which a
+ * heartbeat moves.  On a leader it changes nothing (the roles' states
+ * share their memory in struct raft). */
+START_TEST(test_redraw_election_timer)
+{
+	struct raft *leader = raft_fixture_get(&f, 0);
+	struct raft *follower = raft_fixture_get(&f, 1);
+	raft_time heard;
+	raft_index match;
+
+	apply_one();
+	raftinfo_redraw_election_timer(leader);
+	ck_assert(raftinfo_match_index(leader, 1, &match));
+	apply_one();
+	heard = raftinfo_election_timer_start(follower);
+	raft_fixture_step_until_elapsed(&f, 300);
+	ck_assert_uint_gt(raftinfo_election_timer_start(follower), heard);
+
+	raft_fixture_kill(&f, 0); /* the leader goes quiet */
+	heard = raftinfo_election_timer_start(follower);
+	raft_set_election_timeout(follower, 100);
+	ck_assert(!raft_fixture_step_until_state_is(&f, 1, RAFT_CANDIDATE,
+						    400));
+	raft_fixture_set_randomized_election_timeout(&f, 1, 150); /* the draw */
+	raftinfo_redraw_election_timer(follower);
+	ck_assert_uint_eq(raftinfo_election_timer_start(follower), heard);
+	ck_assert(raft_fixture_step_until_state_is(&f, 1, RAFT_CANDIDATE,
+						   200));
 }
 END_TEST
 
@@ -179,5 +231,6 @@ int main(void)
 	tcase_add_test(tc, test_configuration);
 	tcase_add_test(tc, test_match_index_leader_only);
 	tcase_add_test(tc, test_apply_lag_metric);
+	tcase_add_test(tc, test_redraw_election_timer);
 	return testutil_run_suite(s);
 }

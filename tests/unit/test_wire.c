@@ -195,6 +195,67 @@ START_TEST(test_roundtrip_range)
 }
 END_TEST
 
+/* MEMBER_CHANGE: each op round-trips; a bad op, node 0, addresses on a
+ * remove or missing on an add are refused with the field named. */
+static int member_decode(const struct wire_member_change_req *in,
+			 struct wire_member_change_req *out, char *errmsg)
+{
+	struct wire_frame f;
+	struct rs_buf buf;
+	int rv;
+
+	rs_buf_init(&buf);
+	ck_assert_int_eq(wire_encode_member_change(&buf, 3, in), RS_OK);
+	ck_assert_int_eq(wire_frame_parse(buf.data, buf.len, &f, errmsg), RS_OK);
+	rv = wire_decode_member_change(&f, out, errmsg);
+	rs_buf_free(&buf);
+	return rv;
+}
+
+START_TEST(test_member_change)
+{
+	struct wire_member_change_req add = {WIRE_MEMBER_ADD, 4,
+					     wb("127.0.0.1:7004"),
+					     wb("127.0.0.1:7104")};
+	struct wire_member_change_req rm = {WIRE_MEMBER_REMOVE, 9, wb(""),
+					    wb("")};
+	struct wire_member_change_req out, bad;
+	char errmsg[RS_ERRMSG_SIZE];
+
+	ck_assert_int_eq(member_decode(&add, &out, errmsg), RS_OK);
+	ck_assert_uint_eq(out.op, WIRE_MEMBER_ADD);
+	ck_assert_uint_eq(out.node_id, 4);
+	ck_assert(bytes_eq(out.raft_addr, "127.0.0.1:7004"));
+	ck_assert(bytes_eq(out.client_addr, "127.0.0.1:7104"));
+	ck_assert_int_eq(member_decode(&rm, &out, errmsg), RS_OK);
+	ck_assert_uint_eq(out.op, WIRE_MEMBER_REMOVE);
+	ck_assert_uint_eq(out.node_id, 9);
+
+	bad = rm;
+	bad.op = 7;
+	ck_assert_int_eq(member_decode(&bad, &out, errmsg), RS_EPROTO);
+	ck_assert_ptr_nonnull(strstr(errmsg, "op: unknown value 7"));
+	ck_assert_uint_eq(out.node_id, 0); /* zeroed on error */
+	bad = rm;
+	bad.node_id = 0;
+	ck_assert_int_eq(member_decode(&bad, &out, errmsg), RS_EPROTO);
+	ck_assert_ptr_nonnull(strstr(errmsg, "node_id"));
+	bad = add;
+	bad.op = WIRE_MEMBER_PROMOTE;
+	ck_assert_int_eq(member_decode(&bad, &out, errmsg), RS_EPROTO);
+	ck_assert_ptr_nonnull(strstr(errmsg, "only ADD carries them"));
+	bad = add;
+	bad.client_addr = wb("");
+	ck_assert_int_eq(member_decode(&bad, &out, errmsg), RS_EPROTO);
+	ck_assert_ptr_nonnull(strstr(errmsg, "ADD needs both"));
+	bad = add;
+	bad.raft_addr = wb("0123456789012345678901234567890123456789"
+			   "0123456789012345678901234");
+	ck_assert_int_eq(wire_encode_member_change(&(struct rs_buf){0}, 1, &bad),
+			 RS_ETOOLARGE);
+}
+END_TEST
+
 START_TEST(test_roundtrip_watch)
 {
 	struct wire_watch_req in = {wb("a"), wb(""), 123456789};
@@ -1250,6 +1311,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_roundtrip_get, 0, 3);
 	tcase_add_loop_test(tc, test_roundtrip_range, 0, 2);
 	tcase_add_test(tc, test_roundtrip_watch);
+	tcase_add_test(tc, test_member_change);
 	tcase_add_test(tc, test_roundtrip_commit);
 	tcase_add_loop_test(tc, test_roundtrip_commit_empty, 0, 2);
 	tcase_add_loop_test(tc, test_roundtrip_simple, 0, 3);
