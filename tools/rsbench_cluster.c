@@ -12,6 +12,14 @@
  *
  * Operations: put (16-byte distinct keys, 256-byte values), get
  * (linearizable), sget (serializable) over --keys preloaded keys.
+ *
+ * --idle N holds N idle connections to the leader open during the run
+ * (each has answered one read version; rsbench_net.c).  With --idle or
+ * --rss-pids the line ends with the servers' summed RSS after the run,
+ * with the idle connections open before it, and the difference the idle
+ * connections made, per connection:
+ *
+ *          idle=N server_rss_kib=... idle_rss_kib=... kib_per_idle_conn=...
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -207,11 +215,17 @@ int rsbench_cluster(int argc, char **argv)
 		{"keys", required_argument, 0, 'k'},
 		{"count", required_argument, 0, 'C'},
 		{"prefix", required_argument, 0, 'p'},
+		{"idle", required_argument, 0, 'i'},
+		{"rss-pids", required_argument, 0, 'P'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	struct rs_client_options co = {.op_timeout_ms = 10000};
 	struct bench b;
-	const char *op = "put", *prefix = NULL;
+	const char *op = "put", *prefix = NULL, *rss_pids = NULL;
+	struct rb_idle *idle = NULL;
+	unsigned n_idle = 0;
+	long long rss_before = -1, rss_idle = -1;
+	char leader[64];
 	double duration = 10, secs, cpu0;
 	uint64_t count = 0;
 	char errmsg[RS_ERRMSG_SIZE];
@@ -232,10 +246,12 @@ int rsbench_cluster(int argc, char **argv)
 		case 'k': b.keys = strtoull(optarg, NULL, 10); break;
 		case 'C': count = strtoull(optarg, NULL, 10); break;
 		case 'p': prefix = optarg; break;
+		case 'i': n_idle = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'P': rss_pids = optarg; break;
 		case 'h':
 			printf("usage: rsbench cluster --endpoints H:P,... [--op put|get|sget]\n"
 			       "  [--clients N] [--conns M] [--duration S] [--keys K]\n"
-			       "  [--count N] [--prefix P]\n");
+			       "  [--count N] [--prefix P] [--idle N] [--rss-pids PID,...]\n");
 			return 0;
 		default:
 			return 2;
@@ -266,19 +282,42 @@ int rsbench_cluster(int argc, char **argv)
 			return 1;
 		}
 	}
+	rss_before = rss_pids ? rb_rss_kib(rss_pids) : -1;
+	if (n_idle > 0) {
+		rb_raise_fd_limit();
+		if (rb_find_leader(b.client, &b.loop, leader, sizeof leader, NULL,
+				   errmsg) != RS_OK ||
+		    rb_idle_open(&idle, &b.loop, leader, n_idle, errmsg) != RS_OK) {
+			fprintf(stderr, "rsbench cluster: %s\n", errmsg);
+			return 1;
+		}
+		fprintf(stderr, "rsbench cluster: %u idle connections open to %s\n",
+			n_idle, leader);
+	}
+	rss_idle = rss_pids ? rb_rss_kib(rss_pids) : -1;
 	cpu0 = bench_cpu_s();
 	secs = bench_run(&b, op, duration, count);
 	double cpu = bench_cpu_s() - cpu0;
 	qsort(b.lat_ms, b.n_lat, sizeof *b.lat_ms, bench_cmp);
 	printf("RESULT system=raftstore op=%s clients=%u ops=%zu secs=%.2f "
 	       "ops_per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f "
-	       "client_cpu_s=%.2f errors=%" PRIu64 "\n",
+	       "client_cpu_s=%.2f errors=%" PRIu64,
 	       op, b.clients, b.n_lat, secs, (double)b.n_lat / secs,
 	       bench_pct(&b, 0.50), bench_pct(&b, 0.99), bench_pct(&b, 0.999),
 	       cpu, b.errors);
+	if (n_idle > 0 || rss_pids != NULL)
+		printf(" idle=%u server_rss_kib=%lld idle_rss_kib=%lld "
+		       "kib_per_idle_conn=%.1f", n_idle,
+		       rss_pids ? rb_rss_kib(rss_pids) : -1, rss_idle,
+		       n_idle > 0 && rss_before >= 0 && rss_idle >= 0
+			       ? (double)(rss_idle - rss_before) / n_idle
+			       : 0.0);
+	printf("\n");
 	if (b.errors > 0)
 		fprintf(stderr, "rsbench cluster: %" PRIu64 " errors, last: %s: %s\n",
 			b.errors, rs_strerror(b.last_error), b.last_message);
+	if (idle != NULL)
+		rb_idle_close(idle, &b.loop);
 	rs_client_close(b.client, bench_closed, NULL);
 	uv_run(&b.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&b.loop);
