@@ -107,18 +107,18 @@ for w in $watchers; do
 	note "watch: $w watchers, $rate puts/s"
 	rs_fresh
 	"$bin/rsbench" watch --endpoints "$ENDPOINTS" --watchers "$w" --rate "$rate" \
-		--duration "$duration" --rss-pids "$(pidlist "${RS_PIDS[@]}")" | tee -a "$results" || true
+		--duration "$duration" --server-pids "$(pidlist "${RS_PIDS[@]}")" | tee -a "$results" || true
 	stop_raftstore
 	rs_fresh
 	"$bin/rsbench" watch --endpoints "$ENDPOINTS" --watchers "$w" --rate "$rate" \
-		--duration "$duration" --conns 1 --rss-pids "$(pidlist "${RS_PIDS[@]}")" | tee -a "$results" || true
+		--duration "$duration" --conns 1 --server-pids "$(pidlist "${RS_PIDS[@]}")" | tee -a "$results" || true
 	stop_raftstore
 	conns_list=1
 	[ "$w" -le "$etcd_cpw_max" ] && conns_list="1 $w"
 	for c in $conns_list; do
 		etcd_fresh
 		"$etcdbench" --endpoints "$EPS" --op watch --watchers "$w" --rate "$rate" \
-			--duration "$duration" --conns "$c" --rss-pids "$ETCD_PIDS" | tee -a "$results" || true
+			--duration "$duration" --conns "$c" --server-pids "$ETCD_PIDS" | tee -a "$results" || true
 		etcd_stop
 	done
 done
@@ -128,11 +128,11 @@ for i in 0 "$idle"; do
 	rs_fresh
 	"$bin/rsbench" cluster --endpoints "$ENDPOINTS" --op put --clients "$clients" \
 		--conns $((clients < 8 ? clients : 8)) --duration "$duration" --idle "$i" \
-		--rss-pids "$(pidlist "${RS_PIDS[@]}")" | tee -a "$results"
+		--server-pids "$(pidlist "${RS_PIDS[@]}")" | tee -a "$results"
 	stop_raftstore
 	etcd_fresh
 	"$etcdbench" --endpoints "$EPS" --op put --clients "$clients" --duration "$duration" \
-		--idle "$i" --rss-pids "$ETCD_PIDS" | tee -a "$results"
+		--idle "$i" --server-pids "$ETCD_PIDS" | tee -a "$results"
 	etcd_stop
 done
 
@@ -148,13 +148,14 @@ for line in open(sys.argv[1]):
     elif "idle" in kv:
         idle[(kv["system"], kv["idle"])] = kv
 print()
-print("%-9s %6s %6s %5s | %9s %8s %8s %8s | %7s | %s" % (
+print("%-9s %6s %6s %5s | %9s %8s %8s %8s | %7s | %13s | %s" % (
     "system", "W", "conns", "put/s", "events/s", "p50 ms", "p99 ms", "p999 ms",
-    "KiB/W", "lost/reord/dup/wrong/ended"))
+    "KiB/W", "CPU s srv/cli", "lost/reord/dup/wrong/ended"))
 for r in watch:
-    print("%-9s %6s %6s %5s | %9s %8s %8s %8s | %7s | %s/%s/%s/%s/%s" % (
+    print("%-9s %6s %6s %5s | %9s %8s %8s %8s | %7s | %6s/%-6s | %s/%s/%s/%s/%s" % (
         r["system"], r["watchers"], r["conns"], r["rate"], r["events_per_s"],
-        r["p50_ms"], r["p99_ms"], r["p999_ms"], r["kib_per_watcher"], r["lost"],
+        r["p50_ms"], r["p99_ms"], r["p999_ms"], r["kib_per_watcher"],
+        r["server_cpu_s"], r["client_cpu_s"], r["lost"],
         r["reordered"], r["duplicated"], r["mismatched"], r["ended"]))
 print()
 print("%-9s %6s | %9s %8s %8s | %14s %14s %10s" % (

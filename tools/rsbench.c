@@ -430,10 +430,10 @@ static void usage(FILE *f)
 		"                                  create a store with test data\n"
 		"  cluster --endpoints H:P,... [--op put|get|sget] [--clients N]\n"
 		"          [--conns M] [--duration S] [--keys K] [--count N]\n"
-		"          [--idle N] [--rss-pids PID,...]\n"
+		"          [--idle N] [--server-pids PID,...]\n"
 		"                                  closed-loop load on a cluster\n"
 		"  watch --endpoints H:P,... [--watchers W] [--rate R] [--conns C]\n"
-		"          [--duration S] [--prefix P] [--rss-pids PID,...]\n"
+		"          [--duration S] [--prefix P] [--server-pids PID,...]\n"
 		"                                  watch fan-out, checked deliveries\n"
 		"exit codes: 0 ok, 1 failure, 2 usage error\n");
 }

@@ -67,6 +67,12 @@ void rb_idle_close(struct rb_idle *idle, uv_loop_t *loop);
  * them cannot be read. */
 long long rb_rss_kib(const char *pids);
 
+/* Summed user+system CPU seconds of the processes in pids since they
+ * started; -1 if one cannot be read. */
+double rb_servers_cpu_s(const char *pids);
+/* This process's user+system CPU seconds. */
+double rb_self_cpu_s(void);
+
 /* Thousands of sockets: take the whole hard limit of descriptors. */
 void rb_raise_fd_limit(void);
 

@@ -13,7 +13,8 @@
  *  - Idle connections (struct rb_idle): N raw connections to one node, each
  *    proven up by one answered read version, then left alone.
  *  - The leader's client endpoint, as the client library finds it.
- *  - The servers' resident memory (VmRSS from /proc/PID/status, summed).
+ *  - The servers' resident memory (VmRSS from /proc/PID/status, summed)
+ *    and CPU time (/proc/PID/stat), and this process's CPU time.
  *
  * One libuv loop; nothing here is thread-safe.
  */
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "raftstore/client.h"
 #include "tools/rsbench.h"
@@ -219,32 +221,68 @@ void rb_conn_close(struct rb_conn *c)
 	uv_close((uv_handle_t *)&c->tcp, rb_closed);
 }
 
-long long rb_rss_kib(const char *pids)
+/* fn(pid) summed over the processes in pids ("1,2,3"); -1 if fn says -1
+ * for one of them. */
+static double rb_sum_pids(const char *pids, double (*fn)(long pid))
 {
-	long long total = 0;
-	const char *p = pids;
+	double total = 0, one;
 
-	while (p != NULL && *p != '\0') {
-		char path[64], line[256];
-		long pid = strtol(p, NULL, 10);
-		long long kib = -1;
-		FILE *f;
-
-		snprintf(path, sizeof path, "/proc/%ld/status", pid);
-		if ((f = fopen(path, "r")) == NULL)
+	for (const char *p = pids; p != NULL && *p != '\0';) {
+		if ((one = fn(strtol(p, NULL, 10))) < 0)
 			return -1;
-		while (fgets(line, sizeof line, f) != NULL)
-			if (strncmp(line, "VmRSS:", 6) == 0)
-				kib = strtoll(line + 6, NULL, 10);
-		fclose(f);
-		if (kib < 0)
-			return -1;
-		total += kib;
+		total += one;
 		p = strchr(p, ',');
 		if (p != NULL)
 			p++;
 	}
 	return total;
+}
+
+static double rb_rss_kib_of(long pid)
+{
+	char path[64], line[256];
+	double kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kib = (double)strtoll(line + 6, NULL, 10);
+	fclose(f);
+	return kib;
+}
+
+long long rb_rss_kib(const char *pids)
+{
+	return (long long)rb_sum_pids(pids, rb_rss_kib_of);
+}
+
+static double rb_cpu_s_of(long pid)
+{
+	char path[64], line[1024], *end;
+	unsigned long long utime, stime;
+	FILE *f;
+	bool ok;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	ok = fgets(line, sizeof line, f) != NULL;
+	fclose(f);
+	/* After "pid (comm)": state and 10 more fields, then utime and stime
+	 * (fields 14 and 15 of proc(5)). */
+	if (!ok || (end = strrchr(line, ')')) == NULL ||
+	    sscanf(end + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+			    "%llu %llu", &utime, &stime) != 2)
+		return -1;
+	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double rb_servers_cpu_s(const char *pids)
+{
+	return rb_sum_pids(pids, rb_cpu_s_of);
 }
 
 /* ---- the leader ---- */
@@ -390,4 +428,13 @@ void rb_raise_fd_limit(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+double rb_self_cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }

@@ -20,9 +20,11 @@
  *
  * Setup barrier: before the timed phase the writer puts P"ready" and waits
  * until every watcher has it, so connection setup never counts as delivery
- * latency.  With --rss-pids the servers' summed RSS is read before the
- * watches start and after the barrier: their difference over W is the
- * memory per watcher.
+ * latency.  With --server-pids the servers' summed RSS is read before the
+ * watches start and after the barrier (their difference over W is the
+ * memory per watcher), and their CPU time over the timed phase is
+ * reported beside this process's own, so that the latencies can be laid
+ * at the door of the side that was busy.
  *
  *   RESULT system=raftstore op=watch watchers=W conns=C rate=R writes=N
  *          write_errors=E events=X secs=T events_per_s=X/T p50_ms=...
@@ -85,7 +87,7 @@ struct wb {
 	size_t value_size;
 	char prefix[WB_PREFIX_MAX + 1];
 	size_t prefix_len;
-	const char *rss_pids;
+	const char *server_pids;
 	/* state */
 	struct wb_watcher *ws;
 	struct wb_conn *conns;
@@ -105,6 +107,7 @@ struct wb {
 	uint64_t reordered, duplicated, mismatched, out_of_range;
 	char first_end[256];
 	bool failed;
+	double server_cpu_s, client_cpu_s; /* timed phase and drain */
 };
 
 static void wb_die(const char *what, const char *why)
@@ -502,14 +505,15 @@ static void wb_report(struct wb *b, double secs, double setup_s,
 	       "events_per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f "
 	       "put_p50_ms=%.3f lost=%" PRIu64 " reordered=%" PRIu64
 	       " duplicated=%" PRIu64 " mismatched=%" PRIu64 " ended=%u "
-	       "setup_s=%.2f server_rss_kib=%lld kib_per_watcher=%.1f\n",
+	       "setup_s=%.2f server_rss_kib=%lld kib_per_watcher=%.1f "
+	       "server_cpu_s=%.2f client_cpu_s=%.2f\n",
 	       b->n_watchers, b->n_conns ? b->n_conns : b->n_watchers, b->rate,
 	       b->n_writes, b->write_errors, b->n_lat, secs,
 	       secs > 0 ? (double)b->n_lat / secs : 0,
 	       wb_pct(b->lat_ms, b->n_lat, 0.50), wb_pct(b->lat_ms, b->n_lat, 0.99),
 	       wb_pct(b->lat_ms, b->n_lat, 0.999), wb_put_p50(b), lost,
 	       b->reordered, b->duplicated + b->out_of_range, b->mismatched,
-	       b->n_ended, setup_s, rss1, per);
+	       b->n_ended, setup_s, rss1, per, b->server_cpu_s, b->client_cpu_s);
 	if (b->n_ended > 0)
 		fprintf(stderr, "rsbench watch: %u watches ended early; first: %s\n",
 			b->n_ended, b->first_end);
@@ -522,7 +526,7 @@ static void wb_usage(FILE *f)
 	fprintf(f,
 		"usage: rsbench watch --endpoints H:P,... [--watchers W] [--prefix P]\n"
 		"  [--rate R] [--duration S] [--conns C] [--keys K] [--value-size B]\n"
-		"  [--drain S] [--ready-timeout S] [--rss-pids PID,...]\n"
+		"  [--drain S] [--ready-timeout S] [--server-pids PID,...]\n"
 		"  --conns 0 (default): one client-library watch, and so one\n"
 		"  connection, per watcher; C > 0: W watches spread over C raw\n"
 		"  connections to the leader\n");
@@ -542,7 +546,7 @@ static int wb_options(struct wb *b, struct rs_client_options *co, int argc,
 		{"value-size", required_argument, 0, 'v'},
 		{"drain", required_argument, 0, 'D'},
 		{"ready-timeout", required_argument, 0, 'R'},
-		{"rss-pids", required_argument, 0, 'P'},
+		{"server-pids", required_argument, 0, 'P'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	const char *prefix = "w/";
@@ -561,7 +565,7 @@ static int wb_options(struct wb *b, struct rs_client_options *co, int argc,
 		case 'v': b->value_size = strtoul(optarg, NULL, 10); break;
 		case 'D': b->drain_s = strtod(optarg, NULL); break;
 		case 'R': b->ready_timeout_s = strtod(optarg, NULL); break;
-		case 'P': b->rss_pids = optarg; break;
+		case 'P': b->server_pids = optarg; break;
 		case 'h': wb_usage(stdout); exit(0);
 		default: return 2;
 		}
@@ -632,7 +636,7 @@ int rsbench_watch(int argc, char **argv)
 	if (rb_find_leader(b->client, &b->loop, b->leader, sizeof b->leader,
 			   &b->start_version, errmsg) != RS_OK)
 		wb_die(co.endpoints, errmsg);
-	rss0 = b->rss_pids ? rb_rss_kib(b->rss_pids) : -1;
+	rss0 = b->server_pids ? rb_rss_kib(b->server_pids) : -1;
 	fprintf(stderr, "rsbench watch: %u watchers on %s (%s) from version "
 		"%" PRIu64 ", %" PRIu64 " writes at %.0f/s\n", b->n_watchers,
 		b->leader, b->n_conns ? "raw connections" : "one connection each",
@@ -650,14 +654,20 @@ int rsbench_watch(int argc, char **argv)
 			"%.0f s\n", b->n_ready, b->n_watchers, setup_s);
 		return 1;
 	}
-	rss1 = b->rss_pids ? rb_rss_kib(b->rss_pids) : -1;
+	rss1 = b->server_pids ? rb_rss_kib(b->server_pids) : -1;
 	fprintf(stderr, "rsbench watch: %u watchers ready in %.2f s\n",
 		b->n_ready, setup_s);
 
+	b->server_cpu_s = b->server_pids ? rb_servers_cpu_s(b->server_pids) : 0;
+	b->client_cpu_s = rb_self_cpu_s();
 	b->t0_ns = uv_hrtime();
 	uv_timer_start(&b->tick, wb_tick, 0, 1);
 	wb_run_until(b, wb_writes_done, b->duration + 60);
 	wb_run_until(b, wb_all_delivered, b->drain_s);
+	b->client_cpu_s = rb_self_cpu_s() - b->client_cpu_s;
+	b->server_cpu_s = b->server_pids
+				  ? rb_servers_cpu_s(b->server_pids) - b->server_cpu_s
+				  : -1;
 	secs = (double)((b->last_event_ns > b->t0_ns ? b->last_event_ns
 						     : uv_hrtime()) - b->t0_ns) / 1e9;
 	wb_report(b, secs, setup_s, rss0, rss1);

@@ -53,7 +53,7 @@ var (
 	valueSizeFlag = flag.Int("value-size", 64, "watch: value bytes (at least 16)")
 	drainFlag     = flag.Float64("drain", 10, "watch: seconds to wait for the last deliveries")
 	readyFlag     = flag.Float64("ready-timeout", 120, "watch: seconds for every watcher to start")
-	rssPidsFlag   = flag.String("rss-pids", "", "comma-separated server PIDs whose summed VmRSS is reported")
+	serversFlag   = flag.String("server-pids", "", "comma-separated server PIDs whose summed VmRSS and CPU time are reported")
 	idleFlag      = flag.Int("idle", 0, "put/get/sget: idle client connections held open during the run")
 	routeFlag     = flag.String("route", "leader", "leader: find the leader among --endpoints and send every request to it; all: give clientv3 all endpoints (its balancer round-robins requests over them, followers forward writes)")
 )
@@ -277,7 +277,7 @@ func main() {
 			duration: *durationFlag, keys: keys, valueSize: *valueSizeFlag,
 			drain:        time.Duration(*drainFlag * float64(time.Second)),
 			readyTimeout: time.Duration(*readyFlag * float64(time.Second)),
-			prefix:       prefix, rssPids: *rssPidsFlag,
+			prefix:       prefix, serverPids: *serversFlag,
 		}))
 	}
 	fmt.Fprintf(os.Stderr, "etcdbench: op=%s clients=%d conns=%d route=%s endpoints=%s\n",
@@ -303,10 +303,10 @@ func main() {
 	if op == "get" || op == "sget" {
 		preload(conns, prefix, *keysFlag, value, opTimeout)
 	}
-	rssBefore := rssKiB(*rssPidsFlag)
+	rssBefore := rssKiB(*serversFlag)
 	idle := openIdle(*idleFlag, connEndpoints, dial, opTimeout)
 	defer closeAll(idle)
-	rssOpen := rssKiB(*rssPidsFlag)
+	rssOpen := rssKiB(*serversFlag)
 	if *idleFlag > 0 {
 		fmt.Fprintf(os.Stderr, "etcdbench: %d idle connections open\n", *idleFlag)
 	}
@@ -415,8 +415,8 @@ func main() {
 	}
 
 	extra := ""
-	if *idleFlag > 0 || *rssPidsFlag != "" {
-		extra = idleFields(*idleFlag, rssBefore, rssOpen, rssKiB(*rssPidsFlag))
+	if *idleFlag > 0 || *serversFlag != "" {
+		extra = idleFields(*idleFlag, rssBefore, rssOpen, rssKiB(*serversFlag))
 	}
 	fmt.Printf("RESULT system=etcd op=%s clients=%d ops=%d secs=%.3f ops_per_s=%.1f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f client_cpu_s=%.3f errors=%d%s\n",
 		op, nClients, len(all), elapsed, float64(len(all))/elapsed,

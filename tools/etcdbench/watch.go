@@ -16,8 +16,9 @@
 // watches use; the writer has a client of its own.
 //
 // Setup barrier: the writer first puts P"ready" and waits until every
-// watcher has it.  With --rss-pids the servers' summed RSS is read before
-// the watches start and after the barrier.
+// watcher has it.  With --server-pids the servers' summed RSS is read before
+// the watches start and after the barrier, and their CPU time over the
+// timed phase is reported beside this process's own.
 package main
 
 import (
@@ -175,7 +176,7 @@ type watchOptions struct {
 	watchers, conns     int
 	rate, duration      float64
 	drain, readyTimeout time.Duration
-	prefix, rssPids     string
+	prefix, serverPids  string
 	keys, valueSize     int
 }
 
@@ -207,7 +208,7 @@ func runWatch(o watchOptions) int {
 		fail("read the current revision: %v", err)
 	}
 	from := head.Header.Revision + 1
-	rss0 := rssKiB(o.rssPids)
+	rss0 := rssKiB(o.serverPids)
 	fmt.Fprintf(os.Stderr, "etcdbench: %d watchers on %d clients (%v) from revision %d, %d writes at %.0f/s\n",
 		o.watchers, o.conns, o.endpoints, from, b.writes, o.rate)
 
@@ -234,11 +235,12 @@ func runWatch(o watchOptions) int {
 	if !ready {
 		fail("only %d of %d watchers started in %.0f s", b.nReady.Load(), o.watchers, setup)
 	}
-	rss1 := rssKiB(o.rssPids)
+	rss1 := rssKiB(o.serverPids)
 	fmt.Fprintf(os.Stderr, "etcdbench: %d watchers ready in %.2f s\n", b.nReady.Load(), setup)
 
 	// The writer: write seq at t0 + (seq-1)/rate.
 	var puts sync.WaitGroup
+	serverCPU0, clientCPU0 := serversCPU(o.serverPids), cpuSeconds()
 	t0 := b.now()
 	for seq := int64(1); seq <= b.writes; seq++ {
 		at := t0 + time.Duration(float64(seq-1)/o.rate*float64(time.Second))
@@ -274,6 +276,11 @@ func runWatch(o watchOptions) int {
 		}
 		return true
 	})
+	serverCPU := serversCPU(o.serverPids)
+	if serverCPU >= 0 {
+		serverCPU -= serverCPU0
+	}
+	clientCPU := cpuSeconds() - clientCPU0
 	cancel()
 	running.Wait()
 
@@ -313,11 +320,11 @@ func runWatch(o watchOptions) int {
 		perWatcher = float64(rss1-rss0) / float64(o.watchers)
 	}
 	ended := b.nEnded.Load()
-	fmt.Printf("RESULT system=etcd op=watch watchers=%d conns=%d rate=%.0f writes=%d write_errors=%d events=%d secs=%.2f events_per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f put_p50_ms=%.3f lost=%d reordered=%d duplicated=%d mismatched=%d ended=%d setup_s=%.2f server_rss_kib=%d kib_per_watcher=%.1f\n",
+	fmt.Printf("RESULT system=etcd op=watch watchers=%d conns=%d rate=%.0f writes=%d write_errors=%d events=%d secs=%.2f events_per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f put_p50_ms=%.3f lost=%d reordered=%d duplicated=%d mismatched=%d ended=%d setup_s=%.2f server_rss_kib=%d kib_per_watcher=%.1f server_cpu_s=%.2f client_cpu_s=%.2f\n",
 		o.watchers, o.conns, o.rate, b.writes, writeErrors, len(all), secs,
 		float64(len(all))/secs, pct32(all, 0.50), pct32(all, 0.99), pct32(all, 0.999),
 		pct32(putLat, 0.50), lost, reordered, duplicated, mismatched, ended, setup,
-		rss1, perWatcher)
+		rss1, perWatcher, serverCPU, clientCPU)
 	if ended > 0 {
 		fmt.Fprintf(os.Stderr, "etcdbench: %d watches ended early; first: %s\n", ended, firstEnd)
 	}
