@@ -133,6 +133,8 @@ static void rb_parse(struct rb_conn *c)
 	}
 	memmove(c->in.data, c->in.data + off, c->in.len - off);
 	c->in.len -= off;
+	if (c->in.len == 0)
+		rs_buf_free(&c->in); /* thousands of idle connections keep none */
 }
 
 static void rb_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
