@@ -19,6 +19,7 @@
  * One libuv loop; nothing here is thread-safe.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,7 @@ static void rb_parse(struct rb_conn *c)
 			return;
 		}
 		off += f.total_len;
+		assert(off <= c->in.len);
 		c->on_frame(c, &f);
 	}
 	memmove(c->in.data, c->in.data + off, c->in.len - off);
@@ -150,6 +152,7 @@ static void rb_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			nread == UV_EOF ? 0 : (int)nread);
 		return;
 	}
+	assert((size_t)nread <= c->in.cap - c->in.len);
 	c->in.len += (size_t)nread;
 	rb_parse(c);
 }
@@ -198,6 +201,7 @@ int rb_conn_open(struct rb_conn *c, uv_loop_t *loop,
 
 int rb_conn_send(struct rb_conn *c, const struct rs_buf *frames)
 {
+	assert(frames->len > 0);
 	if (c->failed || c->closing)
 		return RS_EUNAVAILABLE;
 	if (c->connected)
@@ -402,6 +406,7 @@ int rb_idle_open(struct rb_idle **out, uv_loop_t *loop, const char *endpoint,
 	rs_buf_free(&grv);
 	while (idle->answered + idle->failed < idle->n)
 		uv_run(loop, UV_RUN_ONCE);
+	assert(idle->answered <= idle->n);
 	if (idle->failed > 0) {
 		rs_errmsg_printf(errmsg, "%u of %u idle connections to %s failed; "
 				 "first: %s", idle->failed, n, endpoint,

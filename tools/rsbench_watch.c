@@ -30,11 +30,17 @@
  *          write_errors=E events=X secs=T events_per_s=X/T p50_ms=...
  *          p99_ms=... p999_ms=... put_p50_ms=... lost=... reordered=...
  *          duplicated=... mismatched=... ended=... setup_s=...
- *          server_rss_kib=... kib_per_watcher=...
+ *          server_rss_kib=... kib_per_watcher=... server_cpu_s=...
+ *          client_cpu_s=...
+ *
+ * (one line).  lost counts (watcher, acknowledged write) pairs never
+ * delivered; a watch that ended early counts in ended instead.  The
+ * latency percentiles are over every delivery of every watcher.
  *
  * Exit status 1 when anything was lost, reordered, duplicated, delivered
  * at the wrong version, or a watch ended early.
  */
+#include <assert.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -107,7 +113,10 @@ struct wb {
 	uint64_t reordered, duplicated, mismatched, out_of_range;
 	char first_end[256];
 	bool failed;
+	double setup_s;                    /* watches started to barrier passed */
+	double secs;                       /* first write to last delivery */
 	double server_cpu_s, client_cpu_s; /* timed phase and drain */
+	long long rss0_kib, rss1_kib;      /* before the watches, after setup */
 };
 
 static void wb_die(const char *what, const char *why)
@@ -160,6 +169,7 @@ static void wb_check_set(struct wb_watcher *w, uint64_t version,
 		return;
 	}
 	w->seen[seq / 8] |= (uint8_t)(1u << (seq % 8));
+	assert(w->seen[seq / 8] & (1u << (seq % 8)));
 	if (b->puts[seq].version != 0 && b->puts[seq].version != version)
 		b->mismatched++;
 	if (seq == 0) {
@@ -250,6 +260,7 @@ static void wb_raw_frame(struct rb_conn *rc, const struct wire_frame *f)
 		wb_die(b->leader, text);
 	}
 	w = &b->ws[f->request_id - 1];
+	assert(w->conn == c);
 	if (status != RS_OK) {
 		snprintf(text, sizeof text, "%.*s", (int)msg.len,
 			 (const char *)msg.p);
@@ -331,6 +342,7 @@ static void wb_put_done(struct rs_op *op)
 	struct wb_put *p = op->data;
 	struct wb *b = p->b;
 
+	assert(!p->done && p->seq <= b->n_writes);
 	p->done = true;
 	p->acked_ns = uv_hrtime();
 	p->status = op->result.status;
@@ -356,6 +368,7 @@ static void wb_put(struct wb *b, uint64_t seq)
 	size_t key_len;
 	int rv;
 
+	assert(seq <= b->n_writes && p->b == NULL);
 	wb_key(b, seq, key, &key_len);
 	p->b = b;
 	p->seq = seq;
@@ -383,6 +396,7 @@ static void wb_tick(uv_timer_t *t)
 		due = b->n_writes;
 	while (b->issued < due)
 		wb_put(b, ++b->issued);
+	assert(b->issued <= b->n_writes);
 	if (b->issued == b->n_writes)
 		uv_timer_stop(t);
 }
@@ -491,13 +505,14 @@ static void wb_stop(struct wb *b)
 	uv_loop_close(&b->loop);
 }
 
-static void wb_report(struct wb *b, double secs, double setup_s,
-		      long long rss0, long long rss1)
+static void wb_report(struct wb *b)
 {
 	uint64_t lost = wb_lost(b);
-	double per = rss0 >= 0 && rss1 >= 0
-			     ? (double)(rss1 - rss0) / (double)b->n_watchers
+	double per = b->rss0_kib >= 0 && b->rss1_kib >= 0
+			     ? (double)(b->rss1_kib - b->rss0_kib) /
+				       (double)b->n_watchers
 			     : 0;
+	double secs = b->secs;
 
 	qsort(b->lat_ms, b->n_lat, sizeof *b->lat_ms, wb_cmp);
 	printf("RESULT system=raftstore op=watch watchers=%u conns=%u rate=%.0f "
@@ -513,7 +528,8 @@ static void wb_report(struct wb *b, double secs, double setup_s,
 	       wb_pct(b->lat_ms, b->n_lat, 0.50), wb_pct(b->lat_ms, b->n_lat, 0.99),
 	       wb_pct(b->lat_ms, b->n_lat, 0.999), wb_put_p50(b), lost,
 	       b->reordered, b->duplicated + b->out_of_range, b->mismatched,
-	       b->n_ended, setup_s, rss1, per, b->server_cpu_s, b->client_cpu_s);
+	       b->n_ended, b->setup_s, b->rss1_kib, per, b->server_cpu_s,
+	       b->client_cpu_s);
 	if (b->n_ended > 0)
 		fprintf(stderr, "rsbench watch: %u watches ended early; first: %s\n",
 			b->n_ended, b->first_end);
@@ -588,28 +604,11 @@ static int wb_options(struct wb *b, struct rs_client_options *co, int argc,
 	return 0;
 }
 
-int rsbench_watch(int argc, char **argv)
+/* Everything the run needs, sized by the options. */
+static void wb_init(struct wb *b, const struct rs_client_options *co)
 {
-	struct rs_client_options co = {.op_timeout_ms = 60000, .connections = 1};
 	char errmsg[RS_ERRMSG_SIZE];
-	struct wb *b = calloc(1, sizeof *b);
-	long long rss0, rss1;
-	double setup_s, secs;
-	uint64_t t_setup;
-	int rv;
 
-	if (b == NULL)
-		abort();
-	b->n_watchers = 100;
-	b->rate = 100;
-	b->duration = 10;
-	b->n_keys = 16;
-	b->value_size = 64;
-	b->drain_s = 10;
-	b->ready_timeout_s = 120;
-	if ((rv = wb_options(b, &co, argc, argv)) != 0)
-		return rv;
-	rb_raise_fd_limit();
 	b->n_writes = (uint64_t)(b->rate * b->duration);
 	if (b->n_writes == 0)
 		b->n_writes = 1;
@@ -630,33 +629,49 @@ int rsbench_watch(int argc, char **argv)
 	uv_loop_init(&b->loop);
 	uv_timer_init(&b->loop, &b->tick);
 	b->tick.data = b;
-	if (rs_client_create(&b->client, &b->loop, &co, errmsg) != RS_OK)
+	if (rs_client_create(&b->client, &b->loop, co, errmsg) != RS_OK)
 		wb_die("client", errmsg);
+}
+
+/* Start every watch and pass the barrier; false if some watcher never
+ * started.  Reads the servers' RSS before and after. */
+static bool wb_setup(struct wb *b, const char *endpoints)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	uint64_t t0;
 
 	if (rb_find_leader(b->client, &b->loop, b->leader, sizeof b->leader,
 			   &b->start_version, errmsg) != RS_OK)
-		wb_die(co.endpoints, errmsg);
-	rss0 = b->server_pids ? rb_rss_kib(b->server_pids) : -1;
+		wb_die(endpoints, errmsg);
+	b->rss0_kib = b->server_pids ? rb_rss_kib(b->server_pids) : -1;
 	fprintf(stderr, "rsbench watch: %u watchers on %s (%s) from version "
 		"%" PRIu64 ", %" PRIu64 " writes at %.0f/s\n", b->n_watchers,
 		b->leader, b->n_conns ? "raw connections" : "one connection each",
 		b->start_version + 1, b->n_writes, b->rate);
-	t_setup = uv_hrtime();
+	t0 = uv_hrtime();
 	if (b->n_conns == 0)
 		wb_lib_start(b, b->start_version + 1);
 	else
 		wb_raw_start(b, b->start_version + 1);
 	wb_put(b, 0); /* the barrier */
 	wb_run_until(b, wb_barrier_done, b->ready_timeout_s);
-	setup_s = (double)(uv_hrtime() - t_setup) / 1e9;
+	b->setup_s = (double)(uv_hrtime() - t0) / 1e9;
 	if (!wb_barrier_done(b) || b->puts[0].status != RS_OK) {
 		fprintf(stderr, "rsbench watch: only %u of %u watchers started in "
-			"%.0f s\n", b->n_ready, b->n_watchers, setup_s);
-		return 1;
+			"%.0f s\n", b->n_ready, b->n_watchers, b->setup_s);
+		return false;
 	}
-	rss1 = b->server_pids ? rb_rss_kib(b->server_pids) : -1;
+	assert(b->n_ready + b->n_ended == b->n_watchers);
+	b->rss1_kib = b->server_pids ? rb_rss_kib(b->server_pids) : -1;
 	fprintf(stderr, "rsbench watch: %u watchers ready in %.2f s\n",
-		b->n_ready, setup_s);
+		b->n_ready, b->setup_s);
+	return true;
+}
+
+/* The writes at the fixed rate, and the wait for their last deliveries. */
+static void wb_timed(struct wb *b)
+{
+	uint64_t end;
 
 	b->server_cpu_s = b->server_pids ? rb_servers_cpu_s(b->server_pids) : 0;
 	b->client_cpu_s = rb_self_cpu_s();
@@ -668,11 +683,13 @@ int rsbench_watch(int argc, char **argv)
 	b->server_cpu_s = b->server_pids
 				  ? rb_servers_cpu_s(b->server_pids) - b->server_cpu_s
 				  : -1;
-	secs = (double)((b->last_event_ns > b->t0_ns ? b->last_event_ns
-						     : uv_hrtime()) - b->t0_ns) / 1e9;
-	wb_report(b, secs, setup_s, rss0, rss1);
-	rv = b->failed ? 1 : 0;
-	wb_stop(b);
+	end = b->last_event_ns > b->t0_ns ? b->last_event_ns : uv_hrtime();
+	b->secs = (double)(end - b->t0_ns) / 1e9;
+	assert(b->issued <= b->n_writes && b->acked <= b->issued);
+}
+
+static void wb_free(struct wb *b)
+{
 	batch_free(&b->scratch);
 	batch_free(&b->put_batch);
 	free(b->lat_ms);
@@ -681,5 +698,33 @@ int rsbench_watch(int argc, char **argv)
 	free(b->puts);
 	free(b->value);
 	free(b);
+}
+
+int rsbench_watch(int argc, char **argv)
+{
+	struct rs_client_options co = {.op_timeout_ms = 60000, .connections = 1};
+	struct wb *b = calloc(1, sizeof *b);
+	int rv;
+
+	if (b == NULL)
+		abort();
+	b->n_watchers = 100;
+	b->rate = 100;
+	b->duration = 10;
+	b->n_keys = 16;
+	b->value_size = 64;
+	b->drain_s = 10;
+	b->ready_timeout_s = 120;
+	if ((rv = wb_options(b, &co, argc, argv)) != 0)
+		return rv;
+	rb_raise_fd_limit();
+	wb_init(b, &co);
+	if (!wb_setup(b, co.endpoints))
+		return 1;
+	wb_timed(b);
+	wb_report(b);
+	rv = b->failed ? 1 : 0;
+	wb_stop(b);
+	wb_free(b);
 	return rv;
 }
