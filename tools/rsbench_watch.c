@@ -703,18 +703,14 @@ static void wb_free(struct wb *b)
 int rsbench_watch(int argc, char **argv)
 {
 	struct rs_client_options co = {.op_timeout_ms = 60000, .connections = 1};
-	struct wb *b = calloc(1, sizeof *b);
+	struct wb *b = malloc(sizeof *b);
 	int rv;
 
 	if (b == NULL)
 		abort();
-	b->n_watchers = 100;
-	b->rate = 100;
-	b->duration = 10;
-	b->n_keys = 16;
-	b->value_size = 64;
-	b->drain_s = 10;
-	b->ready_timeout_s = 120;
+	*b = (struct wb){.n_watchers = 100, .rate = 100, .duration = 10,
+			 .n_keys = 16, .value_size = 64, .drain_s = 10,
+			 .ready_timeout_s = 120};
 	if ((rv = wb_options(b, &co, argc, argv)) != 0)
 		return rv;
 	rb_raise_fd_limit();
