@@ -72,12 +72,18 @@ def test_watch_reports_watches_ended_by_a_crash():
     leader = c.nodes[c.leader()]
     p = subprocess.Popen([RSBENCH, "watch", "--endpoints", c.endpoints(),
                           "--watchers", str(WATCHERS), "--rate", "50",
-                          "--duration", "2", "--drain", "2"],
+                          "--duration", "1.5", "--drain", "1"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
-    time.sleep(1.0)
+    head = ""
+    while "watchers ready" not in head:  # the timed phase has begun
+        line = p.stderr.readline()
+        assert line, (p.wait(60), head)
+        head += line
+    time.sleep(0.3)
     leader.kill()
     out, err = p.communicate(timeout=60)
+    err = head + err
     lines = [l for l in out.splitlines() if l.startswith("RESULT ")]
     assert p.returncode == 1 and len(lines) == 1, (p.returncode, out, err)
     r = dict(f.split("=", 1) for f in lines[0].split()[1:])
@@ -88,7 +94,7 @@ def test_watch_reports_watches_ended_by_a_crash():
 def test_idle_connections_during_puts():
     c, pids = started()
     rc, r, err = result(["cluster", "--endpoints", c.endpoints(), "--op",
-                         "put", "--clients", "4", "--duration", "1",
+                         "put", "--clients", "4", "--duration", "0.5",
                          "--idle", "100", "--server-pids", pids])
     assert rc == 0 and r["errors"] == "0", (rc, r, err)
     assert r["idle"] == "100" and "100 idle connections open" in err, (r, err)
