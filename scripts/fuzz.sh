@@ -55,7 +55,7 @@ if [ ! -f "$build/Makefile" ]; then
 	(cd "$build" && "$top/configure" CC=clang \
 		CFLAGS="$cflags -fsanitize=fuzzer-no-link" >/dev/null)
 fi
-nice -n 19 make -C "$build" -j"$(nproc)" libraftstore.la >/dev/null
+nice -n 19 make -C "$build" -j"$(nproc)" librscore.la >/dev/null
 # What the library's own compile and link lines use.
 mkvar() { sed -n "s/^$1 = //p" "$build/Makefile" | head -1; }
 # DEFS holds quoted strings (-DPACKAGE_STRING=\"raftstore\ 0.1.0\"): let the
@@ -75,7 +75,7 @@ for t in "${targets[@]}"; do
 	# shellcheck disable=SC2086
 	clang -std=c11 $cflags -fsanitize=fuzzer "${defs[@]}" $incs -I"$top" -I"$build" \
 		-o "$bin" "$top/tests/fuzz/fuzz_$t.c" "$top/tests/fuzz/fuzz_util.c" \
-		"$build/.libs/libraftstore.a" $libs
+		"$build/.libs/librscore.a" $libs
 	work="$build/corpus/$t"
 	crashes="$build/crashes/$t"
 	rm -rf "$crashes"
