@@ -63,6 +63,9 @@ class Installed:
         assert any(f.startswith("-I" + self.dest) for f in flags), flags
         exe = os.path.join(self.dest, "client")
         cc = os.environ.get("CC", "cc")
+        # A sanitizer or coverage build's library needs its runtime in the
+        # program too.
+        flags += makevar("RS_LDFLAGS").split()
         p = subprocess.run([cc, "-std=c11", "-Wall", "-Wextra", "-Werror",
                             "-o", exe, self.example] + flags,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
