@@ -55,6 +55,11 @@ if [ ! -f "$build/Makefile" ]; then
 	(cd "$build" && "$top/configure" CC=clang \
 		CFLAGS="$cflags -fsanitize=fuzzer-no-link" >/dev/null)
 fi
+# A build dir from before the client library was shared (no librscore.la)
+# holds non-PIC objects that libtool would not rebuild.
+if [ -f "$build/Makefile" ] && [ ! -f "$build/librscore.la" ]; then
+	make -C "$build" clean >/dev/null 2>&1 || true
+fi
 nice -n 19 make -C "$build" -j"$(nproc)" librscore.la >/dev/null
 # What the library's own compile and link lines use.
 mkvar() { sed -n "s/^$1 = //p" "$build/Makefile" | head -1; }
