@@ -14,23 +14,28 @@
  * - Retries.  Every node accepts every request (a follower forwards
  *   commits to the leader), but the library prefers the leader: on its
  *   first request it asks a node for its STATUS and moves to the leader
- *   that node names.  A request that fails with a retryable error
- *   (unavailable, not leader, recovering, version too old, timed out), or
- *   whose connection fails before the request was written, is retried with
- *   exponential backoff (10 ms doubling to 500 ms, jittered), moving to the
- *   next endpoint where that helps, until the handle's timeout has passed.
- *   The call then returns the last error: RAFTSTORE_ETIMEOUT, or
- *   RAFTSTORE_EUNAVAILABLE when no node could be reached.
+ *   that node names.  A request that a node refuses as unavailable, not
+ *   leader, recovering or timed out, or whose connection fails before the
+ *   request was written, is retried with exponential backoff (10 ms
+ *   doubling to 500 ms, jittered), moving to the next endpoint where that
+ *   helps, until the handle's timeout has passed; the call then returns
+ *   RAFTSTORE_EUNAVAILABLE when no node could be reached, else
+ *   RAFTSTORE_ETIMEOUT, and raftstore_errmsg names the endpoints and the
+ *   last error.  A read refused by a node that is shutting down is retried
+ *   on another.  Other errors are returned at once.
  *
  * - Unknown results.  A write (put, delete, a transaction's commit) whose
  *   request reached a node and whose answer never came back returns
  *   RAFTSTORE_EUNKNOWN: it may or may not have committed.  The library does
  *   not repeat it, since that could apply it twice; read the keys to find
- *   out.  A write that returns any other error did not commit.
+ *   out.  The same holds for a write refused with RAFTSTORE_ESHUTDOWN (its
+ *   node began shutting down; the protocol does not promise that it was
+ *   not applied).  A write that returns any other error did not commit.
  *
  * - Conflicts.  RAFTSTORE_ECONFLICT is never retried by the library: the
  *   transaction's reads are stale, so it must be run again from
- *   raftstore_txn_begin.
+ *   raftstore_txn_begin.  Nor is RAFTSTORE_ETOOOLD (a read at a version
+ *   the node no longer keeps): read again at a newer version.
  *
  * - Versions.  Every commit gets a version, a 64-bit number that grows with
  *   every commit of the cluster; a read is served at a version and sees
@@ -204,7 +209,7 @@ void raftstore_range_free(struct raftstore_range *r);
  * the leader has confirmed (so the transaction sees every commit
  * acknowledged before begin started); the transaction's reads are all
  * served at that version, and its puts and deletes are buffered in the
- * handle.  Commit sends them in one atomic commit, checked against the
+ * transaction.  Commit sends them in one atomic commit, checked against the
  * keys and ranges the transaction read: if any commit after the read
  * version wrote into them, commit returns RAFTSTORE_ECONFLICT, nothing is
  * written, and the caller runs the whole transaction again from begin
