@@ -29,8 +29,10 @@ MAN1 = os.path.join(SRCDIR, "man", "rsctl.1")
 
 FLAG = re.compile(r"(?<![\w$-])(--[a-z][a-z0-9-]*|-[a-zA-Z])(?![\w-])")
 ENVVAR = re.compile(r"\$([A-Z][A-Z0-9_]+)")
-# A usage line's command words: "rsctl CMD SUB" or "rsctl CMD <a|b|c>".
-USAGE_SUB = re.compile(r"\brsctl\s+([a-z][a-z-]*)\s+(<[a-z|-]+>|[a-z][a-z-]*)")
+# A usage line's command words: "rsctl CMD SUB", "rsctl CMD <a|b|c>" or
+# "rsctl CMD a|b|c".
+USAGE_SUB = re.compile(
+    r"\brsctl\s+([a-z][a-z-]*)\s+(<[a-z|-]+>|[a-z][a-z-]*(?:\|[a-z][a-z-]*)*)")
 
 
 def man_text(path):
@@ -92,8 +94,12 @@ def commands(top_help):
 
 
 def subcommands(cmd, cmd_help):
+    """The subcommands named on the lines that start with "rsctl" (or
+    "Usage: rsctl"): usage lines, not prose."""
+    usage = "\n".join(line for line in cmd_help.splitlines()
+                      if re.match(r"\s*(Usage:\s*)?rsctl\s", line))
     subs = []
-    for c, sub in USAGE_SUB.findall(cmd_help):
+    for c, sub in USAGE_SUB.findall(usage):
         if c != cmd:
             continue
         for s in sub.strip("<>").split("|"):
