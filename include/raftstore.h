@@ -49,6 +49,11 @@
  * Threads: a handle and its transactions are used by one thread at a time;
  * separate handles are independent and may be used from separate threads.
  * A handle holds its connections open between calls.
+ *
+ * Signals: writing to a connection a node has closed raises SIGPIPE,
+ * which kills a process by default.  Each call blocks SIGPIPE on the
+ * calling thread while it runs and discards the SIGPIPEs raised meanwhile;
+ * the process's signal dispositions are not changed.
  */
 #ifndef RAFTSTORE_H
 #define RAFTSTORE_H
@@ -274,7 +279,8 @@ struct raftstore_event {
 	const struct raftstore_mutation *mutations;
 };
 
-/* Returns 0 to go on watching, non-zero to stop. */
+/* Returns 0 to go on watching, non-zero to stop.  It must not call the
+ * library with the watching handle. */
 typedef int (*raftstore_watch_fn)(void *ctx, const struct raftstore_event *ev);
 
 /* Calls fn for each commit that changes a key in [begin, end) (empty end:

@@ -13,6 +13,7 @@
 #include "include/raftstore.h"
 
 #include <assert.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,41 @@ struct raftstore_txn {
 	struct batch writes;
 	bool committed;
 };
+
+/* SIGPIPE: libuv writes to sockets with writev, which raises SIGPIPE when
+ * the node has closed the connection, and SIGPIPE kills a process by
+ * default.  A library must not change the process's disposition, so each
+ * call that runs the loop blocks SIGPIPE on the calling thread while it
+ * runs, and discards what it raised before restoring the mask (one that
+ * was pending before the call is left alone). */
+struct pipe_guard {
+	sigset_t old;
+	bool was_pending;
+};
+
+static void pipe_guard_enter(struct pipe_guard *g)
+{
+	sigset_t pipe, pending;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	g->was_pending = sigpending(&pending) == 0 &&
+			 sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &pipe, &g->old);
+}
+
+static void pipe_guard_leave(const struct pipe_guard *g)
+{
+	static const struct timespec now = {0, 0};
+	sigset_t pipe;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	if (!g->was_pending)
+		while (sigtimedwait(&pipe, NULL, &now) == SIGPIPE)
+			;
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
 
 const char *raftstore_version(void)
 {
@@ -168,9 +204,13 @@ int raftstore_open(struct raftstore **out, const char *endpoints,
 
 void raftstore_close(struct raftstore *db)
 {
+	struct pipe_guard g;
+
 	if (db == NULL)
 		return;
+	pipe_guard_enter(&g);
 	rs_sync_close(db->sync);
+	pipe_guard_leave(&g);
 	free(db->muts);
 	free(db);
 }
@@ -213,14 +253,17 @@ static int public_get(struct raftstore *db, const void *key, size_t key_len,
 		      struct raftstore_value *out)
 {
 	struct rs_result res;
+	struct pipe_guard g;
 	int rv;
 
 	memset(out, 0, sizeof *out);
 	rv = public_check_key(db, key_len);
 	if (rv != RS_OK)
 		return rv;
-	if (rs_sync_get(db->sync, key, key_len, mode, read_version, &res) !=
-	    RS_OK) {
+	pipe_guard_enter(&g);
+	rv = rs_sync_get(db->sync, key, key_len, mode, read_version, &res);
+	pipe_guard_leave(&g);
+	if (rv != RS_OK) {
 		rv = public_status(db, res.status, res.message);
 		rs_result_free(&res);
 		return rv;
@@ -246,10 +289,13 @@ static int public_commit(struct raftstore *db, uint64_t read_version,
 			 const struct batch *writes, uint64_t *version)
 {
 	struct rs_result res;
+	struct pipe_guard g;
 	int rv;
 
+	pipe_guard_enter(&g);
 	rv = rs_sync_commit(db->sync, read_version, begins, ends, n_ranges,
 			    writes, &res);
+	pipe_guard_leave(&g);
 	if (rv == RS_OK && version != NULL)
 		*version = res.version;
 	rv = public_status(db, rv, res.message);
@@ -386,6 +432,8 @@ static int public_range(struct raftstore *db, const void *begin,
 		struct rs_result *grown =
 			realloc(pages, (n_pages + 1) * sizeof *pages);
 		struct rs_result *page;
+		struct pipe_guard g;
+		int got;
 
 		if (grown == NULL) {
 			rv = public_status(db, RS_ENOMEM, NULL);
@@ -393,9 +441,11 @@ static int public_range(struct raftstore *db, const void *begin,
 		}
 		pages = grown;
 		page = &pages[n_pages++];
-		if (rs_sync_range(db->sync, from.data, from.len, end, end_len,
-				  (uint32_t)want, mode, read_version,
-				  page) != RS_OK) {
+		pipe_guard_enter(&g);
+		got = rs_sync_range(db->sync, from.data, from.len, end, end_len,
+				    (uint32_t)want, mode, read_version, page);
+		pipe_guard_leave(&g);
+		if (got != RS_OK) {
 			rv = public_status(db, page->status, page->message);
 			break;
 		}
@@ -446,13 +496,16 @@ int raftstore_txn_begin(struct raftstore *db, struct raftstore_txn **out)
 {
 	struct raftstore_txn *txn;
 	struct rs_result res;
+	struct pipe_guard g;
 	int rv;
 
 	*out = NULL;
 	txn = calloc(1, sizeof *txn);
 	if (txn == NULL)
 		return public_status(db, RS_ENOMEM, NULL);
+	pipe_guard_enter(&g);
 	rv = rs_sync_grv(db->sync, &res);
+	pipe_guard_leave(&g);
 	if (rv != RS_OK) {
 		rv = public_status(db, rv, res.message);
 		rs_result_free(&res);
@@ -667,12 +720,15 @@ int raftstore_watch(struct raftstore *db, const void *begin, size_t begin_len,
 		    raftstore_watch_fn fn, void *ctx)
 {
 	struct public_watch w = {.db = db, .fn = fn, .ctx = ctx};
+	struct pipe_guard g;
 	int rv;
 
 	if (fn == NULL)
 		return public_failf(db, RS_EINVAL, "watch without a function");
+	pipe_guard_enter(&g);
 	rv = rs_sync_watch(db->sync, begin, begin_len, end, end_len,
 			   from_version, public_watch_event, &w);
+	pipe_guard_leave(&g);
 	if (rv == RS_OK && w.failed != RS_OK)
 		rv = w.failed;
 	if (rv == RS_EUNAVAILABLE)
@@ -688,6 +744,7 @@ int raftstore_watch(struct raftstore *db, const void *begin, size_t begin_len,
 int raftstore_status(struct raftstore *db, int node, char **json)
 {
 	struct rs_result res;
+	struct pipe_guard g;
 	int rv;
 
 	*json = NULL;
@@ -697,7 +754,9 @@ int raftstore_status(struct raftstore *db, int node, char **json)
 				    "node %d: there are only %u endpoints", node,
 				    rs_client_endpoint_count(
 					    rs_sync_client(db->sync)));
+	pipe_guard_enter(&g);
 	rv = rs_sync_info(db->sync, WIRE_STATUS, node, &res);
+	pipe_guard_leave(&g);
 	if (rv == RS_OK) {
 		/* The result keeps a NUL after the JSON: adopt its buffer. */
 		*json = (char *)res.value.data;

@@ -12,6 +12,7 @@
  */
 #include <check.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,6 +420,31 @@ START_TEST(test_unreachable_cluster_fails_within_the_timeout)
 }
 END_TEST
 
+static int raise_sigpipe(void *ctx, const struct raftstore_event *ev)
+{
+	(void)ctx;
+	(void)ev;
+	raise(SIGPIPE);
+	return 1;
+}
+
+/* A SIGPIPE during a call (as a write to a closed connection raises)
+ * must not kill a program that kept the default disposition, and must not
+ * be left pending for later. */
+START_TEST(test_sigpipe_during_a_call_does_not_kill)
+{
+	uint64_t version = put_str("pipe/k", "v");
+	sigset_t pending;
+
+	ck_assert(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+	CK_OK(raftstore_watch(db, "pipe/", 5, "pipe0", 5, version,
+			      raise_sigpipe, NULL));
+	ck_assert_int_eq(sigpending(&pending), 0);
+	ck_assert_int_eq(sigismember(&pending, SIGPIPE), 0);
+	put_str("pipe/k", "still alive");
+}
+END_TEST
+
 static int watch_print(void *ctx, const struct raftstore_event *ev)
 {
 	(void)ctx;
@@ -468,5 +494,6 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_watch_replays_in_order_and_stops);
 	tcase_add_test(tc, test_status_of_any_and_of_each_node);
 	tcase_add_test(tc, test_unreachable_cluster_fails_within_the_timeout);
+	tcase_add_test(tc, test_sigpipe_during_a_call_does_not_kill);
 	return testutil_run_suite(s);
 }
