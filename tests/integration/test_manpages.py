@@ -8,9 +8,10 @@ subcommand added later without a man entry fails here:
     prints appears in raftstored(8);
   * every command of `rsctl --help` has a .SS section in rsctl(1) named
     after it; each `rsctl CMD --help` exits 0 and its flags and
-    $VARIABLEs appear in the page; each subcommand its usage lines name
-    (`rsctl CMD SUB ...` or `rsctl CMD <a|b>`) appears as "CMD SUB" and
-    its own `rsctl CMD SUB --help` flags appear too;
+    $VARIABLEs appear in the page; each subcommand it names (its own
+    "Commands:" list, `rsctl CMD SUB` on a usage line, `rsctl CMD a|b` or
+    `<a|b>` anywhere, `rsctl CMD SUB --help` anywhere) appears as
+    "CMD SUB" and its own `rsctl CMD SUB --help` flags appear too;
   * both pages render without groff warnings and name the version that
     --version prints;
   * the checker itself finds a flag missing from a page that lacks it.
@@ -29,10 +30,11 @@ MAN1 = os.path.join(SRCDIR, "man", "rsctl.1")
 
 FLAG = re.compile(r"(?<![\w$-])(--[a-z][a-z0-9-]*|-[a-zA-Z])(?![\w-])")
 ENVVAR = re.compile(r"\$([A-Z][A-Z0-9_]+)")
-# A usage line's command words: "rsctl CMD SUB", "rsctl CMD <a|b|c>" or
-# "rsctl CMD a|b|c".
-USAGE_SUB = re.compile(
+# "rsctl CMD SUB", "rsctl CMD <a|b|c>" or "rsctl CMD a|b|c".
+RSCTL_SUB = re.compile(
     r"\brsctl\s+([a-z][a-z-]*)\s+(<[a-z|-]+>|[a-z][a-z-]*(?:\|[a-z][a-z-]*)*)")
+# "rsctl CMD SUB --help", in prose too.
+RSCTL_SUB_HELP = re.compile(r"\brsctl\s+([a-z][a-z-]*)\s+([a-z][a-z-]*)\s+--help\b")
 
 
 def man_text(path):
@@ -77,35 +79,46 @@ def missing_from(help_out, text, where):
     return miss
 
 
-def commands(top_help):
-    """The command names listed under "Commands:" in rsctl --help."""
+def command_list(help_out):
+    """The names listed under a "Commands:" heading, two spaces in (the
+    deeper lines continue a description)."""
     cmds, inside = [], False
-    for line in top_help.splitlines():
+    for line in help_out.splitlines():
         if line.strip() == "Commands:":
             inside = True
         elif inside and not line.strip():
             break
         elif inside:
-            m = re.match(r"\s+([a-z][a-z-]*)\s", line)
+            m = re.match(r"  ([a-z][a-z-]*)\s", line)
             if m:
                 cmds.append(m.group(1))
+    return cmds
+
+
+def commands(top_help):
+    cmds = command_list(top_help)
     assert cmds, "no commands found in rsctl --help:\n" + top_help
     return cmds
 
 
 def subcommands(cmd, cmd_help):
-    """The subcommands named on the lines that start with "rsctl" (or
-    "Usage: rsctl"): usage lines, not prose."""
-    usage = "\n".join(line for line in cmd_help.splitlines()
-                      if re.match(r"\s*(Usage:\s*)?rsctl\s", line))
-    subs = []
-    for c, sub in USAGE_SUB.findall(usage):
-        if c != cmd:
-            continue
-        for s in sub.strip("<>").split("|"):
-            if s not in subs:
-                subs.append(s)
-    return subs
+    """The subcommands cmd's help names: its own "Commands:" list, the
+    words after "rsctl CMD" on usage lines (those starting with rsctl or
+    Usage:), alternatives "rsctl CMD a|b" or "<a|b>" anywhere, and "rsctl
+    CMD SUB --help" anywhere.  A lone word after "rsctl CMD" in prose, or
+    a placeholder such as <command>, is not one."""
+    subs = list(command_list(cmd_help))
+    for line in cmd_help.splitlines():
+        usage = re.match(r"\s*(Usage:\s*)?rsctl\s", line) is not None
+        names = [sub for c, sub in RSCTL_SUB_HELP.findall(line) if c == cmd]
+        for c, sub in RSCTL_SUB.findall(line):
+            alternatives = "|" in sub
+            if c != cmd or (sub.startswith("<") and not alternatives) or \
+                    not (usage or alternatives):
+                continue
+            names += sub.strip("<>").split("|")
+        subs += [n for n in names if n not in subs]
+    return list(dict.fromkeys(subs))
 
 
 def rsctl_missing(text):
@@ -146,17 +159,23 @@ def test_rsctl_page_has_every_command_and_flag():
 
 
 def test_checker_finds_what_is_missing():
-    """A page without --serializable, without the events section and
-    without "config list" must be reported on all three counts."""
+    """A page without --serializable, without the events section, without
+    "config list" and without "members add" (named only in the prose of
+    `rsctl members --help`, as "add|promote|remove") must be reported on
+    all four counts; raftstored(8) without --join too."""
     text = man_text(MAN1)
     text = re.sub(r"(?<![\w-])--serializable(?![\w-])", "", text)
     text = re.sub(r"^\.SS\s+\"?events.*$", "", text, flags=re.M)
-    text = text.replace("config list", "")
+    text = text.replace("config list", "").replace("members add", "")
     _, miss = rsctl_missing(text)
     joined = "\n".join(miss)
     assert "flag --serializable" in joined, joined
     assert "rsctl events: no .SS section" in joined, joined
     assert "rsctl config list: subcommand" in joined, joined
+    assert "rsctl members add: subcommand" in joined, joined
+    text = re.sub(r"(?<![\w-])--join(?![\w-])", "", man_text(MAN8))
+    miss = missing_from(helptext(RAFTSTORED), text, "raftstored --help")
+    assert miss == ["raftstored --help: flag --join"], miss
 
 
 def test_pages_render_and_name_the_version():
