@@ -4,7 +4,8 @@
 #     rsctl in bin, rsbench in pkglibexecdir (nothing else in bin or sbin),
 #     the library with its soname and only raftstore_* exported, the one
 #     public header (which compiles alone), raftstore.pc, the unit,
-#     sysusers.d and tmpfiles.d entries, two man pages, the examples;
+#     sysusers.d and tmpfiles.d entries, two man pages, the examples,
+#     the bash completions;
 #   * the installed binaries run --version (rsbench --help);
 #   * the unit names the installed paths and `systemd-analyze verify`
 #     accepts it (with its man pages found in the DESTDIR);
@@ -36,7 +37,8 @@ bmake install DESTDIR="$dest" >"$RS_TMP/install.log" 2>&1 ||
 	die "make install failed: $(tail -20 "$RS_TMP/install.log")"
 
 for v in bindir sbindir pkglibexecdir libdir includedir mandir docdir \
-	sysconfdir systemdsystemunitdir sysusersdir tmpfilesdir PACKAGE_VERSION; do
+	sysconfdir systemdsystemunitdir sysusersdir tmpfilesdir bashcompletiondir \
+	PACKAGE_VERSION; do
 	val=$(mkvar "$v")
 	[ -n "$val" ] || die "cannot read $v from the Makefile"
 	printf -v "$v" '%s' "$val"
@@ -60,6 +62,8 @@ expected=(
 	"$mandir/man1/rsctl.1 644"
 	"$docdir/examples/raftstored.conf 644"
 	"$docdir/examples/client.c 644"
+	"$bashcompletiondir/rsctl 644"
+	"$bashcompletiondir/raftstored 644"
 )
 for e in "${expected[@]}"; do
 	path=${e% *} mode=${e##* }
