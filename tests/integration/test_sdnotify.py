@@ -10,7 +10,7 @@ systemd does:
   * an abstract socket ("@name") works the same;
   * a NOTIFY_SOCKET that names no socket is logged (node.notify_failed)
     and the node serves anyway;
-  * the shipped example config (packaging/raftstored.conf, as the unit
+  * the shipped example config (dist/raftstored.conf, as the unit
     reads it, with only the addresses and data dir overridden by flags)
     starts a one-node cluster that takes writes.
 """
@@ -113,7 +113,7 @@ def test_example_config_runs_a_one_node_cluster():
     try:
         n = c.nodes[1]
         metrics_port = free_ports(1)[0]
-        conf = os.path.join(SRCDIR, "packaging", "raftstored.conf")
+        conf = os.path.join(SRCDIR, "dist", "raftstored.conf")
         path = os.path.join(c.dir, "notify.sock")
         ns = NotifySocket(path)
         start_notified(n, path, [
