@@ -19,6 +19,7 @@
 #include "coordinator/audit.h"
 #include "coordinator/http.h"
 #include "coordinator/node_internal.h"
+#include "coordinator/sdnotify.h"
 #include "raftstore/lib/json.h"
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/procmetrics.h"
@@ -313,6 +314,17 @@ static void node_server_stopped(void *arg)
 	uv_timer_start(&n->quiesce_timer, node_quiesce_tick, 0, 5);
 }
 
+/* Tell systemd (a Type=notify unit) the node's state; a failure is only
+ * logged. */
+static void node_notify(const char *state)
+{
+	char errmsg[RS_ERRMSG_SIZE], q[RS_ERRMSG_SIZE + 64];
+
+	if (sdnotify_send(state, errmsg) != RS_OK)
+		log_warn("node.notify_failed", "state=%s error=%s", state,
+			 log_quote(q, sizeof q, errmsg));
+}
+
 static void node_stop(struct node *n, const char *why)
 {
 	if (n->stopping)
@@ -320,6 +332,7 @@ static void node_stop(struct node *n, const char *why)
 	n->stopping = true;
 	raftio_guard_quiet();
 	log_info("node.stopping", "reason=%s", why);
+	node_notify("STOPPING=1");
 	uv_timer_stop(&n->role_timer);
 	uv_close((uv_handle_t *)&n->role_timer, node_handle_closed);
 	node_director_drop(n);
@@ -663,6 +676,7 @@ int node_run(const struct config *cfg)
 	}
 	log_info("node.started", "raft_addr=%s client_addr=%s data_dir=%s",
 		 n->cfg.raft_addr, n->cfg.client_addr, n->cfg.data_dir);
+	node_notify("READY=1");
 	uv_signal_init(&n->loop, &n->sigterm);
 	uv_signal_init(&n->loop, &n->sigint);
 	n->sigterm.data = n->sigint.data = n;

@@ -27,6 +27,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 cluster="$here/etcd-cluster.sh"
+. "$here/bench-lib.sh" # bench_etcdbench, pick_etcd_base
 
 duration=10
 mem_keys=1000000
@@ -76,29 +77,12 @@ else
     bench="$work/bin/etcdbench"
     mkdir -p "$work/bin"
     note "building etcdbench"
-    (cd "$root/tools/etcdbench" && GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= go build -o "$bench" .)
+    bench_etcdbench "$root" "$bench"
 fi
-
-# --- a free base port ----------------------------------------------------
-port_in_use() { # PORT
-    ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
-}
-pick_base() {
-    local base p ok
-    for base in $(seq 23790 100 33790); do
-        ok=1
-        for p in $base $((base + 1)) $((base + 2)) $((base + 10)) $((base + 11)) $((base + 12)); do
-            if port_in_use "$p"; then ok=0; break; fi
-        done
-        [ "$ok" = 1 ] && { echo "$base"; return 0; }
-    done
-    echo "bench-etcd: no free base port found" >&2
-    return 1
-}
 
 start_cluster() { # DIR -> sets $eps (not in a subshell: the EXIT trap needs $clusters)
     local dir="$1" base
-    base=$(pick_base)
+    base=$(pick_etcd_base)
     clusters+=("$dir")
     "$cluster" start "$dir" "$base" >"$work/eps.$$"
     eps=$(cat "$work/eps.$$")

@@ -32,18 +32,9 @@ if [ "$quick" = 1 ]; then
 	[ "$mem_keys" = 1000000 ] && mem_keys=100000
 fi
 
-"$root/scripts/deps.sh"
-DEBIAN_FRONTEND=noninteractive
-for p in golang-go golang-etcd-server-dev etcd-server etcd-client; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need=1
-done
-if [ "${need:-0}" = 1 ]; then
-	apt-get update -qq && apt-get install -y -qq golang-go golang-etcd-server-dev \
-		etcd-server etcd-client >/dev/null
-fi
-# An optimized build of its own (the test build is -O0 for debugging).
-BUILD_DIR="$root/build-bench" CONFIGURE_FLAGS="--disable-debug" "$root/scripts/build.sh"
-bin="$root/build-bench"
+. "$here/bench-lib.sh"
+bench_deps "$root"
+bench_build "$root"
 work=$(mktemp -d /tmp/bench-vs-etcd.XXXXXX)
 results="$work/results"
 pids=()
@@ -52,35 +43,6 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
-
-free_ports() { python3 -c '
-import socket,sys
-s=[socket.socket() for _ in range(int(sys.argv[1]))]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(" ".join(str(x.getsockname()[1]) for x in s))' "$1"; }
-
-# start_raftstore DIR -> sets ENDPOINTS and pids
-start_raftstore() {
-	local dir=$1 ports ic i
-	read -r -a ports <<<"$(free_ports 6)"
-	ic="1=127.0.0.1:${ports[0]}/127.0.0.1:${ports[1]},2=127.0.0.1:${ports[2]}/127.0.0.1:${ports[3]},3=127.0.0.1:${ports[4]}/127.0.0.1:${ports[5]}"
-	ENDPOINTS="127.0.0.1:${ports[1]},127.0.0.1:${ports[3]},127.0.0.1:${ports[5]}"
-	RS_PIDS=()
-	for i in 1 2 3; do
-		"$bin/raftstored" --id $i --data-dir "$dir/n$i" --initial-cluster "$ic" \
-			--log-level warn >"$dir/n$i.log" 2>&1 &
-		pids+=($!)
-		RS_PIDS+=($!)
-	done
-	for _ in $(seq 100); do
-		"$bin/rsctl" status --endpoints "$ENDPOINTS" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "bench-vs-etcd: raftstore cluster did not start" >&2
-	exit 1
-}
-stop_raftstore() { kill -TERM "${RS_PIDS[@]}" 2>/dev/null || true; wait "${RS_PIDS[@]}" 2>/dev/null || true; }
-rss_kib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/VmRSS/{print $2}' /proc/$p/status))); done; echo $t; }
 
 echo "== raftstore: $(nproc) cores, ${duration}s per run" >&2
 mkdir -p "$work/rs"

@@ -12,9 +12,14 @@ build=${BUILD_DIR:-$top/build}
 mkdir -p "$build"
 cd "$build"
 flags=${CONFIGURE_FLAGS:---enable-debug --enable-fault-hooks}
-if [ ! -f Makefile ] || [ "$(cat .rs-configure-flags 2>/dev/null)" != "$flags" ]; then
+# The stamp also says that libtool builds shared objects (since the client
+# library is installed): objects of an older build dir are not PIC, and
+# objects built with other flags are stale, so a changed stamp cleans.
+stamp="$flags (shared)"
+if [ ! -f Makefile ] || [ "$(cat .rs-configure-flags 2>/dev/null)" != "$stamp" ]; then
+	if [ -f Makefile ]; then make clean >/dev/null 2>&1 || true; fi
 	# shellcheck disable=SC2086
 	"$top/configure" $flags >/dev/null
-	echo "$flags" >.rs-configure-flags
+	echo "$stamp" >.rs-configure-flags
 fi
 make -j"$(nproc)" >/dev/null

@@ -55,7 +55,12 @@ if [ ! -f "$build/Makefile" ]; then
 	(cd "$build" && "$top/configure" CC=clang \
 		CFLAGS="$cflags -fsanitize=fuzzer-no-link" >/dev/null)
 fi
-nice -n 19 make -C "$build" -j"$(nproc)" libraftstore.la >/dev/null
+# A build dir from before the client library was shared (no librscore.la)
+# holds non-PIC objects that libtool would not rebuild.
+if [ -f "$build/Makefile" ] && [ ! -f "$build/librscore.la" ]; then
+	make -C "$build" clean >/dev/null 2>&1 || true
+fi
+nice -n 19 make -C "$build" -j"$(nproc)" librscore.la >/dev/null
 # What the library's own compile and link lines use.
 mkvar() { sed -n "s/^$1 = //p" "$build/Makefile" | head -1; }
 # DEFS holds quoted strings (-DPACKAGE_STRING=\"raftstore\ 0.1.0\"): let the
@@ -75,7 +80,7 @@ for t in "${targets[@]}"; do
 	# shellcheck disable=SC2086
 	clang -std=c11 $cflags -fsanitize=fuzzer "${defs[@]}" $incs -I"$top" -I"$build" \
 		-o "$bin" "$top/tests/fuzz/fuzz_$t.c" "$top/tests/fuzz/fuzz_util.c" \
-		"$build/.libs/libraftstore.a" $libs
+		"$build/.libs/librscore.a" $libs
 	work="$build/corpus/$t"
 	crashes="$build/crashes/$t"
 	rm -rf "$crashes"

@@ -11,6 +11,9 @@
  *       tests and demos of `rsctl log`.
  *   rsbench cluster --endpoints H:P,... [--op put|get|sget] ...
  *       closed-loop load on a running cluster (tools/rsbench_cluster.c).
+ *   rsbench watch --endpoints H:P,... --watchers W --rate R ...
+ *       watch fan-out: delivery rate and latency, nothing lost or
+ *       reordered (tools/rsbench_watch.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -427,7 +430,11 @@ static void usage(FILE *f)
 		"                                  create a store with test data\n"
 		"  cluster --endpoints H:P,... [--op put|get|sget] [--clients N]\n"
 		"          [--conns M] [--duration S] [--keys K] [--count N]\n"
+		"          [--idle N] [--server-pids PID,...]\n"
 		"                                  closed-loop load on a cluster\n"
+		"  watch --endpoints H:P,... [--watchers W] [--rate R] [--conns C]\n"
+		"          [--duration S] [--prefix P] [--server-pids PID,...]\n"
+		"                                  watch fan-out, checked deliveries\n"
 		"exit codes: 0 ok, 1 failure, 2 usage error\n");
 }
 
@@ -447,6 +454,8 @@ int main(int argc, char **argv)
 		return cmd_fill(argc - 1, argv + 1);
 	if (strcmp(argv[1], "cluster") == 0)
 		return rsbench_cluster(argc - 1, argv + 1);
+	if (strcmp(argv[1], "watch") == 0)
+		return rsbench_watch(argc - 1, argv + 1);
 	fprintf(stderr, "rsbench: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

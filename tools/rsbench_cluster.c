@@ -12,13 +12,20 @@
  *
  * Operations: put (16-byte distinct keys, 256-byte values), get
  * (linearizable), sget (serializable) over --keys preloaded keys.
+ *
+ * --idle N holds N idle connections to the leader open during the run
+ * (each has answered one read version; rsbench_net.c).  With --idle or
+ * --server-pids the line ends with the servers' summed RSS after the run,
+ * with the idle connections open before it, and the difference the idle
+ * connections made, per connection:
+ *
+ *          idle=N server_rss_kib=... idle_rss_kib=... kib_per_idle_conn=...
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <uv.h>
 
@@ -63,14 +70,6 @@ static uint64_t bench_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static double bench_cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static void bench_key(const struct bench *b, uint64_t i, char *key)
@@ -207,11 +206,17 @@ int rsbench_cluster(int argc, char **argv)
 		{"keys", required_argument, 0, 'k'},
 		{"count", required_argument, 0, 'C'},
 		{"prefix", required_argument, 0, 'p'},
+		{"idle", required_argument, 0, 'i'},
+		{"server-pids", required_argument, 0, 'P'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	struct rs_client_options co = {.op_timeout_ms = 10000};
 	struct bench b;
-	const char *op = "put", *prefix = NULL;
+	const char *op = "put", *prefix = NULL, *server_pids = NULL;
+	struct rb_idle *idle = NULL;
+	unsigned n_idle = 0;
+	long long rss_before = -1, rss_idle = -1;
+	char leader[64];
 	double duration = 10, secs, cpu0;
 	uint64_t count = 0;
 	char errmsg[RS_ERRMSG_SIZE];
@@ -232,10 +237,12 @@ int rsbench_cluster(int argc, char **argv)
 		case 'k': b.keys = strtoull(optarg, NULL, 10); break;
 		case 'C': count = strtoull(optarg, NULL, 10); break;
 		case 'p': prefix = optarg; break;
+		case 'i': n_idle = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'P': server_pids = optarg; break;
 		case 'h':
 			printf("usage: rsbench cluster --endpoints H:P,... [--op put|get|sget]\n"
 			       "  [--clients N] [--conns M] [--duration S] [--keys K]\n"
-			       "  [--count N] [--prefix P]\n");
+			       "  [--count N] [--prefix P] [--idle N] [--server-pids PID,...]\n");
 			return 0;
 		default:
 			return 2;
@@ -266,19 +273,42 @@ int rsbench_cluster(int argc, char **argv)
 			return 1;
 		}
 	}
-	cpu0 = bench_cpu_s();
+	rss_before = server_pids ? rb_rss_kib(server_pids) : -1;
+	if (n_idle > 0) {
+		rb_raise_fd_limit();
+		if (rb_find_leader(b.client, &b.loop, leader, sizeof leader, NULL,
+				   errmsg) != RS_OK ||
+		    rb_idle_open(&idle, &b.loop, leader, n_idle, errmsg) != RS_OK) {
+			fprintf(stderr, "rsbench cluster: %s\n", errmsg);
+			return 1;
+		}
+		fprintf(stderr, "rsbench cluster: %u idle connections open to %s\n",
+			n_idle, leader);
+	}
+	rss_idle = server_pids ? rb_rss_kib(server_pids) : -1;
+	cpu0 = rb_self_cpu_s();
 	secs = bench_run(&b, op, duration, count);
-	double cpu = bench_cpu_s() - cpu0;
+	double cpu = rb_self_cpu_s() - cpu0;
 	qsort(b.lat_ms, b.n_lat, sizeof *b.lat_ms, bench_cmp);
 	printf("RESULT system=raftstore op=%s clients=%u ops=%zu secs=%.2f "
 	       "ops_per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f "
-	       "client_cpu_s=%.2f errors=%" PRIu64 "\n",
+	       "client_cpu_s=%.2f errors=%" PRIu64,
 	       op, b.clients, b.n_lat, secs, (double)b.n_lat / secs,
 	       bench_pct(&b, 0.50), bench_pct(&b, 0.99), bench_pct(&b, 0.999),
 	       cpu, b.errors);
+	if (n_idle > 0 || server_pids != NULL)
+		printf(" idle=%u server_rss_kib=%lld idle_rss_kib=%lld "
+		       "kib_per_idle_conn=%.1f", n_idle,
+		       server_pids ? rb_rss_kib(server_pids) : -1, rss_idle,
+		       n_idle > 0 && rss_before >= 0 && rss_idle >= 0
+			       ? (double)(rss_idle - rss_before) / n_idle
+			       : 0.0);
+	printf("\n");
 	if (b.errors > 0)
 		fprintf(stderr, "rsbench cluster: %" PRIu64 " errors, last: %s: %s\n",
 			b.errors, rs_strerror(b.last_error), b.last_message);
+	if (idle != NULL)
+		rb_idle_close(idle, &b.loop);
 	rs_client_close(b.client, bench_closed, NULL);
 	uv_run(&b.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&b.loop);

@@ -90,7 +90,8 @@ static void rsctl_help(FILE *f)
 	size_t i;
 
 	fprintf(f, "Usage: rsctl [global options] <command> [arguments]\n"
-		   "       rsctl <command> --help\n\n"
+		   "       rsctl <command> --help\n"
+		   "       rsctl --version\n\n"
 		   "Admin tool for raftstore.\n\n"
 		   "Commands:\n");
 	for (i = 0; i < RSCTL_COMMAND_COUNT; i++)
@@ -202,6 +203,10 @@ int main(int argc, char **argv)
 	}
 	if (rsctl_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
 		rsctl_help(stdout);
+		return RSCTL_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("rsctl %s\n", PACKAGE_VERSION);
 		return RSCTL_EXIT_OK;
 	}
 	rv = rsctl_reorder(&argc, &argv);

@@ -156,6 +156,18 @@ def test_range_hides_system_keys():
     assert rc == 0, (rc, out, err)
     keys = [kv["key"] for kv in json.loads(out)["kvs"]]
     assert keys == ["a"], keys
+    # the text table: columns aligned by what is displayed (escaped)
+    conn = c.nodes[c.leader()].conn()
+    retry(lambda: conn.put(b"b/\x80\xff\x01", b"\xc3\xa9t\xc3\xa9"))
+    retry(lambda: conn.put(b"b/plain", b"v"))
+    conn.close()
+    rc, out, err, _ = run("range", "b/", "--prefix", "--endpoints", ep)
+    rows = out.splitlines()
+    assert rc == 0 and len(rows) == 3, (rc, out, err)
+    col = rows[0].index("VERSION")
+    assert all(r[col - 2:col] == "  " and r[col].isdigit() for r in rows[1:]), \
+        out
+    assert "\\x80\\xff\\x01" in out, out
     rc, out, err, _ = run("range", "", "--system", "--json",
                           "--endpoints", ep)
     keys = [kv["key"] for kv in json.loads(out)["kvs"]]

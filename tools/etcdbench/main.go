@@ -9,7 +9,9 @@
 //	RESULT system=etcd op=<op> clients=<N> ops=<count> secs=<elapsed> ops_per_s=<x>
 //	       p50_ms=<x> p99_ms=<x> p999_ms=<x> client_cpu_s=<x> errors=<n>
 //
-// (on a single line). Build offline from Debian's packages:
+// (on a single line). --op watch measures watch fan-out instead (watch.go),
+// and --idle N holds N idle connections open during the run (idle.go).
+// Build offline from Debian's packages:
 //
 //	GO111MODULE=off GOPATH=/usr/share/gocode go build -o "$OUT/etcdbench"
 package main
@@ -37,7 +39,7 @@ const (
 
 var (
 	endpointsFlag = flag.String("endpoints", "127.0.0.1:2379", "comma-separated etcd client endpoints")
-	opFlag        = flag.String("op", "put", "operation: put | get (linearizable) | sget (serializable)")
+	opFlag        = flag.String("op", "put", "operation: put | get (linearizable) | sget (serializable) | watch (see watch.go)")
 	clientsFlag   = flag.Int("clients", 1, "number of concurrent closed-loop clients (goroutines)")
 	connsFlag     = flag.Int("conns", 0, "number of clientv3.Client connections shared round-robin (default min(clients,8))")
 	durationFlag  = flag.Float64("duration", 10, "run length in seconds (ignored when --count is set)")
@@ -46,6 +48,13 @@ var (
 	prefixFlag    = flag.String("prefix", "", "key prefix (default \"k\" for put, \"r\" for get/sget); keys are padded to 16 bytes")
 	timeoutFlag   = flag.Float64("op-timeout", 10, "per-op timeout in seconds")
 	dialFlag      = flag.Float64("dial-timeout", 5, "connection dial timeout in seconds")
+	watchersFlag  = flag.Int("watchers", 100, "watch: number of watchers on the prefix")
+	rateFlag      = flag.Float64("rate", 100, "watch: puts per second, at a fixed rate")
+	valueSizeFlag = flag.Int("value-size", 64, "watch: value bytes (at least 16)")
+	drainFlag     = flag.Float64("drain", 10, "watch: seconds to wait for the last deliveries")
+	readyFlag     = flag.Float64("ready-timeout", 120, "watch: seconds for every watcher to start")
+	serversFlag   = flag.String("server-pids", "", "comma-separated server PIDs whose summed VmRSS and CPU time are reported")
+	idleFlag      = flag.Int("idle", 0, "put/get/sget: idle client connections held open during the run")
 	routeFlag     = flag.String("route", "leader", "leader: find the leader among --endpoints and send every request to it; all: give clientv3 all endpoints (its balancer round-robins requests over them, followers forward writes)")
 )
 
@@ -181,21 +190,25 @@ func preload(conns []*clientv3.Client, prefix string, k int, value string, opTim
 func main() {
 	flag.Parse()
 	op := *opFlag
-	if op != "put" && op != "get" && op != "sget" {
-		fail("--op must be put, get or sget (got %q)", op)
+	if op != "put" && op != "get" && op != "sget" && op != "watch" {
+		fail("--op must be put, get, sget or watch (got %q)", op)
 	}
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	nClients := *clientsFlag
 	if nClients < 1 {
 		fail("--clients must be >= 1")
 	}
 	nConns := *connsFlag
-	if nConns <= 0 {
+	if op == "watch" && nConns <= 0 {
+		nConns = 1
+	} else if nConns <= 0 {
 		nConns = nClients
 		if nConns > 8 {
 			nConns = 8
 		}
 	}
-	if nConns > nClients {
+	if op != "watch" && nConns > nClients {
 		nConns = nClients
 	}
 	var endpoints []string
@@ -219,6 +232,8 @@ func main() {
 	if prefix == "" {
 		if op == "put" {
 			prefix = "k"
+		} else if op == "watch" {
+			prefix = "w/"
 		} else {
 			prefix = "r"
 		}
@@ -247,6 +262,24 @@ func main() {
 	default:
 		fail("--route must be leader or all (got %q)", *routeFlag)
 	}
+	if op == "watch" {
+		keys := 16
+		if set["keys"] {
+			keys = *keysFlag
+		}
+		if *watchersFlag < 1 || *rateFlag <= 0 || *durationFlag <= 0 || keys < 1 ||
+			*valueSizeFlag < watchValueMin || nConns > *watchersFlag {
+			fail("watch: --watchers, --rate, --duration and --keys must be positive, --value-size at least %d, --conns at most --watchers", watchValueMin)
+		}
+		os.Exit(runWatch(watchOptions{
+			endpoints: connEndpoints, dial: dial, opTimeout: opTimeout,
+			watchers: *watchersFlag, conns: nConns, rate: *rateFlag,
+			duration: *durationFlag, keys: keys, valueSize: *valueSizeFlag,
+			drain:        time.Duration(*drainFlag * float64(time.Second)),
+			readyTimeout: time.Duration(*readyFlag * float64(time.Second)),
+			prefix:       prefix, serverPids: *serversFlag,
+		}))
+	}
 	fmt.Fprintf(os.Stderr, "etcdbench: op=%s clients=%d conns=%d route=%s endpoints=%s\n",
 		op, nClients, nConns, *routeFlag, strings.Join(connEndpoints, ","))
 
@@ -269,6 +302,13 @@ func main() {
 
 	if op == "get" || op == "sget" {
 		preload(conns, prefix, *keysFlag, value, opTimeout)
+	}
+	rssBefore := rssKiB(*serversFlag)
+	idle := openIdle(*idleFlag, connEndpoints, dial, opTimeout)
+	defer closeAll(idle)
+	rssOpen := rssKiB(*serversFlag)
+	if *idleFlag > 0 {
+		fmt.Fprintf(os.Stderr, "etcdbench: %d idle connections open\n", *idleFlag)
 	}
 
 	// Preallocate latency buffers: an upper estimate of ops per client.
@@ -374,10 +414,14 @@ func main() {
 		nErr += e
 	}
 
-	fmt.Printf("RESULT system=etcd op=%s clients=%d ops=%d secs=%.3f ops_per_s=%.1f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f client_cpu_s=%.3f errors=%d\n",
+	extra := ""
+	if *idleFlag > 0 || *serversFlag != "" {
+		extra = idleFields(*idleFlag, rssBefore, rssOpen, rssKiB(*serversFlag))
+	}
+	fmt.Printf("RESULT system=etcd op=%s clients=%d ops=%d secs=%.3f ops_per_s=%.1f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f client_cpu_s=%.3f errors=%d%s\n",
 		op, nClients, len(all), elapsed, float64(len(all))/elapsed,
 		percentileMs(all, 0.50), percentileMs(all, 0.99), percentileMs(all, 0.999),
-		cpu, nErr)
+		cpu, nErr, extra)
 	if nErr > 0 {
 		if s, ok := firstErr.Load().(string); ok {
 			fmt.Fprintf(os.Stderr, "etcdbench: %d errors, e.g.: %s\n", nErr, s)

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Smoke test of the watch and idle-connection benchmarks (issue 13, §4).
+
+On a three-node cluster, `rsbench watch` with 50 watchers, both ways it
+connects (one client-library watch and connection each; all watches over a
+few raw connections), must report every write delivered to every watcher
+once and in order: no loss, reordering, duplicate, wrong version or early
+end, and exactly watchers x writes events.  `rsbench cluster --idle` must
+hold its idle connections through a put run without an error and report
+the servers' memory.  And the check can fail: when the leader, which
+serves the watches, is killed during a run, every watch ends and rsbench
+says so and exits 1.  No performance thresholds: the figures depend on the
+machine.
+"""
+import os
+import subprocess
+import time
+
+from harness import BUILD, Cluster, run_tests
+
+RSBENCH = os.path.join(os.path.abspath(BUILD), "rsbench")
+WATCHERS, RATE, DURATION = 50, 100, 1
+
+
+def result(args, timeout=60):
+    """Run rsbench; (exit status, the RESULT line's fields, stderr)."""
+    p = subprocess.run([RSBENCH] + args, capture_output=True, text=True,
+                       timeout=timeout)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")]
+    assert len(lines) == 1, (p.returncode, p.stdout, p.stderr)
+    fields = dict(f.split("=", 1) for f in lines[0].split()[1:])
+    return p.returncode, fields, p.stderr
+
+
+def started():
+    c = Cluster(3)
+    c.start_all()
+    c.leader()
+    pids = ",".join(str(n.proc.pid) for n in c.nodes.values())
+    return c, pids
+
+
+def check_watch(conns):
+    c, pids = started()
+    rc, r, err = result(["watch", "--endpoints", c.endpoints(),
+                         "--watchers", str(WATCHERS), "--rate", str(RATE),
+                         "--duration", str(DURATION), "--conns", str(conns),
+                         "--server-pids", pids])
+    writes = RATE * DURATION
+    assert rc == 0, (rc, r, err)
+    assert r["system"] == "raftstore" and r["op"] == "watch", r
+    assert int(r["watchers"]) == WATCHERS, r
+    assert int(r["conns"]) == (conns or WATCHERS), r
+    assert int(r["writes"]) == writes and r["write_errors"] == "0", r
+    for k in ("lost", "reordered", "duplicated", "mismatched", "ended"):
+        assert r[k] == "0", (k, r, err)
+    assert int(r["events"]) == WATCHERS * writes, r
+    assert float(r["p50_ms"]) > 0 and int(r["server_rss_kib"]) > 0, r
+    assert float(r["server_cpu_s"]) > 0 and float(r["client_cpu_s"]) > 0, r
+
+
+def test_watch_one_connection_per_watcher():
+    check_watch(0)
+
+
+def test_watch_many_watches_per_connection():
+    check_watch(5)
+
+
+def test_watch_reports_watches_ended_by_a_crash():
+    c, pids = started()
+    leader = c.nodes[c.leader()]
+    p = subprocess.Popen([RSBENCH, "watch", "--endpoints", c.endpoints(),
+                          "--watchers", str(WATCHERS), "--rate", "50",
+                          "--duration", "1.5", "--drain", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    head = ""
+    while "watchers ready" not in head:  # the timed phase has begun
+        line = p.stderr.readline()
+        assert line, (p.wait(60), head)
+        head += line
+    time.sleep(0.3)
+    leader.kill()
+    out, err = p.communicate(timeout=60)
+    err = head + err
+    lines = [l for l in out.splitlines() if l.startswith("RESULT ")]
+    assert p.returncode == 1 and len(lines) == 1, (p.returncode, out, err)
+    r = dict(f.split("=", 1) for f in lines[0].split()[1:])
+    assert r["ended"] == str(WATCHERS), (r, err)
+    assert "watches ended early" in err, err
+
+
+def test_idle_connections_during_puts():
+    c, pids = started()
+    rc, r, err = result(["cluster", "--endpoints", c.endpoints(), "--op",
+                         "put", "--clients", "4", "--duration", "0.5",
+                         "--idle", "100", "--server-pids", pids])
+    assert rc == 0 and r["errors"] == "0", (rc, r, err)
+    assert r["idle"] == "100" and "100 idle connections open" in err, (r, err)
+    assert int(r["ops"]) > 0 and int(r["idle_rss_kib"]) > 0, r
+    assert int(r["server_rss_kib"]) > 0, r
+
+
+if __name__ == "__main__":
+    run_tests([test_watch_one_connection_per_watcher,
+               test_watch_many_watches_per_connection,
+               test_watch_reports_watches_ended_by_a_crash,
+               test_idle_connections_during_puts])
