@@ -6,8 +6,8 @@
  * server sends back.
  *
  * The input is the type byte of the request the answer is for (GET,
- * RANGE, GRV, COMMIT, STATUS, MEMBERS or REGISTER; other inputs are
- * skipped), then the answer frame's body (the frame layer has the `wire`
+ * RANGE, GRV, COMMIT, STATUS, MEMBERS, REGISTER or MEMBER_CHANGE; other
+ * inputs are skipped), then the answer frame's body (the frame layer has the `wire`
  * target).  Invariants, from client_internal.h and docs/protocol.md: a
  * refusal's message lies inside the body; a malformed answer is
  * RS_EPROTO; an accepted one encodes back, field by field, to exactly the
@@ -31,8 +31,8 @@
 #include "tests/fuzz/fuzz.h"
 
 static const uint8_t request_types[] = {
-	WIRE_GET,    WIRE_RANGE,   WIRE_GRV,      WIRE_COMMIT,
-	WIRE_STATUS, WIRE_MEMBERS, WIRE_REGISTER,
+	WIRE_GET,     WIRE_RANGE,    WIRE_GRV,           WIRE_COMMIT,
+	WIRE_STATUS,  WIRE_MEMBERS,  WIRE_REGISTER,      WIRE_MEMBER_CHANGE,
 };
 #define N_TYPES (sizeof request_types / sizeof request_types[0])
 

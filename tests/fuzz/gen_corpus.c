@@ -699,6 +699,7 @@ static void gen_client(void)
 	wire_put_bytes(&f, status_doc, sizeof status_doc - 1);
 	seed_answer("status", WIRE_STATUS, RS_OK, NULL, &f);
 	seed_answer("register", WIRE_REGISTER, RS_OK, NULL, &f);
+	seed_answer("member-change", WIRE_MEMBER_CHANGE, RS_OK, NULL, &f);
 	seed_answer("refused", WIRE_COMMIT, RS_ECONFLICT, "conflict on key a",
 		    NULL);
 	rs_buf_free(&f);
