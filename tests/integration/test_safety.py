@@ -242,7 +242,12 @@ def test_address_in_use_names_it_then_retry_starts():
     # The port is free again: the same command starts and joins.
     n.start()
     c.leader()
-    st = retry(n.status, timeout=15)
+    def led():
+        st = n.status()
+        if st["leader_id"] == 0:  # up, the election still under way
+            raise ConnectionError("no leader yet")
+        return st
+    st = retry(led, timeout=15)
     assert st["id"] == 1 and st["leader_id"] != 0, st
 
 
