@@ -27,13 +27,13 @@ while [ $# -gt 0 ]; do
 	*) echo "profile-write: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
+# shellcheck source=scripts/bench-lib.sh
+. "$here/bench-lib.sh"
 "$root/scripts/deps.sh"
 if [ "$use_perf" = 1 ] && ! command -v perf >/dev/null; then
 	apt-get install -y -qq linux-perf >/dev/null 2>&1 || use_perf=0
 fi
-BUILD_DIR="$root/build-bench" CONFIGURE_FLAGS="--disable-debug" \
-	"$root/scripts/build.sh" >/dev/null
-bin="$root/build-bench"
+bench_build "$root" >/dev/null
 work=$(mktemp -d /tmp/profile-write.XXXXXX)
 pids=()
 cleanup() {
@@ -42,22 +42,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-read -r -a ports <<<"$(python3 -c '
-import socket
-s=[socket.socket() for _ in range(6)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(" ".join(str(x.getsockname()[1]) for x in s))')"
-ic="1=127.0.0.1:${ports[0]}/127.0.0.1:${ports[1]},2=127.0.0.1:${ports[2]}/127.0.0.1:${ports[3]},3=127.0.0.1:${ports[4]}/127.0.0.1:${ports[5]}"
-endpoints="127.0.0.1:${ports[1]},127.0.0.1:${ports[3]},127.0.0.1:${ports[5]}"
-for i in 1 2 3; do
-	"$bin/raftstored" --id $i --data-dir "$work/n$i" --initial-cluster "$ic" \
-		--log-level warn >"$work/n$i.log" 2>&1 &
-	pids+=($!)
-done
-for _ in $(seq 100); do
-	"$bin/rsctl" status --endpoints "$endpoints" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+start_raftstore "$work"
+endpoints=$ENDPOINTS
 leader=$("$bin/rsctl" status --endpoints "$endpoints" --json |
 	python3 -c 'import json,sys; print(next(n["id"] for n in json.load(sys.stdin) if n and n.get("role")=="leader"))')
 
