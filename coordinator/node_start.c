@@ -468,7 +468,7 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 	/* never rename damaged segments away silently: raftseg refuses them */
 	raft_uv_set_auto_recovery(&n->io, false);
 	/* c-raft does not stop on a failed log write (#321): we do. */
-	raftio_guard_install(&n->io, n->raft_dir, node_fatal, n);
+	raftio_guard_install(&n->io, &n->loop, n->raft_dir, node_fatal, n);
 	rv = raft_init(&n->raft, &n->io, &n->fsm.raft, c->id, c->raft_addr);
 	if (rv != 0) {
 		rs_errmsg_printf(errmsg, "init Raft: %s", raft_errmsg(&n->raft));

@@ -1,28 +1,61 @@
-/* raftio: see raftio.h. */
+/*
+ * raftio: see raftio.h.
+ *
+ * Every request c-raft makes of the backend's log (append, truncate,
+ * snapshot_put) goes through one FIFO.  A request leaves the FIFO, in
+ * order, for the backend as soon as it is safe to:
+ *
+ *   - an append always is (raft_uv orders appends against its barriers);
+ *   - a truncate or a snapshot put (each a raft_uv barrier) only when no
+ *     other barrier of ours may still be pending in the backend.
+ *
+ * A snapshot put is pending until its callback has fired and the backend
+ * has lifted its barrier, which raft_uv does right after that callback
+ * returns: the FIFO moves again from a zero timer.  A truncate has no
+ * callback; it is pending until the first append passed on after it
+ * completes, which raft_uv writes only once the truncation is done.
+ */
 #include "raftstore/raftio.h"
 
 #include <assert.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#include <uv.h>
+#include <string.h>
 
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/rs_error.h"
 
-/* The wrapped request: c-raft's own stays untouched, the backend sees ours. */
-struct raftio_append {
-	struct raft_io_append inner;
-	struct raft_io_append *outer;
-	raft_io_append_cb cb;
+enum raftio_kind { RAFTIO_APPEND, RAFTIO_TRUNCATE, RAFTIO_PUT };
+
+/* One request of c-raft's.  The wrapped requests (inner) are what the
+ * backend sees; c-raft's own (outer) stay untouched until their callback. */
+struct raftio_op {
+	enum raftio_kind kind;
+	struct raftio_op *next; /* in the FIFO */
+	/* RAFTIO_APPEND */
+	struct raft_io_append append;
+	struct raft_io_append *append_outer;
+	raft_io_append_cb append_cb;
+	const struct raft_entry *entries;
+	unsigned n;
 	uint64_t start_ns; /* when c-raft asked for it */
+	/* RAFTIO_TRUNCATE */
+	raft_index index;
+	/* RAFTIO_PUT */
+	struct raft_io_snapshot_put put;
+	struct raft_io_snapshot_put *put_outer;
+	raft_io_snapshot_put_cb put_cb;
+	unsigned trailing;
+	const struct raft_snapshot *snapshot;
 };
 
-struct raftio_snapshot_put {
-	struct raft_io_snapshot_put inner;
-	struct raft_io_snapshot_put *outer;
-	raft_io_snapshot_put_cb cb;
+enum raftio_barrier {
+	RAFTIO_BARRIER_NONE,
+	RAFTIO_BARRIER_PUT,      /* a snapshot put not yet finished */
+	RAFTIO_BARRIER_TRUNCATE, /* a truncate not yet known finished */
+	RAFTIO_BARRIER_LIFTING,  /* finished: the FIFO moves from the timer */
 };
 
 static struct {
@@ -30,15 +63,26 @@ static struct {
 	int (*append)(struct raft_io *io, struct raft_io_append *req,
 		      const struct raft_entry entries[], unsigned n,
 		      raft_io_append_cb cb);
+	int (*truncate)(struct raft_io *io, raft_index index);
 	int (*snapshot_put)(struct raft_io *io, unsigned trailing,
 			    struct raft_io_snapshot_put *req,
 			    const struct raft_snapshot *snapshot,
 			    raft_io_snapshot_put_cb cb);
+	void (*close)(struct raft_io *io, raft_io_close_cb cb);
 	raftio_fatal_fn fatal;
 	void *ctx;
 	bool quiet;
 	struct metric *m_append; /* NULL until registered */
 	char dir[256];
+
+	struct raftio_op *head, *tail; /* the FIFO */
+	enum raftio_barrier barrier;
+	/* With RAFTIO_BARRIER_TRUNCATE: the first append passed on after the
+	 * truncate, NULL until there is one. */
+	struct raftio_op *after_truncate;
+	uv_timer_t timer; /* moves the FIFO after a snapshot put */
+	bool closed;
+	struct raftio_stats stats;
 } raftio_guard;
 
 static void raftio_failed(const char *what, int status)
@@ -54,56 +98,194 @@ static void raftio_failed(const char *what, int status)
 	abort(); /* fatal must not return */
 }
 
-static void raftio_append_done(struct raft_io_append *inner, int status)
+/* ---- the FIFO ---- */
+
+static bool op_is_barrier(const struct raftio_op *op)
 {
-	struct raftio_append *w = (struct raftio_append *)inner;
-	struct raft_io_append *outer = w->outer;
-	raft_io_append_cb cb = w->cb;
+	return op->kind != RAFTIO_APPEND;
+}
+
+static bool op_may_pass(const struct raftio_op *op)
+{
+	return !op_is_barrier(op) || raftio_guard.barrier == RAFTIO_BARRIER_NONE;
+}
+
+static void fifo_push(struct raftio_op *op)
+{
+	op->next = NULL;
+	if (raftio_guard.tail != NULL)
+		raftio_guard.tail->next = op;
+	else
+		raftio_guard.head = op;
+	raftio_guard.tail = op;
+	raftio_guard.stats.held++;
+}
+
+static struct raftio_op *fifo_pop(void)
+{
+	struct raftio_op *op = raftio_guard.head;
+
+	if (op != NULL) {
+		raftio_guard.head = op->next;
+		if (raftio_guard.head == NULL)
+			raftio_guard.tail = NULL;
+	}
+	return op;
+}
+
+static void append_done(struct raft_io_append *inner, int status);
+static void put_done(struct raft_io_snapshot_put *inner, int status);
+
+/* Pass op on to the backend.  A request the backend refuses at once is a
+ * disk failure: raft_uv 0.15 may refuse an append after it queued it, so
+ * that its callback still fires, and nothing can be undone safely. */
+static void op_pass(struct raftio_op *op)
+{
+	int rv;
+
+	switch (op->kind) {
+	case RAFTIO_APPEND:
+		if (raftio_guard.barrier == RAFTIO_BARRIER_TRUNCATE &&
+		    raftio_guard.after_truncate == NULL)
+			raftio_guard.after_truncate = op;
+		rv = raftio_guard.append(raftio_guard.io, &op->append,
+					 op->entries, op->n, append_done);
+		if (rv != 0)
+			raftio_failed("log append", rv);
+		break;
+	case RAFTIO_TRUNCATE:
+		raftio_guard.barrier = RAFTIO_BARRIER_TRUNCATE;
+		raftio_guard.after_truncate = NULL;
+		rv = raftio_guard.truncate(raftio_guard.io, op->index);
+		free(op);
+		if (rv != 0)
+			raftio_failed("log truncate", rv);
+		break;
+	case RAFTIO_PUT:
+		raftio_guard.barrier = RAFTIO_BARRIER_PUT;
+		rv = raftio_guard.snapshot_put(raftio_guard.io, op->trailing,
+					       &op->put, op->snapshot, put_done);
+		if (rv != 0)
+			raftio_failed("snapshot write", rv);
+		break;
+	}
+}
+
+/* Pass on, in order, every request that may go now. */
+static void fifo_drain(void)
+{
+	while (raftio_guard.head != NULL && op_may_pass(raftio_guard.head))
+		op_pass(fifo_pop());
+}
+
+/* A request from c-raft: straight on when nothing waits before it and it
+ * may go, else behind the others. */
+static void op_submit(struct raftio_op *op)
+{
+	if (raftio_guard.head == NULL && op_may_pass(op))
+		op_pass(op);
+	else
+		fifo_push(op);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	(void)t;
+	assert(raftio_guard.barrier == RAFTIO_BARRIER_LIFTING);
+	raftio_guard.barrier = RAFTIO_BARRIER_NONE;
+	fifo_drain();
+}
+
+/* ---- callbacks from the backend ---- */
+
+static void append_done(struct raft_io_append *inner, int status)
+{
+	struct raftio_op *op =
+		(struct raftio_op *)((char *)inner -
+				     offsetof(struct raftio_op, append));
+	struct raft_io_append *outer = op->append_outer;
+	raft_io_append_cb cb = op->append_cb;
 
 	if (status == 0 && raftio_guard.m_append != NULL)
 		metrics_observe(raftio_guard.m_append,
-				(double)(uv_hrtime() - w->start_ns) / 1e9);
-	free(w);
+				(double)(uv_hrtime() - op->start_ns) / 1e9);
+	if (op == raftio_guard.after_truncate) {
+		/* Written after the truncation, so that is done.  The FIFO
+		 * moves from the timer: this callback runs inside raft_uv's
+		 * write path, not the place to start a barrier. */
+		raftio_guard.after_truncate = NULL;
+		raftio_guard.barrier = RAFTIO_BARRIER_LIFTING;
+		if (!raftio_guard.closed)
+			uv_timer_start(&raftio_guard.timer, timer_cb, 0, 0);
+	}
+	free(op);
 	raftio_failed("log append", status);
 	if (cb != NULL)
 		cb(outer, status);
 }
 
+static void put_done(struct raft_io_snapshot_put *inner, int status)
+{
+	struct raftio_op *op =
+		(struct raftio_op *)((char *)inner -
+				     offsetof(struct raftio_op, put));
+	struct raft_io_snapshot_put *outer = op->put_outer;
+	raft_io_snapshot_put_cb cb = op->put_cb;
+
+	/* raft_uv lifts its barrier only after this callback returns. */
+	assert(raftio_guard.barrier == RAFTIO_BARRIER_PUT);
+	raftio_guard.barrier = RAFTIO_BARRIER_LIFTING;
+	if (!raftio_guard.closed)
+		uv_timer_start(&raftio_guard.timer, timer_cb, 0, 0);
+	free(op);
+	raftio_failed("snapshot write", status);
+	if (cb != NULL)
+		cb(outer, status);
+}
+
+/* ---- the backend's vtable entries ---- */
+
 static int raftio_append(struct raft_io *io, struct raft_io_append *req,
 			 const struct raft_entry entries[], unsigned n,
 			 raft_io_append_cb cb)
 {
-	struct raftio_append *w = calloc(1, sizeof *w);
-	int rv;
+	struct raftio_op *op = calloc(1, sizeof *op);
 
 	assert(io == raftio_guard.io);
-	if (w == NULL)
+	if (op == NULL)
 		return RAFT_NOMEM;
-	w->outer = req;
-	w->cb = cb;
-	w->start_ns = uv_hrtime();
+	op->kind = RAFTIO_APPEND;
+	op->append_outer = req;
+	op->append_cb = cb;
+	op->entries = entries;
+	op->n = n;
+	op->start_ns = uv_hrtime();
 	req->cb = cb;
-	rv = raftio_guard.append(io, &w->inner, entries, n, raftio_append_done);
-	/* raft_uv 0.15 may fail after it queued the request, whose callback
-	 * then still fires: w cannot be freed, and c-raft's own error path
-	 * frees the request that callback would reach.  A log write that
-	 * cannot start is a disk failure: stop here. */
-	if (rv != 0)
-		raftio_failed("log append", rv);
-	return rv;
+	op_submit(op);
+	return 0;
 }
 
-static void raftio_snapshot_put_done(struct raft_io_snapshot_put *inner,
-				     int status)
+static int raftio_truncate(struct raft_io *io, raft_index index)
 {
-	struct raftio_snapshot_put *w = (struct raftio_snapshot_put *)inner;
-	struct raft_io_snapshot_put *outer = w->outer;
-	raft_io_snapshot_put_cb cb = w->cb;
+	struct raftio_op *op = calloc(1, sizeof *op);
 
-	free(w);
-	raftio_failed("snapshot write", status);
-	if (cb != NULL)
-		cb(outer, status);
+	assert(io == raftio_guard.io);
+	if (op == NULL)
+		return RAFT_NOMEM;
+	op->kind = RAFTIO_TRUNCATE;
+	op->index = index;
+	raftio_guard.stats.truncates++;
+	if (raftio_guard.barrier == RAFTIO_BARRIER_PUT) {
+		char q[sizeof raftio_guard.dir + 64];
+		raftio_guard.stats.truncates_during_put++;
+		log_info("raft.truncate_deferred",
+			 "dir=%s index=%llu reason=\"a snapshot write is under "
+			 "way: c-raft 0.15 would lose the truncation\"",
+			 log_quote(q, sizeof q, raftio_guard.dir),
+			 (unsigned long long)index);
+	}
+	op_submit(op);
+	return 0;
 }
 
 static int raftio_snapshot_put(struct raft_io *io, unsigned trailing,
@@ -111,41 +293,92 @@ static int raftio_snapshot_put(struct raft_io *io, unsigned trailing,
 			       const struct raft_snapshot *snapshot,
 			       raft_io_snapshot_put_cb cb)
 {
-	struct raftio_snapshot_put *w = calloc(1, sizeof *w);
-	int rv;
+	struct raftio_op *op = calloc(1, sizeof *op);
 
 	assert(io == raftio_guard.io);
-	if (w == NULL)
+	if (op == NULL)
 		return RAFT_NOMEM;
-	w->outer = req;
-	w->cb = cb;
+	op->kind = RAFTIO_PUT;
+	op->put_outer = req;
+	op->put_cb = cb;
+	op->trailing = trailing;
+	op->snapshot = snapshot;
 	req->cb = cb;
-	rv = raftio_guard.snapshot_put(io, trailing, &w->inner, snapshot,
-				       raftio_snapshot_put_done);
-	if (rv != 0)
-		raftio_failed("snapshot write", rv); /* as for an append */
-	return rv;
+	op_submit(op);
+	return 0;
 }
 
-void raftio_guard_install(struct raft_io *io, const char *dir,
+static void timer_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* What is still held never reached the backend: it is canceled here, as
+ * the backend cancels what it holds. */
+static void raftio_close(struct raft_io *io, raft_io_close_cb cb)
+{
+	struct raftio_op *op;
+
+	assert(io == raftio_guard.io);
+	raftio_guard.closed = true;
+	uv_timer_stop(&raftio_guard.timer);
+	uv_close((uv_handle_t *)&raftio_guard.timer, timer_closed);
+	while ((op = fifo_pop()) != NULL) {
+		if (op->kind == RAFTIO_APPEND) {
+			raft_io_append_cb acb = op->append_cb;
+			struct raft_io_append *outer = op->append_outer;
+			free(op);
+			if (acb != NULL)
+				acb(outer, RAFT_CANCELED);
+		} else if (op->kind == RAFTIO_PUT) {
+			raft_io_snapshot_put_cb pcb = op->put_cb;
+			struct raft_io_snapshot_put *outer = op->put_outer;
+			free(op);
+			if (pcb != NULL)
+				pcb(outer, RAFT_CANCELED);
+		} else {
+			free(op);
+		}
+	}
+	raftio_guard.close(io, cb);
+}
+
+void raftio_guard_install(struct raft_io *io, uv_loop_t *loop, const char *dir,
 			  raftio_fatal_fn fatal, void *ctx)
 {
 	assert(io != NULL && io->append != NULL && fatal != NULL);
+	assert(io->truncate != NULL && io->snapshot_put != NULL &&
+	       io->close != NULL);
 	raftio_guard.io = io;
 	raftio_guard.append = io->append;
+	raftio_guard.truncate = io->truncate;
 	raftio_guard.snapshot_put = io->snapshot_put;
+	raftio_guard.close = io->close;
 	raftio_guard.fatal = fatal;
 	raftio_guard.ctx = ctx;
 	raftio_guard.quiet = false;
 	raftio_guard.m_append = NULL;
 	snprintf(raftio_guard.dir, sizeof raftio_guard.dir, "%s", dir);
+	raftio_guard.head = raftio_guard.tail = NULL;
+	raftio_guard.barrier = RAFTIO_BARRIER_NONE;
+	raftio_guard.after_truncate = NULL;
+	raftio_guard.closed = false;
+	memset(&raftio_guard.stats, 0, sizeof raftio_guard.stats);
+	uv_timer_init(loop, &raftio_guard.timer);
 	io->append = raftio_append;
+	io->truncate = raftio_truncate;
 	io->snapshot_put = raftio_snapshot_put;
+	io->close = raftio_close;
 }
 
 void raftio_guard_quiet(void)
 {
 	raftio_guard.quiet = true;
+}
+
+struct raftio_stats raftio_guard_stats(void)
+{
+	return raftio_guard.stats;
 }
 
 int raftio_metrics_register(struct metrics *ms)

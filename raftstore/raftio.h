@@ -13,24 +13,49 @@
  * with wrappers that call the original and, when a request completes with
  * an error other than RAFT_CANCELED (which is what a close does to queued
  * writes), call the fatal function with a message naming the directory,
- * the request and c-raft's error.  Everything else is passed through
- * untouched.  One guard per process (one event loop, one Raft instance).
+ * the request and c-raft's error.
+ *
+ * It also keeps c-raft 0.15's raft_uv from losing a truncation.  Its
+ * barriers (a truncate, a snapshot put) do not queue: a truncate asked for
+ * while a snapshot put still waits for its barrier is attached to nothing
+ * and never runs, while the entries that replace the truncated ones are
+ * written to a new segment that starts at the same index.  The log on
+ * disk then holds both the old entries and the new, and the next start
+ * loads one or the other (silently the old, uncommitted ones, in a test of
+ * raft_uv itself) or refuses ("closed segment ... is past last snapshot").
+ * The chaos run found it: a leader snapshotting as it lost leadership, its
+ * last entries replaced by the new leader's.  So the guard holds a
+ * truncate or snapshot put, and every request after it, in order, while
+ * another of the two may be pending in the backend (details in raftio.c).
+ * Appends are held only behind a held barrier.  One guard per process (one
+ * event loop, one Raft instance).
  */
 #ifndef RS_RAFTIO_H
 #define RS_RAFTIO_H
 
 #include <raft.h>
+#include <stdint.h>
+#include <uv.h>
 
 #include "raftstore/lib/metrics.h"
 
 /* Must not return (the node's fail-fast exit). */
 typedef void (*raftio_fatal_fn)(void *ctx, const char *msg);
 
-/* Install the guard on io, after raft_uv_init and before raft_init.  dir
+/* Install the guard on io, after raft_uv_init and before raft_init.  loop
+ * is io's loop (the guard's timer runs on it; io's close closes it).  dir
  * names the Raft directory in messages (copied).  A second install
  * replaces the first (tests). */
-void raftio_guard_install(struct raft_io *io, const char *dir,
+void raftio_guard_install(struct raft_io *io, uv_loop_t *loop, const char *dir,
 			  raftio_fatal_fn fatal, void *ctx);
+
+/* What the guard did since it was installed. */
+struct raftio_stats {
+	uint64_t held;                 /* requests held behind a barrier */
+	uint64_t truncates;            /* truncates c-raft asked for */
+	uint64_t truncates_during_put; /* of them, while a snapshot put waited */
+};
+struct raftio_stats raftio_guard_stats(void);
 
 /* Register raftstore_raft_append_duration_seconds: each append the guard
  * passes on, timed from c-raft's request to its successful callback (the

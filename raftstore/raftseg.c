@@ -622,9 +622,9 @@ static int seg_order(const void *a, const void *b)
 		return x->is_open ? 1 : -1;
 	if (x->is_open)
 		return x->counter < y->counter ? -1 : x->counter > y->counter;
-	return x->first_index < y->first_index   ? -1
-	       : x->first_index > y->first_index ? 1
-						 : 0;
+	if (x->first_index != y->first_index)
+		return x->first_index < y->first_index ? -1 : 1;
+	return x->end_index < y->end_index ? -1 : x->end_index > y->end_index;
 }
 
 static int report_list(const char *dir, struct raftseg_report *rep,
@@ -730,6 +730,56 @@ static void report_order_rules(struct raftseg_report *rep)
 	}
 }
 
+/*
+ * Closed segments must follow one another.  When two hold the same index,
+ * c-raft 0.15 loads whichever its listing puts last, silently, even older
+ * entries that a truncation should have removed (raftio.h tells how a
+ * truncation got lost), or refuses with "closed segment ... is past last
+ * snapshot".  Nothing here can tell which version of the log this node
+ * acknowledged, so two segments that hold one index are corruption, and
+ * so are indexes missing between two past the last snapshot (c-raft
+ * refuses those too, in words that do not say what is wrong).
+ */
+static void report_sequence_rules(struct raftseg_report *rep)
+{
+	const struct raftseg_info *prev = NULL;
+
+	for (size_t i = 0; i < rep->n; i++) {
+		struct raftseg_info *s = &rep->segs[i];
+		if (s->is_open)
+			break; /* closed ones sort first */
+		if (prev != NULL && s->verdict != RAFTSEG_CORRUPT) {
+			if (s->first_index <= prev->end_index) {
+				uint64_t last = s->end_index < prev->end_index
+							? s->end_index
+							: prev->end_index;
+				info_set(s, RAFTSEG_CORRUPT, false,
+					 "holds entries %" PRIu64 "..%" PRIu64
+					 " as %s does: two versions of the "
+					 "log (a truncation not finished), "
+					 "c-raft would load either",
+					 s->first_index, last, prev->name);
+				s->bad_offset = 0;
+				s->bad_batch = 1;
+				s->bad_index = s->first_index;
+			} else if (s->first_index > prev->end_index + 1 &&
+				   s->first_index > rep->snapshot_index + 1) {
+				info_set(s, RAFTSEG_CORRUPT, false,
+					 "entries %" PRIu64 "..%" PRIu64
+					 " are missing between %s and it, past "
+					 "the last snapshot (%" PRIu64 ")",
+					 prev->end_index + 1,
+					 s->first_index - 1, prev->name,
+					 rep->snapshot_index);
+				s->bad_offset = 0;
+				s->bad_batch = 1;
+				s->bad_index = prev->end_index + 1;
+			}
+		}
+		prev = s;
+	}
+}
+
 static void report_sum(struct raftseg_report *rep)
 {
 	rep->verdict = RAFTSEG_CLEAN;
@@ -787,6 +837,7 @@ int raftseg_check_dir(const char *dir, struct raftseg_report *rep,
 		return rv;
 	}
 	report_order_rules(rep);
+	report_sequence_rules(rep);
 	report_sum(rep);
 	return report_result(dir, rep, errmsg);
 }

@@ -1036,6 +1036,59 @@ START_TEST(test_closed_report)
 }
 END_TEST
 
+/* Closed segments must follow one another: two that hold the same index
+ * (raftio.h: a truncation c-raft 0.15 lost) and indexes missing between
+ * two past the last snapshot are corrupt; missing ones below it are not. */
+START_TEST(test_closed_sequence)
+{
+	struct raftseg_report rep;
+	char errmsg[RS_ERRMSG_SIZE] = "", name[64], shifted[64];
+	unsigned long long a, b;
+	size_t len, ends[IMG_BATCHES_MAX], nb;
+	unsigned counts[IMG_BATCHES_MAX];
+	uint8_t *d = closed_read(&len);
+	char *p;
+
+	ck_assert_int_eq(sscanf(img.closed_big, "%llu-%llu", &a, &b), 2);
+	nb = td_walk(d, len, ends, counts, IMG_BATCHES_MAX);
+	ck_assert_uint_ge(nb, 3);
+	/* A valid segment holding the first two batches' entries again. */
+	snprintf(name, sizeof name, "%016llu-%016llu", a,
+		 a + counts[0] + counts[1] - 1);
+	seg_write(name, d, ends[1]);
+	ck_assert_int_eq(raftseg_check_dir(dir, &rep, errmsg), RS_ECORRUPT);
+	ck_assert_msg(strstr(errmsg, "two versions of the log") != NULL &&
+			      strstr(errmsg, img.closed_big) != NULL &&
+			      strstr(errmsg, name) != NULL,
+		      "%s", errmsg);
+	raftseg_report_free(&rep);
+	p = seg_path(name);
+	ck_assert_int_eq(unlink(p), 0);
+	free(p);
+	ck_assert_int_eq(raftseg_check_dir(dir, &rep, errmsg), RS_OK);
+	raftseg_report_free(&rep);
+
+	/* The same entries again one index past the end: b+1 is missing. */
+	snprintf(shifted, sizeof shifted, "%016llu-%016llu", b + 2,
+		 b + 2 + (b - a));
+	seg_write(shifted, d, len);
+	ck_assert_int_eq(raftseg_check_dir(dir, &rep, errmsg), RS_ECORRUPT);
+	snprintf(name, sizeof name, "entries %llu..%llu are missing", b + 1,
+		 b + 1);
+	ck_assert_msg(strstr(errmsg, name) != NULL &&
+			      strstr(errmsg, shifted) != NULL,
+		      "%s", errmsg);
+	raftseg_report_free(&rep);
+	/* A snapshot covers them: c-raft starts after it. */
+	snprintf(name, sizeof name, "snapshot-1-%llu-1.meta", b + 1);
+	seg_write(name, (const uint8_t *)"", 0);
+	ck_assert_msg(raftseg_check_dir(dir, &rep, errmsg) == RS_OK, "%s", errmsg);
+	ck_assert_int_eq(rep_find(&rep, shifted)->verdict, RAFTSEG_CLEAN);
+	raftseg_report_free(&rep);
+	free(d);
+}
+END_TEST
+
 /* The name of the open segment after the one with data: open-N+1. */
 static void next_open_name(char *buf, size_t size)
 {
@@ -1234,6 +1287,7 @@ int main(void)
 	tcase_add_test(tc, test_flip_last_repair);
 	tcase_add_test(tc, test_flip_middle_report);
 	tcase_add_test(tc, test_closed_report);
+	tcase_add_test(tc, test_closed_sequence);
 	tcase_add_test(tc, test_open_order);
 	tcase_add_test(tc, test_repair_errors);
 	tc = img_tcase(s, "craft");
