@@ -14,6 +14,7 @@
  * completed here with their durations.
  */
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,15 @@ static void node_director_start(struct node *n)
 	};
 
 	assert(n->director == NULL);
+	/* Every member in the registry, never heard from unless it has
+	 * registered: the director may recruit one on Raft's word before its
+	 * first registration arrives (director.h, RECRUITING). */
+	for (unsigned i = 0; i < n->n_peers; i++)
+		if (director_registry_seed(&n->registry, n->peers[i].id,
+					   n->peers[i].raft_addr,
+					   n->peers[i].client_addr) != RS_OK)
+			log_warn("node.registry_full", "node=%" PRIu64,
+				 n->peers[i].id);
 	if (n->persist_faults > 0)
 		n->persist_faults--;
 	if (n->txn_faults > 0)

@@ -18,6 +18,12 @@
 
 #define DIRECTOR_TICK_MS 20u
 #define DIRECTOR_MONITOR_MS 100u
+/* Recruiting looks this often whether every server is live, and proceeds
+ * with a live majority of the voters this long after it began: a live
+ * follower acknowledges the leader's entries within a round trip of the
+ * others, a dead one never will. */
+#define DIRECTOR_RECRUIT_TICK_MS 2u
+#define DIRECTOR_RECRUIT_GRACE_MS 4u
 /* A replica this many versions (about 5 s) behind has failed. */
 #define DIRECTOR_LAG_VERSIONS 5000000ull
 /* A log this many entries behind the leader has failed. */
@@ -37,6 +43,8 @@ struct director {
 	uint64_t recovery_ms;
 	uint64_t phase_ms[DIRECTOR__PHASES];
 	uint64_t wait_deadline_ms;
+	uint64_t quorum_at_ms;     /* recruiting: a majority may go from here */
+	raft_index recruit_index;  /* the commit index after the barrier */
 	uint64_t layout_id;        /* of the recovery's layout: one more than
 				    * the previous layout's, at least epoch */
 	uint64_t proxies_wanted;   /* desired counts, read once per epoch */
@@ -127,6 +135,15 @@ int director_registry_update(struct director_registry *r, uint64_t node_id,
 	m->applied_version = applied_version;
 	m->last_seen_ms = now_ms;
 	return RS_OK;
+}
+
+int director_registry_seed(struct director_registry *r, uint64_t node_id,
+			   const char *raft_addr, const char *client_addr)
+{
+	if (director_registry_find(r, node_id) != NULL)
+		return RS_OK;
+	return director_registry_update(r, node_id, raft_addr, client_addr,
+					TSL_CAP_ALL, 0, 0);
 }
 
 void director_registry_remove(struct director_registry *r, uint64_t node_id)
@@ -459,7 +476,9 @@ static void director_lock(struct director *d)
 		log_info("director.hold", "epoch=%" PRIu64 " phase=recruiting "
 			 "hold_ms=%u", d->epoch, first);
 	d->wait_deadline_ms = uv_now(d->env.loop) + first + d->env.recruit_wait_ms;
-	uv_timer_start(&d->timer, director_recruit_tick, first, DIRECTOR_TICK_MS);
+	d->quorum_at_ms = uv_now(d->env.loop) + first + DIRECTOR_RECRUIT_GRACE_MS;
+	uv_timer_start(&d->timer, director_recruit_tick, first,
+		       DIRECTOR_RECRUIT_TICK_MS);
 }
 
 /* c-raft's callback: the work after it makes no c-raft request
@@ -479,6 +498,7 @@ static void director_barrier_done(struct raft_barrier *req, int status)
 		json_t *ev = json_object();
 
 		d->recovery_version = store_accepted_version(d->env.store);
+		d->recruit_index = raftinfo_commit_index(d->env.raft);
 		rs_json_set_u64(ev, "recovery_version",
 				d->recovery_version);
 		director_event(d, DIRECTOR_EV_RECOVERY_VERSION, ev);
@@ -618,18 +638,64 @@ static void director_persist(struct director *d);
 /* Recruit once every voter has registered, or when the wait runs out. */
 static void director_make_layout(struct director *d);
 
+/*
+ * What Raft already knows: a voter whose log holds everything committed
+ * when the recovery barrier completed (its match index) answered this
+ * leader within the last round trips, so it is live now, even if its first
+ * registration with this leader is still on its way.  Its registry entry
+ * (seeded by the node with the member's addresses) counts as seen now;
+ * until its own registration says otherwise, its applied version is taken
+ * to be the recovery version, which its log holds.
+ */
+static void director_note_raft_acks(struct director *d)
+{
+	struct raft *r = d->env.raft;
+	const struct raft_configuration *c = raftinfo_configuration(r);
+	struct director_registry *reg = d->env.registry;
+	uint64_t now = uv_now(d->env.loop);
+	raft_index match;
+
+	for (unsigned i = 0; i < c->n; i++) {
+		struct director_member *m = (struct director_member *)
+			director_registry_find(reg, c->servers[i].id);
+		if (m == NULL || m->node_id == d->env.node_id ||
+		    c->servers[i].role != RAFT_VOTER ||
+		    !raftinfo_match_index(r, i, &match) ||
+		    match < d->recruit_index)
+			continue;
+		m->last_seen_ms = now;
+		if (m->applied_version < d->recovery_version)
+			m->applied_version = d->recovery_version;
+	}
+}
+
 static void director_recruit_tick(uv_timer_t *timer)
 {
 	struct director *d = timer->data;
 	uint64_t now = uv_now(d->env.loop);
 	struct plan_member members[PLAN_MEMBERS_MAX];
-	unsigned n = director_snapshot(d, members);
-	uint64_t servers[PLAN_SERVERS_MAX];
+	unsigned n;
+	uint64_t servers[PLAN_SERVERS_MAX], voters[PLAN_SERVERS_MAX];
 	unsigned n_servers = director_servers(d, servers, false);
+	unsigned n_voters = director_servers(d, voters, true);
+	struct plan_recruit_input in;
 
-	if (plan_recruit_ready(members, n, servers, n_servers, now,
-			       d->env.failure_ms, d->wait_deadline_ms,
-			       d->env.node_id) == PLAN_RECRUIT_WAIT)
+	director_note_raft_acks(d);
+	n = director_snapshot(d, members);
+	in = (struct plan_recruit_input){
+		.members = members,
+		.n_members = n,
+		.servers = servers,
+		.n_servers = n_servers,
+		.voters = voters,
+		.n_voters = n_voters,
+		.now_ms = now,
+		.failure_ms = d->env.failure_ms,
+		.quorum_at_ms = d->quorum_at_ms,
+		.deadline_ms = d->wait_deadline_ms,
+		.self_id = d->env.node_id,
+	};
+	if (plan_recruit_ready(&in) == PLAN_RECRUIT_WAIT)
 		return;
 	uv_timer_stop(timer);
 	director_enter(d, DIRECTOR_LAYOUT);
@@ -876,12 +942,18 @@ static void director_persisted(struct proxy_txn *t, int status,
 		return;
 	}
 #endif
+	if (!d->updating) {
+		/* Committed, so durable on a majority of the Raft logs, and
+		 * applied by this node's storage (the commit proxy answers
+		 * after that).  The other storage replicas apply it from
+		 * their logs like any write; monitoring holds them to it. */
+		d->persist_version = version;
+		director_accept(d);
+		return;
+	}
 	/* An update keeps persist_version: configuration writes are looked
 	 * for from the recovery's on (director_config_changed). */
-	if (d->updating)
-		d->update_version = version;
-	else
-		d->persist_version = version;
+	d->update_version = version;
 	director_nudge(d);
 	d->wait_deadline_ms = uv_now(d->env.loop) + d->env.persist_timeout_ms;
 	uv_timer_start(&d->timer, director_persist_tick, 0, DIRECTOR_TICK_MS);

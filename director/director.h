@@ -14,15 +14,22 @@
  *   BARRIER     raft_barrier; the recovery version is the applied version.
  *   LOCKING     stamp the new epoch on every batch; the state machine now
  *               fences batches of older epochs on every replica.
- *   RECRUITING  wait briefly for the members to register, then place the
- *               sequencer, resolvers, commit proxies, logs and storage on
- *               live nodes, with desired counts from \xff/system/config/.
+ *   RECRUITING  place the sequencer, resolvers, commit proxies, logs and
+ *               storage on live nodes, with desired counts from
+ *               \xff/system/config/.  Live: registered within the failure
+ *               timeout, or a voter whose Raft log holds everything
+ *               committed at the barrier (its match index: it answered
+ *               this leader just now).  It goes as soon as every member
+ *               is live, or a majority of the voters a few ms after it
+ *               began (a live straggler comes back by a layout update),
+ *               or at the registration deadline.
  *   LAYOUT      build the TSL (director/tsl.h).
  *   PERSISTING  commit one system transaction through the commit proxy,
  *               resolver, log and storage, writing the layout (consolidated
  *               and decomposed), epoch, coordinators, config and
- *               last_recovery; then wait until every live storage replica
- *               has applied it.
+ *               last_recovery.  Its commit makes it durable on a majority
+ *               of the logs and applied here; the other replicas apply it
+ *               from their logs, and monitoring holds them to it.
  *   ACCEPTING   client commits are accepted from here on (before: the
  *               retryable RS_ERECOVERING).
  *   MONITORING  every 100 ms: heartbeats, apply and log lag of every
@@ -41,7 +48,8 @@
  * change (this director stops) and a configuration change (it exits).
  *
  * Fail-fast: any other failure, a failed layout update included, or a
- * persistence timeout makes the director exit with its reason; the node
+ * layout update not applied by every replica within persist_timeout_ms
+ * makes the director exit with its reason; the node
  * starts the next director (next epoch) after a bounded backoff.
  */
 #ifndef RS_DIRECTOR_H
@@ -102,6 +110,13 @@ int director_registry_update(struct director_registry *r, uint64_t node_id,
 			     uint32_t caps, uint64_t applied_version,
 			     uint64_t now_ms);
 
+/* Add a member never heard from (last_seen 0), with its addresses, unless
+ * it is there already: the node seeds every member before a director
+ * starts, so that one whose first registration is still on its way can be
+ * recruited on Raft's word (director.c).  RS_ETOOLARGE if full. */
+int director_registry_seed(struct director_registry *r, uint64_t node_id,
+			   const char *raft_addr, const char *client_addr);
+
 /* Forget a member (it was removed from the cluster): its old heartbeats
  * must not make it look live to the next layout.  No-op if absent. */
 void director_registry_remove(struct director_registry *r, uint64_t node_id);
@@ -140,7 +155,7 @@ struct director_env {
 	const char *coordinators;   /* the member list, config syntax */
 	unsigned failure_ms;        /* heartbeat age that fails a node */
 	unsigned recruit_wait_ms;   /* wait for registrations */
-	unsigned persist_timeout_ms;
+	unsigned persist_timeout_ms; /* a layout update's replica wait */
 	unsigned persist_failures;  /* test fault: report a committed
 				     * system transaction as failed */
 	enum director_txn_fault system_txn_fault; /* test fault, above */

@@ -85,26 +85,35 @@ static bool plan_has_id(const uint64_t *ids, unsigned n, uint64_t id)
 
 /* ---- recruitment ---- */
 
-enum plan_recruit plan_recruit_ready(const struct plan_member *members,
-				     unsigned n, const uint64_t *servers,
-				     unsigned n_servers, uint64_t now_ms,
-				     unsigned failure_ms, uint64_t deadline_ms,
-				     uint64_t self_id)
+static unsigned plan_count_live(const struct plan_recruit_input *in,
+				const uint64_t *ids, unsigned n_ids)
 {
 	unsigned live = 0;
 
-	assert(n <= PLAN_MEMBERS_MAX);
-	assert(servers != NULL || n_servers == 0);
-	for (unsigned i = 0; i < n_servers; i++) {
+	for (unsigned i = 0; i < n_ids; i++) {
 		const struct plan_member *m =
-			plan_member_find(members, n, servers[i]);
-		live += m != NULL &&
-			plan_member_live(m, self_id, now_ms, failure_ms);
+			plan_member_find(in->members, in->n_members, ids[i]);
+		live += m != NULL && plan_member_live(m, in->self_id, in->now_ms,
+						      in->failure_ms);
 	}
-	assert(live <= n_servers);
-	if (live < n_servers && now_ms < deadline_ms)
-		return PLAN_RECRUIT_WAIT;
-	return PLAN_RECRUIT_PROCEED;
+	return live;
+}
+
+enum plan_recruit plan_recruit_ready(const struct plan_recruit_input *in)
+{
+	unsigned live;
+
+	assert(in->n_members <= PLAN_MEMBERS_MAX);
+	assert(in->servers != NULL || in->n_servers == 0);
+	assert(in->voters != NULL || in->n_voters == 0);
+	live = plan_count_live(in, in->servers, in->n_servers);
+	assert(live <= in->n_servers);
+	if (live == in->n_servers || in->now_ms >= in->deadline_ms)
+		return PLAN_RECRUIT_PROCEED;
+	if (in->now_ms >= in->quorum_at_ms &&
+	    plan_count_live(in, in->voters, in->n_voters) > in->n_voters / 2)
+		return PLAN_RECRUIT_PROCEED;
+	return PLAN_RECRUIT_WAIT;
 }
 
 /* ---- the layout ---- */

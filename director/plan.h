@@ -86,16 +86,29 @@ struct plan_lag_limits {
 
 enum plan_recruit { PLAN_RECRUIT_WAIT = 0, PLAN_RECRUIT_PROCEED };
 
+/* RECRUITING: what the decision is made from.  Borrowed, only read. */
+struct plan_recruit_input {
+	const struct plan_member *members;
+	unsigned n_members;         /* <= PLAN_MEMBERS_MAX */
+	const uint64_t *servers;    /* the Raft configuration's ids (every
+				     * role, as the director passes them) */
+	unsigned n_servers;
+	const uint64_t *voters;     /* of them, the voters */
+	unsigned n_voters;
+	uint64_t now_ms;
+	unsigned failure_ms;
+	uint64_t quorum_at_ms;      /* from here a live majority will do */
+	uint64_t deadline_ms;       /* from here anything will */
+	uint64_t self_id;
+};
+
 /*
- * RECRUITING: PROCEED once each of the n_servers Raft configuration ids
- * (every role, as the director passes them) is a live member, or when
- * now_ms has reached deadline_ms; else WAIT.  n <= PLAN_MEMBERS_MAX.
+ * RECRUITING: PROCEED once every server is a live member; or, from
+ * quorum_at_ms, once a majority of the voters are (the others, if they
+ * are alive, come back through a layout update, which costs no epoch);
+ * or when deadline_ms is reached.  Else WAIT.
  */
-enum plan_recruit plan_recruit_ready(const struct plan_member *members,
-				     unsigned n, const uint64_t *servers,
-				     unsigned n_servers, uint64_t now_ms,
-				     unsigned failure_ms, uint64_t deadline_ms,
-				     uint64_t self_id);
+enum plan_recruit plan_recruit_ready(const struct plan_recruit_input *in);
 
 /* What the layout is built from.  Borrowed pointers, only read. */
 struct plan_input {

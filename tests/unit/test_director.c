@@ -237,13 +237,71 @@ START_TEST(test_live_boundaries)
 }
 END_TEST
 
+/* Every server a voter; quorum_at 0 means "never before the deadline". */
+static enum plan_recruit recruit_q(const struct cluster *c,
+				   const uint64_t *servers, unsigned n_servers,
+				   unsigned n_voters, uint64_t now_ms,
+				   uint64_t quorum_at_ms, uint64_t deadline_ms)
+{
+	struct plan_recruit_input in = {
+		.members = c->m,
+		.n_members = c->n,
+		.servers = servers,
+		.n_servers = n_servers,
+		.voters = servers,
+		.n_voters = n_voters,
+		.now_ms = now_ms,
+		.failure_ms = FAILURE_MS,
+		.quorum_at_ms = quorum_at_ms ? quorum_at_ms : UINT64_MAX,
+		.deadline_ms = deadline_ms,
+		.self_id = c->self_id,
+	};
+	return plan_recruit_ready(&in);
+}
+
 static enum plan_recruit recruit(const struct cluster *c,
 				 const uint64_t *servers, unsigned n_servers,
 				 uint64_t now_ms, uint64_t deadline_ms)
 {
-	return plan_recruit_ready(c->m, c->n, servers, n_servers, now_ms,
-				  FAILURE_MS, deadline_ms, c->self_id);
+	return recruit_q(c, servers, n_servers, n_servers, now_ms, 0,
+			 deadline_ms);
 }
+
+/* From quorum_at, a live majority of the voters will do; before it, and
+ * without a majority, the wait goes on to the deadline. */
+START_TEST(test_recruit_majority_after_grace)
+{
+	static const uint64_t servers[] = {1, 2, 3, 4, 5};
+	struct cluster c;
+
+	cl_init(&c, 1);
+	cl_add(&c, 1, NOW, true);
+	cl_add(&c, 2, NOW, true); /* 3, 4 and 5 silent: no majority */
+	ck_assert_int_eq(recruit_q(&c, servers, 5, 5, NOW + 10, NOW, NOW + 500),
+			 PLAN_RECRUIT_WAIT);
+	cl_add(&c, 3, NOW, true); /* 3 of 5 */
+	ck_assert_int_eq(recruit_q(&c, servers, 5, 5, NOW, NOW + 4, NOW + 500),
+			 PLAN_RECRUIT_WAIT);
+	ck_assert_int_eq(recruit_q(&c, servers, 5, 5, NOW + 3, NOW + 4,
+				   NOW + 500),
+			 PLAN_RECRUIT_WAIT);
+	ck_assert_int_eq(recruit_q(&c, servers, 5, 5, NOW + 4, NOW + 4,
+				   NOW + 500),
+			 PLAN_RECRUIT_PROCEED);
+	/* Only voters make the majority: with 1..3 voters and 4, 5 spares,
+	 * two live voters are enough; with one live voter of three, not. */
+	ck_assert_int_eq(recruit_q(&c, servers, 5, 3, NOW + 4, NOW + 4,
+				   NOW + 500),
+			 PLAN_RECRUIT_PROCEED);
+	cl_init(&c, 1);
+	cl_add(&c, 1, NOW, true);
+	cl_add(&c, 4, NOW, true);
+	cl_add(&c, 5, NOW, true);
+	ck_assert_int_eq(recruit_q(&c, servers, 5, 3, NOW + 4, NOW + 4,
+				   NOW + 500),
+			 PLAN_RECRUIT_WAIT);
+}
+END_TEST
 
 START_TEST(test_recruit_waits_for_every_server)
 {
@@ -1230,6 +1288,7 @@ int main(void)
 	tcase_add_test(tr, test_live_boundaries);
 	tcase_add_test(tr, test_recruit_waits_for_every_server);
 	tcase_add_test(tr, test_recruit_deadline);
+	tcase_add_test(tr, test_recruit_majority_after_grace);
 	tcase_add_test(tr, test_recruit_self_always_live);
 	tcase_add_test(tr, test_recruit_silent_member);
 	tcase_add_test(tr, test_recruit_only_servers_count);

@@ -14,8 +14,7 @@
  *    epoch phase, with the reason; the proxy refuses clients; no system
  *    key written;
  *  - a storage replica that never applies the system transaction: the
- *    persist wait times out and the director exits naming the node; the
- *    proxy never accepted;
+ *    recovery accepts all the same, the layout durable on the two others;
  *  - a follower killed while the director monitors, then revived: each is
  *    a layout update in the same epoch (the node left out of storage and
  *    logs, its service down; then re-admitted), audited as the failure and
@@ -44,8 +43,8 @@
 #define COORDINATORS "1@127.0.0.1:9001,2@127.0.0.1:9002,3@127.0.0.1:9003"
 /* The director's timers run on the loop's real clock. */
 #define REAL_MS_MAX 8000u
-/* Ample for the live replicas of a loaded machine; the stuck-replica test
- * waits it out once. */
+/* Ample for the live replicas of a loaded machine (a layout update's
+ * wait). */
 #define PERSIST_TIMEOUT_MS 1000u
 
 static struct raftfix c;
@@ -372,11 +371,10 @@ START_TEST(test_recovery_writes_the_system_state)
 		ck_assert_uint_eq(c.reps[i].fsm.fenced_entries, 0);
 		expect_system_keys(i, 1);
 	}
-	/* It accepted only once every storage replica had the layout. */
+	/* It accepted once the layout was committed and applied here (the
+	 * leader, server 0); the other replicas applied it from their logs. */
 	e = find_event(DIRECTOR_EV_LAYOUT_PERSISTED);
-	for (unsigned i = 0; i < N; i++)
-		ck_assert_uint_ge(applied_when_persisted[i],
-				  field_u64(e, "version"));
+	ck_assert_uint_ge(applied_when_persisted[0], field_u64(e, "version"));
 }
 END_TEST
 
@@ -566,17 +564,23 @@ END_TEST
 /* Server 3's heartbeats keep coming but its store is stuck (the fixture
  * has it down): it is recruited as storage and never applies the system
  * transaction, so the persist wait runs out. */
-START_TEST(test_persist_times_out_on_a_stuck_replica)
+/* A storage replica that never applies the system transaction (killed,
+ * its registry entry still fresh, so it is recruited) does not hold up the
+ * recovery: the commit is durable on the two others, and the director
+ * accepts and monitors. */
+START_TEST(test_recovery_does_not_wait_for_a_stuck_replica)
 {
 	uint32_t len;
+	struct proxy_stats st;
 
 	raft_fixture_kill(&c.fx, 2);
 	start_director();
-	wait_for(exited, "the director to exit");
-	expect_one_exit_in("persisting", "not applied on node 3");
-	ck_assert_uint_eq(count_events(DIRECTOR_EV_LAYOUT_BUILT), 1);
-	/* The system transaction did commit on the two others; only the
-	 * replica that never got it lacks it. */
+	wait_for(monitoring, "the director to reach monitoring");
+	ck_assert_uint_eq(exits, 0);
+	ck_assert_uint_eq(field_u64(find_event(DIRECTOR_EV_LAYOUT_BUILT),
+				    "storage"), N);
+	proxy_get_stats(proxy, &st);
+	ck_assert(st.accepting);
 	ck_assert_ptr_nonnull(system_value(0, DIRECTOR_KEY_LAYOUT, &len));
 	ck_assert_ptr_null(system_value(2, DIRECTOR_KEY_LAYOUT, &len));
 }
@@ -593,6 +597,6 @@ int main(void)
 	tcase_add_test(tc, test_follower_lost_and_back_is_a_layout_update);
 	tc = testutil_tcase(s, "failure", setup, teardown, 30);
 	tcase_add_test(tc, test_leadership_lost_during_epoch);
-	tcase_add_test(tc, test_persist_times_out_on_a_stuck_replica);
+	tcase_add_test(tc, test_recovery_does_not_wait_for_a_stuck_replica);
 	return testutil_run_suite(s);
 }
