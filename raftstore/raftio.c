@@ -14,6 +14,10 @@
  * returns: the FIFO moves again from a zero timer.  A truncate has no
  * callback; it is pending until the first append passed on after it
  * completes, which raft_uv writes only once the truncation is done.
+ * c-raft 0.15 appends the leader's entries right after every truncate, in
+ * the same call (replication.c, deleteConflictingEntries), so that append
+ * always comes; only an allocation failure inside c-raft between the two
+ * could leave a later snapshot put waiting for the next append.
  */
 #include "raftstore/raftio.h"
 
