@@ -17,7 +17,8 @@
  * c-raft 0.15 appends the leader's entries right after every truncate, in
  * the same call (replication.c, deleteConflictingEntries), so that append
  * always comes; only an allocation failure inside c-raft between the two
- * could leave a later snapshot put waiting for the next append.
+ * could leave a later snapshot put, and every request after it, waiting
+ * for good (the node would stop appending; its leader would see it lag).
  */
 #include "raftstore/raftio.h"
 
