@@ -15,10 +15,9 @@
  * callback; it is pending until the first append passed on after it
  * completes, which raft_uv writes only once the truncation is done.
  * c-raft 0.15 appends the leader's entries right after every truncate, in
- * the same call (replication.c, deleteConflictingEntries), so that append
- * always comes; only an allocation failure inside c-raft between the two
- * could leave a later snapshot put, and every request after it, waiting
- * for good (the node would stop appending; its leader would see it lag).
+ * the same call (replication.c, deleteConflictingEntries).  Should that
+ * append not come (an allocation failure inside c-raft), a snapshot put
+ * waits for the next one, which may overtake it (op_may_overtake).
  */
 #include "raftstore/raftio.h"
 
@@ -110,9 +109,15 @@ static bool op_is_barrier(const struct raftio_op *op)
 	return op->kind != RAFTIO_APPEND;
 }
 
-static bool op_may_pass(const struct raftio_op *op)
+/* An append may overtake a held snapshot put of the usual kind (trailing
+ * entries kept): raft_uv takes the put's barrier at whatever index the
+ * appends have reached, and the snapshot covers older entries only.  It
+ * never overtakes a truncate (its entries replace the truncated ones) or a
+ * snapshot install (trailing 0: it moves the next index; c-raft appends
+ * nothing while one is under way anyway). */
+static bool op_may_overtake(const struct raftio_op *held)
 {
-	return !op_is_barrier(op) || raftio_guard.barrier == RAFTIO_BARRIER_NONE;
+	return held->kind == RAFTIO_PUT && held->trailing > 0;
 }
 
 static void fifo_push(struct raftio_op *op)
@@ -126,16 +131,37 @@ static void fifo_push(struct raftio_op *op)
 	raftio_guard.stats.held++;
 }
 
+/* Take op, which follows prev (NULL: the head), out of the FIFO. */
+static void fifo_unlink(struct raftio_op *prev, struct raftio_op *op)
+{
+	if (prev != NULL)
+		prev->next = op->next;
+	else
+		raftio_guard.head = op->next;
+	if (raftio_guard.tail == op)
+		raftio_guard.tail = prev;
+	op->next = NULL;
+}
+
 static struct raftio_op *fifo_pop(void)
 {
 	struct raftio_op *op = raftio_guard.head;
 
-	if (op != NULL) {
-		raftio_guard.head = op->next;
-		if (raftio_guard.head == NULL)
-			raftio_guard.tail = NULL;
-	}
+	if (op != NULL)
+		fifo_unlink(NULL, op);
 	return op;
+}
+
+/* May op go now, given what is held before it?  A barrier only when no
+ * barrier is held before it and none is pending in the backend; an append
+ * when everything held before it may be overtaken. */
+static bool op_may_pass(const struct raftio_op *op, bool barrier_before,
+			bool no_overtake_before)
+{
+	if (op_is_barrier(op))
+		return !barrier_before &&
+		       raftio_guard.barrier == RAFTIO_BARRIER_NONE;
+	return !no_overtake_before;
 }
 
 static void append_done(struct raft_io_append *inner, int status);
@@ -176,18 +202,39 @@ static void op_pass(struct raftio_op *op)
 	}
 }
 
-/* Pass on, in order, every request that may go now. */
+/* Pass on, in order, every held request that may go now. */
 static void fifo_drain(void)
 {
-	while (raftio_guard.head != NULL && op_may_pass(raftio_guard.head))
-		op_pass(fifo_pop());
+	struct raftio_op *prev = NULL, *op = raftio_guard.head;
+	bool barrier_before = false, no_overtake_before = false;
+
+	while (op != NULL) {
+		struct raftio_op *next = op->next;
+		if (op_may_pass(op, barrier_before, no_overtake_before)) {
+			fifo_unlink(prev, op);
+			op_pass(op);
+		} else {
+			barrier_before = barrier_before || op_is_barrier(op);
+			no_overtake_before = no_overtake_before ||
+					     !op_may_overtake(op);
+			prev = op;
+		}
+		op = next;
+	}
 }
 
-/* A request from c-raft: straight on when nothing waits before it and it
- * may go, else behind the others. */
+/* A request from c-raft: straight on when it may go past everything held,
+ * else behind it. */
 static void op_submit(struct raftio_op *op)
 {
-	if (raftio_guard.head == NULL && op_may_pass(op))
+	bool barrier_before = false, no_overtake_before = false;
+
+	for (const struct raftio_op *h = raftio_guard.head; h != NULL;
+	     h = h->next) {
+		barrier_before = barrier_before || op_is_barrier(h);
+		no_overtake_before = no_overtake_before || !op_may_overtake(h);
+	}
+	if (op_may_pass(op, barrier_before, no_overtake_before))
 		op_pass(op);
 	else
 		fifo_push(op);

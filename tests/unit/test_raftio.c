@@ -338,6 +338,36 @@ START_TEST(test_snapshot_put_waits_for_truncate)
 }
 END_TEST
 
+/* An append may overtake a held snapshot put (not an install, not a
+ * truncate): the append c-raft makes after a truncate then goes on even
+ * if a snapshot put came first, and clears the way for the put. */
+START_TEST(test_append_overtakes_held_snapshot_put)
+{
+	struct raft_io_snapshot_put put, install;
+	struct raft_io_append a1, a2;
+
+	ck_assert_int_eq(fake.truncate(&fake, 3), 0);
+	put_one(&put, 8, NULL); /* held: the truncate may be pending */
+	append_one(&a1, NULL);  /* overtakes it */
+	ck_assert_uint_eq(n_calls, 2);
+	ck_assert_int_eq(calls[1].kind, CALL_APPEND);
+	complete(1, 0); /* written: the truncation is done */
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(n_calls, 3);
+	ck_assert_int_eq(calls[2].kind, CALL_PUT);
+	complete(2, 0);
+	uv_run(&loop, UV_RUN_NOWAIT);
+
+	/* An install is never overtaken. */
+	ck_assert_int_eq(fake.truncate(&fake, 5), 0);
+	put_one(&install, 0, NULL);
+	append_one(&a2, NULL);
+	ck_assert_uint_eq(n_calls, 4); /* only the truncate went */
+	fake.close(&fake, NULL);       /* both held ones are cancelled */
+	ck_assert_int_eq(outer_status, RAFT_CANCELED);
+}
+END_TEST
+
 /* Held requests never reached the backend: a close cancels them, each
  * callback once, and then closes the backend. */
 START_TEST(test_close_cancels_held)
@@ -596,6 +626,7 @@ int main(void)
 	tcase_add_test(tc, test_no_barrier_nothing_held);
 	tcase_add_test(tc, test_truncate_waits_for_snapshot_put);
 	tcase_add_test(tc, test_snapshot_put_waits_for_truncate);
+	tcase_add_test(tc, test_append_overtakes_held_snapshot_put);
 	tcase_add_test(tc, test_close_cancels_held);
 
 	tc = testutil_tcase(s, "uv", NULL, NULL, 30);
