@@ -14,6 +14,9 @@
  *  - a snapshot install ends every watch with RS_ECOMPACTED;
  *  - a cancelled watch is removed from the hub (the library sends
  *    WATCH_CANCEL on the connection it shares with other ops);
+ *  - 50 watches of the library share its one connection, each gets every
+ *    event once in order, and cancelling half leaves the others running
+ *    and the cancelled silent, on that same one connection;
  *  - WATCH_CANCEL on a connection carrying two watches (raw frames) stops
  *    only the one named, with no final frame; a cancel of an id that never
  *    ran, or of a watch that ended already, answers RS_ENOTFOUND;
@@ -491,6 +494,72 @@ static bool hub_has_watch(void *arg)
 	return !hub_empty(arg);
 }
 
+static unsigned hub_watchers(void)
+{
+	unsigned n = 0;
+
+	for (struct watcher *w = watch_hub_first(hub); w != NULL; w = w->next)
+		n++;
+	return n;
+}
+
+#define MANY_WATCHES 50
+
+/* The library's watches share its one pooled connection: every one gets
+ * every event once, in order; cancelling half of them (WATCH_CANCEL on
+ * that connection) silences those and leaves the others, and the server
+ * still serves one connection. */
+START_TEST(test_many_watches_share_one_connection)
+{
+	static struct watch_rec ws[MANY_WATCHES];
+	struct service_stats st;
+	uint64_t v[5];
+	char val[8];
+
+	put("warm", "up");
+	ck_assert_uint_eq(server_connection_count(srv), 1);
+	for (unsigned i = 0; i < MANY_WATCHES; i++)
+		watch_start(&ws[i], "m/", "m0", 0);
+	for (unsigned k = 0; k < 3; k++) {
+		snprintf(val, sizeof val, "%u", k);
+		v[k] = put("m/key", val);
+	}
+	for (unsigned i = 0; i < MANY_WATCHES; i++) {
+		wait_events(&ws[i], 3);
+		ck_assert_uint_eq(ws[i].events, 3);
+		for (unsigned k = 0; k < 3; k++)
+			expect_event(&ws[i], k, v[k], "m/key");
+	}
+	ck_assert_uint_eq(hub_watchers(), MANY_WATCHES);
+	ck_assert_uint_eq(server_connection_count(srv), 1);
+
+	for (unsigned i = 0; i < MANY_WATCHES; i += 2)
+		watch_cancel(&ws[i]);
+	/* The commits go after the cancels on the same connection. */
+	v[3] = put("m/key", "3");
+	v[4] = put("m/key", "4");
+	for (unsigned i = 1; i < MANY_WATCHES; i += 2) {
+		wait_events(&ws[i], 5);
+		ck_assert_uint_eq(ws[i].events, 5);
+		expect_event(&ws[i], 3, v[3], "m/key");
+		expect_event(&ws[i], 4, v[4], "m/key");
+	}
+	for (unsigned i = 0; i < MANY_WATCHES; i += 2) {
+		ck_assert_uint_eq(ws[i].events, 3);
+		ck_assert_int_eq(ws[i].final_status, 0);
+	}
+	ck_assert_uint_eq(hub_watchers(), MANY_WATCHES / 2);
+	service_get_stats(svc, &st);
+	ck_assert_uint_eq(st.watches, MANY_WATCHES);
+	ck_assert_uint_eq(st.watch_cancels, MANY_WATCHES / 2);
+	ck_assert_uint_eq(server_connection_count(srv), 1);
+	for (unsigned i = 1; i < MANY_WATCHES; i += 2)
+		watch_cancel(&ws[i]);
+	ck_assert(raftfix_wait(&c, hub_empty, NULL, REAL_MS_MAX));
+	ck_assert_uint_eq(server_connection_count(srv), 1);
+}
+END_TEST
+
 START_TEST(test_cancelled_watch_leaves_the_hub)
 {
 	struct watch_rec w;
@@ -889,6 +958,7 @@ int main(void)
 	tcase_add_test(tc, test_snapshot_install_ends_watches);
 	tcase_add_test(tc, test_cancelled_watch_leaves_the_hub);
 	tcase_add_test(tc, test_watch_cancel_on_a_shared_connection);
+	tcase_add_test(tc, test_many_watches_share_one_connection);
 	tc = testutil_tcase(s, "forwarding", setup_forwarding, teardown, 30);
 	tcase_add_test(tc, test_follower_forwards_commits_to_the_leader);
 	tcase_add_test(tc, test_forwarded_commit_unknown_when_the_link_drops);
