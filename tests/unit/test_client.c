@@ -1432,6 +1432,33 @@ START_TEST(test_leader_check_dropped)
 }
 END_TEST
 
+/* A watch cancelled while its connection still connects was never
+ * written: it is dropped from the queue, and no WATCH_CANCEL is sent. */
+START_TEST(test_watch_cancel_before_sent)
+{
+	struct rs_client *c;
+	struct fake fk;
+	struct t_op w = {0}, g = {0};
+	uv_loop_t loop;
+
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	fake_start(&fk, &loop);
+	c = t_client(&loop, fk.addr, 2000, 1, false);
+	t_op_init(&w);
+	ck_assert_int_eq(rs_client_watch(c, &w.op, "", 0, "", 0, 3,
+					 t_watch_cb), RS_OK);
+	rs_client_watch_cancel(c, &w.op);
+	rs_result_free(&w.op.result);
+	ck_assert_int_eq(t_get(&loop, c, "a", &g), RS_OK);
+	rs_result_free(&g.op.result);
+	ck_assert_int_eq(fk.n_req[WIRE_WATCH], 0);
+	ck_assert_int_eq(fk.n_req[WIRE_WATCH_CANCEL], 0);
+	ck_assert_int_eq(w.calls + w.events, 0);
+	ck_assert_int_eq(fk.n_accepted, 1);
+	t_finish(&loop, c, &fk, 1);
+}
+END_TEST
+
 /* A watch runs on the pooled connection; when a refusal moves the client
  * to the next endpoint, that connection is retired but stays open for the
  * running watch, and closes once the watch is cancelled. */
@@ -1709,6 +1736,7 @@ int main(void)
 	tcase_add_test(tc, test_watch);
 	tcase_add_test(tc, test_commit_deadline_write_pending);
 	tcase_add_test(tc, test_leader_check_dropped);
+	tcase_add_test(tc, test_watch_cancel_before_sent);
 	tcase_add_test(tc, test_watch_keeps_a_retired_connection);
 	tcase_add_test(tc, test_watch_retry_and_loss);
 	tcase_add_test(tc, test_close_with_ops_outstanding);
