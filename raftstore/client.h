@@ -159,8 +159,9 @@ int rs_client_commit(struct rs_client *c, struct rs_op *op,
  * index < 0.  The json lands in result.value. */
 int rs_client_info(struct rs_client *c, struct rs_op *op, uint8_t type,
 		   int endpoint_index, rs_op_cb cb);
-/* A watch runs on a connection of its own.  The server's "started" answer
- * is not reported; each event calls cb with status 0, result.version and
+/* A watch runs on a pooled connection beside other ops and watches (many
+ * watches share one connection).  The server's "started" answer is not
+ * reported; each event calls cb with status 0, result.version and
  * result.event (version and mutations; reused by the next event).  The
  * watch ends with one cb with a non-zero status: the server's (e.g.
  * RS_ECOMPACTED), RS_EUNAVAILABLE if its connection fails once started
@@ -181,8 +182,10 @@ int rs_client_watch(struct rs_client *c, struct rs_op *op, const void *begin,
 		    size_t begin_len, const void *end, size_t end_len,
 		    uint64_t from_version, rs_op_cb cb);
 /* Ends a watch silently: no further cb, op is free when this returns (also
- * from inside its own event cb).  Closes the watch's connection, which is
- * what tells the server.  A no-op on a watch that has already ended. */
+ * from inside its own event cb).  A watch that was sent is stopped at the
+ * server with a WATCH_CANCEL on its connection, which stays open for the
+ * others; one not yet written is only dropped.  A no-op on a watch that has
+ * already ended. */
 void rs_client_watch_cancel(struct rs_client *c, struct rs_op *op);
 
 /* The list grows when a node names a leader that is not on it.  Names are

@@ -5,16 +5,22 @@
  * connections: client_endpoint.c), writes its ops' frames in order and
  * routes each frame it reads to the op with that request id.  `connections`
  * pooled connections go to the current endpoint (c->cur) and take ops
- * round-robin.  Watches and STATUS/MEMBERS of a named endpoint get a
- * connection of their own that closes once its op is gone; closing it is
- * also how a watch is cancelled, as the protocol has no cancel frame.
+ * round-robin, watches as well: one connection carries any number of
+ * watches beside the other ops, and a watch is cancelled with a
+ * WATCH_CANCEL frame on its connection (client_watch.c), which stays open
+ * for the others.  STATUS/MEMBERS of a named endpoint get a connection of
+ * their own that closes once its op is gone.  A pooled connection that is
+ * retired (the client moved to another endpoint) keeps its sent ops and
+ * running watches until they end, and closes once it has none.
  *
  * Failure.  Anything wrong with a connection (connect, write or read
  * error, the server closing it, a malformed frame) closes it, and its ops
  * are dealt with in the close callback: by then libuv has run every write
  * callback on it, so an op's `written` is final and the COMMIT rule (sent
- * means unknown) is exact.  A late answer for an op no longer on the
- * connection (timed out, cancelled) is dropped.
+ * means unknown) is exact.  A running watch on it ends with
+ * RS_EUNAVAILABLE ("watch ended: ...").  A late answer for an op no longer
+ * on the connection (timed out, cancelled) is dropped, and so are a
+ * cancelled watch's events and the answer to its WATCH_CANCEL.
  */
 #include "raftstore/client_internal.h"
 
@@ -170,6 +176,22 @@ static void client_write_done(uv_write_t *req, int status)
 	if (status < 0 && status != UV_ECANCELED)
 		client_conn_fail(conn, RS_EUNAVAILABLE, "write: %s",
 				 uv_strerror(status));
+}
+
+int client_write_owned(struct client_conn *conn, struct rs_buf *frame,
+		       const char *what)
+{
+	struct client_write *w = calloc(1, sizeof *w);
+
+	assert(frame->len >= WIRE_HEADER_SIZE);
+	if (w == NULL) {
+		rs_buf_free(frame);
+		client_conn_fail(conn, RS_ENOMEM, "%s: out of memory", what);
+		return RS_ENOMEM;
+	}
+	w->frame = *frame;
+	rs_buf_init(frame);
+	return client_write_start(conn, w, &w->frame);
 }
 
 int client_write_start(struct client_conn *conn, struct client_write *w,
@@ -340,6 +362,12 @@ static void client_conn_frame(struct client_conn *conn,
 	assert(f->total_len >= WIRE_HEADER_SIZE);
 	if (conn->status_id != 0 && f->request_id == conn->status_id) {
 		client_leader_reply(conn, f);
+		return;
+	}
+	/* Its watch is gone already: the answer only says it stopped (or
+	 * had ended by itself). */
+	if (f->type == (WIRE_WATCH_CANCEL | WIRE_RESPONSE) && conn->cancels > 0) {
+		conn->cancels--;
 		return;
 	}
 	for (op = conn->ops.head; op != NULL; op = op->next)

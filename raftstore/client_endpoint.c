@@ -176,29 +176,24 @@ static void client_pool_flush(struct rs_client *c)
 void client_leader_check(struct client_conn *conn)
 {
 	struct rs_client *c = conn->client;
-	struct client_write *w;
+	struct rs_buf frame;
 
 	assert(conn->pooled && conn->status_id == 0);
 	assert(!c->leader_checked && !c->leader_checking);
-	w = calloc(1, sizeof *w);
-	if (w == NULL) {
-		client_conn_fail(conn, RS_ENOMEM, "leader check: out of memory");
-		return;
-	}
-	rs_buf_init(&w->frame);
-	if (wire_encode_simple(&w->frame, c->next_id, WIRE_STATUS) != RS_OK) {
-		free(w);
+	rs_buf_init(&frame);
+	if (wire_encode_simple(&frame, c->next_id, WIRE_STATUS) != RS_OK) {
 		client_conn_fail(conn, RS_ENOMEM, "leader check: out of memory");
 		return;
 	}
 	conn->status_id = c->next_id++;
 	c->leader_checking = true;
 	sm_move(&conn->sm, CLIENT_CONN_CHECKING);
-	client_write_start(conn, w, &w->frame);
+	client_write_owned(conn, &frame, "leader check");
 }
 
 /* Take a pooled connection out of the pool: no new ops, closes once its
- * answers are in; its unwritten ops go to `moved`. */
+ * answers are in and its running watches have ended (or were cancelled);
+ * its unwritten ops go to `moved`. */
 static void client_pool_retire(struct rs_client *c, unsigned slot,
 			       struct client_oplist *moved)
 {

@@ -10,13 +10,14 @@
  *   client_conn.c      connections: connect, write frames, read and route
  *   client_endpoint.c  the endpoint list and the choice of the leader
  *   client_response.c  decoding answers into results; the refusal rule
- *   client_watch.c     watches: start, events, cancel
+ *   client_watch.c     watches: start, events, cancel (WATCH_CANCEL)
  *   client_sync.c      the blocking wrapper, on the async API only
  *
  * Ownership.  The client owns its connections (struct client_conn), a pool
  * of per-op timers and the list of ops waiting out a backoff.  Every live op
  * is in exactly one place: on one connection's list (queued, sent or
- * watching) or on the backoff list.  Finishing an op takes it off, returns
+ * watching; a pooled connection carries watches and other ops alike) or on
+ * the backoff list.  Finishing an op takes it off, returns
  * its timer and then, as the very last step, runs its callback, which may
  * free or reuse the op, submit more, or close the client.
  *
@@ -89,6 +90,7 @@ struct client_conn {
 	bool retired;       /* takes no new ops; closes once idle */
 	bool targeted;      /* serves STATUS/MEMBERS of a named endpoint */
 	uint64_t status_id; /* the leader check in flight, or 0 */
+	unsigned cancels;   /* WATCH_CANCELs written, not yet answered */
 	struct client_oplist ops;
 	struct rs_buf rbuf; /* received, not yet parsed */
 	int fail_status;
@@ -214,6 +216,11 @@ void client_conn_flush(struct client_conn *conn);
 /* Start writing `frame`; on failure w is freed and conn fails. */
 int client_write_start(struct client_conn *conn, struct client_write *w,
 		       const struct rs_buf *frame);
+/* Write a frame no op owns (a leader check, a watch cancel): the write
+ * takes frame's bytes (frame is left empty).  0 once the write started;
+ * otherwise non-zero and conn fails with a message starting with `what`. */
+int client_write_owned(struct client_conn *conn, struct rs_buf *frame,
+		       const char *what);
 
 /* ---- client_endpoint.c ---- */
 
@@ -264,5 +271,9 @@ void client_op_refused(struct client_conn *conn, struct rs_op *op,
 /* A frame for a watch op: its start, an event, or its end. */
 void client_watch_frame(struct client_conn *conn, struct rs_op *op,
 			const struct wire_frame *f);
+/* Whether a WATCH_CANCEL of c's waits for its answer on an open
+ * connection (the blocking wrapper reads it before returning, so that an
+ * unread answer cannot hide a connection the server closed). */
+bool client_watch_cancels_pending(const struct rs_client *c);
 
 #endif /* RS_CLIENT_INTERNAL_H */

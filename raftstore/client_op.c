@@ -2,8 +2,9 @@
  * client_op: the life of an op, from submit to its one final callback.
  *
  * An op is dispatched to a connection (a pooled one to the current
- * endpoint, or one of its own for a watch or a named endpoint), and its
- * timer runs the deadline from the moment it is launched.  A retryable
+ * endpoint, watches included, or one of its own for STATUS/MEMBERS of a
+ * named endpoint), and its timer runs the deadline from the moment it is
+ * launched.  A retryable
  * failure detaches it, waits out a jittered exponential backoff (10 ms
  * doubling to 500 ms, never past the deadline) and dispatches it again.
  * The deadline ends it with RS_ETIMEOUT, RS_EUNAVAILABLE or, for a COMMIT
@@ -458,12 +459,11 @@ int client_op_dispatch(struct rs_op *op)
 
 	assert(!c->closing && op->conn == NULL);
 	assert(op->request.len >= WIRE_HEADER_SIZE);
-	if (op->type == WIRE_WATCH || op->target >= 0) {
-		conn = client_conn_new(c, op->target >= 0 ? (unsigned)op->target
-							  : c->cur);
+	if (op->target >= 0) {
+		conn = client_conn_new(c, (unsigned)op->target);
 		if (conn == NULL)
 			return RS_ENOMEM;
-		conn->targeted = op->target >= 0;
+		conn->targeted = true;
 		client_conn_connect(conn);
 		client_op_attach(conn, op);
 		conn->retired = true; /* it serves this op only */

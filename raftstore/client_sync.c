@@ -3,8 +3,12 @@
  *
  * Each handle runs a private loop and its own client; a call submits one
  * op and runs the loop until that op's callback has run, so nothing of
- * the client runs between calls.  The wrapper uses only client.h, except
- * for an assertion on the op's final state.
+ * the client runs between calls.  A watch the caller stops is cancelled
+ * on its pooled connection, and the call returns once the cancel's answer
+ * is read (or the op timeout passed), so that no unread answer is left on
+ * that connection to hide its close from the next call (sync_begin).  The
+ * wrapper uses only client.h, except for an assertion on the op's final
+ * state and that wait for the cancel.
  */
 #include "raftstore/client_internal.h"
 
@@ -240,6 +244,30 @@ static void sync_watch_event(struct rs_op *op)
 	}
 }
 
+static void sync_late(uv_timer_t *t)
+{
+	*(bool *)t->data = true;
+	uv_stop(t->loop);
+}
+
+/* Read the answers to the watch's cancel, for at most the op timeout. */
+static void sync_cancel_answered(struct rs_sync *s)
+{
+	uv_timer_t timer;
+	bool late = false;
+
+	if (!client_watch_cancels_pending(s->client))
+		return;
+	if (uv_timer_init(&s->loop, &timer) != 0)
+		return;
+	timer.data = &late;
+	uv_timer_start(&timer, sync_late, s->client->op_timeout_ms, 0);
+	while (!late && client_watch_cancels_pending(s->client))
+		uv_run(&s->loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&timer, NULL);
+	uv_run(&s->loop, UV_RUN_NOWAIT); /* the timer is on this stack */
+}
+
 int rs_sync_watch(struct rs_sync *s, const void *begin, size_t begin_len,
 		  const void *end, size_t end_len, uint64_t from_version,
 		  int (*fn)(void *ctx, const struct rs_result *ev), void *ctx)
@@ -258,5 +286,6 @@ int rs_sync_watch(struct rs_sync *s, const void *begin, size_t begin_len,
 	sync_run(s, &call.done);
 	assert(call.op.state == CLIENT_OP_DONE);
 	rs_result_free(&call.op.result);
+	sync_cancel_answered(s);
 	return call.status;
 }

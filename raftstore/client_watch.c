@@ -1,12 +1,18 @@
 /*
- * client_watch: watches, each on a connection of its own.
+ * client_watch: watches, on the pooled connections like any op.
  *
  * A watch is sent like any op and, until the server's "started" answer,
  * follows the same deadline and retry rules.  Once started its deadline
  * stops: it lasts until the server ends it, its connection fails, or the
  * caller cancels it.  Each event (a version and a batch of mutations) is
- * checked whole before it reaches the callback.  Cancelling closes the
- * watch's connection, which is what tells the server.
+ * checked whole before it reaches the callback.
+ *
+ * Cancelling a watch that was sent writes a WATCH_CANCEL naming its
+ * request id on its connection, which stays open for the other ops and
+ * watches; a watch not written yet is only taken off its queue.  Either
+ * way the op is released at once, so no callback follows the cancel: the
+ * connection drops the events still in flight for it and the cancel's
+ * answer, as frames for an id it no longer has.
  */
 #include "raftstore/client_internal.h"
 
@@ -106,12 +112,52 @@ int rs_client_watch(struct rs_client *c, struct rs_op *op, const void *begin,
 						       op->request_id, &m));
 }
 
+/* Tell the server to stop op's watch.  Without memory for the frame the
+ * watch runs on at the server, and its events are dropped here like any
+ * frame for an id the connection no longer has. */
+static void client_watch_send_cancel(struct client_conn *conn,
+				     const struct rs_op *op)
+{
+	struct rs_client *c = conn->client;
+	struct rs_buf frame;
+
+	assert(op->conn == conn && op->type == WIRE_WATCH);
+	assert(sm_state(&conn->sm) == CLIENT_CONN_READY ||
+	       sm_state(&conn->sm) == CLIENT_CONN_CHECKING);
+	rs_buf_init(&frame);
+	if (wire_encode_watch_cancel(&frame, c->next_id, op->request_id) !=
+	    RS_OK)
+		return;
+	c->next_id++;
+	if (client_write_owned(conn, &frame, "watch cancel") == 0)
+		conn->cancels++;
+}
+
+bool client_watch_cancels_pending(const struct rs_client *c)
+{
+	for (const struct client_conn *conn = c->conns; conn != NULL;
+	     conn = conn->next)
+		if (conn->cancels > 0 &&
+		    sm_state(&conn->sm) != CLIENT_CONN_CLOSING)
+			return true;
+	return false;
+}
+
 void rs_client_watch_cancel(struct rs_client *c, struct rs_op *op)
 {
+	struct client_conn *conn;
+
 	assert(c != NULL && op != NULL);
 	assert(op->client == c && op->type == WIRE_WATCH);
-	(void)c;
 	if (op->state == CLIENT_OP_DONE || op->state == CLIENT_OP_IDLE)
 		return;
-	client_op_release(op); /* closes its connection */
+	conn = op->conn;
+	/* Sent (its frame may still be in libuv's queue, which keeps the
+	 * order): the server runs it or is about to.  A closing connection
+	 * ends its watches at the server anyway. */
+	if ((op->state == CLIENT_OP_SENT || op->state == CLIENT_OP_WATCHING) &&
+	    !c->closing && sm_state(&conn->sm) != CLIENT_CONN_CLOSING)
+		client_watch_send_cancel(conn, op);
+	/* Off its connection, which closes only if retired and now idle. */
+	client_op_release(op);
 }

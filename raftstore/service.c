@@ -563,6 +563,33 @@ static void svc_watch(struct service *s, struct server_conn *conn,
 	svc_count(s, WIRE_WATCH, RS_OK, s->handle_ns);
 }
 
+/* WATCH_CANCEL: stop the connection's watch with that request id, with
+ * no final WATCH frame; RS_ENOTFOUND if the connection runs none (it ended
+ * already, or never existed).  Events go out as they are applied, so none
+ * for the watch can follow this answer. */
+static void svc_watch_cancel(struct service *s, struct server_conn *conn,
+			     const struct wire_frame *f, uint64_t watch_id)
+{
+	struct svc_watch *w = *(struct svc_watch **)server_conn_data(conn);
+	char msg[96];
+
+	while (w != NULL && w->id != watch_id)
+		w = w->next;
+	if (w == NULL) {
+		snprintf(msg, sizeof msg,
+			 "no watch with request id %llu runs on this connection",
+			 (unsigned long long)watch_id);
+		svc_count(s, WIRE_WATCH_CANCEL, RS_ENOTFOUND, s->handle_ns);
+		server_reply_status(conn, f->request_id, WIRE_WATCH_CANCEL,
+				    RS_ENOTFOUND, msg);
+		return;
+	}
+	svc_watch_end(w, RS_OK, NULL);
+	s->st.watch_cancels++;
+	svc_count(s, WIRE_WATCH_CANCEL, RS_OK, s->handle_ns);
+	server_reply_status(conn, f->request_id, WIRE_WATCH_CANCEL, RS_OK, NULL);
+}
+
 void service_conn_closed(void *ctx, struct server_conn *conn)
 {
 	struct service *s = ctx;
@@ -801,6 +828,7 @@ void service_handle(void *ctx, struct server_conn *conn,
 		struct wire_range_req range;
 		struct wire_commit_req commit;
 		struct wire_watch_req watch;
+		uint64_t watch_id;
 		struct service_registration reg;
 		struct wire_member_change_req member;
 	} m;
@@ -824,6 +852,11 @@ void service_handle(void *ctx, struct server_conn *conn,
 	case WIRE_WATCH:
 		if ((rv = wire_decode_watch(f, &m.watch, errmsg)) == RS_OK)
 			svc_watch(s, conn, f, &m.watch);
+		break;
+	case WIRE_WATCH_CANCEL:
+		rv = wire_decode_watch_cancel(f, &m.watch_id, errmsg);
+		if (rv == RS_OK)
+			svc_watch_cancel(s, conn, f, m.watch_id);
 		break;
 	case WIRE_REGISTER:
 		rv = service_decode_register(f, &m.reg, errmsg);

@@ -11,6 +11,8 @@
  *  - GRV: proxy_grv.
  *  - COMMIT: decoded, handed to the commit proxy, answered with its result.
  *  - WATCH: registered with the watch hub; events stream on the connection.
+ *    A connection carries any number of watches; WATCH_CANCEL stops one of
+ *    them (no final WATCH frame) and leaves the others running.
  *  - STATUS/MEMBERS: JSON produced by the node (callbacks).
  *  - MEMBER_CHANGE: handed to the node, which answers when the change is
  *    done (service_answer).
@@ -121,6 +123,7 @@ void service_restored(struct service *s, uint64_t version);
 
 struct service_stats {
 	uint64_t gets, ranges, commits, grvs, watches, errors, protocol_errors;
+	uint64_t watch_cancels; /* watches stopped by WATCH_CANCEL */
 	uint64_t internal_refused; /* internal frames the gate refused */
 	unsigned waiting_reads;
 };

@@ -18,7 +18,7 @@
 
 static const char *const wire_type_names[] = {
 	"?", "GET", "RANGE", "GRV", "COMMIT", "WATCH", "STATUS", "MEMBERS",
-	"?" /* 8: reserved */, "REGISTER", "MEMBER_CHANGE",
+	"?" /* 8: reserved */, "REGISTER", "MEMBER_CHANGE", "WATCH_CANCEL",
 };
 
 const char *wire_type_name(uint8_t type)
@@ -472,6 +472,17 @@ int wire_decode_watch(const struct wire_frame *f, struct wire_watch_req *m,
 	return wire_dec_finish(&d, WIRE_WATCH, m, sizeof *m);
 }
 
+int wire_decode_watch_cancel(const struct wire_frame *f, uint64_t *watch_id,
+			     char *errmsg)
+{
+	struct wire_dec d;
+
+	assert(watch_id != NULL);
+	wire_dec_start(&d, f, WIRE_WATCH_CANCEL, errmsg);
+	*watch_id = wire_dec_u64(&d, "watch_id");
+	return wire_dec_finish(&d, WIRE_WATCH_CANCEL, watch_id, sizeof *watch_id);
+}
+
 int wire_decode_member_change(const struct wire_frame *f,
 			      struct wire_member_change_req *m, char *errmsg)
 {
@@ -789,6 +800,18 @@ int wire_encode_watch(struct rs_buf *out, uint64_t id,
 	if (rv == RS_OK)
 		rv = wire_put_u64(out, m->from_version);
 	return wire_encode_finish(out, start, rv);
+}
+
+int wire_encode_watch_cancel(struct rs_buf *out, uint64_t id,
+			     uint64_t watch_id)
+{
+	size_t start;
+
+	assert(out != NULL);
+	start = wire_frame_begin(out, WIRE_WATCH_CANCEL, 0, id);
+	if (start == WIRE_FRAME_NOMEM)
+		return RS_ENOMEM;
+	return wire_encode_finish(out, start, wire_put_u64(out, watch_id));
 }
 
 static int wire_put_ranges(struct rs_buf *out, const struct wire_bytes *begins,

@@ -31,6 +31,9 @@
  *   COMMIT    read_version u64 | n_ranges u32 | n_ranges x (begin bytes,
  *             end bytes) | mutations bytes (a batch body, batch.h)
  *   WATCH     begin bytes | end bytes | from_version u64
+ *   WATCH_CANCEL  watch_id u64    the request id of a WATCH sent earlier on
+ *             this connection: the server stops it (no event for it after
+ *             this answer, and no final WATCH frame)
  *   STATUS    (empty)
  *   MEMBERS   (empty)
  *   REGISTER  node_id u64 | raft_addr bytes | client_addr bytes |
@@ -54,6 +57,8 @@
  *   MEMBERS   json bytes
  *   REGISTER  json bytes  ({"epoch":E,"director":ID}; RS_ENOTLEADER when
  *             this node runs no director)
+ *   WATCH_CANCEL  nothing; RS_ENOTFOUND when this connection runs no watch
+ *             with that id (it ended already, or never existed)
  *
  * Type 8 is reserved and never reused: it named a FORWARD frame (a batch
  * of transactions, node->leader) that was never built.  It passes
@@ -95,8 +100,9 @@ enum wire_type {
 	/* 8 is reserved (the unbuilt FORWARD frame): never reuse it. */
 	WIRE_REGISTER = 9,
 	WIRE_MEMBER_CHANGE = 10,
+	WIRE_WATCH_CANCEL = 11,
 };
-#define WIRE_TYPE_LAST WIRE_MEMBER_CHANGE
+#define WIRE_TYPE_LAST WIRE_WATCH_CANCEL
 
 enum wire_read_mode {
 	WIRE_READ_LINEARIZABLE = 0,
@@ -225,6 +231,9 @@ int wire_decode_commit(const struct wire_frame *f, struct wire_commit_req *m,
 		       char *errmsg);
 int wire_decode_watch(const struct wire_frame *f, struct wire_watch_req *m,
 		      char *errmsg);
+/* WATCH_CANCEL: the request id of the watch to stop (exactly 8 bytes). */
+int wire_decode_watch_cancel(const struct wire_frame *f, uint64_t *watch_id,
+			     char *errmsg);
 /* Also checks: a known op, node_id > 0, addresses present for ADD only. */
 int wire_decode_member_change(const struct wire_frame *f,
 			      struct wire_member_change_req *m, char *errmsg);
@@ -252,6 +261,8 @@ int wire_encode_watch(struct rs_buf *out, uint64_t id,
 		      const struct wire_watch_req *m);
 int wire_encode_member_change(struct rs_buf *out, uint64_t id,
 			      const struct wire_member_change_req *m);
+int wire_encode_watch_cancel(struct rs_buf *out, uint64_t id,
+			     uint64_t watch_id);
 
 /* A response with no typed fields: type | WIRE_RESPONSE, status and
  * message (forced empty when status is 0).  Used for every error reply,

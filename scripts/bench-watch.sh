@@ -11,8 +11,11 @@
 # at R = N / W per second (--events, default 100,000 events offered per
 # second: R = 100/s for 1,000 watchers, 10/s for 10,000) for S seconds
 # (default 10).  Every watcher checks it saw each write once, in order.
-#   raftstore  conns=W  one client-library watch, so one connection, each
+#   raftstore  conns=1  W client-library watches on the library's one
+#                       pooled connection (mode=library; before WATCH_CANCEL
+#                       the library gave each watch a connection)
 #   raftstore  conns=1  all W watches on one raw protocol connection
+#                       (mode=raw)
 #   etcd       conns=1  all W watches on one clientv3.Client: one gRPC
 #                       stream, etcd's own default
 #   etcd       conns=W  one clientv3.Client per watcher, like raftstore's
@@ -148,12 +151,12 @@ for line in open(sys.argv[1]):
     elif "idle" in kv:
         idle[(kv["system"], kv["idle"])] = kv
 print()
-print("%-9s %6s %6s %5s | %9s %8s %8s %8s | %7s | %13s | %s" % (
-    "system", "W", "conns", "put/s", "events/s", "p50 ms", "p99 ms", "p999 ms",
-    "KiB/W", "CPU s srv/cli", "lost/reord/dup/wrong/ended"))
+print("%-9s %-7s %6s %6s %5s | %9s %8s %8s %8s | %7s | %13s | %s" % (
+    "system", "mode", "W", "conns", "put/s", "events/s", "p50 ms", "p99 ms",
+    "p999 ms", "KiB/W", "CPU s srv/cli", "lost/reord/dup/wrong/ended"))
 for r in watch:
-    print("%-9s %6s %6s %5s | %9s %8s %8s %8s | %7s | %6s/%-6s | %s/%s/%s/%s/%s" % (
-        r["system"], r["watchers"], r["conns"], r["rate"], r["events_per_s"],
+    print("%-9s %-7s %6s %6s %5s | %9s %8s %8s %8s | %7s | %6s/%-6s | %s/%s/%s/%s/%s" % (
+        r["system"], r.get("mode", ""), r["watchers"], r["conns"], r["rate"], r["events_per_s"],
         r["p50_ms"], r["p99_ms"], r["p999_ms"], r["kib_per_watcher"],
         r["server_cpu_s"], r["client_cpu_s"], r["lost"],
         r["reordered"], r["duplicated"], r["mismatched"], r["ended"]))

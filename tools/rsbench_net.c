@@ -4,11 +4,11 @@
  *
  *  - Raw protocol connections (struct rb_conn): a TCP stream that sends
  *    whole frames and hands every complete response frame to a callback.
- *    The client library puts each watch on a connection of its own and
- *    keeps at most 256 pooled connections; these let the benchmarks put
- *    many watches on one connection (the protocol allows it, as etcd's
- *    one gRPC stream per client does) and hold thousands of idle
- *    connections.  No retries, no leader search: the caller picks the
+ *    The client library carries its watches on its pooled connections
+ *    (at most 256); these let the benchmarks spread watches over raw
+ *    connections of their own choosing, measure the protocol without the
+ *    library (as etcd's one gRPC stream per client is measured), and hold
+ *    thousands of idle connections.  No retries, no leader search: the caller picks the
  *    node.
  *  - Idle connections (struct rb_idle): N raw connections to one node, each
  *    proven up by one answered read version, then left alone.

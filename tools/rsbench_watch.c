@@ -12,11 +12,14 @@
  * commit-version order, at the version the writer was told.
  *
  * Connections: by default every watcher is a watch of the client library,
- * which gives each watch a connection of its own (conns = W).  With
- * --conns C the watchers are spread over C raw protocol connections to the
- * leader instead, many watches per connection, which is what etcd's client
- * does (one gRPC stream per client).  Writer and watchers share one libuv
- * loop and one clock.
+ * on a client of their own whose pooled connections (--lib-conns L, the
+ * client's `connections`, default 1) carry all of them, as an application
+ * would (mode=library, conns = L).  With --conns C the watchers are
+ * spread over C raw protocol connections to the leader instead
+ * (mode=raw), many watches per connection, which is what etcd's client
+ * does (one gRPC stream per client).  Either way the writer has a client
+ * and connection of its own.  Writer and watchers share one libuv loop
+ * and one clock.
  *
  * Setup barrier: before the timed phase the writer puts P"ready" and waits
  * until every watcher has it, so connection setup never counts as delivery
@@ -31,7 +34,7 @@
  *          p99_ms=... p999_ms=... put_p50_ms=... lost=... reordered=...
  *          duplicated=... mismatched=... ended=... setup_s=...
  *          server_rss_kib=... kib_per_watcher=... server_cpu_s=...
- *          client_cpu_s=...
+ *          client_cpu_s=... mode=library|raw
  *
  * (one line).  lost counts (watcher, acknowledged write) pairs never
  * delivered; a watch that ended early counts in ended instead.  The
@@ -85,10 +88,12 @@ struct wb_put {
 
 struct wb {
 	uv_loop_t loop;
-	struct rs_client *client;
+	struct rs_client *client;       /* the writer's */
+	struct rs_client *watch_client; /* library mode: the watchers' */
 	char leader[64];
 	/* options */
 	unsigned n_watchers, n_conns, n_keys;
+	unsigned lib_conns; /* library mode: watch_client's connections */
 	double rate, duration, drain_s, ready_timeout_s;
 	size_t value_size;
 	char prefix[WB_PREFIX_MAX + 1];
@@ -211,7 +216,7 @@ static void wb_watch_ended(struct wb_watcher *w, int status, const char *msg)
 			 rs_strerror(status), msg);
 }
 
-/* ---- library mode: one rs_client watch (one connection) each ---- */
+/* ---- library mode: rs_client watches on the pooled connections ---- */
 
 static void wb_lib_event(struct rs_op *op)
 {
@@ -233,7 +238,8 @@ static void wb_lib_start(struct wb *b, uint64_t from)
 	for (unsigned i = 0; i < b->n_watchers; i++) {
 		struct wb_watcher *w = &b->ws[i];
 		w->op.data = w;
-		if (rs_client_watch(b->client, &w->op, b->prefix, b->prefix_len,
+		if (rs_client_watch(b->watch_client, &w->op, b->prefix,
+				    b->prefix_len,
 				    end, b->prefix_len, from, wb_lib_event) != RS_OK)
 			wb_die("watch", "the client refused to start a watch");
 	}
@@ -488,7 +494,7 @@ static void wb_stop(struct wb *b)
 {
 	if (b->n_conns == 0) {
 		for (unsigned i = 0; i < b->n_watchers; i++)
-			rs_client_watch_cancel(b->client, &b->ws[i].op);
+			rs_client_watch_cancel(b->watch_client, &b->ws[i].op);
 	} else {
 		b->conns_closing = b->n_conns;
 		for (unsigned i = 0; i < b->n_conns; i++)
@@ -499,6 +505,8 @@ static void wb_stop(struct wb *b)
 			rs_result_free(&b->ws[i].op.result);
 		free(b->ws[i].seen);
 	}
+	if (b->watch_client != NULL)
+		rs_client_close(b->watch_client, wb_closed, NULL);
 	rs_client_close(b->client, wb_closed, NULL);
 	uv_close((uv_handle_t *)&b->tick, NULL);
 	uv_run(&b->loop, UV_RUN_DEFAULT);
@@ -521,15 +529,15 @@ static void wb_report(struct wb *b)
 	       "put_p50_ms=%.3f lost=%" PRIu64 " reordered=%" PRIu64
 	       " duplicated=%" PRIu64 " mismatched=%" PRIu64 " ended=%u "
 	       "setup_s=%.2f server_rss_kib=%lld kib_per_watcher=%.1f "
-	       "server_cpu_s=%.2f client_cpu_s=%.2f\n",
-	       b->n_watchers, b->n_conns ? b->n_conns : b->n_watchers, b->rate,
+	       "server_cpu_s=%.2f client_cpu_s=%.2f mode=%s\n",
+	       b->n_watchers, b->n_conns ? b->n_conns : b->lib_conns, b->rate,
 	       b->n_writes, b->write_errors, b->n_lat, secs,
 	       secs > 0 ? (double)b->n_lat / secs : 0,
 	       wb_pct(b->lat_ms, b->n_lat, 0.50), wb_pct(b->lat_ms, b->n_lat, 0.99),
 	       wb_pct(b->lat_ms, b->n_lat, 0.999), wb_put_p50(b), lost,
 	       b->reordered, b->duplicated + b->out_of_range, b->mismatched,
 	       b->n_ended, b->setup_s, b->rss1_kib, per, b->server_cpu_s,
-	       b->client_cpu_s);
+	       b->client_cpu_s, b->n_conns ? "raw" : "library");
 	if (b->n_ended > 0)
 		fprintf(stderr, "rsbench watch: %u watches ended early; first: %s\n",
 			b->n_ended, b->first_end);
@@ -543,9 +551,11 @@ static void wb_usage(FILE *f)
 		"usage: rsbench watch --endpoints H:P,... [--watchers W] [--prefix P]\n"
 		"  [--rate R] [--duration S] [--conns C] [--keys K] [--value-size B]\n"
 		"  [--drain S] [--ready-timeout S] [--server-pids PID,...]\n"
-		"  --conns 0 (default): one client-library watch, and so one\n"
-		"  connection, per watcher; C > 0: W watches spread over C raw\n"
-		"  connections to the leader\n");
+		"  [--lib-conns L]\n"
+		"  --conns 0 (default): one client-library watch per watcher, all\n"
+		"  on the pooled connections of one client (--lib-conns L, its\n"
+		"  `connections`, default 1, at most 256); C > 0: W watches spread\n"
+		"  over C raw connections to the leader\n");
 }
 
 static int wb_options(struct wb *b, struct rs_client_options *co, int argc,
@@ -563,6 +573,7 @@ static int wb_options(struct wb *b, struct rs_client_options *co, int argc,
 		{"drain", required_argument, 0, 'D'},
 		{"ready-timeout", required_argument, 0, 'R'},
 		{"server-pids", required_argument, 0, 'P'},
+		{"lib-conns", required_argument, 0, 'L'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	const char *prefix = "w/";
@@ -582,6 +593,7 @@ static int wb_options(struct wb *b, struct rs_client_options *co, int argc,
 		case 'D': b->drain_s = strtod(optarg, NULL); break;
 		case 'R': b->ready_timeout_s = strtod(optarg, NULL); break;
 		case 'P': b->server_pids = optarg; break;
+		case 'L': b->lib_conns = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'h': wb_usage(stdout); exit(0);
 		default: return 2;
 		}
@@ -591,11 +603,13 @@ static int wb_options(struct wb *b, struct rs_client_options *co, int argc,
 	    b->value_size < WB_VALUE_MIN || b->value_size > 65536 ||
 	    strlen(prefix) == 0 || strlen(prefix) > WB_PREFIX_MAX ||
 	    (unsigned char)prefix[strlen(prefix) - 1] == 0xff ||
-	    b->n_conns > b->n_watchers) {
+	    b->n_conns > b->n_watchers || b->lib_conns == 0 ||
+	    b->lib_conns > 256) {
 		fprintf(stderr, "rsbench watch: --endpoints is required; counts, "
 				"rate and duration must be positive; keys at most "
 				"10000; value size 16..65536; conns at most "
-				"watchers; a prefix of 1..64 bytes\n");
+				"watchers; lib-conns 1..256; a prefix of 1..64 "
+				"bytes\n");
 		wb_usage(stderr);
 		return 2;
 	}
@@ -631,6 +645,14 @@ static void wb_init(struct wb *b, const struct rs_client_options *co)
 	b->tick.data = b;
 	if (rs_client_create(&b->client, &b->loop, co, errmsg) != RS_OK)
 		wb_die("client", errmsg);
+	if (b->n_conns == 0) {
+		struct rs_client_options wo = *co;
+
+		wo.connections = b->lib_conns;
+		if (rs_client_create(&b->watch_client, &b->loop, &wo, errmsg) !=
+		    RS_OK)
+			wb_die("client", errmsg);
+	}
 }
 
 /* Start every watch and pass the barrier; false if some watcher never
@@ -644,9 +666,10 @@ static bool wb_setup(struct wb *b, const char *endpoints)
 			   &b->start_version, errmsg) != RS_OK)
 		wb_die(endpoints, errmsg);
 	b->rss0_kib = b->server_pids ? rb_rss_kib(b->server_pids) : -1;
-	fprintf(stderr, "rsbench watch: %u watchers on %s (%s) from version "
-		"%" PRIu64 ", %" PRIu64 " writes at %.0f/s\n", b->n_watchers,
-		b->leader, b->n_conns ? "raw connections" : "one connection each",
+	fprintf(stderr, "rsbench watch: %u watchers on %s (%u %s) from "
+		"version %" PRIu64 ", %" PRIu64 " writes at %.0f/s\n",
+		b->n_watchers, b->leader, b->n_conns ? b->n_conns : b->lib_conns,
+		b->n_conns ? "raw connections" : "pooled library connections",
 		b->start_version + 1, b->n_writes, b->rate);
 	t0 = uv_hrtime();
 	if (b->n_conns == 0)
@@ -710,7 +733,7 @@ int rsbench_watch(int argc, char **argv)
 		abort();
 	*b = (struct wb){.n_watchers = 100, .rate = 100, .duration = 10,
 			 .n_keys = 16, .value_size = 64, .drain_s = 10,
-			 .ready_timeout_s = 120};
+			 .ready_timeout_s = 120, .lib_conns = 1};
 	if ((rv = wb_options(b, &co, argc, argv)) != 0)
 		return rv;
 	rb_raise_fd_limit();

@@ -91,6 +91,24 @@ static void fuzz_watch(const uint8_t *frame, const struct wire_frame *f)
 	rs_buf_free(&out);
 }
 
+static void fuzz_watch_cancel(const uint8_t *frame,
+			      const struct wire_frame *f)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	uint64_t watch_id;
+	struct rs_buf out;
+
+	if (wire_decode_watch_cancel(f, &watch_id, errmsg) != RS_OK)
+		return;
+	FUZZ_CHECK(f->type == WIRE_WATCH_CANCEL);
+	FUZZ_CHECK(f->body_len == 8);
+	FUZZ_CHECK(watch_id == rs_get_u64(f->body));
+	rs_buf_init(&out);
+	check_same_frame(frame, f, &out,
+			 wire_encode_watch_cancel(&out, f->request_id, watch_id));
+	rs_buf_free(&out);
+}
+
 static void fuzz_member_change(const uint8_t *frame,
 			       const struct wire_frame *f)
 {
@@ -219,6 +237,7 @@ static void fuzz_stream(const uint8_t *data, size_t size)
 		fuzz_get(frame, &f);
 		fuzz_range(frame, &f);
 		fuzz_watch(frame, &f);
+		fuzz_watch_cancel(frame, &f);
 		fuzz_member_change(frame, &f);
 		fuzz_commit(frame, &f);
 		fuzz_empty(frame, &f);

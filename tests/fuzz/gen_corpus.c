@@ -151,6 +151,9 @@ static void gen_wire(void)
 		seed_buf("wire", "member_change", &b);
 		b.len = 0;
 	}
+	check(wire_encode_watch_cancel(&b, 11, 4), "watch_cancel");
+	seed_buf("wire", "watch_cancel", &b);
+	b.len = 0;
 	/* REGISTER, as the client builds it (raftstore/client.c). */
 	start = wire_frame_begin(&b, WIRE_REGISTER, 0, 8);
 	wire_put_u64(&b, 2);

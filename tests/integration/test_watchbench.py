@@ -2,8 +2,8 @@
 """Smoke test of the watch and idle-connection benchmarks (issue 13, §4).
 
 On a three-node cluster, `rsbench watch` with 50 watchers, both ways it
-connects (one client-library watch and connection each; all watches over a
-few raw connections), must report every write delivered to every watcher
+connects (client-library watches on the library's pooled connections, one
+or two; all watches over a few raw connections), must report every write delivered to every watcher
 once and in order: no loss, reordering, duplicate, wrong version or early
 end, and exactly watchers x writes events.  `rsbench cluster --idle` must
 hold its idle connections through a put run without an error and report
@@ -40,17 +40,20 @@ def started():
     return c, pids
 
 
-def check_watch(conns):
+def check_watch(conns, lib_conns=None):
     c, pids = started()
-    rc, r, err = result(["watch", "--endpoints", c.endpoints(),
-                         "--watchers", str(WATCHERS), "--rate", str(RATE),
-                         "--duration", str(DURATION), "--conns", str(conns),
-                         "--server-pids", pids])
+    args = ["watch", "--endpoints", c.endpoints(), "--watchers",
+            str(WATCHERS), "--rate", str(RATE), "--duration", str(DURATION),
+            "--conns", str(conns), "--server-pids", pids]
+    if lib_conns is not None:
+        args += ["--lib-conns", str(lib_conns)]
+    rc, r, err = result(args)
     writes = RATE * DURATION
     assert rc == 0, (rc, r, err)
     assert r["system"] == "raftstore" and r["op"] == "watch", r
     assert int(r["watchers"]) == WATCHERS, r
-    assert int(r["conns"]) == (conns or WATCHERS), r
+    assert int(r["conns"]) == (conns or lib_conns or 1), r
+    assert r["mode"] == ("raw" if conns else "library"), r
     assert int(r["writes"]) == writes and r["write_errors"] == "0", r
     for k in ("lost", "reordered", "duplicated", "mismatched", "ended"):
         assert r[k] == "0", (k, r, err)
@@ -59,8 +62,12 @@ def check_watch(conns):
     assert float(r["server_cpu_s"]) > 0 and float(r["client_cpu_s"]) > 0, r
 
 
-def test_watch_one_connection_per_watcher():
+def test_watch_library_on_one_pooled_connection():
     check_watch(0)
+
+
+def test_watch_library_on_two_pooled_connections():
+    check_watch(0, 2)
 
 
 def test_watch_many_watches_per_connection():
@@ -103,7 +110,8 @@ def test_idle_connections_during_puts():
 
 
 if __name__ == "__main__":
-    run_tests([test_watch_one_connection_per_watcher,
+    run_tests([test_watch_library_on_one_pooled_connection,
+               test_watch_library_on_two_pooled_connections,
                test_watch_many_watches_per_connection,
                test_watch_reports_watches_ended_by_a_crash,
                test_idle_connections_during_puts])

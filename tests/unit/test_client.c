@@ -33,6 +33,8 @@ struct fake_kv {
 	uint64_t version;
 };
 
+#define FAKE_WATCHES_MAX 64
+
 struct fake_conn {
 	struct fake *fk;
 	uv_tcp_t tcp;
@@ -61,6 +63,8 @@ struct fake {
 	bool watch_drop;   /* close the connection after the watch events */
 	bool no_read;      /* accept, then never read (tiny window) */
 	int script;        /* per-test state */
+	uint64_t watch_ids[FAKE_WATCHES_MAX]; /* WATCH request ids seen */
+	int n_watch_ids;
 	struct fake_kv kv[128];
 	int n_kv; /* sorted by key */
 	uint64_t version;
@@ -305,12 +309,32 @@ static void fake_watch(struct fake *fk, const struct wire_frame *f,
 	struct wire_watch_req m;
 
 	ck_assert_int_eq(wire_decode_watch(f, &m, NULL), RS_OK);
+	if (fk->n_watch_ids < FAKE_WATCHES_MAX)
+		fk->watch_ids[fk->n_watch_ids++] = f->request_id;
 	ck_assert_int_eq(wire_encode_status(out, WIRE_WATCH, f->request_id,
 					    RS_OK, NULL), RS_OK);
 	fake_event(f, RS_OK, m.from_version, "1", out);
 	fake_event(f, RS_OK, m.from_version + 1, "2", out);
 	if (fk->watch_end != RS_OK)
 		fake_event(f, fk->watch_end, 0, NULL, out);
+}
+
+/* The fake sends a watch's events at once, so there is nothing to stop:
+ * it answers "cancelled" (ok), or not found for an id it never saw. */
+static void fake_watch_cancel(struct fake *fk, const struct wire_frame *f,
+			      struct rs_buf *out)
+{
+	uint64_t watch_id;
+	bool known = false;
+
+	ck_assert_int_eq(wire_decode_watch_cancel(f, &watch_id, NULL), RS_OK);
+	for (int i = 0; i < fk->n_watch_ids; i++)
+		known = known || fk->watch_ids[i] == watch_id;
+	ck_assert_int_eq(wire_encode_status(out, WIRE_WATCH_CANCEL,
+					    f->request_id,
+					    known ? RS_OK : RS_ENOTFOUND,
+					    known ? NULL : "no such watch"),
+			 RS_OK);
 }
 
 static int fake_answer(struct fake *fk, const struct wire_frame *f,
@@ -342,6 +366,7 @@ static int fake_answer(struct fake *fk, const struct wire_frame *f,
 		break;
 	case WIRE_STATUS: fake_status(fk, f, out); break;
 	case WIRE_MEMBERS: fake_json(f, "[{\"id\": 1}]", out); break;
+	case WIRE_WATCH_CANCEL: fake_watch_cancel(fk, f, out); break;
 	default: ck_abort_msg("unexpected request type %u", f->type);
 	}
 	return FAKE_REPLY;
@@ -1295,7 +1320,7 @@ START_TEST(test_watch)
 {
 	struct rs_client *c;
 	struct fake fk;
-	struct t_op t = {0};
+	struct t_op t = {0}, g = {0};
 	uv_loop_t loop;
 
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
@@ -1313,16 +1338,23 @@ START_TEST(test_watch)
 	ck_assert_str_eq(t.op.result.message, "watch compacted");
 	rs_result_free(&t.op.result);
 
-	/* Cancelled from its first event: no more calls, connection closed. */
+	/* Cancelled from its first event: a WATCH_CANCEL on the pooled
+	 * connection, no more calls; the second event (already on its way)
+	 * and the cancel's answer are dropped, not protocol errors, and the
+	 * connection stays for the next op. */
 	fk.watch_end = RS_OK;
 	t_op_init(&t);
 	ck_assert_int_eq(rs_client_watch(c, &t.op, "", 0, "", 0, 11,
 					 t_watch_cb), RS_OK);
-	t_wait(&loop, &fk.n_eof, 2);
+	t_wait(&loop, &fk.n_req[WIRE_WATCH_CANCEL], 1);
 	ck_assert_int_eq(t.events, 1);
 	ck_assert_int_eq(t.calls, 0);
 	rs_result_free(&t.op.result);
-	rs_result_free(&t.op.result);
+	ck_assert_int_eq(t_get(&loop, c, "a", &g), RS_OK);
+	rs_result_free(&g.op.result);
+	ck_assert_int_eq(t.events, 1);
+	ck_assert_int_eq(fk.n_accepted, 1);
+	ck_assert_int_eq(fk.n_eof, 0);
 	t_finish(&loop, c, &fk, 1);
 }
 END_TEST
@@ -1397,6 +1429,75 @@ START_TEST(test_leader_check_dropped)
 	rs_result_free(&t[0].op.result);
 	rs_result_free(&t[1].op.result);
 	t_finish(&loop, c, &fk, 1);
+}
+END_TEST
+
+/* A watch cancelled while its connection still connects was never
+ * written: it is dropped from the queue, and no WATCH_CANCEL is sent. */
+START_TEST(test_watch_cancel_before_sent)
+{
+	struct rs_client *c;
+	struct fake fk;
+	struct t_op w = {0}, g = {0};
+	uv_loop_t loop;
+
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	fake_start(&fk, &loop);
+	c = t_client(&loop, fk.addr, 2000, 1, false);
+	t_op_init(&w);
+	ck_assert_int_eq(rs_client_watch(c, &w.op, "", 0, "", 0, 3,
+					 t_watch_cb), RS_OK);
+	rs_client_watch_cancel(c, &w.op);
+	rs_result_free(&w.op.result);
+	ck_assert_int_eq(t_get(&loop, c, "a", &g), RS_OK);
+	rs_result_free(&g.op.result);
+	ck_assert_int_eq(fk.n_req[WIRE_WATCH], 0);
+	ck_assert_int_eq(fk.n_req[WIRE_WATCH_CANCEL], 0);
+	ck_assert_int_eq(w.calls + w.events, 0);
+	ck_assert_int_eq(fk.n_accepted, 1);
+	t_finish(&loop, c, &fk, 1);
+}
+END_TEST
+
+/* A watch runs on the pooled connection; when a refusal moves the client
+ * to the next endpoint, that connection is retired but stays open for the
+ * running watch, and closes once the watch is cancelled. */
+START_TEST(test_watch_keeps_a_retired_connection)
+{
+	struct rs_client *c;
+	struct fake fks[2];
+	struct t_op w = {0}, g = {0};
+	char eps[80];
+	uv_loop_t loop;
+
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	fake_start(&fks[0], &loop);
+	fake_start(&fks[1], &loop);
+	snprintf(eps, sizeof eps, "%s,%s", fks[0].addr, fks[1].addr);
+	c = t_client(&loop, eps, 2000, 1, true);
+	t_op_init(&w);
+	ck_assert_int_eq(rs_client_watch(c, &w.op, "", 0, "", 0, 3,
+					 t_watch_cb), RS_OK);
+	t_wait(&loop, &w.events, 2);
+	fks[0].fail_count = 1;
+	fks[0].fail_status = RS_ENOTLEADER;
+	fks[0].fail_type = WIRE_GET;
+	ck_assert_int_eq(t_get(&loop, c, "a", &g), RS_OK);
+	rs_result_free(&g.op.result);
+	ck_assert_int_eq(fks[0].n_req[WIRE_GET], 1);
+	ck_assert_int_eq(fks[1].n_req[WIRE_GET], 1);
+	/* Retired, not closed: the watch still runs on it. */
+	t_sleep(&loop, 50);
+	ck_assert_int_eq(fks[0].n_eof, 0);
+	ck_assert_int_eq(w.calls, 0);
+	rs_client_watch_cancel(c, &w.op);
+	rs_result_free(&w.op.result);
+	t_wait(&loop, &fks[0].n_eof, 1);
+	ck_assert_int_eq(w.calls, 0);
+	ck_assert_int_eq(w.events, 2);
+	ck_assert_int_eq(fks[0].n_accepted, 1);
+	ck_assert_int_eq(fks[1].n_eof, 0);
+	t_finish(&loop, c, fks, 2);
 }
 END_TEST
 
@@ -1635,6 +1736,8 @@ int main(void)
 	tcase_add_test(tc, test_watch);
 	tcase_add_test(tc, test_commit_deadline_write_pending);
 	tcase_add_test(tc, test_leader_check_dropped);
+	tcase_add_test(tc, test_watch_cancel_before_sent);
+	tcase_add_test(tc, test_watch_keeps_a_retired_connection);
 	tcase_add_test(tc, test_watch_retry_and_loss);
 	tcase_add_test(tc, test_close_with_ops_outstanding);
 	tcase_add_test(tc, test_sync);

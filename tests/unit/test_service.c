@@ -12,18 +12,29 @@
  *  - a start version older than the retained history is refused with
  *    RS_ECOMPACTED and a message saying what to do;
  *  - a snapshot install ends every watch with RS_ECOMPACTED;
- *  - a cancelled watch is removed from the hub when its connection closes;
+ *  - a cancelled watch is removed from the hub (the library sends
+ *    WATCH_CANCEL on the connection it shares with other ops);
+ *  - 50 watches of the library share its one connection, each gets every
+ *    event once in order, and cancelling half leaves the others running
+ *    and the cancelled silent, on that same one connection;
+ *  - WATCH_CANCEL on a connection carrying two watches (raw frames) stops
+ *    only the one named, with no final frame; a cancel of an id that never
+ *    ran, or of a watch that ended already, answers RS_ENOTFOUND;
  *  - REGISTER (the internal frame) reaches the node only from a member's
  *    id at a member's IP; anything else is refused with RS_EINVAL naming
  *    why, counted, and the connection kept (and the gate's rule,
  *    service_member_check, case by case).
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <raft.h>
 #include <raft/fixture.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "raftstore/client.h"
 #include "raftstore/lib/log.h"
@@ -483,6 +494,72 @@ static bool hub_has_watch(void *arg)
 	return !hub_empty(arg);
 }
 
+static unsigned hub_watchers(void)
+{
+	unsigned n = 0;
+
+	for (struct watcher *w = watch_hub_first(hub); w != NULL; w = w->next)
+		n++;
+	return n;
+}
+
+#define MANY_WATCHES 50
+
+/* The library's watches share its one pooled connection: every one gets
+ * every event once, in order; cancelling half of them (WATCH_CANCEL on
+ * that connection) silences those and leaves the others, and the server
+ * still serves one connection. */
+START_TEST(test_many_watches_share_one_connection)
+{
+	static struct watch_rec ws[MANY_WATCHES];
+	struct service_stats st;
+	uint64_t v[5];
+	char val[8];
+
+	put("warm", "up");
+	ck_assert_uint_eq(server_connection_count(srv), 1);
+	for (unsigned i = 0; i < MANY_WATCHES; i++)
+		watch_start(&ws[i], "m/", "m0", 0);
+	for (unsigned k = 0; k < 3; k++) {
+		snprintf(val, sizeof val, "%u", k);
+		v[k] = put("m/key", val);
+	}
+	for (unsigned i = 0; i < MANY_WATCHES; i++) {
+		wait_events(&ws[i], 3);
+		ck_assert_uint_eq(ws[i].events, 3);
+		for (unsigned k = 0; k < 3; k++)
+			expect_event(&ws[i], k, v[k], "m/key");
+	}
+	ck_assert_uint_eq(hub_watchers(), MANY_WATCHES);
+	ck_assert_uint_eq(server_connection_count(srv), 1);
+
+	for (unsigned i = 0; i < MANY_WATCHES; i += 2)
+		watch_cancel(&ws[i]);
+	/* The commits go after the cancels on the same connection. */
+	v[3] = put("m/key", "3");
+	v[4] = put("m/key", "4");
+	for (unsigned i = 1; i < MANY_WATCHES; i += 2) {
+		wait_events(&ws[i], 5);
+		ck_assert_uint_eq(ws[i].events, 5);
+		expect_event(&ws[i], 3, v[3], "m/key");
+		expect_event(&ws[i], 4, v[4], "m/key");
+	}
+	for (unsigned i = 0; i < MANY_WATCHES; i += 2) {
+		ck_assert_uint_eq(ws[i].events, 3);
+		ck_assert_int_eq(ws[i].final_status, 0);
+	}
+	ck_assert_uint_eq(hub_watchers(), MANY_WATCHES / 2);
+	service_get_stats(svc, &st);
+	ck_assert_uint_eq(st.watches, MANY_WATCHES);
+	ck_assert_uint_eq(st.watch_cancels, MANY_WATCHES / 2);
+	ck_assert_uint_eq(server_connection_count(srv), 1);
+	for (unsigned i = 1; i < MANY_WATCHES; i += 2)
+		watch_cancel(&ws[i]);
+	ck_assert(raftfix_wait(&c, hub_empty, NULL, REAL_MS_MAX));
+	ck_assert_uint_eq(server_connection_count(srv), 1);
+}
+END_TEST
+
 START_TEST(test_cancelled_watch_leaves_the_hub)
 {
 	struct watch_rec w;
@@ -497,6 +574,189 @@ START_TEST(test_cancelled_watch_leaves_the_hub)
 	put("k", "after");
 	ck_assert_uint_eq(w.events, 0);
 	ck_assert_int_eq(w.final_status, 0); /* cancelled silently */
+}
+END_TEST
+
+/* ---- raw frames on one connection ---- */
+
+#define RAW_FRAMES_MAX 32
+
+/* A plain socket to the server, read without blocking while the fixture
+ * steps; every whole frame received is kept (header fields and status). */
+struct raw_conn {
+	int fd;
+	struct rs_buf in;
+	unsigned n;
+	struct raw_frame {
+		uint8_t type;
+		uint16_t flags;
+		uint64_t id;
+		int status;
+	} frames[RAW_FRAMES_MAX];
+};
+
+static void raw_connect(struct raw_conn *r)
+{
+	struct sockaddr_in sa;
+	const char *colon = strrchr(server_addr, ':');
+
+	memset(r, 0, sizeof *r);
+	rs_buf_init(&r->in);
+	ck_assert_ptr_nonnull(colon);
+	ck_assert_int_eq(uv_ip4_addr("127.0.0.1", atoi(colon + 1), &sa), 0);
+	r->fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(r->fd, 0);
+	ck_assert_int_eq(connect(r->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+}
+
+static void raw_close(struct raw_conn *r)
+{
+	close(r->fd);
+	rs_buf_free(&r->in);
+}
+
+static void raw_send(struct raw_conn *r, const struct rs_buf *frame)
+{
+	ck_assert_int_eq(send(r->fd, frame->data, frame->len, 0),
+			 (ssize_t)frame->len);
+}
+
+/* Read what has arrived and parse every whole frame in it. */
+static void raw_poll(struct raw_conn *r)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	struct wire_frame f;
+	struct wire_reader rd;
+	struct wire_bytes msg;
+	uint8_t chunk[4096];
+	ssize_t got;
+	size_t off = 0;
+
+	while ((got = recv(r->fd, chunk, sizeof chunk, MSG_DONTWAIT)) > 0)
+		ck_assert_int_eq(rs_buf_append(&r->in, chunk, (size_t)got), RS_OK);
+	ck_assert_msg(got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK),
+		      "raw connection closed or failed");
+	while (wire_frame_parse(r->in.data + off, r->in.len - off, &f,
+				errmsg) == RS_OK) {
+		struct raw_frame *k = &r->frames[r->n++];
+
+		ck_assert_uint_le(r->n, RAW_FRAMES_MAX);
+		ck_assert_int_eq(wire_decode_response_head(&f, &rd, &k->status,
+							   &msg),
+				 RS_OK);
+		k->type = f.type;
+		k->flags = f.flags;
+		k->id = f.request_id;
+		off += f.total_len;
+	}
+	if (off > 0) {
+		memmove(r->in.data, r->in.data + off, r->in.len - off);
+		r->in.len -= off;
+	}
+}
+
+struct raw_wait {
+	struct raw_conn *r;
+	unsigned n;
+};
+
+static bool raw_has_frames(void *arg)
+{
+	struct raw_wait *w = arg;
+
+	raw_poll(w->r);
+	return w->r->n >= w->n;
+}
+
+/* Wait until n frames in all have arrived; returns the n-th. */
+static const struct raw_frame *raw_wait_frame(struct raw_conn *r, unsigned n)
+{
+	struct raw_wait w = {r, n};
+
+	ck_assert_msg(raftfix_wait(&c, raw_has_frames, &w, REAL_MS_MAX),
+		      "%u of %u frames", r->n, n);
+	return &r->frames[n - 1];
+}
+
+static void raw_watch(struct raw_conn *r, uint64_t id, const char *begin,
+		      const char *end)
+{
+	struct wire_watch_req m = {{(const uint8_t *)begin, (uint32_t)strlen(begin)},
+				   {(const uint8_t *)end, (uint32_t)strlen(end)},
+				   0};
+	struct rs_buf b;
+
+	rs_buf_init(&b);
+	ck_assert_int_eq(wire_encode_watch(&b, id, &m), RS_OK);
+	raw_send(r, &b);
+	rs_buf_free(&b);
+}
+
+static void raw_cancel(struct raw_conn *r, uint64_t id, uint64_t watch_id)
+{
+	struct rs_buf b;
+
+	rs_buf_init(&b);
+	ck_assert_int_eq(wire_encode_watch_cancel(&b, id, watch_id), RS_OK);
+	raw_send(r, &b);
+	rs_buf_free(&b);
+}
+
+/* Frame n (1-based) answers request id of type with status (no events). */
+static void raw_expect(struct raw_conn *r, unsigned n, uint8_t type,
+		       uint64_t id, int status)
+{
+	const struct raw_frame *k = raw_wait_frame(r, n);
+
+	ck_assert_uint_eq(k->type, type | WIRE_RESPONSE);
+	ck_assert_uint_eq(k->id, id);
+	ck_assert_uint_eq(k->flags, 0);
+	ck_assert_int_eq(k->status, status);
+}
+
+START_TEST(test_watch_cancel_on_a_shared_connection)
+{
+	struct raw_conn r;
+	struct service_stats st;
+	const struct raw_frame *k;
+
+	raw_connect(&r);
+	raw_watch(&r, 1, "k", "l");
+	raw_watch(&r, 2, "", "");
+	raw_expect(&r, 1, WIRE_WATCH, 1, RS_OK);
+	raw_expect(&r, 2, WIRE_WATCH, 2, RS_OK);
+	raw_cancel(&r, 3, 1);
+	raw_expect(&r, 3, WIRE_WATCH_CANCEL, 3, RS_OK);
+	service_get_stats(svc, &st);
+	ck_assert_uint_eq(st.watch_cancels, 1);
+
+	put("k", "in both ranges");
+	k = raw_wait_frame(&r, 4);
+	ck_assert_uint_eq(k->id, 2);
+	ck_assert_uint_eq(k->flags, WIRE_FLAG_MORE);
+	/* A second change: had watch 1 still run, its event for the first
+	 * would have come before this one. */
+	put("k", "again");
+	k = raw_wait_frame(&r, 5);
+	ck_assert_uint_eq(k->id, 2);
+	ck_assert_uint_eq(k->flags, WIRE_FLAG_MORE);
+
+	/* Cancelled already, and never started: not found. */
+	raw_cancel(&r, 4, 1);
+	raw_expect(&r, 6, WIRE_WATCH_CANCEL, 4, RS_ENOTFOUND);
+	raw_cancel(&r, 5, 77);
+	raw_expect(&r, 7, WIRE_WATCH_CANCEL, 5, RS_ENOTFOUND);
+
+	/* Ended by the server (its final frame), then cancelled. */
+	service_restored(svc, store_applied_version(c.reps[0].store));
+	raw_expect(&r, 8, WIRE_WATCH, 2, RS_ECOMPACTED);
+	raw_cancel(&r, 6, 2);
+	raw_expect(&r, 9, WIRE_WATCH_CANCEL, 6, RS_ENOTFOUND);
+	ck_assert_ptr_null(watch_hub_first(hub));
+	service_get_stats(svc, &st);
+	ck_assert_uint_eq(st.watch_cancels, 1);
+	ck_assert_uint_eq(r.n, 9);
+	raw_close(&r);
 }
 END_TEST
 
@@ -697,6 +957,8 @@ int main(void)
 	tcase_add_test(tc, test_watch_from_the_past_replays_history);
 	tcase_add_test(tc, test_snapshot_install_ends_watches);
 	tcase_add_test(tc, test_cancelled_watch_leaves_the_hub);
+	tcase_add_test(tc, test_watch_cancel_on_a_shared_connection);
+	tcase_add_test(tc, test_many_watches_share_one_connection);
 	tc = testutil_tcase(s, "forwarding", setup_forwarding, teardown, 30);
 	tcase_add_test(tc, test_follower_forwards_commits_to_the_leader);
 	tcase_add_test(tc, test_forwarded_commit_unknown_when_the_link_drops);

@@ -68,6 +68,7 @@ static int decode_any(const struct wire_frame *f, char *errmsg)
 	struct wire_range_req r;
 	struct wire_commit_req c;
 	struct wire_watch_req w;
+	uint64_t watch_id;
 
 	switch (f->type) {
 	case WIRE_GET:
@@ -78,6 +79,8 @@ static int decode_any(const struct wire_frame *f, char *errmsg)
 		return wire_decode_commit(f, &c, errmsg);
 	case WIRE_WATCH:
 		return wire_decode_watch(f, &w, errmsg);
+	case WIRE_WATCH_CANCEL:
+		return wire_decode_watch_cancel(f, &watch_id, errmsg);
 	case WIRE_GRV:
 	case WIRE_STATUS:
 	case WIRE_MEMBERS:
@@ -89,7 +92,7 @@ static int decode_any(const struct wire_frame *f, char *errmsg)
 
 /* ---- samples: one valid frame per kind, for the sweeps ---- */
 
-#define SAMPLE_COUNT 9
+#define SAMPLE_COUNT 10
 static struct rs_buf samples[SAMPLE_COUNT];
 
 static void build_commit_sample(struct rs_buf *out)
@@ -133,6 +136,7 @@ static void samples_setup(void)
 	put_filled(&samples[7], 4, 0);
 	ck_assert_int_eq(wire_frame_end(&samples[7], s), RS_OK);
 	ck_assert_int_eq(wire_encode_simple(&samples[8], 9, WIRE_MEMBERS), RS_OK);
+	ck_assert_int_eq(wire_encode_watch_cancel(&samples[9], 10, 5), RS_OK);
 }
 
 static void samples_teardown(void)
@@ -272,6 +276,33 @@ START_TEST(test_roundtrip_watch)
 	ck_assert(bytes_eq(out.end, ""));
 	ck_assert_uint_eq(out.from_version, 123456789);
 	rs_buf_free(&buf);
+}
+END_TEST
+
+START_TEST(test_roundtrip_watch_cancel)
+{
+	uint64_t ids[] = {1, 0x0123456789abcdefull, UINT64_MAX};
+	struct wire_frame f;
+	struct rs_buf buf;
+	char errmsg[RS_ERRMSG_SIZE];
+	uint64_t got;
+
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		rs_buf_init(&buf);
+		ck_assert_int_eq(wire_encode_watch_cancel(&buf, 40 + i, ids[i]),
+				 RS_OK);
+		ck_assert_uint_eq(buf.len, WIRE_HEADER_SIZE + 8);
+		ck_assert_int_eq(wire_frame_parse(buf.data, buf.len, &f, errmsg),
+				 RS_OK);
+		ck_assert_uint_eq(f.type, WIRE_WATCH_CANCEL);
+		ck_assert_uint_eq(f.request_id, 40 + i);
+		got = 0;
+		ck_assert_int_eq(wire_decode_watch_cancel(&f, &got, errmsg), RS_OK);
+		ck_assert_uint_eq(got, ids[i]);
+		rs_buf_free(&buf);
+	}
+	ck_assert_str_eq(wire_type_name(WIRE_WATCH_CANCEL | WIRE_RESPONSE),
+			 "WATCH_CANCEL");
 }
 END_TEST
 
@@ -839,6 +870,17 @@ static void b_watch_trailing(struct rs_buf *o)
 	wire_put_u8(o, 0);
 }
 
+static void b_cancel_short(struct rs_buf *o)
+{
+	wire_put_u32(o, 7);
+}
+
+static void b_cancel_trailing(struct rs_buf *o)
+{
+	wire_put_u64(o, 7);
+	wire_put_u8(o, 0);
+}
+
 static void b_commit_ranges_overrun(struct rs_buf *o)
 {
 	wire_put_u64(o, 1);
@@ -929,6 +971,12 @@ static const struct body_case proto_cases[] = {
 	 {"from_version", NULL, NULL}},
 	{"watch trailing", WIRE_WATCH, b_watch_trailing, RS_EPROTO,
 	 {"trailing", NULL, NULL}},
+	{"cancel empty body", WIRE_WATCH_CANCEL, b_nothing, RS_EPROTO,
+	 {"WATCH_CANCEL request", "watch_id", "truncated (0 of 8"}},
+	{"cancel short id", WIRE_WATCH_CANCEL, b_cancel_short, RS_EPROTO,
+	 {"WATCH_CANCEL request", "watch_id", "truncated (4 of 8"}},
+	{"cancel trailing", WIRE_WATCH_CANCEL, b_cancel_trailing, RS_EPROTO,
+	 {"WATCH_CANCEL request", "1 trailing", NULL}},
 	{"commit ranges overrun", WIRE_COMMIT, b_commit_ranges_overrun,
 	 RS_EPROTO, {"COMMIT request", "n_ranges", "5 ranges"}},
 	{"commit range end overrun", WIRE_COMMIT, b_commit_range_end_overrun,
@@ -1098,6 +1146,7 @@ static void check_reencode(const struct wire_frame *f, uint64_t seed, int iter)
 	struct wire_range_req r;
 	struct wire_watch_req w;
 	struct wire_commit_req c;
+	uint64_t watch_id;
 	char errmsg[RS_ERRMSG_SIZE];
 	int rv = RS_EINVAL;
 
@@ -1110,6 +1159,9 @@ static void check_reencode(const struct wire_frame *f, uint64_t seed, int iter)
 	else if (f->type == WIRE_WATCH &&
 		 wire_decode_watch(f, &w, errmsg) == RS_OK)
 		rv = wire_encode_watch(&out, f->request_id, &w);
+	else if (f->type == WIRE_WATCH_CANCEL &&
+		 wire_decode_watch_cancel(f, &watch_id, errmsg) == RS_OK)
+		rv = wire_encode_watch_cancel(&out, f->request_id, watch_id);
 	else if (f->type == WIRE_COMMIT &&
 		 wire_decode_commit(f, &c, errmsg) == RS_OK) {
 		struct wire_bytes *b = calloc(c.n_ranges + 1, sizeof *b);
@@ -1215,6 +1267,7 @@ static const uint8_t fz_shapes[][6] = {
 	[WIRE_GRV] = {FZ_END},
 	[WIRE_COMMIT] = {FZ_U64, FZ_RANGES, FZ_BATCH, FZ_END},
 	[WIRE_WATCH] = {FZ_KEY, FZ_KEY, FZ_U64, FZ_END},
+	[WIRE_WATCH_CANCEL] = {FZ_U64, FZ_END},
 };
 
 /* One field: mostly the right shape with edge values, one time in ten
@@ -1258,14 +1311,16 @@ static void fuzz_field(struct rs_buf *o, int kind, uint64_t *st)
 START_TEST(test_fuzz_bodies)
 {
 	static const uint8_t types[] = {WIRE_GET, WIRE_RANGE, WIRE_COMMIT,
-					WIRE_WATCH, WIRE_GRV};
+					WIRE_WATCH, WIRE_GRV,
+					WIRE_WATCH_CANCEL};
 	uint64_t seed = testutil_seed() + 1000 + (uint64_t)_i;
 	uint64_t st = seed;
 	char errmsg[RS_ERRMSG_SIZE];
-	int accepted[WIRE_WATCH + 1] = {0};
+	int accepted[WIRE_TYPE_LAST + 1] = {0};
 
 	for (int iter = 0; iter < FUZZ_ITERS; iter++) {
-		uint8_t type = types[testutil_rand(&st) % 5];
+		uint8_t type = types[testutil_rand(&st) %
+				     (sizeof types / sizeof types[0])];
 		const uint8_t *shape = fz_shapes[type];
 		struct rs_buf buf;
 		struct wire_frame f;
@@ -1293,10 +1348,10 @@ START_TEST(test_fuzz_bodies)
 		rs_buf_free(&buf);
 	}
 	/* Else the fuzzer would only ever be testing the first field. */
-	for (int t = WIRE_GET; t <= WIRE_WATCH; t++)
-		ck_assert_msg(accepted[t] > FUZZ_ITERS / 100, "seed=%llu: only %d %s accepted",
-			      (unsigned long long)seed, accepted[t],
-			      wire_type_name((uint8_t)t));
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+		ck_assert_msg(accepted[types[i]] > FUZZ_ITERS / 100, "seed=%llu: only %d %s accepted",
+			      (unsigned long long)seed, accepted[types[i]],
+			      wire_type_name(types[i]));
 }
 END_TEST
 
@@ -1311,6 +1366,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_roundtrip_get, 0, 3);
 	tcase_add_loop_test(tc, test_roundtrip_range, 0, 2);
 	tcase_add_test(tc, test_roundtrip_watch);
+	tcase_add_test(tc, test_roundtrip_watch_cancel);
 	tcase_add_test(tc, test_member_change);
 	tcase_add_test(tc, test_roundtrip_commit);
 	tcase_add_loop_test(tc, test_roundtrip_commit_empty, 0, 2);
