@@ -18,8 +18,9 @@
 #                       (mode=raw)
 #   etcd       conns=1  all W watches on one clientv3.Client: one gRPC
 #                       stream, etcd's own default
-#   etcd       conns=W  one clientv3.Client per watcher, like raftstore's
-#                       library, up to W = --etcd-conn-per-watcher-max
+#   etcd       conns=W  one clientv3.Client per watcher (what raftstore's
+#                       library did before WATCH_CANCEL), up to W =
+#                       --etcd-conn-per-watcher-max
 #                       (default 1000: 10,000 Go clients in one process
 #                       measure mostly the client)
 # Writer and watchers are one process (rsbench watch, etcdbench --op watch)
