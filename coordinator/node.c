@@ -272,6 +272,7 @@ static void node_proxy_closed(void *arg)
 	node_members_close(n);
 	watch_hub_destroy(n->hub);
 	raft_uv_close(&n->io);
+	fsm_close(&n->fsm);
 	raftguard_close(&n->guard);
 	raft_uv_tcp_close(&n->transport);
 	store_close(n->store, node_store_closed, n);
@@ -588,6 +589,11 @@ static int node_setup(struct node *n, char *errmsg)
 		return rv;
 	fsm_init(&n->fsm, n->store, node_applied, node_restored, node_fatal, n);
 	n->fsm.on_fenced = node_fenced;
+	/* Snapshots must not stall the loop (fsm.h). */
+	if (fsm_snapshots_in_steps(&n->fsm, &n->loop) != RS_OK) {
+		rs_errmsg_printf(errmsg, "snapshots: out of memory");
+		return RS_ENOMEM;
+	}
 	rv = node_init_raft(n, cold, errmsg);
 	return rv == RS_OK ? node_setup_modules(n, errmsg) : rv;
 }

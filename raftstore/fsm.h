@@ -35,16 +35,24 @@
  *   offset 24  u64   epoch
  *   offset 32  ...   image    (mvcc.h)
  *
- * c-raft LZ4-compresses snapshots on disk and on the wire.  Encoding the
- * image runs on the loop (see docs/architecture.md for the cost).  A restore
+ * c-raft LZ4-compresses snapshots on disk and on the wire.  With
+ * fsm_snapshots_in_steps (the node), the image is encoded on the loop a
+ * millisecond at a time while batches go on applying (mvcc_image_encode_
+ * step at the snapshot's version), and c-raft's worker thread waits for it
+ * and checksums it (fsm_snapshot.c): a snapshot of hundreds of MB stalls
+ * no commit.  Without it (the raft_fixture tests, whose "worker" is the
+ * loop's own thread) the image is encoded at once on the loop.  A restore
  * whose version is not above the store's is skipped (the store already has
  * it, e.g. on restart); otherwise it replaces the store (store_restore).
  */
 #ifndef RS_FSM_H
 #define RS_FSM_H
 
+#include <pthread.h>
 #include <raft.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "raftstore/lib/batch.h"
 #include "raftstore/lib/buf.h"
@@ -83,10 +91,37 @@ struct fsm {
 	uint64_t snapshots;
 	uint64_t restores;
 	struct metric *m_fenced; /* fsm_metrics_register; NULL until then */
+	/* A snapshot encoded in steps (fsm_snapshot.c).  The loop owns all
+	 * of it but `done` and `status`, which the mutex guards, until done;
+	 * then c-raft's worker reads img and fills buf, and the loop touches
+	 * nothing until c-raft's finalize. */
+	struct {
+		bool enabled;   /* fsm_snapshots_in_steps was called */
+		bool running;   /* from c-raft's snapshot to its finalize */
+		bool done;      /* encoding over (status says how) */
+		int status;     /* RS_OK or why the encoding failed */
+		uint64_t version, epoch;
+		struct rs_buf img;    /* header room, then the image */
+		struct rs_buf cursor; /* the last key encoded */
+		uint64_t start_ns, steps;
+		uint64_t last_bytes;  /* the previous image's size */
+		struct raft_buffer buf; /* what c-raft gets */
+		pthread_mutex_t mu;
+		pthread_cond_t cv;
+		uv_idle_t idle;
+	} snap;
 };
 
 void fsm_init(struct fsm *f, struct store *store, fsm_applied_fn applied,
 	      fsm_restored_fn restored, fsm_fatal_fn fatal, void *ctx);
+
+/* Take snapshots in steps on loop (the loop the store runs on), as the
+ * top of this file says.  Before raft_start; fsm_close before the loop
+ * closes.  RS_OK, or RS_ENOMEM. */
+int fsm_snapshots_in_steps(struct fsm *f, uv_loop_t *loop);
+/* Release what fsm_snapshots_in_steps made (after raft_close's callback:
+ * c-raft has finalized any snapshot by then). */
+void fsm_close(struct fsm *f);
 
 /* Register raftstore_fenced_entries_total (fenced_entries) in ms and count
  * it from then on, fencings made before the call included.  ms must outlive

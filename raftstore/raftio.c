@@ -417,6 +417,11 @@ void raftio_guard_install(struct raft_io *io, uv_loop_t *loop, const char *dir,
 	raftio_guard.closed = false;
 	memset(&raftio_guard.stats, 0, sizeof raftio_guard.stats);
 	uv_timer_init(loop, &raftio_guard.timer);
+	/* raft_uv 0.15 implements async_work, the one field version 2 adds,
+	 * but says version 1, and raft_init then refuses a state machine
+	 * that snapshots asynchronously (fsm_snapshot.c). */
+	if (io->version < 2 && io->async_work != NULL)
+		io->version = 2;
 	io->append = raftio_append;
 	io->truncate = raftio_truncate;
 	io->snapshot_put = raftio_snapshot_put;

@@ -27,8 +27,10 @@
  * last entries replaced by the new leader's.  So the guard holds a
  * truncate or snapshot put, and every request after it, in order, while
  * another of the two may be pending in the backend (details in raftio.c).
- * Appends are held only behind a held barrier.  One guard per process (one
- * event loop, one Raft instance).
+ * Appends are held only behind a held barrier.  And it says version 2 for
+ * raft_uv, which implements version 2's async_work but says 1 (raft_init
+ * would refuse asynchronous snapshots).  One guard per process (one event
+ * loop, one Raft instance).
  */
 #ifndef RS_RAFTIO_H
 #define RS_RAFTIO_H

@@ -373,7 +373,8 @@ class RaftstoreBench:
 
     def cluster(self):
         return self.harness.Cluster(3, election_ms=self.args.election_timeout_ms,
-                                    heartbeat_ms=self.args.heartbeat_timeout_ms)
+                                    heartbeat_ms=self.args.heartbeat_timeout_ms,
+                                    extra_args=tuple(self.args.server_arg))
 
     def status(self, node, timeout=0.5):
         c = self.rswire.Conn(node.client_addr, timeout)
@@ -969,6 +970,9 @@ def main():
                     help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the etcd data dir")
+    ap.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                    help="one more raftstored argument (repeat for each, "
+                         "e.g. --server-arg=--snapshot-threshold --server-arg=65536)")
     args = ap.parse_args()
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")

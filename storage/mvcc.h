@@ -106,6 +106,21 @@ int mvcc_image_encode(const struct mvcc *m, uint64_t version,
 int mvcc_image_load(struct mvcc *m, uint64_t version, const uint8_t *image,
 		    size_t len, uint64_t *key_count, char *errmsg);
 
+/*
+ * The same image in steps, so that the loop that owns the index can encode
+ * a large one a little at a time while it goes on applying batches: each
+ * step appends the entries of at most max_keys live keys after *cursor
+ * (exclusive; an empty cursor starts at the first key), as they are at
+ * `version`, and moves *cursor to the last key appended; *done once no live
+ * key follows.  Batches applied between steps change nothing in the image,
+ * as long as `version` stays in the window (else RS_ETOOOLD: start over at
+ * a newer version).  The steps' outputs, concatenated, are byte for byte
+ * mvcc_image_encode's.  Errors as mvcc_get, or RS_ENOMEM.
+ */
+int mvcc_image_encode_step(const struct mvcc *m, uint64_t version,
+			   struct rs_buf *cursor, size_t max_keys,
+			   struct rs_buf *out, bool *done);
+
 /* Verify every internal invariant: tree shape and order, version chains,
  * the key count and the memory count.  O(n), no allocation; for tests and
  * debugging.  RS_ECORRUPT with errmsg (if non-NULL) naming the first

@@ -10,6 +10,7 @@
 #include "storage/mvcc.h"
 
 #include <assert.h>
+#include <string.h>
 
 #include "raftstore/lib/bytes.h"
 #include "raftstore/lib/rs_error.h"
@@ -78,6 +79,67 @@ int mvcc_image_encode(const struct mvcc *m, uint64_t version,
 	}
 	assert(out->len == start + size);
 	(void)start; /* only read by assert() */
+	return RS_OK;
+}
+
+struct mvcc_image_step {
+	struct rs_buf *out;
+	const uint8_t *last; /* the last key appended, in the index */
+	uint32_t last_len;
+	int rv;
+};
+
+static int mvcc_image_step_visit(void *ctx, const uint8_t *key,
+				 uint32_t key_len, const uint8_t *val,
+				 uint32_t val_len, uint64_t found_version)
+{
+	struct mvcc_image_step *st = ctx;
+	struct rs_buf *out = st->out;
+	int rv;
+
+	(void)found_version;
+	rv = rs_buf_reserve(out, 8 + (size_t)key_len + val_len);
+	if (rv != RS_OK) {
+		st->rv = rv;
+		return 1;
+	}
+	rs_buf_put_u32(out, key_len);
+	rs_buf_append(out, key, key_len);
+	rs_buf_put_u32(out, val_len);
+	rs_buf_append(out, val, val_len);
+	st->last = key;
+	st->last_len = key_len;
+	return 0;
+}
+
+int mvcc_image_encode_step(const struct mvcc *m, uint64_t version,
+			   struct rs_buf *cursor, size_t max_keys,
+			   struct rs_buf *out, bool *done)
+{
+	uint8_t begin[RS_KEY_SIZE_MAX + 1];
+	size_t begin_len = 0;
+	struct mvcc_image_step st = {.out = out, .rv = RS_OK};
+	bool more = false;
+	int rv;
+
+	assert(m != NULL && cursor != NULL && out != NULL && done != NULL);
+	assert(max_keys > 0 && cursor->len <= RS_KEY_SIZE_MAX);
+	if (cursor->len > 0) { /* just after the cursor: cursor + "\0" */
+		memcpy(begin, cursor->data, cursor->len);
+		begin[cursor->len] = 0;
+		begin_len = cursor->len + 1;
+	}
+	rv = mvcc_range(m, begin, begin_len, NULL, 0, version, max_keys,
+			mvcc_image_step_visit, &st, &more);
+	if (rv == RS_OK)
+		rv = st.rv;
+	if (rv == RS_OK && st.last != NULL) {
+		cursor->len = 0;
+		rv = rs_buf_append(cursor, st.last, st.last_len);
+	}
+	if (rv != RS_OK)
+		return rv;
+	*done = !more;
 	return RS_OK;
 }
 

@@ -15,6 +15,7 @@
  *    the same epoch (so it fences as the others do).
  */
 #include <check.h>
+#include <pthread.h>
 #include <raft.h>
 #include <raft/fixture.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@
 #include <unistd.h>
 
 #include "raftstore/fsm.h"
+#include "raftstore/lib/crc32c.h"
+#include "storage/mvcc.h"
 #include "raftstore/raftcall.h"
 #include "tests/unit/raftfix.h"
 #include "tests/unit/testutil.h"
@@ -566,6 +569,217 @@ START_TEST(test_unknown_kind_stops_the_process)
 }
 END_TEST
 
+/* ---- snapshots in steps (fsm_snapshot.c), on a real loop and thread ---- */
+
+static uv_loop_t steps_loop;
+static struct store *steps_store;
+static struct fsm steps_fsm;
+static char *steps_dir;
+
+static void steps_fatal(void *ctx, const char *msg)
+{
+	(void)ctx;
+	ck_abort_msg("fsm fatal error: %s", msg);
+}
+
+static void steps_setup(void)
+{
+	struct store_options so = {.sync = JOURNAL_SYNC_NONE,
+				   .apply_on_accept = true};
+	struct store_open_report rep;
+	char errmsg[RS_ERRMSG_SIZE];
+
+	steps_dir = testutil_tmpdir("fsm-steps");
+	so.dir = steps_dir;
+	ck_assert_int_eq(uv_loop_init(&steps_loop), 0);
+	ck_assert_msg(store_open(&steps_store, &steps_loop, &so, &rep, errmsg) ==
+			      RS_OK, "%s", errmsg);
+	fsm_init(&steps_fsm, steps_store, NULL, NULL, steps_fatal, NULL);
+	ck_assert_int_eq(fsm_snapshots_in_steps(&steps_fsm, &steps_loop), RS_OK);
+	ck_assert_int_eq(steps_fsm.raft.version, 3);
+}
+
+static void steps_closed(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+static void steps_teardown(void)
+{
+	bool done = false;
+
+	fsm_close(&steps_fsm);
+	uv_run(&steps_loop, UV_RUN_DEFAULT);
+	store_close(steps_store, steps_closed, &done);
+	while (!done)
+		uv_run(&steps_loop, UV_RUN_ONCE);
+	ck_assert_int_eq(uv_loop_close(&steps_loop), 0);
+	testutil_rmtree(steps_dir);
+	free(steps_dir);
+}
+
+/* One batch at version v: keys key-<from>..key-<from+n-1> = "<tag>-<i>",
+ * and, if del is not NULL, a clear of that key, applied through the fsm. */
+static void steps_apply(uint64_t v, unsigned from, unsigned n,
+			const char *tag, const char *del)
+{
+	struct batch b;
+	struct raft_buffer buf = {NULL, 0};
+	char key[32], val[128];
+	void *result = NULL;
+
+	batch_init(&b);
+	b.version = v;
+	b.epoch = 0;
+	for (unsigned i = from; i < from + n; i++) {
+		int kl = snprintf(key, sizeof key, "key-%07u", i);
+		int vl = snprintf(val, sizeof val, "%s-%u-%0*u", tag, i, 60, i);
+		ck_assert_int_eq(batch_set(&b, key, (size_t)kl, val, (size_t)vl,
+					   NULL), RS_OK);
+	}
+	if (del != NULL)
+		ck_assert_int_eq(batch_clear(&b, del, strlen(del), NULL), RS_OK);
+	ck_assert_int_eq(fsm_entry_encode(&b, FSM_ENTRY_BATCH, &buf), RS_OK);
+	batch_free(&b);
+	ck_assert_int_eq(steps_fsm.raft.apply(&steps_fsm.raft, &buf, &result), 0);
+	ck_assert_ptr_null(result);
+	raft_free(buf.base);
+}
+
+struct steps_worker {
+	pthread_t thread;
+	struct raft_buffer *bufs;
+	unsigned n_bufs;
+	int rv;
+	volatile bool finished;
+};
+
+static void *steps_worker_main(void *arg)
+{
+	struct steps_worker *w = arg;
+
+	w->rv = steps_fsm.raft.snapshot_async(&steps_fsm.raft, &w->bufs,
+					       &w->n_bufs);
+	__atomic_store_n(&w->finished, true, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* c-raft's order: snapshot on the loop, snapshot_async on a worker, which
+ * the test runs while it applies more batches between loop turns. */
+static void steps_take(struct steps_worker *w, unsigned *turns,
+		       void (*between)(unsigned turn))
+{
+	struct raft_buffer *bufs = NULL;
+	unsigned n_bufs = 7;
+
+	ck_assert_int_eq(steps_fsm.raft.snapshot(&steps_fsm.raft, &bufs,
+						 &n_bufs), 0);
+	ck_assert_ptr_null(bufs);
+	ck_assert_uint_eq(n_bufs, 0);
+	memset(w, 0, sizeof *w);
+	ck_assert_int_eq(pthread_create(&w->thread, NULL, steps_worker_main, w),
+			 0);
+	for (*turns = 0; !__atomic_load_n(&w->finished, __ATOMIC_SEQ_CST);
+	     (*turns)++) {
+		if (between != NULL)
+			between(*turns);
+		uv_run(&steps_loop, UV_RUN_NOWAIT);
+	}
+	ck_assert_int_eq(pthread_join(w->thread, NULL), 0);
+}
+
+static void steps_writes_between(unsigned turn)
+{
+	char del[32];
+
+	/* Overwrite keys before and after wherever the encoding is, add new
+	 * ones at both ends, delete one: none of it is in the image. */
+	snprintf(del, sizeof del, "key-%07u", 1000 + turn);
+	steps_apply(200000 + turn, turn * 7 % 20000, 50, "later", del);
+	steps_apply(400000 + turn, 30000 + turn * 3, 3, "new", NULL);
+}
+
+/* The image is the state at the snapshot's version, byte for byte what a
+ * one-go encoding at that version gives, though batches went on applying
+ * while it was encoded over many loop turns. */
+START_TEST(test_snapshot_in_steps_is_the_state_at_its_version)
+{
+	struct steps_worker w;
+	struct rs_buf want;
+	const uint8_t *p;
+	unsigned turns;
+	uint64_t v;
+
+	for (unsigned i = 0; i < 20; i++) /* 20,000 keys of ~80 bytes */
+		steps_apply(1000 + i, i * 1000, 1000, "first", NULL);
+	v = store_accepted_version(steps_store);
+	ck_assert_uint_eq(v, 1019);
+	steps_take(&w, &turns, steps_writes_between);
+	ck_assert_int_eq(w.rv, 0);
+	ck_assert_uint_eq(w.n_bufs, 1);
+	ck_assert_uint_gt(turns, 1); /* it took more than one turn */
+	ck_assert_uint_gt(steps_fsm.snap.steps, 1);
+	p = w.bufs[0].base;
+	ck_assert_mem_eq(p, FSM_SNAPSHOT_MAGIC, 8);
+	ck_assert_uint_eq(rs_get_u32(p + 8), FSM_SNAPSHOT_FORMAT);
+	ck_assert_uint_eq(rs_get_u64(p + 16), v);
+	ck_assert_uint_eq(rs_get_u32(p + 12),
+			  crc32c(p + FSM_SNAPSHOT_HEADER,
+				 w.bufs[0].len - FSM_SNAPSHOT_HEADER));
+	rs_buf_init(&want);
+	ck_assert_int_eq(mvcc_image_encode(store_index(steps_store), v, &want),
+			 RS_OK);
+	ck_assert_uint_eq(w.bufs[0].len - FSM_SNAPSHOT_HEADER, want.len);
+	ck_assert(memcmp(p + FSM_SNAPSHOT_HEADER, want.data, want.len) == 0);
+	/* ... and not the state now. */
+	want.len = 0;
+	ck_assert_int_eq(mvcc_image_encode(store_index(steps_store),
+					   store_accepted_version(steps_store),
+					   &want), RS_OK);
+	ck_assert(w.bufs[0].len - FSM_SNAPSHOT_HEADER != want.len ||
+		  memcmp(p + FSM_SNAPSHOT_HEADER, want.data, want.len) != 0);
+	rs_buf_free(&want);
+	ck_assert_int_eq(steps_fsm.raft.snapshot_finalize(&steps_fsm.raft,
+							  &w.bufs, &w.n_bufs),
+			 0);
+	ck_assert_uint_eq(steps_fsm.snapshots, 1);
+	ck_assert(!steps_fsm.snap.running);
+}
+END_TEST
+
+static void steps_slide_window(unsigned turn)
+{
+	if (turn == 0) /* 6,000,000 versions later: the image's is gone */
+		steps_apply(1019 + 6000000, 0, 1, "far", NULL);
+}
+
+/* The snapshot's version leaves the read window before the encoding is
+ * over: c-raft is told RAFT_BUSY (it takes another later), nothing leaks,
+ * and the next snapshot works. */
+START_TEST(test_snapshot_in_steps_out_of_window_is_busy)
+{
+	struct steps_worker w;
+	unsigned turns;
+
+	for (unsigned i = 0; i < 20; i++)
+		steps_apply(1000 + i, i * 1000, 1000, "first", NULL);
+	steps_take(&w, &turns, steps_slide_window);
+	ck_assert_int_eq(w.rv, RAFT_BUSY);
+	ck_assert_int_eq(steps_fsm.raft.snapshot_finalize(&steps_fsm.raft,
+							  &w.bufs, &w.n_bufs),
+			 0);
+	ck_assert_uint_eq(steps_fsm.snapshots, 0);
+	steps_take(&w, &turns, NULL);
+	ck_assert_int_eq(w.rv, 0);
+	ck_assert_uint_eq(rs_get_u64((uint8_t *)w.bufs[0].base + 16),
+			  store_accepted_version(steps_store));
+	ck_assert_int_eq(steps_fsm.raft.snapshot_finalize(&steps_fsm.raft,
+							  &w.bufs, &w.n_bufs),
+			 0);
+	ck_assert_uint_eq(steps_fsm.snapshots, 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fsm");
@@ -584,6 +798,9 @@ int main(void)
 	tc = testutil_tcase(s, "snapshot", setup, teardown, 30);
 	tcase_add_test(tc, test_follower_catches_up_by_snapshot);
 	tcase_add_test(tc, test_restore_of_older_or_damaged_snapshot);
+	tc = testutil_tcase(s, "snapshot-steps", steps_setup, steps_teardown, 30);
+	tcase_add_test(tc, test_snapshot_in_steps_is_the_state_at_its_version);
+	tcase_add_test(tc, test_snapshot_in_steps_out_of_window_is_busy);
 	tc = testutil_tcase(s, "fail-stop", setup, NULL, 30);
 	tcase_add_exit_test(tc, test_damaged_entry_stops_the_process,
 			    FATAL_EXIT);
