@@ -115,6 +115,7 @@ struct rs_op {
 	bool written;          /* the whole frame reached the socket */
 	struct rs_op *next;    /* on a connection's list or the backoff list */
 	struct rs_op *prev;
+	struct rs_op *id_next; /* in its connection's index by request id */
 	uv_timer_t *backoff;   /* deadline and backoff timer */
 	void *conn;            /* struct client_conn, while on one */
 	void *write;           /* struct client_write in progress, or NULL */

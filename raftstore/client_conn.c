@@ -150,11 +150,12 @@ static void client_conn_closed(uv_handle_t *h)
 	if (conn->next != NULL)
 		conn->next->prev = conn->prev;
 	while ((op = conn->ops.head) != NULL) {
-		client_list_remove(&conn->ops, op);
+		client_conn_remove_op(conn, op);
 		op->conn = NULL;
 		client_op_conn_lost(op, conn);
 	}
 	rs_buf_free(&conn->rbuf);
+	free(conn->by_id);
 	free(conn);
 	client_handle_gone(c);
 }
@@ -353,6 +354,85 @@ static void client_conn_refused(struct client_conn *conn,
 	assert(sm_state(&conn->sm) == CLIENT_CONN_CLOSING);
 }
 
+/* ---- ops by request id ---- */
+
+static unsigned client_id_slot(uint64_t id, unsigned cap)
+{
+	return (unsigned)((id * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+}
+
+static void client_id_insert(struct rs_op **by_id, unsigned cap,
+			     struct rs_op *op)
+{
+	unsigned slot = client_id_slot(op->request_id, cap);
+
+	op->id_next = by_id[slot];
+	by_id[slot] = op;
+}
+
+/* Room for one more op: grow to keep at least two buckets per op. */
+static void client_id_reserve(struct client_conn *conn)
+{
+	unsigned cap = conn->by_id_cap ? conn->by_id_cap * 2 : 16;
+	struct rs_op **fresh;
+
+	if (conn->by_id_cap >= 2 * (conn->ops.n + 1))
+		return;
+	fresh = calloc(cap, sizeof *fresh);
+	if (fresh == NULL)
+		return; /* keep the smaller one */
+	for (unsigned i = 0; i < conn->by_id_cap; i++)
+		while (conn->by_id[i] != NULL) {
+			struct rs_op *op = conn->by_id[i];
+			conn->by_id[i] = op->id_next;
+			client_id_insert(fresh, cap, op);
+		}
+	free(conn->by_id);
+	conn->by_id = fresh;
+	conn->by_id_cap = cap;
+}
+
+void client_conn_add_op(struct client_conn *conn, struct rs_op *op)
+{
+	client_id_reserve(conn);
+	client_list_push(&conn->ops, op);
+	if (conn->by_id_cap > 0)
+		client_id_insert(conn->by_id, conn->by_id_cap, op);
+	else
+		op->id_next = NULL;
+}
+
+void client_conn_remove_op(struct client_conn *conn, struct rs_op *op)
+{
+	client_list_remove(&conn->ops, op);
+	if (conn->by_id_cap > 0) {
+		struct rs_op **p = &conn->by_id[client_id_slot(op->request_id,
+								conn->by_id_cap)];
+		while (*p != NULL && *p != op)
+			p = &(*p)->id_next;
+		if (*p == op)
+			*p = op->id_next;
+	}
+	op->id_next = NULL;
+}
+
+struct rs_op *client_conn_op(const struct client_conn *conn, uint64_t id)
+{
+	struct rs_op *op;
+
+	if (conn->by_id_cap == 0) { /* never grown: walk the list */
+		for (op = conn->ops.head; op != NULL; op = op->next)
+			if (op->request_id == id)
+				return op;
+		return NULL;
+	}
+	for (op = conn->by_id[client_id_slot(id, conn->by_id_cap)];
+	     op != NULL; op = op->id_next)
+		if (op->request_id == id)
+			return op;
+	return NULL;
+}
+
 static void client_conn_frame(struct client_conn *conn,
 			      const struct wire_frame *f)
 {
@@ -370,9 +450,7 @@ static void client_conn_frame(struct client_conn *conn,
 		conn->cancels--;
 		return;
 	}
-	for (op = conn->ops.head; op != NULL; op = op->next)
-		if (op->request_id == f->request_id)
-			break;
+	op = client_conn_op(conn, f->request_id);
 	if (op == NULL) {
 		/* Else a late answer to an op that timed out or was cancelled. */
 		if (f->request_id == 0)

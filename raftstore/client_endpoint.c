@@ -210,7 +210,7 @@ static void client_pool_retire(struct rs_client *c, unsigned slot,
 		next = op->next;
 		if (op->state != CLIENT_OP_QUEUED)
 			continue;
-		client_list_remove(&conn->ops, op);
+		client_conn_remove_op(conn, op);
 		op->conn = NULL;
 		client_list_push(moved, op);
 	}

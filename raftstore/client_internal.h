@@ -92,6 +92,11 @@ struct client_conn {
 	uint64_t status_id; /* the leader check in flight, or 0 */
 	unsigned cancels;   /* WATCH_CANCELs written, not yet answered */
 	struct client_oplist ops;
+	/* The same ops by request id (chained, a power of two of buckets,
+	 * at least twice ops.n once grown): a frame finds its op at once,
+	 * with thousands of watches on the connection. */
+	struct rs_op **by_id;
+	unsigned by_id_cap;
 	struct rs_buf rbuf; /* received, not yet parsed */
 	int fail_status;
 	char fail_msg[RS_ERRMSG_SIZE + CLIENT_NAME_MAX + 8];
@@ -265,6 +270,14 @@ int client_decode_result(uint8_t type, struct wire_reader *r,
 /* The server refused op with a status: finish it or retry it. */
 void client_op_refused(struct client_conn *conn, struct rs_op *op,
 		       int status, struct wire_bytes msg);
+
+/* Put op on conn's list of ops (at the tail) and in its index, or take it
+ * off both; client_conn_op finds one by request id (NULL if none).  The
+ * index grows as it must; out of memory it stays as it is (longer chains,
+ * still correct). */
+void client_conn_add_op(struct client_conn *conn, struct rs_op *op);
+void client_conn_remove_op(struct client_conn *conn, struct rs_op *op);
+struct rs_op *client_conn_op(const struct client_conn *conn, uint64_t id);
 
 /* ---- client_watch.c ---- */
 

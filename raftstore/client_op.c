@@ -193,7 +193,7 @@ static void client_op_detach(struct rs_op *op)
 	}
 	if (conn == NULL)
 		return;
-	client_list_remove(&conn->ops, op);
+	client_conn_remove_op(conn, op);
 	op->conn = NULL;
 	client_conn_maybe_close(conn);
 }
@@ -426,7 +426,7 @@ static void client_op_attach(struct client_conn *conn, struct rs_op *op)
 	if (op->state == CLIENT_OP_BACKOFF)
 		client_list_remove(&c->backoff, op);
 	client_op_set_state(op, CLIENT_OP_QUEUED);
-	client_list_push(&conn->ops, op);
+	client_conn_add_op(conn, op);
 	op->conn = conn;
 	if (client_conn_may_send(conn))
 		client_conn_send(conn, op);
