@@ -543,6 +543,7 @@ class RaftstoreBench:
         race.go.set()
         time.sleep(1.3)
         t0 = now()
+        wall0 = time.time()  # to find the gaps in the nodes' logs
         steady = [lat for t, _, lat in race.successes if t0 - 1.0 <= t < t0]
         os.kill(victim.proc.pid, signal.SIGKILL)
         victim.proc.wait(10)
@@ -576,12 +577,14 @@ class RaftstoreBench:
             "commit gap %.3f s (from +%.3f s), errors %s, left out after "
             "%.3f s; restart: longest commit gap %.3f s (from +%.3f s), "
             "errors %s, re-admitted after %.3f s; epoch %d -> %d -> %d, "
-            "layout %s -> %s -> %s; %d puts" % (
+            "layout %s -> %s -> %s; %d puts; killed at %s UTC" % (
                 r, victim.id, res["steady_p99"] * 1000, steady_gap, kill_gap,
                 kill_at,
                 res["kill_errors"], res["out"], restart_gap, restart_at,
                 res["restart_errors"], res["back"], *res["epochs"],
-                *res["layouts"], len(race.successes)))
+                *res["layouts"], len(race.successes),
+                time.strftime("%H:%M:%S", time.gmtime(wall0)) +
+                ".%03d" % int((wall0 % 1) * 1000)))
         return res
 
     # -- scenario 2: start -> ready -----------------------------------------
