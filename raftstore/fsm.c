@@ -178,6 +178,16 @@ static int fsm_apply_body(struct raft_fsm *rf, const struct raft_buffer *buf,
 	return 0;
 }
 
+void fsm_snapshot_header(uint8_t *p, size_t image_len, uint64_t version,
+			 uint64_t epoch)
+{
+	memcpy(p, FSM_SNAPSHOT_MAGIC, 8);
+	rs_put_u32(p + 8, FSM_SNAPSHOT_FORMAT);
+	rs_put_u32(p + 12, crc32c(p + FSM_SNAPSHOT_HEADER, image_len));
+	rs_put_u64(p + 16, version);
+	rs_put_u64(p + 24, epoch);
+}
+
 static int fsm_snapshot_body(struct raft_fsm *rf, struct raft_buffer *bufs[],
 			     unsigned *n_bufs)
 {
@@ -201,13 +211,10 @@ static int fsm_snapshot_body(struct raft_fsm *rf, struct raft_buffer *bufs[],
 		rs_buf_free(&img);
 		return RAFT_NOMEM;
 	}
-	memcpy(base, FSM_SNAPSHOT_MAGIC, 8);
-	rs_put_u32(base + 8, FSM_SNAPSHOT_FORMAT);
-	rs_put_u32(base + 12, crc32c(img.data, img.len));
-	rs_put_u64(base + 16, version);
-	rs_put_u64(base + 24, store_applied_epoch(f->store));
 	if (img.len > 0)
 		memcpy(base + FSM_SNAPSHOT_HEADER, img.data, img.len);
+	fsm_snapshot_header(base, img.len, version,
+			    store_applied_epoch(f->store));
 	(*bufs)[0].base = base;
 	(*bufs)[0].len = FSM_SNAPSHOT_HEADER + img.len;
 	*n_bufs = 1;

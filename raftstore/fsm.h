@@ -115,6 +115,12 @@ struct fsm {
 void fsm_init(struct fsm *f, struct store *store, fsm_applied_fn applied,
 	      fsm_restored_fn restored, fsm_fatal_fn fatal, void *ctx);
 
+/* Write the snapshot header (above) in front of the image_len bytes of
+ * image at p + FSM_SNAPSHOT_HEADER: magic, format, the image's CRC-32C,
+ * version and epoch. */
+void fsm_snapshot_header(uint8_t *p, size_t image_len, uint64_t version,
+			 uint64_t epoch);
+
 /* Take snapshots in steps on loop (the loop the store runs on), as the
  * top of this file says.  Before raft_start; fsm_close before the loop
  * closes.  RS_OK, or RS_ENOMEM. */

@@ -29,7 +29,6 @@
 #include <assert.h>
 #include <string.h>
 
-#include "raftstore/lib/crc32c.h"
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/raftcall.h"
@@ -136,12 +135,8 @@ static int fsm_snap_wait(struct raft_fsm *rf, struct raft_buffer *bufs[],
 	if (status != RS_OK)
 		return status == RS_ENOMEM ? RAFT_NOMEM : RAFT_BUSY;
 	p = f->snap.img.data;
-	memcpy(p, FSM_SNAPSHOT_MAGIC, 8);
-	rs_put_u32(p + 8, FSM_SNAPSHOT_FORMAT);
-	rs_put_u32(p + 12, crc32c(p + FSM_SNAPSHOT_HEADER,
-				  f->snap.img.len - FSM_SNAPSHOT_HEADER));
-	rs_put_u64(p + 16, f->snap.version);
-	rs_put_u64(p + 24, f->snap.epoch);
+	fsm_snapshot_header(p, f->snap.img.len - FSM_SNAPSHOT_HEADER,
+			    f->snap.version, f->snap.epoch);
 	f->snap.buf.base = p;
 	f->snap.buf.len = f->snap.img.len;
 	*bufs = &f->snap.buf;
