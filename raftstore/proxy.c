@@ -705,10 +705,13 @@ static void proxy_forward_commit(struct proxy *p, struct proxy_txn *t)
 		proxy_txn_finish(p, t, rv, 0, "could not forward to the leader");
 }
 
+/* A read version changes nothing: when the link to the leader drops, the
+ * caller may simply ask again (RS_ENOTLEADER), never RS_EUNKNOWN. */
 static void proxy_forwarded_grv(struct rs_op *op)
 {
 	struct proxy_grv *g = op->data;
-	int status = proxy_forward_status(op, op->result.status);
+	int status = op->result.status == RS_ESHUTDOWN ? RS_ENOTLEADER
+						       : op->result.status;
 	proxy_grv_finish(g->proxy, g, status, op->result.version);
 }
 

@@ -849,6 +849,46 @@ START_TEST(test_forwarded_commit_unknown_when_the_link_drops)
 }
 END_TEST
 
+struct fwd_grv {
+	struct proxy_grv g;
+	unsigned calls;
+	int status;
+};
+
+static void fwd_grv_done(struct proxy_grv *g, int status, uint64_t version)
+{
+	struct fwd_grv *x = g->data;
+
+	(void)version;
+	x->calls++;
+	x->status = status;
+}
+
+static bool fwd_grv_answered(void *arg)
+{
+	return ((struct fwd_grv *)arg)->calls > 0;
+}
+
+/* A read version asked through the follower whose link to the leader drops
+ * after the request was written: nothing can have changed, so the answer
+ * is a retryable RS_ENOTLEADER, never RS_EUNKNOWN. */
+START_TEST(test_forwarded_grv_retryable_when_the_link_drops)
+{
+	struct fwd_grv x;
+
+	memset(&x, 0, sizeof x);
+	x.g.data = &x;
+	proxy_grv(follower, &x.g, fwd_grv_done);
+	while (!x.g.op.written && x.calls == 0)
+		uv_run(&c.loop, UV_RUN_ONCE);
+	ck_assert_uint_eq(x.calls, 0);
+	proxy_leader_moved(follower);
+	ck_assert(raftfix_wait(&c, fwd_grv_answered, &x, REAL_MS_MAX));
+	ck_assert_int_eq(x.status, RS_ENOTLEADER);
+	ck_assert_uint_eq(x.calls, 1);
+}
+END_TEST
+
 /* Send REGISTER claiming node_id; its status and message. */
 static int register_as(uint64_t node_id, char *msg, size_t msg_size)
 {
@@ -962,6 +1002,7 @@ int main(void)
 	tc = testutil_tcase(s, "forwarding", setup_forwarding, teardown, 30);
 	tcase_add_test(tc, test_follower_forwards_commits_to_the_leader);
 	tcase_add_test(tc, test_forwarded_commit_unknown_when_the_link_drops);
+	tcase_add_test(tc, test_forwarded_grv_retryable_when_the_link_drops);
 	tc = testutil_tcase(s, "history", setup_short_history, teardown, 30);
 	tcase_add_test(tc, test_compacted_start_refused);
 	tc = testutil_tcase(s, "gate", setup, teardown, 30);
