@@ -15,7 +15,8 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof *c);
 	c->election_timeout_ms = 1000;
 	c->heartbeat_timeout_ms = 100;
-	c->snapshot_threshold = 8192;
+	c->snapshot_threshold = 65536;
+	c->snapshot_log_mib = 64;
 	c->snapshot_trailing = 2048;
 	c->batch_count_max = 512;
 	c->batch_delay_us = 500;
@@ -283,6 +284,9 @@ static int config_set(struct config *c, const char *name, const char *v,
 	if (strcmp(name, "snapshot-threshold") == 0)
 		return config_parse_uint(name, v, 16, 10000000,
 					 &c->snapshot_threshold, errmsg);
+	if (strcmp(name, "snapshot-log-mib") == 0)
+		return config_parse_uint(name, v, 1, 65536, &c->snapshot_log_mib,
+					 errmsg);
 	if (strcmp(name, "snapshot-trailing") == 0)
 		return config_parse_uint(name, v, 0, 10000000,
 					 &c->snapshot_trailing, errmsg);
@@ -537,7 +541,11 @@ void config_usage(FILE *f)
 "                             the reason) there (default: off)\n"
 "  --election-timeout-ms N    Raft election timeout (default 1000)\n"
 "  --heartbeat-timeout-ms N   Raft heartbeat interval (default 100)\n"
-"  --snapshot-threshold N     Raft entries between snapshots (default 8192)\n"
+"  --snapshot-log-mib N       take a Raft snapshot once the log since the last\n"
+"                             one weighs half the state, at least 4 MiB and\n"
+"                             at most N MiB (1..65536, default 64)\n"
+"  --snapshot-threshold N     ... or once it holds N entries, whichever comes\n"
+"                             first (16..10000000, default 65536)\n"
 "  --snapshot-trailing N      entries kept behind a snapshot (default 2048)\n"
 "  --batch-count-max N        commit proxy: transactions per batch (default 512)\n"
 "  --batch-delay-us N         commit proxy: wait to fill a batch (default 500)\n"

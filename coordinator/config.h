@@ -34,7 +34,8 @@ struct config {
 	char join[512];   /* --join: client endpoints of the cluster to join */
 	unsigned election_timeout_ms;
 	unsigned heartbeat_timeout_ms;
-	unsigned snapshot_threshold; /* Raft entries between snapshots */
+	unsigned snapshot_threshold; /* at most this many entries between snapshots */
+	unsigned snapshot_log_mib;   /* ... or this many MiB of log (snappolicy.h) */
 	unsigned snapshot_trailing;  /* entries kept after a snapshot */
 	unsigned batch_count_max;    /* commit proxy: txns per batch */
 	unsigned batch_delay_us;     /* commit proxy: max wait to fill one */

@@ -477,7 +477,9 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 	n->raft.data = n;
 	raft_set_election_timeout(&n->raft, c->election_timeout_ms);
 	raft_set_heartbeat_timeout(&n->raft, c->heartbeat_timeout_ms);
-	raft_set_snapshot_threshold(&n->raft, c->snapshot_threshold);
+	fsm_snapshot_by_bytes(&n->fsm, &n->raft,
+			      (uint64_t)c->snapshot_log_mib << 20,
+			      c->snapshot_threshold);
 	raft_set_snapshot_trailing(&n->raft, c->snapshot_trailing);
 	raft_set_pre_vote(&n->raft, true);
 	/* c-raft 0.15 drops an InstallSnapshot that arrives while the follower

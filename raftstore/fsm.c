@@ -67,11 +67,12 @@ static bool fsm_padding_ok(const uint8_t *p, size_t n)
 	return true;
 }
 
-int fsm_entry_decode(const struct raft_buffer *buf, struct batch *b,
-		     uint8_t *kind, char *errmsg)
+/* Check an entry's framing and its record's checksum, without decoding
+ * the batch: *v tells its version. */
+static int fsm_entry_parse(const struct raft_buffer *buf,
+			   struct record_view *v, uint8_t *kind, char *errmsg)
 {
 	const uint8_t *p = buf->base;
-	struct record_view v;
 	int rv;
 
 	if (buf->len < 2 || p[0] != FSM_ENTRY_FORMAT ||
@@ -82,21 +83,30 @@ int fsm_entry_decode(const struct raft_buffer *buf, struct batch *b,
 				 buf->len > 1 ? p[1] : 0);
 		return RS_EFORMAT;
 	}
-	rv = record_parse(p + 2, buf->len - 2, &v, errmsg);
-	if (rv == RS_OK && !fsm_padding_ok(p + 2 + v.total_len,
-					   buf->len - 2 - v.total_len)) {
+	rv = record_parse(p + 2, buf->len - 2, v, errmsg);
+	if (rv == RS_OK && !fsm_padding_ok(p + 2 + v->total_len,
+					   buf->len - 2 - v->total_len)) {
 		rs_errmsg_printf(errmsg, "%zu bytes after the record are not "
 					 "zero padding to 8 bytes",
-				 buf->len - 2 - v.total_len);
+				 buf->len - 2 - v->total_len);
 		rv = RS_ECORRUPT;
 	}
 	if (rv == RS_ETORN) {
 		rs_errmsg_printf(errmsg, "entry record is cut short");
 		rv = RS_ECORRUPT;
 	}
+	*kind = p[1];
+	return rv;
+}
+
+int fsm_entry_decode(const struct raft_buffer *buf, struct batch *b,
+		     uint8_t *kind, char *errmsg)
+{
+	struct record_view v;
+	int rv = fsm_entry_parse(buf, &v, kind, errmsg);
+
 	if (rv == RS_OK)
 		rv = record_decode_batch(&v, b, errmsg);
-	*kind = p[1];
 	return rv;
 }
 
@@ -133,29 +143,74 @@ static void fsm_applied_cb(struct store_apply_req *req, int status)
 	free(a);
 }
 
+void fsm_snapshot_by_bytes(struct fsm *f, struct raft *r,
+			   uint64_t max_log_bytes, unsigned max_entries)
+{
+	assert(r != NULL && max_entries > 0);
+	f->by_bytes.raft = r;
+	f->by_bytes.max_entries = max_entries;
+	snappolicy_init(&f->by_bytes.policy, max_log_bytes);
+	raft_set_snapshot_threshold(r, max_entries);
+}
+
+uint64_t fsm_log_bytes(const struct fsm *f)
+{
+	return f->by_bytes.policy.log_bytes;
+}
+
+/* Every entry applied weighs on the log, skipped and fenced ones too.  A
+ * threshold of 1 makes c-raft take a snapshot once this apply returns
+ * (any entry applied since the last one is enough). */
+static void fsm_count_log(struct fsm *f, size_t bytes)
+{
+	if (f->by_bytes.raft != NULL &&
+	    snappolicy_applied(&f->by_bytes.policy, bytes))
+		raft_set_snapshot_threshold(f->by_bytes.raft, 1);
+}
+
+void fsm_snapshot_policy_begun(struct fsm *f)
+{
+	if (f->by_bytes.raft == NULL)
+		return;
+	snappolicy_begun(&f->by_bytes.policy);
+	raft_set_snapshot_threshold(f->by_bytes.raft, f->by_bytes.max_entries);
+}
+
+void fsm_snapshot_policy_ended(struct fsm *f, bool written,
+			       uint64_t image_bytes)
+{
+	if (f->by_bytes.raft != NULL)
+		snappolicy_ended(&f->by_bytes.policy, written, image_bytes);
+}
+
 static int fsm_apply_body(struct raft_fsm *rf, const struct raft_buffer *buf,
 			  void **result)
 {
 	struct fsm *f = rf->data;
 	char errmsg[RS_ERRMSG_SIZE] = "";
 	struct fsm_apply *a = calloc(1, sizeof *a);
+	struct record_view view;
 	uint8_t kind = 0;
 	int rv;
 
 	*result = NULL;
 	if (a == NULL)
 		fsm_fatal(f, "apply: %s%s", RS_ENOMEM, "");
+	fsm_count_log(f, buf->len);
 	a->fsm = f;
 	batch_init(&a->batch);
-	rv = fsm_entry_decode(buf, &a->batch, &kind, errmsg);
-	if (rv != RS_OK)
-		fsm_fatal(f, "apply: undecodable entry: %s: %s", rv, errmsg);
-	if (a->batch.version <= store_accepted_version(f->store)) {
+	/* A replay after a restart skips what the store already has without
+	 * decompressing it (up to --snapshot-log-mib of log). */
+	rv = fsm_entry_parse(buf, &view, &kind, errmsg);
+	if (rv == RS_OK && view.version <= store_accepted_version(f->store)) {
 		f->skipped_entries++;
-		batch_free(&a->batch);
 		free(a);
 		return 0;
 	}
+	if (rv == RS_OK)
+		rv = record_decode_batch(&view, &a->batch, errmsg);
+	if (rv != RS_OK)
+		fsm_fatal(f, "apply: undecodable entry: %s: %s", rv, errmsg);
 	if (fsm_fence(f, &a->batch, kind)) {
 		f->fenced_entries++;
 		if (f->m_fenced != NULL)
@@ -218,6 +273,8 @@ static int fsm_snapshot_body(struct raft_fsm *rf, struct raft_buffer *bufs[],
 	(*bufs)[0].base = base;
 	(*bufs)[0].len = FSM_SNAPSHOT_HEADER + img.len;
 	*n_bufs = 1;
+	fsm_snapshot_policy_begun(f);
+	fsm_snapshot_policy_ended(f, true, img.len);
 	rs_buf_free(&img);
 	f->snapshots++;
 	return 0;
@@ -239,6 +296,9 @@ static int fsm_restore_body(struct raft_fsm *rf, struct raft_buffer *buf)
 		return RAFT_MALFORMED;
 	version = rs_get_u64(p + 16);
 	epoch = rs_get_u64(p + 24);
+	if (f->by_bytes.raft != NULL)
+		snappolicy_restored(&f->by_bytes.policy,
+				    buf->len - FSM_SNAPSHOT_HEADER);
 	if (version > store_accepted_version(f->store)) {
 		rv = store_restore(f->store, version, epoch,
 				   p + FSM_SNAPSHOT_HEADER,

@@ -57,6 +57,7 @@
 #include "raftstore/lib/batch.h"
 #include "raftstore/lib/buf.h"
 #include "raftstore/lib/metrics.h"
+#include "raftstore/snappolicy.h"
 #include "storage/store.h"
 
 #define FSM_ENTRY_FORMAT 1u
@@ -91,6 +92,13 @@ struct fsm {
 	uint64_t snapshots;
 	uint64_t restores;
 	struct metric *m_fenced; /* fsm_metrics_register; NULL until then */
+	/* Snapshots by bytes of log (fsm_snapshot_by_bytes); raft NULL: by
+	 * c-raft's entry threshold alone. */
+	struct {
+		struct raft *raft;
+		unsigned max_entries;
+		struct snappolicy policy;
+	} by_bytes;
 	/* A snapshot encoded in steps (fsm_snapshot.c).  The loop owns all
 	 * of it but `done` and `status`, which the mutex guards, until done;
 	 * then c-raft's worker reads img and fills buf, and the loop touches
@@ -121,6 +129,13 @@ void fsm_init(struct fsm *f, struct store *store, fsm_applied_fn applied,
 void fsm_snapshot_header(uint8_t *p, size_t image_len, uint64_t version,
 			 uint64_t epoch);
 
+/* Tell the snapshot policy (fsm_snapshot_by_bytes) that a snapshot began,
+ * and that it ended, written with an image of image_bytes or not.  Both
+ * snapshot paths call them; nothing happens without the policy. */
+void fsm_snapshot_policy_begun(struct fsm *f);
+void fsm_snapshot_policy_ended(struct fsm *f, bool written,
+			       uint64_t image_bytes);
+
 /* Take snapshots in steps on loop (the loop the store runs on), as the
  * top of this file says.  Before raft_start; fsm_close before the loop
  * closes.  RS_OK, or RS_ENOMEM. */
@@ -128,6 +143,16 @@ int fsm_snapshots_in_steps(struct fsm *f, uv_loop_t *loop);
 /* Release what fsm_snapshots_in_steps made (after raft_close's callback:
  * c-raft has finalized any snapshot by then). */
 void fsm_close(struct fsm *f);
+
+/* Take r's snapshots by bytes of log as well as by entries (snappolicy.h):
+ * between snapshots c-raft's threshold is max_entries; once the entries
+ * applied since the last snapshot weigh the policy's budget (at most
+ * max_log_bytes), it is set so that c-raft takes one after this entry.
+ * After raft_init, before raft_start. */
+void fsm_snapshot_by_bytes(struct fsm *f, struct raft *r,
+			   uint64_t max_log_bytes, unsigned max_entries);
+/* The policy's view of the log and the state: for STATUS and the logs. */
+uint64_t fsm_log_bytes(const struct fsm *f);
 
 /* Register raftstore_fenced_entries_total (fenced_entries) in ms and count
  * it from then on, fencings made before the call included.  ms must outlive

@@ -112,6 +112,15 @@ static int fsm_snap_begin(struct raft_fsm *rf, struct raft_buffer *bufs[],
 	f->snap.status = RS_OK;
 	f->snap.steps = 0;
 	f->snap.start_ns = uv_hrtime();
+	if (f->by_bytes.raft != NULL)
+		log_info("fsm.snapshot_begin", "version=%llu log_bytes=%llu "
+			 "budget=%llu state_bytes=%llu",
+			 (unsigned long long)f->snap.version,
+			 (unsigned long long)f->by_bytes.policy.log_bytes,
+			 (unsigned long long)snappolicy_budget(
+				 &f->by_bytes.policy),
+			 (unsigned long long)f->by_bytes.policy.state_bytes);
+	fsm_snapshot_policy_begun(f);
 	uv_idle_start(&f->snap.idle, fsm_snap_step);
 	raftcall_cb_leave();
 	return 0;
@@ -157,6 +166,9 @@ static int fsm_snap_end(struct raft_fsm *rf, struct raft_buffer *bufs[],
 	if (f->snap.status == RS_OK && f->snap.running) {
 		f->snap.last_bytes = f->snap.img.len - FSM_SNAPSHOT_HEADER;
 		f->snapshots++;
+		fsm_snapshot_policy_ended(f, true, f->snap.last_bytes);
+	} else if (f->snap.running) {
+		fsm_snapshot_policy_ended(f, false, 0);
 	}
 	rs_buf_free(&f->snap.img);
 	rs_buf_free(&f->snap.cursor);

@@ -290,5 +290,8 @@ expect_comp "raftstored --config <TAB>: files" "backup.rssnap data1 data2" \
 expect_comp "raftstored --snapshot-t<TAB>" \
 	"--snapshot-threshold --snapshot-trailing" \
 	_raftstored raftstored --snapshot-t
+expect_comp "raftstored --snapshot-<TAB>" \
+	"--snapshot-log-mib --snapshot-threshold --snapshot-trailing" \
+	_raftstored raftstored --snapshot-
 
 rs_finish

@@ -225,6 +225,17 @@ def test_bad_flags_and_mismatched_storage():
     p = n.start([os.path.join(os.path.dirname(n.args()[0]), "raftstored"),
                  "--id", "1", "--bogus", "x"])
     assert p.wait(10) == 2
+    # Out-of-range numbers are named, with their range; nothing is written.
+    for flag, value in (("--snapshot-log-mib", "0"),
+                        ("--snapshot-log-mib", "65537"),
+                        ("--snapshot-log-mib", "lots"),
+                        ("--snapshot-threshold", "15")):
+        out = subprocess.run(n.args() + [flag, value], capture_output=True,
+                             text=True, timeout=10)
+        assert out.returncode == 2, (flag, value, out)
+        assert flag in out.stderr, out.stderr
+        assert not os.path.exists(n.dir) or not os.listdir(n.dir), \
+            os.listdir(n.dir)
     c.start_all()
     lead = c.leader()
     # a write accepted: the first recovery persisted the members

@@ -780,6 +780,105 @@ START_TEST(test_snapshot_in_steps_out_of_window_is_busy)
 }
 END_TEST
 
+/* ---- snapshots by bytes of log (snappolicy.h) ---- */
+
+START_TEST(test_policy_budget)
+{
+	struct snappolicy p;
+
+	snappolicy_init(&p, 64u << 20);
+	ck_assert_uint_eq(snappolicy_budget(&p), SNAPPOLICY_MIN_LOG_BYTES);
+	snappolicy_restored(&p, 100u << 20); /* half the state */
+	ck_assert_uint_eq(snappolicy_budget(&p), 50u << 20);
+	snappolicy_restored(&p, 1u << 30); /* capped */
+	ck_assert_uint_eq(snappolicy_budget(&p), 64u << 20);
+	snappolicy_init(&p, 1u << 20); /* a cap below the floor wins */
+	ck_assert_uint_eq(snappolicy_budget(&p), 1u << 20);
+}
+END_TEST
+
+START_TEST(test_policy_due_running_and_failed)
+{
+	struct snappolicy p;
+
+	snappolicy_init(&p, 1000);
+	ck_assert(!snappolicy_applied(&p, 600));
+	ck_assert(snappolicy_applied(&p, 400)); /* 1000: due */
+	snappolicy_begun(&p);
+	ck_assert_uint_eq(p.log_bytes, 0);
+	/* Not while one is under way, however much is applied. */
+	ck_assert(!snappolicy_applied(&p, 5000));
+	/* It failed: what it would have freed counts again. */
+	snappolicy_ended(&p, false, 0);
+	ck_assert_uint_eq(p.log_bytes, 6000);
+	ck_assert(snappolicy_applied(&p, 1));
+	snappolicy_begun(&p);
+	snappolicy_ended(&p, true, 300);
+	ck_assert_uint_eq(p.log_bytes, 0);
+	ck_assert_uint_eq(p.state_bytes, 300);
+	ck_assert(!snappolicy_applied(&p, 999));
+	/* A restore starts the count over. */
+	snappolicy_restored(&p, 10);
+	ck_assert_uint_eq(p.log_bytes, 0);
+	ck_assert(!snappolicy_applied(&p, 999));
+	ck_assert(snappolicy_applied(&p, 1));
+}
+END_TEST
+
+/* On c-raft: every replica takes its snapshot right after the entry that
+ * brings the log since the last one to the budget, and between snapshots
+ * c-raft's threshold is the entry cap; the cap still works alone. */
+START_TEST(test_snapshots_come_by_bytes_of_log)
+{
+	char key[16], val[300];
+	uint64_t model_log = 0;
+	unsigned model_snaps = 0;
+	const uint64_t budget = 2000;
+	uint64_t rnd = testutil_seed();
+
+	val[sizeof val - 1] = '\0';
+	for (unsigned i = 0; i < N; i++)
+		fsm_snapshot_by_bytes(&c.reps[i].fsm, raftfix_raft(&c, i),
+				      budget, 1000);
+	for (unsigned i = 0; i < 20; i++) {
+		snprintf(key, sizeof key, "k%02u", i);
+		/* Values of 50..299 bytes that do not compress (an entry is
+		 * LZ4-compressed when that makes it smaller): entries of
+		 * unequal weight. */
+		for (unsigned j = 0; j < sizeof val - 1; j++) {
+			rnd = rnd * 6364136223846793005u + 1442695040888963407u;
+			val[j] = (char)('!' + (rnd >> 33) % 90);
+		}
+		val[50 + (i * 37) % 250] = '\0';
+		commit(0, i == 0 ? FSM_ENTRY_EPOCH : FSM_ENTRY_BATCH,
+		       10 * (i + 1), 1, key, val);
+		model_log += entries[n_props - 1].len;
+		if (model_log >= budget) {
+			model_snaps++;
+			model_log = 0;
+		}
+		for (unsigned r = 0; r < N; r++) {
+			ck_assert_uint_eq(c.reps[r].fsm.snapshots, model_snaps);
+			ck_assert_uint_eq(fsm_log_bytes(&c.reps[r].fsm),
+					  model_log);
+			ck_assert_uint_eq(raftfix_raft(&c, r)->snapshot.threshold,
+					  1000);
+		}
+	}
+	ck_assert_uint_ge(model_snaps, 2);
+	/* A cap of 4 entries and a budget never reached: by entries. */
+	for (unsigned i = 0; i < N; i++)
+		fsm_snapshot_by_bytes(&c.reps[i].fsm, raftfix_raft(&c, i),
+				      1u << 30, 4);
+	for (unsigned i = 0; i < 8; i++) {
+		snprintf(key, sizeof key, "e%02u", i);
+		commit(0, FSM_ENTRY_BATCH, 300 + 10 * i, 1, key, "v");
+	}
+	for (unsigned r = 0; r < N; r++)
+		ck_assert_uint_ge(c.reps[r].fsm.snapshots, model_snaps + 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fsm");
@@ -798,6 +897,10 @@ int main(void)
 	tc = testutil_tcase(s, "snapshot", setup, teardown, 30);
 	tcase_add_test(tc, test_follower_catches_up_by_snapshot);
 	tcase_add_test(tc, test_restore_of_older_or_damaged_snapshot);
+	tcase_add_test(tc, test_snapshots_come_by_bytes_of_log);
+	tc = testutil_tcase(s, "policy", NULL, NULL, 30);
+	tcase_add_test(tc, test_policy_budget);
+	tcase_add_test(tc, test_policy_due_running_and_failed);
 	tc = testutil_tcase(s, "snapshot-steps", steps_setup, steps_teardown, 30);
 	tcase_add_test(tc, test_snapshot_in_steps_is_the_state_at_its_version);
 	tcase_add_test(tc, test_snapshot_in_steps_out_of_window_is_busy);
