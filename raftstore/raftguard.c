@@ -567,6 +567,27 @@ static int shake_start(struct raftguard_shake *s, struct uv_stream_s *stream)
 	return uv_read_start(stream, shake_alloc_cb, shake_read_cb);
 }
 
+/* raft_uv_tcp 0.15 leaves Nagle's algorithm on.  A Raft connection carries
+ * messages one way only (each node sends on its own outbound connection,
+ * and replies come back on the peer's), so the receiver's kernel never has
+ * data to carry an ACK and delays it up to 40 ms, while Nagle holds the
+ * sender's next small message (an AppendEntries result) until that ACK:
+ * with one follower left, every such hold stalled every commit for ~40 ms
+ * (issue 13's follower benchmark).  Raft messages go out at once. */
+static void raftguard_nodelay(struct uv_stream_s *stream, uint64_t peer_id,
+			      bool outbound)
+{
+	int rv;
+
+	if (stream->type != UV_TCP)
+		return;
+	rv = uv_tcp_nodelay((uv_tcp_t *)stream, 1);
+	if (rv != 0)
+		log_warn("raft.nodelay_failed", "peer_id=%llu conn=%s error=\"%s\"",
+			 (unsigned long long)peer_id, outbound ? "out" : "in",
+			 uv_strerror(rv));
+}
+
 /* Both sides said yes (outbound: our HELLO written, the ok reply read and
  * judged; inbound: the ok reply written): c-raft gets the stream. */
 static void shake_hand_over(struct raftguard_shake *s)
@@ -582,6 +603,7 @@ static void shake_hand_over(struct raftguard_shake *s)
 	stream->data = NULL;
 	shake_close(s, false);
 	s->stream = NULL;
+	raftguard_nodelay(stream, s->peer_id, s->outbound);
 	if (s->outbound) {
 		s->req->cb(s->req, stream, 0);
 	} else {

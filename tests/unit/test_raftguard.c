@@ -11,6 +11,7 @@
 #include <check.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <raft.h>
 #include <raft/uv.h>
 #include <stdio.h>
@@ -416,8 +417,42 @@ END_TEST
 
 /* ---- real clusters ---- */
 
+/* The connected TCP sockets of this process, and how many of them have
+ * Nagle's algorithm off (the test's nodes are its only TCP users). */
+static unsigned tcp_connected(unsigned *nodelay)
+{
+	unsigned n = 0;
+
+	*nodelay = 0;
+	for (int fd = 3; fd < 1024; fd++) {
+		struct sockaddr_in a;
+		socklen_t alen = sizeof a;
+		int type = 0, listening = 0, on = 0;
+		socklen_t len = sizeof type;
+
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+		    type != SOCK_STREAM)
+			continue;
+		len = sizeof listening;
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+			       &len) != 0 || listening)
+			continue;
+		if (getpeername(fd, (struct sockaddr *)&a, &alen) != 0 ||
+		    a.sin_family != AF_INET)
+			continue;
+		len = sizeof on;
+		ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on,
+					    &len), 0);
+		n++;
+		*nodelay += on != 0;
+	}
+	return n;
+}
+
 START_TEST(test_same_cluster_replicates)
 {
+	unsigned conns, nodelay;
+
 	for (unsigned i = 0; i < NODES; i++)
 		node_start(i, cluster_x);
 	elect_and_replicate(0x7);
@@ -426,6 +461,11 @@ START_TEST(test_same_cluster_replicates)
 		ck_assert_uint_ge(stats(i)->accepted, 2);
 		ck_assert_uint_eq(nodes[i].adopt_calls, 0);
 	}
+	/* Every Raft connection, either end, sends at once (no Nagle): the
+	 * leader's two outbound and the followers' replies, at least. */
+	conns = tcp_connected(&nodelay);
+	ck_assert_uint_ge(conns, 4);
+	ck_assert_uint_eq(nodelay, conns);
 }
 END_TEST
 
