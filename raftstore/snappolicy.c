@@ -1,12 +1,16 @@
 /* snappolicy: see snappolicy.h. */
 #include "raftstore/snappolicy.h"
 
+#include <assert.h>
 #include <string.h>
 
-void snappolicy_init(struct snappolicy *p, uint64_t max_log_bytes)
+void snappolicy_init(struct snappolicy *p, uint64_t max_log_bytes,
+		     unsigned stagger)
 {
+	assert(stagger <= SNAPPOLICY_STAGGER_MAX);
 	memset(p, 0, sizeof *p);
 	p->max_log_bytes = max_log_bytes;
+	p->stagger = stagger;
 }
 
 uint64_t snappolicy_budget(const struct snappolicy *p)
@@ -15,7 +19,9 @@ uint64_t snappolicy_budget(const struct snappolicy *p)
 
 	if (b < SNAPPOLICY_MIN_LOG_BYTES)
 		b = SNAPPOLICY_MIN_LOG_BYTES;
-	return b < p->max_log_bytes ? b : p->max_log_bytes;
+	if (b > p->max_log_bytes)
+		b = p->max_log_bytes;
+	return b - b / 8 * p->stagger;
 }
 
 bool snappolicy_applied(struct snappolicy *p, uint64_t bytes)
