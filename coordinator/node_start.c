@@ -28,6 +28,7 @@
 
 #include "coordinator/node_internal.h"
 #include "director/tsl.h"
+#include "raftstore/aiodefer.h"
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/raftinfo.h"
@@ -458,6 +459,14 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 	rv = node_init_transport(n, errmsg);
 	if (rv != RS_OK)
 		return rv;
+	/* raft_uv's io_destroy stalls the loop 30-50 ms (aiodefer.h). */
+	{
+		char why[RS_ERRMSG_SIZE];
+		if (aiodefer_enable(why) != RS_OK)
+			log_warn("raft.aio_defer_off", "error=\"%s\" "
+				 "effect=\"each Raft log segment closed stalls "
+				 "the loop\"", why);
+	}
 	rv = raft_uv_init(&n->io, &n->loop, n->raft_dir, &n->guard.transport);
 	if (rv != 0) {
 		rs_errmsg_printf(errmsg, "init Raft I/O in %s: %s", n->raft_dir,
