@@ -218,6 +218,23 @@ static void node_role_tick(uv_timer_t *t)
 		log_info("raft.role", "role=%s previous=%s term=%llu",
 			 raftinfo_state_name(state), raftinfo_state_name(n->role),
 			 term);
+		/* c-raft 0.15 turns unavailable for good when a message or a
+		 * tick fails inside it (an allocation, a metadata write): it
+		 * then neither votes nor replicates, and the node would linger
+		 * holding its data dir.  Fail stop, so that it is restarted. */
+		if (state == RAFT_UNAVAILABLE && !n->stopping) {
+			char why[RS_ERRMSG_SIZE];
+			const char *m = raft_errmsg(&n->raft);
+
+			/* c-raft often leaves its own message empty; the last
+			 * I/O error raft_uv recorded is then the likely cause */
+			if (m[0] == '\0')
+				m = n->io.errmsg[0] ? n->io.errmsg : "no message";
+			snprintf(why, sizeof why, "Raft stopped (c-raft became "
+				 "unavailable as %s in term %llu): %s",
+				 raftinfo_state_name(n->role), term, m);
+			node_fatal(n, why);
+		}
 		if (state == RAFT_LEADER) {
 			log_info("raft.election_won", "term=%llu", term);
 			node_audit_int(n, AUDIT_EV_ELECTION_WON, "term",

@@ -219,14 +219,23 @@ void node_heartbeat(struct node *n)
 	char errmsg[RS_ERRMSG_SIZE];
 	uint64_t now = uv_now(&n->loop);
 	struct rs_buf body;
+	bool voter = node_is_voter(n, n->cfg.id), removed;
 
 	director_registry_update(&n->registry, n->cfg.id, n->cfg.raft_addr,
 				 n->cfg.client_addr, TSL_CAP_ALL,
 				 store_applied_version(n->store), now);
 	/* A joining node registers once it votes: the director recruits
-	 * every live registered member into the layout. */
+	 * every live registered member into the layout.  A voter that has
+	 * since left c-raft's configuration goes on registering: the
+	 * configuration it saw may not be committed, and the leader's
+	 * refusal is what tells it that it was removed (node_heartbeat_done).
+	 * c-raft may or may not show a removed node its removal, depending
+	 * on when the leader stops replicating to it. */
+	if (voter)
+		n->was_voter = true;
+	removed = n->was_voter && !node_in_raft_config(n, n->cfg.id);
 	if (n->role == RAFT_LEADER || n->leader_id == 0 || n->reg_inflight ||
-	    !node_is_voter(n, n->cfg.id) ||
+	    (!voter && !removed) ||
 	    now - n->last_heartbeat_ms < n->cfg.heartbeat_timeout_ms / 2)
 		return;
 	leader = node_peer(n, n->leader_id);

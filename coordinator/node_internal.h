@@ -121,6 +121,7 @@ struct node {
 	struct rs_op reg_op;
 	bool reg_inflight;
 	unsigned reg_not_member; /* heartbeats refused in a row: not a member */
+	bool was_voter;          /* this node has been a voter since it started */
 	uint64_t last_heartbeat_ms;
 	char coordinators[1024];
 	struct node_change change;
@@ -235,6 +236,8 @@ void node_members_applied(struct node *n, const struct batch *b);
 /* A stored member or a server of c-raft's configuration (a change may be
  * known to one before the other). */
 bool node_is_member(struct node *n, uint64_t id);
+/* id is in c-raft's configuration (the latest, committed or not). */
+bool node_in_raft_config(struct node *n, uint64_t id);
 /* A voter of c-raft's configuration. */
 bool node_is_voter(struct node *n, uint64_t id);
 /* service_options.member_change (leader only; one at a time). */

@@ -146,6 +146,11 @@ bool node_is_member(struct node *n, uint64_t id)
 	       (n->raft_started && change_server(n, id) != NULL);
 }
 
+bool node_in_raft_config(struct node *n, uint64_t id)
+{
+	return n->raft_started && change_server(n, id) != NULL;
+}
+
 bool node_is_voter(struct node *n, uint64_t id)
 {
 	const struct raft_server *s =

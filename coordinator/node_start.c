@@ -449,6 +449,19 @@ static int node_init_transport(struct node *n, char *errmsg)
 	return RS_OK;
 }
 
+#ifdef RS_FAULT_HOOKS
+/* RS_FAULT_RAFT_SET_TERM=fail (tests): every term change c-raft asks of
+ * raft_uv fails, as a full disk would fail its metadata write; c-raft 0.15
+ * then turns unavailable for good, and the node must stop. */
+static int node_fault_set_term(struct raft_io *io, raft_term term)
+{
+	(void)term;
+	snprintf(io->errmsg, sizeof io->errmsg,
+		 "injected by RS_FAULT_RAFT_SET_TERM: metadata write failed");
+	return RAFT_IOERR;
+}
+#endif
+
 int node_init_raft(struct node *n, bool cold, char *errmsg)
 {
 	const struct config *c = &n->cfg;
@@ -478,6 +491,11 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 	raft_uv_set_auto_recovery(&n->io, false);
 	/* c-raft does not stop on a failed log write (#321): we do. */
 	raftio_guard_install(&n->io, &n->loop, n->raft_dir, node_fatal, n);
+#ifdef RS_FAULT_HOOKS
+	if (getenv("RS_FAULT_RAFT_SET_TERM") != NULL &&
+	    strcmp(getenv("RS_FAULT_RAFT_SET_TERM"), "fail") == 0)
+		n->io.set_term = node_fault_set_term;
+#endif
 	rv = raft_init(&n->raft, &n->io, &n->fsm.raft, c->id, c->raft_addr);
 	if (rv != 0) {
 		rs_errmsg_printf(errmsg, "init Raft: %s", raft_errmsg(&n->raft));

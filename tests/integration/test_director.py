@@ -348,6 +348,31 @@ def test_system_transaction_failures_fail_fast():
 
 
 @needs_fault_hooks
+def test_raft_unavailable_stops_the_node():
+    """c-raft 0.15 turns unavailable for good when its own I/O fails inside
+    a step (here every term change's metadata write, as on a full disk):
+    the node exits 1 naming it, instead of lingering with its data dir
+    locked, and the other two go on."""
+    c = Cluster()
+    for nid in (1, 2):
+        c.nodes[nid].start()
+    os.environ["RS_FAULT_RAFT_SET_TERM"] = "fail"
+    try:
+        c.nodes[3].start()
+    finally:
+        del os.environ["RS_FAULT_RAFT_SET_TERM"]
+    # The first election changes every node's term: node 3 cannot.
+    assert c.nodes[3].proc.wait(30) == 1, c.nodes[3].tail()
+    tail = c.nodes[3].tail(40)
+    assert "event=node.fatal" in tail and "Raft stopped" in tail, tail
+    assert "RS_FAULT_RAFT_SET_TERM" in tail, tail
+    lead, st = wait_ready(c, timeout=30)
+    assert lead in (1, 2), (lead, st)
+    retry_put(c, b"after-unavailable", b"ok")
+    assert read_all(c, [b"after-unavailable"]) == {b"after-unavailable": b"ok"}
+
+
+@needs_fault_hooks
 def test_system_transaction_fails_before_commit():
     """For each kind of pre-commit failure (RS_FAULT_SYSTEM_TXN, a test
     hook: the system transaction fails as it is submitted, so nothing of it
@@ -1124,6 +1149,7 @@ if __name__ == "__main__":
         test_rsctl_layout_reports_what_it_finds,
         test_warm_start_new_epoch_writes_survive,
         test_system_transaction_failures_fail_fast,
+        test_raft_unavailable_stops_the_node,
         test_layout_epoch_increases_across_restarts,
         test_leader_killed_repeatedly,
         test_fencing_sigstop_old_leader,
