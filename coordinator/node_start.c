@@ -506,7 +506,7 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 	raft_set_heartbeat_timeout(&n->raft, c->heartbeat_timeout_ms);
 	fsm_snapshot_by_bytes(&n->fsm, &n->raft,
 			      (uint64_t)c->snapshot_log_mib << 20,
-			      c->snapshot_threshold, (unsigned)(c->id % 3));
+			      c->snapshot_threshold);
 	raft_set_snapshot_trailing(&n->raft, c->snapshot_trailing);
 	raft_set_pre_vote(&n->raft, true);
 	/* c-raft 0.15 drops an InstallSnapshot that arrives while the follower

@@ -144,14 +144,12 @@ static void fsm_applied_cb(struct store_apply_req *req, int status)
 }
 
 void fsm_snapshot_by_bytes(struct fsm *f, struct raft *r,
-			   uint64_t max_log_bytes, unsigned max_entries,
-			   unsigned stagger)
+			   uint64_t max_log_bytes, unsigned max_entries)
 {
 	assert(r != NULL && max_entries > 0);
 	f->by_bytes.raft = r;
-	/* The entry cap is staggered as the budget is (snappolicy.h). */
-	f->by_bytes.max_entries = max_entries - max_entries / 8 * stagger;
-	snappolicy_init(&f->by_bytes.policy, max_log_bytes, stagger);
+	f->by_bytes.max_entries = max_entries;
+	snappolicy_init(&f->by_bytes.policy, max_log_bytes);
 	raft_set_snapshot_threshold(r, f->by_bytes.max_entries);
 }
 

@@ -145,14 +145,12 @@ int fsm_snapshots_in_steps(struct fsm *f, uv_loop_t *loop);
 void fsm_close(struct fsm *f);
 
 /* Take r's snapshots by bytes of log as well as by entries (snappolicy.h):
- * between snapshots c-raft's threshold is max_entries less stagger
- * eighths; once the entries applied since the last snapshot weigh the
- * policy's budget (at most max_log_bytes, less stagger eighths), it is set
- * so that c-raft takes one after this entry.
+ * between snapshots c-raft's threshold is max_entries; once the entries
+ * applied since the last snapshot weigh the policy's budget (at most
+ * max_log_bytes), it is set so that c-raft takes one after this entry.
  * After raft_init, before raft_start. */
 void fsm_snapshot_by_bytes(struct fsm *f, struct raft *r,
-			   uint64_t max_log_bytes, unsigned max_entries,
-			   unsigned stagger);
+			   uint64_t max_log_bytes, unsigned max_entries);
 /* The policy's view of the log and the state: for STATUS and the logs. */
 uint64_t fsm_log_bytes(const struct fsm *f);
 

@@ -1,16 +1,12 @@
 /* snappolicy: see snappolicy.h. */
 #include "raftstore/snappolicy.h"
 
-#include <assert.h>
 #include <string.h>
 
-void snappolicy_init(struct snappolicy *p, uint64_t max_log_bytes,
-		     unsigned stagger)
+void snappolicy_init(struct snappolicy *p, uint64_t max_log_bytes)
 {
-	assert(stagger <= SNAPPOLICY_STAGGER_MAX);
 	memset(p, 0, sizeof *p);
 	p->max_log_bytes = max_log_bytes;
-	p->stagger = stagger;
 }
 
 uint64_t snappolicy_budget(const struct snappolicy *p)
@@ -19,9 +15,7 @@ uint64_t snappolicy_budget(const struct snappolicy *p)
 
 	if (b < SNAPPOLICY_MIN_LOG_BYTES)
 		b = SNAPPOLICY_MIN_LOG_BYTES;
-	if (b > p->max_log_bytes)
-		b = p->max_log_bytes;
-	return b - b / 8 * p->stagger;
+	return b < p->max_log_bytes ? b : p->max_log_bytes;
 }
 
 bool snappolicy_applied(struct snappolicy *p, uint64_t bytes)

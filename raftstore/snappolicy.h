@@ -16,9 +16,7 @@
  *     budget = min(max_log_bytes, max(SNAPPOLICY_MIN_LOG_BYTES, state / 2))
  *
  * where state is the size of the last image (written or restored; 0 before
- * the first), less `stagger` eighths (0..3: the node gives its id modulo 3,
- * so the replicas, which apply the same log, do not all snapshot at the
- * same entry, and the two that are not writing one keep the quorum), so a snapshot never costs more than about two bytes written
+ * the first), so a snapshot never costs more than about two bytes written
  * per byte of log it frees, and the log held in memory never passes
  * max_log_bytes.  c-raft's entry threshold stays as a cap on the number of
  * entries (barriers and configuration entries weigh almost nothing).
@@ -40,19 +38,15 @@
  * watch history each node keeps anyway (watch.h). */
 #define SNAPPOLICY_MIN_LOG_BYTES (16u << 20)
 
-#define SNAPPOLICY_STAGGER_MAX 3u
-
 struct snappolicy {
 	uint64_t max_log_bytes;
-	unsigned stagger;       /* eighths off the budget */
 	uint64_t log_bytes;     /* applied since the last snapshot began */
 	uint64_t state_bytes;   /* the last image's size */
 	uint64_t pending_bytes; /* counted before the snapshot under way */
 	bool running;
 };
 
-void snappolicy_init(struct snappolicy *p, uint64_t max_log_bytes,
-		     unsigned stagger);
+void snappolicy_init(struct snappolicy *p, uint64_t max_log_bytes);
 
 /* The bytes of log that make a snapshot due, now. */
 uint64_t snappolicy_budget(const struct snappolicy *p);

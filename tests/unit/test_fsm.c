@@ -786,19 +786,14 @@ START_TEST(test_policy_budget)
 {
 	struct snappolicy p;
 
-	snappolicy_init(&p, 64u << 20, 0);
+	snappolicy_init(&p, 64u << 20);
 	ck_assert_uint_eq(snappolicy_budget(&p), SNAPPOLICY_MIN_LOG_BYTES);
 	snappolicy_restored(&p, 100u << 20); /* half the state */
 	ck_assert_uint_eq(snappolicy_budget(&p), 50u << 20);
 	snappolicy_restored(&p, 1u << 30); /* capped */
 	ck_assert_uint_eq(snappolicy_budget(&p), 64u << 20);
-	snappolicy_init(&p, 1u << 20, 0); /* a cap below the floor wins */
+	snappolicy_init(&p, 1u << 20); /* a cap below the floor wins */
 	ck_assert_uint_eq(snappolicy_budget(&p), 1u << 20);
-	/* Staggered: one eighth per step off whatever the rule gave. */
-	snappolicy_init(&p, 64u << 20, 2);
-	ck_assert_uint_eq(snappolicy_budget(&p), SNAPPOLICY_MIN_LOG_BYTES / 8 * 6);
-	snappolicy_restored(&p, 1u << 30);
-	ck_assert_uint_eq(snappolicy_budget(&p), 48u << 20);
 }
 END_TEST
 
@@ -806,7 +801,7 @@ START_TEST(test_policy_due_running_and_failed)
 {
 	struct snappolicy p;
 
-	snappolicy_init(&p, 1000, 0);
+	snappolicy_init(&p, 1000);
 	ck_assert(!snappolicy_applied(&p, 600));
 	ck_assert(snappolicy_applied(&p, 400)); /* 1000: due */
 	snappolicy_begun(&p);
@@ -844,7 +839,7 @@ START_TEST(test_snapshots_come_by_bytes_of_log)
 	val[sizeof val - 1] = '\0';
 	for (unsigned i = 0; i < N; i++)
 		fsm_snapshot_by_bytes(&c.reps[i].fsm, raftfix_raft(&c, i),
-				      budget, 1000, 0);
+				      budget, 1000);
 	for (unsigned i = 0; i < 20; i++) {
 		snprintf(key, sizeof key, "k%02u", i);
 		/* Values of 50..299 bytes that do not compress (an entry is
@@ -874,7 +869,7 @@ START_TEST(test_snapshots_come_by_bytes_of_log)
 	/* A cap of 4 entries and a budget never reached: by entries. */
 	for (unsigned i = 0; i < N; i++)
 		fsm_snapshot_by_bytes(&c.reps[i].fsm, raftfix_raft(&c, i),
-				      1u << 30, 4, 0);
+				      1u << 30, 4);
 	for (unsigned i = 0; i < 8; i++) {
 		snprintf(key, sizeof key, "e%02u", i);
 		commit(0, FSM_ENTRY_BATCH, 300 + 10 * i, 1, key, "v");
