@@ -55,7 +55,8 @@ RUN=$RS_TMP/run
 start=$(date +%s)
 python3 "$CHAOS" run --bin "$BIN" --out "$RUN" --seed $SEED --duration 40 \
 	--faults kill-leader,stop-leader,partition-leader,restart --order given \
-	--fault-time 1:3 --gap 1:2 >"$RS_TMP/run.out" 2>&1
+	--fault-time 1:3 --gap 1:2 --snapshot-threshold 8192 \
+	>"$RS_TMP/run.out" 2>&1
 rc=$?
 took=$(($(date +%s) - start))
 echo "     | chaos run took ${took}s, exit $rc"
