@@ -30,12 +30,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The budget's floor (or max_log_bytes, if that is smaller).  Writing a
- * snapshot costs a few fsyncs whatever its size, and on a shared disk
- * they held the node's log writes 30-50 ms (a commit gap when only two
- * voters are up).  So a small state is snapshotted at most once per
- * 16 MiB of log; that much log in memory is small beside the 64 MiB of
- * watch history each node keeps anyway (watch.h). */
+/* The budget's floor (or max_log_bytes, if that is smaller).  A snapshot
+ * has costs that do not shrink with the state: it closes the open log
+ * segment, which stalled the node 30-50 ms until c-raft guard 11
+ * (aiodefer.h), and writes and fsyncs a new file.  So a small state is
+ * snapshotted at most once per 16 MiB of log; that much log in memory is
+ * small beside the 64 MiB of watch history each node keeps anyway
+ * (watch.h). */
 #define SNAPPOLICY_MIN_LOG_BYTES (16u << 20)
 
 struct snappolicy {
