@@ -251,6 +251,8 @@ static void node_role_tick(uv_timer_t *t)
 	}
 	node_fast_election_end(n, state, leader);
 	node_heartbeat(n);
+	if (n->stopping) /* the heartbeat found this node removed */
+		return;
 	node_join_tick(n);
 	node_probe_founder(n);
 	if (audit_failed(n->audit))

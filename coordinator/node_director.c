@@ -24,6 +24,7 @@
 #include "raftstore/lib/json.h"
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/rs_error.h"
+#include "raftstore/raftinfo.h"
 #include "raftstore/proxy.h"
 #include "raftstore/wire.h"
 #include "storage/store.h"
@@ -234,6 +235,15 @@ void node_heartbeat(struct node *n)
 	if (voter)
 		n->was_voter = true;
 	removed = n->was_voter && !node_in_raft_config(n, n->cfg.id);
+	/* Out of a committed configuration: removed for good, whether or not
+	 * a leader is known (a leader that removed itself steps down and no
+	 * longer hears from the next one). */
+	if (removed && raftinfo_configuration_committed(&n->raft)) {
+		log_warn("node.removed", "reason=\"this node is not in the "
+			 "committed Raft configuration\"");
+		node_shutdown(n, "removed from the cluster");
+		return;
+	}
 	if (n->role == RAFT_LEADER || n->leader_id == 0 || n->reg_inflight ||
 	    (!voter && !removed) ||
 	    now - n->last_heartbeat_ms < n->cfg.heartbeat_timeout_ms / 2)

@@ -56,6 +56,13 @@ const struct raft_configuration *raftinfo_configuration(const struct raft *r)
 	return &r->configuration;
 }
 
+bool raftinfo_configuration_committed(const struct raft *r)
+{
+	assert(r != NULL);
+	return r->configuration_index != 0 &&
+	       r->configuration_uncommitted_index == 0;
+}
+
 const char *raftinfo_server_role_name(int role)
 {
 	switch (role) {

@@ -13,6 +13,9 @@
  *   configuration   STATUS/MEMBERS "members"; the start-up check of the
  *                   stored configuration against the given members; the
  *                   director's list of servers
+ *   configuration_index, configuration_uncommitted_index
+ *                   whether that configuration is committed (a node that
+ *                   is not in a committed one was removed)
  *   leader_state.progress[i].match_index
  *                   the director's log-lag check (leader only: c-raft frees
  *                   the progress array when it steps down)
@@ -52,6 +55,9 @@ raft_index raftinfo_applied_index(struct raft *r);
 /* The configuration c-raft currently uses (committed or not).  Borrowed:
  * valid until the next turn of the loop. */
 const struct raft_configuration *raftinfo_configuration(const struct raft *r);
+/* Whether that configuration is committed as far as this node knows (a
+ * follower may not have learned the commit of the latest one yet). */
+bool raftinfo_configuration_committed(const struct raft *r);
 /* "voter", "standby" or "spare" (c-raft's RAFT_VOTER, ...). */
 const char *raftinfo_server_role_name(int role);
 

@@ -161,7 +161,12 @@ def check_all(c, acked, ids):
 
 def wait_removed_exit(n):
     """A removed node stops by itself (exit 0), saying why."""
-    assert n.proc.wait(15) == 0, n.tail()
+    try:
+        code = n.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("removed node %d still runs after 15 s:\n%s"
+                             % (n.id, n.tail(60)))
+    assert code == 0, n.tail()
     assert "event=node.removed" in n.tail(60), n.tail()
 
 
