@@ -78,6 +78,9 @@ def test_conflicting_transactions_exactly_one_commits():
     c.leader()
     a, b = c.nodes[1].conn(), c.nodes[2].conn()
     retry(lambda: a.put(b"counter", b"0"))
+    # Both nodes know the leader before the race starts (a node started a
+    # moment ago may not yet: EUNAVAILABLE "no leader known").
+    retry(lambda: b.put(b"warm-up", b"1"))
     for round_ in range(10):
         rv = a.grv()
         point = [(b"counter", b"counter\x00")]
