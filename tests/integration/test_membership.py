@@ -272,11 +272,12 @@ def test_rebuild_corrupt_follower():
     # the damaged node refuses to start, naming the damage
     assert node.start().wait(20) == 1, node.tail()
     # the refusal names the damaged segment and what is wrong there (a
-    # flipped length byte reads as a record cut short, any other as a
-    # checksum mismatch)
+    # flipped length byte reads as a record cut short or a length past the
+    # maximum, any other as a checksum mismatch)
     tail = node.tail()
     assert "seg-" in tail and ("checksum mismatch" in tail or
-                               "cut short" in tail), tail
+                               "cut short" in tail or
+                               "exceeds the maximum" in tail), tail
 
     # while it runs, rebuild refuses
     other = c.nodes[lid]
