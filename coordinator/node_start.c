@@ -33,6 +33,7 @@
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/raftinfo.h"
 #include "raftstore/raftio.h"
+#include "raftstore/raftmend.h"
 #include "raftstore/raftseg.h"
 #include "storage/fileio.h"
 #include "storage/store.h"
@@ -502,6 +503,14 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 		return NODE_EXIT_FAILURE;
 	}
 	n->raft.data = n;
+	/* c-raft 0.15 turns unavailable on an AppendEntries that reaches below
+	 * its snapshot (c-raft guard 12): mend those before it sees them. */
+	rv = raftmend_install(&n->io);
+	if (rv != RS_OK) {
+		rs_errmsg_printf(errmsg, "guard Raft messages: %s",
+				 rs_strerror(rv));
+		return NODE_EXIT_FAILURE;
+	}
 	raft_set_election_timeout(&n->raft, c->election_timeout_ms);
 	raft_set_heartbeat_timeout(&n->raft, c->heartbeat_timeout_ms);
 	fsm_snapshot_by_bytes(&n->fsm, &n->raft,

@@ -89,6 +89,18 @@ raft_time raftinfo_election_timer_start(const struct raft *r)
 	return r->election_timer_start;
 }
 
+struct raftinfo_log_base raftinfo_log_base(const struct raft *r)
+{
+	struct raftinfo_log_base b;
+
+	assert(r != NULL);
+	b.snapshot_index = r->log.snapshot.last_index;
+	b.snapshot_term = r->log.snapshot.last_term;
+	b.offset = r->log.offset;
+	assert(b.offset <= b.snapshot_index || b.snapshot_index == 0);
+	return b;
+}
+
 void raftinfo_redraw_election_timer(struct raft *r)
 {
 	unsigned base, timeout;

@@ -22,6 +22,9 @@
  *   election_timer_start
  *                   whether a follower heard from a leader since a moment
  *                   (the fast election after a leader's connection closed)
+ *   log.offset, log.snapshot.last_index, log.snapshot.last_term
+ *                   the mend of an AppendEntries that reaches below the
+ *                   snapshot (raftmend, c-raft guard 12)
  *
  * and one is written, because c-raft 0.15 has no function for it:
  *
@@ -70,6 +73,17 @@ bool raftinfo_match_index(struct raft *r, unsigned i, raft_index *out);
  * follower, its last AppendEntries or InstallSnapshot from a leader, a vote
  * it granted, or its last role change; for a candidate, its last round. */
 raft_time raftinfo_election_timer_start(const struct raft *r);
+
+/* The in-memory log's last snapshot (index and term; 0 and 0 when there
+ * is none) and offset: the index before the first entry the log still
+ * holds (at most the snapshot's index; below it by the trailing entries
+ * kept). */
+struct raftinfo_log_base {
+	raft_index snapshot_index;
+	raft_term snapshot_term;
+	raft_index offset;
+};
+struct raftinfo_log_base raftinfo_log_base(const struct raft *r);
 
 /* Follower or candidate: draw the running election timer's length again
  * from the election timeout now set, as c-raft does when it starts the

@@ -8,7 +8,10 @@
 
 #include "raftstore/lib/buf.h"
 #include "raftstore/lib/rs_error.h"
+#include "raftstore/raftmend.h"
 #include "tests/unit/testutil.h"
+
+bool raftfix_unmended;
 
 static void raftfix_on_applied(void *ctx, const struct batch *b)
 {
@@ -99,6 +102,10 @@ void raftfix_start(struct raftfix *c, unsigned n)
 		raftfix_replica_open(r);
 		ck_assert_int_eq(raft_fixture_grow(&c->fx, &r->fsm.raft), 0);
 	}
+	/* As the node runs c-raft (coordinator/node_start.c). */
+	for (unsigned i = 0; i < n && !raftfix_unmended; i++)
+		ck_assert_int_eq(raftmend_install(raft_fixture_get(&c->fx, i)->io),
+				 RS_OK);
 	raft_configuration_init(&conf);
 	ck_assert_int_eq(raft_fixture_configuration(&c->fx, n, &conf), 0);
 	ck_assert_int_eq(raft_fixture_bootstrap(&c->fx, &conf), 0);

@@ -59,8 +59,10 @@ struct raftfix {
 	struct raftfix_replica reps[RAFTFIX_SERVERS_MAX];
 };
 
-/* Open n stores and fsms, grow, bootstrap and start the fixture, and elect
- * server 0. */
+/* Open n stores and fsms, grow, mend (raftmend_install on each server's
+ * io, as the node does, unless raftfix_unmended), bootstrap and start the
+ * fixture, and elect server 0. */
+extern bool raftfix_unmended;
 void raftfix_start(struct raftfix *c, unsigned n);
 /* Close the fixture (c-raft fails its pending requests), if not closed
  * yet; then the stores, check the loop closes cleanly and remove the

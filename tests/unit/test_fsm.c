@@ -12,10 +12,14 @@
  *    every fencing decision;
  *  - snapshots: a follower that was down while the leader compacted its log
  *    catches up by installing the snapshot and ends with the same store and
- *    the same epoch (so it fences as the others do).
+ *    the same epoch (so it fences as the others do);
+ *  - a follower with a snapshot that a leader without one sends the log
+ *    from index 1: c-raft 0.15 turns unavailable, the mend (raftmend.h)
+ *    lets it catch up.
  */
 #include <check.h>
 #include <pthread.h>
+#include <signal.h>
 #include <raft.h>
 #include <raft/fixture.h>
 #include <stdlib.h>
@@ -26,6 +30,7 @@
 #include "raftstore/lib/crc32c.h"
 #include "storage/mvcc.h"
 #include "raftstore/raftcall.h"
+#include "raftstore/raftmend.h"
 #include "tests/unit/raftfix.h"
 #include "tests/unit/testutil.h"
 
@@ -52,6 +57,15 @@ static unsigned n_props;
 
 static void setup(void)
 {
+	raftfix_unmended = false;
+	raftfix_start(&c, N);
+	n_props = 0;
+}
+
+/* c-raft as it is, without raftmend (the node never runs it so). */
+static void setup_unmended(void)
+{
+	raftfix_unmended = true;
 	raftfix_start(&c, N);
 	n_props = 0;
 }
@@ -503,6 +517,133 @@ START_TEST(test_restore_of_older_or_damaged_snapshot)
 }
 END_TEST
 
+/* ---- a follower with a snapshot, a leader without one (raftmend.h) ---- */
+
+static bool raft_is_unavailable(void *arg)
+{
+	return raft_state(arg) == RAFT_UNAVAILABLE;
+}
+
+/* Server 1 compacts its log (entry 1 gone), servers 0 and 2 do not.  Then
+ * server 2 takes over while it cannot reach server 1, so its first message
+ * to it fails and its next index for it falls to match + 1 = 1: once they
+ * are reconnected it sends server 1 the whole log from index 1, previous
+ * index 0 (c-raft guard 12).  Returns the new leader's last index. */
+static raft_index follower_with_snapshot_meets_leader_without(void)
+{
+	struct raft *f = raftfix_raft(&c, 1), *l = raftfix_raft(&c, 2);
+	char key[16], val[16];
+
+	for (unsigned i = 0; i < N; i++) {
+		raft_set_snapshot_threshold(raftfix_raft(&c, i),
+					    i == 1 ? 4 : 100000);
+		raft_set_snapshot_trailing(raftfix_raft(&c, i), 1);
+		/* as the node runs: server 1, cut off from the new leader,
+		 * must not bump its term */
+		raft_set_pre_vote(raftfix_raft(&c, i), true);
+	}
+	commit(0, FSM_ENTRY_EPOCH, 10, 1, EPOCH_KEY, "1");
+	for (unsigned i = 0; i < 8; i++) {
+		snprintf(key, sizeof key, "k%02u", i % 3);
+		snprintf(val, sizeof val, "v%u", i);
+		commit(0, FSM_ENTRY_BATCH, 20 + 10 * i, 1, key, val);
+	}
+	ck_assert_uint_ge(c.reps[1].fsm.snapshots, 1);
+	ck_assert_uint_gt(f->log.offset, 0);
+	ck_assert_uint_eq(l->log.snapshot.last_index, 0);
+	ck_assert_uint_eq(raftfix_raft(&c, 0)->log.snapshot.last_index, 0);
+
+	raft_fixture_disconnect(&c.fx, 1, 2);
+	raft_fixture_disconnect(&c.fx, 2, 1);
+	raft_fixture_depose(&c.fx);
+	raft_fixture_elect(&c.fx, 2);
+	ck_assert_int_eq(raft_state(l), RAFT_LEADER);
+	/* progress[1] is server 1's (configuration order: ids 1, 2, 3) */
+	ck_assert_uint_eq(l->leader_state.progress[1].match_index, 0);
+	ck_assert_uint_eq(l->leader_state.progress[1].next_index, 1);
+	/* Server 1 heard no leader while the election ran: restart its
+	 * election timer, so that the new leader reaches it first. */
+	f->election_timer_start = f->io->time(f->io);
+	raft_fixture_reconnect(&c.fx, 1, 2);
+	raft_fixture_reconnect(&c.fx, 2, 1);
+	return raft_last_index(l);
+}
+
+/* The bug the mend is for, as c-raft 0.15 has it: the follower fails the
+ * append ("No log entries found at index 1") and turns unavailable, or
+ * its error path crashes the process (as it does in the fixture).  Either
+ * way the test's process exits with UNMENDED_EXIT once c-raft has said
+ * why.  (If a c-raft update fixes it, this test fails, and guard 12 can
+ * go.) */
+#define UNMENDED_EXIT 43
+#define UNMENDED_WANT "No log entries found at index 1"
+
+static struct raft *unmended_follower;
+
+/* Exit without the teardown (c-raft's state may be broken), but leave no
+ * directories behind. */
+static void unmended_exit(int code)
+{
+	for (unsigned i = 0; i < N; i++)
+		testutil_rmtree(c.reps[i].dir);
+	_exit(code);
+}
+
+static void unmended_crashed(int sig)
+{
+	(void)sig;
+	unmended_exit(strstr(raft_errmsg(unmended_follower), UNMENDED_WANT) !=
+				      NULL
+			      ? UNMENDED_EXIT
+			      : UNMENDED_EXIT + 1);
+}
+
+START_TEST(test_unmended_follower_with_snapshot_stops)
+{
+	struct raft *f = raftfix_raft(&c, 1);
+
+	unmended_follower = f;
+	follower_with_snapshot_meets_leader_without();
+	signal(SIGSEGV, unmended_crashed);
+	signal(SIGABRT, unmended_crashed);
+	ck_assert(raftfix_step_until(&c, raft_is_unavailable, f, WAIT_MS));
+	ck_assert_ptr_nonnull(strstr(raft_errmsg(f), UNMENDED_WANT));
+	ck_assert_uint_eq(raftmend_count(f->io), 0);
+	unmended_exit(UNMENDED_EXIT);
+}
+END_TEST
+
+static raft_index matched_last;
+
+/* Has the new leader (server 2) matched server 1 up to matched_last? */
+static bool leader_matched_server_1(void *arg)
+{
+	struct raft *l = arg;
+
+	return raft_state(l) == RAFT_LEADER &&
+	       l->leader_state.progress[1].match_index >= matched_last;
+}
+
+/* With the mend, the follower answers from its snapshot on, stays a
+ * follower, takes what the new leader commits and ends with its store. */
+START_TEST(test_mended_follower_with_snapshot_catches_up)
+{
+	struct raft *f = raftfix_raft(&c, 1);
+	struct proposal *p;
+
+	matched_last = follower_with_snapshot_meets_leader_without();
+	ck_assert(raftfix_step_until(&c, leader_matched_server_1,
+				     raftfix_raft(&c, 2), WAIT_MS));
+	ck_assert_uint_ge(raftmend_count(f->io), 1);
+	ck_assert_int_eq(raft_state(f), RAFT_FOLLOWER);
+	/* and the new leader goes on replicating to it */
+	p = commit(2, FSM_ENTRY_BATCH, 200, 1, "k00", "after");
+	ck_assert_int_eq(p->status, 0);
+	ck_assert_int_eq(raft_state(f), RAFT_FOLLOWER);
+	expect_all_hold("k00=after\nk01=v7\nk02=v5\n" EPOCH_KEY "=1\n", false);
+}
+END_TEST
+
 /* ---- fail-stop ---- */
 
 #define FATAL_EXIT 42
@@ -514,6 +655,8 @@ END_TEST
 static void exit_fatal(void *ctx, const char *msg)
 {
 	(void)ctx;
+	for (unsigned i = 0; i < N; i++)
+		testutil_rmtree(c.reps[i].dir);
 	_exit(strstr(msg, FATAL_WANT) != NULL ? FATAL_EXIT : FATAL_EXIT + 1);
 }
 
@@ -898,6 +1041,10 @@ int main(void)
 	tcase_add_test(tc, test_follower_catches_up_by_snapshot);
 	tcase_add_test(tc, test_restore_of_older_or_damaged_snapshot);
 	tcase_add_test(tc, test_snapshots_come_by_bytes_of_log);
+	tcase_add_test(tc, test_mended_follower_with_snapshot_catches_up);
+	tc = testutil_tcase(s, "unmended", setup_unmended, teardown, 30);
+	tcase_add_exit_test(tc, test_unmended_follower_with_snapshot_stops,
+			    UNMENDED_EXIT);
 	tc = testutil_tcase(s, "policy", NULL, NULL, 30);
 	tcase_add_test(tc, test_policy_budget);
 	tcase_add_test(tc, test_policy_due_running_and_failed);

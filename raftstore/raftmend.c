@@ -1,0 +1,215 @@
+/*
+ * raftmend: see raftmend.h.
+ *
+ * The reply cap works because c-raft 0.15 answers an AppendEntries that
+ * needs no write (a heartbeat, or entries it already holds) from inside
+ * its receive callback (recv_append_entries.c): the send wrapper caps an
+ * AppendEntries result to the mended message's sender while the wrapped
+ * receive callback runs, and only then.  An answer that follows a write
+ * comes later, from c-raft's append callback, and reports what the write
+ * stored, past the mended previous index as in any other append.
+ */
+#include "raftstore/raftmend.h"
+
+#include <assert.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "raftstore/lib/log.h"
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/raftinfo.h"
+
+struct raftmend {
+	struct raft_io *io; /* NULL: a free slot */
+	int (*start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+		     raft_io_recv_cb recv);
+	int (*send)(struct raft_io *io, struct raft_io_send *req,
+		    const struct raft_message *message, raft_io_send_cb cb);
+	raft_io_recv_cb recv; /* c-raft's, from start */
+	/* While c-raft handles a mended message: cap its reply to cap_to. */
+	bool capping;
+	raft_id cap_to;
+	raft_index cap;
+	uint64_t mended;
+};
+
+static struct raftmend raftmends[RAFTMEND_IO_MAX];
+
+static struct raftmend *raftmend_of(const struct raft_io *io)
+{
+	for (unsigned i = 0; i < RAFTMEND_IO_MAX; i++)
+		if (raftmends[i].io == io)
+			return &raftmends[i];
+	return NULL;
+}
+
+/* Is batch b referenced by one of entries[from, n)?  Entries of one
+ * message share batches in runs (raft_uv: one batch per message), so the
+ * walk compares once per run. */
+static bool batch_kept(const struct raft_entry *entries, unsigned from,
+		       unsigned n, const void *b)
+{
+	const void *run = NULL;
+
+	for (unsigned j = from; j < n; j++) {
+		if (entries[j].batch == run)
+			continue;
+		run = entries[j].batch;
+		if (run == b)
+			return true;
+	}
+	return false;
+}
+
+/* Free the batches of entries[0, k) that no entry of [k, n) references. */
+static void drop_entries(struct raft_entry *entries, unsigned k, unsigned n)
+{
+	void *freed = NULL;
+
+	assert(k <= n);
+	for (unsigned j = 0; j < k; j++) {
+		void *b = entries[j].batch;
+		if (b == NULL || b == freed || batch_kept(entries, k, n, b))
+			continue;
+		raft_free(b);
+		freed = b;
+	}
+}
+
+enum raftmend_outcome raftmend_append_entries(raft_index snapshot_index,
+					      raft_term snapshot_term,
+					      raft_index log_offset,
+					      struct raft_append_entries *a,
+					      raft_index *cap)
+{
+	raft_index prev = a->prev_log_index;
+	unsigned n = a->n_entries;
+	raft_index k;
+	raft_term term_at_s;
+
+	assert(log_offset <= snapshot_index);
+	assert(n == 0 || a->entries != NULL);
+	/* c-raft handles a previous entry it holds; below the snapshot with
+	 * no entry held is what it mishandles. */
+	if (snapshot_index == 0 || prev >= snapshot_index || prev > log_offset)
+		return RAFTMEND_UNTOUCHED;
+	k = snapshot_index - prev; /* entries of the message at or below S */
+	*cap = prev + n > snapshot_index ? prev + n : snapshot_index;
+	if (a->leader_commit > *cap)
+		a->leader_commit = *cap;
+	a->prev_log_index = snapshot_index;
+	if (n > k) {
+		term_at_s = a->entries[k - 1].term;
+		drop_entries(a->entries, (unsigned)k, n);
+		memmove(a->entries, a->entries + k,
+			(n - (size_t)k) * sizeof a->entries[0]);
+		a->n_entries = n - (unsigned)k;
+		a->prev_log_term = term_at_s;
+		assert(a->n_entries > 0);
+		return RAFTMEND_TRIMMED;
+	}
+	a->prev_log_term = n == k ? a->entries[k - 1].term : snapshot_term;
+	if (n > 0) {
+		drop_entries(a->entries, n, n);
+		raft_free(a->entries);
+	}
+	a->entries = NULL;
+	a->n_entries = 0;
+	assert(a->prev_log_term != 0);
+	return RAFTMEND_HEARTBEAT;
+}
+
+static void raftmend_recv(struct raft_io *io, struct raft_message *msg)
+{
+	struct raftmend *m = raftmend_of(io);
+	const struct raft *r = io->data;
+	raft_index prev = msg->append_entries.prev_log_index;
+	unsigned n = msg->append_entries.n_entries;
+	enum raftmend_outcome out = RAFTMEND_UNTOUCHED;
+	struct raftinfo_log_base base;
+	raft_index cap = 0;
+
+	assert(m != NULL && m->recv != NULL && r != NULL);
+	if (msg->type == RAFT_IO_APPEND_ENTRIES) {
+		base = raftinfo_log_base(r);
+		out = raftmend_append_entries(base.snapshot_index,
+					      base.snapshot_term, base.offset,
+					      &msg->append_entries, &cap);
+	}
+	if (out == RAFTMEND_UNTOUCHED) {
+		m->recv(io, msg);
+		return;
+	}
+	m->mended++;
+	log_info("raft.append_mended",
+		 "peer_id=%llu prev_index=%llu entries=%u snapshot_index=%llu "
+		 "first_held=%llu kept=%u reply_cap=%llu",
+		 (unsigned long long)msg->server_id, (unsigned long long)prev,
+		 n, (unsigned long long)base.snapshot_index,
+		 (unsigned long long)base.offset + 1,
+		 msg->append_entries.n_entries, (unsigned long long)cap);
+	m->capping = true;
+	m->cap_to = msg->server_id;
+	m->cap = cap;
+	m->recv(io, msg);
+	m->capping = false;
+}
+
+static int raftmend_send(struct raft_io *io, struct raft_io_send *req,
+			 const struct raft_message *message, raft_io_send_cb cb)
+{
+	struct raftmend *m = raftmend_of(io);
+	struct raft_message capped;
+
+	assert(m != NULL && m->send != NULL);
+	if (!m->capping || message->type != RAFT_IO_APPEND_ENTRIES_RESULT ||
+	    message->server_id != m->cap_to ||
+	    message->append_entries_result.rejected != 0 ||
+	    message->append_entries_result.last_log_index <= m->cap)
+		return m->send(io, req, message, cb);
+	/* Both backends copy or encode the message before send returns. */
+	capped = *message;
+	capped.append_entries_result.last_log_index = m->cap;
+	return m->send(io, req, &capped, cb);
+}
+
+static int raftmend_start(struct raft_io *io, unsigned msecs,
+			  raft_io_tick_cb tick, raft_io_recv_cb recv)
+{
+	struct raftmend *m = raftmend_of(io);
+
+	assert(m != NULL && m->start != NULL && recv != NULL);
+	m->recv = recv;
+	return m->start(io, msecs, tick, raftmend_recv);
+}
+
+int raftmend_install(struct raft_io *io)
+{
+	struct raftmend *m = raftmend_of(io);
+
+	assert(io != NULL && io->start != NULL && io->send != NULL);
+	if (m != NULL && io->start == raftmend_start) {
+		/* Wrapped already: keep the originals. */
+		m->mended = 0;
+		m->capping = false;
+		return RS_OK;
+	}
+	if (m == NULL)
+		m = raftmend_of(NULL);
+	if (m == NULL)
+		return RS_ETOOLARGE;
+	memset(m, 0, sizeof *m);
+	m->io = io;
+	m->start = io->start;
+	m->send = io->send;
+	io->start = raftmend_start;
+	io->send = raftmend_send;
+	return RS_OK;
+}
+
+uint64_t raftmend_count(const struct raft_io *io)
+{
+	const struct raftmend *m = io != NULL ? raftmend_of(io) : NULL;
+
+	return m != NULL ? m->mended : 0;
+}
