@@ -89,9 +89,12 @@ enum raftmend_outcome raftmend_append_entries(raft_index snapshot_index,
 
 	assert(log_offset <= snapshot_index);
 	assert(n == 0 || a->entries != NULL);
-	/* c-raft handles a previous entry it holds; below the snapshot with
-	 * no entry held is what it mishandles. */
-	if (snapshot_index == 0 || prev >= snapshot_index || prev > log_offset)
+	/* c-raft handles a previous entry it holds, and previous index 0
+	 * while it holds entry 1 (offset 0: trailing entries back to it);
+	 * what it mishandles is a previous index below the snapshot whose
+	 * entry, or whose next one at 0, it no longer holds. */
+	if (snapshot_index == 0 || prev >= snapshot_index ||
+	    prev > log_offset || log_offset == 0)
 		return RAFTMEND_UNTOUCHED;
 	k = snapshot_index - prev; /* entries of the message at or below S */
 	*cap = prev + n > snapshot_index ? prev + n : snapshot_index;

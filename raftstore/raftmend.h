@@ -32,8 +32,8 @@
  * index, which past S the leader has not checked).
  *
  * What it leaves alone: every other message; an AppendEntries whose
- * previous entry the follower holds (c-raft handles it); a node without a
- * snapshot.  Entries dropped are freed with their batches (a batch still
+ * previous entry the follower holds, or with previous index 0 while it
+ * still holds entry 1 (c-raft handles both); a node without a snapshot.  Entries dropped are freed with their batches (a batch still
  * referenced by a kept entry is kept).  Runs on the io's loop; never
  * blocks.
  */

@@ -91,6 +91,13 @@ START_TEST(test_untouched)
 	release(&a);
 	a = message(12, 0, 1);
 	ck_assert_int_eq(mend(&a, &cap), RAFTMEND_UNTOUCHED);
+	/* from index 1 while entry 1 is still held (trailing back to it) */
+	a = message(0, 12, 4);
+	ck_assert_int_eq(raftmend_append_entries(SNAP_INDEX, SNAP_TERM, 0, &a,
+						 &cap),
+			 RAFTMEND_UNTOUCHED);
+	ck_assert_uint_eq(a.n_entries, 12);
+	release(&a);
 	/* no snapshot */
 	a = message(0, 3, 3);
 	ck_assert_int_eq(raftmend_append_entries(0, 0, 0, &a, &cap),
