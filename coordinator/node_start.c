@@ -488,6 +488,13 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 		return NODE_EXIT_FAILURE;
 	}
 	raft_uv_set_snapshot_compression(&n->io, true);
+	/* raft_uv retries a failed connection after 1 s: a leader reached a
+	 * restarted follower up to 1 s after it listened (issue 13's
+	 * benchmark: re-admitted 0.55 s after its start).  A refused connect
+	 * costs a SYN; retry at the heartbeat's pace, at most 20 a second. */
+	raft_uv_set_connect_retry_delay(&n->io, c->heartbeat_timeout_ms > 50
+							? c->heartbeat_timeout_ms
+							: 50);
 	/* never rename damaged segments away silently: raftseg refuses them */
 	raft_uv_set_auto_recovery(&n->io, false);
 	/* c-raft does not stop on a failed log write (#321): we do. */
