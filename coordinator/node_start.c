@@ -35,6 +35,7 @@
 #include "raftstore/raftio.h"
 #include "raftstore/raftmend.h"
 #include "raftstore/raftseg.h"
+#include "raftstore/segfill.h"
 #include "storage/fileio.h"
 #include "storage/store.h"
 
@@ -486,6 +487,15 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 		rs_errmsg_printf(errmsg, "init Raft I/O in %s: %s", n->raft_dir,
 				 raft_strerror(rv));
 		return NODE_EXIT_FAILURE;
+	}
+	/* Open segments written with zeros, not only allocated: an append
+	 * then waits for no journal commit of the filesystem (segfill.h). */
+	{
+		char why[RS_ERRMSG_SIZE];
+		if (segfill_enable(n->raft_dir, why) != RS_OK)
+			log_warn("raft.segment_fill_off", "error=\"%s\" "
+				 "effect=\"each Raft log append waits for a "
+				 "filesystem journal commit\"", why);
 	}
 	raft_uv_set_snapshot_compression(&n->io, true);
 	/* raft_uv retries a failed connection after 1 s: a leader reached a
