@@ -28,6 +28,8 @@
 #include "raftstore/raftcall.h"
 #include "raftstore/raftinfo.h"
 #include "raftstore/raftio.h"
+#include "raftstore/raftmend.h"
+#include "raftstore/segfill.h"
 #include "raftstore/server.h"
 #include "raftstore/watch.h"
 #include "storage/fileio.h"
@@ -479,6 +481,10 @@ static int node_metrics_register(struct node *n, char *errmsg)
 		rv = fsm_metrics_register(&n->fsm, m);
 	if (rv == RS_OK)
 		rv = raftio_metrics_register(m);
+	if (rv == RS_OK)
+		rv = raftmend_metrics_register(&n->io, m);
+	if (rv == RS_OK)
+		rv = segfill_metrics_register(m);
 	if (rv == RS_OK)
 		rv = node_build_info_register(m);
 	if (rv == RS_OK)

@@ -74,4 +74,10 @@ int raftmend_install(struct raft_io *io);
 /* Messages mended on io since its install (0 for an io never installed). */
 uint64_t raftmend_count(const struct raft_io *io);
 
+struct metrics;
+/* Register raftstore_raft_appends_mended_total for io (installed).  io must
+ * outlive the registry's use.  RS_OK, or RS_EINVAL with
+ * metrics_errmsg(ms). */
+int raftmend_metrics_register(struct raft_io *io, struct metrics *ms);
+
 #endif /* RS_RAFTMEND_H */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "raftstore/lib/metrics.h"
 #include "raftstore/lib/rs_error.h"
 
 /* Zeros written per pwrite: large enough for few calls, small enough that
@@ -169,4 +170,36 @@ int posix_fallocate(int fd, off_t offset, off_t len)
 	}
 	pthread_mutex_unlock(&segfill.mu);
 	return rv;
+}
+
+static double segfill_read_filled(void *ctx)
+{
+	struct segfill_stats st;
+
+	(void)ctx;
+	segfill_get_stats(&st);
+	return (double)st.filled;
+}
+
+static double segfill_read_failed(void *ctx)
+{
+	struct segfill_stats st;
+
+	(void)ctx;
+	segfill_get_stats(&st);
+	return (double)st.failed;
+}
+
+int segfill_metrics_register(struct metrics *ms)
+{
+	if (metrics_counter_fn(ms, "raftstore_raft_segments_filled_total",
+			       "Raft log segments written with zeros when "
+			       "prepared (c-raft guard 13)",
+			       segfill_read_filled, NULL) == NULL ||
+	    metrics_counter_fn(ms, "raftstore_raft_segment_fill_failures_total",
+			       "Raft log segments whose fill failed (raft_uv "
+			       "then reports an I/O error)",
+			       segfill_read_failed, NULL) == NULL)
+		return RS_EINVAL;
+	return RS_OK;
 }

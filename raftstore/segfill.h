@@ -49,4 +49,10 @@ struct segfill_stats {
 };
 void segfill_get_stats(struct segfill_stats *st);
 
+struct metrics;
+/* Register raftstore_raft_segments_filled_total and
+ * raftstore_raft_segment_fill_failures_total (read from the stats).  RS_OK,
+ * or RS_EINVAL with metrics_errmsg(ms). */
+int segfill_metrics_register(struct metrics *ms);
+
 #endif /* RS_SEGFILL_H */

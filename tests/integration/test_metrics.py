@@ -99,6 +99,9 @@ def test_metrics_families_and_values():
                 "raftstore_client_connections", "raftstore_watches",
                 "raftstore_epoch", "raftstore_director_phase",
                 "raftstore_raft_append_duration_seconds",
+                "raftstore_raft_appends_mended",
+                "raftstore_raft_segments_filled",
+                "raftstore_raft_segment_fill_failures",
                 "raftstore_apply_lag_entries"):
         assert fam in fams, "%s missing from /metrics:\n%s" % (fam, text)
     assert fams["process_cpu_seconds"]["type"] == "counter"
@@ -121,6 +124,10 @@ def test_metrics_families_and_values():
     assert sample(fams, "raftstore_client_connections") >= 2
     assert sample(fams, "raftstore_raft_append_duration_seconds",
                   "raftstore_raft_append_duration_seconds_count") >= 20
+    # raft_uv prepared its open segments: written with zeros (guard 13)
+    assert sample(fams, "raftstore_raft_segments_filled") >= 1
+    assert sample(fams, "raftstore_raft_segment_fill_failures") == 0
+    assert sample(fams, "raftstore_raft_appends_mended") == 0
     # a refused request is counted with its result
     try:
         conn.commit([("set", b"\xff/system/x", b"y")])
