@@ -257,16 +257,22 @@ def flip_middle(path):
         f.write(bytes([b[0] ^ 0x5A]))
 
 
-def test_rebuild_corrupt_follower():
+def test_rebuild_corrupt_founder():
+    """Node 1, the founder: on an empty data dir with --initial-cluster it
+    would found a new cluster (a new cluster ID, refused by the others);
+    rebuilt, it joins the old one and catches up."""
     c = Cluster(3)
     c.start_all()
-    lid = c.leader()
+    c.leader()
     w = Writer(c)
     w.progress(300, 20, "at start")
     w.stop()
-    f = [i for i in (1, 2, 3) if i != lid][0]
+    f = 1
     node = c.nodes[f]
     assert node.stop() == 0
+    # node 1 may have led: the others elect a leader of their own
+    lid = c.leader(timeout=20)
+    assert lid != f
     segs = sorted(os.listdir(os.path.join(node.dir, "store", "journal")))
     flip_middle(os.path.join(node.dir, "store", "journal", segs[0]))
     # the damaged node refuses to start, naming the damage
@@ -295,6 +301,9 @@ def test_rebuild_corrupt_follower():
     node.start(join_args(c, node, endpoints(c)))
     wait_voters(c, [1, 2, 3])
     check_all(c, w.acked, [f])
+    # the same cluster, not a new one
+    ids = {n.id: n.status()["cluster_id"] for n in c.nodes.values()}
+    assert len(set(ids.values())) == 1 and ids[1], ids
     c.cleanup()
 
 
@@ -382,5 +391,5 @@ def test_last_voter():
 
 if __name__ == "__main__":
     harness.run_tests([test_refusals, test_last_voter, test_remove_leader,
-                       test_rebuild_corrupt_follower,
+                       test_rebuild_corrupt_founder,
                        test_replace_dead_node, test_grow_kill_restart_shrink])
