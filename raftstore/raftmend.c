@@ -127,20 +127,21 @@ static void raftmend_recv(struct raft_io *io, struct raft_message *msg)
 {
 	struct raftmend *m = raftmend_of(io);
 	const struct raft *r = io->data;
-	raft_index prev = msg->append_entries.prev_log_index;
-	unsigned n = msg->append_entries.n_entries;
-	enum raftmend_outcome out = RAFTMEND_UNTOUCHED;
 	struct raftinfo_log_base base;
-	raft_index cap = 0;
+	raft_index prev, cap = 0;
+	unsigned n;
 
 	assert(m != NULL && m->recv != NULL && r != NULL);
-	if (msg->type == RAFT_IO_APPEND_ENTRIES) {
-		base = raftinfo_log_base(r);
-		out = raftmend_append_entries(base.snapshot_index,
-					      base.snapshot_term, base.offset,
-					      &msg->append_entries, &cap);
+	if (msg->type != RAFT_IO_APPEND_ENTRIES) {
+		m->recv(io, msg);
+		return;
 	}
-	if (out == RAFTMEND_UNTOUCHED) {
+	prev = msg->append_entries.prev_log_index;
+	n = msg->append_entries.n_entries;
+	base = raftinfo_log_base(r);
+	if (raftmend_append_entries(base.snapshot_index, base.snapshot_term,
+				    base.offset, &msg->append_entries,
+				    &cap) == RAFTMEND_UNTOUCHED) {
 		m->recv(io, msg);
 		return;
 	}
