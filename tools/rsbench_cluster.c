@@ -20,9 +20,21 @@
  * connections made, per connection:
  *
  *          idle=N server_rss_kib=... idle_rss_kib=... kib_per_idle_conn=...
+ *
+ * --timeline FILE writes every completed request, in completion order, for
+ * outage analysis (scripts/bench-recovery.py):
+ *
+ *   # rsbench timeline v1: done_mono_ns latency_us status
+ *   <CLOCK_MONOTONIC ns at completion> <latency in us> <ok or RS_E... name>
+ *
+ * SIGINT or SIGTERM ends the run early: no new request is issued, the ones
+ * in flight complete (or time out, --timeout-ms), and the figures so far
+ * are printed and written as for a full run.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +42,7 @@
 #include <uv.h>
 
 #include "raftstore/client.h"
+#include "tools/cliopt.h"
 #include "tools/rsbench.h"
 
 #define BENCH_KEY_LEN 16
@@ -45,8 +58,16 @@ struct bench_client {
 	unsigned id;
 };
 
+/* One completed request, kept for --timeline. */
+struct bench_event {
+	uint64_t done_ns;
+	uint32_t latency_us;
+	int32_t status;
+};
+
 struct bench {
 	uv_loop_t loop;
+	uv_signal_t sigint, sigterm;
 	struct rs_client *client;
 	const char *op;
 	unsigned clients;
@@ -57,6 +78,9 @@ struct bench {
 	bool stopping;
 	double *lat_ms;
 	size_t n_lat, cap_lat;
+	bool timeline;         /* keep events[] */
+	struct bench_event *events;
+	size_t n_events, cap_events;
 	struct batch batch;
 	uint8_t value[BENCH_VALUE_LEN];
 	uint64_t rng;
@@ -90,8 +114,24 @@ static void bench_done(struct rs_op *op)
 	struct bench_client *c = op->data;
 	struct bench *b = c->b;
 	int st = op->result.status;
+	uint64_t done_ns = bench_now_ns();
 
 	b->done++;
+	if (b->timeline) {
+		if (b->n_events == b->cap_events) {
+			b->cap_events = b->cap_events ? b->cap_events * 2 : 1 << 16;
+			b->events = realloc(b->events,
+					    b->cap_events * sizeof *b->events);
+			if (b->events == NULL)
+				abort();
+		}
+		uint64_t lat_us = (done_ns - c->started_ns) / 1000;
+		b->events[b->n_events++] = (struct bench_event){
+			.done_ns = done_ns,
+			.latency_us = lat_us > UINT32_MAX ? UINT32_MAX
+							  : (uint32_t)lat_us,
+			.status = st == RS_ENOTFOUND ? 0 : st};
+	}
 	if (st != RS_OK && !(st == RS_ENOTFOUND)) {
 		b->errors++;
 		b->last_error = st;
@@ -104,8 +144,7 @@ static void bench_done(struct rs_op *op)
 			if (b->lat_ms == NULL)
 				abort();
 		}
-		b->lat_ms[b->n_lat++] =
-			(double)(bench_now_ns() - c->started_ns) / 1e6;
+		b->lat_ms[b->n_lat++] = (double)(done_ns - c->started_ns) / 1e6;
 	}
 	rs_result_free(&op->result);
 	rs_buf_free(&op->request);
@@ -195,6 +234,51 @@ static void bench_closed(void *arg)
 	(void)arg;
 }
 
+/* SIGINT/SIGTERM: issue nothing more; bench_run returns once the requests
+ * in flight are done. */
+static void bench_on_signal(uv_signal_t *h, int signum)
+{
+	struct bench *b = h->data;
+	(void)signum;
+	b->stopping = true;
+}
+
+static void bench_signals(struct bench *b, bool on)
+{
+	uv_signal_t *hs[2] = {&b->sigint, &b->sigterm};
+	int sigs[2] = {SIGINT, SIGTERM};
+	for (int i = 0; i < 2; i++) {
+		if (on) {
+			uv_signal_init(&b->loop, hs[i]);
+			hs[i]->data = b;
+			uv_signal_start(hs[i], bench_on_signal, sigs[i]);
+			uv_unref((uv_handle_t *)hs[i]);
+		} else {
+			uv_close((uv_handle_t *)hs[i], NULL);
+		}
+	}
+}
+
+/* --timeline: the events, one line each; false with errno set. */
+static bool bench_write_timeline(const struct bench *b, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL)
+		return false;
+	fprintf(f, "# rsbench timeline v1: done_mono_ns latency_us status\n");
+	for (size_t i = 0; i < b->n_events; i++)
+		fprintf(f, "%" PRIu64 " %" PRIu32 " %s\n", b->events[i].done_ns,
+			b->events[i].latency_us,
+			b->events[i].status == RS_OK
+				? "ok"
+				: rs_error_name(b->events[i].status));
+	if (ferror(f)) {
+		fclose(f);
+		return false;
+	}
+	return fclose(f) == 0;
+}
+
 int rsbench_cluster(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -208,11 +292,15 @@ int rsbench_cluster(int argc, char **argv)
 		{"prefix", required_argument, 0, 'p'},
 		{"idle", required_argument, 0, 'i'},
 		{"server-pids", required_argument, 0, 'P'},
+		{"timeline", required_argument, 0, 'T'},
+		{"timeout-ms", required_argument, 0, 't'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	struct rs_client_options co = {.op_timeout_ms = 10000};
 	struct bench b;
 	const char *op = "put", *prefix = NULL, *server_pids = NULL;
+	const char *timeline = NULL;
+	uint64_t timeout_ms = 10000;
 	struct rb_idle *idle = NULL;
 	unsigned n_idle = 0;
 	long long rss_before = -1, rss_idle = -1;
@@ -239,10 +327,24 @@ int rsbench_cluster(int argc, char **argv)
 		case 'p': prefix = optarg; break;
 		case 'i': n_idle = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'P': server_pids = optarg; break;
+		case 'T': timeline = optarg; break;
+		case 't':
+			if (!cliopt_parse_u64(optarg, &timeout_ms) ||
+			    timeout_ms == 0 || timeout_ms > 3600000) {
+				fprintf(stderr, "rsbench cluster: --timeout-ms '%s': "
+						"want 1..3600000\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			printf("usage: rsbench cluster --endpoints H:P,... [--op put|get|sget]\n"
 			       "  [--clients N] [--conns M] [--duration S] [--keys K]\n"
-			       "  [--count N] [--prefix P] [--idle N] [--server-pids PID,...]\n");
+			       "  [--count N] [--prefix P] [--idle N] [--server-pids PID,...]\n"
+			       "  [--timeout-ms MS] [--timeline FILE]\n"
+			       "--timeout-ms: per request, retries included (10000)\n"
+			       "--timeline: write each completed request: done_mono_ns\n"
+			       "  latency_us status (ok, or the error's name: RS_ETIMEOUT)\n"
+			       "SIGINT/SIGTERM end the run early; the figures so far are printed.\n");
 			return 0;
 		default:
 			return 2;
@@ -259,6 +361,8 @@ int rsbench_cluster(int argc, char **argv)
 	snprintf(b.prefix, sizeof b.prefix, "%s",
 		 prefix ? prefix : strcmp(op, "put") == 0 ? "k" : "r");
 	memset(b.value, 'v', sizeof b.value);
+	co.op_timeout_ms = (unsigned)timeout_ms;
+	b.timeline = timeline != NULL;
 	batch_init(&b.batch);
 	uv_loop_init(&b.loop);
 	if (rs_client_create(&b.client, &b.loop, &co, errmsg) != RS_OK) {
@@ -287,7 +391,9 @@ int rsbench_cluster(int argc, char **argv)
 	}
 	rss_idle = server_pids ? rb_rss_kib(server_pids) : -1;
 	cpu0 = rb_self_cpu_s();
+	bench_signals(&b, true);
 	secs = bench_run(&b, op, duration, count);
+	bench_signals(&b, false);
 	double cpu = rb_self_cpu_s() - cpu0;
 	qsort(b.lat_ms, b.n_lat, sizeof *b.lat_ms, bench_cmp);
 	printf("RESULT system=raftstore op=%s clients=%u ops=%zu secs=%.2f "
@@ -307,6 +413,11 @@ int rsbench_cluster(int argc, char **argv)
 	if (b.errors > 0)
 		fprintf(stderr, "rsbench cluster: %" PRIu64 " errors, last: %s: %s\n",
 			b.errors, rs_strerror(b.last_error), b.last_message);
+	if (timeline != NULL && !bench_write_timeline(&b, timeline)) {
+		fprintf(stderr, "rsbench cluster: --timeline %s: %s\n", timeline,
+			strerror(errno));
+		return 1;
+	}
 	if (idle != NULL)
 		rb_idle_close(idle, &b.loop);
 	rs_client_close(b.client, bench_closed, NULL);
@@ -314,5 +425,6 @@ int rsbench_cluster(int argc, char **argv)
 	uv_loop_close(&b.loop);
 	batch_free(&b.batch);
 	free(b.lat_ms);
+	free(b.events);
 	return b.n_lat == 0 ? 1 : 0;
 }

@@ -9,11 +9,16 @@ end, and exactly watchers x writes events.  `rsbench cluster --idle` must
 hold its idle connections through a put run without an error and report
 the servers' memory.  And the check can fail: when the leader, which
 serves the watches, is killed during a run, every watch ends and rsbench
-says so and exits 1.  No performance thresholds: the figures depend on the
-machine.
+says so and exits 1.  `rsbench cluster --timeline` (the follower
+scenario's writer in scripts/bench-recovery.py) must write one line per
+completed request, on time.monotonic()'s clock, agree with its RESULT line,
+name the errors it saw, and stop cleanly on SIGINT.  No performance
+thresholds: the figures depend on the machine.
 """
 import os
+import signal
 import subprocess
+import tempfile
 import time
 
 from harness import BUILD, Cluster, run_tests
@@ -109,9 +114,99 @@ def test_idle_connections_during_puts():
     assert int(r["server_rss_kib"]) > 0, r
 
 
+def read_timeline(path):
+    with open(path) as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "# rsbench timeline v1: done_mono_ns latency_us status", lines[:1]
+    return [(int(t) / 1e9, int(lat), st) for t, lat, st in
+            (l.split() for l in lines[1:])]
+
+
+def run_until_sigint(args, after, then=None, then_wait=0.0):
+    """rsbench started with args; after `after` s, then() if given and
+    `then_wait` s more; then SIGINT.  (exit status, RESULT fields, stderr,
+    monotonic start, monotonic time of then(), monotonic stop)."""
+    t0 = time.monotonic()
+    t_then = None
+    p = subprocess.Popen([RSBENCH] + args, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(after)
+        if then is not None:
+            then()
+            t_then = time.monotonic()
+            time.sleep(then_wait)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    t1 = time.monotonic()
+    lines = [l for l in out.splitlines() if l.startswith("RESULT ")]
+    assert len(lines) == 1, (p.returncode, out, err)
+    return (p.returncode, dict(f.split("=", 1) for f in lines[0].split()[1:]),
+            err, t0, t_then, t1)
+
+
+def test_cluster_timeline_and_sigint():
+    c, _ = started()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "timeline")
+        rc, r, err, t0, _, t1 = run_until_sigint(
+            ["cluster", "--endpoints", c.endpoints(), "--op", "put",
+             "--clients", "4", "--duration", "3600", "--timeline", path], 1.0)
+        assert rc == 0 and r["errors"] == "0", (rc, r, err)
+        assert float(r["secs"]) < 10, r  # SIGINT ended it, not --duration
+        ev = read_timeline(path)
+    assert len(ev) == int(r["ops"]) > 0, (len(ev), r)
+    assert all(st == "ok" for _, _, st in ev), ev[:5]
+    times = [t for t, _, _ in ev]
+    assert times == sorted(times), "timeline not in completion order"
+    assert t0 < times[0] and times[-1] < t1, (t0, times[0], times[-1], t1)
+    assert all(0 < lat < 10_000_000 for _, lat, _ in ev), ev[:5]
+
+
+def test_cluster_timeline_names_errors():
+    c, _ = started()
+
+    def kill_all():
+        for n in c.nodes.values():
+            n.proc.kill()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "timeline")
+        rc, r, err, t0, t_dead, _ = run_until_sigint(
+            ["cluster", "--endpoints", c.endpoints(), "--op", "put",
+             "--clients", "2", "--duration", "3600", "--timeout-ms", "300",
+             "--timeline", path], 0.7, kill_all, 1.0)
+        ev = read_timeline(path)
+    errs = [(t, st) for t, _, st in ev if st != "ok"]
+    assert rc == 0 and len(errs) == int(r["errors"]) > 0, (r, err)
+    assert all(st.startswith("RS_E") for _, st in errs), errs[:5]
+    assert all(t > t0 for t, _ in errs) and errs[-1][0] > t_dead, errs[-3:]
+    assert "errors, last:" in err, err
+
+
+def test_cluster_bad_flags():
+    for args, want in ((["--timeout-ms", "0"], "--timeout-ms '0'"),
+                       (["--timeout-ms", "5x"], "--timeout-ms '5x'")):
+        p = subprocess.run([RSBENCH, "cluster", "--endpoints", "127.0.0.1:1"]
+                           + args, capture_output=True, text=True, timeout=10)
+        assert p.returncode == 2 and want in p.stderr, (args, p.returncode, p.stderr)
+    c, _ = started()
+    p = subprocess.run([RSBENCH, "cluster", "--endpoints", c.endpoints(),
+                        "--count", "5", "--timeline", "/nonexistent/dir/t"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "--timeline /nonexistent/dir/t" in p.stderr, \
+        (p.returncode, p.stderr)
+
+
 if __name__ == "__main__":
     run_tests([test_watch_library_on_one_pooled_connection,
                test_watch_library_on_two_pooled_connections,
                test_watch_many_watches_per_connection,
                test_watch_reports_watches_ended_by_a_crash,
-               test_idle_connections_during_puts])
+               test_idle_connections_during_puts,
+               test_cluster_timeline_and_sigint,
+               test_cluster_timeline_names_errors,
+               test_cluster_bad_flags])
