@@ -533,6 +533,9 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 	fsm_snapshot_by_bytes(&n->fsm, &n->raft,
 			      (uint64_t)c->snapshot_log_mib << 20,
 			      c->snapshot_threshold);
+	/* Each node its own cuts, each start new ones (snappolicy.h). */
+	fsm_snapshot_jitter(&n->fsm, ((uint64_t)c->id << 48) ^ uv_hrtime() ^
+					     ((uint64_t)getpid() << 20));
 	raft_set_snapshot_trailing(&n->raft, c->snapshot_trailing);
 	raft_set_pre_vote(&n->raft, true);
 	/* c-raft 0.15 drops an InstallSnapshot that arrives while the follower

@@ -153,6 +153,15 @@ void fsm_snapshot_by_bytes(struct fsm *f, struct raft *r,
 	raft_set_snapshot_threshold(r, f->by_bytes.max_entries);
 }
 
+void fsm_snapshot_jitter(struct fsm *f, uint64_t seed)
+{
+	assert(f->by_bytes.raft != NULL);
+	snappolicy_jitter(&f->by_bytes.policy, seed);
+	raft_set_snapshot_threshold(
+		f->by_bytes.raft,
+		snappolicy_entry_cap(&f->by_bytes.policy, f->by_bytes.max_entries));
+}
+
 uint64_t fsm_log_bytes(const struct fsm *f)
 {
 	return f->by_bytes.policy.log_bytes;
@@ -173,7 +182,9 @@ void fsm_snapshot_policy_begun(struct fsm *f)
 	if (f->by_bytes.raft == NULL)
 		return;
 	snappolicy_begun(&f->by_bytes.policy);
-	raft_set_snapshot_threshold(f->by_bytes.raft, f->by_bytes.max_entries);
+	raft_set_snapshot_threshold(
+		f->by_bytes.raft,
+		snappolicy_entry_cap(&f->by_bytes.policy, f->by_bytes.max_entries));
 }
 
 void fsm_snapshot_policy_ended(struct fsm *f, bool written,
@@ -296,9 +307,14 @@ static int fsm_restore_body(struct raft_fsm *rf, struct raft_buffer *buf)
 		return RAFT_MALFORMED;
 	version = rs_get_u64(p + 16);
 	epoch = rs_get_u64(p + 24);
-	if (f->by_bytes.raft != NULL)
+	if (f->by_bytes.raft != NULL) {
 		snappolicy_restored(&f->by_bytes.policy,
 				    buf->len - FSM_SNAPSHOT_HEADER);
+		raft_set_snapshot_threshold(
+			f->by_bytes.raft,
+			snappolicy_entry_cap(&f->by_bytes.policy,
+					     f->by_bytes.max_entries));
+	}
 	if (version > store_accepted_version(f->store)) {
 		rv = store_restore(f->store, version, epoch,
 				   p + FSM_SNAPSHOT_HEADER,

@@ -151,6 +151,10 @@ void fsm_close(struct fsm *f);
  * After raft_init, before raft_start. */
 void fsm_snapshot_by_bytes(struct fsm *f, struct raft *r,
 			   uint64_t max_log_bytes, unsigned max_entries);
+/* Jitter those limits per snapshot cycle, from seed (snappolicy.h: so that
+ * the replicas do not all take their snapshots at once).  After
+ * fsm_snapshot_by_bytes. */
+void fsm_snapshot_jitter(struct fsm *f, uint64_t seed);
 /* The policy's view of the log and the state: for STATUS and the logs. */
 uint64_t fsm_log_bytes(const struct fsm *f);
 

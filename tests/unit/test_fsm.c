@@ -968,6 +968,75 @@ START_TEST(test_policy_due_running_and_failed)
 }
 END_TEST
 
+/* Jitter: each cycle's budget and entry cap lose a cut below a quarter,
+ * never more, never an increase; cuts differ between cycles and between
+ * seeds (so replicas drift apart); begun and restored draw, a failed
+ * snapshot keeps its cycle's cut. */
+START_TEST(test_policy_jitter)
+{
+	struct snappolicy p, q;
+	const uint64_t full = 64u << 20;
+	unsigned distinct_cycles = 0, distinct_seeds = 0;
+	uint64_t lo = full, hi = 0;
+
+	snappolicy_init(&p, full);
+	snappolicy_restored(&p, 1u << 30); /* budget capped at 64 MiB */
+	ck_assert_uint_eq(snappolicy_budget(&p), full);
+	ck_assert_uint_eq(snappolicy_entry_cap(&p, 65536), 65536);
+	snappolicy_jitter(&p, 42);
+	for (unsigned i = 0; i < 400; i++) {
+		uint64_t b = snappolicy_budget(&p);
+		unsigned cap = snappolicy_entry_cap(&p, 65536);
+
+		ck_assert_uint_le(b, full);
+		ck_assert_uint_gt(b, full - full / 4);
+		ck_assert_uint_le(cap, 65536);
+		ck_assert_uint_gt(cap, 65536 - 65536 / 4);
+		lo = b < lo ? b : lo;
+		hi = b > hi ? b : hi;
+		snappolicy_begun(&p); /* a new cycle, a new cut */
+		b = snappolicy_budget(&p);
+		snappolicy_ended(&p, false, 0); /* failed: the same cut */
+		ck_assert_uint_eq(snappolicy_budget(&p), b);
+		snappolicy_begun(&p);
+		snappolicy_ended(&p, true, 1u << 30);
+		distinct_cycles += snappolicy_budget(&p) != b;
+	}
+	/* The cuts spread over the range: 400 draws below a quarter. */
+	ck_assert_uint_lt(lo, full - full / 5);
+	ck_assert_uint_gt(hi, full - full / 20);
+	ck_assert_uint_gt(distinct_cycles, 390);
+	/* A restore draws too. */
+	{
+		uint64_t b = snappolicy_budget(&p);
+		unsigned same = 0;
+		for (unsigned i = 0; i < 50; i++) {
+			snappolicy_restored(&p, 1u << 30);
+			same += snappolicy_budget(&p) == b;
+			b = snappolicy_budget(&p);
+		}
+		ck_assert_uint_lt(same, 3);
+	}
+	/* Seeds differ: other cuts. */
+	for (uint64_t seed = 1; seed <= 50; seed++) {
+		snappolicy_init(&p, full);
+		snappolicy_init(&q, full);
+		snappolicy_jitter(&p, seed);
+		snappolicy_jitter(&q, seed + 1000);
+		distinct_seeds += snappolicy_budget(&p) != snappolicy_budget(&q);
+	}
+	ck_assert_uint_gt(distinct_seeds, 45);
+	/* Tiny limits stay at least 1. */
+	snappolicy_init(&p, 1);
+	snappolicy_jitter(&p, 7);
+	for (unsigned i = 0; i < 100; i++, snappolicy_begun(&p)) {
+		ck_assert_uint_eq(snappolicy_budget(&p), 1);
+		ck_assert_uint_eq(snappolicy_entry_cap(&p, 1), 1);
+		ck_assert_uint_ge(snappolicy_entry_cap(&p, 3), 2);
+	}
+}
+END_TEST
+
 /* On c-raft: every replica takes its snapshot right after the entry that
  * brings the log since the last one to the budget, and between snapshots
  * c-raft's threshold is the entry cap; the cap still works alone. */
@@ -1022,6 +1091,43 @@ START_TEST(test_snapshots_come_by_bytes_of_log)
 }
 END_TEST
 
+/* On c-raft with jitter: each replica's threshold is its cut cap, and the
+ * replicas, seeded differently, take their snapshots at different entries
+ * (without jitter all three take each one at the same entry, above). */
+START_TEST(test_jittered_replicas_snapshot_apart)
+{
+	char key[16];
+	uint64_t last[N] = {0}, at[N][64];
+	unsigned n_at[N] = {0}, apart = 0;
+
+	for (unsigned i = 0; i < N; i++) {
+		fsm_snapshot_by_bytes(&c.reps[i].fsm, raftfix_raft(&c, i),
+				      1u << 30, 16);
+		fsm_snapshot_jitter(&c.reps[i].fsm, 1000 + i);
+		ck_assert_uint_le(raftfix_raft(&c, i)->snapshot.threshold, 16);
+		ck_assert_uint_gt(raftfix_raft(&c, i)->snapshot.threshold, 12);
+	}
+	for (unsigned e = 0; e < 60; e++) {
+		snprintf(key, sizeof key, "j%03u", e);
+		commit(0, e == 0 ? FSM_ENTRY_EPOCH : FSM_ENTRY_BATCH,
+		       10 * (e + 1), 1, key, "v");
+		for (unsigned r = 0; r < N; r++) {
+			if (c.reps[r].fsm.snapshots != last[r] && n_at[r] < 64)
+				at[r][n_at[r]++] = e;
+			last[r] = c.reps[r].fsm.snapshots;
+			ck_assert_uint_le(raftfix_raft(&c, r)->snapshot.threshold, 16);
+		}
+	}
+	for (unsigned r = 0; r < N; r++)
+		ck_assert_uint_ge(n_at[r], 3); /* every 13..16 entries */
+	/* Compare the first three snapshots of replicas 0 and 1, 0 and 2. */
+	for (unsigned r = 1; r < N; r++)
+		for (unsigned k = 0; k < 3; k++)
+			apart += at[0][k] != at[r][k];
+	ck_assert_uint_ge(apart, 4);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fsm");
@@ -1041,6 +1147,7 @@ int main(void)
 	tcase_add_test(tc, test_follower_catches_up_by_snapshot);
 	tcase_add_test(tc, test_restore_of_older_or_damaged_snapshot);
 	tcase_add_test(tc, test_snapshots_come_by_bytes_of_log);
+	tcase_add_test(tc, test_jittered_replicas_snapshot_apart);
 	tcase_add_test(tc, test_mended_follower_with_snapshot_catches_up);
 	tc = testutil_tcase(s, "unmended", setup_unmended, teardown, 30);
 	tcase_add_exit_test(tc, test_unmended_follower_with_snapshot_stops,
@@ -1048,6 +1155,7 @@ int main(void)
 	tc = testutil_tcase(s, "policy", NULL, NULL, 30);
 	tcase_add_test(tc, test_policy_budget);
 	tcase_add_test(tc, test_policy_due_running_and_failed);
+	tcase_add_test(tc, test_policy_jitter);
 	tc = testutil_tcase(s, "snapshot-steps", steps_setup, steps_teardown, 30);
 	tcase_add_test(tc, test_snapshot_in_steps_is_the_state_at_its_version);
 	tcase_add_test(tc, test_snapshot_in_steps_out_of_window_is_busy);
