@@ -21,8 +21,8 @@
  *
  *          idle=N server_rss_kib=... idle_rss_kib=... kib_per_idle_conn=...
  *
- * --timeline FILE writes every completed request, in completion order, for
- * outage analysis (scripts/bench-recovery.py):
+ * --timeline FILE (opened before the run) writes every completed request,
+ * in completion order, for outage analysis (scripts/bench-recovery.py):
  *
  *   # rsbench timeline v1: done_mono_ns latency_us status
  *   <CLOCK_MONOTONIC ns at completion> <latency in us> <ok or RS_E... name>
@@ -259,12 +259,12 @@ static void bench_signals(struct bench *b, bool on)
 	}
 }
 
-/* --timeline: the events, one line each; false with errno set. */
-static bool bench_write_timeline(const struct bench *b, const char *path)
+/* --timeline: the events, one line each, to f (opened before the run, so
+ * that a bad path fails at once); closes f.  False with errno set. */
+static bool bench_write_timeline(const struct bench *b, FILE *f)
 {
-	FILE *f = fopen(path, "w");
-	if (f == NULL)
-		return false;
+	int saved;
+
 	fprintf(f, "# rsbench timeline v1: done_mono_ns latency_us status\n");
 	for (size_t i = 0; i < b->n_events; i++)
 		fprintf(f, "%" PRIu64 " %" PRIu32 " %s\n", b->events[i].done_ns,
@@ -272,8 +272,10 @@ static bool bench_write_timeline(const struct bench *b, const char *path)
 			b->events[i].status == RS_OK
 				? "ok"
 				: rs_error_name(b->events[i].status));
-	if (ferror(f)) {
+	if (fflush(f) != 0 || ferror(f)) {
+		saved = errno ? errno : EIO;
 		fclose(f);
+		errno = saved;
 		return false;
 	}
 	return fclose(f) == 0;
@@ -300,7 +302,9 @@ int rsbench_cluster(int argc, char **argv)
 	struct bench b;
 	const char *op = "put", *prefix = NULL, *server_pids = NULL;
 	const char *timeline = NULL;
+	FILE *timeline_f = NULL;
 	uint64_t timeout_ms = 10000;
+	int rc;
 	struct rb_idle *idle = NULL;
 	unsigned n_idle = 0;
 	long long rss_before = -1, rss_idle = -1;
@@ -363,18 +367,25 @@ int rsbench_cluster(int argc, char **argv)
 	memset(b.value, 'v', sizeof b.value);
 	co.op_timeout_ms = (unsigned)timeout_ms;
 	b.timeline = timeline != NULL;
+	if (timeline != NULL && (timeline_f = fopen(timeline, "w")) == NULL) {
+		fprintf(stderr, "rsbench cluster: --timeline %s: %s\n", timeline,
+			strerror(errno));
+		return 1;
+	}
 	batch_init(&b.batch);
 	uv_loop_init(&b.loop);
 	if (rs_client_create(&b.client, &b.loop, &co, errmsg) != RS_OK) {
 		fprintf(stderr, "rsbench cluster: %s\n", errmsg);
-		return 1;
+		rc = 1;
+		goto out_loop;
 	}
 	if (strcmp(op, "put") != 0) { /* preload the keys that get reads */
 		bench_run(&b, "put", 0, b.keys);
 		if (b.errors > 0) {
 			fprintf(stderr, "rsbench cluster: preload failed: %s: %s\n",
 				rs_strerror(b.last_error), b.last_message);
-			return 1;
+			rc = 1;
+			goto out;
 		}
 	}
 	rss_before = server_pids ? rb_rss_kib(server_pids) : -1;
@@ -383,6 +394,7 @@ int rsbench_cluster(int argc, char **argv)
 		if (rb_find_leader(b.client, &b.loop, leader, sizeof leader, NULL,
 				   errmsg) != RS_OK ||
 		    rb_idle_open(&idle, &b.loop, leader, n_idle, errmsg) != RS_OK) {
+			/* connections half open: exit without closing them */
 			fprintf(stderr, "rsbench cluster: %s\n", errmsg);
 			return 1;
 		}
@@ -413,18 +425,27 @@ int rsbench_cluster(int argc, char **argv)
 	if (b.errors > 0)
 		fprintf(stderr, "rsbench cluster: %" PRIu64 " errors, last: %s: %s\n",
 			b.errors, rs_strerror(b.last_error), b.last_message);
-	if (timeline != NULL && !bench_write_timeline(&b, timeline)) {
-		fprintf(stderr, "rsbench cluster: --timeline %s: %s\n", timeline,
-			strerror(errno));
-		return 1;
+	rc = b.n_lat == 0 ? 1 : 0;
+	if (timeline_f != NULL) {
+		bool ok = bench_write_timeline(&b, timeline_f);
+		timeline_f = NULL;
+		if (!ok) {
+			fprintf(stderr, "rsbench cluster: --timeline %s: %s\n",
+				timeline, strerror(errno));
+			rc = 1;
+		}
 	}
+out:
 	if (idle != NULL)
 		rb_idle_close(idle, &b.loop);
 	rs_client_close(b.client, bench_closed, NULL);
+out_loop:
 	uv_run(&b.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&b.loop);
 	batch_free(&b.batch);
 	free(b.lat_ms);
 	free(b.events);
-	return b.n_lat == 0 ? 1 : 0;
+	if (timeline_f != NULL)
+		fclose(timeline_f);
+	return rc;
 }

@@ -193,12 +193,15 @@ def test_cluster_bad_flags():
         p = subprocess.run([RSBENCH, "cluster", "--endpoints", "127.0.0.1:1"]
                            + args, capture_output=True, text=True, timeout=10)
         assert p.returncode == 2 and want in p.stderr, (args, p.returncode, p.stderr)
+    # An unwritable timeline fails before the run, not after it.
     c, _ = started()
     p = subprocess.run([RSBENCH, "cluster", "--endpoints", c.endpoints(),
-                        "--count", "5", "--timeline", "/nonexistent/dir/t"],
+                        "--duration", "3600", "--timeline",
+                        "/nonexistent/dir/t"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 1 and "--timeline /nonexistent/dir/t" in p.stderr, \
         (p.returncode, p.stderr)
+    assert "RESULT" not in p.stdout, p.stdout
 
 
 if __name__ == "__main__":
