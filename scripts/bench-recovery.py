@@ -59,6 +59,10 @@ or restart leaves no commit gap longer than twice the steady p99 put
 latency (the median over the rounds of each round's p99 in the second
 before its kill), and no errors.
 
+A raftstore leader round slower than one election timeout (the fast
+election should never take that long) copies the nodes' logs to a
+temporary directory, whose path it prints.
+
 Every process this script starts is killed by PID on exit, also on errors
 and on SIGINT/SIGTERM.  Ports are picked free.  Any wait that runs past
 --timeout seconds aborts the run with a message and the nodes' log tails,
@@ -577,8 +581,20 @@ class RaftstoreBench:
                 r, leader.id, res["commit"], who, new_leader.id,
                 fmt_s(res["elected"]), res["recovery_ms"], epoch0, nst["epoch"],
                 race.error_summary()))
+        if res["commit"] > self.args.election_timeout_ms / 1000.0:
+            self.keep_logs(c, "leader-round-%d" % r)
         leader.start()
         return res
+
+    def keep_logs(self, c, what):
+        """A round slower than the fast election should ever be: keep the
+        nodes' logs (raft.peer_closed, raft.fast_election) for a look."""
+        dest = tempfile.mkdtemp(prefix="bench-recovery-%s-" % what)
+        for n in c.nodes.values():
+            if os.path.exists(n.log):
+                shutil.copy(n.log, dest)
+        log("  (slower than one election timeout: the nodes' logs are kept "
+            "in %s)" % dest)
 
     # -- scenario 3: follower SIGKILL and restart -> commit gaps -------------
 
