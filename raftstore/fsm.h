@@ -112,6 +112,7 @@ struct fsm {
 		struct rs_buf img;    /* header room, then the image */
 		struct rs_buf cursor; /* the last key encoded */
 		uint64_t start_ns, steps;
+		uint64_t frees_off_loop; /* images a worker freed (or frees) */
 		uint64_t last_bytes;  /* the previous image's size */
 		struct raft_buffer buf; /* what c-raft gets */
 		pthread_mutex_t mu;
