@@ -25,14 +25,14 @@
  * with one rule they all reach the budget, or c-raft's entry cap, at the
  * same entry and take their snapshots together: each encodes the whole
  * state on its loop and has it checksummed and compressed on a worker at
- * once.  On the three-node benchmark machine (2 vCPUs) that cost 2.4-2.9
- * commit gaps over 8 ms per snapshot, up to 28 ms.  With jitter each
- * snapshot cycle takes its own random cut, up to a quarter, off both the
- * budget and the entry cap, so the replicas drift apart and stay apart
- * (their phases take a random walk): 0.5 gaps over 8 ms per snapshot, the
- * worst 14-17 ms (docs/architecture.md, "Snapshots come by bytes of
- * log").  Neither limit is ever exceeded; snapshots come at most a third
- * more often.
+ * once.  On the three-node benchmark machine (2 vCPUs, 8 writers,
+ * --snapshot-threshold 16384) that cost 1.7-2.9 commit gaps over 8 ms per
+ * snapshot, up to 28 ms.  With jitter each snapshot cycle takes its own
+ * random cut, up to a quarter, off both the budget and the entry cap, so
+ * the replicas drift apart and stay apart (their phases take a random
+ * walk): 0.3 gaps over 8 ms per snapshot, the worst 13-16 ms
+ * (docs/architecture.md, "Replicas take their snapshots apart").  Neither
+ * limit is ever exceeded; snapshots come at most a third more often.
  *
  * Pure bookkeeping, no I/O: the FSM feeds it (fsm.c) and turns "due" into
  * c-raft's threshold.
