@@ -39,11 +39,9 @@ bench_etcdbench() {
 	(cd "$1/tools/etcdbench" && GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= go build -o "$2" .)
 }
 
-free_ports() { python3 -c '
-import socket,sys
-s=[socket.socket() for _ in range(int(sys.argv[1]))]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(" ".join(str(x.getsockname()[1]) for x in s))' "$1"; }
+# Below the ephemeral range, so no outgoing connection takes one meanwhile
+# (tests/integration/ports.py).
+free_ports() { python3 "$(dirname "${BASH_SOURCE[0]}")/../tests/integration/ports.py" "$1"; }
 
 port_in_use() { # PORT
 	ss -Hltn "sport = :$1" 2>/dev/null | grep -q .

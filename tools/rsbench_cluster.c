@@ -76,6 +76,7 @@ struct bench {
 	uint64_t issued, done, errors;
 	uint64_t end_ns;
 	bool stopping;
+	bool stop_on_error; /* the preload: one error ends it */
 	double *lat_ms;
 	size_t n_lat, cap_lat;
 	bool timeline;         /* keep events[] */
@@ -135,6 +136,8 @@ static void bench_done(struct rs_op *op)
 	if (st != RS_OK && !(st == RS_ENOTFOUND)) {
 		b->errors++;
 		b->last_error = st;
+		if (b->stop_on_error)
+			b->stopping = true;
 		snprintf(b->last_message, sizeof b->last_message, "%s",
 			 op->result.message);
 	} else {
@@ -380,7 +383,11 @@ int rsbench_cluster(int argc, char **argv)
 		goto out_loop;
 	}
 	if (strcmp(op, "put") != 0) { /* preload the keys that get reads */
+		/* Stop at the first failure: each could take the whole
+		 * --timeout-ms, and there are --keys of them. */
+		b.stop_on_error = true;
 		bench_run(&b, "put", 0, b.keys);
+		b.stop_on_error = false;
 		if (b.errors > 0) {
 			fprintf(stderr, "rsbench cluster: preload failed: %s: %s\n",
 				rs_strerror(b.last_error), b.last_message);

@@ -10,7 +10,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rswire  # noqa: E402
+import ports as portpick  # noqa: E402
 
 BUILD = os.environ.get("top_builddir") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
@@ -37,16 +37,9 @@ atexit.register(_cleanup_all)
 
 
 def free_ports(n):
-    """n distinct loopback ports that are free right now."""
-    socks, ports = [], []
-    while len(ports) < n:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
+    """n distinct loopback ports that are free right now, below the
+    ephemeral range (ports.py says why)."""
+    return portpick.free_ports(n)
 
 
 class Node:

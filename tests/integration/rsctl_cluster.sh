@@ -57,14 +57,8 @@ stop_all() {
 rs_on_exit stop_all
 
 # Six loopback ports nobody listens on right now: 3 Raft, 3 client.
-read -r R1 R2 R3 C1 C2 C3 DEAD < <(python3 - <<'EOF'
-import socket
-socks = [socket.socket() for _ in range(7)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-) || die "cannot pick ports"
+read -r R1 R2 R3 C1 C2 C3 DEAD < <(python3 "$here/ports.py" 7) ||
+	die "cannot pick ports"
 CLUSTER="1=127.0.0.1:$R1/127.0.0.1:$C1,2=127.0.0.1:$R2/127.0.0.1:$C2,3=127.0.0.1:$R3/127.0.0.1:$C3"
 EPS="127.0.0.1:$C1,127.0.0.1:$C2,127.0.0.1:$C3"
 CLIENT_PORTS=(0 "$C1" "$C2" "$C3")

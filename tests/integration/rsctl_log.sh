@@ -324,12 +324,7 @@ stop_node() {
 	return 0
 }
 rs_on_exit stop_node
-read -r RPORT CPORT < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s:
-    x.bind(("127.0.0.1", 0))
-print(" ".join(str(x.getsockname()[1]) for x in s))') || die "cannot pick ports"
+read -r RPORT CPORT < <(python3 "$here/ports.py" 2) || die "cannot pick ports"
 DD=$RS_TMP/node
 "$RAFTSTORED" --id 1 --data-dir "$DD" \
 	--initial-cluster "1=127.0.0.1:$RPORT/127.0.0.1:$CPORT" \

@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import BUILD, Cluster, run_tests
+from harness import BUILD, Cluster, free_ports, run_tests
 
 RSBENCH = os.path.join(os.path.abspath(BUILD), "rsbench")
 WATCHERS, RATE, DURATION = 50, 100, 1
@@ -193,6 +193,16 @@ def test_cluster_bad_flags():
         p = subprocess.run([RSBENCH, "cluster", "--endpoints", "127.0.0.1:1"]
                            + args, capture_output=True, text=True, timeout=10)
         assert p.returncode == 2 and want in p.stderr, (args, p.returncode, p.stderr)
+    # A preload against a cluster that is down stops at its first failure
+    # (it went on through all --keys, each waiting --timeout-ms).
+    dead = "127.0.0.1:%d" % free_ports(1)[0]
+    t0 = time.monotonic()
+    p = subprocess.run([RSBENCH, "cluster", "--endpoints", dead, "--op",
+                        "sget", "--keys", "1000", "--timeout-ms", "300"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "preload failed" in p.stderr, \
+        (p.returncode, p.stderr)
+    assert time.monotonic() - t0 < 10, time.monotonic() - t0
     # An unwritable timeline fails before the run, not after it.
     c, _ = started()
     p = subprocess.run([RSBENCH, "cluster", "--endpoints", c.endpoints(),

@@ -18,11 +18,7 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT
-read -r -a p <<<"$(python3 -c '
-import socket
-s=[socket.socket() for _ in range(7)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(" ".join(str(x.getsockname()[1]) for x in s))')"
+read -r -a p <<<"$(python3 "$src/tests/integration/ports.py" 7)"
 ic="1=127.0.0.1:${p[0]}/127.0.0.1:${p[1]},2=127.0.0.1:${p[2]}/127.0.0.1:${p[3]},3=127.0.0.1:${p[4]}/127.0.0.1:${p[5]}"
 ep="127.0.0.1:${p[1]},127.0.0.1:${p[3]},127.0.0.1:${p[5]}"
 valgrind --leak-check=full --show-leak-kinds=definite,indirect \
