@@ -153,13 +153,19 @@ void fsm_snapshot_by_bytes(struct fsm *f, struct raft *r,
 	raft_set_snapshot_threshold(r, f->by_bytes.max_entries);
 }
 
+/* c-raft's threshold back to the entry cap, less this cycle's cut. */
+static void fsm_threshold_to_cap(struct fsm *f)
+{
+	raft_set_snapshot_threshold(
+		f->by_bytes.raft,
+		snappolicy_entry_cap(&f->by_bytes.policy, f->by_bytes.max_entries));
+}
+
 void fsm_snapshot_jitter(struct fsm *f, uint64_t seed)
 {
 	assert(f->by_bytes.raft != NULL);
 	snappolicy_jitter(&f->by_bytes.policy, seed);
-	raft_set_snapshot_threshold(
-		f->by_bytes.raft,
-		snappolicy_entry_cap(&f->by_bytes.policy, f->by_bytes.max_entries));
+	fsm_threshold_to_cap(f);
 }
 
 uint64_t fsm_log_bytes(const struct fsm *f)
@@ -182,9 +188,7 @@ void fsm_snapshot_policy_begun(struct fsm *f)
 	if (f->by_bytes.raft == NULL)
 		return;
 	snappolicy_begun(&f->by_bytes.policy);
-	raft_set_snapshot_threshold(
-		f->by_bytes.raft,
-		snappolicy_entry_cap(&f->by_bytes.policy, f->by_bytes.max_entries));
+	fsm_threshold_to_cap(f);
 }
 
 void fsm_snapshot_policy_ended(struct fsm *f, bool written,
@@ -310,10 +314,7 @@ static int fsm_restore_body(struct raft_fsm *rf, struct raft_buffer *buf)
 	if (f->by_bytes.raft != NULL) {
 		snappolicy_restored(&f->by_bytes.policy,
 				    buf->len - FSM_SNAPSHOT_HEADER);
-		raft_set_snapshot_threshold(
-			f->by_bytes.raft,
-			snappolicy_entry_cap(&f->by_bytes.policy,
-					     f->by_bytes.max_entries));
+		fsm_threshold_to_cap(f);
 	}
 	if (version > store_accepted_version(f->store)) {
 		rv = store_restore(f->store, version, epoch,
