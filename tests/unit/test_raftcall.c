@@ -47,14 +47,6 @@ END_TEST
 
 /* ---- c-raft's behaviour, on raft_fixture ---- */
 
-static int fixture_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
-			 void **result)
-{
-	(void)fsm, (void)buf;
-	*result = NULL;
-	return 0;
-}
-
 struct seen {
 	struct raft *r;
 	bool called;
@@ -78,25 +70,11 @@ static void record_barrier(struct raft_barrier *req, int status)
 START_TEST(test_deposed_leader_fails_requests_while_leader)
 {
 	struct raft_fixture f;
-	struct raft_fsm fsms[3];
-	struct raft_configuration conf;
 	struct raft_barrier req;
 	struct seen seen = {NULL, false, 0, -1};
 	struct raft *leader;
 
-	memset(fsms, 0, sizeof fsms);
-	ck_assert_int_eq(raft_fixture_initialize(&f), 0);
-	for (unsigned i = 0; i < 3; i++) {
-		fsms[i].version = 1;
-		fsms[i].apply = fixture_apply;
-		ck_assert_int_eq(raft_fixture_grow(&f, &fsms[i]), 0);
-	}
-	raft_configuration_init(&conf);
-	ck_assert_int_eq(raft_fixture_configuration(&f, 3, &conf), 0);
-	ck_assert_int_eq(raft_fixture_bootstrap(&f, &conf), 0);
-	raft_configuration_close(&conf);
-	ck_assert_int_eq(raft_fixture_start(&f), 0);
-	raft_fixture_elect(&f, 0);
+	testutil_fixture_start(&f, 3, NULL, NULL);
 	leader = raft_fixture_get(&f, 0);
 	ck_assert_int_eq(raft_state(leader), RAFT_LEADER);
 

@@ -18,34 +18,11 @@
 #define N_SERVERS 3u
 
 static struct raft_fixture f;
-static struct raft_fsm fsms[N_SERVERS];
-
-static int fixture_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
-			 void **result)
-{
-	(void)fsm, (void)buf;
-	*result = NULL;
-	return 0;
-}
 
 /* Three voters, server 0 (id 1) elected. */
 static void setup(void)
 {
-	struct raft_configuration conf;
-
-	memset(fsms, 0, sizeof fsms);
-	ck_assert_int_eq(raft_fixture_initialize(&f), 0);
-	for (unsigned i = 0; i < N_SERVERS; i++) {
-		fsms[i].version = 1;
-		fsms[i].apply = fixture_apply;
-		ck_assert_int_eq(raft_fixture_grow(&f, &fsms[i]), 0);
-	}
-	raft_configuration_init(&conf);
-	ck_assert_int_eq(raft_fixture_configuration(&f, N_SERVERS, &conf), 0);
-	ck_assert_int_eq(raft_fixture_bootstrap(&f, &conf), 0);
-	raft_configuration_close(&conf);
-	ck_assert_int_eq(raft_fixture_start(&f), 0);
-	raft_fixture_elect(&f, 0);
+	testutil_fixture_start(&f, N_SERVERS, NULL, NULL);
 }
 
 static void teardown(void)
