@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "raftstore/raftcall.h"
+#include "tests/unit/plainfix.h"
 #include "tests/unit/testutil.h"
 
 START_TEST(test_callback_depth_nests)
@@ -74,7 +75,7 @@ START_TEST(test_deposed_leader_fails_requests_while_leader)
 	struct seen seen = {NULL, false, 0, -1};
 	struct raft *leader;
 
-	testutil_fixture_start(&f, 3, NULL, NULL);
+	plainfix_start(&f, 3, NULL, NULL);
 	leader = raft_fixture_get(&f, 0);
 	ck_assert_int_eq(raft_state(leader), RAFT_LEADER);
 

@@ -13,6 +13,7 @@
 #include "raftstore/lib/metrics.h"
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/raftinfo.h"
+#include "tests/unit/plainfix.h"
 #include "tests/unit/testutil.h"
 
 #define N_SERVERS 3u
@@ -22,7 +23,7 @@ static struct raft_fixture f;
 /* Three voters, server 0 (id 1) elected. */
 static void setup(void)
 {
-	testutil_fixture_start(&f, N_SERVERS, NULL, NULL);
+	plainfix_start(&f, N_SERVERS, NULL, NULL);
 }
 
 static void teardown(void)

@@ -15,6 +15,7 @@
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/raftinfo.h"
 #include "raftstore/rafttick.h"
+#include "tests/unit/plainfix.h"
 #include "tests/unit/testutil.h"
 
 #define N_SERVERS 3u
@@ -35,7 +36,7 @@ static void like_a_node(struct raft_fixture *fx, unsigned i, void *paced)
 /* Three voters, server 0 (id 1) elected, all paced or none. */
 static void start_cluster(bool paced)
 {
-	testutil_fixture_start(&f, N_SERVERS, like_a_node, &paced);
+	plainfix_start(&f, N_SERVERS, like_a_node, &paced);
 	/* a few heartbeats, so the followers' timers start from one */
 	raft_fixture_step_until_elapsed(&f, 3 * HEARTBEAT_MS + 5);
 }

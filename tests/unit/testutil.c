@@ -6,8 +6,6 @@
 
 #include <check.h>
 #include <dirent.h>
-#include <raft.h>
-#include <raft/fixture.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,43 +139,4 @@ TCase *testutil_tcase(Suite *s, const char *name, void (*setup)(void),
 	tcase_set_timeout(tc, timeout_s);
 	suite_add_tcase(s, tc);
 	return tc;
-}
-
-static int testutil_fixture_apply(struct raft_fsm *fsm,
-				  const struct raft_buffer *buf, void **result)
-{
-	(void)fsm, (void)buf;
-	*result = NULL;
-	return 0;
-}
-
-/* c-raft keeps a pointer to each server's fsm: one set for the process
- * (one fixture at a time; Check forks each test). */
-static struct raft_fsm testutil_fsms[TESTUTIL_FIXTURE_MAX];
-
-void testutil_fixture_start(struct raft_fixture *f, unsigned n,
-			    void (*before_start)(struct raft_fixture *f,
-						 unsigned i, void *arg),
-			    void *arg)
-{
-	struct raft_configuration conf;
-
-	ck_assert_uint_le(n, TESTUTIL_FIXTURE_MAX);
-	memset(testutil_fsms, 0, sizeof testutil_fsms);
-	memset(f, 0, sizeof *f);
-	ck_assert_int_eq(raft_fixture_initialize(f), 0);
-	for (unsigned i = 0; i < n; i++) {
-		testutil_fsms[i].version = 1;
-		testutil_fsms[i].apply = testutil_fixture_apply;
-		ck_assert_int_eq(raft_fixture_grow(f, &testutil_fsms[i]), 0);
-		if (before_start != NULL)
-			before_start(f, i, arg);
-	}
-	raft_configuration_init(&conf);
-	ck_assert_int_eq(raft_fixture_configuration(f, n, &conf), 0);
-	ck_assert_int_eq(raft_fixture_bootstrap(f, &conf), 0);
-	raft_configuration_close(&conf);
-	ck_assert_int_eq(raft_fixture_start(f), 0);
-	raft_fixture_elect(f, 0);
-	ck_assert_int_eq(raft_state(raft_fixture_get(f, 0)), RAFT_LEADER);
 }

@@ -34,18 +34,6 @@ int testutil_run_suite(Suite *s);
 TCase *testutil_tcase(Suite *s, const char *name, void (*setup)(void),
 		      void (*teardown)(void), double timeout_s);
 
-struct raft_fixture;
-/* c-raft's in-memory cluster of n voters (ids 1..n) whose state machines
- * apply nothing, started at time 0 with server 0 elected.  before_start,
- * if not NULL, runs for each server once it is grown and before the start
- * (to set options, wrap its io).  f is zeroed first; close it with
- * raft_fixture_close.  n is at most TESTUTIL_FIXTURE_MAX. */
-#define TESTUTIL_FIXTURE_MAX 5
-void testutil_fixture_start(struct raft_fixture *f, unsigned n,
-			    void (*before_start)(struct raft_fixture *f,
-						 unsigned i, void *arg),
-			    void *arg);
-
 /* Read/write a whole file (aborts on failure). */
 uint8_t *testutil_read_file(const char *path, size_t *len);
 void testutil_write_file(const char *path, const void *data, size_t len);

@@ -1,0 +1,46 @@
+/* plainfix: see plainfix.h. */
+#include "tests/unit/plainfix.h"
+
+#include <check.h>
+#include <raft.h>
+#include <raft/fixture.h>
+#include <string.h>
+
+static int plainfix_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
+			  void **result)
+{
+	(void)fsm, (void)buf;
+	*result = NULL;
+	return 0;
+}
+
+/* c-raft keeps a pointer to each server's fsm: one set for the process
+ * (one fixture at a time; Check forks each test). */
+static struct raft_fsm plainfix_fsms[PLAINFIX_SERVERS_MAX];
+
+void plainfix_start(struct raft_fixture *f, unsigned n,
+		    void (*before_start)(struct raft_fixture *f, unsigned i,
+					 void *arg),
+		    void *arg)
+{
+	struct raft_configuration conf;
+
+	ck_assert_uint_le(n, PLAINFIX_SERVERS_MAX);
+	memset(plainfix_fsms, 0, sizeof plainfix_fsms);
+	memset(f, 0, sizeof *f);
+	ck_assert_int_eq(raft_fixture_initialize(f), 0);
+	for (unsigned i = 0; i < n; i++) {
+		plainfix_fsms[i].version = 1;
+		plainfix_fsms[i].apply = plainfix_apply;
+		ck_assert_int_eq(raft_fixture_grow(f, &plainfix_fsms[i]), 0);
+		if (before_start != NULL)
+			before_start(f, i, arg);
+	}
+	raft_configuration_init(&conf);
+	ck_assert_int_eq(raft_fixture_configuration(f, n, &conf), 0);
+	ck_assert_int_eq(raft_fixture_bootstrap(f, &conf), 0);
+	raft_configuration_close(&conf);
+	ck_assert_int_eq(raft_fixture_start(f), 0);
+	raft_fixture_elect(f, 0);
+	ck_assert_int_eq(raft_state(raft_fixture_get(f, 0)), RAFT_LEADER);
+}

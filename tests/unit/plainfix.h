@@ -1,0 +1,24 @@
+/*
+ * plainfix: c-raft's in-memory cluster (raft_fixture) with state machines
+ * that apply nothing, for the unit tests of what raftstore does to c-raft
+ * itself (raftinfo, raftcall, rafttick).  raftfix.h is the one whose
+ * servers run raftstore's own state machine.
+ */
+#ifndef RS_PLAINFIX_H
+#define RS_PLAINFIX_H
+
+struct raft_fixture;
+
+#define PLAINFIX_SERVERS_MAX 5
+
+/* A cluster of n voters (ids 1..n), started at time 0 with server 0
+ * elected.  before_start, if not NULL, runs for each server once it is
+ * grown and before the start (to set options, wrap its io).  f is zeroed
+ * first; close it with raft_fixture_close.  n <= PLAINFIX_SERVERS_MAX;
+ * one cluster at a time per process (Check forks each test). */
+void plainfix_start(struct raft_fixture *f, unsigned n,
+		    void (*before_start)(struct raft_fixture *f, unsigned i,
+					 void *arg),
+		    void *arg);
+
+#endif /* RS_PLAINFIX_H */
