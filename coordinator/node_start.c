@@ -33,6 +33,7 @@
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/raftinfo.h"
 #include "raftstore/raftio.h"
+#include "raftstore/raftheap.h"
 #include "raftstore/raftmend.h"
 #include "raftstore/rafttick.h"
 #include "raftstore/raftseg.h"
@@ -472,6 +473,9 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 
 	_Static_assert(IDENTITY_CLUSTER_ID_SIZE == RAFTGUARD_CLUSTER_ID_SIZE,
 		       "one cluster ID size");
+	/* c-raft's allocations through raftheap: the frees of a snapshot's
+	 * compacted entries go to a worker (raftheap.h). */
+	raftheap_install();
 	rv = node_init_transport(n, errmsg);
 	if (rv != RS_OK)
 		return rv;

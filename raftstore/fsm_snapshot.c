@@ -36,6 +36,7 @@
 
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/rs_error.h"
+#include "raftstore/freelater.h"
 #include "raftstore/raftcall.h"
 #include "storage/mvcc.h"
 
@@ -161,34 +162,20 @@ static int fsm_snap_wait(struct raft_fsm *rf, struct raft_buffer *bufs[],
 	return 0;
 }
 
-static void fsm_snap_free_work(uv_work_t *w)
-{
-	free(w->data);
-	w->data = NULL;
-}
-
-static void fsm_snap_freed(uv_work_t *w, int status)
-{
-	if (status != 0) /* cancelled: never ran */
-		free(w->data);
-	free(w);
-}
-
 /* Free the image, a large one on a libuv worker. */
 static void fsm_snap_free_img(struct fsm *f)
 {
-	uv_work_t *w;
+	void **img;
 
 	if (f->snap.img.cap >= FSM_SNAP_FREE_OFF_LOOP &&
-	    (w = malloc(sizeof *w)) != NULL) {
-		w->data = f->snap.img.data;
-		if (uv_queue_work(f->snap.idle.loop, w, fsm_snap_free_work,
-				  fsm_snap_freed) == 0) {
+	    (img = malloc(sizeof *img)) != NULL) {
+		img[0] = f->snap.img.data;
+		if (freelater_queue(f->snap.idle.loop, img, 1) == RS_OK) {
 			rs_buf_init(&f->snap.img);
 			f->snap.frees_off_loop++;
 			return;
 		}
-		free(w);
+		free(img);
 	}
 	rs_buf_free(&f->snap.img);
 }

@@ -30,6 +30,7 @@
 
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/rs_error.h"
+#include "raftstore/raftheap.h"
 
 enum raftio_kind { RAFTIO_APPEND, RAFTIO_TRUNCATE, RAFTIO_PUT };
 
@@ -291,8 +292,13 @@ static void put_done(struct raft_io_snapshot_put *inner, int status)
 		uv_timer_start(&raftio_guard.timer, timer_cb, 0, 0);
 	free(op);
 	raftio_failed("snapshot write", status);
-	if (cb != NULL)
-		cb(outer, status);
+	if (cb == NULL)
+		return;
+	/* c-raft drops the entries the snapshot covers in here, one free
+	 * each: a worker does the frees (raftheap.h). */
+	raftheap_defer_begin();
+	cb(outer, status);
+	raftheap_defer_end(raftio_guard.timer.loop);
 }
 
 /* ---- the backend's vtable entries ---- */
