@@ -4,6 +4,7 @@
 #include <check.h>
 #include <raft.h>
 #include <raft/fixture.h>
+#include <stdbool.h>
 #include <string.h>
 
 static int plainfix_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
@@ -43,4 +44,31 @@ void plainfix_start(struct raft_fixture *f, unsigned n,
 	ck_assert_int_eq(raft_fixture_start(f), 0);
 	raft_fixture_elect(f, 0);
 	ck_assert_int_eq(raft_state(raft_fixture_get(f, 0)), RAFT_LEADER);
+}
+
+static unsigned plainfix_dead;
+
+/* A server other than plainfix_dead leads. */
+static bool plainfix_new_leader(struct raft_fixture *f, void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < raft_fixture_n(f); i++)
+		if (i != plainfix_dead &&
+		    raft_state(raft_fixture_get(f, i)) == RAFT_LEADER)
+			return true;
+	return false;
+}
+
+unsigned plainfix_step_until_new_leader(struct raft_fixture *f,
+					unsigned dead, unsigned max_ms)
+{
+	unsigned n = raft_fixture_n(f);
+
+	plainfix_dead = dead;
+	if (!raft_fixture_step_until(f, plainfix_new_leader, NULL, max_ms))
+		return n;
+	for (unsigned i = 0; i < n; i++)
+		if (i != dead && raft_state(raft_fixture_get(f, i)) == RAFT_LEADER)
+			return i;
+	return n;
 }

@@ -21,4 +21,9 @@ void plainfix_start(struct raft_fixture *f, unsigned n,
 					 void *arg),
 		    void *arg);
 
+/* Step until a server other than `dead` leads, for at most max_ms of the
+ * fixture's time; its index, or n if none did. */
+unsigned plainfix_step_until_new_leader(struct raft_fixture *f,
+					unsigned dead, unsigned max_ms);
+
 #endif /* RS_PLAINFIX_H */
