@@ -28,6 +28,7 @@
 #include "raftstore/raftcall.h"
 #include "raftstore/raftinfo.h"
 #include "raftstore/raftio.h"
+#include "raftstore/raftheap.h"
 #include "raftstore/raftmend.h"
 #include "raftstore/segfill.h"
 #include "raftstore/server.h"
@@ -485,6 +486,8 @@ static int node_metrics_register(struct node *n, char *errmsg)
 		rv = raftmend_metrics_register(&n->io, m);
 	if (rv == RS_OK)
 		rv = segfill_metrics_register(m);
+	if (rv == RS_OK)
+		rv = raftheap_metrics_register(m);
 	if (rv == RS_OK)
 		rv = node_build_info_register(m);
 	if (rv == RS_OK)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "raftstore/freelater.h"
+#include "raftstore/lib/metrics.h"
 #include "raftstore/lib/rs_error.h"
 
 /* The bracket of the thread that opened one. */
@@ -127,4 +128,21 @@ void raftheap_defer_end(uv_loop_t *loop)
 struct raftheap_stats raftheap_stats(void)
 {
 	return raftheap_defer.stats;
+}
+
+static double raftheap_read_deferred(void *ctx)
+{
+	(void)ctx;
+	return (double)raftheap_defer.stats.deferred;
+}
+
+int raftheap_metrics_register(struct metrics *ms)
+{
+	if (metrics_counter_fn(ms, "raftstore_raft_frees_deferred_total",
+			       "c-raft's frees of log entries a snapshot "
+			       "compacted, done on a worker thread instead of "
+			       "the loop (c-raft guard 15)",
+			       raftheap_read_deferred, NULL) == NULL)
+		return RS_EINVAL;
+	return RS_OK;
 }

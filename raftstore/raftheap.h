@@ -46,4 +46,11 @@ struct raftheap_stats {
 };
 struct raftheap_stats raftheap_stats(void);
 
+struct metrics;
+/* Register raftstore_raft_frees_deferred_total: raftheap_stats().deferred,
+ * read at each render, which must run on the thread that runs the
+ * brackets (the node's loop).  RS_OK, or RS_EINVAL with
+ * metrics_errmsg(ms). */
+int raftheap_metrics_register(struct metrics *ms);
+
 #endif /* RS_RAFTHEAP_H */

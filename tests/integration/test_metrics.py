@@ -102,6 +102,7 @@ def test_metrics_families_and_values():
                 "raftstore_raft_appends_mended",
                 "raftstore_raft_segments_filled",
                 "raftstore_raft_segment_fill_failures",
+                "raftstore_raft_frees_deferred",
                 "raftstore_apply_lag_entries"):
         assert fam in fams, "%s missing from /metrics:\n%s" % (fam, text)
     assert fams["process_cpu_seconds"]["type"] == "counter"
@@ -128,6 +129,8 @@ def test_metrics_families_and_values():
     assert sample(fams, "raftstore_raft_segments_filled") >= 1
     assert sample(fams, "raftstore_raft_segment_fill_failures") == 0
     assert sample(fams, "raftstore_raft_appends_mended") == 0
+    # no snapshot yet, so no compacted entries to free (guard 15)
+    assert sample(fams, "raftstore_raft_frees_deferred") == 0
     # a refused request is counted with its result
     try:
         conn.commit([("set", b"\xff/system/x", b"y")])
