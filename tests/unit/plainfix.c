@@ -46,14 +46,11 @@ void plainfix_start(struct raft_fixture *f, unsigned n,
 	ck_assert_int_eq(raft_state(raft_fixture_get(f, 0)), RAFT_LEADER);
 }
 
-static unsigned plainfix_dead;
-
-/* A server other than plainfix_dead leads. */
-static bool plainfix_new_leader(struct raft_fixture *f, void *arg)
+/* A server other than *dead leads. */
+static bool plainfix_new_leader(struct raft_fixture *f, void *dead)
 {
-	(void)arg;
 	for (unsigned i = 0; i < raft_fixture_n(f); i++)
-		if (i != plainfix_dead &&
+		if (i != *(unsigned *)dead &&
 		    raft_state(raft_fixture_get(f, i)) == RAFT_LEADER)
 			return true;
 	return false;
@@ -64,8 +61,7 @@ unsigned plainfix_step_until_new_leader(struct raft_fixture *f,
 {
 	unsigned n = raft_fixture_n(f);
 
-	plainfix_dead = dead;
-	if (!raft_fixture_step_until(f, plainfix_new_leader, NULL, max_ms))
+	if (!raft_fixture_step_until(f, plainfix_new_leader, &dead, max_ms))
 		return n;
 	for (unsigned i = 0; i < n; i++)
 		if (i != dead && raft_state(raft_fixture_get(f, i)) == RAFT_LEADER)
