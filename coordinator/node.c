@@ -30,6 +30,7 @@
 #include "raftstore/raftio.h"
 #include "raftstore/raftheap.h"
 #include "raftstore/raftmend.h"
+#include "raftstore/raftresend.h"
 #include "raftstore/segfill.h"
 #include "raftstore/server.h"
 #include "raftstore/watch.h"
@@ -484,6 +485,8 @@ static int node_metrics_register(struct node *n, char *errmsg)
 		rv = raftio_metrics_register(m);
 	if (rv == RS_OK)
 		rv = raftmend_metrics_register(&n->io, m);
+	if (rv == RS_OK)
+		rv = raftresend_metrics_register(&n->io, m);
 	if (rv == RS_OK)
 		rv = segfill_metrics_register(m);
 	if (rv == RS_OK)

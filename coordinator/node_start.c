@@ -35,6 +35,7 @@
 #include "raftstore/raftio.h"
 #include "raftstore/raftheap.h"
 #include "raftstore/raftmend.h"
+#include "raftstore/raftresend.h"
 #include "raftstore/rafttick.h"
 #include "raftstore/raftseg.h"
 #include "raftstore/segfill.h"
@@ -514,6 +515,15 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 	raft_uv_set_auto_recovery(&n->io, false);
 	/* c-raft does not stop on a failed log write (#321): we do. */
 	raftio_guard_install(&n->io, &n->loop, n->raft_dir, node_fatal, n);
+	/* raft_uv 0.15 drops the message whose write found a connection
+	 * broken (c-raft guard 16): send it again once.  Under raftmend,
+	 * whose reply cap must apply to the second try too. */
+	rv = raftresend_install(&n->io);
+	if (rv != RS_OK) {
+		rs_errmsg_printf(errmsg, "guard Raft sends: %s",
+				 rs_strerror(rv));
+		return NODE_EXIT_FAILURE;
+	}
 #ifdef RS_FAULT_HOOKS
 	if (getenv("RS_FAULT_RAFT_SET_TERM") != NULL &&
 	    strcmp(getenv("RS_FAULT_RAFT_SET_TERM"), "fail") == 0)

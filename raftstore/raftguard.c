@@ -32,9 +32,13 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "raftstore/lib/buf.h"
@@ -286,6 +290,158 @@ static void watch_drop_all(const struct raftguard *g)
 }
 
 /* ------------------------------------------------------------------ */
+/* Outbound watches: connections this node dialed, in c-raft's hands    */
+/* ------------------------------------------------------------------ */
+
+/* c-raft only writes to a connection it dialed and learns that the peer
+ * ended it only when a write fails; the first write after the peer's FIN
+ * still succeeds (the peer's kernel answers it with a reset), so that
+ * message is lost without an error (c-raft guard 16).  The guard watches
+ * such a connection through a duplicate of its descriptor (never through
+ * c-raft's libuv stream: a read error there would make the stream
+ * unwritable, and c-raft 0.15 would then fail every send to that peer
+ * without ever reconnecting).  When the peer ends it, the guard shuts
+ * down the sending side, so c-raft's next write fails at once, c-raft
+ * reconnects, and raftresend sends the message again. */
+static void guard_maybe_closed(struct raftguard *g);
+
+struct raftguard_outwatch {
+	struct raftguard *g;
+	uint64_t peer_id;
+	int fd; /* the duplicate; -1 once closed */
+	uv_poll_t poll;
+	struct raftguard_outwatch *next;
+};
+
+static void outwatch_closed_cb(uv_handle_t *h)
+{
+	struct raftguard_outwatch *w = h->data;
+	struct raftguard *g = w->g;
+
+	assert(g->outwatch_handles > 0);
+	g->outwatch_handles--;
+	free(w);
+	guard_maybe_closed(g);
+}
+
+/* Unlink w, stop watching and close the duplicate (c-raft's descriptor
+ * keeps the connection open, or, if it closed its own already, this ends
+ * the connection). */
+static void outwatch_end(struct raftguard_outwatch *w)
+{
+	struct raftguard_outwatch **p;
+
+	for (p = &w->g->outwatches; *p != w; p = &(*p)->next)
+		assert(*p != NULL);
+	*p = w->next;
+	uv_close((uv_handle_t *)&w->poll, outwatch_closed_cb);
+	close(w->fd); /* the poll stopped in uv_close */
+	w->fd = -1;
+}
+
+static void outwatch_cb(uv_poll_t *poll, int status, int events)
+{
+	struct raftguard_outwatch *w = poll->data;
+	char sink[256];
+	const char *how = "EOF";
+	ssize_t n;
+
+	(void)events;
+	if (status < 0) {
+		/* libuv says UV_EBADF for POLLERR: the socket's own error
+		 * (a reset, mostly) tells more. */
+		int err = 0;
+		socklen_t len = sizeof err;
+
+		how = uv_err_name(status);
+		if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+		    err != 0)
+			how = uv_err_name(uv_translate_sys_error(err));
+	} else {
+		/* c-raft never reads what a peer sends here: drop it, a
+		 * bounded amount per wake-up (the poll fires again). */
+		for (unsigned i = 0;; i++) {
+			n = recv(w->fd, sink, sizeof sink, MSG_DONTWAIT);
+			if (n > 0 && i < 16)
+				continue;
+			if (n > 0)
+				return;
+			if (n == 0)
+				break;
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			how = uv_err_name(uv_translate_sys_error(errno));
+			break;
+		}
+	}
+	/* The peer ended it (or it broke): c-raft's next write must fail
+	 * rather than vanish. */
+	(void)shutdown(w->fd, SHUT_WR);
+	w->g->stats.outbound_ended++;
+	log_info("raft.peer_closed", "peer_id=%llu conn=out error=%s "
+		 "effect=\"the next message reconnects and is resent\"",
+		 (unsigned long long)w->peer_id, how);
+	outwatch_end(w);
+}
+
+/* Watch stream, which this node dialed to peer_id and c-raft now owns.
+ * c-raft keeps one connection per peer, so an older watch of the same
+ * peer is of a connection c-raft closed: it ends here.  Without memory or
+ * a descriptor the connection is only not watched. */
+static void outwatch_start(struct raftguard *g, uint64_t peer_id,
+			   struct uv_stream_s *stream)
+{
+	struct raftguard_outwatch *w, *next;
+	uv_os_fd_t fd;
+	int rv;
+
+	for (w = g->outwatches; w != NULL; w = next) {
+		next = w->next;
+		if (w->peer_id == peer_id)
+			outwatch_end(w);
+	}
+	if (uv_is_closing((uv_handle_t *)stream) ||
+	    uv_fileno((uv_handle_t *)stream, &fd) != 0)
+		return;
+	w = malloc(sizeof *w);
+	if (w == NULL)
+		goto fail;
+	*w = (struct raftguard_outwatch){.g = g, .peer_id = peer_id};
+	w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (w->fd < 0) {
+		free(w);
+		goto fail;
+	}
+	rv = uv_poll_init_socket(stream->loop, &w->poll, w->fd);
+	if (rv == 0) {
+		w->poll.data = w;
+		rv = uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT,
+				   outwatch_cb);
+		g->outwatch_handles++;
+		w->next = g->outwatches;
+		g->outwatches = w;
+		if (rv != 0)
+			outwatch_end(w);
+	} else {
+		close(w->fd);
+		free(w);
+	}
+	if (rv == 0)
+		return;
+fail:
+	log_debug("raft.peer_not_watched", "peer_id=%llu conn=out",
+		  (unsigned long long)peer_id);
+}
+
+static void outwatch_end_all(struct raftguard *g)
+{
+	while (g->outwatches != NULL)
+		outwatch_end(g->outwatches);
+}
+
+/* ------------------------------------------------------------------ */
 /* Shakes                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -328,7 +484,7 @@ static void stream_free_cb(uv_handle_t *h)
 static void guard_maybe_closed(struct raftguard *g)
 {
 	if (g->closing && !g->inner_open && g->shakes == NULL &&
-	    g->close_cb != NULL) {
+	    g->outwatch_handles == 0 && g->close_cb != NULL) {
 		raft_uv_transport_close_cb cb = g->close_cb;
 		g->close_cb = NULL;
 		cb(&g->transport);
@@ -605,7 +761,11 @@ static void shake_hand_over(struct raftguard_shake *s)
 	s->stream = NULL;
 	raftguard_nodelay(stream, s->peer_id, s->outbound);
 	if (s->outbound) {
+		bool craft = s->req != &s->probe_req;
+
 		s->req->cb(s->req, stream, 0);
+		if (craft && !g->closing)
+			outwatch_start(g, s->peer_id, stream);
 	} else {
 		g->accept_cb(&g->transport, s->peer_id, s->peer_address, stream);
 		watch_start(g, s->peer_id, stream);
@@ -914,6 +1074,9 @@ static void guard_close(struct raft_uv_transport *t,
 	assert(!g->closing);
 	g->closing = true;
 	g->close_cb = cb;
+	/* c-raft closed its streams already (raft_uv closes its clients
+	 * first): the duplicates go now, so that the peers see the end. */
+	outwatch_end_all(g);
 	/* Outbound shakes still connecting hear RAFT_CANCELED from inner;
 	 * the others are closed here and tell c-raft so themselves. */
 	for (s = g->shakes; s != NULL; s = next) {
@@ -960,7 +1123,8 @@ void raftguard_set_hello_timeout(struct raftguard *g, unsigned ms)
 
 void raftguard_close(struct raftguard *g)
 {
-	assert(g->shakes == NULL && !g->inner_open);
+	assert(g->shakes == NULL && !g->inner_open &&
+	       g->outwatches == NULL && g->outwatch_handles == 0);
 	watch_drop_all(g);
 	free(g->address);
 	g->address = NULL;

@@ -39,6 +39,12 @@
  * 8).  A silent peer (stopped, partitioned) ends no connection and is
  * never reported: that is for the election timeout to notice.
  *
+ * A connection this node dialed (c-raft only writes to those) is watched
+ * through a duplicate of its descriptor: when the peer ends it, the guard
+ * shuts down its sending side (event=raft.peer_closed conn=out), so that
+ * c-raft's next message there fails and reconnects instead of being lost
+ * without an error (c-raft guard 16; raftresend sends it again).
+ *
  * Everything runs on the loop of the wrapped transport: nothing blocks but
  * ops->adopt (one durable write of the node's identity, once in its life).
  * A peer has hello_timeout_ms (default 5 s) to complete the exchange.  The
@@ -126,6 +132,7 @@ struct raftguard_peer_ops {
 };
 
 struct raftguard_shake;
+struct raftguard_outwatch;
 
 /* For metrics and tests. */
 struct raftguard_stats {
@@ -133,6 +140,7 @@ struct raftguard_stats {
 	uint64_t refused;  /* handshakes that failed, for any reason */
 	uint64_t adopted;  /* cluster IDs adopted (rule 3) */
 	uint64_t peers_closed; /* peer_closed reports */
+	uint64_t outbound_ended; /* dialed connections the peer ended */
 	char last_refusal[RS_ERRMSG_SIZE]; /* "" until the first refusal */
 };
 
@@ -157,6 +165,8 @@ struct raftguard {
 	raft_uv_accept_cb accept_cb;
 	raft_uv_transport_close_cb close_cb;
 	struct raftguard_shake *shakes; /* handshakes in progress */
+	struct raftguard_outwatch *outwatches; /* dialed, in c-raft's hands */
+	unsigned outwatch_handles; /* their polls, open or closing */
 	unsigned hello_timeout_ms;
 	bool closing;
 	bool inner_open; /* inner->close not completed */

@@ -806,6 +806,12 @@ def test_follower_kill_and_restart_cost_no_outage():
     assert "component failure: node %d" % fol in text, c.nodes[lead].tail()
     assert "node %d is back" % fol in text, c.nodes[lead].tail()
     assert "event=director.exit" not in text, c.nodes[lead].tail()
+    # c-raft guard 16: the leader saw its connection to the node end, and
+    # the message whose write then failed went out again.
+    assert "event=raft.peer_closed peer_id=%d conn=out" % fol in text, \
+        c.nodes[lead].tail()
+    assert "event=raft.message_resent peer_id=%d" % fol in text, \
+        c.nodes[lead].tail()
     ev = audit_events(c.nodes[lead], "component_failure",
                       lambda e: e["component_node"] == fol)
     assert ev["epoch"] == st["epoch"] and ev["cause"] == "heartbeat", ev

@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <raft.h>
 #include <raft/uv.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 
 #include "raftstore/lib/buf.h"
 #include "raftstore/raftguard.h"
+#include "raftstore/raftresend.h"
 #include "tests/unit/testutil.h"
 
 #define NODES 3
@@ -161,6 +163,7 @@ static void node_start(unsigned i, const uint8_t *cid)
 	ck_assert_int_eq(raft_uv_init(&n->io, &loop, n->dir,
 				      &n->guard.transport), 0);
 	raft_uv_set_connect_retry_delay(&n->io, 50);
+	ck_assert_int_eq(raftresend_install(&n->io), RS_OK);
 	n->fsm.version = 1;
 	n->fsm.data = n;
 	n->fsm.apply = fsm_apply;
@@ -1037,6 +1040,212 @@ START_TEST(test_silent_peers_and_close_mid_handshake)
 }
 END_TEST
 
+/* ---- a connection this node dialed, ended by the peer (guard 16) ---- */
+
+/* Two bare guards over raft_uv_tcp, no c-raft: [0] dials [1]. */
+static struct bare {
+	struct raft_uv_transport tcp;
+	struct raftguard guard;
+	struct uv_stream_s *stream; /* connected / accepted */
+	struct raft_uv_connect req;
+	uv_write_t write;
+	int write_status;
+	bool written;
+	bool closed;
+} bare[2];
+
+static void bare_accept(struct raft_uv_transport *t, raft_id id,
+			const char *address, struct uv_stream_s *stream)
+{
+	(void)t, (void)address;
+	ck_assert_uint_eq(id, 1);
+	bare[1].stream = stream;
+}
+
+static void bare_connected(struct raft_uv_connect *req,
+			   struct uv_stream_s *stream, int status)
+{
+	(void)req;
+	ck_assert_int_eq(status, 0);
+	bare[0].stream = stream;
+}
+
+static void bare_transport_closed(struct raft_uv_transport *t)
+{
+	((struct bare *)t->data)->closed = true;
+}
+
+static void bare_stream_closed(uv_handle_t *h)
+{
+	raft_free(h);
+}
+
+static void bare_written(uv_write_t *w, int status)
+{
+	struct bare *b = w->data;
+
+	b->write_status = status;
+	b->written = true;
+}
+
+static size_t bare_received;
+
+static void bare_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	(void)s, (void)buf;
+	if (nread > 0)
+		bare_received += (size_t)nread;
+}
+
+static bool bare_got_byte(void *arg)
+{
+	(void)arg;
+	return bare_received > 0;
+}
+
+static bool bare_connected_both(void *arg)
+{
+	(void)arg;
+	return bare[0].stream != NULL && bare[1].stream != NULL;
+}
+
+static bool bare_dialer_saw_end(void *arg)
+{
+	(void)arg;
+	return raftguard_stats(&bare[0].guard)->outbound_ended > 0;
+}
+
+static bool bare_write_done(void *arg)
+{
+	return ((struct bare *)arg)->written;
+}
+
+static bool bare_all_closed(void *arg)
+{
+	(void)arg;
+	return bare[0].closed && bare[1].closed;
+}
+
+static void bare_start(unsigned i)
+{
+	struct raftguard_peer_ops ops = {
+		.ctx = &nodes[i], .self_id = nodes[i].id,
+		.is_member = op_is_member, .founder = op_founder,
+		.cluster_id = op_cluster_id, .adopt = op_adopt};
+	struct raft_uv_transport *t = &bare[i].guard.transport;
+	char errmsg[RS_ERRMSG_SIZE];
+
+	memcpy(nodes[i].cluster, cluster_x, 16);
+	ck_assert_int_eq(raft_uv_tcp_init(&bare[i].tcp, &loop), 0);
+	ck_assert_int_eq(raftguard_init(&bare[i].guard, &bare[i].tcp, &ops,
+					errmsg), RS_OK);
+	t->data = &bare[i];
+	ck_assert_int_eq(t->init(t, nodes[i].id, nodes[i].addr), 0);
+}
+
+/* Write one byte on the dialer's stream and wait for the outcome. */
+static int bare_write_byte(void)
+{
+	uv_buf_t buf = uv_buf_init((char *)"x", 1);
+
+	bare[0].written = false;
+	bare[0].write.data = &bare[0];
+	ck_assert_int_eq(uv_write(&bare[0].write, bare[0].stream, &buf, 1,
+				  bare_written), 0);
+	ck_assert(run_until(bare_write_done, &bare[0], WAIT_MS));
+	return bare[0].write_status;
+}
+
+/* c-raft only writes to a connection it dialed.  Once the peer ends it,
+ * the guard shuts down the sending side, so the next write fails (and
+ * c-raft reconnects) instead of succeeding into a connection nobody
+ * reads; without the guard that write succeeds and its message is lost. */
+START_TEST(test_dialed_connection_ended_by_peer_fails_next_write)
+{
+	struct raft_uv_transport *t0 = &bare[0].guard.transport;
+	struct raft_uv_transport *t1 = &bare[1].guard.transport;
+
+	memset(bare, 0, sizeof bare);
+	bare_start(0);
+	bare_start(1);
+	ck_assert_int_eq(t1->listen(t1, bare_accept), 0);
+	ck_assert_int_eq(t0->connect(t0, &bare[0].req, nodes[1].id,
+				     nodes[1].addr, bare_connected), 0);
+	ck_assert(run_until(bare_connected_both, NULL, WAIT_MS));
+	/* A live connection; the peer reads what came, so that its close
+	 * is a FIN (unread bytes would make it a reset, which fails the
+	 * next write with or without the guard). */
+	bare_received = 0;
+	ck_assert_int_eq(uv_read_start(bare[1].stream, mute_alloc, bare_read),
+			 0);
+	ck_assert_int_eq(bare_write_byte(), 0);
+	ck_assert(run_until(bare_got_byte, NULL, WAIT_MS));
+	ck_assert_uint_eq(raftguard_stats(&bare[0].guard)->outbound_ended, 0);
+
+	uv_close((uv_handle_t *)bare[1].stream, bare_stream_closed);
+	ck_assert_msg(run_until(bare_dialer_saw_end, NULL, WAIT_MS),
+		      "the dialer's guard did not see the peer end it");
+	ck_assert_int_ne(bare_write_byte(), 0);
+
+	uv_close((uv_handle_t *)bare[0].stream, bare_stream_closed);
+	t0->close(t0, bare_transport_closed);
+	t1->close(t1, bare_transport_closed);
+	ck_assert(run_until(bare_all_closed, NULL, WAIT_MS));
+	for (unsigned i = 0; i < 2; i++) {
+		raftguard_close(&bare[i].guard);
+		raft_uv_tcp_close(&bare[i].tcp);
+	}
+}
+END_TEST
+
+static bool guard_saw_dialed_end(void *arg)
+{
+	return stats(*(unsigned *)arg)->outbound_ended > 0;
+}
+
+static bool node_is_closed(void *arg)
+{
+	return nodes[*(unsigned *)arg].closed;
+}
+
+static bool leader_resent_to_restarted(void *arg)
+{
+	const unsigned *leader = arg;
+
+	return raftresend_count(&nodes[*leader].io) > 0;
+}
+
+/* A follower's restart: its leader sees the old connection end, its next
+ * message there fails and is sent again once the node listens, and the
+ * node takes entries again. */
+START_TEST(test_restarted_follower_gets_the_failed_message)
+{
+	unsigned leader, follower;
+
+	for (unsigned i = 0; i < NODES; i++)
+		node_start(i, cluster_x);
+	elect_and_replicate(0x7);
+	leader = (unsigned)leader_of(0x7);
+	follower = (leader + 1) % NODES;
+	ck_assert_uint_eq(raftresend_count(&nodes[leader].io), 0);
+
+	node_close(follower);
+	ck_assert_msg(run_until(guard_saw_dialed_end, &leader, WAIT_MS),
+		      "the leader's guard did not see the follower's end");
+	ck_assert_msg(run_until(leader_resent_to_restarted, &leader, WAIT_MS),
+		      "the leader's next message was not sent again");
+	ck_assert(run_until(node_is_closed, &follower, WAIT_MS));
+	raft_uv_close(&nodes[follower].io);
+	raftguard_close(&nodes[follower].guard);
+	raft_uv_tcp_close(&nodes[follower].tcp);
+	nodes[follower].started = nodes[follower].closing = false;
+	nodes[follower].closed = false;
+	nodes[follower].applied = nodes[follower].old_applied = 0;
+	node_start(follower, cluster_x);
+	elect_and_replicate(0x7);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("raftguard");
@@ -1056,5 +1265,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_bad_peer_is_refused, 0, BAD_PEER_COUNT);
 	tcase_add_test(tc, test_bytes_after_hello_reach_craft);
 	tcase_add_test(tc, test_silent_peers_and_close_mid_handshake);
+	tcase_add_test(tc, test_dialed_connection_ended_by_peer_fails_next_write);
+	tcase_add_test(tc, test_restarted_follower_gets_the_failed_message);
+	signal(SIGPIPE, SIG_IGN); /* a failed write must not kill the test */
 	return testutil_run_suite(s);
 }
