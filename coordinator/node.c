@@ -31,6 +31,7 @@
 #include "raftstore/raftheap.h"
 #include "raftstore/raftmend.h"
 #include "raftstore/raftresend.h"
+#include "raftstore/raftvote.h"
 #include "raftstore/segfill.h"
 #include "raftstore/server.h"
 #include "raftstore/watch.h"
@@ -174,6 +175,14 @@ void node_peer_closed(struct node *n, raft_id peer)
 		 "election_timeout_ms=%u reason=\"the leader's connection "
 		 "closed\"", (unsigned long long)peer,
 		 (unsigned long long)raftinfo_term(&n->raft), fast);
+}
+
+bool node_leader_gone(void *ctx, raft_id leader)
+{
+	struct node *n = ctx;
+
+	return n->fast_election && n->fast_election_leader == leader &&
+	       raftinfo_election_timer_start(&n->raft) <= n->fast_election_ms;
 }
 
 /* Back to the configured election timeout once a leader is known again:
@@ -487,6 +496,8 @@ static int node_metrics_register(struct node *n, char *errmsg)
 		rv = raftmend_metrics_register(&n->io, m);
 	if (rv == RS_OK)
 		rv = raftresend_metrics_register(&n->io, m);
+	if (rv == RS_OK)
+		rv = raftvote_metrics_register(&n->io, m);
 	if (rv == RS_OK)
 		rv = segfill_metrics_register(m);
 	if (rv == RS_OK)

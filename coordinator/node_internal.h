@@ -155,6 +155,9 @@ void node_event(void *ctx, const char *name, json_t *members);
 /* raftguard_peer_ops.peer_closed: the connection to peer ended (EOF or a
  * reset).  If peer is this follower's leader, elect sooner. */
 void node_peer_closed(struct node *n, raft_id peer);
+/* Whether leader is the one whose connection this follower saw end, with
+ * nothing heard from a leader since (raftvote's callback, guard 17). */
+bool node_leader_gone(void *ctx, raft_id leader);
 
 /* ---- node_start.c ---- */
 

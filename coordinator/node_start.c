@@ -36,6 +36,7 @@
 #include "raftstore/raftheap.h"
 #include "raftstore/raftmend.h"
 #include "raftstore/raftresend.h"
+#include "raftstore/raftvote.h"
 #include "raftstore/rafttick.h"
 #include "raftstore/raftseg.h"
 #include "raftstore/segfill.h"
@@ -550,6 +551,15 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 			      rafttick_pace_ms(c->heartbeat_timeout_ms));
 	if (rv != RS_OK) {
 		rs_errmsg_printf(errmsg, "pace Raft's tick: %s",
+				 rs_strerror(rv));
+		return NODE_EXIT_FAILURE;
+	}
+	/* c-raft 0.15 refuses votes while it knows a leader, however long
+	 * gone; a follower that saw its leader's connection end judges them
+	 * (c-raft guard 17), so the first survivor to stand can win. */
+	rv = raftvote_install(&n->io, &n->raft, node_leader_gone, n);
+	if (rv != RS_OK) {
+		rs_errmsg_printf(errmsg, "guard Raft votes: %s",
 				 rs_strerror(rv));
 		return NODE_EXIT_FAILURE;
 	}

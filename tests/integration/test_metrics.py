@@ -104,6 +104,7 @@ def test_metrics_families_and_values():
                 "raftstore_raft_segment_fill_failures",
                 "raftstore_raft_frees_deferred",
                 "raftstore_raft_messages_resent",
+                "raftstore_raft_votes_unblocked",
                 "raftstore_apply_lag_entries"):
         assert fam in fams, "%s missing from /metrics:\n%s" % (fam, text)
     assert fams["process_cpu_seconds"]["type"] == "counter"
