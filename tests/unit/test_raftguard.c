@@ -307,6 +307,40 @@ static bool applied_or_failed(void *arg)
 	return all_applied(arg) || apply_failed;
 }
 
+static const struct raftguard_stats *stats(unsigned i);
+
+/* Each started node's Raft state and guard counters, for a failure's
+ * message (static: one at a time). */
+static const char *cluster_state(void)
+{
+	static char out[1024];
+	size_t len = 0;
+
+	out[0] = 0;
+	for (unsigned i = 0; i < NODES && len < sizeof out; i++) {
+		struct tnode *n = &nodes[i];
+
+		if (!n->started)
+			continue;
+		len += (size_t)snprintf(
+			out + len, sizeof out - len,
+			"; node %u: state %d term %llu leader %llu last %llu "
+			"commit %llu applied %u, cluster %s, accepted %llu "
+			"refused %llu (%s)",
+			n->id, raft_state(&n->raft),
+			(unsigned long long)n->raft.current_term,
+			(unsigned long long)(raft_state(&n->raft) == RAFT_FOLLOWER
+				? n->raft.follower_state.current_leader.id : 0),
+			(unsigned long long)raft_last_index(&n->raft),
+			(unsigned long long)n->raft.commit_index, n->applied,
+			n->cluster[0] != 0 ? "set" : "zero",
+			(unsigned long long)stats(i)->accepted,
+			(unsigned long long)stats(i)->refused,
+			stats(i)->last_refusal);
+	}
+	return out;
+}
+
 /* Elect a leader among mask's nodes, apply one more entry there, and wait
  * for every node of mask to apply as many as the leader.  A leader can
  * lose its leadership before the entry commits (a node that campaigned
@@ -323,10 +357,11 @@ static void elect_and_replicate(unsigned mask)
 	for (;;) {
 		uv_update_time(&loop);
 		ck_assert_msg(uv_now(&loop) < deadline_ms,
-			      "entry not applied everywhere");
+			      "entry not applied everywhere%s",
+			      cluster_state());
 		ck_assert_msg(run_until(has_leader, &mask,
 					(unsigned)(deadline_ms - uv_now(&loop))),
-			      "no leader elected");
+			      "no leader elected%s", cluster_state());
 		leader = leader_of(mask);
 		w.count = nodes[leader].applied + 1;
 		buf.base = raft_malloc(buf.len);
