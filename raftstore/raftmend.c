@@ -32,6 +32,7 @@ struct raftmend {
 	raft_id cap_to;
 	raft_index cap;
 	uint64_t mended;
+	uint64_t capped; /* replies lowered to the cap (guards 12, 18) */
 };
 
 static struct raftmend raftmends[RAFTMEND_IO_MAX];
@@ -142,7 +143,12 @@ static void raftmend_recv(struct raft_io *io, struct raft_message *msg)
 	if (raftmend_append_entries(base.snapshot_index, base.snapshot_term,
 				    base.offset, &msg->append_entries,
 				    &cap) == RAFTMEND_UNTOUCHED) {
+		/* Guard 18: what this message let c-raft check. */
+		m->capping = true;
+		m->cap_to = msg->server_id;
+		m->cap = prev + n;
 		m->recv(io, msg);
+		m->capping = false;
 		return;
 	}
 	m->mended++;
@@ -175,6 +181,13 @@ static int raftmend_send(struct raft_io *io, struct raft_io_send *req,
 	/* Both backends copy or encode the message before send returns. */
 	capped = *message;
 	capped.append_entries_result.last_log_index = m->cap;
+	m->capped++;
+	log_info("raft.reply_capped", "peer_id=%llu last_log_index=%llu "
+		 "reported=%llu reason=\"entries past what the leader's "
+		 "message matched are not known to be the leader's\"",
+		 (unsigned long long)message->server_id,
+		 (unsigned long long)message->append_entries_result.last_log_index,
+		 (unsigned long long)m->cap);
 	return m->send(io, req, &capped, cb);
 }
 
@@ -196,6 +209,7 @@ int raftmend_install(struct raft_io *io)
 	if (m != NULL && io->start == raftmend_start) {
 		/* Wrapped already: keep the originals. */
 		m->mended = 0;
+		m->capped = 0;
 		m->capping = false;
 		return RS_OK;
 	}
@@ -219,6 +233,18 @@ uint64_t raftmend_count(const struct raft_io *io)
 	return m != NULL ? m->mended : 0;
 }
 
+uint64_t raftmend_capped_count(const struct raft_io *io)
+{
+	const struct raftmend *m = io != NULL ? raftmend_of(io) : NULL;
+
+	return m != NULL ? m->capped : 0;
+}
+
+static double raftmend_read_capped(void *ctx)
+{
+	return (double)raftmend_capped_count(ctx);
+}
+
 static double raftmend_read_count(void *ctx)
 {
 	return (double)raftmend_count(ctx);
@@ -232,6 +258,12 @@ int raftmend_metrics_register(struct raft_io *io, struct metrics *ms)
 			       "snapshot, mended before c-raft saw them "
 			       "(c-raft guard 12)",
 			       raftmend_read_count, io) == NULL)
+		return RS_EINVAL;
+	if (metrics_counter_fn(ms, "raftstore_raft_replies_capped_total",
+			       "AppendEntries results this follower lowered to "
+			       "the last index the leader's message matched "
+			       "(c-raft guard 18)",
+			       raftmend_read_capped, io) == NULL)
 		return RS_EINVAL;
 	return RS_OK;
 }

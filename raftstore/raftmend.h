@@ -1,6 +1,7 @@
 /*
  * raftmend: mend an AppendEntries that reaches below this node's snapshot
- * before c-raft sees it (docs/architecture.md, c-raft guard 12).
+ * before c-raft sees it, and keep every answer to what the message matched
+ * (docs/architecture.md, c-raft guards 12 and 18).
  *
  * c-raft 0.15 mishandles an AppendEntries whose previous index lies below
  * the first entry a follower still holds after a snapshot.  With previous
@@ -30,6 +31,18 @@
  * cap = max(S, prev + n), and so is the last log index of the reply c-raft
  * sends while handling it (c-raft answers a heartbeat with its last stored
  * index, which past S the leader has not checked).
+ *
+ * Every other AppendEntries gets the same cap on its answer, at prev + n
+ * (c-raft guard 18): c-raft 0.15 answers a message it needs not write
+ * with its last stored index, and a follower that holds entries of an
+ * older term past what the message matched (a deposed leader's tail,
+ * never committed) then reports them as the new leader's.  The leader
+ * takes that as its match index (capped only by its own last index, which
+ * by then may include new entries at those indexes): it may count the
+ * follower toward committing an entry the follower does not hold, and
+ * it ignores the follower's later rejections as stale, so the follower
+ * never catches up.  prev + n is what Raft says to report: the entries
+ * the message showed to match.
  *
  * What it leaves alone: every other message; an AppendEntries whose
  * previous entry the follower holds, or with previous index 0 while it
@@ -74,8 +87,13 @@ int raftmend_install(struct raft_io *io);
 /* Messages mended on io since its install (0 for an io never installed). */
 uint64_t raftmend_count(const struct raft_io *io);
 
+/* AppendEntries results lowered to the cap since the install (guards 12
+ * and 18). */
+uint64_t raftmend_capped_count(const struct raft_io *io);
+
 struct metrics;
-/* Register raftstore_raft_appends_mended_total for io (installed).  io must
+/* Register raftstore_raft_appends_mended_total and
+ * raftstore_raft_replies_capped_total for io (installed).  io must
  * outlive the registry's use.  RS_OK, or RS_EINVAL with
  * metrics_errmsg(ms). */
 int raftmend_metrics_register(struct raft_io *io, struct metrics *ms);

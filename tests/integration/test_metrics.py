@@ -100,6 +100,7 @@ def test_metrics_families_and_values():
                 "raftstore_epoch", "raftstore_director_phase",
                 "raftstore_raft_append_duration_seconds",
                 "raftstore_raft_appends_mended",
+                "raftstore_raft_replies_capped",
                 "raftstore_raft_segments_filled",
                 "raftstore_raft_segment_fill_failures",
                 "raftstore_raft_frees_deferred",

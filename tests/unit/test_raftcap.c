@@ -1,0 +1,159 @@
+/*
+ * Tests of c-raft guard 18 (raftmend's cap on every AppendEntries answer)
+ * on c-raft's in-memory cluster (raft_fixture), each case run without
+ * and with the guard so that the test shows it can fail.
+ *
+ * The case: leader 0, cut off, appends an entry E0 at index N+1 that
+ * nobody else gets; 1 and 2 elect a new leader L.  L's first heartbeat
+ * reaches 0 (previous index N, which matches), and 0 answers with its last
+ * stored index, N+1, which holds E0.  Before that answer arrives (0's
+ * messages are slow), L appends its own entry at N+1.  c-raft 0.15 takes
+ * the answer as 0's match index (it caps it only at its own last index,
+ * N+1 by then): L counts 0 toward its entry at N+1, which 0 does not hold
+ * (the third node is cut off here, so L + 0 is the majority), and from
+ * then on ignores 0's rejections as stale, so 0 never gets L's entries.
+ * With the guard, 0 answers N (what the heartbeat matched): L commits N+1
+ * only once 0 really holds its entry, and 0 catches up.
+ */
+#include <check.h>
+#include <raft.h>
+#include <raft/fixture.h>
+#include <string.h>
+
+#include "raftstore/lib/rs_error.h"
+#include "raftstore/raftmend.h"
+#include "tests/unit/plainfix.h"
+#include "tests/unit/testutil.h"
+
+#define N_SERVERS 3u
+
+static struct raft_fixture f;
+
+static void wrap(struct raft_fixture *fx, unsigned i, void *guarded)
+{
+	if (*(const bool *)guarded)
+		ck_assert_int_eq(raftmend_install(raft_fixture_get(fx, i)->io),
+				 RS_OK);
+}
+
+/* The term of the entry at index in r's log, 0 if it holds none. */
+static raft_term term_at(const struct raft *r, raft_index index)
+{
+	const struct raft_log *l = &r->log;
+	size_t n = l->back >= l->front ? l->back - l->front
+				       : l->size - l->front + l->back;
+
+	if (index <= l->offset || index > l->offset + n)
+		return 0;
+	return l->entries[(l->front + (index - l->offset - 1)) % l->size].term;
+}
+
+static void cut(unsigned i, unsigned j)
+{
+	raft_fixture_saturate(&f, i, j);
+	raft_fixture_saturate(&f, j, i);
+}
+
+static void heal(unsigned i, unsigned j)
+{
+	raft_fixture_desaturate(&f, i, j);
+	raft_fixture_desaturate(&f, j, i);
+}
+
+static void apply_one(unsigned i, struct raft_apply *req)
+{
+	struct raft_buffer buf = {.len = 8};
+
+	buf.base = raft_malloc(buf.len);
+	memset(buf.base, 'e', buf.len);
+	ck_assert_int_eq(raft_apply(raft_fixture_get(&f, i), req, &buf, 1,
+				    NULL), 0);
+}
+
+static bool follows(struct raft_fixture *fx, void *leader)
+{
+	struct raft *r = raft_fixture_get(fx, 0);
+	raft_id id;
+	const char *address;
+
+	raft_leader(r, &id, &address);
+	return raft_state(r) == RAFT_FOLLOWER &&
+	       id == raft_fixture_get(fx, *(unsigned *)leader)->id;
+}
+
+struct outcome {
+	bool committed_without_holder; /* L committed N+1, 0 holds E0 there */
+	bool converged;                /* 0 holds L's entry at N+1 in the end */
+};
+
+static struct outcome run(bool guarded)
+{
+	struct raft_apply req0, req1;
+	struct outcome out = {0};
+	struct raft *r0, *rl;
+	raft_index n;
+	unsigned leader, other;
+
+	plainfix_start(&f, N_SERVERS, wrap, &guarded);
+	raft_fixture_step_until_elapsed(&f, 300);
+	r0 = raft_fixture_get(&f, 0);
+	n = raft_last_index(r0);
+	ck_assert_uint_eq(raft_fixture_get(&f, 1)->commit_index, n);
+
+	/* 0, cut off, appends E0 at n + 1. */
+	cut(0, 1);
+	cut(0, 2);
+	apply_one(0, &req0);
+	raft_fixture_step_until_elapsed(&f, 50);
+	ck_assert_uint_eq(r0->last_stored, n + 1);
+
+	/* 1 and 2 elect a leader L, which appends nothing yet. */
+	leader = plainfix_step_until_new_leader(&f, 0, 5000);
+	ck_assert_uint_lt(leader, N_SERVERS);
+	other = leader == 1 ? 2 : 1;
+	rl = raft_fixture_get(&f, leader);
+	ck_assert_uint_eq(raft_last_index(rl), n);
+
+	/* L hears 0 again, slowly; the third node is cut off from both. */
+	cut(leader, other);
+	raft_fixture_set_network_latency(&f, 0, 100);
+	heal(0, leader);
+	ck_assert(raft_fixture_step_until(&f, follows, &leader, 1000));
+	/* 0 answered L's heartbeat; its answer is on the way.  L appends. */
+	apply_one(leader, &req1);
+	ck_assert_uint_eq(raft_last_index(rl), n + 1);
+
+	for (unsigned ms = 0; ms < 2000; ms += 5) {
+		raft_fixture_step_until_elapsed(&f, 5);
+		if (rl->commit_index >= n + 1 &&
+		    term_at(r0, n + 1) != term_at(rl, n + 1))
+			out.committed_without_holder = true;
+	}
+	out.converged = term_at(r0, n + 1) == term_at(rl, n + 1) &&
+			r0->commit_index >= n + 1;
+	raft_fixture_close(&f);
+	return out;
+}
+
+START_TEST(test_answer_past_the_match_is_capped)
+{
+	struct outcome with = run(true), without = run(false);
+
+	ck_assert_msg(!with.committed_without_holder,
+		      "guarded: the leader committed an entry the follower "
+		      "it counted does not hold");
+	ck_assert_msg(with.converged, "guarded: the follower did not catch up");
+	/* c-raft alone: the answer's extra index is taken as a match. */
+	ck_assert(without.committed_without_holder);
+	ck_assert(!without.converged);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("raftcap");
+	TCase *tc = testutil_tcase(s, "fixture", NULL, NULL, 30);
+
+	tcase_add_test(tc, test_answer_past_the_match_is_capped);
+	return testutil_run_suite(s);
+}
