@@ -44,7 +44,7 @@
  * never catches up.  prev + n is what Raft says to report: the entries
  * the message showed to match.
  *
- * What it leaves alone: every other message; an AppendEntries whose
+ * What the mend leaves alone: every other message; an AppendEntries whose
  * previous entry the follower holds, or with previous index 0 while it
  * still holds entry 1 (c-raft handles both); a node without a snapshot.  Entries dropped are freed with their batches (a batch still
  * referenced by a kept entry is kept).  Runs on the io's loop; never
