@@ -356,17 +356,6 @@ RESTORED=$RS_TMP/restored
 "$RSCTL" snapshot restore "$RS_TMP/backup" --data-dir "$RESTORED" --id 1 \
 	--initial-cluster "1=127.0.0.1:$RPORT/127.0.0.1:$CPORT" >"$RS_OUT" 2>&1 ||
 	die "snapshot restore failed: $(tail -n 3 "$RS_OUT")"
-# Let the last writes and any snapshot land (the files stop changing),
-# then crash the node.
-prev=''
-for ((i = 0; i < 25; i++)); do
-	sleep 0.2
-	now=$(tree_digest "$DD/raft")
-	[ "$now" = "$prev" ] && break
-	prev=$now
-done
-stop_node
-
 # raft_batches FILE: "offset entries end" for every batch of a c-raft 0.15
 # segment, walking the layout of docs/storage-format.md (no checksums).
 raft_batches() {
@@ -386,6 +375,34 @@ while off + 16 <= len(data):
     off = end
 EOF
 }
+
+# Whether an open segment of the node holds a batch.
+open_has_batch() {
+	local f
+	for f in "$DD"/raft/open-*; do
+		[ -f "$f" ] || continue
+		[ -n "$(raft_batches "$f")" ] && return 0
+	done
+	return 1
+}
+
+# Let the last writes and any snapshot land (the files stop changing),
+# then crash the node.  A snapshot closes the open segment, and each
+# cycle's cut is random (snappolicy), so it may come last: then one more
+# put, which lands in a new open segment, and again.
+for ((round = 0; round < 5; round++)); do
+	prev=''
+	for ((i = 0; i < 25; i++)); do
+		sleep 0.2
+		now=$(tree_digest "$DD/raft")
+		[ "$now" = "$prev" ] && break
+		prev=$now
+	done
+	open_has_batch && break
+	"$RSCTL" put "after-snapshot-$round" yes >/dev/null 2>&1 ||
+		die "put after the snapshot failed"
+done
+stop_node
 
 # put_u64 FILE OFFSET VALUE: overwrite a little-endian u64 in place.
 put_u64() {
