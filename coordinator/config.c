@@ -311,6 +311,15 @@ static int config_set(struct config *c, const char *name, const char *v,
 		c->ignore_bad_layout = strcmp(v, "true") == 0;
 		return RS_OK;
 	}
+	if (strcmp(name, "linearizable-reads") == 0) {
+		if (strcmp(v, "quorum") && strcmp(v, "barrier")) {
+			rs_errmsg_printf(errmsg, "--linearizable-reads: '%s' is not "
+						 "quorum or barrier", v);
+			return RS_EINVAL;
+		}
+		c->read_barrier = strcmp(v, "barrier") == 0;
+		return RS_OK;
+	}
 	if (strcmp(name, "log-level") == 0) {
 		if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") &&
 		    strcmp(v, "error")) {
@@ -560,6 +569,12 @@ void config_usage(FILE *f)
 "  --max-client-connections N client connections served at once (1..1000000,\n"
 "                             default 1024); one more gets the error \"too many\n"
 "                             client connections (N)\" and is closed\n"
+"  --linearizable-reads HOW   how the leader proves a linearizable read's\n"
+"                             version: quorum (a majority of voters answers\n"
+"                             a TERM question with the leader's term; no log\n"
+"                             write) or barrier (a Raft entry, replicated and\n"
+"                             fsynced); quorum falls back to barrier when no\n"
+"                             majority can answer (default quorum)\n"
 "  --log-level LEVEL          debug, info, warn or error (default info)\n"
 "  --ignore-bad-layout true   start even if the stored layout does not decode;\n"
 "                             the next recovery replaces it (default false)\n"

@@ -43,6 +43,7 @@ struct config {
 	unsigned max_client_connections;  /* served at once; more are refused */
 	char log_level[16];
 	bool ignore_bad_layout; /* let recovery replace an undecodable layout */
+	bool read_barrier; /* --linearizable-reads barrier (default quorum) */
 	bool help;    /* --help was given: print usage, exit 0 */
 	bool version; /* --version was given */
 };

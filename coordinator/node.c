@@ -101,6 +101,49 @@ const char *node_leader_addr(void *ctx)
 	return p ? p->client_addr : NULL;
 }
 
+static const char *node_peer_client_addr(void *ctx, uint64_t id)
+{
+	const struct config_peer *p = node_peer(ctx, (raft_id)id);
+
+	return p != NULL ? p->client_addr : NULL;
+}
+
+static void node_cluster_id(void *ctx, uint8_t out[16])
+{
+	const struct node *n = ctx;
+
+	memcpy(out, n->identity.cluster_id, IDENTITY_CLUSTER_ID_SIZE);
+}
+
+/* service_options.term: a leader's TERM question (readquorum.h).  The
+ * term is c-raft's now, after the frame arrived.  A question from another
+ * cluster is refused when both IDs are known. */
+static int node_term_answer(void *ctx, const struct wire_term_req *m,
+			    uint64_t *node_id, uint64_t *term, char *errmsg)
+{
+	struct node *n = ctx;
+	static const uint8_t unknown[IDENTITY_CLUSTER_ID_SIZE];
+
+	if (!n->raft_started) {
+		rs_errmsg_printf(errmsg, "node %llu: Raft is not running",
+				 (unsigned long long)n->cfg.id);
+		return RS_EUNAVAILABLE;
+	}
+	if (identity_cluster_known(&n->identity) &&
+	    memcmp(m->cluster_id.p, unknown, sizeof unknown) != 0 &&
+	    memcmp(m->cluster_id.p, n->identity.cluster_id,
+		   IDENTITY_CLUSTER_ID_SIZE) != 0) {
+		rs_errmsg_printf(errmsg, "node %llu: TERM from node %llu of "
+				 "another cluster (cluster ID differs)",
+				 (unsigned long long)n->cfg.id,
+				 (unsigned long long)m->leader_id);
+		return RS_EINVAL;
+	}
+	*node_id = n->cfg.id;
+	*term = raftinfo_term(&n->raft);
+	return RS_OK;
+}
+
 /* One event with one integer member (out of memory leaves it out). */
 static void node_audit_int(struct node *n, const char *name, const char *key,
 			   int64_t v)
@@ -519,12 +562,17 @@ static int node_setup_modules(struct node *n, char *errmsg)
 				   .batch_delay_us = n->cfg.batch_delay_us,
 				   .on_ready = node_director_leader_ready,
 				   .leader_addr = node_leader_addr,
+				   .self_id = n->cfg.id,
+				   .peer_addr = node_peer_client_addr,
+				   .cluster_id = node_cluster_id,
+				   .read_barrier = n->cfg.read_barrier,
 				   .ctx = n};
 	struct service_options so = {.status_json = node_status_json,
 				     .members_json = node_members_json,
 				     .registration = node_registration,
 				     .members = node_gate_members,
 				     .member_change = node_member_change,
+				     .term = node_term_answer,
 				     .ctx = n};
 	struct server_options sopt = {
 		.frame_timeout_ms = n->cfg.client_frame_timeout_ms,

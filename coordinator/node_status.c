@@ -139,6 +139,8 @@ static int node_status_head(struct node *n, json_t *doc)
 	bad |= rs_json_set_u64(doc, "commits", ps.commits) != RS_OK;
 	bad |= rs_json_set_u64(doc, "conflicts", ps.conflicts) != RS_OK;
 	bad |= rs_json_set_u64(doc, "batches", ps.batches) != RS_OK;
+	bad |= rs_json_set_u64(doc, "reads_quorum", ps.grv_quorum) != RS_OK;
+	bad |= rs_json_set_u64(doc, "reads_barrier", ps.grv_barrier) != RS_OK;
 	bad |= rs_json_set_u64(doc, "connections",
 			       server_connection_count(n->server)) != RS_OK;
 	return bad ? RS_ENOMEM : RS_OK;

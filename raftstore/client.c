@@ -277,6 +277,17 @@ int rs_client_member_change(struct rs_client *c, struct rs_op *op,
 					    &op->request, op->request_id, req));
 }
 
+int rs_client_term(struct rs_client *c, struct rs_op *op,
+		   const struct wire_term_req *req, rs_op_cb cb)
+{
+	int rv = client_op_prepare(c, op, WIRE_TERM, cb);
+
+	if (rv != RS_OK)
+		return rv;
+	return client_op_launch(op, wire_encode_term(&op->request,
+						     op->request_id, req));
+}
+
 unsigned rs_client_endpoint_count(const struct rs_client *c)
 {
 	assert(c != NULL);

@@ -69,6 +69,7 @@ struct rs_result {
 	uint64_t version;    /* read version (GET/RANGE/GRV) or commit version */
 	bool found;          /* GET */
 	uint64_t found_version;
+	uint64_t node_id, term; /* TERM: the answering node and its term */
 	uint8_t read_mode;   /* GET/RANGE: echo of the mode served */
 	/* GET value; STATUS/MEMBERS json.  A NUL byte follows the data (not
 	 * counted in len), so json can be printed as a string. */
@@ -179,6 +180,10 @@ int rs_client_register(struct rs_client *c, struct rs_op *op,
 int rs_client_member_change(struct rs_client *c, struct rs_op *op,
 			    const struct wire_member_change_req *req,
 			    rs_op_cb cb);
+/* TERM (leader -> member, readquorum.h): the answering node's id and
+ * current Raft term land in result.node_id and result.term. */
+int rs_client_term(struct rs_client *c, struct rs_op *op,
+		   const struct wire_term_req *req, rs_op_cb cb);
 int rs_client_watch(struct rs_client *c, struct rs_op *op, const void *begin,
 		    size_t begin_len, const void *end, size_t end_len,
 		    uint64_t from_version, rs_op_cb cb);

@@ -481,7 +481,8 @@ int client_op_prepare(struct rs_client *c, struct rs_op *op,
 {
 	assert(c != NULL && op != NULL);
 	assert((type >= WIRE_GET && type <= WIRE_MEMBERS) ||
-	       type == WIRE_REGISTER || type == WIRE_MEMBER_CHANGE);
+	       type == WIRE_REGISTER || type == WIRE_MEMBER_CHANGE ||
+	       type == WIRE_TERM);
 	if (cb == NULL)
 		return RS_EINVAL;
 	if (c->closing)

@@ -136,6 +136,10 @@ int client_decode_result(uint8_t type, struct wire_reader *r,
 		if (!wire_reader_done(r))
 			return RS_EPROTO;
 		return client_set_value(res, json);
+	case WIRE_TERM:
+		res->node_id = wire_get_u64(r);
+		res->term = wire_get_u64(r);
+		return wire_reader_done(r) ? RS_OK : RS_EPROTO;
 	default:
 		assert(false);
 		return RS_EPROTO;
@@ -158,7 +162,8 @@ static bool client_refusal_retryable(const struct rs_op *op, int status)
 {
 	assert(status != RS_OK);
 	assert((op->type >= WIRE_GET && op->type <= WIRE_MEMBERS) ||
-	       op->type == WIRE_REGISTER || op->type == WIRE_MEMBER_CHANGE);
+	       op->type == WIRE_REGISTER || op->type == WIRE_MEMBER_CHANGE ||
+	       op->type == WIRE_TERM);
 	if (status == RS_ESHUTDOWN)
 		return !client_op_changes_state(op);
 	/* Conflict and too-old are the application's to retry (with a fresh

@@ -11,6 +11,8 @@
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/raftcall.h"
+#include "raftstore/raftinfo.h"
+#include "raftstore/readquorum.h"
 #include "raftstore/resolver.h"
 
 enum proxy_state { PROXY_FOLLOWER, PROXY_STARTING, PROXY_READY };
@@ -36,6 +38,7 @@ struct proxy_barrier {
 	struct proxy *proxy;
 	struct proxy_grv *waiters; /* NULL for the leadership barrier */
 	uint64_t generation;
+	raft_term term; /* c-raft's term when it was proposed */
 	bool startup;
 	int status; /* c-raft's answer, acted on from the loop */
 	struct proxy_barrier *landed_next;
@@ -56,7 +59,9 @@ struct proxy {
 	unsigned q_len;
 	uv_timer_t flush_timer;
 	bool flush_armed;
-	struct proxy_grv *grv_head, *grv_tail;
+	struct proxy_grv *grv_head, *grv_tail; /* waiting for a barrier */
+	struct readquorum *rq;                  /* NULL: barriers only */
+	struct proxy_grv *rq_head, *rq_tail;    /* waiting for the quorum */
 	bool barrier_inflight;
 	uv_timer_t retry_timer; /* re-run a failed leadership barrier */
 	struct rs_client *fwd;
@@ -76,7 +81,7 @@ struct proxy {
 	struct proxy_stats st;
 	/* proxy_metrics_register: all NULL until then */
 	struct metric *m_commits, *m_conflicts, *m_batches, *m_batch_txns,
-		*m_batch_size, *m_batch_bytes;
+		*m_batch_size, *m_batch_bytes, *m_grv_quorum, *m_grv_barrier;
 };
 
 /* ---- small helpers ---- */
@@ -241,6 +246,12 @@ static void proxy_fail_queue(struct proxy *p, int status, const char *msg)
 		proxy_grv_finish(p, g, status, 0);
 	}
 	p->grv_tail = NULL;
+	while (p->rq_head != NULL) {
+		struct proxy_grv *g = p->rq_head;
+		p->rq_head = g->next;
+		proxy_grv_finish(p, g, status, 0);
+	}
+	p->rq_tail = NULL;
 }
 
 /* ---- leader: resolve, sequence, propose ---- */
@@ -485,6 +496,63 @@ static void proxy_enqueue(struct proxy *p, struct proxy_txn *t)
 
 static void proxy_start_barrier(struct proxy *p, bool startup);
 
+/* Queue g for the next barrier round. */
+static void proxy_grv_wait_barrier(struct proxy *p, struct proxy_grv *g)
+{
+	g->next = NULL;
+	if (p->grv_tail != NULL)
+		p->grv_tail->next = g;
+	else
+		p->grv_head = g;
+	p->grv_tail = g;
+	if (p->state == PROXY_READY && !p->barrier_inflight)
+		proxy_start_barrier(p, false);
+}
+
+/* Answer the reads the quorum confirmed, in arrival order; hand the rest
+ * to the barrier once the quorum cannot answer (readquorum.h). */
+static void proxy_rq_progress(struct proxy *p)
+{
+	while (p->rq_head != NULL) {
+		struct proxy_grv *g = p->rq_head;
+		enum readquorum_verdict v = readquorum_check(p->rq, g->stamp);
+
+		if (v == READQUORUM_WAIT)
+			return;
+		p->rq_head = g->next;
+		if (p->rq_head == NULL)
+			p->rq_tail = NULL;
+		if (v == READQUORUM_CONFIRMED) {
+			p->st.grv_quorum++;
+			if (p->m_grv_quorum != NULL)
+				metrics_inc(p->m_grv_quorum);
+			proxy_grv_finish(p, g, RS_OK,
+					 store_accepted_version(p->store));
+		} else {
+			p->st.grv_fallbacks++;
+			proxy_grv_wait_barrier(p, g);
+		}
+	}
+}
+
+static void proxy_rq_on_progress(void *ctx)
+{
+	proxy_rq_progress(ctx);
+}
+
+/* readquorum's questions, put to the proxy's owner. */
+static const char *proxy_rq_peer_addr(void *ctx, uint64_t id)
+{
+	struct proxy *p = ctx;
+	return p->o.peer_addr(p->o.ctx, id);
+}
+
+static void proxy_rq_cluster_id(void *ctx, uint8_t out[16])
+{
+	struct proxy *p = ctx;
+	p->o.cluster_id(p->o.ctx, out);
+}
+
 static void proxy_become_ready(struct proxy *p)
 {
 	uint64_t v = store_accepted_version(p->store);
@@ -518,10 +586,20 @@ static void proxy_barrier_landed(struct proxy *p, struct proxy_barrier *br)
 	while (br->waiters != NULL) {
 		struct proxy_grv *g = br->waiters;
 		br->waiters = g->next;
+		if (status == 0 && current) {
+			p->st.grv_barrier++;
+			if (p->m_grv_barrier != NULL)
+				metrics_inc(p->m_grv_barrier);
+		}
 		proxy_grv_finish(p, g, status == 0 && current ? RS_OK : RS_ENOTLEADER,
 				 v);
 	}
 	if (current && br->startup) {
+		/* The barrier is an entry of br->term, committed: reads may be
+		 * confirmed by the quorum of that term (readquorum.h). */
+		if (status == 0 && p->rq != NULL &&
+		    raftinfo_term(p->raft) == br->term)
+			readquorum_set_term(p->rq, br->term);
 		if (status == 0)
 			proxy_become_ready(p);
 		else /* still leader per the last role poll: try again soon */
@@ -577,6 +655,7 @@ static void proxy_start_barrier(struct proxy *p, bool startup)
 		abort();
 	br->proxy = p;
 	br->generation = p->generation;
+	br->term = raftinfo_term(p->raft);
 	br->startup = startup;
 	if (!startup) { /* take every waiting request into this round */
 		br->waiters = p->grv_head;
@@ -600,6 +679,8 @@ void proxy_set_leader(struct proxy *p, bool leader)
 	if (leader == was || p->closing)
 		return;
 	p->generation++;
+	if (p->rq != NULL)
+		readquorum_set_term(p->rq, 0);
 	p->accepting = false; /* until this leader's director has recovered */
 	if (leader) {
 		p->state = PROXY_STARTING;
@@ -836,13 +917,19 @@ void proxy_grv(struct proxy *p, struct proxy_grv *g, proxy_grv_cb cb)
 			proxy_grv_finish(p, g, RS_EUNAVAILABLE, 0);
 		return;
 	}
-	if (p->grv_tail != NULL)
-		p->grv_tail->next = g;
-	else
-		p->grv_head = g;
-	p->grv_tail = g;
-	if (p->state == PROXY_READY && !p->barrier_inflight)
-		proxy_start_barrier(p, false);
+	if (p->state == PROXY_READY && p->rq != NULL) {
+		g->stamp = readquorum_arrive(p->rq);
+		if (readquorum_check(p->rq, g->stamp) != READQUORUM_UNAVAILABLE) {
+			if (p->rq_tail != NULL)
+				p->rq_tail->next = g;
+			else
+				p->rq_head = g;
+			p->rq_tail = g;
+			proxy_rq_progress(p);
+			return;
+		}
+	}
+	proxy_grv_wait_barrier(p, g);
 }
 
 int proxy_create(struct proxy **out, uv_loop_t *loop, struct raft *raft,
@@ -865,13 +952,22 @@ int proxy_create(struct proxy **out, uv_loop_t *loop, struct raft *raft,
 	uv_timer_init(loop, &p->retry_timer);
 	uv_timer_init(loop, &p->done_timer);
 	p->flush_timer.data = p->retry_timer.data = p->done_timer.data = p;
+	if (o->self_id != 0 && o->peer_addr != NULL && o->cluster_id != NULL &&
+	    !o->read_barrier) {
+		struct readquorum_options ro = {.self_id = o->self_id,
+						.peer_addr = proxy_rq_peer_addr,
+						.cluster_id = proxy_rq_cluster_id,
+						.on_progress = proxy_rq_on_progress,
+						.ctx = p};
+		if (readquorum_create(&p->rq, loop, raft, &ro) != RS_OK)
+			p->rq = NULL; /* barriers only: slower, as safe */
+	}
 	*out = p;
 	return RS_OK;
 }
 
-static void proxy_handle_closed(uv_handle_t *h)
+static void proxy_closed_one(struct proxy *p)
 {
-	struct proxy *p = h->data;
 	if (--p->handles_open > 0)
 		return;
 	resolver_destroy(p->resolver);
@@ -880,6 +976,16 @@ static void proxy_handle_closed(uv_handle_t *h)
 	free(p);
 	if (cb != NULL)
 		cb(arg);
+}
+
+static void proxy_handle_closed(uv_handle_t *h)
+{
+	proxy_closed_one(h->data);
+}
+
+static void proxy_rq_closed(void *arg)
+{
+	proxy_closed_one(arg);
 }
 
 bool proxy_idle(const struct proxy *p)
@@ -900,10 +1006,12 @@ void proxy_close(struct proxy *p, void (*cb)(void *arg), void *arg)
 	proxy_fail_queue(p, RS_ESHUTDOWN, "node shutting down");
 	proxy_leader_moved(p);
 	proxy_done_tick(&p->done_timer); /* answer everyone before closing */
-	p->handles_open = 3;
+	p->handles_open = p->rq != NULL ? 4 : 3;
 	uv_close((uv_handle_t *)&p->flush_timer, proxy_handle_closed);
 	uv_close((uv_handle_t *)&p->retry_timer, proxy_handle_closed);
 	uv_close((uv_handle_t *)&p->done_timer, proxy_handle_closed);
+	if (p->rq != NULL)
+		readquorum_close(p->rq, proxy_rq_closed, p);
 }
 
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *st)
@@ -934,8 +1042,21 @@ int proxy_metrics_register(struct proxy *p, struct metrics *ms)
 	bytes = metrics_histogram(ms, "raftstore_batch_bytes",
 				  "Raft entry bytes per batch",
 				  metrics_buckets_bytes, METRICS_BUCKETS_BYTES_COUNT);
-	if (!commits || !conflicts || !batches || !txns || !size || !bytes)
+	static const char *const quorum_l[] = {"path", "quorum", NULL};
+	static const char *const barrier_l[] = {"path", "barrier", NULL};
+	static const char grv_help[] = "Linearizable read versions answered by "
+		"this leader, by how it proved its leadership";
+	struct metric *gq = metrics_register(ms, METRIC_COUNTER,
+		"raftstore_read_versions_total", grv_help, quorum_l, NULL, 0);
+	struct metric *gb = metrics_register(ms, METRIC_COUNTER,
+		"raftstore_read_versions_total", grv_help, barrier_l, NULL, 0);
+	if (!commits || !conflicts || !batches || !txns || !size || !bytes ||
+	    !gq || !gb)
 		return RS_EINVAL;
+	metrics_add(gq, p->st.grv_quorum);
+	metrics_add(gb, p->st.grv_barrier);
+	p->m_grv_quorum = gq;
+	p->m_grv_barrier = gb;
 	metrics_add(commits, p->st.commits);
 	metrics_add(conflicts, p->st.conflicts);
 	metrics_add(batches, p->st.batches);

@@ -18,10 +18,16 @@
  * 5,000,000 versions is about five seconds), and a new leader starts above
  * everything it has applied after its leadership barrier.
  *
- * Read versions (GRV): the leader answers after a c-raft barrier, which
- * proves it was still the leader and that everything committed before the
- * request is applied; all requests waiting while one barrier runs share the
- * next one.  The answer is the store's accepted version then.
+ * Read versions (GRV): the leader answers once a majority of the voters
+ * has shown it was still the leader after the request arrived, by
+ * answering a TERM question with its term (readquorum.h: no Raft log
+ * write, no fsync); the reads that arrive while a question is out share
+ * the next one.  Where that quorum cannot answer (members down or too old
+ * to know TERM, or the option read_barrier), a c-raft barrier proves the
+ * same, at the cost of a replicated entry; all requests waiting while one
+ * barrier runs share the next one.  Either way the answer is the store's
+ * accepted version then: everything committed before the request is
+ * applied on the leader.
  *
  * Outcomes are never guessed.  A transaction the leader had proposed when
  * it lost leadership (or whose forwarded frame was written before the
@@ -55,6 +61,14 @@ struct proxy_options {
 	/* The leader's client address ("host:port"), or NULL if unknown or
 	 * this node. */
 	const char *(*leader_addr)(void *ctx);
+	/* Linearizable reads confirmed by a quorum of TERM answers
+	 * (readquorum.h) when self_id, peer_addr and cluster_id are all set
+	 * and read_barrier is false; otherwise (or when the quorum cannot
+	 * answer) by a c-raft barrier. */
+	uint64_t self_id;
+	const char *(*peer_addr)(void *ctx, uint64_t id);
+	void (*cluster_id)(void *ctx, uint8_t out[16]);
+	bool read_barrier;
 	void *ctx;
 };
 
@@ -99,6 +113,7 @@ struct proxy_grv {
 	struct proxy *proxy;
 	struct proxy_grv *next;
 	struct rs_op op;
+	uint64_t stamp; /* readquorum_arrive's, while waiting for the quorum */
 	int status;
 	uint64_t version;
 };
@@ -151,6 +166,10 @@ void proxy_leader_moved(struct proxy *p);
 struct proxy_stats {
 	uint64_t commits, conflicts, too_old, unknown, batches, forwarded;
 	uint64_t grv_rounds, grv_requests, fenced, recovering;
+	/* read versions confirmed by the quorum of TERM answers; handed to a
+	 * barrier because the quorum could not answer */
+	uint64_t grv_quorum, grv_fallbacks;
+	uint64_t grv_barrier; /* answered by a (non-startup) barrier */
 	uint64_t epoch;
 	bool accepting;
 	uint64_t last_batch_txns;

@@ -601,6 +601,32 @@ void service_conn_closed(void *ctx, struct server_conn *conn)
 
 /* ---- dispatch ---- */
 
+/* TERM: sampled here, after the frame arrived, as readquorum.h needs. */
+static void svc_term(struct service *s, struct server_conn *conn,
+		     const struct wire_frame *f, const struct wire_term_req *m)
+{
+	char errmsg[RS_ERRMSG_SIZE] = "";
+	uint64_t node_id = 0, term = 0;
+	size_t start;
+	struct rs_buf *out;
+	int status = RS_EPROTO;
+
+	if (s->o.term != NULL)
+		status = s->o.term(s->o.ctx, m, &node_id, &term, errmsg);
+	else
+		rs_errmsg_printf(errmsg, "TERM is not served by this node");
+	svc_count(s, WIRE_TERM, status, s->handle_ns);
+	if (status != RS_OK) {
+		server_reply_status(conn, f->request_id, WIRE_TERM, status, errmsg);
+		return;
+	}
+	out = server_reply_begin(conn, f->request_id, WIRE_TERM, 0, &start);
+	wire_put_status(out, RS_OK, NULL);
+	wire_put_u64(out, node_id);
+	wire_put_u64(out, term);
+	server_reply_end(conn, start);
+}
+
 static void svc_info(struct service *s, struct server_conn *conn,
 		     const struct wire_frame *f)
 {
@@ -831,6 +857,7 @@ void service_handle(void *ctx, struct server_conn *conn,
 		uint64_t watch_id;
 		struct service_registration reg;
 		struct wire_member_change_req member;
+		struct wire_term_req term;
 	} m;
 	int rv;
 
@@ -868,6 +895,10 @@ void service_handle(void *ctx, struct server_conn *conn,
 		rv = wire_decode_member_change(f, &m.member, errmsg);
 		if (rv == RS_OK)
 			svc_member_change(s, conn, f, &m.member);
+		break;
+	case WIRE_TERM:
+		if ((rv = wire_decode_term(f, &m.term, errmsg)) == RS_OK)
+			svc_term(s, conn, f, &m.term);
 		break;
 	case WIRE_GRV:
 	case WIRE_STATUS:

@@ -84,6 +84,11 @@ struct service_options {
 	 * service_answer.  NULL: refused as not served here. */
 	void (*member_change)(void *ctx, struct server_req *req,
 			      const struct wire_member_change_req *m);
+	/* A leader's TERM question (readquorum.h): this node's id and its
+	 * Raft term as it stands now, or an error status with errmsg (e.g.
+	 * RS_EINVAL: another cluster's ID).  NULL: refused as not served. */
+	int (*term)(void *ctx, const struct wire_term_req *m,
+		    uint64_t *node_id, uint64_t *term, char *errmsg);
 	void *ctx;
 };
 

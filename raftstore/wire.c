@@ -19,6 +19,7 @@
 static const char *const wire_type_names[] = {
 	"?", "GET", "RANGE", "GRV", "COMMIT", "WATCH", "STATUS", "MEMBERS",
 	"?" /* 8: reserved */, "REGISTER", "MEMBER_CHANGE", "WATCH_CANCEL",
+	"TERM",
 };
 
 const char *wire_type_name(uint8_t type)
@@ -509,6 +510,25 @@ int wire_decode_member_change(const struct wire_frame *f,
 	return wire_dec_finish(&d, WIRE_MEMBER_CHANGE, m, sizeof *m);
 }
 
+int wire_decode_term(const struct wire_frame *f, struct wire_term_req *m,
+		     char *errmsg)
+{
+	struct wire_dec d;
+
+	assert(m != NULL);
+	wire_dec_start(&d, f, WIRE_TERM, errmsg);
+	m->cluster_id = wire_dec_bytes(&d, "cluster_id", WIRE_CLUSTER_ID_SIZE,
+				       "cluster ID size");
+	m->leader_id = wire_dec_u64(&d, "leader_id");
+	m->term = wire_dec_u64(&d, "term");
+	if (d.rv == RS_OK && m->cluster_id.len != WIRE_CLUSTER_ID_SIZE)
+		wire_dec_fail(&d, RS_EPROTO, "cluster_id: %u bytes, not %u",
+			      m->cluster_id.len, WIRE_CLUSTER_ID_SIZE);
+	else if (d.rv == RS_OK && m->leader_id == 0)
+		wire_dec_fail(&d, RS_EPROTO, "leader_id: 0 is not a node id");
+	return wire_dec_finish(&d, WIRE_TERM, m, sizeof *m);
+}
+
 int wire_decode_empty(const struct wire_frame *f, char *errmsg)
 {
 	assert(f != NULL);
@@ -812,6 +832,26 @@ int wire_encode_watch_cancel(struct rs_buf *out, uint64_t id,
 	if (start == WIRE_FRAME_NOMEM)
 		return RS_ENOMEM;
 	return wire_encode_finish(out, start, wire_put_u64(out, watch_id));
+}
+
+int wire_encode_term(struct rs_buf *out, uint64_t id,
+		     const struct wire_term_req *m)
+{
+	size_t start;
+	int rv;
+
+	assert(out != NULL && m != NULL);
+	if (m->cluster_id.len != WIRE_CLUSTER_ID_SIZE || m->leader_id == 0)
+		return RS_EINVAL;
+	start = wire_frame_begin(out, WIRE_TERM, 0, id);
+	if (start == WIRE_FRAME_NOMEM)
+		return RS_ENOMEM;
+	rv = wire_put_bytes(out, m->cluster_id.p, m->cluster_id.len);
+	if (rv == RS_OK)
+		rv = wire_put_u64(out, m->leader_id);
+	if (rv == RS_OK)
+		rv = wire_put_u64(out, m->term);
+	return wire_encode_finish(out, start, rv);
 }
 
 static int wire_put_ranges(struct rs_buf *out, const struct wire_bytes *begins,

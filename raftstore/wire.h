@@ -39,6 +39,10 @@
  *   REGISTER  node_id u64 | raft_addr bytes | client_addr bytes |
  *             capabilities u32 | applied_version u64     node->director,
  *             sent every heartbeat interval; registers and heartbeats
+ *   TERM      cluster_id bytes (16) | leader_id u64 | term u64
+ *             leader->member: "what is your Raft term now?", the quorum
+ *             check of a linearizable read (readquorum.h); the member
+ *             samples its term after the frame arrives
  * Response bodies after status and message:
  *   GET       mode u8 | read_version u64 | found u8 | found_version u64 |
  *             value bytes
@@ -59,6 +63,8 @@
  *             this node runs no director)
  *   WATCH_CANCEL  nothing; RS_ENOTFOUND when this connection runs no watch
  *             with that id (it ended already, or never existed)
+ *   TERM      node_id u64 | term u64  (the answering node and its current
+ *             Raft term; RS_EINVAL when the cluster ID is not its own)
  *
  * Type 8 is reserved and never reused: it named a FORWARD frame (a batch
  * of transactions, node->leader) that was never built.  It passes
@@ -101,8 +107,9 @@ enum wire_type {
 	WIRE_REGISTER = 9,
 	WIRE_MEMBER_CHANGE = 10,
 	WIRE_WATCH_CANCEL = 11,
+	WIRE_TERM = 12,
 };
-#define WIRE_TYPE_LAST WIRE_WATCH_CANCEL
+#define WIRE_TYPE_LAST WIRE_TERM
 
 enum wire_read_mode {
 	WIRE_READ_LINEARIZABLE = 0,
@@ -220,6 +227,14 @@ struct wire_member_change_req {
 	struct wire_bytes client_addr;
 };
 
+/* TERM: a leader asks a member for its current Raft term. */
+#define WIRE_CLUSTER_ID_SIZE 16u
+struct wire_term_req {
+	struct wire_bytes cluster_id; /* exactly WIRE_CLUSTER_ID_SIZE bytes */
+	uint64_t leader_id;           /* the asking node (> 0) */
+	uint64_t term;                /* its term when it asked */
+};
+
 /* Each decoder checks the whole body (limits from batch.h: keys, values,
  * transaction size) and returns RS_OK, RS_ETOOLARGE (a limit, named in
  * errmsg) or RS_EPROTO (malformed, errmsg says which field). */
@@ -237,6 +252,10 @@ int wire_decode_watch_cancel(const struct wire_frame *f, uint64_t *watch_id,
 /* Also checks: a known op, node_id > 0, addresses present for ADD only. */
 int wire_decode_member_change(const struct wire_frame *f,
 			      struct wire_member_change_req *m, char *errmsg);
+
+/* Also checks: a 16-byte cluster ID, leader_id > 0. */
+int wire_decode_term(const struct wire_frame *f, struct wire_term_req *m,
+		     char *errmsg);
 
 /* GRV, STATUS and MEMBERS requests carry no body: RS_EPROTO (errmsg says
  * how many bytes trail) if this one does. */
@@ -263,6 +282,8 @@ int wire_encode_member_change(struct rs_buf *out, uint64_t id,
 			      const struct wire_member_change_req *m);
 int wire_encode_watch_cancel(struct rs_buf *out, uint64_t id,
 			     uint64_t watch_id);
+int wire_encode_term(struct rs_buf *out, uint64_t id,
+		     const struct wire_term_req *m);
 
 /* A response with no typed fields: type | WIRE_RESPONSE, status and
  * message (forced empty when status is 0).  Used for every error reply,

@@ -33,6 +33,7 @@
 static const uint8_t request_types[] = {
 	WIRE_GET,     WIRE_RANGE,    WIRE_GRV,           WIRE_COMMIT,
 	WIRE_STATUS,  WIRE_MEMBERS,  WIRE_REGISTER,      WIRE_MEMBER_CHANGE,
+	WIRE_TERM,
 };
 #define N_TYPES (sizeof request_types / sizeof request_types[0])
 
@@ -87,6 +88,10 @@ static void reencode(uint8_t type, const struct rs_result *res,
 	case WIRE_GRV:
 	case WIRE_COMMIT:
 		wire_put_u64(b, res->version);
+		break;
+	case WIRE_TERM:
+		wire_put_u64(b, res->node_id);
+		wire_put_u64(b, res->term);
 		break;
 	default:
 		put_value(b, res);

@@ -109,6 +109,24 @@ static void fuzz_watch_cancel(const uint8_t *frame,
 	rs_buf_free(&out);
 }
 
+static void fuzz_term(const uint8_t *frame, const struct wire_frame *f)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	struct wire_term_req m;
+	struct rs_buf out;
+
+	if (wire_decode_term(f, &m, errmsg) != RS_OK)
+		return;
+	FUZZ_CHECK(f->type == WIRE_TERM);
+	FUZZ_CHECK(m.cluster_id.len == WIRE_CLUSTER_ID_SIZE);
+	FUZZ_CHECK(m.leader_id != 0);
+	check_inside(f, m.cluster_id);
+	rs_buf_init(&out);
+	check_same_frame(frame, f, &out,
+			 wire_encode_term(&out, f->request_id, &m));
+	rs_buf_free(&out);
+}
+
 static void fuzz_member_change(const uint8_t *frame,
 			       const struct wire_frame *f)
 {
@@ -239,6 +257,7 @@ static void fuzz_stream(const uint8_t *data, size_t size)
 		fuzz_watch(frame, &f);
 		fuzz_watch_cancel(frame, &f);
 		fuzz_member_change(frame, &f);
+		fuzz_term(frame, &f);
 		fuzz_commit(frame, &f);
 		fuzz_empty(frame, &f);
 		fuzz_response(&f);

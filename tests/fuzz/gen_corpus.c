@@ -154,6 +154,14 @@ static void gen_wire(void)
 	check(wire_encode_watch_cancel(&b, 11, 4), "watch_cancel");
 	seed_buf("wire", "watch_cancel", &b);
 	b.len = 0;
+	{
+		struct wire_term_req term = {
+			{(const uint8_t *)"0123456789abcdef", 16}, 2, 17};
+
+		check(wire_encode_term(&b, 12, &term), "term");
+		seed_buf("wire", "term", &b);
+		b.len = 0;
+	}
 	/* REGISTER, as the client builds it (raftstore/client.c). */
 	start = wire_frame_begin(&b, WIRE_REGISTER, 0, 8);
 	wire_put_u64(&b, 2);
@@ -703,6 +711,10 @@ static void gen_client(void)
 	seed_answer("status", WIRE_STATUS, RS_OK, NULL, &f);
 	seed_answer("register", WIRE_REGISTER, RS_OK, NULL, &f);
 	seed_answer("member-change", WIRE_MEMBER_CHANGE, RS_OK, NULL, &f);
+	f.len = 0;
+	wire_put_u64(&f, 3);
+	wire_put_u64(&f, 17);
+	seed_answer("term", WIRE_TERM, RS_OK, NULL, &f);
 	seed_answer("refused", WIRE_COMMIT, RS_ECONFLICT, "conflict on key a",
 		    NULL);
 	rs_buf_free(&f);

@@ -10,6 +10,7 @@ import struct
 WIRE_VERSION = 1
 RESPONSE = 0x80
 GET, RANGE, GRV, COMMIT, WATCH, STATUS, MEMBERS = 1, 2, 3, 4, 5, 6, 7
+TERM = 12
 LINEARIZABLE, SERIALIZABLE, AT_VERSION = 0, 1, 2
 MUT_SET, MUT_CLEAR, MUT_CLEAR_RANGE = 1, 2, 3
 
@@ -173,6 +174,12 @@ class Conn:
 
     def put(self, key, value):
         return self.commit([("set", key, value)])
+
+    def term(self, cluster_id, leader_id, term=0):
+        """TERM: (answering node id, its Raft term)."""
+        r = self.call(TERM, bytes_field(cluster_id) +
+                      struct.pack("<QQ", leader_id, term))
+        return r.u64(), r.u64()
 
     def status(self):
         import json

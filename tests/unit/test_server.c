@@ -67,21 +67,6 @@ static void pump_ms(unsigned ms_total)
 		pump();
 }
 
-/* A loopback port nothing listens on now (bound, then released). */
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
 static void start(unsigned frame_timeout_ms, unsigned max_connections)
 {
 	struct server_options o = {.frame_timeout_ms = frame_timeout_ms,
@@ -93,7 +78,7 @@ static void start(unsigned frame_timeout_ms, unsigned max_connections)
 	ck_assert_int_eq(metrics_new(&ms), RS_OK);
 	requests = 0;
 	for (unsigned attempt = 0; attempt < 5 && rv != RS_OK; attempt++) {
-		port = free_port();
+		port = testutil_free_port();
 		snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
 		rv = server_start(&srv, &loop, addr, &o, answer_all, NULL, NULL,
 				  errmsg);

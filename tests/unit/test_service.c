@@ -104,23 +104,6 @@ static const char *no_leader_addr(void *ctx)
 	return NULL;
 }
 
-/* A loopback port nothing listens on now (bound, then released). */
-static int free_port(void)
-{
-	struct sockaddr_in sa;
-	int len = sizeof sa;
-	uv_tcp_t t;
-
-	ck_assert_int_eq(uv_tcp_init(&c.loop, &t), 0);
-	ck_assert_int_eq(uv_ip4_addr("127.0.0.1", 0, &sa), 0);
-	ck_assert_int_eq(uv_tcp_bind(&t, (struct sockaddr *)&sa, 0), 0);
-	ck_assert_int_eq(uv_tcp_getsockname(&t, (struct sockaddr *)&sa, &len),
-			 0);
-	uv_close((uv_handle_t *)&t, NULL);
-	uv_run(&c.loop, UV_RUN_NOWAIT);
-	return ntohs(sa.sin_port);
-}
-
 static void start_server_and_client(void)
 {
 	struct rs_client_options co = {.op_timeout_ms = REAL_MS_MAX,
@@ -130,7 +113,7 @@ static void start_server_and_client(void)
 
 	for (unsigned attempt = 0; attempt < 5 && rv != RS_OK; attempt++) {
 		snprintf(server_addr, sizeof server_addr, "127.0.0.1:%d",
-			 free_port());
+			 testutil_free_port());
 		rv = server_start(&srv, &c.loop, server_addr, NULL,
 				  service_handle, service_conn_closed, svc,
 				  errmsg);
@@ -141,13 +124,29 @@ static void start_server_and_client(void)
 		      "%s", errmsg);
 }
 
+/* service_options.term: node 5 in term 9, of cluster "0123..." only. */
+static int term_answer(void *ctx, const struct wire_term_req *m,
+		       uint64_t *node_id, uint64_t *term, char *errmsg)
+{
+	(void)ctx;
+	if (memcmp(m->cluster_id.p, "0123456789abcdef", 16) != 0) {
+		rs_errmsg_printf(errmsg, "TERM from node %llu of another cluster",
+				 (unsigned long long)m->leader_id);
+		return RS_EINVAL;
+	}
+	*node_id = 5;
+	*term = 9;
+	return RS_OK;
+}
+
 static void setup_with_history(size_t bytes)
 {
 	struct proxy_options po = {.leader_addr = no_leader_addr};
 	struct service_options so = {.status_json = info_json,
 				     .members_json = info_json,
 				     .registration = count_registration,
-				     .members = gate_members};
+				     .members = gate_members,
+				     .term = term_answer};
 
 	gate_members_elsewhere = false;
 	registrations = 0;
@@ -913,6 +912,37 @@ static int register_as(uint64_t node_id, char *msg, size_t msg_size)
 	return status;
 }
 
+/* TERM: the answer is what the callback sampled; its refusal is sent
+ * back whole. */
+START_TEST(test_term_answered)
+{
+	struct wire_term_req req = {{(const uint8_t *)"0123456789abcdef", 16},
+				    1, 9};
+	struct op o;
+
+	memset(&o, 0, sizeof o);
+	o.op.data = &o;
+	ck_assert_int_eq(rs_client_term(cli, &o.op, &req, op_done), RS_OK);
+	op_wait(&o, "a TERM");
+	ck_assert_int_eq(o.op.result.status, RS_OK);
+	ck_assert_uint_eq(o.op.result.node_id, 5);
+	ck_assert_uint_eq(o.op.result.term, 9);
+	rs_result_free(&o.op.result);
+	rs_buf_free(&o.op.request);
+
+	req.cluster_id.p = (const uint8_t *)"fedcba9876543210";
+	memset(&o, 0, sizeof o);
+	o.op.data = &o;
+	ck_assert_int_eq(rs_client_term(cli, &o.op, &req, op_done), RS_OK);
+	op_wait(&o, "a TERM of another cluster");
+	ck_assert_int_eq(o.op.result.status, RS_EINVAL);
+	ck_assert_msg(strstr(o.op.result.message, "TERM from node 1 of another "
+				 "cluster") != NULL, "%s", o.op.result.message);
+	rs_result_free(&o.op.result);
+	rs_buf_free(&o.op.request);
+}
+END_TEST
+
 START_TEST(test_register_only_from_members)
 {
 	struct service_stats st;
@@ -1007,6 +1037,7 @@ int main(void)
 	tcase_add_test(tc, test_compacted_start_refused);
 	tc = testutil_tcase(s, "gate", setup, teardown, 30);
 	tcase_add_test(tc, test_register_only_from_members);
+	tcase_add_test(tc, test_term_answered);
 	tc = testutil_tcase(s, "gate_rule", NULL, NULL, 10);
 	tcase_add_test(tc, test_member_check_rule);
 	return testutil_run_suite(s);

@@ -4,11 +4,14 @@
 #endif
 #include "tests/unit/testutil.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -139,4 +142,18 @@ TCase *testutil_tcase(Suite *s, const char *name, void (*setup)(void),
 	tcase_set_timeout(tc, timeout_s);
 	suite_add_tcase(s, tc);
 	return tc;
+}
+
+int testutil_free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
 }

@@ -34,6 +34,9 @@ int testutil_run_suite(Suite *s);
 TCase *testutil_tcase(Suite *s, const char *name, void (*setup)(void),
 		      void (*teardown)(void), double timeout_s);
 
+/* A loopback port nothing listens on now (bound, then released). */
+int testutil_free_port(void);
+
 /* Read/write a whole file (aborts on failure). */
 uint8_t *testutil_read_file(const char *path, size_t *len);
 void testutil_write_file(const char *path, const void *data, size_t len);
