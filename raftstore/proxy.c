@@ -594,12 +594,16 @@ static void proxy_barrier_landed(struct proxy *p, struct proxy_barrier *br)
 		proxy_grv_finish(p, g, status == 0 && current ? RS_OK : RS_ENOTLEADER,
 				 v);
 	}
+	/* The barrier is an entry of br->term, committed and applied: reads
+	 * may be confirmed by the quorum of that term (readquorum.h).  Any
+	 * barrier will do, so a leader that c-raft deposed and re-elected
+	 * between two role polls (its proxy never left READY) gets its quorum
+	 * back with the first read that fell back to a barrier. */
+	if (current && status == 0 && p->rq != NULL &&
+	    raftinfo_state(p->raft) == RAFT_LEADER &&
+	    raftinfo_term(p->raft) == br->term)
+		readquorum_set_term(p->rq, br->term);
 	if (current && br->startup) {
-		/* The barrier is an entry of br->term, committed: reads may be
-		 * confirmed by the quorum of that term (readquorum.h). */
-		if (status == 0 && p->rq != NULL &&
-		    raftinfo_term(p->raft) == br->term)
-			readquorum_set_term(p->rq, br->term);
 		if (status == 0)
 			proxy_become_ready(p);
 		else /* still leader per the last role poll: try again soon */

@@ -504,6 +504,7 @@ static void gen_config(void)
 		"batch-count-max = 64\n"
 		"batch-delay-us = 200\n"
 		"log-level = debug\n"
+		"linearizable-reads = barrier\n"
 		"ignore-bad-layout = false\n";
 	static const char cluster[] =
 		"1=node1:7001/node1:8001,2=node2:7002/node2:8002";

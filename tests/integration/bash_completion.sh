@@ -283,6 +283,8 @@ expect_comp "rsctl --timeout-ms 500 log <TAB>" "--help dump inspect verify" \
 expect_comp "rsctl status --w<TAB>" "--write-out" _rsctl rsctl status --w
 expect_comp "raftstored --log-level <TAB>" "debug error info warn" \
 	_raftstored raftstored --log-level ""
+expect_comp "raftstored --linearizable-reads <TAB>" "barrier quorum" \
+	_raftstored raftstored --linearizable-reads ""
 expect_comp "raftstored --data-dir <TAB>: directories" "data1 data2" \
 	_raftstored raftstored --id 1 --data-dir ""
 expect_comp "raftstored --config <TAB>: files" "backup.rssnap data1 data2" \

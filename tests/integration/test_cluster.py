@@ -232,7 +232,8 @@ def test_bad_flags_and_mismatched_storage():
     for flag, value in (("--snapshot-log-mib", "0"),
                         ("--snapshot-log-mib", "65537"),
                         ("--snapshot-log-mib", "lots"),
-                        ("--snapshot-threshold", "15")):
+                        ("--snapshot-threshold", "15"),
+                        ("--linearizable-reads", "lease")):
         out = subprocess.run(n.args() + [flag, value], capture_output=True,
                              text=True, timeout=10)
         assert out.returncode == 2, (flag, value, out)
