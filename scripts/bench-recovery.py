@@ -2,6 +2,7 @@
 """Recovery-time benchmark: raftstore against etcd 3.4, on loopback.
 
     scripts/bench-recovery.py [--rounds N] [--build-dir DIR] [--only S,...]
+        (S: leader, start, follower, etcd, etcd-follower; default all)
 
 Usually run through scripts/bench-recovery.sh, which builds first.  One run
 measures, N rounds each (default 10), with default election settings
@@ -36,6 +37,13 @@ defaults: election 1000 ms, heartbeat 100 ms):
             the longest gap in that second with nothing failing; the time until
             the leader's layout leaves the node out (storage replicas 2)
             and re-admits it (3), and whether the epoch changed.
+  etcd-follower
+            etcd 3.4: the follower scenario above, measured the same way:
+            SIGKILL of a follower, then its restart, under one
+            tools/etcdbench process (Go's clientv3, 2 x --clients closed
+            loops to the leader) whose --timeline gives the gaps; the
+            member is restarted 1 s after the kill and counted back once
+            it has caught up.  The same target (2 x its own steady p99).
   etcd      etcd 3.4 (scripts/etcd-cluster.sh): SIGKILL of the leader ->
             first successful put on a survivor.  Two clients at once: the
             JSON gRPC gateway (POST /v3/kv/put over HTTP/1.1, no process
@@ -236,23 +244,20 @@ class Race:
         return gap, at - t0
 
 
-class RsbenchWriter:
-    """The follower scenario's writers as one `rsbench cluster` process:
-    closed-loop puts through the C client library until stop(), which
-    returns its timeline as a Race (record_all) for the same analysis as
-    the Python writers'.  CLOCK_MONOTONIC in the timeline is the clock of
-    time.monotonic(), so the round's kill and restart times line up."""
+class TimelineWriter:
+    """The follower scenario's writers as one load-generator process
+    (`rsbench cluster`, or tools/etcdbench for etcd) doing closed-loop puts
+    until stop(), which returns its --timeline as a Race (record_all) for
+    the same analysis as the Python writers'.  CLOCK_MONOTONIC in the
+    timeline is the clock of time.monotonic(), so the round's kill and
+    restart times line up."""
 
-    def __init__(self, rsbench, endpoints, clients, timeout_ms, prefix):
+    def __init__(self, argv, name):
         fd, self.timeline = tempfile.mkstemp(prefix="bench-recovery-", suffix=".timeline")
         os.close(fd)
-        self.proc = subprocess.Popen(
-            [rsbench, "cluster", "--endpoints", ",".join(endpoints),
-             "--op", "put", "--clients", str(clients),
-             "--conns", str(min(clients, 8)), "--duration", "3600",
-             "--timeout-ms", str(timeout_ms), "--prefix", prefix,
-             "--timeline", self.timeline],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.name = name
+        self.proc = subprocess.Popen(argv + ["--timeline", self.timeline],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def kill(self):
         """On an error path: kill by PID, drop the timeline."""
@@ -268,11 +273,12 @@ class RsbenchWriter:
             out, err = self.proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise BenchError("rsbench did not stop within 30 s of SIGINT")
+            raise BenchError("%s did not stop within 30 s of SIGINT" % self.name)
         try:
             if self.proc.returncode != 0:
-                raise BenchError("rsbench exited %d: %s" % (
-                    self.proc.returncode, err.decode("utf-8", "replace").strip()))
+                raise BenchError("%s exited %d: %s" % (
+                    self.name, self.proc.returncode,
+                    err.decode("utf-8", "replace").strip()))
             race = Race(record_all=True)
             with open(self.timeline) as f:
                 for line in f:
@@ -281,13 +287,51 @@ class RsbenchWriter:
                     t_ns, lat_us, status = line.split()
                     t = int(t_ns) / 1e9
                     if status == "ok":
-                        race.successes.append((t, "rsbench", int(lat_us) / 1e6))
+                        race.successes.append((t, self.name, int(lat_us) / 1e6))
                     else:
                         race.errors[status] = race.errors.get(status, 0) + 1
                         race.error_times.append((t, status))
             return race
         finally:
             self.kill()
+
+
+def rsbench_writer(rsbench, endpoints, clients, timeout_ms, prefix):
+    return TimelineWriter(
+        [rsbench, "cluster", "--endpoints", ",".join(endpoints),
+         "--op", "put", "--clients", str(clients),
+         "--conns", str(min(clients, 8)), "--duration", "3600",
+         "--timeout-ms", str(timeout_ms), "--prefix", prefix], "rsbench")
+
+
+def gap_stats(race, t0, t_restart, t_end, what):
+    """The follower round's figures from its writers' timeline."""
+    steady = [lat for t, _, lat in race.successes if t0 - 1.0 <= t < t0]
+    if len(steady) < 2:
+        raise BenchError("%s: fewer than two puts in the second before the "
+                         "kill" % what)
+    steady_gap, _ = race.longest_gap(t0 - 1.0, t0)
+    kill_gap, kill_at = race.longest_gap(t0, t_restart)
+    restart_gap, restart_at = race.longest_gap(t_restart, t_end)
+    return {"steady_p99": p99(steady), "steady_gap": steady_gap,
+            "kill_gap": kill_gap, "kill_at": kill_at,
+            "restart_gap": restart_gap, "restart_at": restart_at,
+            "kill_errors": race.error_summary(t0, t_restart),
+            "restart_errors": race.error_summary(t_restart, t_end)}
+
+
+def add_follower_results(results, system, rs):
+    """The follower rows of one system; the target is 2 x the median of
+    the rounds' steady p99."""
+    target = 2 * statistics.median(x["steady_p99"] for x in rs)
+    results.add(system, "follower SIGKILL: commit gap",
+                [x["kill_gap"] for x in rs], target)
+    results.add(system, "follower restart: commit gap",
+                [x["restart_gap"] for x in rs], target)
+    results.add(system, "  steady put p99 (before the kill)",
+                [x["steady_p99"] for x in rs])
+    results.add(system, "  steady: longest gap (1 s before)",
+                [x["steady_gap"] for x in rs])
 
 
 def start_gate(race, offset):
@@ -628,7 +672,7 @@ class RaftstoreBench:
         other = [n for n in c.nodes.values() if n.id not in (victim.id,)]
         if self.args.writer == "rsbench":
             # leader first: the library starts there and stays
-            writer = RsbenchWriter(self.rsbench,
+            writer = rsbench_writer(self.rsbench,
                                    [n.client_addr for n in sorted(
                                        other, key=lambda n: n.id != leader.id)],
                                    2 * self.args.clients,
@@ -664,20 +708,15 @@ class RaftstoreBench:
                 race = writer.stop()
             else:
                 writer.kill()
-        steady = [lat for t, _, lat in race.successes if t0 - 1.0 <= t < t0]
-        if len(steady) < 2:
-            raise BenchError("raftstore follower round %d: fewer than two puts "
-                             "in the second before the kill" % r)
-        steady_gap, _ = race.longest_gap(t0 - 1.0, t0)
-        kill_gap, kill_at = race.longest_gap(t0, t_restart)
-        restart_gap, restart_at = race.longest_gap(t_restart, t_end)
-        res = {"steady_p99": p99(steady), "steady_gap": steady_gap,
-               "kill_gap": kill_gap, "restart_gap": restart_gap,
-               "kill_errors": race.error_summary(t0, t_restart),
-               "restart_errors": race.error_summary(t_restart, t_end),
-               "out": t_out - t0, "back": t_back - t_restart,
-               "epochs": (epoch0, s_out["epoch"], s_back["epoch"]),
-               "layouts": (layout0, s_out.get("layout_id"), s_back.get("layout_id"))}
+        res = gap_stats(race, t0, t_restart, t_end,
+                        "raftstore follower round %d" % r)
+        res.update({"out": t_out - t0, "back": t_back - t_restart,
+                    "epochs": (epoch0, s_out["epoch"], s_back["epoch"]),
+                    "layouts": (layout0, s_out.get("layout_id"),
+                                s_back.get("layout_id"))})
+        steady_gap, kill_gap, kill_at = (res["steady_gap"], res["kill_gap"],
+                                         res["kill_at"])
+        restart_gap, restart_at = res["restart_gap"], res["restart_at"]
         log("  round %d: follower %d; steady p99 %.1f ms, longest gap %.3f s; "
             "SIGKILL: longest "
             "commit gap %.3f s (from +%.3f s), errors %s, left out after "
@@ -753,15 +792,7 @@ class RaftstoreBench:
                     log("raftstore: follower SIGKILL and restart under load (%d rounds)"
                         % a.rounds)
                     rs = [self.follower_kill_round(c, r + 1) for r in range(a.rounds)]
-                    target = 2 * statistics.median(x["steady_p99"] for x in rs)
-                    self.results.add("raftstore", "follower SIGKILL: commit gap",
-                                     [x["kill_gap"] for x in rs], target)
-                    self.results.add("raftstore", "follower restart: commit gap",
-                                     [x["restart_gap"] for x in rs], target)
-                    self.results.add("raftstore", "  steady put p99 (before the kill)",
-                                     [x["steady_p99"] for x in rs])
-                    self.results.add("raftstore", "  steady: longest gap (1 s before)",
-                                     [x["steady_gap"] for x in rs])
+                    add_follower_results(self.results, "raftstore", rs)
                     self.results.add("raftstore", "  SIGKILL -> layout leaves it out",
                                      [x["out"] for x in rs])
                     self.results.add("raftstore", "  restart -> layout re-admits it",
@@ -835,6 +866,8 @@ class EtcdBench:
         if args.writer == "rsbench" and not os.access(self.rsbench, os.X_OK):
             raise BenchError("no rsbench at %s (build first: "
                              "scripts/bench-recovery.sh)" % self.rsbench)
+        self.etcdbench = os.path.join(args.build_dir, "etcdbench")
+        self.follower_errors = None
 
     def port(self, n):
         return self.base + n - 1
@@ -1035,24 +1068,112 @@ class EtcdBench:
         self.restart(lnum, cmdline)
         return {"http": th, "etcdctl": tc}
 
-    def run(self):
+    def wait_caught_up(self, n, lnum, what, t_from):
+        """Poll until member n answers, follows the leader lnum and has
+        applied to within RAFT_CAUGHT_UP of the leader's index; the time."""
+        deadline = t_from + self.args.timeout
+        last = None
+        while now() < deadline:
+            try:
+                st, ls = self.status(n), self.status(lnum)
+                if st.get("leader") != ls["header"]["member_id"]:
+                    last = "member %d follows %s" % (n, st.get("leader"))
+                elif int(st.get("raftAppliedIndex", 0)) + RAFT_CAUGHT_UP < \
+                        int(ls.get("raftIndex", 0)):
+                    last = "member %d applied %s of %s" % (
+                        n, st.get("raftAppliedIndex"), ls.get("raftIndex"))
+                else:
+                    return now()
+            except Exception as e:
+                last = "%s: %s" % (type(e).__name__, e)
+            time.sleep(0.01)
+        raise BenchError("etcd %s: member %d did not catch up within %.0f s "
+                         "(last: %s)\n%s" % (what, n, self.args.timeout, last,
+                                             self.logs()))
+
+    def follower_kill_round(self, r):
+        lnum = self.wait_healthy("before follower round %d" % r)
+        victim = [n for n in (1, 2, 3) if n != lnum][r % 2]
+        pid = self.pids[victim]
+        cmdline = proc_cmdline(pid)
+        if not cmdline or not self.ours(pid):
+            raise BenchError("etcd: cannot read the command line of member %d "
+                             "(pid %d)" % (victim, pid))
+        clients = 2 * self.args.clients
+        writer = TimelineWriter(
+            [self.etcdbench, "--endpoints",
+             ",".join(self.endpoint(n) for n in (1, 2, 3) if n != victim),
+             "--op", "put", "--clients", str(clients),
+             "--conns", str(min(clients, 8)), "--duration", "3600",
+             "--op-timeout", str(self.args.request_timeout_ms / 1000.0),
+             "--prefix", "f%02d" % (r % 100), "--route", "leader"], "etcdbench")
+        ok = False
+        try:
+            time.sleep(2.0)  # Go's client dials and finds the leader first
+            t0 = now()
+            os.kill(pid, signal.SIGKILL)
+            for p in self.children:
+                if p.pid == pid:
+                    p.wait(10)
+            while proc_alive(pid) and now() < t0 + 10:
+                time.sleep(0.01)
+            time.sleep(1.0)
+            t_restart = now()
+            self.restart(victim, cmdline)
+            t_back = self.wait_caught_up(victim, lnum, "follower round %d" % r,
+                                         t_restart)
+            time.sleep(0.3)
+            ok = True
+        finally:
+            t_end = now()
+            if ok:
+                race = writer.stop()
+            else:
+                writer.kill()
+        res = gap_stats(race, t0, t_restart, t_end, "etcd follower round %d" % r)
+        res["back"] = t_back - t_restart
+        log("  round %d: follower etcd%d; steady p99 %.1f ms, longest gap %.3f s; "
+            "SIGKILL: longest commit gap %.3f s (from +%.3f s), errors %s; "
+            "restart: longest commit gap %.3f s (from +%.3f s), errors %s, "
+            "caught up after %.3f s; %d puts" % (
+                r, victim, res["steady_p99"] * 1000, res["steady_gap"],
+                res["kill_gap"], res["kill_at"], res["kill_errors"],
+                res["restart_gap"], res["restart_at"], res["restart_errors"],
+                res["back"], len(race.successes)))
+        return res
+
+    def run(self, only):
         a = self.args
-        log("etcd 3.4: leader SIGKILL -> first successful put (%d rounds)" % a.rounds)
         try:
             self.start()
-            log("  cluster in %s, client ports %d-%d" % (self.dir, self.base, self.base + 2))
+            log("etcd 3.4: cluster in %s, client ports %d-%d"
+                % (self.dir, self.base, self.base + 2))
             self.wait_healthy("after start")
-            base_med, base_max = self.etcdctl_baseline()
-            log("  healthy etcdctl put (spawn + RPC): median %.3f s, max %.3f s "
-                "(subtracted below)" % (base_med, base_max))
-            rs = [self.leader_kill_round(r + 1, base_med) for r in range(a.rounds)]
+            if "etcd-follower" in only:
+                if not os.access(self.etcdbench, os.X_OK):
+                    raise BenchError("no etcdbench at %s (scripts/bench-recovery.sh "
+                                     "builds it)" % self.etcdbench)
+                log("etcd 3.4: follower SIGKILL and restart under load (%d rounds)"
+                    % a.rounds)
+                fs = [self.follower_kill_round(r + 1) for r in range(a.rounds)]
+                add_follower_results(self.results, "etcd", fs)
+                self.follower_errors = [(x["kill_errors"], x["restart_errors"])
+                                        for x in fs]
+            if "etcd" in only:
+                log("etcd 3.4: leader SIGKILL -> first successful put (%d rounds)"
+                    % a.rounds)
+                base_med, base_max = self.etcdctl_baseline()
+                log("  healthy etcdctl put (spawn + RPC): median %.3f s, max %.3f s "
+                    "(subtracted below)" % (base_med, base_max))
+                rs = [self.leader_kill_round(r + 1, base_med) for r in range(a.rounds)]
             self.wait_healthy("at the end")
         finally:
             self.cleanup()
-        self.results.add("etcd", "leader SIGKILL -> first put (HTTP)",
-                         [x["http"] for x in rs], a.target)
-        self.results.add("etcd", "leader SIGKILL -> first put (etcdctl)",
-                         [x["etcdctl"] for x in rs], a.target)
+        if "etcd" in only:
+            self.results.add("etcd", "leader SIGKILL -> first put (HTTP)",
+                             [x["http"] for x in rs], a.target)
+            self.results.add("etcd", "leader SIGKILL -> first put (etcdctl)",
+                             [x["etcdctl"] for x in rs], a.target)
 
 
 # ---------------------------------------------------------------------------
@@ -1064,8 +1185,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=10, help="rounds per scenario (10)")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"),
                     help="where raftstored is (build-bench/)")
-    ap.add_argument("--only", default="leader,start,follower,etcd",
-                    help="comma-separated subset of leader,start,follower,etcd")
+    ap.add_argument("--only", default="leader,start,follower,etcd,etcd-follower",
+                    help="comma-separated subset of leader,start,follower,etcd,"
+                         "etcd-follower")
     ap.add_argument("--request-timeout-ms", type=int, default=200,
                     help="client per-request timeout while waiting (200)")
     ap.add_argument("--clients", type=int, default=4,
@@ -1097,7 +1219,7 @@ def main():
     if args.clients < 1:
         ap.error("--clients must be at least 1")
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    bad = only - {"leader", "start", "follower", "etcd"}
+    bad = only - {"leader", "start", "follower", "etcd", "etcd-follower"}
     if bad:
         ap.error("unknown scenario(s): %s" % ", ".join(sorted(bad)))
     if args.target is None:
@@ -1118,14 +1240,15 @@ def main():
         % (args.rounds, seed, args.request_timeout_ms, args.clients, args.election_timeout_ms,
            args.heartbeat_timeout_ms, args.build_dir))
     results = Results()
-    rs_bench = None
+    rs_bench = etcd_bench = None
     t_start = now()
     try:
         if only & {"leader", "start", "follower"}:
             rs_bench = RaftstoreBench(args, results)
             rs_bench.run(only)
-        if "etcd" in only:
-            EtcdBench(args, results).run()
+        if only & {"etcd", "etcd-follower"}:
+            etcd_bench = EtcdBench(args, results)
+            etcd_bench.run(only)
     except BenchError as e:
         print("bench-recovery: FAILED: %s" % e, file=sys.stderr, flush=True)
         return 1
@@ -1142,19 +1265,21 @@ def main():
     r = results.get("raftstore", "leader SIGKILL -> first commit")
     if r:
         log(verdict_line("raftstore", "commits resume after leader SIGKILL:", r[2], r[3]))
-    for label in ("SIGKILL", "restart"):
-        r = results.get("raftstore", "follower %s: commit gap" % label)
-        if r:
-            log(verdict_line("raftstore", "longest commit gap on follower %s "
-                             "(target 2 x steady p99):" % label, r[2], r[3]))
-    r = results.get("raftstore", "follower SIGKILL: commit gap")
-    st = results.get("raftstore", "  steady: longest gap (1 s before)")
-    if r and st:
-        within = sum(x <= r[3] for x in st[2])
-        log("raftstore: the same measure with nothing failing (longest gap in "
-            "the second before each kill): median %.3f s, p90 %.3f s; %d/%d "
-            "of those seconds within the target" % (
-                statistics.median(st[2]), p90(st[2]), within, len(st[2])))
+    for system in ("raftstore", "etcd"):
+        for label in ("SIGKILL", "restart"):
+            r = results.get(system, "follower %s: commit gap" % label)
+            if r:
+                log(verdict_line(system, "longest commit gap on follower %s "
+                                 "(target 2 x steady p99):" % label, r[2], r[3]))
+        r = results.get(system, "follower SIGKILL: commit gap")
+        st = results.get(system, "  steady: longest gap (1 s before)")
+        if r and st:
+            within = sum(x <= r[3] for x in st[2])
+            log("%s: the same measure with nothing failing (longest gap in "
+                "the second before each kill): median %.3f s, p90 %.3f s; %d/%d "
+                "of those seconds within the target" % (
+                    system, statistics.median(st[2]), p90(st[2]), within,
+                    len(st[2])))
     if rs_bench is not None and rs_bench.follower_errors is not None:
         errs = rs_bench.follower_errors
         clean = sum(k == "none" and x == "none" for k, x in errs)
@@ -1164,6 +1289,11 @@ def main():
                 for i, (k, x) in enumerate(errs) if (k, x) != ("none", "none"))))
         changed = sum(e[0] != e[2] for e in rs_bench.follower_epochs)
         log("raftstore: epoch changed in %d/%d follower rounds" % (changed, len(errs)))
+    if etcd_bench is not None and etcd_bench.follower_errors is not None:
+        errs = etcd_bench.follower_errors
+        clean = sum(k == "none" and x == "none" for k, x in errs)
+        log("etcd: writer errors in follower rounds: %d/%d rounds without any"
+            % (clean, len(errs)))
     e = results.get("etcd", "leader SIGKILL -> first put (HTTP)")
     if e:
         log(verdict_line("etcd 3.4", "puts resume after leader SIGKILL:", e[2], e[3]))

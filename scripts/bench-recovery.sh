@@ -4,7 +4,8 @@
 # build-bench/, then runs
 # scripts/bench-recovery.py (see its header for what is measured).
 #
-#   scripts/bench-recovery.sh [--rounds N] [--only leader,start,follower,etcd] ...
+#   scripts/bench-recovery.sh [--rounds N]
+#       [--only leader,start,follower,etcd,etcd-follower] ...
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-bench"
@@ -18,4 +19,7 @@ if ! BUILD_DIR="$build" CONFIGURE_FLAGS=--disable-debug "$root/scripts/build.sh"
 	echo "bench-recovery: the full build failed; building raftstored alone" >&2
 	make -C "$build" -j"$(nproc)" raftstored >/dev/null
 fi
+# The etcd follower scenario's load generator (Go, offline from Debian's
+# packages, which bench_deps installed).
+bench_etcdbench "$root" "$build/etcdbench"
 exec python3 "$root/scripts/bench-recovery.py" --build-dir "$build" "$@"

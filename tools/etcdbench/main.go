@@ -11,6 +11,8 @@
 //
 // (on a single line). --op watch measures watch fan-out instead (watch.go),
 // and --idle N holds N idle connections open during the run (idle.go).
+// --timeline FILE also writes every completed request (timeline.go), for
+// scripts/bench-recovery.py's commit-gap analysis.
 // Build offline from Debian's packages:
 //
 //	GO111MODULE=off GOPATH=/usr/share/gocode go build -o "$OUT/etcdbench"
@@ -55,6 +57,7 @@ var (
 	readyFlag     = flag.Float64("ready-timeout", 120, "watch: seconds for every watcher to start")
 	serversFlag   = flag.String("server-pids", "", "comma-separated server PIDs whose summed VmRSS and CPU time are reported")
 	idleFlag      = flag.Int("idle", 0, "put/get/sget: idle client connections held open during the run")
+	timelineFlag  = flag.String("timeline", "", "put/get/sget: after the run, write every completed request to FILE (timeline.go); SIGINT then ends the run early")
 	routeFlag     = flag.String("route", "leader", "leader: find the leader among --endpoints and send every request to it; all: give clientv3 all endpoints (its balancer round-robins requests over them, followers forward writes)")
 )
 
@@ -327,6 +330,7 @@ func main() {
 		lats[i] = make([]time.Duration, 0, perClient)
 	}
 	errCounts := make([]int64, nClients)
+	tl := newTimeline(*timelineFlag, nClients)
 
 	var next int64 = -1 // op index claim counter (also key index for put)
 	var firstErr atomic.Value
@@ -351,6 +355,9 @@ func main() {
 			<-startGate
 			for {
 				var i int64
+				if tl.stopped() {
+					break
+				}
 				if count > 0 {
 					i = atomic.AddInt64(&next, 1)
 					if i >= count {
@@ -384,6 +391,7 @@ func main() {
 				}
 				lat := time.Since(t0)
 				cancel()
+				tl.record(c, t0.Add(lat), lat, err)
 				if err != nil {
 					myErrs++
 					firstErr.Store(err.Error())
@@ -399,6 +407,9 @@ func main() {
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
 	cpu := cpuSeconds() - cpu0
+	if err := tl.write(); err != nil {
+		fail("--timeline: %v", err)
+	}
 
 	total := 0
 	for _, l := range lats {
