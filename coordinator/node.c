@@ -90,25 +90,23 @@ static void node_fenced(void *ctx, const struct batch *b, uint64_t epoch)
 		 " current_epoch=%" PRIu64, b->version, b->epoch, epoch);
 }
 
-const char *node_leader_addr(void *ctx)
-{
-	struct node *n = ctx;
-	const struct config_peer *p;
-
-	if (n->leader_id == 0 || n->leader_id == n->cfg.id)
-		return NULL;
-	p = node_peer(n, n->leader_id);
-	return p ? p->client_addr : NULL;
-}
-
-static const char *node_peer_client_addr(void *ctx, uint64_t id)
+const char *node_peer_client_addr(void *ctx, uint64_t id)
 {
 	const struct config_peer *p = node_peer(ctx, (raft_id)id);
 
 	return p != NULL ? p->client_addr : NULL;
 }
 
-static void node_cluster_id(void *ctx, uint8_t out[16])
+const char *node_leader_addr(void *ctx)
+{
+	struct node *n = ctx;
+
+	if (n->leader_id == 0 || n->leader_id == n->cfg.id)
+		return NULL;
+	return node_peer_client_addr(n, n->leader_id);
+}
+
+void node_cluster_id(void *ctx, uint8_t out[16])
 {
 	const struct node *n = ctx;
 

@@ -149,6 +149,11 @@ const struct config_peer *node_peer(const struct node *n, raft_id id);
 /* The leader's client address, or NULL if unknown or this node
  * (proxy_options.leader_addr). */
 const char *node_leader_addr(void *ctx);
+/* A member's client address, NULL if unknown (proxy_options.peer_addr). */
+const char *node_peer_client_addr(void *ctx, uint64_t id);
+/* This node's cluster ID, all zero while unknown (the Raft guard's
+ * handshake and proxy_options.cluster_id). */
+void node_cluster_id(void *ctx, uint8_t out[16]);
 /* director_env.event: audit the director's event, then tell the control
  * plane (node_director_event). */
 void node_event(void *ctx, const char *name, json_t *members);

@@ -389,13 +389,6 @@ static uint64_t node_guard_founder(void *ctx)
 	return low;
 }
 
-static void node_guard_cluster_id(void *ctx, uint8_t out[16])
-{
-	const struct node *n = ctx;
-
-	memcpy(out, n->identity.cluster_id, IDENTITY_CLUSTER_ID_SIZE);
-}
-
 static int node_guard_adopt(void *ctx, const uint8_t id[16], char *errmsg)
 {
 	return node_adopt_cluster_id(ctx, id, errmsg);
@@ -436,7 +429,7 @@ static int node_init_transport(struct node *n, char *errmsg)
 		.self_id = n->cfg.id,
 		.is_member = node_guard_is_member,
 		.founder = node_guard_founder,
-		.cluster_id = node_guard_cluster_id,
+		.cluster_id = node_cluster_id,
 		.adopt = node_guard_adopt,
 		.peer_closed = node_guard_peer_closed,
 	};

@@ -217,18 +217,37 @@ static void proxy_txn_finish(struct proxy *p, struct proxy_txn *t, int status,
 	proxy_arm_done(p);
 }
 
+/* Append g to the list *head..*tail (the proxy's read-version queues). */
+static void proxy_grv_append(struct proxy_grv **head, struct proxy_grv **tail,
+			     struct proxy_grv *g)
+{
+	g->next = NULL;
+	if (*tail != NULL)
+		(*tail)->next = g;
+	else
+		*head = g;
+	*tail = g;
+}
+
 static void proxy_grv_finish(struct proxy *p, struct proxy_grv *g, int status,
 			     uint64_t version)
 {
 	g->status = status;
 	g->version = version;
-	g->next = NULL;
-	if (p->gdone_tail != NULL)
-		p->gdone_tail->next = g;
-	else
-		p->gdone_head = g;
-	p->gdone_tail = g;
+	proxy_grv_append(&p->gdone_head, &p->gdone_tail, g);
 	proxy_arm_done(p);
+}
+
+/* Answer every read version waiting in *head..*tail with status. */
+static void proxy_grv_fail_list(struct proxy *p, struct proxy_grv **head,
+				struct proxy_grv **tail, int status)
+{
+	while (*head != NULL) {
+		struct proxy_grv *g = *head;
+		*head = g->next;
+		proxy_grv_finish(p, g, status, 0);
+	}
+	*tail = NULL;
 }
 
 static void proxy_fail_queue(struct proxy *p, int status, const char *msg)
@@ -240,18 +259,8 @@ static void proxy_fail_queue(struct proxy *p, int status, const char *msg)
 	}
 	p->q_tail = NULL;
 	p->q_len = 0;
-	while (p->grv_head != NULL) {
-		struct proxy_grv *g = p->grv_head;
-		p->grv_head = g->next;
-		proxy_grv_finish(p, g, status, 0);
-	}
-	p->grv_tail = NULL;
-	while (p->rq_head != NULL) {
-		struct proxy_grv *g = p->rq_head;
-		p->rq_head = g->next;
-		proxy_grv_finish(p, g, status, 0);
-	}
-	p->rq_tail = NULL;
+	proxy_grv_fail_list(p, &p->grv_head, &p->grv_tail, status);
+	proxy_grv_fail_list(p, &p->rq_head, &p->rq_tail, status);
 }
 
 /* ---- leader: resolve, sequence, propose ---- */
@@ -499,12 +508,7 @@ static void proxy_start_barrier(struct proxy *p, bool startup);
 /* Queue g for the next barrier round. */
 static void proxy_grv_wait_barrier(struct proxy *p, struct proxy_grv *g)
 {
-	g->next = NULL;
-	if (p->grv_tail != NULL)
-		p->grv_tail->next = g;
-	else
-		p->grv_head = g;
-	p->grv_tail = g;
+	proxy_grv_append(&p->grv_head, &p->grv_tail, g);
 	if (p->state == PROXY_READY && !p->barrier_inflight)
 		proxy_start_barrier(p, false);
 }
@@ -922,16 +926,12 @@ void proxy_grv(struct proxy *p, struct proxy_grv *g, proxy_grv_cb cb)
 		return;
 	}
 	if (p->state == PROXY_READY && p->rq != NULL) {
+		/* proxy_rq_progress answers it, or hands it to the barrier when
+		 * the quorum cannot */
 		g->stamp = readquorum_arrive(p->rq);
-		if (readquorum_check(p->rq, g->stamp) != READQUORUM_UNAVAILABLE) {
-			if (p->rq_tail != NULL)
-				p->rq_tail->next = g;
-			else
-				p->rq_head = g;
-			p->rq_tail = g;
-			proxy_rq_progress(p);
-			return;
-		}
+		proxy_grv_append(&p->rq_head, &p->rq_tail, g);
+		proxy_rq_progress(p);
+		return;
 	}
 	proxy_grv_wait_barrier(p, g);
 }

@@ -62,24 +62,32 @@ def reads(conn, key, n):
         retry(lambda: conn.get(key))
 
 
-def test_reads_use_the_quorum_not_the_log():
-    c = Cluster(3, election_ms=ELECTION_MS, heartbeat_ms=HEARTBEAT_MS)
+def counted_reads(leader, conn, n):
+    """n linearizable reads on the leader: its STATUS before and after."""
+    before = leader.status()
+    reads(conn, b"k", n)
+    return before, leader.status()
+
+
+def leader_with_a_key(c):
+    """Start c; its leader and a connection to it, with key k written."""
     c.start_all()
     lid = c.leader()
-    leader = c.nodes[lid]
-    conn = leader.conn()
+    conn = c.nodes[lid].conn()
     retry(lambda: conn.put(b"k", b"v"))
-    before = leader.status()
-    reads(conn, b"k", 50)
-    after = leader.status()
+    return lid, c.nodes[lid], conn
+
+
+def test_reads_use_the_quorum_not_the_log():
+    c = Cluster(3, election_ms=ELECTION_MS, heartbeat_ms=HEARTBEAT_MS)
+    lid, leader, conn = leader_with_a_key(c)
+    before, after = counted_reads(leader, conn, 50)
     assert after["reads_quorum"] - before["reads_quorum"] >= 50, (before, after)
     assert after["reads_barrier"] == before["reads_barrier"], (before, after)
     # One follower dead: this node and the other still make a majority.
     victim = next(n for n in c.nodes.values() if n.id != lid)
     victim.kill()
-    before = leader.status()
-    reads(conn, b"k", 50)
-    after = leader.status()
+    before, after = counted_reads(leader, conn, 50)
     assert after["reads_quorum"] - before["reads_quorum"] >= 50, (before, after)
     conn.close()
 
@@ -87,13 +95,8 @@ def test_reads_use_the_quorum_not_the_log():
 def test_barrier_option():
     c = Cluster(3, election_ms=ELECTION_MS, heartbeat_ms=HEARTBEAT_MS,
                 extra_args=("--linearizable-reads", "barrier"))
-    c.start_all()
-    leader = c.nodes[c.leader()]
-    conn = leader.conn()
-    retry(lambda: conn.put(b"k", b"v"))
-    before = leader.status()
-    reads(conn, b"k", 20)
-    after = leader.status()
+    _, leader, conn = leader_with_a_key(c)
+    before, after = counted_reads(leader, conn, 20)
     assert after["reads_barrier"] - before["reads_barrier"] >= 20, (before, after)
     assert after["reads_quorum"] == 0, after
     conn.close()
