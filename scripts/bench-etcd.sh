@@ -3,6 +3,7 @@
 # comparison with raftstore on the same machine.
 #
 #   scripts/bench-etcd.sh [--duration S] [--quick] [--route leader|all] [--mem-keys N]
+#                         [--part all|throughput|mem]
 #
 #   --duration S   seconds per throughput run (default 10)
 #   --quick        2-second runs and 100,000 keys for the memory figure
@@ -11,6 +12,9 @@
 #                  all: clientv3 gets all three endpoints and round-robins
 #                  requests over them (followers forward writes to the leader)
 #   --mem-keys N   keys loaded for the memory figure (default 1,000,000)
+#   --part P       all (default), or only the throughput runs, or only the
+#                  memory figure (bench-vs-etcd.sh runs both systems'
+#                  throughput before either memory load)
 #
 # Prints RESULT lines on stdout (progress and notes go to stderr):
 #   RESULT system=etcd op=put|get|sget clients=N ops=... secs=... ops_per_s=...
@@ -33,6 +37,7 @@ duration=10
 mem_keys=1000000
 route=leader
 quick=0
+part=all
 while [ $# -gt 0 ]; do
     case "$1" in
     --duration) duration="$2"; shift 2 ;;
@@ -42,10 +47,16 @@ while [ $# -gt 0 ]; do
     --route=*) route="${1#*=}"; shift ;;
     --mem-keys) mem_keys="$2"; shift 2 ;;
     --mem-keys=*) mem_keys="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --part) part="$2"; shift 2 ;;
+    --part=*) part="${1#*=}"; shift ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "bench-etcd: unknown argument $1" >&2; exit 2 ;;
     esac
 done
+case "$part" in
+all|throughput|mem) ;;
+*) echo "bench-etcd: --part must be all, throughput or mem, not '$part'" >&2; exit 2 ;;
+esac
 if [ "$quick" = 1 ]; then
     duration=2
     [ "$mem_keys" = 1000000 ] && mem_keys=100000
@@ -109,14 +120,17 @@ run() { # OP CLIENTS [extra etcdbench flags...]
 note "etcd $(etcd --version 2>/dev/null | awk '/^etcd Version/ {print $3}'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), route=$route"
 
 # --- throughput ----------------------------------------------------------
-start_cluster "$work/c1"
-note "cluster 1 up: $eps"
-run put 1
-run put 64
-run get 1
-run get 64
-run sget 64
-"$cluster" stop "$work/c1"
+if [ "$part" != mem ]; then
+    start_cluster "$work/c1"
+    note "cluster 1 up: $eps"
+    run put 1
+    run put 64
+    run get 1
+    run get 64
+    run sget 64
+    "$cluster" stop "$work/c1"
+fi
+[ "$part" = throughput ] && exit 0
 
 # --- memory --------------------------------------------------------------
 start_cluster "$work/c2"

@@ -14,6 +14,10 @@
 #                              appends the PIDs to the caller's pids array
 #   stop_raftstore             SIGTERM the cluster started last, and wait
 #   rss_kib PID...             summed VmRSS of the processes, KiB
+#   wait_disk_quiet ROOT DIR LABEL
+#                              wait (up to 60 s) until fdatasync in DIR stalls no
+#                              more than 20 ms, so one run's deleted data is not
+#                              trimmed under the next (scripts/wait-disk-quiet.py)
 
 bench_deps() {
 	local p need=0
@@ -85,3 +89,5 @@ start_raftstore() {
 stop_raftstore() { kill -TERM "${RS_PIDS[@]}" 2>/dev/null || true; wait "${RS_PIDS[@]}" 2>/dev/null || true; }
 
 rss_kib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/VmRSS/{print $2}' "/proc/$p/status"))); done; echo $t; }
+
+wait_disk_quiet() { python3 "$1/scripts/wait-disk-quiet.py" "$2" --label "$3"; }

@@ -11,6 +11,12 @@
 # native Go gRPC client).  Memory: server RSS of the three nodes summed
 # after loading N keys (default 1,000,000) into a fresh cluster.
 #
+# Order: raftstore's throughput runs, etcd's, then raftstore's memory load
+# and etcd's, each part started once the disk is quiet
+# (scripts/wait-disk-quiet.py): a 1M-key load's deleted data is trimmed
+# under whatever runs next on a file system mounted with `discard`, so
+# neither system's throughput runs follow a memory load.
+#
 # Prints every RESULT line, then a table of raftstore / etcd ratios.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +29,7 @@ while [ $# -gt 0 ]; do
 	--duration) duration="$2"; shift 2 ;;
 	--quick) quick=1; shift ;;
 	--mem-keys) mem_keys="$2"; shift 2 ;;
-	-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
 	*) echo "bench-vs-etcd: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -36,6 +42,11 @@ fi
 bench_deps "$root"
 bench_build "$root"
 work=$(mktemp -d /tmp/bench-vs-etcd.XXXXXX)
+# etcd's load generator, built once for both calls of bench-etcd.sh.
+if [ -z "${ETCDBENCH:-}" ]; then
+	bench_etcdbench "$root" "$work/etcdbench"
+	export ETCDBENCH="$work/etcdbench"
+fi
 results="$work/results"
 pids=()
 cleanup() {
@@ -46,6 +57,7 @@ trap cleanup EXIT INT TERM
 
 echo "== raftstore: $(nproc) cores, ${duration}s per run" >&2
 mkdir -p "$work/rs"
+wait_disk_quiet "$root" "$work" "bench-vs-etcd (raftstore throughput)"
 start_raftstore "$work/rs"
 for run in "put 1" "put 64" "get 1" "get 64" "sget 64"; do
 	set -- $run
@@ -53,16 +65,24 @@ for run in "put 1" "put 64" "get 1" "get 64" "sget 64"; do
 		--conns $(($2 < 8 ? $2 : 8)) --duration "$duration" | tee -a "$results"
 done
 stop_raftstore
+rm -rf "$work/rs"
+
+echo "== etcd" >&2
+wait_disk_quiet "$root" "$work" "bench-vs-etcd (etcd throughput)"
+"$here/bench-etcd.sh" --duration "$duration" --part throughput | tee -a "$results"
+
+echo "== memory: raftstore, then etcd" >&2
 mkdir -p "$work/rsmem"
+wait_disk_quiet "$root" "$work" "bench-vs-etcd (raftstore memory)"
 start_raftstore "$work/rsmem"
 "$bin/rsbench" cluster --endpoints "$ENDPOINTS" --op put --clients 64 --conns 8 \
 	--count "$mem_keys" --prefix m >/dev/null
 sleep 1
 echo "RESULT system=raftstore op=mem keys=$mem_keys server_rss_kib=$(rss_kib "${RS_PIDS[@]}")" | tee -a "$results"
 stop_raftstore
-
-echo "== etcd" >&2
-"$here/bench-etcd.sh" --duration "$duration" --mem-keys "$mem_keys" | tee -a "$results"
+rm -rf "$work/rsmem"
+wait_disk_quiet "$root" "$work" "bench-vs-etcd (etcd memory)"
+"$here/bench-etcd.sh" --mem-keys "$mem_keys" --part mem | tee -a "$results"
 
 python3 - "$results" <<'PY'
 import sys
