@@ -29,8 +29,10 @@
  * another of the two may be pending in the backend (details in raftio.c).
  * Appends are held only behind a held barrier.  And it says version 2 for
  * raft_uv, which implements version 2's async_work but says 1 (raft_init
- * would refuse asynchronous snapshots).  One guard per process (one event
- * loop, one Raft instance).
+ * would refuse asynchronous snapshots).  raft_uv's close callback reaches
+ * c-raft once: raft_uv 0.15 can fire it a second time (a segment writer's
+ * close finishing late), and c-raft would free its state twice.  One guard
+ * per process (one event loop, one Raft instance).
  */
 #ifndef RS_RAFTIO_H
 #define RS_RAFTIO_H
@@ -56,6 +58,7 @@ struct raftio_stats {
 	uint64_t held;                 /* requests held behind a barrier */
 	uint64_t truncates;            /* truncates c-raft asked for */
 	uint64_t truncates_during_put; /* of them, while a snapshot put waited */
+	uint64_t close_cb_repeats;     /* raft_uv's close callback, again */
 };
 struct raftio_stats raftio_guard_stats(void);
 

@@ -33,6 +33,7 @@
 #include "raftstore/lib/json.h"
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/proxy.h"
+#include "raftstore/raftio.h"
 #include "storage/store.h"
 #include "tests/unit/testutil.h"
 
@@ -156,6 +157,9 @@ static void rig_open_raft(struct rig *r, const char *raft_dir)
 	ck_assert_int_eq(raft_uv_tcp_init(&r->transport, &r->loop), 0);
 	ck_assert_int_eq(raft_uv_init(&r->io, &r->loop, raft_dir, &r->transport),
 			 0);
+	/* As the node does: among others, raft_uv 0.15's close callback then
+	 * reaches c-raft once (raftio.h). */
+	raftio_guard_install(&r->io, &r->loop, raft_dir, rig_fatal, r);
 	fsm_init(&r->fsm, r->store, NULL, NULL, rig_fatal, r);
 	ck_assert_int_eq(raft_init(&r->raft, &r->io, &r->fsm.raft, RIG_NODE_ID,
 				   "127.0.0.1:0"), 0);
