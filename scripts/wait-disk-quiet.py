@@ -15,7 +15,7 @@ one second, until one window's slowest fdatasync is at most M ms (default
 20) or S seconds (default 60) have passed; prints one line to stderr with
 what it saw and removes the probe file.  Exit status 0 either way (a busy
 disk is reported, not fatal: the benchmark's own rows show its effect);
-2 for bad arguments.
+2 for bad arguments or a directory it cannot write a probe file in.
 """
 import argparse
 import os
@@ -55,7 +55,12 @@ def main():
     seen = []
     try:
         while True:
-            seen.append(window(path, 1.0))
+            try:
+                seen.append(window(path, 1.0))
+            except OSError as e:
+                print("wait-disk-quiet: cannot write a probe file in %s: %s"
+                      % (a.dir, e.strerror), file=sys.stderr)
+                return 2
             if seen[-1] <= a.max_ms:
                 state = "quiet"
                 break
@@ -65,8 +70,8 @@ def main():
     finally:
         try:
             os.unlink(path)
-        except FileNotFoundError:
-            pass
+        except OSError:
+            pass  # never created (or not ours to remove)
     print("%s: disk %s after %.0f s (slowest fdatasync per second: %s ms; "
           "quiet means <= %.0f ms)"
           % (a.label, state, time.monotonic() - start,
