@@ -1,8 +1,8 @@
 /*
  * client: the client's lifetime and the submit functions (see client.h).
  *
- * rs_client_create parses the options and opens only a timer; the
- * first op connects.  Each submit function checks its arguments, encodes
+ * rs_client_create parses the options and opens only a timer and the
+ * flusher (a prepare handle, client_conn.c); the first op connects.  Each submit function checks its arguments, encodes
  * the request frame once and hands the op to client_op.c.  rs_client_close
  * ends every outstanding op and watch (a COMMIT already sent with
  * RS_EUNKNOWN), closes every handle and frees the client when the last
@@ -100,6 +100,7 @@ int rs_client_create(struct rs_client **out, uv_loop_t *loop,
 	c->anchor.data = c;
 	c->n_handles = 1;
 	c->loop = loop;
+	client_flusher_init(c);
 	c->op_timeout_ms = o->op_timeout_ms ? o->op_timeout_ms
 					    : CLIENT_TIMEOUT_DEFAULT_MS;
 	c->no_leader_pref = o->no_leader_pref;
@@ -149,6 +150,7 @@ void rs_client_close(struct rs_client *c, void (*cb)(void *arg), void *arg)
 		if (sm_state(&conn->sm) != CLIENT_CONN_CLOSING)
 			client_conn_close(conn);
 	client_timers_close(c);
+	client_flusher_close(c);
 	uv_close((uv_handle_t *)&c->anchor, client_anchor_closed);
 }
 

@@ -3,7 +3,12 @@
  *
  * A connection connects, optionally asks the leader STATUS first (pooled
  * connections: client_endpoint.c), writes its ops' frames in order and
- * routes each frame it reads to the op with that request id.  `connections`
+ * routes each frame it reads to the op with that request id.  Ops are
+ * written when the loop is next about to wait for I/O (a prepare handle),
+ * all those queued on a connection in one uv_write: a client that answers
+ * each reply with a new request, as a busy one does, pays one system call
+ * per read's worth of replies rather than one per request, and so does
+ * the server reading them.  `connections`
  * pooled connections go to the current endpoint (c->cur) and take ops
  * round-robin, watches as well: one connection carries any number of
  * watches beside the other ops, and a watch is cancelled with a
@@ -166,49 +171,42 @@ static void client_write_done(uv_write_t *req, int status)
 	struct client_conn *conn = w->conn;
 
 	assert(req->handle == (uv_stream_t *)&conn->tcp);
-	if (w->op != NULL) {
-		assert(w->op->write == w);
-		w->op->write = NULL;
-		if (status == 0)
-			w->op->written = true;
+	for (unsigned i = 0; i < w->n; i++) {
+		struct client_write_part *part = &w->parts[i];
+
+		if (part->op != NULL) {
+			assert(part->op->write == part);
+			part->op->write = NULL;
+			if (status == 0)
+				part->op->written = true;
+		}
+		rs_buf_free(&part->frame);
 	}
-	rs_buf_free(&w->frame);
 	free(w);
 	if (status < 0 && status != UV_ECANCELED)
 		client_conn_fail(conn, RS_EUNAVAILABLE, "write: %s",
 				 uv_strerror(status));
 }
 
-int client_write_owned(struct client_conn *conn, struct rs_buf *frame,
-		       const char *what)
+/* Hand w's n buffers to libuv; on failure w is freed (with the frames its
+ * parts own) and conn fails. */
+static int client_write_issue(struct client_conn *conn, struct client_write *w,
+			      const uv_buf_t *bufs)
 {
-	struct client_write *w = calloc(1, sizeof *w);
-
-	assert(frame->len >= WIRE_HEADER_SIZE);
-	if (w == NULL) {
-		rs_buf_free(frame);
-		client_conn_fail(conn, RS_ENOMEM, "%s: out of memory", what);
-		return RS_ENOMEM;
-	}
-	w->frame = *frame;
-	rs_buf_init(frame);
-	return client_write_start(conn, w, &w->frame);
-}
-
-int client_write_start(struct client_conn *conn, struct client_write *w,
-		       const struct rs_buf *frame)
-{
-	uv_buf_t buf = uv_buf_init((char *)frame->data, (unsigned)frame->len);
 	int rv;
 
 	assert(sm_state(&conn->sm) == CLIENT_CONN_READY ||
 	       sm_state(&conn->sm) == CLIENT_CONN_CHECKING);
-	assert(frame->len >= WIRE_HEADER_SIZE);
+	assert(w->n > 0);
 	w->conn = conn;
-	rv = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &buf, 1,
+	rv = uv_write(&w->req, (uv_stream_t *)&conn->tcp, bufs, w->n,
 		      client_write_done);
-	if (rv != 0) {
-		rs_buf_free(&w->frame);
+	if (rv == 0) {
+		conn->client->writes++;
+		conn->client->frames_written += w->n;
+	} else {
+		for (unsigned i = 0; i < w->n; i++)
+			rs_buf_free(&w->parts[i].frame);
 		free(w);
 		client_conn_fail(conn, RS_EUNAVAILABLE, "write: %s",
 				 uv_strerror(rv));
@@ -216,24 +214,24 @@ int client_write_start(struct client_conn *conn, struct client_write *w,
 	return rv;
 }
 
-void client_conn_send(struct client_conn *conn, struct rs_op *op)
+int client_write_owned(struct client_conn *conn, struct rs_buf *frame,
+		       const char *what)
 {
-	struct client_write *w;
+	struct client_write *w = calloc(1, sizeof *w + sizeof w->parts[0]);
+	uv_buf_t buf;
 
-	assert(op->state == CLIENT_OP_QUEUED && op->conn == conn);
-	assert(op->write == NULL && op->request.len >= WIRE_HEADER_SIZE);
-	w = calloc(1, sizeof *w);
+	assert(frame->len >= WIRE_HEADER_SIZE);
 	if (w == NULL) {
-		client_conn_fail(conn, RS_ENOMEM, "write: out of memory");
-		return;
+		rs_buf_free(frame);
+		client_conn_fail(conn, RS_ENOMEM, "%s: out of memory", what);
+		return RS_ENOMEM;
 	}
-	rs_buf_init(&w->frame);
-	w->op = op;
-	op->written = false;
-	if (client_write_start(conn, w, &op->request) != 0)
-		return;
-	op->write = w;
-	client_op_set_state(op, CLIENT_OP_SENT);
+	w->n = 1;
+	w->parts[0].frame = *frame;
+	rs_buf_init(frame);
+	buf = uv_buf_init((char *)w->parts[0].frame.data,
+			  (unsigned)w->parts[0].frame.len);
+	return client_write_issue(conn, w, &buf);
 }
 
 bool client_conn_may_send(const struct client_conn *conn)
@@ -245,17 +243,101 @@ bool client_conn_may_send(const struct client_conn *conn)
 
 void client_conn_flush(struct client_conn *conn)
 {
-	struct rs_op *op, *next;
+	uv_buf_t small[16], *bufs = small;
+	struct client_write *w;
+	struct rs_op *first = NULL, *op;
+	unsigned n = 0, i;
 
 	assert(conn->client != NULL);
-	for (op = conn->ops.head; op != NULL && client_conn_may_send(conn);
-	     op = next) {
-		next = op->next;
-		if (op->state == CLIENT_OP_QUEUED)
-			client_conn_send(conn, op);
+	if (!client_conn_may_send(conn))
+		return;
+	for (op = conn->ops.tail; op != NULL && op->state == CLIENT_OP_QUEUED;
+	     op = op->prev) {
+		first = op;
+		n++;
 	}
+	if (n == 0)
+		return;
+	w = calloc(1, sizeof *w + n * sizeof w->parts[0]);
+	if (n > sizeof small / sizeof small[0])
+		bufs = malloc(n * sizeof *bufs);
+	if (w == NULL || bufs == NULL) {
+		free(w);
+		if (bufs != small)
+			free(bufs);
+		client_conn_fail(conn, RS_ENOMEM, "write: out of memory");
+		return;
+	}
+	w->n = n;
+	for (i = 0, op = first; op != NULL; op = op->next, i++) {
+		assert(op->state == CLIENT_OP_QUEUED && op->write == NULL);
+		assert(op->request.len >= WIRE_HEADER_SIZE);
+		bufs[i] = uv_buf_init((char *)op->request.data,
+				      (unsigned)op->request.len);
+		w->parts[i].op = op;
+		rs_buf_init(&w->parts[i].frame);
+	}
+	assert(i == n);
+	/* libuv copies the buffer list; the frames stay the ops' own. */
+	if (client_write_issue(conn, w, bufs) == 0)
+		for (i = 0; i < n; i++) {
+			op = w->parts[i].op;
+			op->written = false;
+			op->write = &w->parts[i];
+			client_op_set_state(op, CLIENT_OP_SENT);
+		}
+	if (bufs != small)
+		free(bufs);
 	assert(sm_state(&conn->sm) != CLIENT_CONN_READY || !client_conn_may_send(conn) ||
 	       conn->ops.head == NULL || conn->ops.tail->state != CLIENT_OP_QUEUED);
+}
+
+static void client_flush_run(uv_prepare_t *h)
+{
+	struct rs_client *c = h->data;
+	struct client_conn *conn, *next;
+
+	assert(c->flush_armed && !c->closing);
+	uv_prepare_stop(h);
+	c->flush_armed = false;
+	/* A connection that fails here stays on the list until its close
+	 * callback; one a failure opens goes to the head, behind us. */
+	for (conn = c->conns; conn != NULL; conn = next) {
+		next = conn->next;
+		if (sm_state(&conn->sm) != CLIENT_CONN_CLOSING)
+			client_conn_flush(conn);
+	}
+}
+
+void client_flush_soon(struct rs_client *c)
+{
+	assert(!c->closing);
+	if (c->flush_armed)
+		return;
+	uv_prepare_start(&c->flusher, client_flush_run);
+	c->flush_armed = true;
+}
+
+static void client_flusher_closed(uv_handle_t *h)
+{
+	client_handle_gone(h->data);
+}
+
+void client_flusher_init(struct rs_client *c)
+{
+	/* Cannot fail on Unix: libuv only links the handle into the loop. */
+	int rv = uv_prepare_init(c->loop, &c->flusher);
+
+	assert(rv == 0);
+	(void)rv;
+	c->flusher.data = c;
+	c->n_handles++;
+}
+
+void client_flusher_close(struct rs_client *c)
+{
+	c->flush_armed = false;
+	uv_close((uv_handle_t *)&c->flusher, client_flusher_closed);
 }
 
 static void client_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

@@ -1,6 +1,7 @@
 /*
  * client_internal: the client library's shared internals (see client.h for
- * the API).  Only raftstore/client*.c include this header.
+ * the API).  Only raftstore/client*.c include this header, and the tests
+ * that look inside the client (tests/unit/test_client.c, the fuzz target).
  *
  * The library is split by concern, each file owning one part of the state
  * below and calling the others through the functions declared here:
@@ -104,14 +105,21 @@ struct client_conn {
 	struct client_conn *next;
 };
 
-/* A frame being written.  libuv reads from the frame until the write
+/* One frame of a write.  libuv reads from the frame until the write
  * callback, so an op that moves on meanwhile hands its frame over to
- * `frame` instead of freeing it. */
+ * `frame` instead of freeing it.  An op's `write` points here. */
+struct client_write_part {
+	struct rs_op *op;    /* NULL once the op has moved on */
+	struct rs_buf frame; /* bytes libuv writes that no op owns, if any */
+};
+
+/* Frames handed to libuv in one uv_write (one writev): every op a
+ * connection had queued when it was flushed, or one frame no op owns. */
 struct client_write {
 	uv_write_t req;
 	struct client_conn *conn;
-	struct rs_op *op;    /* NULL once the op has moved on */
-	struct rs_buf frame; /* bytes libuv writes that no op owns, if any */
+	unsigned n;
+	struct client_write_part parts[];
 };
 
 struct client_timer {
@@ -143,6 +151,14 @@ struct rs_client {
 	uint64_t rand_state;
 	unsigned n_handles; /* open libuv handles; freed at 0 once closing */
 	uv_timer_t anchor;  /* closed last, so close's cb runs on the loop */
+	/* Ops queued on ready connections are written when the loop is about
+	 * to wait for I/O, each connection's in one uv_write: the answers to
+	 * one read that start the next ops cost one system call, not one
+	 * each (client_conn.c). */
+	uv_prepare_t flusher;
+	bool flush_armed;
+	uint64_t writes;         /* uv_writes issued (for tests) */
+	uint64_t frames_written; /* frames they carried */
 	void (*close_cb)(void *arg);
 	void *close_arg;
 };
@@ -215,12 +231,18 @@ void client_conn_maybe_close(struct client_conn *conn);
 void client_conn_fail(struct client_conn *conn, int status, const char *fmt,
 		      ...) __attribute__((format(printf, 3, 4)));
 bool client_conn_may_send(const struct client_conn *conn);
-void client_conn_send(struct client_conn *conn, struct rs_op *op);
-/* Send every queued op the connection may send now. */
+/* Write every op queued on the connection, if it may send now, in one
+ * uv_write.  Queued ops are always the tail of conn->ops (an op is queued
+ * only by being appended), so this costs the queued ops, not the
+ * connection's watches.  Out of memory or a failed write fails conn. */
 void client_conn_flush(struct client_conn *conn);
-/* Start writing `frame`; on failure w is freed and conn fails. */
-int client_write_start(struct client_conn *conn, struct client_write *w,
-		       const struct rs_buf *frame);
+/* An op was queued on a connection that may send: flush c's connections
+ * before the loop next waits for I/O. */
+void client_flush_soon(struct rs_client *c);
+/* The flusher's prepare handle: opened with the client, closed by
+ * rs_client_close. */
+void client_flusher_init(struct rs_client *c);
+void client_flusher_close(struct rs_client *c);
 /* Write a frame no op owns (a leader check, a watch cancel): the write
  * takes frame's bytes (frame is left empty).  0 once the write started;
  * otherwise non-zero and conn fails with a message starting with `what`. */

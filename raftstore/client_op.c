@@ -202,7 +202,7 @@ static void client_op_detach(struct rs_op *op)
  * write keeps the memory it reads from.  A retrying op takes a copy. */
 static int client_op_unhook_write(struct rs_op *op, bool finishing)
 {
-	struct client_write *w = op->write;
+	struct client_write_part *w = op->write;
 	struct rs_buf copy;
 
 	if (w == NULL)
@@ -429,7 +429,7 @@ static void client_op_attach(struct client_conn *conn, struct rs_op *op)
 	client_conn_add_op(conn, op);
 	op->conn = conn;
 	if (client_conn_may_send(conn))
-		client_conn_send(conn, op);
+		client_flush_soon(c);
 }
 
 static struct client_conn *client_pool_pick(struct rs_client *c)

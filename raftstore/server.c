@@ -1,9 +1,12 @@
 /*
  * server: see server.h.
  *
- * Output coalescing: replies are appended to conn->out; one uv_write per
- * connection is in flight at a time, and whatever accumulates meanwhile
- * goes out in the next write.  Connections are reference counted: the
+ * Output coalescing: replies are appended to conn->out, and the connection
+ * goes on the server's dirty list; when the loop is next about to wait for
+ * I/O (a prepare handle) each dirty connection's replies go out in one
+ * uv_write, so the answers to a committed batch cost one system call per
+ * connection, not one each.  One uv_write per connection is in flight at
+ * a time, and whatever accumulates meanwhile goes out when it completes.  Connections are reference counted: the
  * uv handle holds one reference until it is closed, and each server_req
  * holds one.  The server is reference counted too: it holds one reference
  * of its own until its stop is reported, and every connection struct not
@@ -47,6 +50,8 @@ struct server_conn {
 	struct rs_buf inflight; /* the buffer uv_write is sending */
 	uv_write_t write_req;
 	bool writing;
+	bool dirty; /* on server->dirty, holding a reference */
+	struct server_conn *dirty_next;
 	bool closing;
 	bool close_after_flush;
 	bool refused;       /* over the cap: told so, then closed */
@@ -71,6 +76,8 @@ struct server {
 	unsigned n_conns;   /* on the list, refused ones included */
 	unsigned n_refused; /* on the list, refused, not yet closed */
 	uv_timer_t sweep;   /* finds connections stuck in a partial frame */
+	uv_prepare_t flusher;      /* runs while dirty is not empty */
+	struct server_conn *dirty; /* connections with replies to flush */
 	uint64_t refused_total, frame_timeouts_total;
 	struct metric *m_refused, *m_frame_timeouts; /* NULL until registered */
 	bool stopping;
@@ -201,6 +208,38 @@ struct rs_buf *server_reply_begin(struct server_conn *conn, uint64_t id,
 	return out;
 }
 
+static void server_flush_dirty(uv_prepare_t *h)
+{
+	struct server *s = h->data;
+	struct server_conn *c = s->dirty, *next;
+
+	s->dirty = NULL;
+	uv_prepare_stop(h);
+	for (; c != NULL; c = next) {
+		next = c->dirty_next;
+		c->dirty_next = NULL;
+		c->dirty = false;
+		server_flush(c); /* nothing if closing or writing */
+		server_conn_unref(c);
+	}
+}
+
+/* Flush conn before the loop next waits for I/O.  A stopping server has
+ * closed the flusher, and its connections are closing: nothing to send. */
+static void server_mark_dirty(struct server_conn *c)
+{
+	struct server *s = c->server;
+
+	if (c->dirty || c->closing || s->stopping)
+		return;
+	if (s->dirty == NULL)
+		uv_prepare_start(&s->flusher, server_flush_dirty);
+	c->dirty = true;
+	c->refs++;
+	c->dirty_next = s->dirty;
+	s->dirty = c;
+}
+
 void server_reply_end(struct server_conn *conn, size_t start)
 {
 	struct rs_buf *out = conn->closing ? &conn->server->scratch : &conn->out;
@@ -209,7 +248,7 @@ void server_reply_end(struct server_conn *conn, size_t start)
 	assert(rv == RS_OK);
 	(void)rv;
 	if (!conn->closing && !conn->writing)
-		server_flush(conn);
+		server_mark_dirty(conn);
 }
 
 void server_reply_status(struct server_conn *conn, uint64_t id, uint8_t type,
@@ -488,6 +527,8 @@ int server_start(struct server **out, uv_loop_t *loop, const char *addr,
 	uv_timer_init(loop, &s->sweep);
 	s->sweep.data = s;
 	uv_timer_start(&s->sweep, server_sweep, sweep_ms, sweep_ms);
+	uv_prepare_init(loop, &s->flusher);
+	s->flusher.data = s;
 	*out = s;
 	return RS_OK;
 }
@@ -519,11 +560,21 @@ void server_stop(struct server *s, void (*cb)(void *arg), void *arg)
 	s->stopping = true;
 	s->stop_cb = cb;
 	s->stop_arg = arg;
-	s->closing_handles += 2;
+	s->closing_handles += 3;
 	uv_close((uv_handle_t *)&s->listener, server_handle_closed);
 	uv_close((uv_handle_t *)&s->sweep, server_handle_closed);
+	uv_close((uv_handle_t *)&s->flusher, server_handle_closed);
 	while (s->conns != NULL)
 		server_conn_shutdown(s->conns);
+	/* Closing connections send nothing more: drop the dirty list. */
+	while (s->dirty != NULL) {
+		struct server_conn *c = s->dirty;
+
+		s->dirty = c->dirty_next;
+		c->dirty_next = NULL;
+		c->dirty = false;
+		server_conn_unref(c);
+	}
 }
 
 unsigned server_connection_count(const struct server *s)

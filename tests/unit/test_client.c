@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "raftstore/client.h"
+#include "raftstore/client_internal.h"
 #include "raftstore/lib/batch.h"
 #include "raftstore/lib/bytes.h"
 #include "raftstore/lib/json.h"
@@ -1297,6 +1298,54 @@ START_TEST(test_pipelining)
 }
 END_TEST
 
+/* Ops submitted in one turn of the loop leave in one write per
+ * connection (one writev), in submission order, and every one is
+ * answered. */
+START_TEST(test_ops_of_one_turn_share_a_write)
+{
+	struct t_op *ops = calloc(T_PIPELINE, sizeof *ops);
+	static const char *kv[] = {"k", "v"};
+	struct rs_client *c;
+	struct fake fk;
+	struct t_op t = {0};
+	uint64_t writes, frames;
+	uv_loop_t loop;
+	int done = 0;
+
+	ck_assert_ptr_nonnull(ops);
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	fake_start(&fk, &loop);
+	c = t_client(&loop, fk.addr, 0, 1, true);
+	ck_assert_int_eq(t_commit(&loop, c, kv, 2, &t), RS_OK);
+	rs_result_free(&t.op.result);
+	writes = c->writes;
+	frames = c->frames_written;
+	for (int i = 0; i < T_PIPELINE; i++) {
+		t_op_init(&ops[i]);
+		ck_assert_int_eq(rs_client_get(c, &ops[i].op, "k", 1, 0, 0,
+					       t_op_done), RS_OK);
+		/* Queued, not written, until the loop turns. */
+		ck_assert_uint_eq(ops[i].op.state, CLIENT_OP_QUEUED);
+	}
+	while (done < T_PIPELINE) {
+		uv_run(&loop, UV_RUN_ONCE);
+		done = 0;
+		for (int i = 0; i < T_PIPELINE; i++)
+			done += ops[i].calls;
+	}
+	ck_assert_uint_eq(c->writes - writes, 1);
+	ck_assert_uint_eq(c->frames_written - frames, T_PIPELINE);
+	for (int i = 0; i < T_PIPELINE; i++) {
+		ck_assert_int_eq(ops[i].op.result.status, RS_OK);
+		t_value_is(&ops[i].op.result, "v");
+		rs_result_free(&ops[i].op.result);
+	}
+	ck_assert_int_eq(fk.n_req[WIRE_GET], T_PIPELINE);
+	free(ops);
+	t_finish(&loop, c, &fk, 1);
+}
+END_TEST
+
 static void t_watch_cb(struct rs_op *op)
 {
 	struct t_op *t = op->data;
@@ -1733,6 +1782,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_status_leader_doc, 0,
 			    (int)(sizeof t_status_cases / sizeof t_status_cases[0]));
 	tcase_add_test(tc, test_pipelining);
+	tcase_add_test(tc, test_ops_of_one_turn_share_a_write);
 	tcase_add_test(tc, test_watch);
 	tcase_add_test(tc, test_commit_deadline_write_pending);
 	tcase_add_test(tc, test_leader_check_dropped);
