@@ -79,6 +79,7 @@ struct server {
 	uv_prepare_t flusher;      /* runs while dirty is not empty */
 	struct server_conn *dirty; /* connections with replies to flush */
 	uint64_t refused_total, frame_timeouts_total;
+	uint64_t writes_total, replies_total;
 	struct metric *m_refused, *m_frame_timeouts; /* NULL until registered */
 	bool stopping;
 	unsigned closing_handles;
@@ -195,6 +196,7 @@ static void server_flush(struct server_conn *c)
 	}
 	c->writing = true;
 	c->refs++;
+	c->server->writes_total++;
 }
 
 struct rs_buf *server_reply_begin(struct server_conn *conn, uint64_t id,
@@ -247,8 +249,18 @@ void server_reply_end(struct server_conn *conn, size_t start)
 
 	assert(rv == RS_OK);
 	(void)rv;
-	if (!conn->closing && !conn->writing)
+	if (conn->closing)
+		return;
+	conn->server->replies_total++;
+	if (!conn->writing)
 		server_mark_dirty(conn);
+}
+
+void server_write_counts(const struct server *s, uint64_t *writes,
+			 uint64_t *replies)
+{
+	*writes = s->writes_total;
+	*replies = s->replies_total;
 }
 
 void server_reply_status(struct server_conn *conn, uint64_t id, uint8_t type,

@@ -104,6 +104,11 @@ void server_reply_end(struct server_conn *conn, size_t start);
 void server_reply_status(struct server_conn *conn, uint64_t id, uint8_t type,
 			 int status, const char *message);
 
+/* Replies sent since the start, and the writes (uv_write calls) that
+ * carried them: replies per write shows how well they coalesce. */
+void server_write_counts(const struct server *s, uint64_t *writes,
+			 uint64_t *replies);
+
 /* Close a connection after flushing what is queued (protocol errors). */
 void server_conn_close(struct server_conn *conn);
 bool server_conn_alive(const struct server_conn *conn);

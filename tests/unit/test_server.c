@@ -13,7 +13,8 @@
  *  - a peer that stops reading cannot keep a connection open once it is to
  *    be closed: its unsent replies are dropped one timeout later;
  *  - a stop with refused and stuck connections still open closes cleanly
- *    (uv_loop_close returns 0).
+ *    (uv_loop_close returns 0);
+ *  - the replies to the frames of one read leave in one write.
  */
 #include <check.h>
 #include <errno.h>
@@ -259,6 +260,38 @@ static void wait_count(unsigned want)
 	}
 }
 
+START_TEST(test_replies_of_one_read_share_a_write)
+{
+	enum { N = 32 };
+	struct rs_buf reqs, one;
+	uint64_t writes0, replies0, writes, replies, id;
+	int fd, status;
+	char msg[64];
+
+	start(1000, 16);
+	fd = sock_connect();
+	expect_served(fd, 1);
+	server_write_counts(srv, &writes0, &replies0);
+	rs_buf_init(&reqs);
+	for (uint64_t i = 0; i < N; i++) {
+		request_frame(&one, 100 + i);
+		ck_assert_int_eq(rs_buf_append(&reqs, one.data, one.len), RS_OK);
+		rs_buf_free(&one);
+	}
+	sock_send(fd, reqs.data, reqs.len); /* one segment on loopback */
+	rs_buf_free(&reqs);
+	for (uint64_t i = 0; i < N; i++) {
+		read_reply(fd, &id, &status, msg, sizeof msg);
+		ck_assert_uint_eq(id, 100 + i);
+		ck_assert_int_eq(status, RS_OK);
+	}
+	server_write_counts(srv, &writes, &replies);
+	ck_assert_uint_eq(replies - replies0, N);
+	ck_assert_uint_eq(writes - writes0, 1);
+	close(fd);
+}
+END_TEST
+
 START_TEST(test_cap_refuses_then_admits)
 {
 	int a, b, over, next;
@@ -432,6 +465,7 @@ int main(void)
 	TCase *tc = testutil_tcase(s, "limits", NULL, teardown, 30);
 
 	tcase_add_test(tc, test_cap_refuses_then_admits);
+	tcase_add_test(tc, test_replies_of_one_read_share_a_write);
 	tcase_add_test(tc, test_refused_request_not_handled);
 	tcase_add_test(tc, test_partial_frame_closed_idle_kept);
 	tcase_add_test(tc, test_timeout_restarts_with_each_frame);
