@@ -136,7 +136,9 @@ void rs_client_close(struct rs_client *c, void (*cb)(void *arg), void *arg);
 /* Async operations.  A synchronous error return (RS_EINVAL, RS_ETOOLARGE,
  * RS_ENOMEM, RS_ESHUTDOWN once closing) means cb will not run.  Otherwise cb
  * runs exactly once, never from inside the submit call (WATCH: once per
- * event, the last one with a non-zero status).
+ * event, the last one with a non-zero status).  The request is written when
+ * the loop next runs, before it waits for I/O: every request submitted in
+ * one turn of the loop leaves in one write per connection.
  *
  * Deadline: a read or GRV that is still unanswered at op_timeout_ms ends
  * with RS_ETIMEOUT, or RS_EUNAVAILABLE when the last attempt could not
