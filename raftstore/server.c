@@ -6,7 +6,8 @@
  * I/O (a prepare handle) each dirty connection's replies go out in one
  * uv_write, so the answers to a committed batch cost one system call per
  * connection, not one each.  One uv_write per connection is in flight at
- * a time, and whatever accumulates meanwhile goes out when it completes.  Connections are reference counted: the
+ * a time, and whatever accumulates meanwhile goes out when it completes.
+ * Connections are reference counted: the
  * uv handle holds one reference until it is closed, and each server_req
  * holds one.  The server is reference counted too: it holds one reference
  * of its own until its stop is reported, and every connection struct not
@@ -210,20 +211,27 @@ struct rs_buf *server_reply_begin(struct server_conn *conn, uint64_t id,
 	return out;
 }
 
-static void server_flush_dirty(uv_prepare_t *h)
+/* Empty the dirty list, flushing each connection (nothing if it is
+ * closing or writing) when send, and drop the list's references. */
+static void server_dirty_drain(struct server *s, bool send)
 {
-	struct server *s = h->data;
 	struct server_conn *c = s->dirty, *next;
 
 	s->dirty = NULL;
-	uv_prepare_stop(h);
 	for (; c != NULL; c = next) {
 		next = c->dirty_next;
 		c->dirty_next = NULL;
 		c->dirty = false;
-		server_flush(c); /* nothing if closing or writing */
+		if (send)
+			server_flush(c);
 		server_conn_unref(c);
 	}
+}
+
+static void server_flush_dirty(uv_prepare_t *h)
+{
+	uv_prepare_stop(h);
+	server_dirty_drain(h->data, true);
 }
 
 /* Flush conn before the loop next waits for I/O.  A stopping server has
@@ -579,14 +587,7 @@ void server_stop(struct server *s, void (*cb)(void *arg), void *arg)
 	while (s->conns != NULL)
 		server_conn_shutdown(s->conns);
 	/* Closing connections send nothing more: drop the dirty list. */
-	while (s->dirty != NULL) {
-		struct server_conn *c = s->dirty;
-
-		s->dirty = c->dirty_next;
-		c->dirty_next = NULL;
-		c->dirty = false;
-		server_conn_unref(c);
-	}
+	server_dirty_drain(s, false);
 }
 
 unsigned server_connection_count(const struct server *s)
