@@ -56,6 +56,14 @@ defaults: election 1000 ms, heartbeat 100 ms):
 Each system's scenarios, and raftstore's follower rounds, start once the
 disk is quiet (scripts/wait-disk-quiet.py).
 
+Before the follower rounds (either system), the machine itself is measured
+with no database running (scripts/stall-floor.py, --stall-floor-seconds,
+10): three processes doing 4 KiB O_DSYNC writes, as three Raft logs on one
+disk would, and the slowest write of each second.  A commit waits for two
+of those logs, so no system's gap can be shorter than that machine's own
+stalls; the verdicts report how many of its seconds fit each system's
+target, and the steal time (/proc/stat) during each system's rounds.
+
 Between kill rounds the killed process is restarted and the run waits until
 the cluster is whole again (raftstore: 3 live nodes, all agreeing on the
 leader, leader in "monitoring" with a layout of 3 storage replicas, every
@@ -81,6 +89,7 @@ and the script exits 1.
 """
 import argparse
 import base64
+import importlib.util
 import http.client
 import json
 import math
@@ -323,6 +332,27 @@ def gap_stats(race, t0, t_restart, t_end, what):
             "restart_errors": race.error_summary(t_restart, t_end)}
 
 
+def load_stall_floor():
+    """scripts/stall-floor.py as a module (its name has a hyphen)."""
+    spec = importlib.util.spec_from_file_location(
+        "stall_floor", os.path.join(HERE, "stall-floor.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+stall_floor = load_stall_floor()
+
+
+def steal_rate(before, t0):
+    """Steal time per second of wall time since (before, t0), in ms, or
+    None where /proc/stat has none."""
+    after = stall_floor.steal_ms()
+    if before is None or after is None:
+        return None
+    return (after - before) / max(now() - t0, 1e-3)
+
+
 def add_follower_results(results, system, rs):
     """The follower rows of one system; the target is 2 x the median of
     the rounds' steady p99."""
@@ -496,6 +526,7 @@ class RaftstoreBench:
                              "scripts/bench-recovery.sh)" % self.rsbench)
         self.follower_errors = None   # [(kill errors, restart errors)] by round
         self.follower_epochs = None   # [(before, left out, re-admitted)]
+        self.follower_steal = None    # steal time in the rounds, ms per s
 
     def stagger(self, k):
         return k * self.req_timeout / self.args.clients
@@ -806,7 +837,9 @@ class RaftstoreBench:
                     wait_disk_quiet("raftstore follower rounds")
                     log("raftstore: follower SIGKILL and restart under load (%d rounds)"
                         % a.rounds)
+                    steal0, t0 = stall_floor.steal_ms(), now()
                     rs = [self.follower_kill_round(c, r + 1) for r in range(a.rounds)]
+                    self.follower_steal = steal_rate(steal0, t0)
                     add_follower_results(self.results, "raftstore", rs)
                     self.results.add("raftstore", "  SIGKILL -> layout leaves it out",
                                      [x["out"] for x in rs])
@@ -882,6 +915,7 @@ class EtcdBench:
             raise BenchError("no rsbench at %s (build first: "
                              "scripts/bench-recovery.sh)" % self.rsbench)
         self.etcdbench = os.path.join(args.build_dir, "etcdbench")
+        self.follower_steal = None    # steal time in the rounds, ms per s
         self.follower_errors = None
 
     def port(self, n):
@@ -1171,7 +1205,9 @@ class EtcdBench:
                                      "builds it)" % self.etcdbench)
                 log("etcd 3.4: follower SIGKILL and restart under load (%d rounds)"
                     % a.rounds)
+                steal0, t0 = stall_floor.steal_ms(), now()
                 fs = [self.follower_kill_round(r + 1) for r in range(a.rounds)]
+                self.follower_steal = steal_rate(steal0, t0)
                 add_follower_results(self.results, "etcd", fs)
                 self.follower_errors = [(x["kill_errors"], x["restart_errors"])
                                         for x in fs]
@@ -1226,12 +1262,19 @@ def main():
                     help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the etcd data dir")
+    ap.add_argument("--stall-floor-seconds", type=int, default=10,
+                    help="before the follower rounds, measure the machine alone "
+                         "for this long (scripts/stall-floor.py: 3 O_DSYNC "
+                         "writers, no database), so the gaps can be read against "
+                         "it (10; 0 skips it)")
     ap.add_argument("--server-arg", action="append", default=[], metavar="ARG",
                     help="one more raftstored argument (repeat for each, "
                          "e.g. --server-arg=--snapshot-threshold --server-arg=65536)")
     args = ap.parse_args()
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
+    if args.stall_floor_seconds < 0:
+        ap.error("--stall-floor-seconds must be 0 or more")
     if args.clients < 1:
         ap.error("--clients must be at least 1")
     only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -1257,8 +1300,20 @@ def main():
            args.heartbeat_timeout_ms, args.build_dir))
     results = Results()
     rs_bench = etcd_bench = None
+    floor = None
     t_start = now()
     try:
+        if only & {"follower", "etcd-follower"} and args.stall_floor_seconds > 0:
+            wait_disk_quiet("stall floor")
+            try:
+                floor = stall_floor.measure(tempfile.gettempdir(), 3,
+                                            args.stall_floor_seconds)
+            except OSError as e:
+                raise BenchError("stall floor: %s" % e)
+            log("the machine alone, before the follower rounds: %s"
+                % stall_floor.summary(floor))
+            results.add("machine", "stall floor: slowest write per second",
+                        [x / 1000.0 for x in floor["per_second_worst_ms"]])
         if only & {"leader", "start", "follower"}:
             rs_bench = RaftstoreBench(args, results)
             rs_bench.run(only)
@@ -1296,6 +1351,18 @@ def main():
                 "of those seconds within the target" % (
                     system, statistics.median(st[2]), p90(st[2]), within,
                     len(st[2])))
+        if r and floor is not None:
+            fl = [x / 1000.0 for x in floor["per_second_worst_ms"]]
+            log("%s: the machine alone (no database; scripts/stall-floor.py): "
+                "slowest durable write per second median %.3f s, max %.3f s; "
+                "%d/%d of those seconds within %s's target" % (
+                    system, statistics.median(fl), max(fl),
+                    sum(x <= r[3] for x in fl), len(fl), system))
+        bench = rs_bench if system == "raftstore" else etcd_bench
+        if r and bench is not None and bench.follower_steal is not None:
+            log("%s: steal time during the follower rounds (the hypervisor "
+                "running something else while a vCPU was ready): %.1f ms per "
+                "second, all CPUs" % (system, bench.follower_steal))
     if rs_bench is not None and rs_bench.follower_errors is not None:
         errs = rs_bench.follower_errors
         clean = sum(k == "none" and x == "none" for k, x in errs)
