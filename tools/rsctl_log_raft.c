@@ -11,9 +11,9 @@
  *   DIR/identity          identity_read (coordinator/identity.h)
  *
  * Guarantees: every file is opened O_RDONLY and nothing is created,
- * renamed, cut or deleted; memory stays bounded (a segment is at most
- * 8 MiB and is read whole, as raftstored reads it; a snapshot's data is
- * streamed in blocks).  Each problem becomes a finding naming the file and,
+ * renamed, cut or deleted; memory stays bounded (a segment is read
+ * whole, as raftstored reads it: 1 MiB, or one batch of at most 10 MiB
+ * that outgrew it; a snapshot's data is streamed in blocks).  Each problem becomes a finding naming the file and,
  * where one is known, the byte offset.  Findings that are the normal trace
  * of a crash, which raftstored or c-raft clear at the next start (a torn
  * tail of an open segment, a metadata file cut short, a snapshot whose

@@ -189,6 +189,33 @@ def test_full_cluster_restart_keeps_acknowledged_writes():
     assert retry(lambda: c.nodes[1].conn().get(k(42)))[0] == b"r42"
 
 
+def test_raft_log_segments_of_1_mib_and_a_larger_entry():
+    """The Raft log's segment files are 1 MiB (issue 13: a restarted
+    node's start reads, deletes and re-creates them on the disk every
+    commit waits on); an entry larger than a segment still goes into one
+    and survives a SIGKILL of every node."""
+    c = Cluster()
+    c.start_all()
+    c.leader()
+    raft_dir = os.path.join(c.nodes[1].dir, "raft")
+    opened = [f for f in os.listdir(raft_dir) if f.startswith("open-")]
+    assert opened, os.listdir(raft_dir)
+    for f in opened:
+        assert os.path.getsize(os.path.join(raft_dir, f)) == 1 << 20, f
+    big = os.urandom(1 << 20)  # the value limit, incompressible
+    conn = c.nodes[1].conn()
+    retry(lambda: conn.put(b"big", big))
+    for n in c.nodes.values():
+        n.kill()
+    c.start_all()
+    c.leader()
+    for n in c.nodes.values():
+        assert retry(lambda: n.conn().get(b"big"))[0] == big, n.id
+    sizes = [os.path.getsize(os.path.join(raft_dir, f))
+             for f in os.listdir(raft_dir) if f[0].isdigit()]
+    assert max(sizes) > 1 << 20, sizes  # the segment grew to hold it
+
+
 def test_malformed_frames_and_oversized_values():
     c = Cluster()
     c.start_all()
@@ -335,6 +362,7 @@ if __name__ == "__main__":
         test_leader_killed_writes_continue_nothing_lost,
         test_follower_restart_catches_up_from_snapshot,
         test_full_cluster_restart_keeps_acknowledged_writes,
+        test_raft_log_segments_of_1_mib_and_a_larger_entry,
         test_malformed_frames_and_oversized_values,
         test_bad_flags_and_mismatched_storage,
         test_watch_resume_and_compaction,
