@@ -79,8 +79,9 @@ latency (the median over the rounds of each round's p99 in the second
 before its kill), and no errors.
 
 A raftstore leader round slower than one election timeout (the fast
-election should never take that long) copies the nodes' logs to a
-temporary directory, whose path it prints.
+election should never take that long), and a follower round with a commit
+gap over 50 ms, copy the nodes' logs to a temporary directory, whose path
+it prints.
 
 Every process this script starts is killed by PID on exit, also on errors
 and on SIGINT/SIGTERM.  Ports are picked free.  Any wait that runs past
@@ -109,6 +110,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # A node whose applied index is within this many entries of the leader's
 # commit index has caught up (between rounds; the load is stopped then).
 RAFT_CAUGHT_UP = 100
+# A follower round whose longest commit gap is over this (s) keeps the
+# nodes' logs: several times what the machine's own stalls are.
+FOLLOWER_GAP_KEEP_LOGS = 0.05
 ROOT = os.path.dirname(HERE)
 
 now = time.monotonic
@@ -670,19 +674,19 @@ class RaftstoreBench:
                 fmt_s(res["elected"]), res["recovery_ms"], epoch0, nst["epoch"],
                 race.error_summary()))
         if res["commit"] > self.args.election_timeout_ms / 1000.0:
-            self.keep_logs(c, "leader-round-%d" % r)
+            self.keep_logs(c, "leader-round-%d" % r,
+                           "slower than one election timeout")
         leader.start()
         return res
 
-    def keep_logs(self, c, what):
-        """A round slower than the fast election should ever be: keep the
-        nodes' logs (raft.peer_closed, raft.fast_election) for a look."""
+    def keep_logs(self, c, what, why):
+        """A round far off what it should take: keep the nodes' logs
+        (raft.peer_closed, raft.fast_election, snapshots) for a look."""
         dest = tempfile.mkdtemp(prefix="bench-recovery-%s-" % what)
         for n in c.nodes.values():
             if os.path.exists(n.log):
                 shutil.copy(n.log, dest)
-        log("  (slower than one election timeout: the nodes' logs are kept "
-            "in %s)" % dest)
+        log("  (%s: the nodes' logs are kept in %s)" % (why, dest))
 
     # -- scenario 3: follower SIGKILL and restart -> commit gaps -------------
 
@@ -774,6 +778,10 @@ class RaftstoreBench:
                 *res["layouts"], len(race.successes),
                 time.strftime("%H:%M:%S", time.gmtime(wall0)) +
                 ".%03d" % int((wall0 % 1) * 1000)))
+        if max(kill_gap, restart_gap) > FOLLOWER_GAP_KEEP_LOGS:
+            self.keep_logs(c, "follower-round-%d" % r,
+                           "a commit gap over %.0f ms"
+                           % (FOLLOWER_GAP_KEEP_LOGS * 1000))
         return res
 
     # -- scenario 2: start -> ready -----------------------------------------
