@@ -109,18 +109,21 @@ def measure(directory, writers, seconds, cpus=None):
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            os.close(r)
-            code = 0
+            # the child never returns into the caller's code, whatever
+            # happens (a signal the caller turns into an exception)
+            code = 1
             try:
+                os.close(r)
                 if cpus:
                     os.sched_setaffinity(0, cpus)
                 writer(os.path.join(directory, ".stall-floor-%d" % i), start,
                        seconds, w)
+                code = 0
             except OSError as e:
                 os.write(w, json.dumps({"error": "%s: %s" % (
                     e.filename or directory, e.strerror)}).encode())
-                code = 1
-            os._exit(code)
+            finally:
+                os._exit(code)
         os.close(w)
         children.append((pid, r))
     while time.monotonic() < start:
