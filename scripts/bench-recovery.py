@@ -59,10 +59,11 @@ disk is quiet (scripts/wait-disk-quiet.py).
 Before the follower rounds (either system), the machine itself is measured
 with no database running (scripts/stall-floor.py, --stall-floor-seconds,
 10): three processes doing 4 KiB O_DSYNC writes, as three Raft logs on one
-disk would, and the slowest write of each second.  A commit waits for two
-of those logs, so no system's gap can be shorter than that machine's own
-stalls; the verdicts report how many of its seconds fit each system's
-target, and the steal time (/proc/stat) during each system's rounds.
+disk would, and the slowest write of each second.  A commit waits for the
+writes of two such logs, and a stall of the disk or of a vCPU they share
+holds them together, so those seconds are what a system's gaps are read
+against; the verdicts report how many of them fit each system's target,
+and the steal time (/proc/stat) during each system's rounds.
 
 Between kill rounds the killed process is restarted and the run waits until
 the cluster is whole again (raftstore: 3 live nodes, all agreeing on the
