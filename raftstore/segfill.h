@@ -2,7 +2,8 @@
  * segfill: raft_uv's open segments, written with zeros, not only allocated.
  *
  * raft_uv 0.15 prepares each open segment of the Raft log with
- * posix_fallocate (8 MiB), then writes entries into it with O_DIRECT and
+ * posix_fallocate (its segment size: 1 MiB in raftstored, see
+ * node_init_raft), then writes entries into it with O_DIRECT and
  * O_DSYNC.  On ext4 (and XFS) fallocate leaves the blocks "unwritten": the
  * first write to each block must also change the extent tree, so every
  * durable append of the log waits for a journal (jbd2) commit, and its

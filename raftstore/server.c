@@ -7,10 +7,11 @@
  * uv_write, so the answers to a committed batch cost one system call per
  * connection, not one each.  One uv_write per connection is in flight at
  * a time, and whatever accumulates meanwhile goes out when it completes.
- * Connections are reference counted: the
- * uv handle holds one reference until it is closed, and each server_req
- * holds one.  The server is reference counted too: it holds one reference
- * of its own until its stop is reported, and every connection struct not
+ *
+ * Connections are reference counted: the uv handle holds one reference
+ * until it is closed, each server_req holds one, and so does the dirty
+ * list.  The server is reference counted too: it holds one reference of
+ * its own until its stop is reported, and every connection struct not
  * yet freed holds one.  A request still owned by the proxy when the server
  * stops (a commit that Raft fails at close) therefore replies into a live
  * server's scratch buffer, never into freed memory.
