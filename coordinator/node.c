@@ -33,6 +33,7 @@
 #include "raftstore/raftresend.h"
 #include "raftstore/raftvote.h"
 #include "raftstore/segfill.h"
+#include "raftstore/snapsync.h"
 #include "raftstore/server.h"
 #include "raftstore/watch.h"
 #include "storage/fileio.h"
@@ -541,6 +542,8 @@ static int node_metrics_register(struct node *n, char *errmsg)
 		rv = raftvote_metrics_register(&n->io, m);
 	if (rv == RS_OK)
 		rv = segfill_metrics_register(m);
+	if (rv == RS_OK)
+		rv = snapsync_metrics_register(m);
 	if (rv == RS_OK)
 		rv = raftheap_metrics_register(m);
 	if (rv == RS_OK)

@@ -40,6 +40,7 @@
 #include "raftstore/rafttick.h"
 #include "raftstore/raftseg.h"
 #include "raftstore/segfill.h"
+#include "raftstore/snapsync.h"
 #include "storage/fileio.h"
 #include "storage/store.h"
 
@@ -500,6 +501,16 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 			log_warn("raft.segment_fill_off", "error=\"%s\" "
 				 "effect=\"each Raft log append waits for a "
 				 "filesystem journal commit\"", why);
+	}
+	/* A snapshot's file written back in pieces before raft_uv's fsync,
+	 * not in one burst every log append on the disk waits behind
+	 * (snapsync.h). */
+	{
+		char why[RS_ERRMSG_SIZE];
+		if (snapsync_enable(n->raft_dir, why) != RS_OK)
+			log_warn("raft.snapshot_pacing_off", "error=\"%s\" "
+				 "effect=\"each Raft snapshot written stalls "
+				 "the log appends on its disk\"", why);
 	}
 	raft_uv_set_snapshot_compression(&n->io, true);
 	/* Segments of 1 MiB, not raft_uv's 8 MiB.  A restarted node reads

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "raftstore/lib/fdname.h"
 #include "raftstore/lib/metrics.h"
 #include "raftstore/lib/rs_error.h"
 
@@ -30,8 +31,7 @@ static struct {
 	posix_fallocate_fn real;
 	pthread_mutex_t mu; /* guards dir and the stats */
 	bool enabled;
-	char dir[PATH_MAX];
-	size_t dir_len;
+	struct fdname_dir dir;
 	struct segfill_stats st;
 } segfill = {
 	.once = PTHREAD_ONCE_INIT,
@@ -45,18 +45,12 @@ static void segfill_find_real(void)
 
 int segfill_enable(const char *raft_dir, char *errmsg)
 {
-	char real[PATH_MAX];
+	struct fdname_dir d;
 
-	/* /proc/self/fd names files by their canonical path */
-	if (raft_dir == NULL || realpath(raft_dir, real) == NULL) {
-		rs_errmsg_printf(errmsg, "resolve the Raft directory %s: %s",
-				 raft_dir != NULL ? raft_dir : "(none)",
-				 strerror(errno));
+	if (fdname_dir_set(&d, raft_dir, errmsg) != RS_OK)
 		return RS_EINVAL;
-	}
 	pthread_mutex_lock(&segfill.mu);
-	snprintf(segfill.dir, sizeof segfill.dir, "%s", real);
-	segfill.dir_len = strlen(segfill.dir);
+	segfill.dir = d;
 	segfill.enabled = true;
 	pthread_mutex_unlock(&segfill.mu);
 	return RS_OK;
@@ -89,24 +83,16 @@ static bool segfill_is_open_name(const char *name)
 	return true;
 }
 
-/* Is fd an open segment of the enabled Raft directory?  Its path is the
- * directory, a slash and an open segment's name. */
+/* Is fd an open segment of the enabled Raft directory? */
 static bool segfill_wanted(int fd)
 {
-	char link[64], path[PATH_MAX];
-	ssize_t n;
+	char buf[PATH_MAX];
+	const char *name;
 	bool wanted;
 
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	n = readlink(link, path, sizeof path - 1);
-	if (n <= 0)
-		return false;
-	path[n] = '\0';
 	pthread_mutex_lock(&segfill.mu);
-	wanted = segfill.enabled && (size_t)n > segfill.dir_len + 1 &&
-		 memcmp(path, segfill.dir, segfill.dir_len) == 0 &&
-		 path[segfill.dir_len] == '/' &&
-		 segfill_is_open_name(path + segfill.dir_len + 1);
+	name = segfill.enabled ? fdname_in_dir(&segfill.dir, fd, buf) : NULL;
+	wanted = name != NULL && segfill_is_open_name(name);
 	pthread_mutex_unlock(&segfill.mu);
 	return wanted;
 }

@@ -11,7 +11,10 @@
  *          p50_ms=... p99_ms=... p999_ms=... client_cpu_s=... errors=...
  *
  * Operations: put (16-byte distinct keys, 256-byte values), get
- * (linearizable), sget (serializable) over --keys preloaded keys.
+ * (linearizable), sget (serializable) over --keys preloaded keys.  A
+ * value is one byte repeated and a counter, which the proxy's and the
+ * snapshot's LZ4 shrink about thirtyfold, or with --values random bytes
+ * that do not shrink at all (a state of tokens or certificates).
  *
  * --idle N holds N idle connections to the leader open during the run
  * (each has answered one read version; rsbench_net.c).  With --idle or
@@ -84,6 +87,7 @@ struct bench {
 	size_t n_events, cap_events;
 	struct batch batch;
 	uint8_t value[BENCH_VALUE_LEN];
+	bool random_values;    /* --values random */
 	uint64_t rng;
 	char prefix[8];
 	int last_error;
@@ -95,6 +99,19 @@ static uint64_t bench_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* --values random: the value's bytes from the generator (what LZ4 cannot
+ * shrink: tokens, hashes, certificates). */
+static void bench_fill_random(struct bench *b)
+{
+	for (size_t i = 0; i < BENCH_VALUE_LEN; i += sizeof b->rng) {
+		b->rng = b->rng * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t x = b->rng ^ (b->rng >> 29);
+		memcpy(b->value + i, &x,
+		       BENCH_VALUE_LEN - i < sizeof x ? BENCH_VALUE_LEN - i
+						      : sizeof x);
+	}
 }
 
 static void bench_key(const struct bench *b, uint64_t i, char *key)
@@ -170,6 +187,8 @@ static void bench_issue(struct bench_client *c)
 	c->started_ns = bench_now_ns();
 	if (strcmp(b->op, "put") == 0) {
 		bench_key(b, b->issued, key);
+		if (b->random_values)
+			bench_fill_random(b);
 		memcpy(b->value, &b->issued, sizeof b->issued);
 		batch_reset(&b->batch);
 		batch_set(&b->batch, key, BENCH_KEY_LEN, b->value, BENCH_VALUE_LEN,
@@ -299,6 +318,7 @@ int rsbench_cluster(int argc, char **argv)
 		{"server-pids", required_argument, 0, 'P'},
 		{"timeline", required_argument, 0, 'T'},
 		{"timeout-ms", required_argument, 0, 't'},
+		{"values", required_argument, 0, 'V'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	struct rs_client_options co = {.op_timeout_ms = 10000};
@@ -335,6 +355,15 @@ int rsbench_cluster(int argc, char **argv)
 		case 'i': n_idle = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'P': server_pids = optarg; break;
 		case 'T': timeline = optarg; break;
+		case 'V':
+			if (strcmp(optarg, "random") != 0 &&
+			    strcmp(optarg, "repeat") != 0) {
+				fprintf(stderr, "rsbench cluster: --values '%s': "
+						"want repeat or random\n", optarg);
+				return 2;
+			}
+			b.random_values = strcmp(optarg, "random") == 0;
+			break;
 		case 't':
 			if (!cliopt_parse_u64(optarg, &timeout_ms) ||
 			    timeout_ms == 0 || timeout_ms > 3600000) {
@@ -347,8 +376,11 @@ int rsbench_cluster(int argc, char **argv)
 			printf("usage: rsbench cluster --endpoints H:P,... [--op put|get|sget]\n"
 			       "  [--clients N] [--conns M] [--duration S] [--keys K]\n"
 			       "  [--count N] [--prefix P] [--idle N] [--server-pids PID,...]\n"
-			       "  [--timeout-ms MS] [--timeline FILE]\n"
+			       "  [--timeout-ms MS] [--timeline FILE] [--values repeat|random]\n"
 			       "--timeout-ms: per request, retries included (10000)\n"
+			       "--values: what a put's 256 bytes hold: repeat (one byte\n"
+			       "  and a counter, which compresses; default) or random\n"
+			       "  (incompressible)\n"
 			       "--timeline: write each completed request: done_mono_ns\n"
 			       "  latency_us status (ok, or the error's name: RS_ETIMEOUT)\n"
 			       "SIGINT/SIGTERM end the run early; the figures so far are printed.\n");

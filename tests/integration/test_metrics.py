@@ -103,6 +103,8 @@ def test_metrics_families_and_values():
                 "raftstore_raft_replies_capped",
                 "raftstore_raft_segments_filled",
                 "raftstore_raft_segment_fill_failures",
+                "raftstore_raft_snapshots_paced",
+                "raftstore_raft_snapshot_pacing_failures",
                 "raftstore_raft_frees_deferred",
                 "raftstore_raft_messages_resent",
                 "raftstore_raft_votes_unblocked",
@@ -131,6 +133,9 @@ def test_metrics_families_and_values():
     # raft_uv prepared its open segments: written with zeros (guard 13)
     assert sample(fams, "raftstore_raft_segments_filled") >= 1
     assert sample(fams, "raftstore_raft_segment_fill_failures") == 0
+    # no snapshot yet, so none paced (guard 20; test_cluster.py paces one)
+    assert sample(fams, "raftstore_raft_snapshots_paced") == 0
+    assert sample(fams, "raftstore_raft_snapshot_pacing_failures") == 0
     assert sample(fams, "raftstore_raft_appends_mended") == 0
     # no snapshot yet, so no compacted entries to free (guard 15)
     assert sample(fams, "raftstore_raft_frees_deferred") == 0

@@ -23,6 +23,7 @@
 
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/segfill.h"
+#include "tests/unit/raftuvrig.h"
 #include "tests/unit/testutil.h"
 
 #define LEN (1024 * 1024)
@@ -177,11 +178,6 @@ START_TEST(test_errors_come_back)
 }
 END_TEST
 
-static void io_closed(struct raft_io *io)
-{
-	*(bool *)io->data = true;
-}
-
 static void appended_cb(struct raft_io_append *req, int status)
 {
 	*(int *)req->data = status == 0 ? 1 : 2;
@@ -192,12 +188,8 @@ static void appended_cb(struct raft_io_append *req, int status)
 START_TEST(test_raft_uv_segments_filled)
 {
 	char errmsg[RS_ERRMSG_SIZE], path[512];
-	struct raft_uv_transport transport;
-	struct raft_configuration conf;
-	struct raft_io io;
+	struct raftuvrig r;
 	struct segfill_stats before, after;
-	uv_loop_t loop;
-	bool closed = false;
 	struct raft_entry entry;
 	struct raft_io_append req;
 	int appended = 0; /* 1: done, 2: failed */
@@ -205,31 +197,7 @@ START_TEST(test_raft_uv_segments_filled)
 
 	ck_assert_int_eq(segfill_enable(dir, errmsg), RS_OK);
 	segfill_get_stats(&before);
-	ck_assert_int_eq(uv_loop_init(&loop), 0);
-	ck_assert_int_eq(raft_uv_tcp_init(&transport, &loop), 0);
-	ck_assert_int_eq(raft_uv_init(&io, &loop, dir, &transport), 0);
-	raft_uv_set_segment_size(&io, LEN);
-	ck_assert_int_eq(io.init(&io, 1, "127.0.0.1:9"), 0);
-	raft_configuration_init(&conf);
-	ck_assert_int_eq(raft_configuration_add(&conf, 1, "127.0.0.1:9",
-						RAFT_VOTER),
-			 0);
-	ck_assert_int_eq(io.bootstrap(&io, &conf), 0);
-	raft_configuration_close(&conf);
-	{
-		raft_term term;
-		raft_id vote;
-		struct raft_snapshot *snap;
-		raft_index start;
-		struct raft_entry *entries;
-		size_t n;
-		ck_assert_int_eq(io.load(&io, &term, &vote, &snap, &start,
-					 &entries, &n),
-				 0);
-		for (size_t i = 0; i < n; i++)
-			raft_free(entries[i].batch);
-		raft_free(entries);
-	}
+	raftuvrig_open(&r, dir, LEN, true);
 	/* raft_uv prepares its open segments for its first append */
 	entry.term = 1;
 	entry.type = RAFT_COMMAND;
@@ -237,9 +205,9 @@ START_TEST(test_raft_uv_segments_filled)
 	entry.buf.base = raft_calloc(1, 8);
 	entry.batch = NULL;
 	req.data = &appended;
-	ck_assert_int_eq(io.append(&io, &req, &entry, 1, appended_cb), 0);
+	ck_assert_int_eq(r.io.append(&r.io, &req, &entry, 1, appended_cb), 0);
 	while (appended == 0)
-		uv_run(&loop, UV_RUN_ONCE);
+		uv_run(&r.loop, UV_RUN_ONCE);
 	ck_assert_int_eq(appended, 1);
 	raft_free(entry.buf.base);
 	/* the segment the entry went to (raft_uv closes it into a closed
@@ -249,13 +217,7 @@ START_TEST(test_raft_uv_segments_filled)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_le(unwritten_extents(fd), 0);
 	close(fd);
-	io.data = &closed;
-	io.close(&io, io_closed);
-	while (!closed)
-		uv_run(&loop, UV_RUN_ONCE);
-	raft_uv_tcp_close(&transport);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	raftuvrig_close(&r);
 	segfill_get_stats(&after);
 	ck_assert_uint_ge(after.filled, before.filled + 1);
 	ck_assert_uint_eq(after.failed, before.failed);
