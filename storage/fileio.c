@@ -211,6 +211,13 @@ int fileio_pread(int fd, void *buf, size_t n, off_t off, size_t *got,
 	return RS_OK;
 }
 
+int fileio_start_writeback(int fd, off_t off, off_t n, char *errmsg)
+{
+	if (sync_file_range(fd, off, n, SYNC_FILE_RANGE_WRITE) != 0)
+		return rs_errmsg_errno(errmsg, errno, "start write-back");
+	return RS_OK;
+}
+
 int fileio_fsync(int fd, char *errmsg)
 {
 	struct stat st;

@@ -47,6 +47,11 @@ int fileio_pwrite(int fd, const void *buf, size_t n, off_t off, char *errmsg);
 int fileio_pread(int fd, void *buf, size_t n, off_t off, size_t *got,
 		 char *errmsg);
 int fileio_fsync(int fd, char *errmsg);
+/* Start writing [off, off + n) back to disk and return without waiting
+ * (sync_file_range, SYNC_FILE_RANGE_WRITE): keeps dirty data from piling
+ * up for one large flush later.  It makes nothing durable and reports no
+ * write error of the data (fileio_fsync still does). */
+int fileio_start_writeback(int fd, off_t off, off_t n, char *errmsg);
 /* Open the directory, fsync it, close it. */
 int fileio_fsync_dir(const char *dir, char *errmsg);
 int fileio_rename(const char *from, const char *to, char *errmsg);

@@ -68,6 +68,7 @@ int journal_alloc(struct journal **out, uv_loop_t *loop,
 	j->read_only = opts->read_only;
 	sm_init(&j->sm, &journal_sm, JOURNAL_IDLE);
 	j->fd = -1;
+	j->wb_seq = UINT64_MAX; /* no segment written back yet */
 	journal_group_reset(&j->pending, j->pending.buf);
 	journal_group_reset(&j->flight, j->flight.buf);
 	assert(j->fd == -1 && j->nsegs == 0);
@@ -79,6 +80,12 @@ uint64_t journal_last_version(const struct journal *j)
 {
 	assert(j != NULL);
 	return j->last_version;
+}
+
+uint64_t journal_writeback_bytes(const struct journal *j)
+{
+	assert(j != NULL);
+	return j->writeback_bytes;
 }
 
 unsigned journal_segment_count(const struct journal *j)

@@ -5,7 +5,8 @@
  * loop.  One group at a time is in the thread pool (j->flight): the worker
  * rotates first if the group would push the active segment past its limit,
  * then writes the whole group with one pwrite and, under JOURNAL_SYNC_FSYNC,
- * one fsync.  Back on the loop the after-work callback takes in what the
+ * one fsync (under JOURNAL_SYNC_NONE, a start of write-back every
+ * JOURNAL_WRITEBACK_BYTES instead).  Back on the loop the after-work callback takes in what the
  * worker did and completes the requests in order; meanwhile new requests
  * have formed the next group.  The first failure makes the journal fail
  * for good.  Why each fsync is where it is: see journal_rotate.
@@ -128,6 +129,29 @@ static int journal_rotate(struct journal *j, struct journal_group *g)
 	return RS_OK;
 }
 
+/* Worker, JOURNAL_SYNC_NONE: the group was written at [start, end) of
+ * segment seq; once JOURNAL_WRITEBACK_BYTES of the segment have been
+ * written since the last start, start their write-back (no wait).  A
+ * failure is only a lost hint: the rotation's fsync reports any write
+ * error. */
+static void journal_start_writeback(struct journal *j, struct journal_group *g,
+				    int fd, uint64_t seq, uint64_t start,
+				    uint64_t end)
+{
+	char ignored[RS_ERRMSG_SIZE];
+
+	if (j->wb_seq != seq) {
+		j->wb_seq = seq;
+		j->wb_off = start;
+	}
+	if (end - j->wb_off < JOURNAL_WRITEBACK_BYTES)
+		return;
+	if (fileio_start_writeback(fd, (off_t)j->wb_off,
+				   (off_t)(end - j->wb_off), ignored) == RS_OK)
+		g->writeback_bytes += end - j->wb_off;
+	j->wb_off = end;
+}
+
 /* Worker: one pwrite for the whole group and, if asked, one fsync. */
 static void journal_work_cb(uv_work_t *w)
 {
@@ -153,6 +177,8 @@ static void journal_work_cb(uv_work_t *w)
 					  (off_t)off, g->errmsg);
 	if (g->status == RS_OK && j->sync == JOURNAL_SYNC_FSYNC)
 		g->status = fileio_fsync(fd, g->errmsg);
+	else if (g->status == RS_OK)
+		journal_start_writeback(j, g, fd, seq, off, off + g->buf.len);
 	if (g->status != RS_OK) {
 		journal_seg_name(name, sizeof name, seq);
 		rs_errmsg_wrapf(g->errmsg, "journal %s: append to %s", j->dir,
@@ -178,6 +204,7 @@ static void journal_group_account(struct journal *j, struct journal_group *g)
 		j->fd = g->new_fd;
 	}
 	active = &j->segs[j->nsegs - 1];
+	j->writeback_bytes += g->writeback_bytes;
 	if (g->status == RS_OK) {
 		active->size += g->buf.len;
 		active->last_version = g->last_version;

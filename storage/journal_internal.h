@@ -74,6 +74,7 @@ struct journal_group {
 	/* results of the worker */
 	int status;
 	int new_fd; /* >= 0 if a new segment was created */
+	uint64_t writeback_bytes; /* handed to the disk early (JOURNAL_SYNC_NONE) */
 	char errmsg[RS_ERRMSG_SIZE];
 };
 
@@ -97,6 +98,11 @@ struct journal {
 	struct journal_group pending; /* queued, not started */
 	struct journal_group flight;  /* in the thread pool */
 	uv_work_t work;
+	/* The worker's alone (one group at a time): where in which segment the
+	 * early write-back has reached (journal_append.c). */
+	uint64_t wb_seq;
+	uint64_t wb_off;
+	uint64_t writeback_bytes; /* the loop's sum of the groups' */
 };
 
 /* Room for one more entry in j->segs: RS_OK or RS_ENOMEM. */

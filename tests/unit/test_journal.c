@@ -428,6 +428,67 @@ START_TEST(test_sync_none)
 }
 END_TEST
 
+/* Under JOURNAL_SYNC_NONE the worker starts the write-back of each
+ * JOURNAL_WRITEBACK_BYTES as the segment fills (all but the last MiB of
+ * 3 MiB written); under JOURNAL_SYNC_FSYNC it has no reason to. */
+static uint64_t append_large(enum journal_sync sync, uint64_t *written)
+{
+	struct journal *j;
+	struct journal_report r;
+	struct journal_options o = jopts();
+	struct collect c;
+	struct areq a;
+	struct batch b;
+	static uint8_t val[256 * 1024];
+	uint64_t x = 88172645463325252ull, wb;
+	char errmsg[RS_ERRMSG_SIZE];
+
+	o.sync = sync;
+	ck_assert_int_eq(jopen(&j, &o, 0, &c, &r, errmsg), RS_OK);
+	*written = 0;
+	for (uint64_t v = 1; v <= 12; v++) {
+		for (size_t i = 0; i < sizeof val; i++) { /* LZ4 cannot shrink */
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			val[i] = (uint8_t)x;
+		}
+		batch_init(&b);
+		b.version = v;
+		b.epoch = 1;
+		ck_assert_int_eq(batch_set(&b, "big", 3, val, sizeof val, NULL),
+				 RS_OK);
+		a.req.data = &a;
+		a.order = -1;
+		ck_assert_int_eq(journal_append(j, &a.req, &b, areq_cb), RS_OK);
+		batch_free(&b);
+		uv_run(&tloop, UV_RUN_DEFAULT);
+		ck_assert_int_eq(a.status, RS_OK);
+		*written += sizeof val;
+	}
+	wb = journal_writeback_bytes(j);
+	jclose(j);
+	return wb;
+}
+
+START_TEST(test_sync_none_starts_write_back)
+{
+	uint64_t written, wb;
+
+	wb = append_large(JOURNAL_SYNC_NONE, &written);
+	ck_assert_uint_ge(wb, written - JOURNAL_WRITEBACK_BYTES);
+	ck_assert_uint_le(wb, written + 1024); /* record headers */
+}
+END_TEST
+
+START_TEST(test_sync_fsync_no_early_write_back)
+{
+	uint64_t written;
+
+	ck_assert_uint_eq(append_large(JOURNAL_SYNC_FSYNC, &written), 0);
+}
+END_TEST
+
 START_TEST(test_from_version)
 {
 	struct journal *j;
@@ -1315,6 +1376,8 @@ static Suite *journal_suite(void)
 	tcase_add_test(tc, test_append_reopen);
 	tcase_add_test(tc, test_group_commit);
 	tcase_add_test(tc, test_sync_none);
+	tcase_add_test(tc, test_sync_none_starts_write_back);
+	tcase_add_test(tc, test_sync_fsync_no_early_write_back);
 	tcase_add_test(tc, test_from_version);
 	tcase_add_test(tc, test_replay_error);
 	tcase_add_test(tc, test_new_journal_base);
