@@ -21,8 +21,9 @@
  *
  * Appends (journal_append) are asynchronous and group-committed: requests
  * queue on the event loop; one thread-pool job writes every queued record
- * with one pwrite and, under JOURNAL_SYNC_FSYNC, one fsync, then completes
- * all of them in order.  Requests that arrive meanwhile form the next group.
+ * with one pwrite and, under JOURNAL_SYNC_FSYNC, one fsync (under
+ * JOURNAL_SYNC_NONE, a start of write-back each JOURNAL_WRITEBACK_BYTES),
+ * then completes all of them in order.  Requests that arrive meanwhile form the next group.
  * Nothing on the loop thread blocks on the disk.  A group is never split:
  * before a group that would push the active segment past segment_size_max,
  * the worker makes it durable (fsync under JOURNAL_SYNC_NONE) and starts a
