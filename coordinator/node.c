@@ -31,6 +31,7 @@
 #include "raftstore/raftheap.h"
 #include "raftstore/raftmend.h"
 #include "raftstore/raftresend.h"
+#include "raftstore/raftcommit.h"
 #include "raftstore/raftvote.h"
 #include "raftstore/segfill.h"
 #include "raftstore/snapsync.h"
@@ -540,6 +541,8 @@ static int node_metrics_register(struct node *n, char *errmsg)
 		rv = raftresend_metrics_register(&n->io, m);
 	if (rv == RS_OK)
 		rv = raftvote_metrics_register(&n->io, m);
+	if (rv == RS_OK)
+		rv = raftcommit_metrics_register(&n->io, m);
 	if (rv == RS_OK)
 		rv = segfill_metrics_register(m);
 	if (rv == RS_OK)

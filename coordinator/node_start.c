@@ -34,6 +34,7 @@
 #include "raftstore/raftinfo.h"
 #include "raftstore/raftio.h"
 #include "raftstore/raftheap.h"
+#include "raftstore/raftcommit.h"
 #include "raftstore/raftmend.h"
 #include "raftstore/raftresend.h"
 #include "raftstore/raftvote.h"
@@ -577,6 +578,15 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 	rv = raftvote_install(&n->io, &n->raft, node_leader_gone, n);
 	if (rv != RS_OK) {
 		rs_errmsg_printf(errmsg, "guard Raft votes: %s",
+				 rs_strerror(rv));
+		return NODE_EXIT_FAILURE;
+	}
+	/* c-raft 0.15 commits a follower's answer only up to the leader's own
+	 * last stored index, and counts an older term's entries (c-raft
+	 * guard 21): commit by Raft's rule instead. */
+	rv = raftcommit_install(&n->io, &n->raft);
+	if (rv != RS_OK) {
+		rs_errmsg_printf(errmsg, "guard Raft commits: %s",
 				 rs_strerror(rv));
 		return NODE_EXIT_FAILURE;
 	}

@@ -83,6 +83,46 @@ bool raftinfo_match_index(struct raft *r, unsigned i, raft_index *out)
 	return true;
 }
 
+bool raftinfo_set_match_index(struct raft *r, unsigned i, raft_index index)
+{
+	assert(r != NULL);
+	if (raft_state(r) != RAFT_LEADER || i >= r->configuration.n ||
+	    r->leader_state.progress == NULL)
+		return false;
+	r->leader_state.progress[i].match_index = index;
+	return true;
+}
+
+raft_index raftinfo_last_stored(const struct raft *r)
+{
+	assert(r != NULL);
+	return r->last_stored;
+}
+
+void raftinfo_set_last_stored(struct raft *r, raft_index index)
+{
+	assert(r != NULL);
+	r->last_stored = index;
+}
+
+raft_term raftinfo_term_at(const struct raft *r, raft_index index)
+{
+	const struct raft_log *l;
+	size_t n;
+
+	assert(r != NULL);
+	l = &r->log;
+	/* the ring holds entries offset + 1 .. offset + n, front to back */
+	n = l->back >= l->front ? l->back - l->front
+				: l->size - l->front + l->back;
+	if (index > l->offset && index <= l->offset + n)
+		return l->entries[(l->front + (index - l->offset - 1)) %
+				  l->size].term;
+	if (index != 0 && index == l->snapshot.last_index)
+		return l->snapshot.last_term;
+	return 0;
+}
+
 raft_time raftinfo_election_timer_start(const struct raft *r)
 {
 	assert(r != NULL);

@@ -26,12 +26,19 @@
  *                   the mend of an AppendEntries that reaches below the
  *                   snapshot (raftmend, c-raft guard 12)
  *
- * and one is written, because c-raft 0.15 has no function for it:
+ *   last_stored, log entries' terms
+ *                   the leader's commit rule (raftcommit, c-raft guard 21)
+ *
+ * and three are written, because c-raft 0.15 has no function for them:
  *
  *   follower_state / candidate_state.randomized_election_timeout
  *                   the length of the running election timer, drawn again
  *                   when the node changes its election timeout
  *                   (raftinfo_redraw_election_timer)
+ *   last_stored, leader_state.progress[i].match_index
+ *                   set for the length of one c-raft call and put back,
+ *                   so that c-raft's commit check asks Raft's question
+ *                   (raftcommit, c-raft guard 21)
  *
  * Every other function only reads; none blocks; call them from the loop
  * thread, outside c-raft's callbacks or inside.
@@ -68,6 +75,21 @@ const char *raftinfo_server_role_name(int role);
  * configuration.  Only while this node is the leader: false otherwise, or
  * when i is out of range. */
 bool raftinfo_match_index(struct raft *r, unsigned i, raft_index *out);
+
+/* The highest index this node's own log holds durably (c-raft's
+ * last_stored), and its setter for raftcommit (see there: set only for
+ * the length of one c-raft call, then put back). */
+raft_index raftinfo_last_stored(const struct raft *r);
+void raftinfo_set_last_stored(struct raft *r, raft_index index);
+
+/* Leader only: set the match index of the i-th server of the
+ * configuration (raftcommit: lowered for one c-raft call, then put back).
+ * false, with nothing set, when not leading or i is out of range. */
+bool raftinfo_set_match_index(struct raft *r, unsigned i, raft_index index);
+
+/* The term of the entry at index: from the in-memory log, or the last
+ * snapshot's term at its index; 0 when this node knows neither. */
+raft_term raftinfo_term_at(const struct raft *r, raft_index index);
 
 /* When the running election timer started (c-raft's loop time, ms): for a
  * follower, its last AppendEntries or InstallSnapshot from a leader, a vote

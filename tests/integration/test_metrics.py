@@ -108,6 +108,8 @@ def test_metrics_families_and_values():
                 "raftstore_raft_frees_deferred",
                 "raftstore_raft_messages_resent",
                 "raftstore_raft_votes_unblocked",
+                "raftstore_raft_commits_advanced",
+                "raftstore_raft_old_term_commits_held",
                 "raftstore_apply_lag_entries"):
         assert fam in fams, "%s missing from /metrics:\n%s" % (fam, text)
     assert fams["process_cpu_seconds"]["type"] == "counter"
@@ -137,6 +139,8 @@ def test_metrics_families_and_values():
     assert sample(fams, "raftstore_raft_snapshots_paced") == 0
     assert sample(fams, "raftstore_raft_snapshot_pacing_failures") == 0
     assert sample(fams, "raftstore_raft_appends_mended") == 0
+    # one leader from the start: nothing of an older term to hold back
+    assert sample(fams, "raftstore_raft_old_term_commits_held") == 0
     # no snapshot yet, so no compacted entries to free (guard 15)
     assert sample(fams, "raftstore_raft_frees_deferred") == 0
     # a refused request is counted with its result

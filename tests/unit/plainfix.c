@@ -68,3 +68,27 @@ unsigned plainfix_step_until_new_leader(struct raft_fixture *f,
 			return i;
 	return n;
 }
+
+void plainfix_cut(struct raft_fixture *f, unsigned i, unsigned j)
+{
+	raft_fixture_saturate(f, i, j);
+	raft_fixture_saturate(f, j, i);
+}
+
+void plainfix_heal(struct raft_fixture *f, unsigned i, unsigned j)
+{
+	raft_fixture_desaturate(f, i, j);
+	raft_fixture_desaturate(f, j, i);
+}
+
+void plainfix_apply_one(struct raft_fixture *f, unsigned i,
+			struct raft_apply *req)
+{
+	struct raft_buffer buf = {.len = 8};
+
+	buf.base = raft_malloc(buf.len);
+	ck_assert_ptr_nonnull(buf.base);
+	memset(buf.base, 'e', buf.len);
+	ck_assert_int_eq(raft_apply(raft_fixture_get(f, i), req, &buf, 1,
+				    NULL), 0);
+}

@@ -1,8 +1,8 @@
 /*
  * plainfix: c-raft's in-memory cluster (raft_fixture) with state machines
  * that apply nothing, for the unit tests of what raftstore does to c-raft
- * itself (raftinfo, raftcall, rafttick).  raftfix.h is the one whose
- * servers run raftstore's own state machine.
+ * itself (raftinfo, raftcall, rafttick, raftcap, raftcommit, ...).
+ * raftfix.h is the one whose servers run raftstore's own state machine.
  */
 #ifndef RS_PLAINFIX_H
 #define RS_PLAINFIX_H
@@ -25,5 +25,16 @@ void plainfix_start(struct raft_fixture *f, unsigned n,
  * fixture's time; its index, or n if none did. */
 unsigned plainfix_step_until_new_leader(struct raft_fixture *f,
 					unsigned dead, unsigned max_ms);
+
+/* Cut both directions between servers i and j (messages held back), or
+ * heal them. */
+void plainfix_cut(struct raft_fixture *f, unsigned i, unsigned j);
+void plainfix_heal(struct raft_fixture *f, unsigned i, unsigned j);
+
+/* raft_apply an 8-byte command on server i, which must lead; req must
+ * live until c-raft is done with it (no callback). */
+struct raft_apply;
+void plainfix_apply_one(struct raft_fixture *f, unsigned i,
+			struct raft_apply *req);
 
 #endif /* RS_PLAINFIX_H */

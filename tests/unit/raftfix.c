@@ -8,6 +8,7 @@
 
 #include "raftstore/lib/buf.h"
 #include "raftstore/lib/rs_error.h"
+#include "raftstore/raftcommit.h"
 #include "raftstore/raftmend.h"
 #include "tests/unit/testutil.h"
 
@@ -103,9 +104,12 @@ void raftfix_start(struct raftfix *c, unsigned n)
 		ck_assert_int_eq(raft_fixture_grow(&c->fx, &r->fsm.raft), 0);
 	}
 	/* As the node runs c-raft (coordinator/node_start.c). */
-	for (unsigned i = 0; i < n && !raftfix_unmended; i++)
-		ck_assert_int_eq(raftmend_install(raft_fixture_get(&c->fx, i)->io),
-				 RS_OK);
+	for (unsigned i = 0; i < n && !raftfix_unmended; i++) {
+		struct raft *r = raft_fixture_get(&c->fx, i);
+
+		ck_assert_int_eq(raftmend_install(r->io), RS_OK);
+		ck_assert_int_eq(raftcommit_install(r->io, r), RS_OK);
+	}
 	raft_configuration_init(&conf);
 	ck_assert_int_eq(raft_fixture_configuration(&c->fx, n, &conf), 0);
 	ck_assert_int_eq(raft_fixture_bootstrap(&c->fx, &conf), 0);

@@ -59,9 +59,9 @@ struct raftfix {
 	struct raftfix_replica reps[RAFTFIX_SERVERS_MAX];
 };
 
-/* Open n stores and fsms, grow, mend (raftmend_install on each server's
- * io, as the node does, unless raftfix_unmended), bootstrap and start the
- * fixture, and elect server 0. */
+/* Open n stores and fsms, grow, guard (raftmend_install and
+ * raftcommit_install on each server, as the node does, unless
+ * raftfix_unmended), bootstrap and start the fixture, and elect server 0. */
 extern bool raftfix_unmended;
 void raftfix_start(struct raftfix *c, unsigned n);
 /* Close the fixture (c-raft fails its pending requests), if not closed

@@ -18,9 +18,9 @@
 #include <check.h>
 #include <raft.h>
 #include <raft/fixture.h>
-#include <string.h>
 
 #include "raftstore/lib/rs_error.h"
+#include "raftstore/raftinfo.h"
 #include "raftstore/raftmend.h"
 #include "tests/unit/plainfix.h"
 #include "tests/unit/testutil.h"
@@ -34,40 +34,6 @@ static void wrap(struct raft_fixture *fx, unsigned i, void *guarded)
 	if (*(const bool *)guarded)
 		ck_assert_int_eq(raftmend_install(raft_fixture_get(fx, i)->io),
 				 RS_OK);
-}
-
-/* The term of the entry at index in r's log, 0 if it holds none. */
-static raft_term term_at(const struct raft *r, raft_index index)
-{
-	const struct raft_log *l = &r->log;
-	size_t n = l->back >= l->front ? l->back - l->front
-				       : l->size - l->front + l->back;
-
-	if (index <= l->offset || index > l->offset + n)
-		return 0;
-	return l->entries[(l->front + (index - l->offset - 1)) % l->size].term;
-}
-
-static void cut(unsigned i, unsigned j)
-{
-	raft_fixture_saturate(&f, i, j);
-	raft_fixture_saturate(&f, j, i);
-}
-
-static void heal(unsigned i, unsigned j)
-{
-	raft_fixture_desaturate(&f, i, j);
-	raft_fixture_desaturate(&f, j, i);
-}
-
-static void apply_one(unsigned i, struct raft_apply *req)
-{
-	struct raft_buffer buf = {.len = 8};
-
-	buf.base = raft_malloc(buf.len);
-	memset(buf.base, 'e', buf.len);
-	ck_assert_int_eq(raft_apply(raft_fixture_get(&f, i), req, &buf, 1,
-				    NULL), 0);
 }
 
 static bool follows(struct raft_fixture *fx, void *leader)
@@ -101,9 +67,9 @@ static struct outcome run(bool guarded)
 	ck_assert_uint_eq(raft_fixture_get(&f, 1)->commit_index, n);
 
 	/* 0, cut off, appends E0 at n + 1. */
-	cut(0, 1);
-	cut(0, 2);
-	apply_one(0, &req0);
+	plainfix_cut(&f, 0, 1);
+	plainfix_cut(&f, 0, 2);
+	plainfix_apply_one(&f, 0, &req0);
 	raft_fixture_step_until_elapsed(&f, 50);
 	ck_assert_uint_eq(r0->last_stored, n + 1);
 
@@ -115,22 +81,23 @@ static struct outcome run(bool guarded)
 	ck_assert_uint_eq(raft_last_index(rl), n);
 
 	/* L hears 0 again, slowly; the third node is cut off from both. */
-	cut(leader, other);
+	plainfix_cut(&f, leader, other);
 	raft_fixture_set_network_latency(&f, 0, 100);
-	heal(0, leader);
+	plainfix_heal(&f, 0, leader);
 	ck_assert(raft_fixture_step_until(&f, follows, &leader, 1000));
 	/* 0 answered L's heartbeat; its answer is on the way.  L appends. */
-	apply_one(leader, &req1);
+	plainfix_apply_one(&f, leader, &req1);
 	ck_assert_uint_eq(raft_last_index(rl), n + 1);
 
 	for (unsigned ms = 0; ms < 2000; ms += 5) {
 		raft_fixture_step_until_elapsed(&f, 5);
 		if (rl->commit_index >= n + 1 &&
-		    term_at(r0, n + 1) != term_at(rl, n + 1))
+		    raftinfo_term_at(r0, n + 1) != raftinfo_term_at(rl, n + 1))
 			out.committed_without_holder = true;
 	}
-	out.converged = term_at(r0, n + 1) == term_at(rl, n + 1) &&
-			r0->commit_index >= n + 1;
+	out.converged =
+		raftinfo_term_at(r0, n + 1) == raftinfo_term_at(rl, n + 1) &&
+		r0->commit_index >= n + 1;
 	raft_fixture_close(&f);
 	return out;
 }

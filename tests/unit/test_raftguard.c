@@ -24,6 +24,7 @@
 
 #include "raftstore/lib/buf.h"
 #include "raftstore/raftguard.h"
+#include "raftstore/raftcommit.h"
 #include "raftstore/raftmend.h"
 #include "raftstore/raftresend.h"
 #include "tests/unit/testutil.h"
@@ -175,6 +176,8 @@ static void node_start(unsigned i, const uint8_t *cid)
 	 * past what it matched as a match and never replicate to it again
 	 * (guard 18; this suite's zero-node case ran into it). */
 	ck_assert_int_eq(raftmend_install(&n->io), RS_OK);
+	/* and commits by Raft's rule (guard 21) */
+	ck_assert_int_eq(raftcommit_install(&n->io, &n->raft), RS_OK);
 	raft_set_election_timeout(&n->raft, election_ms[i]);
 	raft_set_heartbeat_timeout(&n->raft, 30);
 	raft_configuration_init(&conf);
