@@ -155,6 +155,11 @@ static raft_index rule_target(struct raftcommit *c, raft_id from,
 	    votes_stored > voters / 2)
 		would = stored;
 	target = raftcommit_majority_index(c->match, voters);
+	/* Never past what this leader stored itself: a 0.15 follower sets its
+	 * commit index to min(leader's, its last stored), which would move a
+	 * deposed leader's commit index back (upstream d144504). */
+	if (target > stored)
+		target = stored;
 	if (target <= commit ||
 	    raftinfo_term_at(r, target) != raftinfo_term(r))
 		target = commit; /* terms only grow along the log: none lower */

@@ -25,7 +25,10 @@
  *
  *  - an AppendEntries result that reaches a leader (not a rejection, in
  *    its term): the commit index Raft's rule gives once c-raft has taken
- *    the result's index as the follower's match is worked out first; for
+ *    the result's index as the follower's match, capped at what the
+ *    leader stored itself (a 0.15 follower takes min(leader's commit, its
+ *    last stored) as its commit index, which would move a deposed
+ *    leader's commit index back), is worked out first; for
  *    the length of c-raft's handling, its last stored index reads as that
  *    index (or as the current commit index when the rule gives nothing
  *    new), the one value c-raft's commit check reads it for; then it is
