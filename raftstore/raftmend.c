@@ -7,12 +7,16 @@
  * AppendEntries result to the mended message's sender while the wrapped
  * receive callback runs, and only then.  An answer that follows a write
  * comes later, from c-raft's append callback, and reports what the write
- * stored, past the mended previous index as in any other append.
+ * stored, past the mended previous index as in any other append; c-raft
+ * starts that write inside the same receive callback (replicationAppend),
+ * so the append wrapper tags it with the message's term there, and the
+ * send wrapper drops its answer if the term moved on by the callback.
  */
 #include "raftstore/raftmend.h"
 
 #include <assert.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "raftstore/lib/log.h"
@@ -27,12 +31,30 @@ struct raftmend {
 	int (*send)(struct raft_io *io, struct raft_io_send *req,
 		    const struct raft_message *message, raft_io_send_cb cb);
 	raft_io_recv_cb recv; /* c-raft's, from start */
+	int (*append)(struct raft_io *io, struct raft_io_append *req,
+		      const struct raft_entry entries[], unsigned n,
+		      raft_io_append_cb cb);
 	/* While c-raft handles a mended message: cap its reply to cap_to. */
 	bool capping;
 	raft_id cap_to;
 	raft_index cap;
+	raft_term cap_term; /* that message's term */
+	/* While c-raft's callback for a write a message asked for runs: the
+	 * message's term (its answer is dropped if the term moved on). */
+	bool answering;
+	raft_term answer_term;
 	uint64_t mended;
-	uint64_t capped; /* replies lowered to the cap (guards 12, 18) */
+	uint64_t capped;  /* replies lowered to the cap (guards 12, 18) */
+	uint64_t dropped; /* answers of an older term's write (guard 18) */
+};
+
+/* A follower's write of a message's entries, passed on. */
+struct raftmend_op {
+	struct raft_io_append inner;
+	struct raft_io_append *outer;
+	raft_io_append_cb cb;
+	struct raftmend *m;
+	raft_term term;
 };
 
 static struct raftmend raftmends[RAFTMEND_IO_MAX];
@@ -147,6 +169,7 @@ static void raftmend_recv(struct raft_io *io, struct raft_message *msg)
 		m->capping = true;
 		m->cap_to = msg->server_id;
 		m->cap = prev + n;
+		m->cap_term = msg->append_entries.term;
 		m->recv(io, msg);
 		m->capping = false;
 		return;
@@ -162,6 +185,7 @@ static void raftmend_recv(struct raft_io *io, struct raft_message *msg)
 	m->capping = true;
 	m->cap_to = msg->server_id;
 	m->cap = cap;
+	m->cap_term = msg->append_entries.term;
 	m->recv(io, msg);
 	m->capping = false;
 }
@@ -173,6 +197,24 @@ static int raftmend_send(struct raft_io *io, struct raft_io_send *req,
 	struct raft_message capped;
 
 	assert(m != NULL && m->send != NULL);
+	if (m->answering &&
+	    message->type == RAFT_IO_APPEND_ENTRIES_RESULT &&
+	    raftinfo_term(io->data) != m->answer_term) {
+		/* c-raft answers with its new term and its last stored
+		 * index: entries of the old term's leader, claimed as the
+		 * new one's.  Not sent (c-raft frees the request). */
+		m->dropped++;
+		log_info("raft.reply_dropped",
+			 "peer_id=%llu last_log_index=%llu message_term=%llu "
+			 "term=%llu reason=\"the entries written came from an "
+			 "earlier term's leader\"",
+			 (unsigned long long)message->server_id,
+			 (unsigned long long)
+				 message->append_entries_result.last_log_index,
+			 (unsigned long long)m->answer_term,
+			 (unsigned long long)raftinfo_term(io->data));
+		return RAFT_CANCELED;
+	}
 	if (!m->capping || message->type != RAFT_IO_APPEND_ENTRIES_RESULT ||
 	    message->server_id != m->cap_to ||
 	    message->append_entries_result.rejected != 0 ||
@@ -191,6 +233,55 @@ static int raftmend_send(struct raft_io *io, struct raft_io_send *req,
 	return m->send(io, req, &capped, cb);
 }
 
+static void raftmend_append_done(struct raft_io_append *inner, int status)
+{
+	struct raftmend_op *op =
+		(struct raftmend_op *)((char *)inner -
+				       offsetof(struct raftmend_op, inner));
+	struct raftmend *m = op->m;
+	struct raft_io_append *outer = op->outer;
+	raft_io_append_cb cb = op->cb;
+	raft_term term = op->term;
+
+	free(op);
+	if (cb == NULL)
+		return;
+	assert(!m->answering);
+	m->answering = true;
+	m->answer_term = term;
+	cb(outer, status);
+	m->answering = false;
+}
+
+/* c-raft writes a message's entries from inside its receive callback
+ * (replicationAppend), and answers from the write's callback: remember
+ * the message's term for that answer. */
+static int raftmend_append(struct raft_io *io, struct raft_io_append *req,
+			   const struct raft_entry entries[], unsigned n,
+			   raft_io_append_cb cb)
+{
+	struct raftmend *m = raftmend_of(io);
+	struct raftmend_op *op;
+	int rv;
+
+	assert(m != NULL && m->append != NULL);
+	if (!m->capping) /* a leader's own entries */
+		return m->append(io, req, entries, n, cb);
+	op = calloc(1, sizeof *op);
+	if (op == NULL)
+		return RAFT_NOMEM;
+	op->outer = req;
+	op->cb = cb;
+	op->m = m;
+	op->term = m->cap_term;
+	op->inner.data = req->data;
+	req->cb = cb;
+	rv = m->append(io, &op->inner, entries, n, raftmend_append_done);
+	if (rv != 0)
+		free(op);
+	return rv;
+}
+
 static int raftmend_start(struct raft_io *io, unsigned msecs,
 			  raft_io_tick_cb tick, raft_io_recv_cb recv)
 {
@@ -205,12 +296,15 @@ int raftmend_install(struct raft_io *io)
 {
 	struct raftmend *m = raftmend_of(io);
 
-	assert(io != NULL && io->start != NULL && io->send != NULL);
+	assert(io != NULL && io->start != NULL && io->send != NULL &&
+	       io->append != NULL);
 	if (m != NULL && io->start == raftmend_start) {
 		/* Wrapped already: keep the originals. */
 		m->mended = 0;
 		m->capped = 0;
+		m->dropped = 0;
 		m->capping = false;
+		m->answering = false;
 		return RS_OK;
 	}
 	if (m == NULL)
@@ -221,8 +315,10 @@ int raftmend_install(struct raft_io *io)
 	m->io = io;
 	m->start = io->start;
 	m->send = io->send;
+	m->append = io->append;
 	io->start = raftmend_start;
 	io->send = raftmend_send;
+	io->append = raftmend_append;
 	return RS_OK;
 }
 
@@ -238,6 +334,18 @@ uint64_t raftmend_capped_count(const struct raft_io *io)
 	const struct raftmend *m = io != NULL ? raftmend_of(io) : NULL;
 
 	return m != NULL ? m->capped : 0;
+}
+
+uint64_t raftmend_dropped_count(const struct raft_io *io)
+{
+	const struct raftmend *m = io != NULL ? raftmend_of(io) : NULL;
+
+	return m != NULL ? m->dropped : 0;
+}
+
+static double raftmend_read_dropped(void *ctx)
+{
+	return (double)raftmend_dropped_count(ctx);
 }
 
 static double raftmend_read_capped(void *ctx)
@@ -264,6 +372,12 @@ int raftmend_metrics_register(struct raft_io *io, struct metrics *ms)
 			       "the last index the leader's message matched "
 			       "(c-raft guard 18)",
 			       raftmend_read_capped, io) == NULL)
+		return RS_EINVAL;
+	if (metrics_counter_fn(ms, "raftstore_raft_replies_dropped_total",
+			       "AppendEntries results this follower did not "
+			       "send: their entries' write completed after the "
+			       "term changed (c-raft guard 18)",
+			       raftmend_read_dropped, io) == NULL)
 		return RS_EINVAL;
 	return RS_OK;
 }

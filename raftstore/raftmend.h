@@ -44,10 +44,20 @@
  * never catches up.  prev + n is what Raft says to report: the entries
  * the message showed to match.
  *
+ * An answer that follows a write has the same flaw across a term: c-raft
+ * answers from the write's callback with its current term and its last
+ * stored index, and a write of an old leader's entries that completes
+ * after this node heard a new leader's heartbeat (a slow disk, a fast
+ * election) so claims them as the new leader's, which then counts this
+ * node toward its own entries at those indexes.  Such an answer is not
+ * sent (as upstream does from 0.17.1, 35479fc); the new leader's next
+ * message gets a true one.
+ *
  * What the mend leaves alone: every other message; an AppendEntries whose
  * previous entry the follower holds, or with previous index 0 while it
- * still holds entry 1 (c-raft handles both); a node without a snapshot.  Entries dropped are freed with their batches (a batch still
- * referenced by a kept entry is kept).  Runs on the io's loop; never
+ * still holds entry 1 (c-raft handles both); a node without a snapshot.
+ * Entries dropped are freed with their batches (a batch still referenced
+ * by a kept entry is kept).  Runs on the io's loop; never
  * blocks.
  */
 #ifndef RS_RAFTMEND_H
@@ -78,7 +88,7 @@ enum raftmend_outcome raftmend_append_entries(raft_index snapshot_index,
 					      struct raft_append_entries *a,
 					      raft_index *cap);
 
-/* Wrap io's start and send, after raft_init (which sets io->data to the
+/* Wrap io's start, send and append, after raft_init (which sets io->data to the
  * raft instance) and before raft_start.  Installing on the same io again
  * replaces the earlier install.  RS_OK, or RS_ETOOLARGE when
  * RAFTMEND_IO_MAX ios are installed already. */
@@ -91,9 +101,14 @@ uint64_t raftmend_count(const struct raft_io *io);
  * and 18). */
 uint64_t raftmend_capped_count(const struct raft_io *io);
 
+/* AppendEntries results not sent since the install: a write's answer
+ * after the term moved on (guard 18). */
+uint64_t raftmend_dropped_count(const struct raft_io *io);
+
 struct metrics;
-/* Register raftstore_raft_appends_mended_total and
- * raftstore_raft_replies_capped_total for io (installed).  io must
+/* Register raftstore_raft_appends_mended_total,
+ * raftstore_raft_replies_capped_total and
+ * raftstore_raft_replies_dropped_total for io (installed).  io must
  * outlive the registry's use.  RS_OK, or RS_EINVAL with
  * metrics_errmsg(ms). */
 int raftmend_metrics_register(struct raft_io *io, struct metrics *ms);

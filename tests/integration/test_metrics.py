@@ -101,6 +101,7 @@ def test_metrics_families_and_values():
                 "raftstore_raft_append_duration_seconds",
                 "raftstore_raft_appends_mended",
                 "raftstore_raft_replies_capped",
+                "raftstore_raft_replies_dropped",
                 "raftstore_raft_segments_filled",
                 "raftstore_raft_segment_fill_failures",
                 "raftstore_raft_snapshots_paced",

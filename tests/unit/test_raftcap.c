@@ -116,11 +116,117 @@ START_TEST(test_answer_past_the_match_is_capped)
 }
 END_TEST
 
+/* ---- an answer written across a term change ---- */
+
+#define N_WIDE 5u
+#define F_IDX 1u /* the follower with the slow disk */
+
+/* F follows the server at index *leader. */
+static bool f_follows(struct raft_fixture *fx, void *leader)
+{
+	struct raft *r = raft_fixture_get(fx, F_IDX);
+	raft_id id;
+	const char *address;
+
+	raft_leader(r, &id, &address);
+	return raft_state(r) == RAFT_FOLLOWER &&
+	       id == raft_fixture_get(fx, *(unsigned *)leader)->id;
+}
+
+struct term_outcome {
+	bool counted_without_holder; /* L2's match for F covers N+1, F holds E */
+	bool converged;              /* F holds L2's entry at N+1 in the end */
+	uint64_t dropped;
+};
+
+/*
+ * Five servers.  Leader 0, cut off from 2, 3 and 4, sends E at N+1 to F
+ * (server 1), whose disk takes 10 s; 0 dies.  2, 3 and 4 elect L2 while F
+ * is cut off; F then hears L2's heartbeat (nothing past N) and follows it,
+ * and L2 appends its own X at N+1, which reaches everyone but F.  F's
+ * write of E completes: c-raft 0.15 answers L2 with L2's term and index
+ * N+1, and L2 takes F for a holder of X.
+ */
+static struct term_outcome run_term_change(bool guarded)
+{
+	struct raft_apply req0, req1;
+	struct term_outcome out = {0};
+	struct raft *rf, *rl;
+	raft_index n, m;
+	unsigned leader;
+
+	plainfix_start(&f, N_WIDE, wrap, &guarded);
+	raft_fixture_step_until_elapsed(&f, 300);
+	rf = raft_fixture_get(&f, F_IDX);
+	n = raft_last_index(raft_fixture_get(&f, 0));
+	ck_assert_uint_eq(rf->commit_index, n);
+	/* F never stands: it only follows */
+	raft_fixture_set_randomized_election_timeout(&f, F_IDX, 100000);
+
+	for (unsigned j = 2; j < N_WIDE; j++)
+		plainfix_cut(&f, 0, j);
+	raft_fixture_set_disk_latency(&f, F_IDX, 10000);
+	plainfix_apply_one(&f, 0, &req0);
+	raft_fixture_step_until_elapsed(&f, 50);
+	ck_assert_uint_eq(raft_last_index(rf), n + 1);
+	ck_assert_uint_eq(raftinfo_last_stored(rf), n);
+	raft_fixture_kill(&f, 0);
+
+	for (unsigned j = 2; j < N_WIDE; j++)
+		plainfix_cut(&f, F_IDX, j);
+	leader = plainfix_step_until_new_leader(&f, 0, 5000);
+	ck_assert_uint_ge(leader, 2);
+	ck_assert_uint_lt(leader, N_WIDE);
+	rl = raft_fixture_get(&f, leader);
+	ck_assert_uint_eq(raft_last_index(rl), n);
+
+	plainfix_heal(&f, F_IDX, leader);
+	ck_assert(raft_fixture_step_until(&f, f_follows, &leader, 1000));
+	ck_assert_uint_eq(raftinfo_last_stored(rf), n); /* E still written */
+	raft_fixture_saturate(&f, leader, F_IDX); /* F's answers still go */
+	plainfix_apply_one(&f, leader, &req1);
+	for (unsigned ms = 0; ms < 15000 && raftinfo_last_stored(rf) < n + 1;
+	     ms += 5)
+		raft_fixture_step_until_elapsed(&f, 5);
+	ck_assert_uint_eq(raftinfo_last_stored(rf), n + 1);
+	raft_fixture_step_until_elapsed(&f, 100); /* F's answer, if any */
+	out.counted_without_holder =
+		raftinfo_match_index(rl, F_IDX, &m) && m >= n + 1 &&
+		raftinfo_term_at(rf, n + 1) != raftinfo_term_at(rl, n + 1);
+	out.dropped = guarded ? raftmend_dropped_count(rf->io) : 0;
+
+	raft_fixture_set_disk_latency(&f, F_IDX, 10);
+	raft_fixture_desaturate(&f, leader, F_IDX);
+	raft_fixture_step_until_elapsed(&f, 2000);
+	out.converged = raftinfo_term_at(rf, n + 1) ==
+				raftinfo_term_at(rl, n + 1) &&
+			rf->commit_index >= n + 1;
+	raft_fixture_close(&f);
+	return out;
+}
+
+START_TEST(test_answer_across_a_term_is_dropped)
+{
+	struct term_outcome without = run_term_change(false);
+	struct term_outcome with = run_term_change(true);
+
+	ck_assert_msg(!with.counted_without_holder,
+		      "guarded: the new leader took the follower for a holder "
+		      "of its entry");
+	ck_assert_uint_ge(with.dropped, 1);
+	ck_assert_msg(with.converged, "guarded: the follower did not catch up");
+	/* c-raft alone: the old leader's entry is claimed as the new one's */
+	ck_assert(without.counted_without_holder);
+	ck_assert(!without.converged);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("raftcap");
 	TCase *tc = testutil_tcase(s, "fixture", NULL, NULL, 30);
 
 	tcase_add_test(tc, test_answer_past_the_match_is_capped);
+	tcase_add_test(tc, test_answer_across_a_term_is_dropped);
 	return testutil_run_suite(s);
 }

@@ -206,6 +206,14 @@ static int fake_send(struct raft_io *io, struct raft_io_send *req,
 	return 0;
 }
 
+static int fake_append(struct raft_io *io, struct raft_io_append *req,
+		       const struct raft_entry entries[], unsigned n,
+		       raft_io_append_cb cb)
+{
+	(void)io, (void)req, (void)entries, (void)n, (void)cb;
+	return 0;
+}
+
 START_TEST(test_install_limit)
 {
 	struct raft_io ios[RAFTMEND_IO_MAX + 1];
@@ -218,11 +226,13 @@ START_TEST(test_install_limit)
 	for (unsigned i = 0; i <= RAFTMEND_IO_MAX; i++) {
 		ios[i].start = start;
 		ios[i].send = send;
+		ios[i].append = fake_append;
 	}
 	for (unsigned i = 0; i < RAFTMEND_IO_MAX; i++) {
 		ck_assert_int_eq(raftmend_install(&ios[i]), 0);
 		ck_assert_ptr_ne(ios[i].start, start);
 		ck_assert_ptr_ne(ios[i].send, send);
+		ck_assert_ptr_ne(ios[i].append, fake_append);
 	}
 	ck_assert_int_ne(raftmend_install(&ios[RAFTMEND_IO_MAX]), 0);
 	ck_assert_ptr_eq(ios[RAFTMEND_IO_MAX].start, start);
