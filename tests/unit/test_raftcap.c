@@ -36,15 +36,21 @@ static void wrap(struct raft_fixture *fx, unsigned i, void *guarded)
 				 RS_OK);
 }
 
-static bool follows(struct raft_fixture *fx, void *leader)
+struct following {
+	unsigned who, leader;
+};
+
+/* Server `who` follows server `leader` (indexes). */
+static bool follows(struct raft_fixture *fx, void *arg)
 {
-	struct raft *r = raft_fixture_get(fx, 0);
+	const struct following *w = arg;
+	struct raft *r = raft_fixture_get(fx, w->who);
 	raft_id id;
 	const char *address;
 
 	raft_leader(r, &id, &address);
 	return raft_state(r) == RAFT_FOLLOWER &&
-	       id == raft_fixture_get(fx, *(unsigned *)leader)->id;
+	       id == raft_fixture_get(fx, w->leader)->id;
 }
 
 struct outcome {
@@ -84,7 +90,8 @@ static struct outcome run(bool guarded)
 	plainfix_cut(&f, leader, other);
 	raft_fixture_set_network_latency(&f, 0, 100);
 	plainfix_heal(&f, 0, leader);
-	ck_assert(raft_fixture_step_until(&f, follows, &leader, 1000));
+	ck_assert(raft_fixture_step_until(
+		&f, follows, &(struct following){0, leader}, 1000));
 	/* 0 answered L's heartbeat; its answer is on the way.  L appends. */
 	plainfix_apply_one(&f, leader, &req1);
 	ck_assert_uint_eq(raft_last_index(rl), n + 1);
@@ -120,18 +127,6 @@ END_TEST
 
 #define N_WIDE 5u
 #define F_IDX 1u /* the follower with the slow disk */
-
-/* F follows the server at index *leader. */
-static bool f_follows(struct raft_fixture *fx, void *leader)
-{
-	struct raft *r = raft_fixture_get(fx, F_IDX);
-	raft_id id;
-	const char *address;
-
-	raft_leader(r, &id, &address);
-	return raft_state(r) == RAFT_FOLLOWER &&
-	       id == raft_fixture_get(fx, *(unsigned *)leader)->id;
-}
 
 struct term_outcome {
 	bool counted_without_holder; /* L2's match for F covers N+1, F holds E */
@@ -181,7 +176,8 @@ static struct term_outcome run_term_change(bool guarded)
 	ck_assert_uint_eq(raft_last_index(rl), n);
 
 	plainfix_heal(&f, F_IDX, leader);
-	ck_assert(raft_fixture_step_until(&f, f_follows, &leader, 1000));
+	ck_assert(raft_fixture_step_until(
+		&f, follows, &(struct following){F_IDX, leader}, 1000));
 	ck_assert_uint_eq(raftinfo_last_stored(rf), n); /* E still written */
 	raft_fixture_saturate(&f, leader, F_IDX); /* F's answers still go */
 	plainfix_apply_one(&f, leader, &req1);
