@@ -32,6 +32,7 @@
 #include "raftstore/raftmend.h"
 #include "raftstore/raftresend.h"
 #include "raftstore/raftcommit.h"
+#include "raftstore/rafttick.h"
 #include "raftstore/raftvote.h"
 #include "raftstore/segfill.h"
 #include "raftstore/snapsync.h"
@@ -541,6 +542,8 @@ static int node_metrics_register(struct node *n, char *errmsg)
 		rv = raftresend_metrics_register(&n->io, m);
 	if (rv == RS_OK)
 		rv = raftvote_metrics_register(&n->io, m);
+	if (rv == RS_OK)
+		rv = rafttick_metrics_register(&n->io, m);
 	if (rv == RS_OK)
 		rv = raftcommit_metrics_register(&n->io, m);
 	if (rv == RS_OK)

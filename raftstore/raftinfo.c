@@ -105,6 +105,28 @@ void raftinfo_set_last_stored(struct raft *r, raft_index index)
 	r->last_stored = index;
 }
 
+bool raftinfo_installing_snapshot(const struct raft *r)
+{
+	assert(r != NULL);
+	/* c-raft 0.15's replicationInstallSnapshotBusy */
+	return r->state == RAFT_FOLLOWER && r->last_stored == 0 &&
+	       r->snapshot.put.data != NULL;
+}
+
+bool raftinfo_election_timer_expired(struct raft *r)
+{
+	unsigned timeout;
+
+	assert(r != NULL);
+	if (r->state == RAFT_FOLLOWER)
+		timeout = r->follower_state.randomized_election_timeout;
+	else if (r->state == RAFT_CANDIDATE)
+		timeout = r->candidate_state.randomized_election_timeout;
+	else
+		return false;
+	return r->io->time(r->io) - r->election_timer_start >= timeout;
+}
+
 raft_term raftinfo_term_at(const struct raft *r, raft_index index)
 {
 	const struct raft_log *l;

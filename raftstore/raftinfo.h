@@ -28,6 +28,9 @@
  *
  *   last_stored, log entries' terms
  *                   the leader's commit rule (raftcommit, c-raft guard 21)
+ *   snapshot.put, follower_state.randomized_election_timeout
+ *                   whether a follower installs a snapshot, and would stand
+ *                   (rafttick, raftvote: c-raft guard 22)
  *
  * and three are written, because c-raft 0.15 has no function for them:
  *
@@ -86,6 +89,14 @@ void raftinfo_set_last_stored(struct raft *r, raft_index index);
  * configuration (raftcommit: lowered for one c-raft call, then put back).
  * false, with nothing set, when not leading or i is out of range. */
 bool raftinfo_set_match_index(struct raft *r, unsigned i, raft_index index);
+
+/* Whether this follower is installing a leader's snapshot (c-raft's
+ * put under way, its last stored index reset to 0 for it). */
+bool raftinfo_installing_snapshot(const struct raft *r);
+
+/* Follower or candidate: whether its running election timer has run out
+ * (c-raft converts to candidate on its next tick); false in other roles. */
+bool raftinfo_election_timer_expired(struct raft *r);
 
 /* The term of the entry at index: from the in-memory log, or the last
  * snapshot's term at its index; 0 when this node knows neither. */

@@ -197,6 +197,16 @@ static int raftmend_send(struct raft_io *io, struct raft_io_send *req,
 	struct raft_message capped;
 
 	assert(m != NULL && m->send != NULL);
+	if (message->type == RAFT_IO_APPEND_ENTRIES_RESULT &&
+	    (message->server_id == 0 || message->server_address == NULL)) {
+		/* c-raft 0.15 answers a snapshot install (or a write) to the
+		 * leader it knows; a term that moved on meanwhile left none,
+		 * and raft_uv would read the null address (guard 22). */
+		m->dropped++;
+		log_info("raft.reply_dropped", "peer_id=0 reason=\"no leader "
+			 "known to answer\"");
+		return RAFT_CANCELED;
+	}
 	if (m->answering &&
 	    message->type == RAFT_IO_APPEND_ENTRIES_RESULT &&
 	    raftinfo_term(io->data) != m->answer_term) {

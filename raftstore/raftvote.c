@@ -39,8 +39,11 @@ static void raftvote_recv(struct raft_io *io, struct raft_message *msg)
 	raft_id leader;
 
 	assert(v != NULL && v->recv != NULL);
+	/* Not while installing a snapshot (guard 22): a vote would move the
+	 * term and forget the leader the install's answer goes to. */
 	if (msg->type == RAFT_IO_REQUEST_VOTE && !rv->disrupt_leader &&
 	    raftinfo_state(v->r) == RAFT_FOLLOWER &&
+	    !raftinfo_installing_snapshot(v->r) &&
 	    (leader = raftinfo_leader(v->r)) != 0 &&
 	    leader != msg->server_id && v->leader_gone(v->ctx, leader)) {
 		rv->disrupt_leader = true;

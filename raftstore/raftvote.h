@@ -23,7 +23,11 @@
  * leader in fact lives (only a connection ended), its heartbeats reach
  * this node over a new connection within one heartbeat, and the node
  * stops saying so; until then a vote here may cost the leader its term,
- * as any election does.  Runs on the io's loop; never blocks.
+ * as any election does.  Not while this follower installs a snapshot
+ * (c-raft guard 22, as upstream 2a38d3d): c-raft's answer to the install
+ * goes to the leader it knows, which a vote's new term would forget (a
+ * null address, which raft_uv would read).  Runs on the io's loop; never
+ * blocks.
  */
 #ifndef RS_RAFTVOTE_H
 #define RS_RAFTVOTE_H

@@ -109,6 +109,7 @@ def test_metrics_families_and_values():
                 "raftstore_raft_frees_deferred",
                 "raftstore_raft_messages_resent",
                 "raftstore_raft_votes_unblocked",
+                "raftstore_raft_candidacy_held_ticks",
                 "raftstore_raft_commits_advanced",
                 "raftstore_raft_old_term_commits_held",
                 "raftstore_apply_lag_entries"):

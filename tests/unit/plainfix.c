@@ -15,6 +15,34 @@ static int plainfix_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 	return 0;
 }
 
+/* A snapshot of nothing: one byte, so that c-raft can take and install
+ * snapshots (only past its threshold, 1024 entries unless a test lowers
+ * it). */
+static int plainfix_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+			     unsigned *n_bufs)
+{
+	(void)fsm;
+	*bufs = raft_malloc(sizeof **bufs);
+	if (*bufs == NULL)
+		return RAFT_NOMEM;
+	(*bufs)[0].len = 1;
+	(*bufs)[0].base = raft_malloc(1);
+	if ((*bufs)[0].base == NULL) {
+		raft_free(*bufs);
+		return RAFT_NOMEM;
+	}
+	*(char *)(*bufs)[0].base = 's';
+	*n_bufs = 1;
+	return 0;
+}
+
+static int plainfix_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	(void)fsm;
+	raft_free(buf->base);
+	return 0;
+}
+
 /* c-raft keeps a pointer to each server's fsm: one set for the process
  * (one fixture at a time; Check forks each test). */
 static struct raft_fsm plainfix_fsms[PLAINFIX_SERVERS_MAX];
@@ -33,6 +61,8 @@ void plainfix_start(struct raft_fixture *f, unsigned n,
 	for (unsigned i = 0; i < n; i++) {
 		plainfix_fsms[i].version = 1;
 		plainfix_fsms[i].apply = plainfix_apply;
+		plainfix_fsms[i].snapshot = plainfix_snapshot;
+		plainfix_fsms[i].restore = plainfix_restore;
 		ck_assert_int_eq(raft_fixture_grow(f, &plainfix_fsms[i]), 0);
 		if (before_start != NULL)
 			before_start(f, i, arg);

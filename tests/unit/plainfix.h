@@ -1,6 +1,6 @@
 /*
  * plainfix: c-raft's in-memory cluster (raft_fixture) with state machines
- * that apply nothing, for the unit tests of what raftstore does to c-raft
+ * that apply nothing (and snapshot a byte), for the unit tests of what raftstore does to c-raft
  * itself (raftinfo, raftcall, rafttick, raftcap, raftcommit, ...).
  * raftfix.h is the one whose servers run raftstore's own state machine.
  */

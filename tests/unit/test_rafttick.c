@@ -150,6 +150,81 @@ static int no_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
 
 /* A second install changes the pace and keeps the original start; the
  * table has room for RAFTTICK_IO_MAX ios. */
+/* ---- guard 22: no candidacy while a snapshot is installed ---- */
+
+struct install_outcome {
+	bool stood_while_installing; /* candidate with the put under way */
+	bool leader_after;           /* 1 and 2 elect a leader after it */
+	uint64_t held;
+};
+
+static bool installing(struct raft_fixture *fx, void *i)
+{
+	return raftinfo_installing_snapshot(
+		raft_fixture_get(fx, *(unsigned *)i));
+}
+
+/*
+ * Leader 0 compacts its log past what follower 1 holds, so 1 gets a
+ * snapshot; 1's disk takes 3 s to store it, and 0 dies meanwhile.  1's
+ * election timer runs out during the install.
+ */
+static struct install_outcome run_install(bool paced)
+{
+	struct raft_apply reqs[6];
+	struct install_outcome out = {0};
+	struct raft *r0, *r1;
+	unsigned one = 1;
+
+	start_cluster(paced);
+	r0 = raft_fixture_get(&f, 0);
+	r1 = raft_fixture_get(&f, 1);
+	raft_set_snapshot_threshold(r0, 3);
+	raft_set_snapshot_trailing(r0, 0);
+	plainfix_cut(&f, 0, 1);
+	for (unsigned k = 0; k < 6; k++)
+		plainfix_apply_one(&f, 0, &reqs[k]);
+	raft_fixture_step_until_elapsed(&f, 200);
+	ck_assert_uint_gt(raftinfo_log_base(r0).snapshot_index,
+			  raft_last_index(r1));
+
+	raft_fixture_set_disk_latency(&f, 1, 3000);
+	plainfix_heal(&f, 0, 1);
+	ck_assert(raft_fixture_step_until(&f, installing, &one, 2000));
+	raft_fixture_kill(&f, 0);
+	for (unsigned ms = 0; ms < 4000 && raftinfo_installing_snapshot(r1);
+	     ms += 5) {
+		raft_fixture_step_until_elapsed(&f, 5);
+		if (raft_state(r1) == RAFT_CANDIDATE &&
+		    r1->snapshot.put.data != NULL)
+			out.stood_while_installing = true;
+	}
+	out.held = paced ? rafttick_held_count(r1->io) : 0;
+	raft_fixture_set_disk_latency(&f, 1, 10);
+	for (unsigned ms = 0; ms < 10000 && !out.leader_after; ms += 5) {
+		raft_fixture_step_until_elapsed(&f, 5);
+		out.leader_after = raft_state(r1) == RAFT_LEADER ||
+				   raft_state(raft_fixture_get(&f, 2)) ==
+					   RAFT_LEADER;
+	}
+	raft_fixture_close(&f);
+	return out;
+}
+
+START_TEST(test_no_candidacy_while_installing)
+{
+	struct install_outcome without = run_install(false);
+	struct install_outcome with = run_install(true);
+
+	ck_assert_msg(!with.stood_while_installing,
+		      "guarded: stood while installing a snapshot");
+	ck_assert_uint_gt(with.held, 0);
+	ck_assert_msg(with.leader_after, "guarded: no leader after it");
+	/* c-raft alone stands with the put under way */
+	ck_assert(without.stood_while_installing);
+}
+END_TEST
+
 START_TEST(test_install_again_and_limit)
 {
 	struct raft_io ios[RAFTTICK_IO_MAX + 1];
@@ -183,6 +258,7 @@ int main(void)
 	tcase_add_test(tc, test_pace_ms);
 	tcase_add_test(tc, test_pace_reaches_the_timers);
 	tcase_add_test(tc, test_paced_survivors_do_not_split_the_vote);
+	tcase_add_test(tc, test_no_candidacy_while_installing);
 	tcase_add_test(tc, test_install_again_and_limit);
 	return testutil_run_suite(s);
 }
