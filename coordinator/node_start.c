@@ -512,6 +512,12 @@ int node_init_raft(struct node *n, bool cold, char *errmsg)
 			log_warn("raft.snapshot_pacing_off", "error=\"%s\" "
 				 "effect=\"each Raft snapshot written stalls "
 				 "the log appends on its disk\"", why);
+#ifdef RS_FAULT_HOOKS
+		if (getenv("RS_FAULT_SNAPSHOT_SYNC_DELAY_MS") != NULL)
+			snapsync_set_fault_delay_ms((unsigned)strtoul(
+				getenv("RS_FAULT_SNAPSHOT_SYNC_DELAY_MS"), NULL,
+				10));
+#endif
 	}
 	raft_uv_set_snapshot_compression(&n->io, true);
 	/* Segments of 1 MiB, not raft_uv's 8 MiB.  A restarted node reads

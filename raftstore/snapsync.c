@@ -31,6 +31,7 @@ static struct {
 	bool enabled;
 	struct fdname_dir dir;
 	struct snapsync_stats st;
+	unsigned fault_delay_ms;
 } snapsync = {
 	.once = PTHREAD_ONCE_INIT,
 	.mu = PTHREAD_MUTEX_INITIALIZER,
@@ -59,6 +60,40 @@ void snapsync_disable(void)
 	pthread_mutex_lock(&snapsync.mu);
 	snapsync.enabled = false;
 	pthread_mutex_unlock(&snapsync.mu);
+}
+
+void snapsync_set_fault_delay_ms(unsigned ms)
+{
+	pthread_mutex_lock(&snapsync.mu);
+	snapsync.fault_delay_ms = ms;
+	pthread_mutex_unlock(&snapsync.mu);
+}
+
+/* The fault hook: a snapshot file of the directory, of any size, waits. */
+static void snapsync_fault_delay(int fd)
+{
+	char buf[PATH_MAX];
+	const char *name;
+	unsigned ms;
+	struct timespec ts;
+
+	pthread_mutex_lock(&snapsync.mu);
+	ms = snapsync.fault_delay_ms;
+	name = ms > 0 && snapsync.enabled
+		       ? fdname_in_dir(&snapsync.dir, fd, buf)
+		       : NULL;
+	pthread_mutex_unlock(&snapsync.mu);
+	if (name == NULL ||
+	    strncmp(name, SNAPSYNC_PREFIX, strlen(SNAPSYNC_PREFIX)) != 0)
+		return;
+	pthread_mutex_lock(&snapsync.mu);
+	snapsync.st.fault_delays++;
+	pthread_mutex_unlock(&snapsync.mu);
+	log_warn("fault.snapshot_sync_delayed", "file=%s ms=%u", name, ms);
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 void snapsync_get_stats(struct snapsync_stats *st)
@@ -160,6 +195,7 @@ int fsync(int fd)
 		errno = ENOSYS;
 		return -1;
 	}
+	snapsync_fault_delay(fd);
 	size = snapsync_wanted(fd, buf, &name);
 	if (size == 0) {
 		pthread_mutex_lock(&snapsync.mu);

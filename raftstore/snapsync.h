@@ -65,6 +65,14 @@ int snapsync_enable(const char *raft_dir, char *errmsg);
 /* Stop pacing (tests). */
 void snapsync_disable(void);
 
+/* Fault injection (the daemon sets it only when built with
+ * --enable-fault-hooks, from RS_FAULT_SNAPSHOT_SYNC_DELAY_MS): sleep ms
+ * before syncing any snapshot file of the enabled directory, whatever its
+ * size, on the worker that syncs it, logging fault.snapshot_sync_delayed
+ * first; 0 turns it off.  Makes a snapshot install last long enough for a
+ * test to act during it (tools/chaos, kill-leader-during-install). */
+void snapsync_set_fault_delay_ms(unsigned ms);
+
 struct snapsync_stats {
 	uint64_t paced;       /* snapshot files written back in pieces */
 	uint64_t bytes;       /* their bytes */
@@ -72,6 +80,7 @@ struct snapsync_stats {
 	uint64_t unsupported; /* files synced whole: no sync_file_range */
 	uint64_t failed;      /* paced write-backs that failed (errno out) */
 	uint64_t passed;      /* fsync calls passed straight through */
+	uint64_t fault_delays; /* syncs the fault hook delayed */
 };
 void snapsync_get_stats(struct snapsync_stats *st);
 

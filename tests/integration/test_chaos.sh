@@ -8,6 +8,9 @@
 #     then the final full restart, rschaos final and every check: it must
 #     exit 0 with "verdict: PASS", and its outputs must be there (history,
 #     events with each fault, node logs, a well-formed timeline.svg);
+#   * the kill-leader-during-install scenario (when raftstored has the
+#     fault hooks): a follower that installs a snapshot while its leader
+#     dies holds its candidacy until the install is done (c-raft guard 22);
 #   * `tools/chaos check HISTORY` on that history exits 0;
 #   * a usage error exits 2 and creates nothing;
 #   * a run stopped by SIGTERM in the middle of a partition exits 2 and
@@ -95,6 +98,29 @@ done
 tag=$(grep -m1 -o 'bridge rsc[0-9]*br' "$RUN/summary.txt" | sed 's/bridge \(rsc[0-9]*\)br/\1/')
 left=$(leftovers "$RUN/data" "$tag")
 check "nothing left behind by the run${left:+ ($left)}" test -z "$left"
+
+# ---- a follower's election timer runs out while it installs a snapshot
+# (c-raft guard 22); the scenario needs the fault hooks
+if "$BIN/raftstored" --version | grep -q 'fault hooks: compiled in'; then
+	RUN3=$RS_TMP/run3
+	python3 "$CHAOS" run --bin "$BIN" --out "$RUN3" --seed $((SEED + 2)) \
+		--duration 12 --scenario kill-leader-during-install \
+		>"$RS_TMP/run3.out" 2>&1
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		pass "kill-leader-during-install exits 0"
+	else
+		fail "kill-leader-during-install exits 0" "got exit $rc"
+		tail -n 20 "$RS_TMP/run3.out" | sed 's/^/     | /'
+	fi
+	check "kill-leader-during-install: the follower held its candidacy" \
+		grep -Eq '^  scenario +ok .*held its candidacy [1-9]' "$RUN3/summary.txt"
+	tag=$(grep -m1 -o 'bridge rsc[0-9]*br' "$RUN3/summary.txt" | sed 's/bridge \(rsc[0-9]*\)br/\1/')
+	left=$(leftovers "$RUN3/data" "$tag")
+	check "kill-leader-during-install: nothing left behind${left:+ ($left)}" test -z "$left"
+else
+	echo "     | kill-leader-during-install skipped: raftstored built without --enable-fault-hooks"
+fi
 
 # ---- the checker alone
 assert_exit 0 python3 "$CHAOS" check "$RUN/history.ndjson" --bin "$BIN"

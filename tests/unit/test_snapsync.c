@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -178,6 +179,52 @@ START_TEST(test_others_pass_through)
 }
 END_TEST
 
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 +
+	       (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* The fault hook (tools/chaos kill-leader-during-install): any snapshot
+ * file of the directory waits, small ones too; nothing else does. */
+static uint64_t fault_delays(void)
+{
+	struct snapsync_stats st;
+
+	snapsync_get_stats(&st);
+	return st.fault_delays;
+}
+
+START_TEST(test_fault_delay)
+{
+	char errmsg[RS_ERRMSG_SIZE];
+	unsigned char *data = noise(100);
+	struct timespec t0;
+	uint64_t n0 = fault_delays();
+	int snap, other;
+
+	ck_assert_int_eq(snapsync_enable(dir, errmsg), RS_OK);
+	snapsync_set_fault_delay_ms(200);
+	snap = create(dir, "tmp-snapshot-1-2-3.meta", data, 100);
+	other = create(dir, "open-1", data, 100);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	expect_fsync(snap, 0, 1);
+	ck_assert_double_ge(ms_since(&t0), 200.0);
+	ck_assert_uint_eq(fault_delays(), n0 + 1);
+	expect_fsync(other, 0, 1);
+	ck_assert_uint_eq(fault_delays(), n0 + 1);
+	snapsync_set_fault_delay_ms(0);
+	expect_fsync(snap, 0, 1);
+	ck_assert_uint_eq(fault_delays(), n0 + 1);
+	close(snap);
+	close(other);
+	free(data);
+}
+END_TEST
+
 static void put_cb(struct raft_io_snapshot_put *req, int status)
 {
 	*(int *)req->data = status == 0 ? 1 : 2;
@@ -229,6 +276,7 @@ int main(void)
 
 	tcase_add_test(tc, test_snapshot_file_paced);
 	tcase_add_test(tc, test_others_pass_through);
+	tcase_add_test(tc, test_fault_delay);
 	tcase_add_test(tc, test_raft_uv_snapshot_paced);
 	return testutil_run_suite(s);
 }
