@@ -53,6 +53,14 @@ leftovers() {
 	echo "$left"
 }
 
+# Check that the run in $1 (its summary names its bridge) left nothing.
+check_nothing_left() {
+	local run=$1 label=$2 tag left
+	tag=$(grep -m1 -o 'bridge rsc[0-9]*br' "$run/summary.txt" | sed 's/bridge \(rsc[0-9]*\)br/\1/')
+	left=$(leftovers "$run/data" "$tag")
+	check "$label${left:+ ($left)}" test -z "$left"
+}
+
 # ---- the run
 RUN=$RS_TMP/run
 start=$(date +%s)
@@ -95,9 +103,7 @@ assert len(d.getElementsByTagName("rect")) > 20' "$RUN/timeline.svg"
 for c in linearizability epochs layouts replicas "node crashes" journals; do
 	check "check '$c' passed" grep -Eq "^  $c +ok" "$RUN/summary.txt"
 done
-tag=$(grep -m1 -o 'bridge rsc[0-9]*br' "$RUN/summary.txt" | sed 's/bridge \(rsc[0-9]*\)br/\1/')
-left=$(leftovers "$RUN/data" "$tag")
-check "nothing left behind by the run${left:+ ($left)}" test -z "$left"
+check_nothing_left "$RUN" "nothing left behind by the run"
 
 # ---- a follower's election timer runs out while it installs a snapshot
 # (c-raft guard 22); the scenario needs the fault hooks
@@ -115,9 +121,7 @@ if "$BIN/raftstored" --version | grep -q 'fault hooks: compiled in'; then
 	fi
 	check "kill-leader-during-install: the follower held its candidacy" \
 		grep -Eq '^  scenario +ok .*held its candidacy [1-9]' "$RUN3/summary.txt"
-	tag=$(grep -m1 -o 'bridge rsc[0-9]*br' "$RUN3/summary.txt" | sed 's/bridge \(rsc[0-9]*\)br/\1/')
-	left=$(leftovers "$RUN3/data" "$tag")
-	check "kill-leader-during-install: nothing left behind${left:+ ($left)}" test -z "$left"
+	check_nothing_left "$RUN3" "kill-leader-during-install: nothing left behind"
 else
 	echo "     | kill-leader-during-install skipped: raftstored built without --enable-fault-hooks"
 fi
@@ -153,8 +157,6 @@ else
 	tail -n 20 "$RS_TMP/run2.out" | sed 's/^/     | /'
 fi
 check "SIGTERM: summary says INTERRUPTED" grep -q '^verdict: INTERRUPTED' "$RUN2/summary.txt"
-tag=$(grep -m1 -o 'bridge rsc[0-9]*br' "$RUN2/summary.txt" | sed 's/bridge \(rsc[0-9]*\)br/\1/')
-left=$(leftovers "$RUN2/data" "$tag")
-check "SIGTERM: nothing left behind${left:+ ($left)}" test -z "$left"
+check_nothing_left "$RUN2" "SIGTERM: nothing left behind"
 
 rs_finish
