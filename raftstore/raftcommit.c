@@ -134,6 +134,7 @@ static raft_index rule_target(struct raftcommit *c, raft_id from,
 	raft_index last = raft_last_index(r);
 	raft_index target, would = commit;
 	unsigned voters = 0, votes_stored = 0;
+	bool moves = false; /* c-raft counts only when the match moves */
 
 	if (reported > last)
 		reported = last; /* as c-raft caps it */
@@ -144,8 +145,10 @@ static raft_index rule_target(struct raftcommit *c, raft_id from,
 			continue;
 		if (!raftinfo_match_index(r, i, &m))
 			m = 0;
-		if (conf->servers[i].id == from && reported > m)
+		if (conf->servers[i].id == from && reported > m) {
 			m = reported;
+			moves = true;
+		}
 		c->match[voters++] = m;
 		if (m >= stored)
 			votes_stored++;
@@ -163,6 +166,8 @@ static raft_index rule_target(struct raftcommit *c, raft_id from,
 	if (target <= commit ||
 	    raftinfo_term_at(r, target) != raftinfo_term(r))
 		target = commit; /* terms only grow along the log: none lower */
+	if (!moves)
+		return target; /* c-raft does not count at all */
 	if (would > commit && raftinfo_term_at(r, would) < raftinfo_term(r))
 		log_hold(c, "answer", would);
 	else if (target > would)
