@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "raftstore/ioslot.h"
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/metrics.h"
 #include "raftstore/lib/rs_error.h"
@@ -61,12 +62,13 @@ struct raftcommit_op {
 
 static struct raftcommit raftcommits[RAFTCOMMIT_IO_MAX];
 
+_Static_assert(offsetof(struct raftcommit, io) == 0,
+	       "ioslot.h: io comes first");
+
 static struct raftcommit *raftcommit_of(const struct raft_io *io)
 {
-	for (unsigned i = 0; i < RAFTCOMMIT_IO_MAX; i++)
-		if (raftcommits[i].io == io)
-			return &raftcommits[i];
-	return NULL;
+	return ioslot_find(raftcommits, RAFTCOMMIT_IO_MAX, sizeof raftcommits[0],
+			   io);
 }
 
 static int cmp_desc(const void *a, const void *b)
@@ -304,6 +306,11 @@ static int raftcommit_append(struct raft_io *io, struct raft_io_append *req,
 	int rv;
 
 	assert(c != NULL && c->append != NULL);
+	/* Only a leader's own entries are counted when their write completes
+	 * (a follower's write callback counts nothing): only those need the
+	 * callback wrapped. */
+	if (raftinfo_state(c->r) != RAFT_LEADER)
+		return c->append(io, req, entries, n, cb);
 	op = calloc(1, sizeof *op);
 	if (op == NULL)
 		return RAFT_NOMEM;

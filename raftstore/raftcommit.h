@@ -44,7 +44,7 @@
  * Nothing else changes: what is stored, sent, or voted.  A commit index
  * only moves where Raft allows it, earlier than c-raft 0.15 would in the
  * first case, and not at all in the second.  Runs on the io's loop; never
- * blocks; one small allocation per append.
+ * blocks; one small allocation per append a leader makes.
  */
 #ifndef RS_RAFTCOMMIT_H
 #define RS_RAFTCOMMIT_H

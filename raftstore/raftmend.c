@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "raftstore/ioslot.h"
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/metrics.h"
 #include "raftstore/lib/rs_error.h"
@@ -59,12 +60,12 @@ struct raftmend_op {
 
 static struct raftmend raftmends[RAFTMEND_IO_MAX];
 
+_Static_assert(offsetof(struct raftmend, io) == 0, "ioslot.h: io comes first");
+
 static struct raftmend *raftmend_of(const struct raft_io *io)
 {
-	for (unsigned i = 0; i < RAFTMEND_IO_MAX; i++)
-		if (raftmends[i].io == io)
-			return &raftmends[i];
-	return NULL;
+	return ioslot_find(raftmends, RAFTMEND_IO_MAX, sizeof raftmends[0],
+			   io);
 }
 
 /* Is batch b referenced by one of entries[from, n)?  Entries of one

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "raftstore/ioslot.h"
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/metrics.h"
 #include "raftstore/lib/rs_error.h"
@@ -34,12 +35,13 @@ struct resend_req {
 
 static struct raftresend raftresends[RAFTRESEND_IO_MAX];
 
+_Static_assert(offsetof(struct raftresend, io) == 0,
+	       "ioslot.h: io comes first");
+
 static struct raftresend *raftresend_of(const struct raft_io *io)
 {
-	for (unsigned i = 0; i < RAFTRESEND_IO_MAX; i++)
-		if (raftresends[i].io == io)
-			return &raftresends[i];
-	return NULL;
+	return ioslot_find(raftresends, RAFTRESEND_IO_MAX, sizeof raftresends[0],
+			   io);
 }
 
 static const char *message_type_name(int type)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "raftstore/ioslot.h"
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/metrics.h"
 #include "raftstore/lib/rs_error.h"
@@ -24,12 +25,12 @@ struct rafttick {
 
 static struct rafttick raftticks[RAFTTICK_IO_MAX];
 
+_Static_assert(offsetof(struct rafttick, io) == 0, "ioslot.h: io comes first");
+
 static struct rafttick *rafttick_of(const struct raft_io *io)
 {
-	for (unsigned i = 0; i < RAFTTICK_IO_MAX; i++)
-		if (raftticks[i].io == io)
-			return &raftticks[i];
-	return NULL;
+	return ioslot_find(raftticks, RAFTTICK_IO_MAX, sizeof raftticks[0],
+			   io);
 }
 
 unsigned rafttick_pace_ms(unsigned heartbeat_timeout_ms)

@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <stddef.h>
 
+#include "raftstore/ioslot.h"
 #include "raftstore/lib/log.h"
 #include "raftstore/lib/metrics.h"
 #include "raftstore/lib/rs_error.h"
@@ -24,12 +25,12 @@ struct raftvote {
 
 static struct raftvote raftvotes[RAFTVOTE_IO_MAX];
 
+_Static_assert(offsetof(struct raftvote, io) == 0, "ioslot.h: io comes first");
+
 static struct raftvote *raftvote_of(const struct raft_io *io)
 {
-	for (unsigned i = 0; i < RAFTVOTE_IO_MAX; i++)
-		if (raftvotes[i].io == io)
-			return &raftvotes[i];
-	return NULL;
+	return ioslot_find(raftvotes, RAFTVOTE_IO_MAX, sizeof raftvotes[0],
+			   io);
 }
 
 static void raftvote_recv(struct raft_io *io, struct raft_message *msg)

@@ -61,6 +61,18 @@ check_nothing_left() {
 	check "$label${left:+ ($left)}" test -z "$left"
 }
 
+# Pass `label` if a run exited `want` (got `rc`), else fail it and show the
+# tail of the run's output file.
+expect_exit() {
+	local want=$1 rc=$2 label=$3 out=$4
+	if [ "$rc" -eq "$want" ]; then
+		pass "$label"
+	else
+		fail "$label" "got exit $rc"
+		tail -n 20 "$out" | sed 's/^/     | /'
+	fi
+}
+
 # ---- the run
 RUN=$RS_TMP/run
 start=$(date +%s)
@@ -112,13 +124,7 @@ if "$BIN/raftstored" --version | grep -q 'fault hooks: compiled in'; then
 	python3 "$CHAOS" run --bin "$BIN" --out "$RUN3" --seed $((SEED + 2)) \
 		--duration 12 --scenario kill-leader-during-install \
 		>"$RS_TMP/run3.out" 2>&1
-	rc=$?
-	if [ "$rc" -eq 0 ]; then
-		pass "kill-leader-during-install exits 0"
-	else
-		fail "kill-leader-during-install exits 0" "got exit $rc"
-		tail -n 20 "$RS_TMP/run3.out" | sed 's/^/     | /'
-	fi
+	expect_exit 0 $? "kill-leader-during-install exits 0" "$RS_TMP/run3.out"
 	check "kill-leader-during-install: the follower held its candidacy" \
 		grep -Eq '^  scenario +ok .*held its candidacy [1-9]' "$RUN3/summary.txt"
 	check_nothing_left "$RUN3" "kill-leader-during-install: nothing left behind"
@@ -149,13 +155,7 @@ done
 sleep 1
 kill -TERM $pid
 wait $pid
-rc=$?
-if [ "$rc" -eq 2 ]; then
-	pass "SIGTERM during a fault: exit 2"
-else
-	fail "SIGTERM during a fault: exit 2" "got exit $rc"
-	tail -n 20 "$RS_TMP/run2.out" | sed 's/^/     | /'
-fi
+expect_exit 2 $? "SIGTERM during a fault: exit 2" "$RS_TMP/run2.out"
 check "SIGTERM: summary says INTERRUPTED" grep -q '^verdict: INTERRUPTED' "$RUN2/summary.txt"
 check_nothing_left "$RUN2" "SIGTERM: nothing left behind"
 
