@@ -114,6 +114,8 @@ struct fsm {
 		uint64_t start_ns, steps;
 		uint64_t frees_off_loop; /* images a worker freed (or frees) */
 		uint64_t last_bytes;  /* the previous image's size */
+		uint64_t log_snapshot_before; /* by_bytes.raft's log's
+					       * snapshot index at begin */
 		struct raft_buffer buf; /* what c-raft gets */
 		pthread_mutex_t mu;
 		pthread_cond_t cv;

@@ -38,6 +38,7 @@
 #include "raftstore/lib/rs_error.h"
 #include "raftstore/freelater.h"
 #include "raftstore/raftcall.h"
+#include "raftstore/raftinfo.h"
 #include "storage/mvcc.h"
 
 /* An image this large or larger is freed on a worker (finalize, above). */
@@ -122,6 +123,9 @@ static int fsm_snap_begin(struct raft_fsm *rf, struct raft_buffer *bufs[],
 	f->snap.steps = 0;
 	f->snap.start_ns = uv_hrtime();
 	if (f->by_bytes.raft != NULL)
+		f->snap.log_snapshot_before =
+			raftinfo_log_base(f->by_bytes.raft).snapshot_index;
+	if (f->by_bytes.raft != NULL)
 		log_info("fsm.snapshot_begin", "version=%llu log_bytes=%llu "
 			 "budget=%llu state_bytes=%llu",
 			 (unsigned long long)f->snap.version,
@@ -180,6 +184,27 @@ static void fsm_snap_free_img(struct fsm *f)
 	rs_buf_free(&f->snap.img);
 }
 
+/* Log how a snapshot ended: c-raft 0.15 calls finalize after it compacted
+ * its log behind a stored snapshot, and also when the snapshot or its put
+ * failed; the log's snapshot index tells which. */
+static void fsm_snap_log_end(struct fsm *f)
+{
+	struct raftinfo_log_base b;
+
+	if (f->by_bytes.raft == NULL || !f->snap.running)
+		return;
+	b = raftinfo_log_base(f->by_bytes.raft);
+	log_info("fsm.snapshot_done", "version=%llu outcome=%s "
+		 "log_snapshot_index=%llu log_offset=%llu",
+		 (unsigned long long)f->snap.version,
+		 f->snap.status == RS_OK &&
+				 b.snapshot_index > f->snap.log_snapshot_before
+			 ? "stored"
+			 : "abandoned",
+		 (unsigned long long)b.snapshot_index,
+		 (unsigned long long)b.offset);
+}
+
 /* c-raft's `snapshot_finalize`, on the loop: the snapshot was written (or
  * abandoned).  An encoding still under way (c-raft gave up before its
  * worker ran) is stopped first. */
@@ -190,6 +215,7 @@ static int fsm_snap_end(struct raft_fsm *rf, struct raft_buffer *bufs[],
 
 	if (f->snap.running && !f->snap.done)
 		fsm_snap_finish(f, RS_ESHUTDOWN);
+	fsm_snap_log_end(f);
 	if (f->snap.status == RS_OK && f->snap.running) {
 		f->snap.last_bytes = f->snap.img.len - FSM_SNAPSHOT_HEADER;
 		f->snapshots++;
