@@ -122,7 +122,7 @@ check_nothing_left "$RUN" "nothing left behind by the run"
 if "$BIN/raftstored" --version | grep -q 'fault hooks: compiled in'; then
 	RUN3=$RS_TMP/run3
 	python3 "$CHAOS" run --bin "$BIN" --out "$RUN3" --seed $((SEED + 2)) \
-		--duration 12 --scenario kill-leader-during-install \
+		--duration 30 --scenario kill-leader-during-install \
 		>"$RS_TMP/run3.out" 2>&1
 	expect_exit 0 $? "kill-leader-during-install exits 0" "$RS_TMP/run3.out"
 	check "kill-leader-during-install: the follower held its candidacy" \
