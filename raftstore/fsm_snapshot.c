@@ -122,10 +122,9 @@ static int fsm_snap_begin(struct raft_fsm *rf, struct raft_buffer *bufs[],
 	f->snap.status = RS_OK;
 	f->snap.steps = 0;
 	f->snap.start_ns = uv_hrtime();
-	if (f->by_bytes.raft != NULL)
+	if (f->by_bytes.raft != NULL) {
 		f->snap.log_snapshot_before =
 			raftinfo_log_base(f->by_bytes.raft).snapshot_index;
-	if (f->by_bytes.raft != NULL)
 		log_info("fsm.snapshot_begin", "version=%llu log_bytes=%llu "
 			 "budget=%llu state_bytes=%llu",
 			 (unsigned long long)f->snap.version,
@@ -133,6 +132,7 @@ static int fsm_snap_begin(struct raft_fsm *rf, struct raft_buffer *bufs[],
 			 (unsigned long long)snappolicy_budget(
 				 &f->by_bytes.policy),
 			 (unsigned long long)f->by_bytes.policy.state_bytes);
+	}
 	fsm_snapshot_policy_begun(f);
 	uv_idle_start(&f->snap.idle, fsm_snap_step);
 	raftcall_cb_leave();
