@@ -288,6 +288,8 @@ static bool has_leader(void *arg)
 struct applied_wait {
 	unsigned mask;
 	unsigned count;
+	unsigned leader;	/* the node the entry was applied on */
+	raft_term term;		/* and its term then */
 };
 
 static bool all_applied(void *arg)
@@ -310,9 +312,19 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
 	apply_failed = status != 0;
 }
 
+/* A new leader commits the entry only with one of its own term (Raft's
+ * rule, guard 21), and nothing else proposes one here: once the leader
+ * the entry went to is no longer leader of that term, apply again. */
+static bool leader_changed(const struct applied_wait *w)
+{
+	struct raft *r = &nodes[w->leader].raft;
+
+	return raft_state(r) != RAFT_LEADER || r->current_term != w->term;
+}
+
 static bool applied_or_failed(void *arg)
 {
-	return all_applied(arg) || apply_failed;
+	return all_applied(arg) || apply_failed || leader_changed(arg);
 }
 
 static const struct raftguard_stats *stats(unsigned i);
@@ -374,8 +386,9 @@ static const char *cluster_state(void)
 
 /* Elect a leader among mask's nodes, apply one more entry there, and wait
  * for every node of mask to apply as many as the leader.  A leader can
- * lose its leadership before the entry commits (a node that campaigned
- * alone comes back with a higher term): then again, with the next one. */
+ * lose its leadership before the entry commits everywhere (a node that
+ * campaigned alone comes back with a higher term): then again, with the
+ * next one, whose own entry also commits the one before. */
 static void elect_and_replicate(unsigned mask)
 {
 	struct applied_wait w = {.mask = mask};
@@ -395,6 +408,8 @@ static void elect_and_replicate(unsigned mask)
 			      "no leader elected%s", cluster_state());
 		leader = leader_of(mask);
 		w.count = nodes[leader].applied + 1;
+		w.leader = (unsigned)leader;
+		w.term = nodes[leader].raft.current_term;
 		buf.base = raft_malloc(buf.len);
 		memset(buf.base, entry_tag, buf.len);
 		apply_failed = false;
