@@ -34,7 +34,10 @@ defaults: election 1000 ms, heartbeat 100 ms):
             puts (any client) as the commit outage, with the errors the
             clients saw; the steady p99 put latency of the second before
             the kill (the target is twice it, issue 13) and, for comparison,
-            the longest gap in that second with nothing failing; the time until
+            the longest gap with nothing failing in that second and in as
+            long a window before the kill as the kill's own (about 1.5 s:
+            the longest gap of a longer window is longer by chance
+            alone); the time until
             the leader's layout leaves the node out (storage replicas 2)
             and re-admits it (3), and whether the epoch changed.
   etcd-follower
@@ -114,6 +117,12 @@ RAFT_CAUGHT_UP = 100
 # A follower round whose longest commit gap is over this (s) keeps the
 # nodes' logs: several times what the machine's own stalls are.
 FOLLOWER_GAP_KEEP_LOGS = 0.05
+# Writers' first moments (connecting, finding the leader) are left out of
+# the fault-free window the kill window is compared with (s).
+WARMUP_S = 0.2
+# raftstore's follower round: writers run this long (s) before the kill,
+# enough for a fault-free window as long as the kill window (about 1.5 s).
+FOLLOWER_PRE_KILL_S = 2.0
 ROOT = os.path.dirname(HERE)
 
 now = time.monotonic
@@ -328,9 +337,19 @@ def gap_stats(race, t0, t_restart, t_end, what):
         raise BenchError("%s: fewer than two puts in the second before the "
                          "kill" % what)
     steady_gap, _ = race.longest_gap(t0 - 1.0, t0)
+    # The kill window (kill -> layout without it + 0.5 s for raftstore,
+    # kill -> restart for etcd) is longer than that second, and the
+    # longest gap of a longer window is longer by chance alone; so the
+    # fault-free control also over as long a window before the kill, as
+    # far as the writers ran (from their first success + WARMUP_S).
+    first = min(t for t, _, _ in race.successes)
+    span = min(t_restart - t0, t0 - (first + WARMUP_S))
+    steady_gap_span, _ = race.longest_gap(t0 - span, t0)
     kill_gap, kill_at = race.longest_gap(t0, t_restart)
     restart_gap, restart_at = race.longest_gap(t_restart, t_end)
     return {"steady_p99": p99(steady), "steady_gap": steady_gap,
+            "steady_gap_span": steady_gap_span, "steady_span": span,
+            "kill_span": t_restart - t0,
             "kill_gap": kill_gap, "kill_at": kill_at,
             "restart_gap": restart_gap, "restart_at": restart_at,
             "kill_errors": race.error_summary(t0, t_restart),
@@ -370,6 +389,10 @@ def add_follower_results(results, system, rs):
                 [x["steady_p99"] for x in rs])
     results.add(system, "  steady: longest gap (1 s before)",
                 [x["steady_gap"] for x in rs])
+    results.add(system, "  steady: longest gap (as long as the kill's)",
+                [x["steady_gap_span"] for x in rs])
+    results.add(system, "    that window (the kill's, as far as it went)",
+                [x["steady_span"] for x in rs])
 
 
 def start_gate(race, offset):
@@ -735,7 +758,7 @@ class RaftstoreBench:
             race.go.set()
         ok = False
         try:
-            time.sleep(1.3)
+            time.sleep(FOLLOWER_PRE_KILL_S)
             t0 = now()
             wall0 = time.time()  # to find the gaps in the nodes' logs
             os.kill(victim.proc.pid, signal.SIGKILL)
@@ -766,14 +789,14 @@ class RaftstoreBench:
         steady_gap, kill_gap, kill_at = (res["steady_gap"], res["kill_gap"],
                                          res["kill_at"])
         restart_gap, restart_at = res["restart_gap"], res["restart_at"]
-        log("  round %d: follower %d; steady p99 %.1f ms, longest gap %.3f s; "
-            "SIGKILL: longest "
+        log("  round %d: follower %d; steady p99 %.1f ms, longest gap %.3f s "
+            "(%.2f s before: %.3f s); SIGKILL: longest "
             "commit gap %.3f s (from +%.3f s), errors %s, left out after "
             "%.3f s; restart: longest commit gap %.3f s (from +%.3f s), "
             "errors %s, re-admitted after %.3f s; epoch %d -> %d -> %d, "
             "layout %s -> %s -> %s; %d puts; killed at %s UTC" % (
-                r, victim.id, res["steady_p99"] * 1000, steady_gap, kill_gap,
-                kill_at,
+                r, victim.id, res["steady_p99"] * 1000, steady_gap,
+                res["steady_span"], res["steady_gap_span"], kill_gap, kill_at,
                 res["kill_errors"], res["out"], restart_gap, restart_at,
                 res["restart_errors"], res["back"], *res["epochs"],
                 *res["layouts"], len(race.successes),
@@ -1360,6 +1383,15 @@ def main():
                 "of those seconds within the target" % (
                     system, statistics.median(st[2]), p90(st[2]), within,
                     len(st[2])))
+        sp = results.get(system, "  steady: longest gap (as long as the kill's)")
+        win = results.get(system, "    that window (the kill's, as far as it went)")
+        if r and sp and win:
+            within = sum(x <= r[3] for x in sp[2])
+            log("%s: the same over as long a window before each kill as the "
+                "kill's own (median %.2f s, shortest %.2f s): median %.3f s, "
+                "p90 %.3f s; %d/%d of those windows within the target" % (
+                    system, statistics.median(win[2]), min(win[2]),
+                    statistics.median(sp[2]), p90(sp[2]), within, len(sp[2])))
         if r and floor is not None:
             fl = [x / 1000.0 for x in floor["per_second_worst_ms"]]
             log("%s: the machine alone (no database; scripts/stall-floor.py): "
