@@ -341,15 +341,15 @@ def gap_stats(race, t0, t_restart, t_end, what):
     # kill -> restart for etcd) is longer than that second, and the
     # longest gap of a longer window is longer by chance alone; so the
     # fault-free control also over as long a window before the kill, as
-    # far as the writers ran (from their first success + WARMUP_S).
+    # far as the writers ran (from their first success + WARMUP_S), and
+    # never less than that second.
     first = min(t for t, _, _ in race.successes)
-    span = min(t_restart - t0, t0 - (first + WARMUP_S))
+    span = max(1.0, min(t_restart - t0, t0 - (first + WARMUP_S)))
     steady_gap_span, _ = race.longest_gap(t0 - span, t0)
     kill_gap, kill_at = race.longest_gap(t0, t_restart)
     restart_gap, restart_at = race.longest_gap(t_restart, t_end)
     return {"steady_p99": p99(steady), "steady_gap": steady_gap,
             "steady_gap_span": steady_gap_span, "steady_span": span,
-            "kill_span": t_restart - t0,
             "kill_gap": kill_gap, "kill_at": kill_at,
             "restart_gap": restart_gap, "restart_at": restart_at,
             "kill_errors": race.error_summary(t0, t_restart),
